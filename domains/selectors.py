@@ -1,0 +1,17 @@
+from django.db.models import QuerySet
+
+from meshportal.audit import entries_for
+
+from .models import Domain, Membership, Team
+
+
+def domain_list() -> QuerySet:
+    return Domain.objects.select_related("owner_team", "parent")
+
+
+def team_members(*, team: Team) -> QuerySet:
+    return Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__username")
+
+
+def team_activity(*, team: Team):
+    return entries_for(team)[:100]

@@ -1,0 +1,116 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from meshportal import audit
+from meshportal.forms import apply_errors
+from meshportal.permissions import CREATE_PRODUCT, MANAGE_TEAM, can, require
+from products import selectors as product_selectors
+
+from . import selectors, services
+from .forms import MemberForm
+from .models import Domain, Team
+
+
+def home(request):
+    counts = product_selectors.domain_product_counts(user=request.user)
+    domains = [d for d in selectors.domain_list().filter(parent__isnull=True)]
+    for d in domains:
+        d.product_count = counts.get(d.pk, 0)
+    recent = product_selectors.product_list(user=request.user).filter(
+        status="published").order_by("-published_at")[:6]
+    return render(request, "domains/home.html", {"domains": domains, "recent": recent})
+
+
+def domain_detail(request, domain: str):
+    obj = get_object_or_404(selectors.domain_list(), slug=domain)
+    products = product_selectors.product_list(user=request.user).filter(domain=obj).order_by("name")
+    page = Paginator(products, 25).get_page(request.GET.get("page"))
+    return render(request, "domains/domain_detail.html", {
+        "domain": obj,
+        "page": page,
+        "children": obj.children.all(),
+        "can_create": can(request.user, CREATE_PRODUCT, obj),
+        "entries": audit.entries_for(obj)[:50],
+    })
+
+
+def team_detail(request, team: str):
+    obj = get_object_or_404(Team, slug=team)
+    return render(request, "domains/team_detail.html", {
+        "team": obj,
+        "members": selectors.team_members(team=obj),
+        "domains": obj.domains.all(),
+        "can_manage": can(request.user, MANAGE_TEAM, obj),
+        "entries": selectors.team_activity(team=obj),
+        "form": MemberForm(),
+    })
+
+
+@require_http_methods(["POST"])
+def team_member_add(request, team: str):
+    obj = get_object_or_404(Team, slug=team)
+    require(request.user, MANAGE_TEAM, obj)
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        try:
+            services.membership_set(team=obj, user=form.cleaned_data["username"],
+                                    role=form.cleaned_data["role"])
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, f"{form.cleaned_data['username']} is now "
+                                      f"{form.cleaned_data['role']} of {obj}.")
+            return redirect(obj)
+    return render(request, "domains/team_detail.html", {
+        "team": obj, "members": selectors.team_members(team=obj), "domains": obj.domains.all(),
+        "can_manage": True, "entries": selectors.team_activity(team=obj), "form": form,
+    }, status=400)
+
+
+def _member_or_404(team: Team, user_id: int):
+    return get_object_or_404(get_user_model(), pk=user_id, memberships__team=team)
+
+
+@require_POST
+def team_member_role(request, team: str, user_id: int):
+    obj = get_object_or_404(Team, slug=team)
+    require(request.user, MANAGE_TEAM, obj)
+    user = _member_or_404(obj, user_id)
+    try:
+        services.membership_set(team=obj, user=user, role=request.POST.get("role", ""))
+    except ValidationError as e:
+        for msg in e.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, f"{user} is now {request.POST['role']} of {obj}.")
+    return redirect(obj)
+
+
+@require_POST
+def team_member_remove(request, team: str, user_id: int):
+    obj = get_object_or_404(Team, slug=team)
+    require(request.user, MANAGE_TEAM, obj)
+    user = _member_or_404(obj, user_id)
+    try:
+        services.membership_remove(team=obj, user=user)
+    except ValidationError as e:
+        for msg in e.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, f"Removed {user} from {obj}.")
+    return redirect(obj)
+
+
+def domain_list(request):
+    counts = product_selectors.domain_product_counts(user=request.user)
+    domains = list(selectors.domain_list())
+    for d in domains:
+        d.product_count = counts.get(d.pk, 0)
+    return render(request, "domains/domain_list.html", {"domains": domains})
+
+
+__all__ = ["Domain"]

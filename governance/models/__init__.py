@@ -1,0 +1,6 @@
+# Governance holds two areas, each in its own modules: policies (rules, evaluations, waivers,
+# votes, glossary) and quality (data sources, checks, runs). Models are imported here so Django
+# finds them.
+from .datasource import DataSource
+
+__all__ = ["DataSource"]

@@ -1,0 +1,85 @@
+from django.contrib import admin
+
+from .models import AuditEntry, Notification
+from .permissions import DELETE, EDIT, VIEW, can, is_platform, visible
+
+
+class PortalPermissionAdmin(admin.ModelAdmin):
+    """Admin pages ask the same permission model as the portal's pages and API.
+
+    Writes go through the app services (subclasses override save_model / delete_model).
+    """
+
+    edit_action = EDIT
+    delete_action = DELETE
+
+    def get_queryset(self, request):
+        return visible(request.user, super().get_queryset(request))
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return can(request.user, VIEW, obj)
+
+    def has_add_permission(self, request):
+        return is_platform(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return can(request.user, self.edit_action, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            return is_platform(request.user)
+        return can(request.user, self.delete_action, obj)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "actor_name", "door", "action", "content_type", "object_repr")
+    list_filter = ("door", "action", "content_type", "timestamp", ("actor", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("object_repr", "actor_name", "request_id")
+    date_hierarchy = "timestamp"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    list_select_related = ("content_type",)
+
+    def has_module_permission(self, request):
+        return is_platform(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "kind", "title", "read_at")
+    list_filter = ("kind", "created_at")
+    search_fields = ("title", "user__username")
+
+    def has_module_permission(self, request):
+        return is_platform(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return is_platform(request.user)

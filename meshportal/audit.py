@@ -1,0 +1,107 @@
+"""The audit log: who changed what, when, through which door, field by field.
+
+Doors set the context once (middleware for page/API/admin, `audit_context` for tasks and
+commands); services call `record()` and never think about where the call came from.
+"""
+
+import contextvars
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from .models import AuditEntry
+
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "audit_context", default=None
+)
+
+
+@contextmanager
+def audit_context(*, actor=None, door: str, request_id: str = "") -> Iterator[None]:
+    token = _context.set(
+        {"actor": actor, "door": door, "request_id": request_id or str(uuid.uuid4())}
+    )
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> dict[str, Any]:
+    return _context.get() or {"actor": None, "door": AuditEntry.Door.COMMAND, "request_id": ""}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple | set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def snapshot(obj: models.Model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Field values of obj as plain JSON, for diffing before and after a change."""
+    data = {}
+    for field in obj._meta.concrete_fields:
+        if field.name in ("created_at", "updated_at", "id"):
+            continue
+        data[field.name] = _plain(getattr(obj, field.attname))
+    data.update({k: _plain(v) for k, v in (extra or {}).items()})
+    return data
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    keys = set(before) | set(after)
+    return {
+        k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)
+    }
+
+
+def record(
+    *,
+    action: str,
+    obj: models.Model,
+    changes: dict[str, Any] | None = None,
+    scope: models.Model | None = None,
+    actor=None,
+) -> AuditEntry | None:
+    """Write one entry. An update with no change writes nothing."""
+    if action == AuditEntry.Action.UPDATE and not changes:
+        return None
+    ctx = current_context()
+    who = actor if actor is not None else ctx["actor"]
+    if hasattr(who, "resolve"):
+        who = who.resolve()
+    if who is not None and not getattr(who, "is_authenticated", False):
+        who = None
+    scope = scope or obj
+    return AuditEntry.objects.create(
+        actor=who,
+        actor_name=who.get_username() if who else ctx["door"],
+        door=ctx["door"],
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:300],
+        changes=changes or {},
+        scope_type=ContentType.objects.get_for_model(scope),
+        scope_id=str(scope.pk),
+        request_id=ctx["request_id"],
+    )
+
+
+def entries_for(obj: models.Model):
+    """Entries shown on obj's Activity tab (the object itself and everything scoped to it)."""
+    return AuditEntry.objects.filter(
+        scope_type=ContentType.objects.get_for_model(obj), scope_id=str(obj.pk)
+    ).select_related("actor")

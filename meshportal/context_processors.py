@@ -1,0 +1,15 @@
+from .permissions import is_platform
+
+
+def navigation(request):
+    """Counts shown in the navigation bar for the signed-in user (two small queries)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from products.selectors import inbox_count
+
+    return {
+        "nav_inbox_count": inbox_count(user),
+        "nav_unread_count": user.notifications.filter(read_at__isnull=True).count(),
+        "nav_is_platform": is_platform(user),
+    }

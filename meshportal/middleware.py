@@ -1,0 +1,47 @@
+import uuid
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+
+from .audit import audit_context
+
+
+class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Every page needs a signed-in user. The API answers for itself (401/403 JSON, tokens)."""
+
+    open_prefixes = ("/api/", "/healthz", "/readyz", "/static/")
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path.startswith(self.open_prefixes):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def door_for(path: str) -> str:
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "page"
+
+
+class AuditContextMiddleware:
+    """Tells the audit log who acts and through which door for the length of a request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request.headers.get("X-Request-ID") or str(uuid.uuid4())
+        # The user is resolved lazily: DRF token authentication happens inside the view.
+        with audit_context(actor=_LazyActor(request), door=door_for(request.path),
+                           request_id=request.request_id):
+            return self.get_response(request)
+
+
+class _LazyActor:
+    def __init__(self, request):
+        self._request = request
+
+    def resolve(self):
+        user = getattr(self._request, "user", None)
+        return user if user is not None and user.is_authenticated else None

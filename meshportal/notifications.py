@@ -1,0 +1,40 @@
+"""In-app notifications and their e-mails. Services call notify(); nothing else sends mail."""
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+
+from .models import Notification
+
+log = logging.getLogger(__name__)
+
+
+def notify(users: Iterable, *, kind: str, title: str, url: str = "", body: str = "") -> int:
+    """Create one notification per user (once each) and e-mail those who have an address."""
+    recipients = {u.pk: u for u in users if u is not None and u.is_active}
+    if not recipients:
+        return 0
+    Notification.objects.bulk_create(
+        [Notification(user=u, kind=kind, title=title, url=url, body=body)
+         for u in recipients.values()]
+    )
+    link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
+    wants_mail = [u for u in recipients.values() if u.email and email_wanted(u, kind)]
+    messages = [
+        (f"[Mesh Portal] {title}", f"{body}\n\n{link}".strip(), settings.DEFAULT_FROM_EMAIL,
+         [u.email])
+        for u in wants_mail
+    ]
+    try:
+        send_mass_mail(messages, fail_silently=False)
+    except OSError:
+        # A mail server outage must not undo the change that caused the notification.
+        log.exception("Could not send %d notification e-mails of kind %s", len(messages), kind)
+    return len(recipients)
+
+
+def email_wanted(user, kind: str) -> bool:
+    """Whether the user wants e-mail for this kind (per-kind preferences may refine this)."""
+    return True

@@ -1,0 +1,307 @@
+"""The one permission model. Pages, API, admin and tasks all ask `can()` and `visible()`.
+
+Team-level rights on a product (see drafts, edit, see connection details) are django-guardian
+object permissions held by the owning team's group, in guardian's direct foreign-key tables so
+that lists filter in SQL. Owner-only actions additionally need the owner role in that team.
+Approved consumers hold `consume_dataproduct` (on themselves or on their team's group).
+Platform staff (superusers, or staff in the `platform` group) may do everything.
+"""
+
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.http import Http404
+
+PLATFORM_GROUP = "platform"
+GOVERNANCE_GROUP = "governance"
+
+# Actions, one name each across pages, API, admin and tasks.
+VIEW = "view"
+VIEW_CONNECTION = "view_connection"
+EDIT = "edit"
+PUBLISH = "publish"
+DEPRECATE = "deprecate"
+RETIRE = "retire"
+DELETE = "delete"
+APPROVE_ACCESS = "approve_access"
+REQUEST_ACCESS = "request_access"
+CREATE_PRODUCT = "create_product"
+MANAGE_TEAM = "manage_team"
+TRANSFER = "transfer"
+DECIDE = "decide"
+GOVERN = "govern"
+
+OWNER_ACTIONS = {PUBLISH, DEPRECATE, RETIRE, DELETE, APPROVE_ACCESS}
+
+
+# -- who the user is (cached on the user object, which lives for one request) -----------------
+
+
+def _cache(user) -> dict:
+    return user.__dict__.setdefault("_mesh_perm_cache", {})
+
+
+def is_platform(user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    c = _cache(user)
+    if "platform" not in c:
+        c["platform"] = user.is_staff and user.groups.filter(name=PLATFORM_GROUP).exists()
+    return c["platform"]
+
+
+def is_council(user) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    c = _cache(user)
+    if "council" not in c:
+        c["council"] = user.groups.filter(name=GOVERNANCE_GROUP).exists()
+    return c["council"]
+
+
+def team_roles(user) -> dict[int, str]:
+    """{team_id: "owner" | "member"} for the user, one query per request."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    c = _cache(user)
+    if "roles" not in c:
+        from domains.models import Membership
+
+        c["roles"] = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    return c["roles"]
+
+
+def is_team_owner(user, team_id: int | None) -> bool:
+    return team_roles(user).get(team_id) == "owner"
+
+
+def is_team_member(user, team_id: int | None) -> bool:
+    return team_id in team_roles(user)
+
+
+@cache
+def _permission_id(app_label: str, codename: str) -> int:
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename).pk
+
+
+def clear_caches(user=None) -> None:
+    """Forget cached roles and permissions (after a membership or grant changes)."""
+    if user is not None:
+        user.__dict__.pop("_mesh_perm_cache", None)
+
+
+# -- product object permissions ----------------------------------------------------------------
+
+
+def _product_perm_rows(user, product_ids: Iterable[int]) -> QuerySet:
+    from products.models import DataProductGroupObjectPermission, DataProductUserObjectPermission
+
+    ids = list(product_ids)
+    by_group = DataProductGroupObjectPermission.objects.filter(
+        content_object_id__in=ids, group__user=user
+    ).values_list("content_object_id", "permission__codename")
+    by_user = DataProductUserObjectPermission.objects.filter(
+        content_object_id__in=ids, user=user
+    ).values_list("content_object_id", "permission__codename")
+    return by_group.union(by_user)
+
+
+def prefetch_product_perms(user, products: Iterable[Model]) -> None:
+    """Load the user's object permissions for many products in one query (list pages)."""
+    if not getattr(user, "is_authenticated", False):
+        return
+    c = _cache(user).setdefault("product_perms", {})
+    missing = [p.pk for p in products if p.pk not in c]
+    if not missing:
+        return
+    for pk in missing:
+        c[pk] = set()
+    for pk, codename in _product_perm_rows(user, missing):
+        c[pk].add(codename)
+
+
+def product_perms(user, product) -> set[str]:
+    prefetch_product_perms(user, [product])
+    return _cache(user)["product_perms"][product.pk]
+
+
+# -- can() -----------------------------------------------------------------------------------
+
+Rule = Callable[[Any, str, Any], bool]
+_rules: dict[type, Rule] = {}
+_visibility: dict[type, Callable[[Any, QuerySet], QuerySet]] = {}
+
+
+def register(model: type, *, rule: Rule | None = None, visibility=None) -> None:
+    """Apps add rules for their own models here (e.g. governance policies)."""
+    if rule:
+        _rules[model] = rule
+    if visibility:
+        _visibility[model] = visibility
+
+
+def can(user, action: str, obj: Any) -> bool:
+    """May `user` do `action` on `obj`? The single answer every door asks."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    for model in type(obj).__mro__:
+        if model in _rules:
+            return _rules[model](user, action, obj)
+    return is_platform(user)
+
+
+def require(user, action: str, obj: Any) -> None:
+    """Raise 404 when the user may not even see obj, 403 when they may see it but not act."""
+    if action != VIEW and can(user, VIEW, obj) and not can(user, action, obj):
+        raise PermissionDenied(f"You may not {action.replace('_', ' ')} {obj}.")
+    if not can(user, action, obj):
+        raise Http404
+
+
+def visible(user, queryset: QuerySet) -> QuerySet:
+    """The rows of queryset the user may see, filtered in SQL."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return queryset.none()
+    for model in queryset.model.__mro__:
+        if model in _visibility:
+            return _visibility[model](user, queryset)
+    return queryset if is_platform(user) else queryset.none()
+
+
+# -- rules for the core models ---------------------------------------------------------------
+
+
+def _product_rule(user, action: str, product) -> bool:
+    platform = is_platform(user)
+    perms = set() if platform else product_perms(user, product)
+    team = platform or "change_dataproduct" in perms
+    owner = platform or (team and is_team_owner(user, product.owner_team_id))
+    if action == VIEW:
+        return platform or product.status != "draft" or "view_dataproduct" in perms
+    if action == VIEW_CONNECTION:
+        return team or "consume_dataproduct" in perms
+    if action == EDIT:
+        return team and product.status != "retired"
+    if action == PUBLISH:
+        return owner and product.status == "draft"
+    if action == DEPRECATE:
+        return owner and product.status == "published"
+    if action == RETIRE:
+        return owner and product.status in ("published", "deprecated")
+    if action in (DELETE, APPROVE_ACCESS):
+        return owner
+    if action == REQUEST_ACCESS:
+        return (
+            product.status in ("published", "deprecated")
+            and not team
+            and "consume_dataproduct" not in perms
+        )
+    return platform
+
+
+def _port_rule(user, action: str, port) -> bool:
+    # Ports and fields follow their product: to see one is to see the product, to change one
+    # is to edit it.
+    return _product_rule(user, action, port.product)
+
+
+def _field_rule(user, action: str, field) -> bool:
+    return _product_rule(user, action, field.port.product)
+
+
+def _domain_rule(user, action: str, domain) -> bool:
+    if is_platform(user):
+        return True
+    if action == VIEW:
+        return True
+    if action == CREATE_PRODUCT:
+        return is_team_member(user, domain.owner_team_id)
+    if action == EDIT:
+        return is_team_owner(user, domain.owner_team_id)
+    return False  # TRANSFER and anything else: platform only
+
+
+def _team_rule(user, action: str, team) -> bool:
+    if is_platform(user) or action == VIEW:
+        return True
+    if action == MANAGE_TEAM:
+        return is_team_owner(user, team.pk)
+    return False
+
+
+def _access_request_rule(user, action: str, req) -> bool:
+    if action == VIEW:
+        return (
+            req.requester_id == user.pk
+            or is_platform(user)
+            or _product_rule(user, APPROVE_ACCESS, req.product)
+        )
+    if action == DECIDE:
+        return (
+            req.requester_id != user.pk
+            and req.status == "pending"
+            and _product_rule(user, APPROVE_ACCESS, req.product)
+        )
+    if action == "revoke":
+        return req.status == "approved" and _product_rule(user, APPROVE_ACCESS, req.product)
+    if action == "withdraw":
+        return req.requester_id == user.pk and req.status == "pending"
+    return is_platform(user)
+
+
+def _visible_products(user, qs: QuerySet) -> QuerySet:
+    if is_platform(user):
+        return qs
+    from products.models import DataProductGroupObjectPermission, DataProductUserObjectPermission
+
+    view = _permission_id("products", "view_dataproduct")
+    by_group = DataProductGroupObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), permission_id=view, group__user=user
+    )
+    by_user = DataProductUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), permission_id=view, user=user
+    )
+    return qs.filter(~Q(status="draft") | Exists(by_group) | Exists(by_user))
+
+
+def _visible_through_product(path: str):
+    def visibility(user, qs: QuerySet) -> QuerySet:
+        if is_platform(user):
+            return qs
+        from products.models import DataProduct
+
+        products = _visible_products(user, DataProduct.objects.all())
+        return qs.filter(**{f"{path}__in": products.values("pk")})
+
+    return visibility
+
+
+def _visible_access_requests(user, qs: QuerySet) -> QuerySet:
+    if is_platform(user):
+        return qs
+    owned = [t for t, r in team_roles(user).items() if r == "owner"]
+    return qs.filter(Q(requester=user) | Q(product__owner_team_id__in=owned))
+
+
+def _everyone(user, qs: QuerySet) -> QuerySet:
+    return qs
+
+
+def _register_core() -> None:
+    from domains.models import Domain, Membership, Team
+    from products.models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+
+    register(DataProduct, rule=_product_rule, visibility=_visible_products)
+    register(OutputPort, rule=_port_rule, visibility=_visible_through_product("product"))
+    register(SchemaField, rule=_field_rule, visibility=_visible_through_product("port__product"))
+    register(Domain, rule=_domain_rule, visibility=_everyone)
+    register(Team, rule=_team_rule, visibility=_everyone)
+    register(Membership, visibility=_everyone)
+    register(Tag, visibility=_everyone)
+    register(AccessRequest, rule=_access_request_rule, visibility=_visible_access_requests)

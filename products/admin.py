@@ -1,0 +1,182 @@
+import csv
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from guardian.admin import GuardedModelAdminMixin
+
+from meshportal.admin import PortalPermissionAdmin
+from meshportal.permissions import DEPRECATE, can
+
+from . import services
+from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+
+PRODUCT_FIELDS = (
+    "name", "slug", "summary", "description", "status", "version", "classification",
+    "owner_team", "freshness_slo_hours", "availability_slo", "sunset_date", "replacement",
+)
+PORT_FIELDS = ("slug", "name", "kind", "location", "format", "description", "data_source")
+FIELD_FIELDS = ("name", "logical_type", "physical_type", "description", "required", "unique",
+                "primary_key", "pii", "ordinal")
+
+
+def _save_children(formset, *, create, update, delete, parent_kw, fields) -> None:
+    """Route an inline formset's saves through the services, so the audit log sees them."""
+    for form in formset.deleted_forms:
+        if form.instance.pk:
+            delete(form.instance)
+    for form in formset.forms:
+        if form in formset.deleted_forms or not form.has_changed() or not form.cleaned_data:
+            continue
+        data = {k: form.cleaned_data[k] for k in fields if k in form.cleaned_data}
+        if form.instance.pk:
+            update(form.instance.__class__.objects.get(pk=form.instance.pk), data)
+        else:
+            create({parent_kw: formset.instance, **data})
+
+
+class OutputPortInline(admin.TabularInline):
+    model = OutputPort
+    extra = 0
+    fields = ("slug", "name", "kind", "location", "format", "data_source", "fields_link")
+    readonly_fields = ("fields_link",)
+    show_change_link = True
+
+    @admin.display(description="Fields")
+    def fields_link(self, obj):
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:products_outputport_change", args=[obj.pk])
+        return format_html('<a href="{}">{} field(s)</a>', url, obj.fields.count())
+
+
+class SchemaFieldInline(admin.TabularInline):
+    model = SchemaField
+    extra = 1
+    fields = FIELD_FIELDS
+
+
+class ServiceSavingAdmin(PortalPermissionAdmin):
+    """save_formset through the services; a failure rolls the whole save back."""
+
+    def save_formset(self, request, form, formset, change):
+        try:
+            with transaction.atomic():
+                self.save_children(formset)
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+
+
+@admin.register(DataProduct)
+class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):
+    list_display = ("name", "domain", "status", "classification", "owner_team", "version", "updated_at")
+    list_filter = ("status", "classification", "domain", "owner_team", "tags")
+    search_fields = ("name", "slug", "summary")
+    list_select_related = ("domain", "owner_team")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("tags",)
+    autocomplete_fields = ("replacement",)
+    inlines = [OutputPortInline]
+    actions = ["deprecate_selected", "export_csv"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("domain",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        data = {k: form.cleaned_data[k] for k in PRODUCT_FIELDS if k in form.cleaned_data}
+        tags = [t.name for t in form.cleaned_data.get("tags", [])]
+        if change:
+            services.product_update(product=DataProduct.objects.get(pk=obj.pk), tags=tags, **data)
+        else:
+            product = services.product_create(domain=form.cleaned_data["domain"], tags=tags, **data)
+            obj.pk = product.pk
+
+    def save_related(self, request, form, formsets, change):
+        # Tags were saved by the service; only the inlines remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_children(self, formset):
+        _save_children(
+            formset, parent_kw="product", fields=PORT_FIELDS,
+            create=lambda d: services.port_create(**d),
+            update=lambda p, d: services.port_update(port=p, **d),
+            delete=lambda p: services.port_delete(port=p),
+        )
+
+    def delete_model(self, request, obj):
+        services.product_delete(product=obj)
+
+    @admin.action(description="Deprecate selected products")
+    def deprecate_selected(self, request, queryset):
+        refused = [p.name for p in queryset if not can(request.user, DEPRECATE, p)]
+        if refused:
+            self.message_user(request, f"Not deprecated (not published, or not yours): {', '.join(refused)}",
+                              messages.ERROR)
+            return
+        with transaction.atomic():
+            for product in queryset:
+                services.product_deprecate(product=product)
+        self.message_user(request, f"Deprecated {queryset.count()} product(s).")
+
+    @admin.action(description="Export selected products (CSV)")
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="products.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["urn", "name", "status", "classification", "owner_team", "version"])
+        for p in queryset.select_related("domain", "owner_team"):
+            writer.writerow([p.urn, p.name, p.status, p.classification, p.owner_team.slug, p.version])
+        return response
+
+
+@admin.register(OutputPort)
+class OutputPortAdmin(ServiceSavingAdmin):
+    list_display = ("name", "product", "kind", "location", "data_source")
+    list_filter = ("kind", "data_source")
+    search_fields = ("name", "slug", "location", "product__name")
+    list_select_related = ("product__domain", "data_source")
+    inlines = [SchemaFieldInline]
+    readonly_fields = ("product",)
+
+    def has_add_permission(self, request):
+        return False  # ports are added on their product
+
+    def save_model(self, request, obj, form, change):
+        data = {k: form.cleaned_data[k] for k in PORT_FIELDS if k in form.cleaned_data}
+        services.port_update(port=OutputPort.objects.get(pk=obj.pk), **data)
+
+    def save_children(self, formset):
+        _save_children(
+            formset, parent_kw="port", fields=FIELD_FIELDS,
+            create=lambda d: services.field_create(**d),
+            update=lambda f, d: services.field_update(field=f, **d),
+            delete=lambda f: services.field_delete(field=f),
+        )
+
+    def delete_model(self, request, obj):
+        services.port_delete(port=obj)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug")
+    search_fields = ("name", "slug")
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(PortalPermissionAdmin):
+    list_display = ("product", "requester", "team", "status", "created_at", "expires_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("product__name", "requester__username", "purpose")
+    list_select_related = ("product__domain", "requester", "team")
+    readonly_fields = [f.name for f in AccessRequest._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided in the inbox, where the rules and notifications live

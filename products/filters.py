@@ -1,0 +1,52 @@
+"""One FilterSet for products, used by the pages and the API alike."""
+
+import django_filters
+from django.db.models import Q
+
+from domains.models import Domain, Team
+
+from .models import DataProduct, OutputPort
+
+
+class DataProductFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search")
+    domain = django_filters.ModelMultipleChoiceFilter(
+        field_name="domain__slug", to_field_name="slug", queryset=Domain.objects.all()
+    )
+    owner_team = django_filters.ModelMultipleChoiceFilter(
+        field_name="owner_team__slug", to_field_name="slug", queryset=Team.objects.all()
+    )
+    status = django_filters.MultipleChoiceFilter(choices=DataProduct.Status.choices)
+    classification = django_filters.MultipleChoiceFilter(
+        choices=DataProduct.Classification.choices
+    )
+    tag = django_filters.CharFilter(field_name="tags__slug", method="filter_tag")
+    port_kind = django_filters.MultipleChoiceFilter(
+        choices=OutputPort.Kind.choices, method="filter_port_kind"
+    )
+
+    class Meta:
+        model = DataProduct
+        fields = ["q", "domain", "owner_team", "status", "classification", "tag", "port_kind"]
+
+    def filter_q(self, queryset, name, value):
+        # The simple fallback; the search module replaces it with full-text search.
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(summary__icontains=value) | Q(slug__icontains=value)
+        )
+
+    def filter_tag(self, queryset, name, value):
+        from .models import Tag
+
+        return queryset.filter(pk__in=Tag.products.through.objects.filter(
+            tag__slug=value).values("dataproduct_id"))
+
+    def filter_port_kind(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(
+            pk__in=OutputPort.objects.filter(kind__in=value).values("product_id")
+        )

@@ -1,0 +1,259 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+class Tag(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("products:tag", kwargs={"tag": self.slug})
+
+
+class DataProduct(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        DEPRECATED = "deprecated", "Deprecated"
+        RETIRED = "retired", "Retired"
+
+    class Classification(models.TextChoices):
+        PUBLIC = "public", "Public"
+        INTERNAL = "internal", "Internal"
+        CONFIDENTIAL = "confidential", "Confidential"
+        RESTRICTED = "restricted", "Restricted"
+
+    domain = models.ForeignKey("domains.Domain", on_delete=models.PROTECT, related_name="products")
+    slug = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    version = models.CharField(max_length=40, default="1.0.0")
+    classification = models.CharField(
+        max_length=12, choices=Classification.choices, default=Classification.INTERNAL
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="products")
+    owner_team = models.ForeignKey(
+        "domains.Team",
+        on_delete=models.PROTECT,
+        related_name="products",
+        blank=True,
+        help_text="Defaults to the domain's team.",
+    )
+    freshness_slo_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Newest data is at most this many hours old."
+    )
+    availability_slo = models.DecimalField(
+        max_digits=6, decimal_places=3, null=True, blank=True, help_text="Percent, e.g. 99.9"
+    )
+    sunset_date = models.DateField(null=True, blank=True)
+    replacement = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain__name", "name"]
+        permissions = [("consume_dataproduct", "Can see connection details and use the data")]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "slug"], name="dataproduct_unique_slug"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["draft", "published", "deprecated", "retired"]),
+                name="dataproduct_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    classification__in=["public", "internal", "confidential", "restricted"]
+                ),
+                name="dataproduct_classification_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "domain"], name="dataproduct_status_domain"),
+            models.Index(fields=["-published_at"], name="dataproduct_published_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def urn(self) -> str:
+        return f"urn:mesh:{self.domain.slug}:{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "products:product", kwargs={"domain": self.domain.slug, "product": self.slug}
+        )
+
+    def clean(self) -> None:
+        if self.domain_id and not self.owner_team_id:
+            self.owner_team_id = self.domain.owner_team_id
+        if self.replacement_id and self.replacement_id == self.pk:
+            raise ValidationError({"replacement": "A product cannot replace itself."})
+
+
+class OutputPort(models.Model):
+    class Kind(models.TextChoices):
+        TABLE = "table", "Table"
+        VIEW = "view", "View"
+        FILE = "file", "File"
+        API = "api", "API"
+        STREAM = "stream", "Stream"
+        DASHBOARD = "dashboard", "Dashboard"
+
+    product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="ports")
+    slug = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TABLE)
+    location = models.CharField(
+        max_length=500, blank=True, help_text="schema.table, a path or a URL."
+    )
+    format = models.CharField(max_length=50, blank=True, help_text="e.g. parquet, json, avro")
+    description = models.TextField(blank=True)
+    data_source = models.ForeignKey(
+        "governance.DataSource",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ports",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "slug"], name="outputport_unique_slug"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    kind__in=["table", "view", "file", "api", "stream", "dashboard"]
+                ),
+                name="outputport_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} / {self.name}"
+
+
+class SchemaField(models.Model):
+    class LogicalType(models.TextChoices):
+        STRING = "string", "string"
+        INTEGER = "integer", "integer"
+        NUMBER = "number", "number"
+        BOOLEAN = "boolean", "boolean"
+        DATE = "date", "date"
+        TIMESTAMP = "timestamp", "timestamp"
+        OBJECT = "object", "object"
+        ARRAY = "array", "array"
+
+    port = models.ForeignKey(OutputPort, on_delete=models.CASCADE, related_name="fields")
+    name = models.CharField(max_length=200)
+    logical_type = models.CharField(
+        max_length=10, choices=LogicalType.choices, default=LogicalType.STRING
+    )
+    physical_type = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    required = models.BooleanField(default=False)
+    unique = models.BooleanField(default=False)
+    primary_key = models.BooleanField(default=False)
+    pii = models.BooleanField("PII", default=False)
+    ordinal = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["port", "ordinal", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["port", "name"], name="schemafield_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    logical_type__in=[
+                        "string", "integer", "number", "boolean",
+                        "date", "timestamp", "object", "array",
+                    ]
+                ),
+                name="schemafield_logical_type_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessRequest(models.Model):
+    """A consumer's request for a product; once approved it is the grant, until it ends."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    product = models.ForeignKey(
+        DataProduct, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    team = models.ForeignKey(
+        "domains.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="access_requests",
+        help_text="Grant the whole team instead of only you.",
+    )
+    purpose = models.TextField()
+    duration_days = models.PositiveIntegerField(default=90)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["pending", "approved", "denied", "revoked", "expired"]
+                ),
+                name="accessrequest_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(duration_days__gte=1, duration_days__lte=730),
+                name="accessrequest_duration_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="accessrequest_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.requester} → {self.product} ({self.status})"
+
+
+class DataProductUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(DataProduct, on_delete=models.CASCADE)
+
+
+class DataProductGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(DataProduct, on_delete=models.CASCADE)

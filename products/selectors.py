@@ -1,0 +1,75 @@
+"""Reads that pages and the API share: visibility, filters, prefetching."""
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from meshportal.permissions import is_platform, team_roles, visible
+
+from .filters import DataProductFilter
+from .models import AccessRequest, DataProduct, OutputPort, SchemaField
+
+
+def product_queryset() -> QuerySet:
+    return DataProduct.objects.select_related("domain", "owner_team").prefetch_related("tags")
+
+
+def product_list(*, user, data=None) -> QuerySet:
+    """Products the user may see, narrowed by the shared filterset, ready for a list page."""
+    qs = visible(user, product_queryset())
+    if data:
+        qs = DataProductFilter(data, queryset=qs).qs
+    return qs
+
+
+def product_get(*, user, domain: str, product: str) -> DataProduct | None:
+    return (
+        visible(user, product_queryset())
+        .prefetch_related(
+            Prefetch(
+                "ports",
+                queryset=OutputPort.objects.select_related("data_source").prefetch_related(
+                    Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
+                ),
+            )
+        )
+        .filter(domain__slug=domain, slug=product)
+        .first()
+    )
+
+
+def product_by_urn(*, user, urn: str) -> DataProduct | None:
+    parts = urn.split(":")
+    if len(parts) != 4 or parts[:2] != ["urn", "mesh"]:
+        return None
+    return visible(user, product_queryset()).filter(domain__slug=parts[2], slug=parts[3]).first()
+
+
+def domain_product_counts(*, user) -> dict[int, int]:
+    rows = visible(user, DataProduct.objects.all()).values("domain_id").annotate(n=Count("id"))
+    return {r["domain_id"]: r["n"] for r in rows}
+
+
+def inbox(*, user) -> QuerySet:
+    """Pending requests the user may decide (owner of the product's team), oldest first."""
+    qs = AccessRequest.objects.filter(status=AccessRequest.Status.PENDING).exclude(requester=user)
+    if not is_platform(user):
+        owned = [t for t, r in team_roles(user).items() if r == "owner"]
+        qs = qs.filter(product__owner_team_id__in=owned)
+    return qs.select_related("product__domain", "requester", "team").order_by("created_at")
+
+
+def inbox_count(user) -> int:
+    if not is_platform(user) and "owner" not in team_roles(user).values():
+        return 0
+    return inbox(user=user).count()
+
+
+def my_requests(*, user) -> QuerySet:
+    return AccessRequest.objects.filter(requester=user).select_related(
+        "product__domain", "team", "decided_by"
+    )
+
+
+def consumers(*, product: DataProduct) -> QuerySet:
+    return AccessRequest.objects.filter(
+        product=product, status=AccessRequest.Status.APPROVED
+    ).select_related("requester", "team")

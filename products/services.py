@@ -1,0 +1,348 @@
+"""Writes and business rules for data products, ports, fields and access requests.
+
+Pages, API, admin and Celery tasks call these; none of them re-implement a rule.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from guardian.shortcuts import assign_perm, remove_perm
+
+from domains.models import Domain, Membership, Team
+from meshportal import audit
+from meshportal.notifications import notify
+
+from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+
+TEAM_PRODUCT_PERMS = ("view_dataproduct", "change_dataproduct")
+CONSUME = "consume_dataproduct"
+
+
+def _product_snapshot(product: DataProduct) -> dict[str, Any]:
+    return audit.snapshot(product, {"tags": [t.slug for t in product.tags.all()]})
+
+
+def product_sync_permissions(*, product: DataProduct) -> None:
+    """The owning team's group holds the team-level object permissions, and no other group."""
+    from .models import DataProductGroupObjectPermission
+
+    DataProductGroupObjectPermission.objects.filter(
+        content_object=product, permission__codename__in=TEAM_PRODUCT_PERMS
+    ).exclude(group=product.owner_team.group).delete()
+    for perm in TEAM_PRODUCT_PERMS:
+        assign_perm(perm, product.owner_team.group, product)
+
+
+def tags_from_names(names) -> list[Tag]:
+    tags = []
+    for raw in names:
+        name = raw.strip()
+        slug = slugify(name)
+        if not slug:
+            continue
+        tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name})
+        tags.append(tag)
+    return tags
+
+
+@transaction.atomic
+def product_create(
+    *,
+    domain: Domain,
+    slug: str,
+    name: str,
+    owner_team: Team | None = None,
+    tags=(),
+    ports: list[dict[str, Any]] = (),
+    **fields: Any,
+) -> DataProduct:
+    product = DataProduct(
+        domain=domain, slug=slug, name=name, owner_team=owner_team or domain.owner_team, **fields
+    )
+    product.full_clean()
+    product.save()
+    product.tags.set(tags_from_names(tags))
+    product_sync_permissions(product=product)
+    audit.record(action="create", obj=product, changes=audit.diff({}, _product_snapshot(product)))
+    for port in ports:
+        port = dict(port)
+        port_fields = port.pop("fields", [])
+        p = port_create(product=product, **port)
+        for i, f in enumerate(port_fields):
+            field_create(port=p, **{"ordinal": i, **f})
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataProduct:
+    before = _product_snapshot(product)
+    if "domain" in fields and fields["domain"] != product.domain:
+        raise ValidationError({"domain": "A product cannot move to another domain."})
+    old_team = product.owner_team_id
+    for key, value in fields.items():
+        setattr(product, key, value)
+    product.full_clean()
+    product.save()
+    if tags is not None:
+        product.tags.set(tags_from_names(tags))
+    if product.owner_team_id != old_team:
+        product_sync_permissions(product=product)
+    audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    return product
+
+
+def _set_status(product: DataProduct, status: str, **extra: Any) -> DataProduct:
+    before = _product_snapshot(product)
+    product.status = status
+    for key, value in extra.items():
+        setattr(product, key, value)
+    product.full_clean()
+    product.save()
+    audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    return product
+
+
+@transaction.atomic
+def product_publish(*, product: DataProduct) -> DataProduct:
+    if product.status != DataProduct.Status.DRAFT:
+        raise ValidationError(f"Only drafts can be published; {product} is {product.status}.")
+    for check in PUBLISH_CHECKS:
+        check(product)
+    return _set_status(product, DataProduct.Status.PUBLISHED, published_at=timezone.now())
+
+
+# Other apps (governance's publish gate) add checks that raise ValidationError.
+PUBLISH_CHECKS: list = []
+
+
+@transaction.atomic
+def product_deprecate(
+    *, product: DataProduct, sunset_date=None, replacement: DataProduct | None = None
+) -> DataProduct:
+    if product.status != DataProduct.Status.PUBLISHED:
+        raise ValidationError(f"Only published products can be deprecated; {product} is {product.status}.")
+    if replacement is not None and replacement.pk == product.pk:
+        raise ValidationError({"replacement": "A product cannot replace itself."})
+    return _set_status(
+        product, DataProduct.Status.DEPRECATED, sunset_date=sunset_date, replacement=replacement
+    )
+
+
+@transaction.atomic
+def product_retire(*, product: DataProduct) -> DataProduct:
+    if product.status not in (DataProduct.Status.PUBLISHED, DataProduct.Status.DEPRECATED):
+        raise ValidationError(f"Only published or deprecated products can be retired; {product} is {product.status}.")
+    return _set_status(product, DataProduct.Status.RETIRED)
+
+
+@transaction.atomic
+def product_delete(*, product: DataProduct) -> None:
+    audit.record(action="delete", obj=product, scope=product.domain,
+                 changes=audit.diff(_product_snapshot(product), {}))
+    product.delete()
+
+
+# -- ports and fields --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
+    fields.setdefault("slug", slugify(fields.get("name", "")))
+    port = OutputPort(product=product, **fields)
+    port.full_clean()
+    port.save()
+    audit.record(action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port)))
+    return port
+
+
+@transaction.atomic
+def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
+    before = audit.snapshot(port)
+    for key, value in fields.items():
+        setattr(port, key, value)
+    port.full_clean()
+    port.save()
+    audit.record(action="update", obj=port, scope=port.product,
+                 changes=audit.diff(before, audit.snapshot(port)))
+    return port
+
+
+@transaction.atomic
+def port_delete(*, port: OutputPort) -> None:
+    audit.record(action="delete", obj=port, scope=port.product,
+                 changes=audit.diff(audit.snapshot(port), {}))
+    port.delete()
+
+
+@transaction.atomic
+def field_create(*, port: OutputPort, **fields: Any) -> SchemaField:
+    field = SchemaField(port=port, **fields)
+    field.full_clean()
+    field.save()
+    audit.record(action="create", obj=field, scope=port.product,
+                 changes=audit.diff({}, audit.snapshot(field)))
+    return field
+
+
+@transaction.atomic
+def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
+    before = audit.snapshot(field)
+    for key, value in fields.items():
+        setattr(field, key, value)
+    field.full_clean()
+    field.save()
+    audit.record(action="update", obj=field, scope=field.port.product,
+                 changes=audit.diff(before, audit.snapshot(field)))
+    return field
+
+
+@transaction.atomic
+def field_delete(*, field: SchemaField) -> None:
+    audit.record(action="delete", obj=field, scope=field.port.product,
+                 changes=audit.diff(audit.snapshot(field), {}))
+    field.delete()
+
+
+# -- access requests and grants ----------------------------------------------------------------
+
+
+def _owners(product: DataProduct):
+    return [m.user for m in Membership.objects.filter(
+        team_id=product.owner_team_id, role=Membership.Role.OWNER).select_related("user")]
+
+
+def _grantee(req: AccessRequest):
+    return req.team.group if req.team_id else req.requester
+
+
+@transaction.atomic
+def access_request_create(
+    *, product: DataProduct, requester, purpose: str, duration_days: int = 90, team: Team | None = None
+) -> AccessRequest:
+    from meshportal.permissions import REQUEST_ACCESS, can
+
+    if not purpose.strip():
+        raise ValidationError({"purpose": "Say what you will use the data for."})
+    if team is not None and not Membership.objects.filter(team=team, user=requester).exists():
+        raise ValidationError({"team": f"You are not a member of {team}."})
+    if not can(requester, REQUEST_ACCESS, product):
+        raise ValidationError(f"You already have access to {product}, or it is not open for requests.")
+    if AccessRequest.objects.filter(
+        product=product, requester=requester, team=team,
+        status__in=[AccessRequest.Status.PENDING, AccessRequest.Status.APPROVED],
+    ).exists():
+        raise ValidationError(f"You already have a pending or approved request for {product}.")
+    req = AccessRequest(product=product, requester=requester, purpose=purpose,
+                        duration_days=duration_days, team=team)
+    req.full_clean()
+    req.save()
+    audit.record(action="create", obj=req, scope=product, changes=audit.diff({}, audit.snapshot(req)))
+    notify(
+        _owners(product), kind="access_requested",
+        title=f"{requester.get_username()} requests access to {product}",
+        url="/access/inbox/", body=purpose,
+    )
+    return req
+
+
+def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
+    from meshportal.permissions import APPROVE_ACCESS, can
+
+    req = AccessRequest.objects.select_for_update().get(pk=req.pk)
+    if req.requester_id == by.pk:
+        raise ValidationError("You cannot decide your own request.")
+    if not can(by, APPROVE_ACCESS, req.product):
+        raise ValidationError(f"Only owners of {req.product.owner_team} decide requests for {req.product}.")
+    if req.status != AccessRequest.Status.PENDING:
+        raise ValidationError(f"This request was already {req.status}.")
+    before = audit.snapshot(req)
+    now = timezone.now()
+    req.status, req.decided_by, req.decided_at, req.decision_comment = status, by, now, comment
+    if status == AccessRequest.Status.APPROVED:
+        req.expires_at = now + timedelta(days=req.duration_days)
+    req.save()
+    audit.record(action="update", obj=req, scope=req.product,
+                 changes=audit.diff(before, audit.snapshot(req)))
+    return req
+
+
+@transaction.atomic
+def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
+    req = _decide(request, by, AccessRequest.Status.APPROVED, comment)
+    assign_perm(CONSUME, _grantee(req), req.product)
+    notify([req.requester], kind="access_approved",
+           title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),
+           body=comment)
+    return req
+
+
+@transaction.atomic
+def access_request_deny(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
+    if not comment.strip():
+        raise ValidationError({"decision_comment": "Tell the requester why."})
+    req = _decide(request, by, AccessRequest.Status.DENIED, comment)
+    notify([req.requester], kind="access_denied",
+           title=f"Access to {req.product} denied", url="/access/mine/", body=comment)
+    return req
+
+
+@transaction.atomic
+def access_request_withdraw(*, request: AccessRequest, by) -> AccessRequest:
+    req = AccessRequest.objects.select_for_update().get(pk=request.pk)
+    if req.requester_id != by.pk or req.status != AccessRequest.Status.PENDING:
+        raise ValidationError("Only the requester can withdraw a pending request.")
+    audit.record(action="delete", obj=req, scope=req.product, changes=audit.diff(audit.snapshot(req), {}))
+    req.delete()
+    return req
+
+
+def _end_grant(req: AccessRequest, status: str) -> None:
+    before = audit.snapshot(req)
+    req.status, req.ended_at = status, timezone.now()
+    req.save(update_fields=["status", "ended_at"])
+    # Another approved grant for the same grantee keeps the permission.
+    still_granted = AccessRequest.objects.filter(
+        product=req.product, status=AccessRequest.Status.APPROVED,
+        **({"team": req.team} if req.team_id else {"team__isnull": True, "requester": req.requester}),
+    ).exists()
+    if not still_granted:
+        remove_perm(CONSUME, _grantee(req), req.product)
+    audit.record(action="update", obj=req, scope=req.product,
+                 changes=audit.diff(before, audit.snapshot(req)))
+
+
+@transaction.atomic
+def access_grant_revoke(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
+    from meshportal.permissions import APPROVE_ACCESS, can
+
+    req = AccessRequest.objects.select_for_update().get(pk=request.pk)
+    if not can(by, APPROVE_ACCESS, req.product):
+        raise ValidationError(f"Only owners of {req.product.owner_team} revoke access to {req.product}.")
+    if req.status != AccessRequest.Status.APPROVED:
+        raise ValidationError(f"Only approved access can be revoked; this request is {req.status}.")
+    if comment:
+        req.decision_comment = comment
+    _end_grant(req, AccessRequest.Status.REVOKED)
+    notify([req.requester], kind="access_revoked",
+           title=f"Access to {req.product} revoked", url="/access/mine/", body=comment)
+    return req
+
+
+def access_grants_expire(*, now=None) -> int:
+    """End every approved grant past its expiry. Idempotent; run by a periodic task."""
+    now = now or timezone.now()
+    expired = 0
+    due = AccessRequest.objects.filter(
+        status=AccessRequest.Status.APPROVED, expires_at__lte=now
+    ).select_related("product", "team", "requester")
+    for req in due.iterator():
+        with transaction.atomic():
+            _end_grant(req, AccessRequest.Status.EXPIRED)
+        expired += 1
+        notify([req.requester], kind="access_expired",
+               title=f"Your access to {req.product} has expired", url=req.product.get_absolute_url())
+    return expired

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+app_name = "products"
+
+urlpatterns = [
+    path("products/", views.product_list, name="list"),
+    path("products/<slug:domain>/<slug:product>/", views.product_detail, name="product"),
+    path("products/<slug:domain>/<slug:product>/edit/", views.product_edit, name="edit"),
+    path("products/<slug:domain>/<slug:product>/request-access/", views.access_request_create,
+         name="request_access"),
+    path("products/<slug:domain>/<slug:product>/<str:action>/", views.product_lifecycle,
+         name="lifecycle"),
+    path("tags/<slug:tag>/", views.tag_detail, name="tag"),
+    path("access/inbox/", views.inbox, name="inbox"),
+    path("access/mine/", views.my_requests, name="my_requests"),
+    path("access/<int:pk>/decide/", views.access_request_decide, name="decide"),
+    path("access/<int:pk>/revoke/", views.access_grant_revoke, name="revoke"),
+    path("access/<int:pk>/withdraw/", views.access_request_withdraw, name="withdraw"),
+]

@@ -1,0 +1,103 @@
+"""Shared fixtures: people in every role, the demo mesh, and real services when present."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+FAIL_ON_SKIP = os.environ.get("MESH_FAIL_ON_SERVICE_SKIP") == "1"
+
+
+def _service_missing(item) -> str | None:
+    if item.get_closest_marker("postgres") and not settings.IS_POSTGRES:
+        return "needs PostgreSQL: set DATABASE_URL=postgres://…"
+    if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
+        return "needs Redis: set CELERY_BROKER_URL=redis://…"
+    if item.get_closest_marker("browser") and not Path("/usr/bin/chromium").exists():
+        return "needs Chromium: apt-get install chromium"
+    return None
+
+
+def pytest_runtest_setup(item):
+    reason = _service_missing(item)
+    if reason:
+        if FAIL_ON_SKIP:
+            pytest.fail(f"CI must not skip: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_warehouse(settings, tmp_path):
+    """SQLite runs get a warehouse file of their own; PostgreSQL uses the test database."""
+    settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
+
+
+@pytest.fixture
+def mesh(db):
+    """A small mesh with people in every role (see tests/factories.py)."""
+    return factories.build_mesh()
+
+
+@pytest.fixture
+def demo(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo", verbosity=0)
+
+
+def database_url_for_subprocess() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "postgresql":
+        host, port = s.get("HOST") or "127.0.0.1", s.get("PORT") or 5432
+        return f"postgres://{s.get('USER') or 'postgres'}@{host}:{port}/{s['NAME']}"
+    return f"sqlite:///{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker process on the real broker, using the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MESH_DEMO_WAREHOUSE_PATH": settings.MESH_DEMO_WAREHOUSE_PATH,
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "meshportal", "worker", "--pool=solo",
+         "--loglevel=INFO", "-Q", "default,quality,notifications", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "ready" in (tmp_path / "worker.log").read_text():
+            break
+        if proc.poll() is not None:
+            pytest.fail("worker exited:\n" + (tmp_path / "worker.log").read_text())
+        time.sleep(0.2)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
