@@ -5,7 +5,7 @@ from django import forms
 from domains.models import Domain
 
 from . import rules
-from .models import Policy, PolicyVote
+from .models import GlossaryTerm, Policy, PolicyVote
 
 
 class PolicyForm(forms.Form):
@@ -48,3 +48,9 @@ class WaiverDecisionForm(forms.Form):
     decision_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     expires_at = forms.DateTimeField(required=False, help_text="Needed to grant, e.g. 2026-12-31 00:00",
                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+class GlossaryTermForm(forms.ModelForm):
+    class Meta:
+        model = GlossaryTerm
+        fields = ["name", "slug", "definition", "synonyms", "domain", "status"]

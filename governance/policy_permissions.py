@@ -20,6 +20,7 @@ PROPOSE = "propose_policy"
 VOTE = "vote"
 EVALUATE = "evaluate_policies"
 REQUEST_WAIVER = "request_waiver"
+CREATE_TERM = "create_term"
 
 
 def owns_a_domain(user) -> bool:
@@ -71,6 +72,8 @@ def glossary_rule(user, action: str, term) -> bool:
     if action == EDIT:
         return (is_platform(user) or is_council(user)
                 or _domain_owner(user, term.domain_id, term.domain if term.domain_id else None))
+    if action == CREATE_TERM:  # the council keeps global terms, owners their domain's
+        return is_platform(user) or is_council(user) or owns_a_domain(user)
     return is_platform(user)
 
 

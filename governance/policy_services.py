@@ -13,7 +13,7 @@ from django.utils import timezone
 from domains.models import Domain
 from meshportal import audit
 from meshportal.notifications import notify
-from meshportal.permissions import DECIDE, RETIRE, can
+from meshportal.permissions import DECIDE, EDIT, RETIRE, can
 from products.models import DataProduct
 
 from . import rules
@@ -319,11 +319,17 @@ def waiver_decide(*, waiver: Waiver, by, grant: bool, reason: str,
 
 
 @transaction.atomic
-def glossary_term_save(*, term: GlossaryTerm | None = None, **fields: Any) -> GlossaryTerm:
+def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: Any) -> GlossaryTerm:
+    """Create or change a term; with `by`, only the council or the owning domain's owners may."""
+    if by is not None and term is not None and not can(by, EDIT, term):
+        raise ValidationError(f"You may not change “{term}”.")
     before = audit.snapshot(term) if term else {}
     term = term or GlossaryTerm()
     for k, v in fields.items():
         setattr(term, k, v)
+    if by is not None and not can(by, EDIT, term):
+        raise ValidationError({"domain": "Only the council keeps global terms; domain owners "
+                                         "keep their own domain's."})
     term.full_clean()
     term.save()
     audit.record(action="update" if before else "create", obj=term,

@@ -13,8 +13,8 @@ from . import policy_selectors as selectors
 from . import policy_services as services
 from . import rules
 from .models import GlossaryTerm, Policy, Waiver
-from .policy_forms import PolicyForm, VoteForm, WaiverDecisionForm, WaiverRequestForm
-from .policy_permissions import EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
+from .policy_forms import GlossaryTermForm, PolicyForm, VoteForm, WaiverDecisionForm, WaiverRequestForm
+from .policy_permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 
 PAGE_SIZE = 25
 
@@ -189,8 +189,9 @@ def waiver_decide(request, pk: int):
 
 def glossary(request):
     q = request.GET.get("q", "").strip()
-    return render(request, "governance/policies/glossary_list.html",
-                  {"page": _page(request, selectors.glossary_terms(query=q)), "q": q})
+    return render(request, "governance/policies/glossary_list.html", {
+        "page": _page(request, selectors.glossary_terms(query=q)), "q": q,
+        "can_create": can(request.user, CREATE_TERM, GlossaryTerm())})
 
 
 def glossary_term(request, slug: str):
@@ -200,3 +201,24 @@ def glossary_term(request, slug: str):
         "can_edit": can(request.user, EDIT, term),
         "page": _page(request, selectors.term_fields(term=term, user=request.user)),
     })
+
+
+@require_http_methods(["GET", "POST"])
+def glossary_term_edit(request, slug: str | None = None):
+    term = get_object_or_404(GlossaryTerm, slug=slug) if slug else None
+    if term is None:
+        require(request.user, CREATE_TERM, GlossaryTerm())
+    else:
+        require(request.user, EDIT, term)
+    form = GlossaryTermForm(request.POST or None, instance=term)
+    if request.method == "POST" and form.is_valid():
+        data = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        fresh = GlossaryTerm.objects.get(pk=term.pk) if term else None
+        try:
+            saved = services.glossary_term_save(term=fresh, by=request.user, **data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, f"Saved “{saved}”.")
+            return redirect(saved)
+    return render(request, "governance/policies/glossary_form.html", {"form": form, "term": term})

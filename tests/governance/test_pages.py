@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from governance import policy_services as ps
-from governance.models import Policy, Waiver
+from governance.models import GlossaryTerm, Policy, Waiver
 from products import services
 from tests import factories
 
@@ -164,3 +164,23 @@ def test_anonymous_is_sent_to_login(client, mesh):
 
 def test_council_member_user_factory():
     assert factories.user("c", groups=["governance"]).groups.filter(name="governance").exists()
+
+
+def test_glossary_terms_kept_by_council_and_domain_owners(client, mesh):
+    new = reverse("governance:term_create")
+    data = {"name": "Order", "slug": "order", "definition": "A purchase.", "synonyms": "purchase",
+            "domain": "", "status": "approved"}
+    client.force_login(mesh.consumer)
+    assert client.post(new, data).status_code == 403
+    client.force_login(mesh.owner)  # a domain owner: their own domain's terms, not global ones
+    assert "Only the council keeps global terms" in client.post(new, data).content.decode()
+    client.post(new, {**data, "domain": mesh.orders.pk})
+    term = GlossaryTerm.objects.get(slug="order")
+    assert term.domain == mesh.orders
+    client.force_login(mesh.other_owner)
+    assert client.post(reverse("governance:term_edit", args=["order"]),
+                       {**data, "definition": "Hijacked"}).status_code == 403
+    client.force_login(mesh.council)
+    client.post(reverse("governance:term_edit", args=["order"]),
+                {**data, "domain": mesh.orders.pk, "definition": "A confirmed purchase."})
+    assert GlossaryTerm.objects.get(slug="order").definition == "A confirmed purchase."
