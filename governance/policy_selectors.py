@@ -57,9 +57,9 @@ def policy_failures(*, policy: Policy, user, domain_slug: str | None = None) -> 
 
 
 def policy_counts(*, policy: Policy, user) -> dict:
-    return statuses(user=user).filter(policy=policy).aggregate(
+    return PolicyStatus.objects.filter(product__in=_visible_ids(user), policy=policy).aggregate(
         total=Count("pk"), passing=Count("pk", filter=Q(outcome=PASS)),
-        waived=Count("pk", filter=Q(outcome=PolicyStatus.Outcome.FAIL, waived=True)))
+        waived=Count("pk", filter=Q(outcome=PolicyStatus.Outcome.FAIL) & Q(waived_exists())))
 
 
 def policy_trend(*, policy: Policy, limit: int = 30) -> list[PolicyRunSummary]:
