@@ -13,7 +13,13 @@ from . import policy_selectors as selectors
 from . import policy_services as services
 from . import rules
 from .models import GlossaryTerm, Policy, Waiver
-from .policy_forms import GlossaryTermForm, PolicyForm, VoteForm, WaiverDecisionForm, WaiverRequestForm
+from .policy_forms import (
+    GlossaryTermForm,
+    PolicyForm,
+    VoteForm,
+    WaiverDecisionForm,
+    WaiverRequestForm,
+)
 from .policy_permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 
 PAGE_SIZE = 25
