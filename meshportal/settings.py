@@ -180,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.expire_access_grants",
         "schedule": 300.0,
     },
+    "quality-dispatch-due-checks": {
+        "task": "governance.tasks.quality.dispatch_due_checks",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {

@@ -4,3 +4,4 @@
 from .datasource import DataSource
 
 __all__ = ["DataSource"]
+from .quality import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402,F401
