@@ -147,7 +147,7 @@ class PostgresConnection(Connection):
         with self.conn.cursor() as cur:
             cur.execute("SELECT set_config('statement_timeout', %s, false)",
                         [str(int(seconds * 1000))])
-        self.conn.rollback()
+        self.conn.commit()  # a rolled-back SET would be undone
 
     def columns(self, schema: str, table: str) -> dict[str, str]:
         rows = self.execute(
@@ -193,6 +193,9 @@ class SqliteConnection(Connection):
         try:
             self.conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
             self.conn.execute("PRAGMA query_only = ON")
+            # A double-quoted name that is not a column must be an error, never a string.
+            self.conn.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)
+            self.conn.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)
         except sqlite3.Error as e:
             raise EngineError(f"Could not connect to the data source: {e}") from None
         self.conn.create_function("regexp", 2, _regexp, deterministic=True)
