@@ -154,7 +154,8 @@ def next_run_after(check: QualityCheck, after: datetime) -> datetime:
     if check.cron:
         sched = cron_schedule(check.cron)
         sched.tz = UTC
-        return timezone.now() + sched.remaining_estimate(after)
+        at = timezone.now() + sched.remaining_estimate(after)
+        return (at + timedelta(seconds=30)).replace(second=0, microsecond=0)  # cron is per minute
     return after + timedelta(minutes=check.interval_minutes)
 
 
@@ -228,9 +229,12 @@ def check_update(*, check: QualityCheck, by=None, **changes) -> QualityCheck:
     validate_schedule(interval_minutes=check.interval_minutes, cron=check.cron)
     if "columns" in changes:
         _check_columns_exist(check.port, check.columns)
+    fields = set(changes) | {"columns", "params"}
     if {"interval_minutes", "cron"} & set(changes):
         check.next_run_at = next_run_after(check, check.last_run_at or timezone.now())
-    check.save()
+        fields.add("next_run_at")
+    # Only what changed: the run state (last_status, …) belongs to the runner.
+    check.save(update_fields=sorted(fields))
     audit.record(action="update", obj=check, changes=audit.diff(before, audit.snapshot(check)),
                  scope=check.port.product)
     return check
