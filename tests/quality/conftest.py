@@ -124,3 +124,9 @@ def checked_port(mesh, warehouse):
         SchemaField.objects.create(port=port, name=f["name"], physical_type=f["physical_type"],
                                    logical_type=f.get("logical_type", "string"), ordinal=n)
     return SimpleNamespace(port=port, product=product, source=ds, warehouse=warehouse, mesh=mesh)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """The mesh creates several users; a cheap hasher keeps these tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
