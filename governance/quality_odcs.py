@@ -69,14 +69,14 @@ def checks_to_odcs(port) -> dict:
                 {"name": c.name, "type": "library", "metric": "invalidValues", "arguments": args}
                 | _threshold(p.get("max"), p.get("unit")))
         elif c.kind == "range":
-            conds = []
-            if p.get("min") is not None:
-                conds.append(f'"{col}" < {p["min"]}')
+            conds, quoted = [], '"' + col.replace('"', '""') + '"'
+            if p.get("min") is not None:  # numbers, validated when the check was defined
+                conds.append(f"{quoted} < {float(p['min']):g}")
             if p.get("max") is not None:
-                conds.append(f'"{col}" > {p["max"]}')
+                conds.append(f"{quoted} > {float(p['max']):g}")
             out["quality"].append({
                 "name": c.name, "type": "sql",
-                "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",
+                "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608
             } | _threshold(p.get("max_failing")))
         elif c.kind == "custom_sql":
             out["quality"].append({"name": c.name, "type": "sql", "query": p["sql"]}
