@@ -5,6 +5,7 @@ import pytest
 
 from governance import quality_engine as engine
 from governance.quality_engine import CheckSpec
+from tests.quality.conftest import NOW
 
 SPECS = [
     CheckSpec(1, "row_count", [], {"min": 1, "max": 5}),
@@ -23,7 +24,7 @@ SPECS = [
 
 
 def _run(w, specs, **kw):
-    return engine.run_table(w.source, w.location, specs, declared_fields=w.fields, **kw)
+    return engine.run_table(w.source, w.location, specs, declared_fields=w.fields, now=NOW, **kw)
 
 
 def test_each_metric_check_reports_the_exact_observed_value(warehouse):
@@ -38,7 +39,7 @@ def test_each_metric_check_reports_the_exact_observed_value(warehouse):
     assert observed[7] == ("failed", 1)  # 'bad'; NULL is missing, not invalid
     assert observed[8] == ("failed", 2)  # -5 and 200
     assert observed[9] == ("failed", 2)  # e, e
-    assert observed[10][0] == "passed" and observed[10][1] == pytest.approx(1.0, abs=0.05)
+    assert observed[10][0] == "passed" and observed[10][1] == 1.0
     assert observed[11][0] == "failed"
     assert observed[12] == ("passed", 1)
     assert r[7].threshold == "≤ 0" and "outside the accepted set" in r[7].message
