@@ -175,6 +175,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The installed django-celery-beat calls pytz's localize() on zoneinfo time zones when this is
+# on; off, it works in UTC (our TIME_ZONE default) and beat starts.
+DJANGO_CELERY_BEAT_TZ_AWARE = False
 CELERY_BEAT_SCHEDULE = {
     "expire-access-grants": {
         "task": "products.tasks.expire_access_grants",
