@@ -22,7 +22,11 @@ class DataSourceAdmin(admin.ModelAdmin):
 
 # -- quality ---------------------------------------------------------------------------------
 
+from django import forms  # noqa: E402
 from django.contrib import messages  # noqa: E402
+from django.core.exceptions import ValidationError  # noqa: E402
+
+from meshportal.forms import apply_errors  # noqa: E402
 
 from . import quality_engine, quality_services  # noqa: E402
 from .models import QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402
@@ -51,8 +55,28 @@ DataSourceAdmin.actions = [test_connection]
 DataSourceAdmin.list_display = ("name", "kind", "host", "database", "password_env")
 
 
+class QualityCheckAdminForm(forms.ModelForm):
+    class Meta:
+        model = QualityCheck
+        fields = ["port", "name", "kind", "columns", "params", "enabled", "interval_minutes",
+                  "cron", "timeout_seconds", "next_run_at"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["columns"], data["params"] = quality_services.validate_check(
+                kind=data.get("kind"), columns=data.get("columns") or [],
+                params=data.get("params") or {})
+            quality_services.validate_schedule(interval_minutes=data.get("interval_minutes"),
+                                               cron=data.get("cron", ""))
+        except ValidationError as e:
+            apply_errors(self, e)
+        return data
+
+
 @admin.register(QualityCheck)
 class QualityCheckAdmin(_PlatformOnly, admin.ModelAdmin):
+    form = QualityCheckAdminForm
     list_display = ("name", "port", "kind", "enabled", "interval_minutes", "cron", "last_status",
                     "next_run_at")
     list_filter = ("kind", "enabled", "last_status")

@@ -415,6 +415,14 @@ def alert_state_change(*, check: QualityCheck, run: QualityRun, previous: str) -
     verb = {"passed": "passes again", "failed": "fails", "error": "cannot run"}[run.status]
     title = f"{product.name}: check “{check.name}” {verb}"
     body = f"{run.message}\n(was {previous}, now {run.status})"
+    if run.status == "passed":
+        # The check is healthy again: its open failure alerts are cleared (marked read).
+        from meshportal.models import Notification
+
+        Notification.objects.filter(
+            kind__in=["quality.failed", "quality.error"], url=_quality_url(product),
+            title__contains=f"“{check.name}”", read_at__isnull=True,
+        ).update(read_at=timezone.now())
     notify(alert_recipients(product), kind=f"quality.{run.status}", title=title,
            url=_quality_url(product), body=body)
     webhook_emit(team_id=product.owner_team_id, event=f"quality.check.{run.status}", payload={

@@ -71,6 +71,10 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     assert check.last_status == "passed"
     assert Notification.objects.filter(kind="quality.passed", title__contains="Known order status",
                                        user__username="olivia").exists()
+    # The failure alert is cleared; other checks' alerts stay open.
+    failed = Notification.objects.filter(kind="quality.failed", user__username="olivia")
+    assert failed.get(title__contains="Known order status").read_at is not None
+    assert failed.get(title__contains="Order ids are unique").read_at is None
     page = client.get(orders.get_absolute_url() + "?tab=quality").content.decode()
     assert "Known order status" in page
     overview = client.get(reverse("governance:quality")).content.decode()

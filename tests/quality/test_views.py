@@ -147,3 +147,19 @@ def test_platform_tests_a_data_source_connection_in_the_admin(client, checked_po
     resp = client.post(reverse("admin:governance_datasource_changelist"), {
         "action": "test_connection", "_selected_action": [checked_port.source.pk]}, follow=True)
     assert "Connected" in resp.content.decode() and "read-only" in resp.content.decode()
+
+
+def test_platform_edits_schedules_in_the_admin_and_bad_params_are_refused(client, checked_port):
+    check = _make(checked_port)
+    client.force_login(checked_port.mesh.staff)
+    url = reverse("admin:governance_qualitycheck_change", args=[check.pk])
+    form = {"port": checked_port.port.pk, "name": check.name, "kind": "missing",
+            "columns": '["name"]', "params": '{"max": 0}', "enabled": "on",
+            "interval_minutes": "5", "cron": "", "timeout_seconds": "60"}
+    assert client.post(url, form).status_code == 302
+    check.refresh_from_db()
+    assert check.interval_minutes == 5
+    bad = client.post(url, form | {"cron": "whenever", "params": '{"max": "lots"}'})
+    assert bad.status_code == 200 and "cron" in bad.content.decode()
+    check.refresh_from_db()
+    assert check.cron == ""
