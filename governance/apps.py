@@ -9,7 +9,14 @@ class GovernanceConfig(AppConfig):
         from products import services as product_services
         from products import tabs
 
-        from . import policy_permissions, policy_selectors, policy_services, policy_signals
+        from . import (  # noqa: F401 - quality_views registers the Quality tab
+            policy_permissions,
+            policy_selectors,
+            policy_services,
+            policy_signals,
+            quality_permissions,
+            quality_views,
+        )
 
         policy_permissions.register()
         policy_signals.connect()
@@ -17,3 +24,4 @@ class GovernanceConfig(AppConfig):
             product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
         tabs.register_tab(tabs.Tab("governance", "Governance", "governance/policies/product_tab.html",
                                    policy_selectors.product_tab_context, order=60))
+        quality_permissions.register()

@@ -1,6 +1,6 @@
 from django.urls import include, path  # noqa: F401
 
-from . import policy_views
+from . import policy_views, quality_views
 
 app_name = "governance"
 
@@ -21,4 +21,13 @@ urlpatterns: list = [
     path("glossary/new/", policy_views.glossary_term_edit, name="term_create"),
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),
+    path("quality/", quality_views.quality_overview, name="quality"),
+    path("quality/products/<slug:domain>/<slug:product>/checks/new/", quality_views.check_create,
+         name="quality_check_create"),
+    path("quality/products/<slug:domain>/<slug:product>/run/", quality_views.product_run,
+         name="quality_product_run"),
+    path("quality/checks/<int:pk>/", quality_views.check_detail, name="quality_check"),
+    path("quality/checks/<int:pk>/run/", quality_views.check_run, name="quality_check_run"),
+    path("quality/checks/<int:pk>/delete/", quality_views.check_delete,
+         name="quality_check_delete"),
 ]

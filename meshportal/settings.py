@@ -188,6 +188,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.evaluate_policies",
         "schedule": float(env.int("MESH_POLICY_EVALUATION_SECONDS", default=3600)),
     },
+    "quality-dispatch-due-checks": {
+        "task": "governance.tasks.quality.dispatch_due_checks",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {

@@ -15,3 +15,4 @@ from .policies import (  # noqa: F401
 )
 
 __all__ = ["DataSource"]
+from .quality import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402,F401
