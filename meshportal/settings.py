@@ -60,6 +60,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "meshportal.middleware.AuditContextMiddleware",
 ]
+# Benchmarks only (`make bench`): Server-Timing and X-SQL-Queries headers on every response.
+MESH_BENCH_HEADERS = env.bool("MESH_BENCH_HEADERS", default=False)
+if MESH_BENCH_HEADERS:
+    MIDDLEWARE.insert(0, "meshportal.middleware.BenchHeadersMiddleware")
 
 ROOT_URLCONF = "meshportal.urls"
 WSGI_APPLICATION = "meshportal.wsgi.application"
