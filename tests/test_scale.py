@@ -4,9 +4,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from domains.models import Domain, Membership, Team
+from domains.models import Domain, Team
 from meshportal.permissions import can, visible
 from products import scale
 from products.models import AccessRequest, DataProduct, SchemaField
@@ -87,7 +88,7 @@ def _pages(client, ctx):
     counts = {}
     for user in (owner, consumer):
         client.force_login(user)
-        for i, url in enumerate(urls):
+        for url in urls:
             with CaptureQueriesContext(connection) as q:
                 response = client.get(url)
             assert response.status_code == 200, url
@@ -102,3 +103,29 @@ def test_pages_keep_their_query_count_whatever_the_mesh_size(client):
     large = _pages(client, scale.generate(LARGE, quiet))
     too_many = {k: v for k, v in {**small, **large}.items() if v > MAX_QUERIES}
     assert not too_many, f"more than {MAX_QUERIES} queries: {too_many}"
+
+
+@pytest.mark.django_db
+def test_bench_headers_report_time_and_queries_only_when_switched_on(client, mesh, settings):
+    client.force_login(mesh.consumer)
+    assert "Server-Timing" not in client.get("/products/").headers
+    settings.MIDDLEWARE = ["meshportal.middleware.BenchHeadersMiddleware", *settings.MIDDLEWARE]
+    client = Client()  # a new handler loads the new middleware list
+    client.force_login(mesh.consumer)
+    with CaptureQueriesContext(connection) as q:
+        response = client.get("/products/")
+    assert response.status_code == 200
+    assert response.headers["X-SQL-Queries"] == str(len(q))
+    assert "app;dur=" in response.headers["Server-Timing"]
+    assert f'desc="{len(q)} queries"' in response.headers["Server-Timing"]
+
+
+@pytest.mark.django_db
+def test_product_filters_keep_the_chosen_domain_and_team(client, mesh):
+    client.force_login(mesh.consumer)
+    response = client.get("/products/?domain=orders&owner_team=orders-team&status=published")
+    html = response.text
+    assert '<option value="orders" selected>Orders</option>' in html
+    assert '<option value="users">Users</option>' in html
+    assert '<option value="orders-team" selected>Orders Team</option>' in html
+    assert "Orders published" in html and "Users published" not in html
