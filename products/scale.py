@@ -526,6 +526,15 @@ def register_stage(stage: Stage, *, after: str | None = None) -> None:
 # -- running ---------------------------------------------------------------------------------
 
 
+def size_problem(products: int, vendor: str) -> str | None:
+    """Why this database should not hold a mesh this big (None: it may)."""
+    if vendor == "sqlite" and products > SQLITE_MAX_PRODUCTS:
+        return (f"SQLite is for meshes up to {SQLITE_MAX_PRODUCTS:,} products; {products:,} "
+                "needs PostgreSQL (set DATABASE_URL=postgres://…).")
+    return None
+
+
+
 def scale_products():
     return DataProduct.objects.filter(owner_team__contact_email__endswith=f"@{SCALE_EMAIL_DOMAIN}")
 

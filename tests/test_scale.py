@@ -48,8 +48,9 @@ def test_generator_is_deterministic_and_reset_replaces_only_the_generated_mesh(m
     options = scale.Options(products=20, domains=2, teams=4, fields_per_port=3, users=10, seed=7)
 
     def snapshot():
-        return list(scale.scale_products().order_by("domain__slug", "slug").values_list(
-            "domain__slug", "slug", "status", "ports__fields__name"))
+        return list(scale.scale_products().order_by(
+            "domain__slug", "slug", "ports__slug", "ports__fields__ordinal",
+        ).values_list("domain__slug", "slug", "status", "ports__slug", "ports__fields__name"))
 
     scale.generate(options, quiet)
     first = snapshot()
@@ -64,12 +65,14 @@ def test_generator_is_deterministic_and_reset_replaces_only_the_generated_mesh(m
 
 
 @pytest.mark.django_db
-def test_sqlite_refuses_large_meshes():
-    if connection.vendor != "sqlite":
-        pytest.skip("only SQLite has a size limit")
-    with pytest.raises(CommandError, match="needs PostgreSQL"):
-        call_command("seed_scale", products=scale.SQLITE_MAX_PRODUCTS + 1, verbosity=0)
-    assert not DataProduct.objects.exists()
+def test_sqlite_refuses_large_meshes_postgresql_takes_them():
+    assert "needs PostgreSQL" in scale.size_problem(scale.SQLITE_MAX_PRODUCTS + 1, "sqlite")
+    assert scale.size_problem(scale.SQLITE_MAX_PRODUCTS, "sqlite") is None
+    assert scale.size_problem(100_000, "postgresql") is None
+    if connection.vendor == "sqlite":
+        with pytest.raises(CommandError, match="needs PostgreSQL"):
+            call_command("seed_scale", products=scale.SQLITE_MAX_PRODUCTS + 1, verbosity=0)
+        assert not DataProduct.objects.exists()
 
 
 def _pages(client, ctx):

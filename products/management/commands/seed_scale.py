@@ -31,10 +31,8 @@ class Command(BaseCommand):
         if min(options.products, options.domains, options.teams, options.ports_per_product,
                options.fields_per_port, options.user_count) < 1:
             raise CommandError("Every size must be at least 1.")
-        if connection.vendor == "sqlite" and options.products > scale.SQLITE_MAX_PRODUCTS:
-            raise CommandError(
-                f"SQLite is for meshes up to {scale.SQLITE_MAX_PRODUCTS:,} products; "
-                f"{options.products:,} needs PostgreSQL (set DATABASE_URL=postgres://…).")
+        if problem := scale.size_problem(options.products, connection.vendor):
+            raise CommandError(problem)
         progress = (lambda s: self.stderr.write(s)) if o["verbosity"] else (lambda s: None)
         with audit_context(door="command"):
             if o["reset"]:
