@@ -132,3 +132,14 @@ def test_product_filters_keep_the_chosen_domain_and_team(client, mesh):
     assert '<option value="users">Users</option>' in html
     assert '<option value="orders-team" selected>Orders Team</option>' in html
     assert "Orders published" in html and "Users published" not in html
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    # JIT cost 100-300 ms per list query at 10,000 products (README, Scale and benchmarks).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SHOW jit")
+            assert cur.fetchone()[0] == "off"
+    else:
+        assert "options" not in connection.settings_dict.get("OPTIONS", {})
