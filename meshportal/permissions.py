@@ -73,7 +73,10 @@ def team_roles(user) -> dict[int, str]:
     if "roles" not in c:
         from domains.models import Membership
 
-        c["roles"] = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        # order_by(): Membership's default ordering would join teams and users for nothing.
+        c["roles"] = dict(
+            Membership.objects.filter(user=user).order_by().values_list("team_id", "role")
+        )
     return c["roles"]
 
 

@@ -59,6 +59,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "meshportal.middleware.AuditContextMiddleware",
 ]
+# Benchmarks only (`make bench`): Server-Timing and X-SQL-Queries headers on every response.
+MESH_BENCH_HEADERS = env.bool("MESH_BENCH_HEADERS", default=False)
+if MESH_BENCH_HEADERS:
+    MIDDLEWARE.insert(0, "meshportal.middleware.BenchHeadersMiddleware")
 
 ROOT_URLCONF = "meshportal.urls"
 WSGI_APPLICATION = "meshportal.wsgi.application"
@@ -94,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # JIT compilation costs 100-300 ms on the portal's short list queries (their estimated cost
+    # passes jit_above_cost at 10,000 products) and never pays off for OLTP: off (make bench).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
