@@ -21,3 +21,21 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # X-Forwarded-* are trusted only from these proxy addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "meshportal.wsgi:application"
+
+# Production logs are JSON lines (meshportal.logging.JsonFormatter), gunicorn's included.
+_json = os.environ.get(
+    "LOG_FORMAT", "json" if os.environ.get("DJANGO_ENV") == "production" else "plain"
+) == "json"
+if _json:
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "meshportal.logging.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"level": "WARNING", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
+                               "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -32,3 +32,17 @@ class JsonFormatter(logging.Formatter):
 
 def _is_json(value) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
+
+
+class DatabaseOutageFilter(logging.Filter):
+    """During a database outage every request fails the same way: log one line per request,
+    not a traceback per request (meshportal.middleware answers the user with a 503)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from django.db import InterfaceError, OperationalError
+
+        if record.exc_info and isinstance(record.exc_info[1], OperationalError | InterfaceError):
+            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__})"
+            record.exc_info = None
+            record.exc_text = None
+        return True
