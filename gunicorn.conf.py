@@ -23,9 +23,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 wsgi_app = "meshportal.wsgi:application"
 
 # Production logs are JSON lines (meshportal.logging.JsonFormatter), gunicorn's included.
-_json = os.environ.get(
-    "LOG_FORMAT", "json" if os.environ.get("DJANGO_ENV") == "production" else "plain"
-) == "json"
+_json = (
+    os.environ.get(
+        "LOG_FORMAT", "json" if os.environ.get("DJANGO_ENV") == "production" else "plain"
+    )
+    == "json"
+)
 if _json:
     logconfig_dict = {
         "version": 1,
@@ -34,8 +37,11 @@ if _json:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"level": "WARNING", "handlers": []},
         "loggers": {
-            "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(),
-                               "propagate": False},
+            "gunicorn.error": {
+                "handlers": ["stderr"],
+                "level": loglevel.upper(),
+                "propagate": False,
+            },
             "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     }

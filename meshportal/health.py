@@ -52,7 +52,7 @@ def broker_ping(timeout: float = 2.0) -> tuple[bool, str]:
             client.close()
         return True, "redis"
     if url.startswith("filesystem://"):
-        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         return Path(folder).is_dir(), "filesystem"
     from .celery import app
 

@@ -38,7 +38,7 @@ def parse_team_groups(groups, prefix: str | None = None) -> dict[str, str]:
     for value in groups or []:
         if not isinstance(value, str) or not value.startswith(prefix):
             continue
-        slug, _, role = value[len(prefix):].partition(":")
+        slug, _, role = value[len(prefix) :].partition(":")
         role = role or MEMBER
         if not slug or role not in (OWNER, MEMBER):
             continue
@@ -87,8 +87,11 @@ class TeamMappingOIDCBackend(OIDCAuthenticationBackend):
 
     def update_user(self, user, claims):
         changed = False
-        for field, claim in (("email", "email"), ("first_name", "given_name"),
-                             ("last_name", "family_name")):
+        for field, claim in (
+            ("email", "email"),
+            ("first_name", "given_name"),
+            ("last_name", "family_name"),
+        ):
             value = claims.get(claim)
             if value and getattr(user, field) != value:
                 setattr(user, field, value)

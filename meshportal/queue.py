@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 # a bare socket error can still surface on some transports).
 BROKER_ERRORS = (KombuOperationalError, ConnectionError, OSError, TimeoutError)
 # Fail fast: one quick retry, then record the task instead of keeping the user waiting.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                        "interval_max": 0.2}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 STATUS_CACHE_KEY = "meshportal:queue-status"
 STATUS_CACHE_SECONDS = 30
 SEND_BATCH = 500
@@ -43,8 +47,10 @@ class EnqueueResult:
     def message(self) -> str:
         if self.queued:
             return "The job was queued."
-        return ("The task queue is unreachable right now. Your request was saved and will run "
-                "automatically when the queue is back.")
+        return (
+            "The task queue is unreachable right now. Your request was saved and will run "
+            "automatically when the queue is back."
+        )
 
     @property
     def level(self) -> int:
@@ -53,8 +59,14 @@ class EnqueueResult:
 
 def _publish(task_name: str, args, kwargs, options) -> None:
     app = _app()
-    app.send_task(task_name, args=args, kwargs=kwargs, retry=True,
-                  retry_policy=PUBLISH_RETRY_POLICY, **options)
+    app.send_task(
+        task_name,
+        args=args,
+        kwargs=kwargs,
+        retry=True,
+        retry_policy=PUBLISH_RETRY_POLICY,
+        **options,
+    )
 
 
 def _app() -> Celery:
@@ -76,7 +88,10 @@ def enqueue(task, *args, **kwargs) -> EnqueueResult:
     except BROKER_ERRORS as exc:
         log.warning("Broker unavailable, task %s kept for later: %s", name, type(exc).__name__)
         pending = PendingTask.objects.create(
-            task_name=name, args=list(args), kwargs=kwargs, options=options,
+            task_name=name,
+            args=list(args),
+            kwargs=kwargs,
+            options=options,
             last_error=f"{type(exc).__name__}: {exc}"[:500],
         )
         cache.delete(STATUS_CACHE_KEY)
@@ -89,8 +104,9 @@ def send_pending() -> dict[str, int]:
     sent = failed = 0
     with transaction.atomic():
         rows = list(
-            PendingTask.objects.select_for_update(skip_locked=True)
-            .filter(sent_at__isnull=True)[:SEND_BATCH]
+            PendingTask.objects.select_for_update(skip_locked=True).filter(sent_at__isnull=True)[
+                :SEND_BATCH
+            ]
         )
         for row in rows:
             try:

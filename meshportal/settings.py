@@ -31,7 +31,7 @@ def _required(name: str) -> str:
     return value
 
 
-_DEV_SECRET = "django-insecure-mesh-portal-development-key-do-not-use-in-production"  # noqa: S105
+_DEV_SECRET = "django-insecure-mesh-portal-development-key-do-not-use-in-production"  # noqa: S105 # nosec B105
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if PRODUCTION:
     SECRET_KEY = _required("SECRET_KEY")

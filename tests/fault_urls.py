@@ -3,7 +3,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.urls import path
 
-from meshportal.urls import handler500, urlpatterns as portal_urlpatterns
+from meshportal.urls import handler500
+from meshportal.urls import urlpatterns as portal_urlpatterns
 
 
 @login_not_required

@@ -15,26 +15,35 @@ SECRET = "test-only-" + "k" * 50
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "DEBUG", "PYTEST", "SECURE_"))}
-    env.update({
-        "DJANGO_ENV": "production",
-        "DJANGO_SETTINGS_MODULE": "meshportal.settings",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # Checks open the database: a throwaway SQLite file unless the test names another.
-        "DATABASE_URL": f"sqlite:///{tempfile.gettempdir()}/mesh-prod-{os.getpid()}.sqlite3",
-        "EMAIL_HOST": "smtp.example.com",
-        "LOG_LEVEL": "WARNING",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DEBUG", "PYTEST", "SECURE_"))
+    }
+    env.update(
+        {
+            "DJANGO_ENV": "production",
+            "DJANGO_SETTINGS_MODULE": "meshportal.settings",
+            "SECRET_KEY": SECRET,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Checks open the database: a throwaway SQLite file unless the test names another.
+            "DATABASE_URL": f"sqlite:///{tempfile.gettempdir()}/mesh-prod-{os.getpid()}.sqlite3",
+            "EMAIL_HOST": "smtp.example.com",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     env.update(extra)
     return env
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -54,13 +63,20 @@ class Gunicorn:
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
-        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1",
-               "GUNICORN_TIMEOUT": "60"}
+        env = {
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": "1",
+            "GUNICORN_TIMEOUT": "60",
+        }
         self.log = open(log_path, "w")  # noqa: SIM115
         self.log_path = log_path
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -87,8 +87,9 @@ def test_staff_banner_is_cached(client, mesh, broker_down, django_assert_max_num
     client.force_login(mesh.staff)
     client.get("/")
     broker_down.restore()  # the cached status holds for a while: no ping per page
-    cache.set(queue.STATUS_CACHE_KEY, {"broker_ok": False, "pending": 0,
-                                        "broker_is_embedded": False}, 30)
+    cache.set(
+        queue.STATUS_CACHE_KEY, {"broker_ok": False, "pending": 0, "broker_is_embedded": False}, 30
+    )
     assert "unreachable" in client.get("/").text
 
 
@@ -110,7 +111,8 @@ def test_admin_action_tells_staff_what_happened(client, mesh, broker_down):
     client.force_login(mesh.staff)
     response = client.post(
         "/admin/meshportal/pendingtask/",
-        {"action": "send_now", "_selected_action": [result.pending_id]}, follow=True,
+        {"action": "send_now", "_selected_action": [result.pending_id]},
+        follow=True,
     )
     assert response.status_code == 200
     assert "still unreachable" in response.text
@@ -123,8 +125,9 @@ def test_kept_task_runs_when_the_broker_is_back(transactional_db, celery_worker,
     from tests import factories
 
     mesh = factories.build_mesh()
-    grant = AccessRequest.objects.filter(requester=mesh.approved,
-                                         status=AccessRequest.Status.APPROVED).first()
+    grant = AccessRequest.objects.filter(
+        requester=mesh.approved, status=AccessRequest.Status.APPROVED
+    ).first()
     AccessRequest.objects.filter(pk=grant.pk).update(
         expires_at=timezone.now() - datetime.timedelta(minutes=1)
     )
@@ -134,8 +137,7 @@ def test_kept_task_runs_when_the_broker_is_back(transactional_db, celery_worker,
     broker_down.restore()
     assert queue.send_pending() == {"sent": 1, "failed": 0}
     assert PendingTask.objects.get().sent_at is not None
-    wait_for(lambda: AccessRequest.objects.get(pk=grant.pk).status
-             == AccessRequest.Status.EXPIRED)
+    wait_for(lambda: AccessRequest.objects.get(pk=grant.pk).status == AccessRequest.Status.EXPIRED)
     # Once sent, a row is never sent twice.
     assert queue.send_pending() == {"sent": 0, "failed": 0}
 
@@ -152,5 +154,10 @@ def test_enqueue_sends_right_away_when_the_broker_is_up(transactional_db, celery
 
     result = queue.enqueue(tasks.expire_access_grants)
     assert result.queued and not PendingTask.objects.exists()
-    wait_for(lambda: not AccessRequest.objects.filter(
-        requester=mesh.approved, status=AccessRequest.Status.APPROVED).exists())
+    wait_for(
+        lambda: (
+            not AccessRequest.objects.filter(
+                requester=mesh.approved, status=AccessRequest.Status.APPROVED
+            ).exists()
+        )
+    )

@@ -18,16 +18,20 @@ SESSION = {"Cookie": "sessionid=doesnotexist0000000000000000000000"}
 @pytest.fixture(scope="module")
 def static_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("static")
-    result = manage("collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)),
-                    timeout=300)
+    result = manage(
+        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)), timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return root
 
 
 def portal(database_url: str, static_root, tmp_path) -> Gunicorn:
     env = production_env(
-        DATABASE_URL=database_url, STATIC_ROOT=str(static_root), SECURE_PROXY_SSL_HEADER="true",
-        DJANGO_SETTINGS_MODULE="tests.fault_settings", DB_CONN_MAX_AGE="60",
+        DATABASE_URL=database_url,
+        STATIC_ROOT=str(static_root),
+        SECURE_PROXY_SSL_HEADER="true",
+        DJANGO_SETTINGS_MODULE="tests.fault_settings",
+        DB_CONN_MAX_AGE="60",
         CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0",
     )
     return Gunicorn(env, tmp_path / "gunicorn.log")
@@ -68,9 +72,7 @@ def test_portal_recovers_when_the_database_returns(transactional_db, static_root
     get_user_model().objects.create_user("someone")
     s = connection.settings_dict
     proxy = TcpProxy(s.get("HOST") or "127.0.0.1", int(s.get("PORT") or 5432)).start()
-    url = database_url_for_subprocess().replace(
-        f":{s.get('PORT') or 5432}/", f":{proxy.port}/"
-    )
+    url = database_url_for_subprocess().replace(f":{s.get('PORT') or 5432}/", f":{proxy.port}/")
     assert str(proxy.port) in url
     server = portal(url, static_root, tmp_path)
     try:

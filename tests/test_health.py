@@ -37,8 +37,11 @@ def test_readyz_is_503_when_the_broker_is_unreachable(client, settings):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["checks"]["broker"] == {**body["checks"]["broker"], "ok": False,
-                                        "detail": "ConnectionError"}
+    assert body["checks"]["broker"] == {
+        **body["checks"]["broker"],
+        "ok": False,
+        "detail": "ConnectionError",
+    }
     assert body["checks"]["database"]["ok"] is True
     # The answer is public: no host names or ports in it.
     assert "127.0.0.1" not in response.text

@@ -3,7 +3,6 @@ group claim decides team memberships (through the domain services, so rules and 
 
 import json
 
-import pytest
 from django.conf import settings as django_settings
 
 from domains.models import Membership
@@ -48,8 +47,10 @@ def test_oidc_configured_by_environment_sends_people_to_the_identity_provider(tm
     result = manage("shell", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["backends"][:2] == ["meshportal.auth.ThrottleBackend",
-                                   "meshportal.oidc.TeamMappingOIDCBackend"]
+    assert out["backends"][:2] == [
+        "meshportal.auth.ThrottleBackend",
+        "meshportal.oidc.TeamMappingOIDCBackend",
+    ]
     assert out["status"] == 302
     assert out["location"].startswith("https://idp.example.com/authorize?")
     assert "client_id=mesh-portal" in out["location"]
@@ -58,10 +59,21 @@ def test_oidc_configured_by_environment_sends_people_to_the_identity_provider(tm
 
 
 def test_parse_team_groups():
-    groups = ["team:orders-team:owner", "team:users-team", "team:ops:member", "everyone",
-              "team:bad:admin", "team:", "team:users-team:owner", "team:orders-team", 42]
+    groups = [
+        "team:orders-team:owner",
+        "team:users-team",
+        "team:ops:member",
+        "everyone",
+        "team:bad:admin",
+        "team:",
+        "team:users-team:owner",
+        "team:orders-team",
+        42,
+    ]
     assert parse_team_groups(groups, prefix="team:") == {
-        "orders-team": "owner", "users-team": "owner", "ops": "member",
+        "orders-team": "owner",
+        "users-team": "owner",
+        "ops": "member",
     }
     assert parse_team_groups("team:ops", prefix="team:") == {"ops": "member"}
     assert parse_team_groups(None, prefix="team:") == {}
@@ -74,14 +86,18 @@ def _roles(user) -> dict[str, str]:
 
 def test_sync_adds_changes_and_removes_memberships(mesh):
     user = factories.user("sso-person")
-    outcome = sync_teams(user, {"groups": ["team:orders-team:owner", "team:users-team",
-                                           "team:nope"]})
+    outcome = sync_teams(
+        user, {"groups": ["team:orders-team:owner", "team:users-team", "team:nope"]}
+    )
     assert outcome == {"orders-team": "owner", "users-team": "member", "nope": "unknown team"}
     assert _roles(user) == {"orders-team": "owner", "users-team": "member"}
     assert user.groups.filter(name="team:orders-team").exists()  # object permissions follow
-    assert AuditEntry.objects.filter(
-        action="create", content_type__model="membership", changes__user=[None, "sso-person"]
-    ).count() == 2
+    assert (
+        AuditEntry.objects.filter(
+            action="create", content_type__model="membership", changes__user=[None, "sso-person"]
+        ).count()
+        == 2
+    )
 
     sync_teams(user, {"groups": ["team:orders-team"]})
     assert _roles(user) == {"orders-team": "member"}
@@ -106,11 +122,20 @@ def test_backend_creates_the_user_from_claims_with_teams(mesh, settings):
         setattr(settings, key, value)
     settings.OIDC_USERNAME_ALGO = "meshportal.oidc.username_from_claims"
     backend = TeamMappingOIDCBackend()
-    claims = {"email": "nora@example.com", "preferred_username": "nora", "given_name": "Nora",
-              "family_name": "North", "groups": ["team:orders-team"]}
+    claims = {
+        "email": "nora@example.com",
+        "preferred_username": "nora",
+        "given_name": "Nora",
+        "family_name": "North",
+        "groups": ["team:orders-team"],
+    }
     user = backend.create_user(claims)
     assert (user.username, user.email, user.first_name, user.last_name) == (
-        "nora", "nora@example.com", "Nora", "North")
+        "nora",
+        "nora@example.com",
+        "Nora",
+        "North",
+    )
     assert _roles(user) == {"orders-team": "member"}
     backend.update_user(user, {**claims, "groups": ["team:users-team:owner"]})
     assert _roles(user) == {"users-team": "owner"}

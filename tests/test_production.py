@@ -52,8 +52,9 @@ def test_production_settings_are_hardened():
 
 
 def test_collectstatic_writes_hashed_compressed_files(tmp_path):
-    result = manage("collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(tmp_path)),
-                    timeout=300)
+    result = manage(
+        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(tmp_path)), timeout=300
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "staticfiles.json").read_text())
     hashed = manifest["paths"]["css/portal.css"]
@@ -66,9 +67,19 @@ def test_gunicorn_configuration_loads():
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config",
-         "--print-config"],
-        cwd=ROOT, env=production_env(WEB_CONCURRENCY="3"), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "gunicorn.conf.py",
+            "--check-config",
+            "--print-config",
+        ],
+        cwd=ROOT,
+        env=production_env(WEB_CONCURRENCY="3"),
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -110,14 +121,15 @@ def test_templates_have_nothing_the_content_security_policy_blocks():
 def test_htmx_does_not_inject_its_style_element(client, mesh):
     client.force_login(mesh.owner)
     text = client.get("/").text
-    assert "<meta name=\"htmx-config\" content='{\"includeIndicatorStyles\": false}'>" in text
+    assert '<meta name="htmx-config" content=\'{"includeIndicatorStyles": false}\'>' in text
 
 
 def test_json_logs_are_one_object_per_line_and_hide_secrets():
     from meshportal.logging import JsonFormatter
 
-    record = logging.LogRecord("mesh", logging.WARNING, __file__, 1, "signed in %s", ("olivia",),
-                               None)
+    record = logging.LogRecord(
+        "mesh", logging.WARNING, __file__, 1, "signed in %s", ("olivia",), None
+    )
     record.password = SECRET
     record.request_id = "r-1"
     line = JsonFormatter().format(record)
@@ -129,8 +141,12 @@ def test_json_logs_are_one_object_per_line_and_hide_secrets():
 
 
 def test_production_logs_are_json(tmp_path):
-    result = manage("shell", "-c", "import logging; logging.getLogger('mesh').warning('hello')",
-                    env=production_env())
+    result = manage(
+        "shell",
+        "-c",
+        "import logging; logging.getLogger('mesh').warning('hello')",
+        env=production_env(),
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
     assert {"logger": "mesh", "message": "hello"}.items() <= lines[-1].items()
