@@ -176,7 +176,6 @@ if OIDC_ENABLED:
     OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
     OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
     OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
-    OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
     OIDC_USERNAME_ALGO = "meshportal.oidc.username_from_claims"
     OIDC_CREATE_USER = env.bool("OIDC_CREATE_USER", default=True)
     LOGIN_REDIRECT_URL_FAILURE = "login"
