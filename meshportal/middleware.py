@@ -1,14 +1,65 @@
+import logging
 import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from .audit import audit_context
+
+log = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
+    """503 for a request that failed because the database is unreachable.
+
+    Rendered without the request's context: the context processors would query the database.
+    """
+    log.error("Database unavailable: %s %s: %s", request.method, request.path,
+              type(exc).__name__)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"detail": "The database is unavailable. Try again in a moment.",
+             "code": "database_unavailable"},
+            status=503,
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Database down: a friendly 503 page (JSON under /api/) instead of a traceback.
+
+    Errors raised by views come here through process_exception; errors raised in other
+    middleware (loading the session, say) reach meshportal.views.server_error, which answers
+    the same way. Django opens a fresh connection on the next request, so the portal recovers
+    by itself when the database comes back.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_ERRORS):
+            return database_unavailable_response(request, exception)
+        return None
 
 
 class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
     """Every page needs a signed-in user. The API answers for itself (401/403 JSON, tokens)."""
 
-    open_prefixes = ("/api/", "/healthz", "/readyz", "/static/")
+    # /oidc/ exists only when single sign-on is configured (its callback signs people in).
+    open_prefixes = ("/api/", "/healthz", "/readyz", "/static/", "/oidc/")
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.path.startswith(self.open_prefixes):

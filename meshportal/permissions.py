@@ -81,7 +81,7 @@ def team_roles(user) -> dict[int, str]:
 
 
 def is_team_owner(user, team_id: int | None) -> bool:
-    return team_roles(user).get(team_id) == "owner"
+    return team_id is not None and team_roles(user).get(team_id) == "owner"
 
 
 def is_team_member(user, team_id: int | None) -> bool:

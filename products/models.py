@@ -92,14 +92,14 @@ class DataProduct(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def urn(self) -> str:
-        return f"urn:mesh:{self.domain.slug}:{self.slug}"
-
     def get_absolute_url(self) -> str:
         return reverse(
             "products:product", kwargs={"domain": self.domain.slug, "product": self.slug}
         )
+
+    @property
+    def urn(self) -> str:
+        return f"urn:mesh:{self.domain.slug}:{self.slug}"
 
     def clean(self) -> None:
         if self.domain_id and not self.owner_team_id:
