@@ -65,10 +65,10 @@ SCENARIOS: list[Scenario] = [
     Scenario("API product detail", "/api/v1/products/{urn}/", kind="api"),
     Scenario("contract export", "/api/v1/products/{urn}/contract/", kind="api"),
     Scenario("lineage graph", "/products/{domain}/{product}/lineage/"),
-    # Jobs, run in-process; light up once governance lands (adjust the dotted path if needed).
+    # Jobs, run in-process.
     Scenario("policy evaluation (all products)",
-             "governance.policy_services.evaluate_all_products", kind="job",
+             "governance.policy_services.evaluate_policies", kind="job",
              max_queries=None, max_seconds=30),
-    Scenario("dispatch due quality checks", "governance.quality_services.dispatch_due_checks",
+    Scenario("dispatch due quality checks", "governance.quality_services.dispatch_due",
              kind="job", max_queries=None),
 ]
