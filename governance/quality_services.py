@@ -263,10 +263,13 @@ def _create_run(check: QualityCheck, trigger: str, now: datetime) -> QualityRun 
 
 
 def _enqueue(run_ids: list[int]) -> None:
+    # Through meshportal.queue: with the broker down the task is kept and sent when it is back.
+    from meshportal import queue
+
     from .tasks.quality import run_quality_checks
 
     transaction.on_commit(
-        lambda: run_quality_checks.apply_async(args=[run_ids], queue="quality")
+        lambda: queue.enqueue(run_quality_checks, run_ids, options={"queue": "quality"})
     )
 
 
