@@ -14,6 +14,8 @@ urlpatterns = [
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("meshportal.api_urls")),
+    path("profile/tokens/", views.tokens, name="tokens"),
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),

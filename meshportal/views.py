@@ -1,8 +1,8 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 
 def notifications(request):
@@ -19,3 +19,29 @@ def notifications_read(request):
 @login_not_required
 def healthz(request):
     return JsonResponse({"status": "ok"})
+
+
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """The profile page: the user's API tokens. A new token's secret is shown once."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+
+    from .api_auth import token_create, token_revoke
+    from .models import ApiToken
+
+    new_key = None
+    error = ""
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = get_object_or_404(ApiToken, pk=request.POST["revoke"], user=request.user)
+            token_revoke(token=token)
+            messages.success(request, f"Revoked the token “{token.name}”.")
+            return redirect("tokens")
+        try:
+            token, new_key = token_create(user=request.user, name=request.POST.get("name", ""))
+        except ValidationError as e:
+            error = " ".join(e.messages)
+    items = request.user.api_tokens.all()
+    return render(request, "meshportal/tokens.html",
+                  {"items": items, "new_key": new_key, "error": error})
