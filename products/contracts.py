@@ -67,6 +67,10 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+# Model choices (str enums) are written as their plain values.
+_Dumper.add_multi_representer(str, lambda dumper, value: dumper.represent_str(str(value)))
+
+
 def parse(text: str) -> dict:
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -144,8 +148,8 @@ def _plan(doc: dict) -> dict:
         if key not in TOP_KEYS:
             extras["top"][key] = value
     product: dict[str, Any] = {"name": _text(doc.get("name")), "version": _text(doc["version"])}
-    if doc.get("id") is not None:
-        extras["id"] = doc["id"]
+    if doc.get("id") is not None and doc["id"] != f"urn:mesh:{doc.get('domain')}:{doc.get('dataProduct')}":
+        extras["id"] = doc["id"]  # a document's own id; the portal's default is the URN
     desc = doc.get("description") or {}
     product["description"] = _text(desc.get("purpose"))
     rest = {k: v for k, v in desc.items() if k != "purpose"}
