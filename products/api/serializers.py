@@ -51,6 +51,7 @@ class FieldSerializer(serializers.ModelSerializer):
         model = SchemaField
         fields = ["id", "port", "product", "name", "logical_type", "physical_type",
                   "description", "required", "unique", "primary_key", "pii", "ordinal"]
+        validators: list = []  # uniqueness is the service's (model) check
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,6 +86,7 @@ class PortSerializer(serializers.ModelSerializer):
         fields = ["id", "product", "slug", "name", "kind", "location", "format", "description",
                   "fields"]
         extra_kwargs = {"slug": {"required": False}}
+        validators: list = []  # uniqueness is the service's (model) check
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
