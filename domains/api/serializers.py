@@ -21,7 +21,7 @@ class TeamSerializer(serializers.ModelSerializer):
 
 
 class DomainSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:

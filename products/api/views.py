@@ -266,7 +266,7 @@ class PortViewSet(_PermsPrefetchMixin, viewsets.ModelViewSet):
         services.port_delete(port=instance)
 
 
-class FieldFilter(PortFilter):
+class FieldFilter(django_filters.FilterSet):
     product = django_filters.CharFilter(method="filter_product", label="Product URN")
 
     class Meta:
@@ -435,7 +435,8 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
     queryset = DataProduct.objects.none()
 
     @extend_schema(parameters=PRODUCT_PATH, responses={
-        (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="ODCS YAML"),
+        (200, "application/yaml"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The ODCS v3.2.0 document, as YAML."),
         **{(code, "application/json"): s for code, s in ERROR_RESPONSES.items()}})
     def get(self, request, domain, product):
         obj = self.get_object()
