@@ -698,11 +698,32 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
         pending = _batch.get()
         if pending is not None:
             pending.pop(product.pk, None)  # recorded below with the document's extras
-    version = record_version(product, extras=plan["extras"])
+    extras = _hand_over_quality(product, plan["extras"])
+    version = record_version(product, extras=extras)
     latest = version or latest_version(product)
     changes = [Change(**c) for c in latest.changelog] if version else []
     return ImportResult(product=product, created=created, changed=version is not None,
                         applied=True, changes=changes, version=version)
+
+
+def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
+    """Offer each `quality` section to QUALITY_IMPORTERS; keep the ones nobody takes over."""
+    if not QUALITY_IMPORTERS:
+        return extras
+    extras = json.loads(json.dumps(extras))
+    ports = {p.slug: p for p in product.ports.all()}
+    for slug, obj in extras.get("objects", {}).items():
+        sections = [(None, obj.get("object", {}))]
+        sections += list(obj.get("properties", {}).items())
+        for field_name, part in sections:
+            rules = part.get("quality")
+            if rules and any(imp(product, ports.get(slug), field_name, rules)
+                             for imp in QUALITY_IMPORTERS):
+                del part["quality"]
+        obj["properties"] = {k: v for k, v in obj.get("properties", {}).items() if v}
+        extras["objects"][slug] = _prune(obj)
+    extras["objects"] = {k: v for k, v in extras.get("objects", {}).items() if v}
+    return _prune(extras)
 
 
 def _sync_ports(product: DataProduct, ports: list[dict]) -> None:

@@ -5,7 +5,7 @@ member's token: no response may be a 5xx or violate the schema. Runs in-process 
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
@@ -24,11 +24,13 @@ MAX_EXAMPLES = 8
 @pytest.fixture
 def wsgi_app():
     # The test database lives in one transaction: do not let the handler close the connection
-    # after each request (Django's own test client does the same).
+    # around each request (Django's own test client does the same).
+    request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
         yield get_wsgi_application()
     finally:
+        request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
 
 

@@ -188,3 +188,24 @@ def test_dry_run_previews_without_changing(mesh):
     assert not result.applied and [c.path for c in result.changes] == ["name"]
     assert _state() == before
     assert DataProduct.objects.get(pk=product.pk).name != "Renamed"
+
+
+def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, monkeypatch):
+    product = mesh.products[("orders", "draft")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    rule = [{"metric": "nullValues", "mustBe": 0}]
+    doc["schema"][0]["properties"][0]["quality"] = rule
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    exported = yaml.safe_load(contracts.export_yaml(product))
+    assert exported["schema"][0]["properties"][0]["quality"] == rule  # kept as is
+    taken = []
+    monkeypatch.setattr(contracts, "QUALITY_IMPORTERS",
+                        [lambda p, port, field, rules: taken.append((port.slug, field)) or True])
+    monkeypatch.setattr(contracts, "QUALITY_EXPORTERS",
+                        [lambda p, port, field: rule if field == "order_id" else None])
+    doc["name"] = "Touched"
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    assert taken == [("main", "order_id")]
+    assert "quality" not in contracts.latest_version(product).extras
+    assert yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0][
+        "quality"] == rule  # now written by the exporter
