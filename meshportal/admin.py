@@ -126,3 +126,26 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
         for token in queryset:
             token_revoke(token=token)
+
+
+class PortalInlineMixin:
+    """Inline rows may be changed by whoever may edit the parent object (`can(EDIT, parent)`)."""
+
+    parent_action = EDIT
+
+    def _may(self, request, obj) -> bool:
+        if obj is None:
+            return is_platform(request.user)
+        return can(request.user, self.parent_action, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return obj is None or can(request.user, VIEW, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj)
