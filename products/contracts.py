@@ -489,17 +489,38 @@ def major(version: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+# Refusing unannounced breaking changes applies to the automation doors (contract imports and
+# API writes, which run inside enforcing()); edits on pages, in the admin and by tasks are
+# recorded and announced to consumers but not refused.
+_enforce: contextvars.ContextVar[bool] = contextvars.ContextVar("contract_enforce", default=False)
+
+
+@contextmanager
+def enforcing() -> Iterator[None]:
+    token = _enforce.set(True)
+    try:
+        yield
+    finally:
+        _enforce.reset(token)
+
+
 def _breaking_refusal(product: DataProduct, latest: ContractVersion | None,
                       changes: list[Change]) -> None:
     breaking = [c for c in changes if c.breaking]
-    if not breaking or latest is None or product.status != DataProduct.Status.PUBLISHED:
+    if not _enforce.get() or not breaking or latest is None or product.status != DataProduct.Status.PUBLISHED:
         return
-    if major(product.version) > major(latest.version):
+    # One major version per breaking release: the current major must be new (some earlier
+    # version has a lower one) and not yet have carried a breaking change.
+    history = list(product.contract_versions.values_list("version", "breaking"))
+    current = major(product.version)
+    if any(major(v) < current for v, _ in history) and not any(
+            b and major(v) == current for v, b in history):
         return
+    needed = max([major(v) for v, _ in history] + [current]) + 1
     raise ValidationError({"version": (
         f"Breaking change to published product {product.urn} "
         f"({'; '.join(c.message for c in breaking)}) needs a major version bump: "
-        f"set version to {major(latest.version) + 1}.0.0 or higher (it is {product.version}).")})
+        f"set version to {needed}.0.0 or higher (it is {product.version}).")})
 
 
 def _carry_extras(product: DataProduct) -> dict:
@@ -656,7 +677,7 @@ def contract_import(*, text: str, user, product: DataProduct | None = None,
         raise ValidationError({"domain": (
             f"You may not change {existing.urn}: it belongs to {existing.owner_team}.")})
     try:
-        with transaction.atomic():
+        with transaction.atomic(), enforcing():
             result = _apply(plan, domain, slug, existing)
             if dry_run or not result.changed:
                 raise _Rollback(result)

@@ -190,6 +190,17 @@ def test_team_creates_and_edits_products_and_errors_name_the_field(mesh):
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "availability_slo"
 
 
+def test_api_refuses_breaking_field_removal_without_major_bump(mesh):
+    c = client_for(mesh.member)
+    field = mesh.products[("orders", "published")].ports.get().fields.get()
+    r = c.delete(f"/api/v1/fields/{field.pk}/")
+    assert r.status_code == 400 and "major version bump" in r.json()["detail"]
+    assert SchemaField.objects.filter(pk=field.pk).exists()
+    assert c.patch(P + "orders/published-product/", {"version": "2.0.0"},
+                   format="json").status_code == 200
+    assert c.delete(f"/api/v1/fields/{field.pk}/").status_code == 204
+
+
 def test_owner_publishes_through_the_api(mesh):
     r = client_for(mesh.owner).post(P + "orders/draft-product/publish/")
     assert r.status_code == 200 and r.json()["status"] == "published"

@@ -80,6 +80,14 @@ class ApiProductFilter(DataProductFilter):
         return queryset.filter(domain__slug=parts[2], slug=parts[3])
 
 
+class EnforceContractMixin:
+    """API writes refuse unannounced breaking changes to published products."""
+
+    def dispatch(self, request, *args, **kwargs):
+        with contracts.enforcing():
+            return super().dispatch(request, *args, **kwargs)
+
+
 class _PermsPrefetchMixin:
     """Load the user's product permissions for a whole page in one query."""
 
@@ -122,7 +130,7 @@ class ProductLookupMixin:
         200: ProductDetailSerializer, **ERROR_RESPONSES}),
     destroy=extend_schema(parameters=PRODUCT_PATH, responses={204: None, **ERROR_RESPONSES}),
 )
-class ProductViewSet(ProductLookupMixin, _PermsPrefetchMixin, mixins.ListModelMixin,
+class ProductViewSet(EnforceContractMixin, ProductLookupMixin, _PermsPrefetchMixin, mixins.ListModelMixin,
                      mixins.CreateModelMixin, mixins.RetrieveModelMixin,
                      mixins.UpdateModelMixin, mixins.DestroyModelMixin,
                      viewsets.GenericViewSet):
@@ -230,7 +238,7 @@ class PortFilter(django_filters.FilterSet):
     partial_update=extend_schema(responses={200: PortSerializer, **ERROR_RESPONSES}),
     destroy=extend_schema(responses={204: None, **ERROR_RESPONSES}),
 )
-class PortViewSet(_PermsPrefetchMixin, viewsets.ModelViewSet):
+class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewSet):
     """Output ports. `location` is a connection detail: null unless you are on the owning team
     or an approved consumer."""
 
@@ -288,7 +296,7 @@ class FieldFilter(django_filters.FilterSet):
     partial_update=extend_schema(responses={200: FieldSerializer, **ERROR_RESPONSES}),
     destroy=extend_schema(responses={204: None, **ERROR_RESPONSES}),
 )
-class FieldViewSet(viewsets.ModelViewSet):
+class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
     """Schema fields of output ports."""
 
     serializer_class = FieldSerializer
