@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import AuditEntry, Notification, PendingTask
+from .models import ApiToken, AuditEntry, Notification, PendingTask
 from .permissions import DELETE, EDIT, VIEW, can, is_platform, visible
 from .queue import send_pending
 
@@ -84,6 +84,49 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_platform(request.user)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Platform staff create tokens for service accounts here; the secret is shown once."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "created_at")
+    search_fields = ("name", "user__username", "prefix")
+    list_select_related = ("user",)
+    fields = ("user", "name")
+    actions = ["revoke"]
+
+    def has_module_permission(self, request):
+        return is_platform(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    def has_add_permission(self, request):
+        return is_platform(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from django.contrib import messages
+
+        from .api_auth import token_create
+
+        token, key = token_create(user=obj.user, name=obj.name, created_by=request.user)
+        obj.pk = token.pk
+        messages.warning(request, f"Token for {obj.user}: {key} — copy it now, it is not shown again.")
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from .api_auth import token_revoke
+
+        for token in queryset:
+            token_revoke(token=token)
 
 
 class PortalInlineMixin:

@@ -23,6 +23,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("api/", include("meshportal.api_urls")),
+    path("profile/tokens/", views.tokens, name="tokens"),
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),

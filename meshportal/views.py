@@ -2,11 +2,11 @@ import sys
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import health
 from .middleware import DATABASE_ERRORS, database_unavailable_response
@@ -49,3 +49,29 @@ def server_error(request):
     if isinstance(exc, DATABASE_ERRORS):
         return database_unavailable_response(request, exc)
     return defaults.server_error(request)
+
+
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """The profile page: the user's API tokens. A new token's secret is shown once."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+
+    from .api_auth import token_create, token_revoke
+    from .models import ApiToken
+
+    new_key = None
+    error = ""
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = get_object_or_404(ApiToken, pk=request.POST["revoke"], user=request.user)
+            token_revoke(token=token)
+            messages.success(request, f"Revoked the token “{token.name}”.")
+            return redirect("tokens")
+        try:
+            token, new_key = token_create(user=request.user, name=request.POST.get("name", ""))
+        except ValidationError as e:
+            error = " ".join(e.messages)
+    items = request.user.api_tokens.all()
+    return render(request, "meshportal/tokens.html",
+                  {"items": items, "new_key": new_key, "error": error})

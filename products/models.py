@@ -265,3 +265,36 @@ class DataProductUserObjectPermission(UserObjectPermissionBase):
 
 class DataProductGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(DataProduct, on_delete=models.CASCADE)
+
+
+class ContractVersion(models.Model):
+    """One version of a product's data contract (products.contracts): a snapshot of what the
+    contract promises (metadata, ports, fields, SLOs, kept ODCS extras), the exported ODCS
+    document, and the changelog against the previous version."""
+
+    product = models.ForeignKey(
+        DataProduct, on_delete=models.CASCADE, related_name="contract_versions"
+    )
+    number = models.PositiveIntegerField()
+    version = models.CharField(max_length=40, help_text="The product's version at the time.")
+    snapshot = models.JSONField()
+    extras = models.TextField(
+        blank=True, help_text="ODCS content the portal does not map, as JSON (order kept)."
+    )
+    document = models.TextField(help_text="The ODCS YAML document of this version.")
+    changelog = models.JSONField(default=list)
+    breaking = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "number"], name="contractversion_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} contract #{self.number} (v{self.version})"

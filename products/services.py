@@ -17,6 +17,7 @@ from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import clear_caches
 
+from . import contracts
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 
 TEAM_PRODUCT_PERMS = ("view_dataproduct", "change_dataproduct")
@@ -61,20 +62,24 @@ def product_create(
     ports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
     **fields: Any,
 ) -> DataProduct:
-    product = DataProduct(
-        domain=domain, slug=slug, name=name, owner_team=owner_team or domain.owner_team, **fields
-    )
-    product.full_clean()
-    product.save()
-    product.tags.set(tags_from_names(tags))
-    product_sync_permissions(product=product)
-    audit.record(action="create", obj=product, changes=audit.diff({}, _product_snapshot(product)))
-    for port in ports:
-        port = dict(port)
-        port_fields = port.pop("fields", [])
-        p = port_create(product=product, **port)
-        for i, f in enumerate(port_fields):
-            field_create(port=p, **{"ordinal": i, **f})
+    with contracts.batch():  # one contract version for the product with all its ports
+        product = DataProduct(
+            domain=domain, slug=slug, name=name, owner_team=owner_team or domain.owner_team,
+            **fields,
+        )
+        product.full_clean()
+        product.save()
+        product.tags.set(tags_from_names(tags))
+        product_sync_permissions(product=product)
+        audit.record(action="create", obj=product,
+                     changes=audit.diff({}, _product_snapshot(product)))
+        for port in ports:
+            port = dict(port)
+            port_fields = port.pop("fields", [])
+            p = port_create(product=product, **port)
+            for i, f in enumerate(port_fields):
+                field_create(port=p, **{"ordinal": i, **f})
+        contracts.changed(product)
     return product
 
 
@@ -93,6 +98,7 @@ def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataPro
     if product.owner_team_id != old_team:
         product_sync_permissions(product=product)
     audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    contracts.changed(product)
     return product
 
 
@@ -157,6 +163,7 @@ def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
     port.full_clean()
     port.save()
     audit.record(action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port)))
+    contracts.changed(product)
     return port
 
 
@@ -169,14 +176,17 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
     port.save()
     audit.record(action="update", obj=port, scope=port.product,
                  changes=audit.diff(before, audit.snapshot(port)))
+    contracts.changed(port.product)
     return port
 
 
 @transaction.atomic
 def port_delete(*, port: OutputPort) -> None:
-    audit.record(action="delete", obj=port, scope=port.product,
+    product = port.product
+    audit.record(action="delete", obj=port, scope=product,
                  changes=audit.diff(audit.snapshot(port), {}))
     port.delete()
+    contracts.changed(product)
 
 
 @transaction.atomic
@@ -186,6 +196,7 @@ def field_create(*, port: OutputPort, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="create", obj=field, scope=port.product,
                  changes=audit.diff({}, audit.snapshot(field)))
+    contracts.changed(port.product)
     return field
 
 
@@ -198,14 +209,17 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="update", obj=field, scope=field.port.product,
                  changes=audit.diff(before, audit.snapshot(field)))
+    contracts.changed(field.port.product)
     return field
 
 
 @transaction.atomic
 def field_delete(*, field: SchemaField) -> None:
-    audit.record(action="delete", obj=field, scope=field.port.product,
+    product = field.port.product
+    audit.record(action="delete", obj=field, scope=product,
                  changes=audit.diff(audit.snapshot(field), {}))
     field.delete()
+    contracts.changed(product)
 
 
 # -- access requests and grants ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import contract_views, views
 
 app_name = "products"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("products/<slug:domain>/<slug:product>/edit/", views.product_edit, name="edit"),
     path("products/<slug:domain>/<slug:product>/request-access/", views.access_request_create,
          name="request_access"),
+    path("products/<slug:domain>/<slug:product>/contract/diff/", contract_views.contract_diff,
+         name="contract_diff"),
+    path("contracts/import/", contract_views.contract_import, name="contract_import"),
     path("products/<slug:domain>/<slug:product>/<str:action>/", views.product_lifecycle,
          name="lifecycle"),
     path("tags/<slug:tag>/", views.tag_detail, name="tag"),

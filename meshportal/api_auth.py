@@ -1,0 +1,119 @@
+"""API tokens (create, revoke, authenticate) and the API's throttles."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import authentication, exceptions, throttling
+
+from . import audit
+from .models import ApiToken
+
+TOKEN_PREFIX = "mesh_"  # noqa: S105 - a label, not a secret
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, user, name: str, created_by=None) -> tuple[ApiToken, str]:
+    """Create a token; returns it with its secret, which is never stored nor shown again."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name (what will use it?)."})
+    if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
+        raise ValidationError({"name": f"You already have an active token named “{name}”."})
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=key[: len(TOKEN_PREFIX) + 6], key_hash=_hash(key),
+        created_by=created_by or user,
+    )
+    audit.record(action="create", obj=token, changes={"name": [None, name]})
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(action="update", obj=token, changes={"revoked_at": [None, str(token.revoked_at)]})
+    return token
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer mesh_…` (or `Token mesh_…`)."""
+
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace").split()
+        if not header or header[0].lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header: give one token.")
+        token = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=_hash(header[1]), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class _Rates:
+    """Read rates when asked (not at import) so settings overrides in tests apply."""
+
+    def get_rate(self):
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
+
+
+class AnonThrottle(_Rates, throttling.AnonRateThrottle):
+    pass
+
+
+class UserThrottle(_Rates, throttling.UserRateThrottle):
+    """Signed-in users through the browser session."""
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiToken):
+            return None
+        return super().get_cache_key(request, view)
+
+
+class TokenThrottle(_Rates, throttling.SimpleRateThrottle):
+    """Each token has its own budget."""
+
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+except ImportError:  # pragma: no cover - drf-spectacular is a dependency
+    OpenApiAuthenticationExtension = object
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "meshportal.api_auth.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API token from your profile page: `Bearer mesh_…`."}

@@ -1,0 +1,206 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from domains.models import Domain, Team
+from meshportal.permissions import VIEW_CONNECTION, can, visible
+from products import selectors
+from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class ProductRefField(serializers.RelatedField):
+    """A product named by its URN, `urn:mesh:<domain>:<product>` (or `<domain>/<product>`)."""
+
+    default_error_messages = {
+        "missing": "No data product {ref} that you may see.",
+    }
+
+    def get_queryset(self):
+        return visible(self.context["request"].user, selectors.product_queryset())
+
+    def to_internal_value(self, data):
+        ref = str(data)
+        if ref.startswith("urn:mesh:"):
+            parts = ref.split(":")[2:]
+        else:
+            parts = ref.strip("/").split("/")
+        product = None
+        if len(parts) == 2:
+            product = self.get_queryset().filter(domain__slug=parts[0], slug=parts[1]).first()
+        if product is None:
+            self.fail("missing", ref=ref)
+        return product
+
+    def to_representation(self, value):
+        return value.urn
+
+
+class TagsField(serializers.ListField):
+    child = serializers.CharField(max_length=60)
+
+    def get_attribute(self, instance):
+        return [t.name for t in instance.tags.all()] if instance.pk else []
+
+
+class FieldSerializer(serializers.ModelSerializer):
+    port = serializers.PrimaryKeyRelatedField(queryset=OutputPort.objects.none())
+    product = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SchemaField
+        fields = ["id", "port", "product", "name", "logical_type", "physical_type",
+                  "description", "required", "unique", "primary_key", "pii", "ordinal"]
+        validators: list = []  # uniqueness is the service's (model) check
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and "port" in self.fields:
+            self.fields["port"].queryset = visible(
+                request.user, OutputPort.objects.select_related("product__domain"))
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            self.fields["port"].read_only = True
+
+    def get_product(self, obj) -> str:
+        return obj.port.product.urn
+
+
+class PortFieldSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SchemaField
+        fields = ["id", "name", "logical_type", "physical_type", "description", "required",
+                  "unique", "primary_key", "pii", "ordinal"]
+
+
+class PortSerializer(serializers.ModelSerializer):
+    product = ProductRefField()
+    fields = PortFieldSerializer(many=True, read_only=True)
+    location = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, allow_null=True,
+        help_text="Connection detail: null unless you are the owning team or an approved consumer.",
+    )
+
+    class Meta:
+        model = OutputPort
+        fields = ["id", "product", "slug", "name", "kind", "location", "format", "description",
+                  "fields"]
+        extra_kwargs = {"slug": {"required": False}}
+        validators: list = []  # uniqueness is the service's (model) check
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            self.fields["product"].read_only = True
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not can(self.context["request"].user, VIEW_CONNECTION, instance.product):
+            data["location"] = None
+        return data
+
+    def validate_location(self, value):
+        return value or ""
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    urn = serializers.CharField(read_only=True)
+    domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all())
+    owner_team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False,
+        help_text="Defaults to the domain's team.",
+    )
+    replacement = serializers.SerializerMethodField()
+    tags = TagsField(required=False)
+
+    class Meta:
+        model = DataProduct
+        fields = ["urn", "domain", "slug", "name", "summary", "description", "status", "version",
+                  "classification", "tags", "owner_team", "freshness_slo_hours",
+                  "availability_slo", "sunset_date", "replacement", "published_at",
+                  "created_at", "updated_at"]
+        read_only_fields = ["status", "sunset_date", "published_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None and not isinstance(self.instance, list | tuple):
+            self.fields["domain"].read_only = True
+            self.fields["slug"].read_only = True
+
+    def get_replacement(self, obj) -> str | None:
+        return f"urn:mesh:{obj.replacement.domain.slug}:{obj.replacement.slug}" if obj.replacement_id else None
+
+
+class ProductDetailSerializer(ProductSerializer):
+    ports = serializers.SerializerMethodField()
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "ports"]
+
+    @extend_schema_field(PortSerializer(many=True))
+    def get_ports(self, obj):
+        return PortSerializer(obj.ports.all(), many=True, context=self.context).data
+
+
+class DeprecateSerializer(serializers.Serializer):
+    sunset_date = serializers.DateField(required=False, allow_null=True)
+    replacement = ProductRefField(required=False, allow_null=True)
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    product = ProductRefField()
+    requester = serializers.CharField(source="requester.username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(),
+                                        required=False, allow_null=True)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True,
+                                       allow_null=True, default=None)
+
+    class Meta:
+        model = AccessRequest
+        fields = ["id", "product", "requester", "team", "purpose", "duration_days", "status",
+                  "decided_by", "decided_at", "decision_comment", "expires_at", "ended_at",
+                  "created_at"]
+        read_only_fields = ["status", "decided_at", "decision_comment", "expires_at", "ended_at"]
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ChangeSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    kind = serializers.CharField()
+    breaking = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class ContractVersionSerializer(serializers.ModelSerializer):
+    changelog = ChangeSerializer(many=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True,
+                                       allow_null=True, default=None)
+
+    class Meta:
+        model = ContractVersion
+        fields = ["number", "version", "breaking", "changelog", "created_by", "created_at"]
+
+
+class ContractVersionDetailSerializer(ContractVersionSerializer):
+    class Meta(ContractVersionSerializer.Meta):
+        fields = [*ContractVersionSerializer.Meta.fields, "document"]
+
+
+class ContractDiffSerializer(serializers.Serializer):
+    from_version = serializers.IntegerField()
+    to_version = serializers.IntegerField()
+    breaking = serializers.BooleanField()
+    changes = ChangeSerializer(many=True)
+
+
+class ContractImportResultSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    created = serializers.BooleanField()
+    changed = serializers.BooleanField()
+    applied = serializers.BooleanField(help_text="False for a dry run (?dry_run=true).")
+    breaking = serializers.BooleanField()
+    version = serializers.IntegerField(allow_null=True, help_text="The new contract version.")
+    changes = ChangeSerializer(many=True)

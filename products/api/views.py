@@ -1,0 +1,556 @@
+"""The products API: thin viewsets over products.services, selectors and contracts."""
+
+import django_filters
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, parsers, renderers, status, viewsets
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from domains.models import Domain, Team
+from meshportal.api import ERROR_RESPONSES
+from meshportal.permissions import (
+    APPROVE_ACCESS,
+    CREATE_PRODUCT,
+    DEPRECATE,
+    EDIT,
+    PUBLISH,
+    RETIRE,
+    VIEW,
+    can,
+    prefetch_product_perms,
+    visible,
+)
+from products import contracts, selectors, services
+from products.filters import DataProductFilter
+from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
+
+from .serializers import (
+    AccessRequestSerializer,
+    ContractDiffSerializer,
+    ContractImportResultSerializer,
+    ContractVersionDetailSerializer,
+    ContractVersionSerializer,
+    DecisionSerializer,
+    DeprecateSerializer,
+    FieldSerializer,
+    PortSerializer,
+    ProductDetailSerializer,
+    ProductSerializer,
+)
+
+PRODUCT_PATH = [
+    OpenApiParameter("domain", str, OpenApiParameter.PATH, description="The domain's slug."),
+    OpenApiParameter("product", str, OpenApiParameter.PATH, description="The product's slug."),
+]
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class SlugsFilter(django_filters.ModelMultipleChoiceFilter):
+    """Repeatable slug filter (`?domain=orders&domain=users`)."""
+
+
+class ApiProductFilter(DataProductFilter):
+    """The pages' product filterset; `search` is the same search as the pages' `q`."""
+
+    # The same filters as the pages', typed for the schema.
+    domain = SlugsFilter(field_name="domain__slug", to_field_name="slug",
+                         queryset=Domain.objects.all())
+    owner_team = SlugsFilter(field_name="owner_team__slug", to_field_name="slug",
+                             queryset=Team.objects.all())
+
+    search = django_filters.CharFilter(method="filter_q", label="Search")
+    urn = django_filters.CharFilter(method="filter_urn", label="URN")
+
+    class Meta(DataProductFilter.Meta):
+        fields = [*DataProductFilter.Meta.fields, "search", "urn"]
+
+    def filter_urn(self, queryset, name, value):
+        parts = value.split(":")
+        if len(parts) != 4 or parts[:2] != ["urn", "mesh"]:
+            return queryset.none()
+        return queryset.filter(domain__slug=parts[2], slug=parts[3])
+
+
+class EnforceContractMixin:
+    """API writes refuse unannounced breaking changes to published products."""
+
+    def dispatch(self, request, *args, **kwargs):
+        with contracts.enforcing():
+            return super().dispatch(request, *args, **kwargs)
+
+
+class _PermsPrefetchMixin:
+    """Load the user's product permissions for a whole page in one query."""
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            prefetch_product_perms(self.request.user, {self.product_of(o) for o in page})
+        return page
+
+    def product_of(self, obj):
+        return obj
+
+
+def _product_detail_queryset(user):
+    return selectors.product_queryset().prefetch_related(
+        Prefetch("ports", queryset=OutputPort.objects.prefetch_related(
+            Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))))
+    ).select_related("replacement__domain")
+
+
+class ProductLookupMixin:
+    def get_object(self):
+        obj = (visible(self.request.user, _product_detail_queryset(self.request.user))
+               .filter(domain__slug=self.kwargs["domain"], slug=self.kwargs["product"]).first())
+        if obj is None:
+            raise NotFound("No such data product, or you may not see it.")
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List data products (filter, search, order, paginate)"),
+    create=extend_schema(summary="Create a data product", responses={
+        201: ProductDetailSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(parameters=PRODUCT_PATH, responses={
+        200: ProductDetailSerializer, **ERROR_RESPONSES}),
+    update=extend_schema(parameters=PRODUCT_PATH, responses={
+        200: ProductDetailSerializer, **ERROR_RESPONSES}),
+    partial_update=extend_schema(parameters=PRODUCT_PATH, responses={
+        200: ProductDetailSerializer, **ERROR_RESPONSES}),
+    destroy=extend_schema(parameters=PRODUCT_PATH, responses={204: None, **ERROR_RESPONSES}),
+)
+class ProductViewSet(EnforceContractMixin, ProductLookupMixin, _PermsPrefetchMixin, mixins.ListModelMixin,
+                     mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                     mixins.UpdateModelMixin, mixins.DestroyModelMixin,
+                     viewsets.GenericViewSet):
+    """Data products, addressed as `/api/v1/products/<domain>/<product>/` or by URN
+    (`/api/v1/products/urn:mesh:<domain>:<product>/`, or `?urn=` on the list)."""
+
+    filterset_class = ApiProductFilter
+    ordering_fields = ["name", "slug", "created_at", "updated_at", "published_at", "status"]
+    ordering = ["domain__name", "name"]
+    object_actions = {"publish": PUBLISH, "deprecate": DEPRECATE, "retire": RETIRE}
+    queryset = DataProduct.objects.none()  # for the schema; get_queryset does the work
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return ProductSerializer
+        return ProductDetailSerializer
+
+    def get_queryset(self):
+        return selectors.product_list(user=self.request.user).select_related(
+            "replacement__domain")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        if not can(self.request.user, CREATE_PRODUCT, data["domain"]):
+            raise PermissionDenied(f"Only the team owning {data['domain']} creates products in it.")
+        product = services.product_create(**data)
+        serializer.instance = _product_detail_queryset(None).get(pk=product.pk)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        product = DataProduct.objects.get(pk=serializer.instance.pk)
+        services.product_update(product=product, **data)
+        serializer.instance = _product_detail_queryset(None).get(pk=product.pk)
+
+    def perform_destroy(self, instance):
+        services.product_delete(product=instance)
+
+    def _lifecycle(self, request, fn, **kwargs):
+        product = self.get_object()
+        fn(product=DataProduct.objects.get(pk=product.pk), **kwargs)
+        obj = _product_detail_queryset(None).get(pk=product.pk)
+        return Response(ProductDetailSerializer(obj, context=self.get_serializer_context()).data)
+
+    @extend_schema(parameters=PRODUCT_PATH, request=None,
+                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    def publish(self, request, domain, product):
+        return self._lifecycle(request, services.product_publish)
+
+    @extend_schema(parameters=PRODUCT_PATH, request=DeprecateSerializer,
+                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    def deprecate(self, request, domain, product):
+        s = DeprecateSerializer(data=request.data, context=self.get_serializer_context())
+        s.is_valid(raise_exception=True)
+        return self._lifecycle(request, services.product_deprecate, **s.validated_data)
+
+    @extend_schema(parameters=PRODUCT_PATH, request=None,
+                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    def retire(self, request, domain, product):
+        return self._lifecycle(request, services.product_retire)
+
+
+class ProductByUrnView(generics.RetrieveAPIView):
+    """A data product by its URN (read only; write to `/products/<domain>/<product>/`)."""
+
+    serializer_class = ProductDetailSerializer
+    queryset = DataProduct.objects.none()
+
+    @extend_schema(responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+                   operation_id="products_retrieve_by_urn", parameters=[OpenApiParameter(
+                       "urn", str, OpenApiParameter.PATH,
+                       description="urn:mesh:<domain>:<product>")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self):
+        parts = self.kwargs["urn"].split(":")
+        obj = None
+        if len(parts) == 4 and parts[:2] == ["urn", "mesh"]:
+            obj = (visible(self.request.user, _product_detail_queryset(self.request.user))
+                   .filter(domain__slug=parts[2], slug=parts[3]).first())
+        if obj is None:
+            raise NotFound("No such data product, or you may not see it.")
+        return obj
+
+
+class PortFilter(django_filters.FilterSet):
+    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    kind = django_filters.MultipleChoiceFilter(choices=OutputPort.Kind.choices)
+
+    class Meta:
+        model = OutputPort
+        fields = ["product", "kind", "slug"]
+
+    def filter_product(self, queryset, name, value):
+        parts = value.split(":")
+        if len(parts) != 4:
+            return queryset.none()
+        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: PortSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(responses={200: PortSerializer, **ERROR_RESPONSES}),
+    update=extend_schema(responses={200: PortSerializer, **ERROR_RESPONSES}),
+    partial_update=extend_schema(responses={200: PortSerializer, **ERROR_RESPONSES}),
+    destroy=extend_schema(responses={204: None, **ERROR_RESPONSES}),
+)
+class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewSet):
+    """Output ports. `location` is a connection detail: null unless you are on the owning team
+    or an approved consumer."""
+
+    serializer_class = PortSerializer
+    filterset_class = PortFilter
+    ordering_fields = ["slug", "name", "created_at"]
+    object_actions = {"destroy": EDIT}
+    queryset = OutputPort.objects.none()
+
+    def get_queryset(self):
+        return visible(self.request.user, OutputPort.objects.select_related(
+            "product__domain", "product__owner_team").prefetch_related(
+            Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name")))
+        ).order_by("product_id", "slug")
+
+    def product_of(self, obj):
+        return obj.product
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        product = data.pop("product")
+        if not can(self.request.user, EDIT, product):
+            raise PermissionDenied(f"You may not edit {product}.")
+        if data.get("slug") is None:
+            data.pop("slug", None)
+        serializer.instance = services.port_create(product=product, **data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.port_update(port=serializer.instance,
+                                                   **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.port_delete(port=instance)
+
+
+class FieldFilter(django_filters.FilterSet):
+    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+
+    class Meta:
+        model = SchemaField
+        fields = ["port", "product", "name"]
+
+    def filter_product(self, queryset, name, value):
+        parts = value.split(":")
+        if len(parts) != 4:
+            return queryset.none()
+        return queryset.filter(port__product__domain__slug=parts[2],
+                               port__product__slug=parts[3])
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: FieldSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(responses={200: FieldSerializer, **ERROR_RESPONSES}),
+    update=extend_schema(responses={200: FieldSerializer, **ERROR_RESPONSES}),
+    partial_update=extend_schema(responses={200: FieldSerializer, **ERROR_RESPONSES}),
+    destroy=extend_schema(responses={204: None, **ERROR_RESPONSES}),
+)
+class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
+    """Schema fields of output ports."""
+
+    serializer_class = FieldSerializer
+    filterset_class = FieldFilter
+    ordering_fields = ["name", "ordinal"]
+    object_actions = {"destroy": EDIT}
+    queryset = SchemaField.objects.none()
+
+    def get_queryset(self):
+        return visible(self.request.user, SchemaField.objects.select_related(
+            "port__product__domain", "port__product__owner_team")
+        ).order_by("port_id", "ordinal", "name")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        port = data.pop("port")
+        if not can(self.request.user, EDIT, port):
+            raise PermissionDenied(f"You may not edit {port.product}.")
+        serializer.instance = services.field_create(port=port, **data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.field_update(field=serializer.instance,
+                                                    **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.field_delete(field=instance)
+
+
+class AccessRequestFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=AccessRequest.Status.choices)
+    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+
+    class Meta:
+        model = AccessRequest
+        fields = ["status", "product"]
+
+    def filter_product(self, queryset, name, value):
+        parts = value.split(":")
+        if len(parts) != 4:
+            return queryset.none()
+        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
+
+
+DECISION = extend_schema(request=DecisionSerializer,
+                         responses={200: AccessRequestSerializer, **ERROR_RESPONSES})
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: AccessRequestSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(responses={200: AccessRequestSerializer, **ERROR_RESPONSES}),
+)
+class AccessRequestViewSet(mixins.ListModelMixin, mixins.CreateModelMixin,
+                           mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Access requests: yours, and those for products whose team you own. Owners approve, deny
+    and revoke; requesters withdraw a pending request."""
+
+    serializer_class = AccessRequestSerializer
+    filterset_class = AccessRequestFilter
+    ordering_fields = ["created_at", "status"]
+    object_actions = {"approve": VIEW, "deny": VIEW, "revoke": VIEW, "withdraw": VIEW}
+    queryset = AccessRequest.objects.none()
+
+    def get_queryset(self):
+        return visible(self.request.user, AccessRequest.objects.select_related(
+            "product__domain", "requester", "team", "decided_by")).order_by("-created_at")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.access_request_create(
+            requester=self.request.user, **serializer.validated_data)
+
+    def _decide(self, request, fn, *, owner_only=True, **kwargs):
+        req = self.get_object()
+        if owner_only and not can(request.user, APPROVE_ACCESS, req.product):
+            raise PermissionDenied(f"Only owners of {req.product.owner_team} decide this request.")
+        s = DecisionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        req = fn(request=req, by=request.user, comment=s.validated_data["comment"])
+        return Response(AccessRequestSerializer(req, context=self.get_serializer_context()).data)
+
+    @DECISION
+    def approve(self, request, pk):
+        return self._decide(request, services.access_request_approve)
+
+    @DECISION
+    def deny(self, request, pk):
+        return self._decide(request, services.access_request_deny)
+
+    @DECISION
+    def revoke(self, request, pk):
+        return self._decide(request, services.access_grant_revoke)
+
+    @extend_schema(request=None, responses={204: None, **ERROR_RESPONSES})
+    def withdraw(self, request, pk):
+        req = self.get_object()
+        if req.requester_id != request.user.pk:
+            raise PermissionDenied("Only the requester withdraws a request.")
+        services.access_request_withdraw(request=req, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- contracts ----------------------------------------------------------------------------------
+
+
+class YAMLRenderer(renderers.BaseRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str):
+            return data.encode()
+        return contracts.dump(data).encode()
+
+
+class RawTextParser(parsers.BaseParser):
+    """The body as text: the contract module parses YAML itself (to report lines/columns)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read().decode("utf-8", errors="replace")
+
+
+def import_result_data(result) -> dict:
+    return {
+        "urn": result.product.urn if result.product else "",
+        "created": result.created, "changed": result.changed, "applied": result.applied,
+        "breaking": result.breaking,
+        "version": result.version.number if result.version and result.applied else None,
+        "changes": [c.__dict__ for c in result.changes],
+    }
+
+
+class ContractView(ProductLookupMixin, generics.GenericAPIView):
+    """The product's data contract as an ODCS v3.2.0 YAML document.
+
+    PUT an ODCS v3.0.x–v3.2.0 document (YAML or JSON) to create or update the product it
+    describes (the URL names it); `?dry_run=true` reports the changes without applying them.
+    """
+
+    parser_classes = [RawTextParser]
+    renderer_classes = [renderers.JSONRenderer, YAMLRenderer]
+    serializer_class = ContractImportResultSerializer
+    queryset = DataProduct.objects.none()
+
+    @extend_schema(parameters=PRODUCT_PATH, responses={
+        (200, "application/yaml"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The ODCS v3.2.0 document, as YAML."),
+        **{(code, "application/json"): s for code, s in ERROR_RESPONSES.items()}})
+    def get(self, request, domain, product):
+        obj = self.get_object()
+        body = contracts.export_yaml(obj)
+        response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
+        if request.query_params.get("download"):
+            response["Content-Disposition"] = (
+                f'attachment; filename="{obj.domain.slug}-{obj.slug}.odcs.yaml"')
+        return response
+
+    @extend_schema(
+        parameters=[*PRODUCT_PATH, OpenApiParameter("dry_run", bool, description="Only preview.")],
+        request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        responses={200: ContractImportResultSerializer, 201: ContractImportResultSerializer,
+                   **ERROR_RESPONSES})
+    def put(self, request, domain, product):
+        existing = (visible(request.user, DataProduct.objects.select_related("domain"))
+                    .filter(domain__slug=domain, slug=product).first())
+        if existing is None and DataProduct.objects.filter(
+                domain__slug=domain, slug=product).exists():
+            raise NotFound("No such data product, or you may not see it.")
+        if existing is not None and not can(request.user, EDIT, existing):
+            raise PermissionDenied(f"You may not edit {existing}.")
+        text = request.data if isinstance(request.data, str) else ""
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        if existing is None:
+            # The URL names the product to create; the document must agree.
+            doc_ok = f"urn:mesh:{domain}:{product}"
+            result = contracts.contract_import(text=text, user=request.user, dry_run=dry_run,
+                                               expected_urn=doc_ok)
+        else:
+            result = contracts.contract_import(text=text, user=request.user, product=existing,
+                                               dry_run=dry_run)
+        code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
+        return Response(import_result_data(result), status=code)
+
+
+class ContractVersionList(ProductLookupMixin, generics.ListAPIView):
+    """The product's contract versions, newest first, each with its classified changelog."""
+
+    serializer_class = ContractVersionSerializer
+    queryset = ContractVersion.objects.none()
+    filter_backends: list = []
+
+    @extend_schema(parameters=PRODUCT_PATH)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        product = self.get_object()
+        return product.contract_versions.select_related("created_by").order_by("-number")
+
+
+class ContractVersionDetail(ProductLookupMixin, generics.GenericAPIView):
+    """One contract version with its ODCS document."""
+
+    serializer_class = ContractVersionDetailSerializer
+    queryset = ContractVersion.objects.none()
+
+    @extend_schema(parameters=[*PRODUCT_PATH, OpenApiParameter("number", int,
+                                                               OpenApiParameter.PATH)],
+                   responses={200: ContractVersionDetailSerializer, **ERROR_RESPONSES})
+    def get(self, request, domain, product, number):
+        obj = self.get_object()
+        version = obj.contract_versions.filter(number=number).first()
+        if version is None:
+            raise NotFound(f"{obj} has no contract version {number}.")
+        return Response(self.get_serializer(version).data)
+
+
+class ContractDiffView(ProductLookupMixin, generics.GenericAPIView):
+    """The classified changes between two contract versions (`?from=1&to=3`; `to` defaults to
+    the latest)."""
+
+    serializer_class = ContractDiffSerializer
+    queryset = ContractVersion.objects.none()
+
+    @extend_schema(parameters=[
+        *PRODUCT_PATH,
+        OpenApiParameter("from", int, required=True, description="Older version number."),
+        OpenApiParameter("to", int, description="Newer version number (default: latest)."),
+    ], responses={200: ContractDiffSerializer, **ERROR_RESPONSES})
+    def get(self, request, domain, product):
+        obj = self.get_object()
+        a, b = diff_versions(obj, request.query_params.get("from"),
+                             request.query_params.get("to"))
+        changes = contracts.versions_diff(a, b)
+        return Response({"from_version": a.number, "to_version": b.number,
+                         "breaking": any(c.breaking for c in changes),
+                         "changes": [c.__dict__ for c in changes]})
+
+
+def diff_versions(product, from_n, to_n):
+    """The two versions of product named by from/to (strings from a query), or a 400."""
+    versions = {v.number: v for v in product.contract_versions.all()}
+    if not versions:
+        raise ValidationError({"from": f"{product} has no contract versions yet."})
+
+    def pick(value, name, default):
+        if value in (None, ""):
+            if default is None:
+                raise ValidationError({name: "Give a version number."})
+            return versions[default]
+        try:
+            return versions[int(value)]
+        except (ValueError, KeyError):
+            raise ValidationError({name: f"No version {value}; there are 1 to {max(versions)}."}) from None
+
+    return pick(from_n, "from", None), pick(to_n, "to", max(versions))

@@ -1,0 +1,86 @@
+"""The Contract tab, the import form (preview, then apply), the diff page, import_contract."""
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from products import contracts
+from products.models import DataProduct, SchemaField
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_contract_tab_shows_document_versions_and_download(mesh, client):
+    client.force_login(mesh.consumer)
+    r = client.get("/products/orders/published-product/?tab=contract")
+    assert r.status_code == 200
+    assert "apiVersion: v3.2.0" in r.text and "Download ODCS YAML" in r.text
+    assert "Import / update" not in r.text  # not theirs
+    dl = client.get("/api/v1/products/orders/published-product/contract?download=1")
+    assert dl["Content-Disposition"].startswith("attachment")
+    assert yaml.safe_load(dl.content)["dataProduct"] == "published-product"
+    client.force_login(mesh.member)
+    assert "Import / update" in client.get(
+        "/products/orders/published-product/?tab=contract").text
+
+
+def _edited(product, **changes):
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    doc.update(changes)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def test_import_form_previews_then_applies(mesh, client):
+    product = mesh.products[("orders", "draft")]
+    text = _edited(product, name="Orders v2")
+    client.force_login(mesh.member)
+    r = client.post("/contracts/import/", {"document": text})
+    assert "name changed from Orders draft to Orders v2" in r.text
+    assert DataProduct.objects.get(pk=product.pk).name == "Orders draft"  # preview only
+    r = client.post("/contracts/import/", {"document": text, "apply": "1"})
+    assert r.status_code == 302
+    assert DataProduct.objects.get(pk=product.pk).name == "Orders v2"
+
+
+def test_import_form_refuses_someone_elses_product(mesh, client):
+    product = mesh.products[("orders", "draft")]
+    client.force_login(mesh.other_owner)
+    r = client.post("/contracts/import/", {"document": _edited(product, name="Hijack"),
+                                           "apply": "1"})
+    assert r.status_code == 200 and "You may not change" in r.text
+    assert DataProduct.objects.get(pk=product.pk).name == "Orders draft"
+
+
+def test_diff_page_between_two_versions(mesh, client):
+    from products import services
+
+    product = mesh.products[("orders", "draft")]
+    services.field_create(port=product.ports.get(), name="note", logical_type="string")
+    services.field_delete(field=SchemaField.objects.get(port__product=product, name="order_id"))
+    client.force_login(mesh.member)
+    r = client.get("/products/orders/draft-product/contract/diff/", {"from": 1, "to": 3})
+    assert "Field main.order_id removed." in r.text and "breaking" in r.text
+    assert "Optional field main.note added." in r.text
+    client.force_login(mesh.consumer)
+    assert client.get("/products/orders/draft-product/contract/diff/",
+                      {"from": 1}).status_code == 404
+
+
+def test_import_contract_command(mesh, tmp_path, capsys):
+    product = mesh.products[("orders", "draft")]
+    good = tmp_path / "good.yaml"
+    good.write_text(_edited(product, version="1.1.0"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_edited(product, domain="nowhere"))
+    call_command("import_contract", str(good), "--user", "member")
+    assert DataProduct.objects.get(pk=product.pk).version == "1.1.0"
+    call_command("import_contract", str(good), "--user", "member")
+    assert "unchanged" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="1 of 1 documents rejected"):
+        call_command("import_contract", str(bad), "--user", "member")
+    assert "Unknown domain" in capsys.readouterr().err

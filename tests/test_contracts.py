@@ -1,0 +1,212 @@
+"""ODCS v3 contracts: export, import, validation, versions and breaking changes."""
+
+import pytest
+import yaml
+from django.contrib.auth import get_user_model
+
+from meshportal.models import AuditEntry, Notification
+from products import contracts
+from products.models import ContractVersion, DataProduct, SchemaField
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # PBKDF2 takes seconds per test user on a shared CI box; these tests are not about it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_every_demo_product_round_trips_and_validates(demo):
+    admin = get_user_model().objects.get(username="admin")
+    products = list(DataProduct.objects.select_related("domain"))
+    assert len(products) >= 20
+    for product in products:
+        first = contracts.export_yaml(product)
+        contracts.validate(contracts.parse(first))  # the official ODCS JSON schema
+        versions = product.contract_versions.count()
+        result = contracts.contract_import(text=first, user=admin, product=product)
+        assert not result.changed, (product.urn, [c.message for c in result.changes])
+        again = contracts.export_yaml(DataProduct.objects.get(pk=product.pk))
+        assert again == first, product.urn
+        assert product.contract_versions.count() == versions
+
+
+def test_export_maps_ports_fields_slos_and_team(mesh):
+    product = mesh.products[("orders", "published")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    assert doc["apiVersion"] == "v3.2.0"
+    assert doc["id"] == "urn:mesh:orders:published-product"
+    assert doc["domain"] == "orders" and doc["dataProduct"] == "published-product"
+    assert doc["team"] == {"name": "orders-team"}
+    obj = doc["schema"][0]
+    assert (obj["name"], obj["physicalType"], obj["physicalName"]) == (
+        "main", "table", "sales.secret_table")
+    assert obj["properties"][0] == {"name": "order_id", "logicalType": "integer",
+                                    "required": False, "unique": False, "primaryKey": True}
+
+
+def _doc(**over) -> str:
+    doc = {
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "shipments-contract",
+        "name": "Shipments", "version": "1.0.0", "status": "draft", "domain": "orders",
+        "dataProduct": "shipments",
+        "schema": [{"name": "shipments", "physicalType": "table", "physicalName": "wh.shipments",
+                    "properties": [
+                        {"name": "shipment_id", "logicalType": "integer", "required": True,
+                         "primaryKey": True, "unique": True},
+                        {"name": "email", "logicalType": "string", "classification": "pii",
+                         "enum": [{"value": "a"}, {"value": "b"}], "examples": ["x@example.com"]},
+                    ]}],
+        "slaProperties": [{"property": "freshness", "value": 2, "unit": "d"},
+                          {"property": "availability", "value": 99.5, "unit": "percent"},
+                          {"property": "retention", "value": 3, "unit": "y"}],
+        "servers": [{"server": "prod", "type": "postgresql", "host": "db", "port": 5432,
+                     "database": "wh", "schema": "public"}],
+    }
+    doc.update(over)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def test_import_creates_product_keeps_unknown_odcs_and_is_idempotent(mesh):
+    result = contracts.contract_import(text=_doc(), user=mesh.owner)
+    assert result.created and result.applied
+    product = DataProduct.objects.get(domain__slug="orders", slug="shipments")
+    assert product.freshness_slo_hours == 48 and str(product.availability_slo) == "99.500"
+    email = SchemaField.objects.get(port__product=product, name="email")
+    assert email.pii and not email.required
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    assert doc["id"] == "shipments-contract"
+    assert doc["servers"][0]["host"] == "db"  # unknown-but-valid content kept
+    assert doc["schema"][0]["properties"][1]["enum"] == [{"value": "a"}, {"value": "b"}]
+    assert {"property": "retention", "value": 3, "unit": "y"} in doc["slaProperties"]
+    assert product.contract_versions.count() == 1
+    again = contracts.contract_import(text=_doc(), user=mesh.owner)
+    assert not again.changed and product.contract_versions.count() == 1
+    # The exported document imports as no change either.
+    assert not contracts.contract_import(text=contracts.export_yaml(product),
+                                         user=mesh.owner).changed
+
+
+def _state():
+    return (DataProduct.objects.count(), SchemaField.objects.count(),
+            ContractVersion.objects.count(), AuditEntry.objects.count())
+
+
+@pytest.mark.parametrize("text,path,needle", [
+    ("apiVersion: v3.1.0\nkind: DataContract\nname: [x\nid: y\n", "document", "line 4, column"),
+    (_doc(version=3), "version", "is not of type 'string'"),
+    (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0 to v3.2.0"),
+    (_doc(domain="nowhere"), "domain", "Unknown domain “nowhere”"),
+    (_doc(domain="users"), "domain", "not in Users Team"),
+    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalType": "string"},
+                                                      {"name": "a", "logicalType": "string"}]}]),
+     "schema[0].properties[1].name", "Duplicate field “a”"),
+    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalType": "text"}]}]),
+     "schema[0].properties[0].logicalType", "is not one of"),
+    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalTyp": "string"}]}]),
+     "schema[0].properties[0]", "logicalTyp"),
+])
+def test_bad_documents_are_refused_precisely_and_change_nothing(mesh, text, path, needle):
+    before = _state()
+    with pytest.raises(Exception) as e:  # noqa: B017 - ValidationError, checked below
+        contracts.contract_import(text=text, user=mesh.owner)
+    errors = e.value.message_dict
+    assert path in errors, errors
+    assert any(needle in m for m in errors[path]), errors
+    assert _state() == before
+
+
+def test_breaking_change_needs_major_bump_and_tells_consumers(mesh):
+    product = mesh.products[("orders", "published")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    doc["schema"][0]["properties"] = []  # remove order_id
+    with pytest.raises(Exception) as e:  # noqa: B017
+        contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    assert "needs a major version bump" in e.value.message_dict["version"][0]
+    assert SchemaField.objects.filter(port__product=product, name="order_id").exists()
+    doc["version"] = "2.0.0"
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
+                                       product=product)
+    assert result.applied and result.breaking
+    assert [c.kind for c in result.changes if c.breaking] == ["field_removed"]
+    note = Notification.objects.get(user=mesh.approved, kind="contract_breaking")
+    assert "order_id removed" in note.body
+
+
+@pytest.mark.parametrize("change,breaking", [
+    (lambda f: f.update(required=True), True),
+    (lambda f: f.update(logicalType="string"), True),
+    (lambda f: f.update(unique=True), True),
+    (lambda f: f.update(description="The order number."), False),
+])
+def test_changes_are_classified_from_the_consumers_side(mesh, change, breaking):
+    product = mesh.products[("orders", "draft")]  # drafts take any change
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    change(doc["schema"][0]["properties"][0])
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
+                                       product=product)
+    assert result.changed and result.breaking is breaking
+
+
+def test_slo_weakened_is_breaking_and_optional_field_added_is_not(mesh):
+    product = mesh.products[("orders", "draft")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    doc["slaProperties"] = [{"property": "freshness", "value": 24, "unit": "h"}]
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    doc["slaProperties"][0]["value"] = 48
+    doc["schema"][0]["properties"].append({"name": "note", "logicalType": "string"})
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
+                                       product=product)
+    kinds = {c.kind: c.breaking for c in result.changes}
+    assert kinds == {"slo_weakened": True, "field_added": False}
+
+
+def test_page_and_service_edits_record_versions(mesh):
+    from products import services
+
+    product = mesh.products[("orders", "draft")]
+    n = product.contract_versions.count()
+    port = product.ports.get()
+    services.field_create(port=port, name="extra", logical_type="string")
+    latest = contracts.latest_version(product)
+    assert product.contract_versions.count() == n + 1
+    assert latest.changelog[0]["kind"] == "field_added"
+    # Outside the automation doors a breaking edit is recorded and announced, not refused.
+    published = mesh.products[("orders", "published")]
+    services.field_delete(field=SchemaField.objects.get(port__product=published))
+    assert contracts.latest_version(published).breaking
+    assert Notification.objects.filter(user=mesh.approved, kind="contract_breaking").exists()
+
+
+def test_dry_run_previews_without_changing(mesh):
+    product = mesh.products[("orders", "draft")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    doc["name"] = "Renamed"
+    before = _state()
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
+                                       product=product, dry_run=True)
+    assert not result.applied and [c.path for c in result.changes] == ["name"]
+    assert _state() == before
+    assert DataProduct.objects.get(pk=product.pk).name != "Renamed"
+
+
+def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, monkeypatch):
+    product = mesh.products[("orders", "draft")]
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    rule = [{"metric": "nullValues", "mustBe": 0}]
+    doc["schema"][0]["properties"][0]["quality"] = rule
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    exported = yaml.safe_load(contracts.export_yaml(product))
+    assert exported["schema"][0]["properties"][0]["quality"] == rule  # kept as is
+    taken = []
+    monkeypatch.setattr(contracts, "QUALITY_IMPORTERS",
+                        [lambda p, port, field, rules: taken.append((port.slug, field)) or True])
+    monkeypatch.setattr(contracts, "QUALITY_EXPORTERS",
+                        [lambda p, port, field: rule if field == "order_id" else None])
+    doc["name"] = "Touched"
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    assert taken == [("main", "order_id")]
+    assert "quality" not in contracts.latest_version(product).extras
+    assert yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0][
+        "quality"] == rule  # now written by the exporter
