@@ -25,6 +25,9 @@ class GovernanceConfig(AppConfig):
         tabs.register_tab(tabs.Tab("governance", "Governance", "governance/policies/product_tab.html",
                                    policy_selectors.product_tab_context, order=60))
         quality_permissions.register()
+        from . import quality_odcs
+
+        quality_odcs.register_contract_hooks()
         # Policy compliance is one term of the trust score (weight 20, beside checks 50,
         # freshness 20 and documentation 30; the score is normalised by the weights present).
         from . import quality_services

@@ -175,3 +175,44 @@ def odcs_to_checks(port, *, quality=(), properties=None, sla_properties=(), by=N
                                              columns=[column], params={"hours": hours}, by=by))
         existing.add(name)
     return created
+
+
+# -- hooks into products.contracts ---------------------------------------------------------------
+
+
+def _port_rules(port) -> dict:
+    # One export asks once per port and once per field: map the port's checks once.
+    if not hasattr(port, "_odcs_quality"):
+        port._odcs_quality = checks_to_odcs(port)
+    return port._odcs_quality
+
+
+def contract_exporter(product, port, field_name):
+    """ODCS quality rules for a port (object level) or one of its fields, from its checks."""
+    if port is None:
+        return None
+    rules = _port_rules(port)
+    return (rules["quality"] if field_name is None else rules["properties"].get(field_name)) or None
+
+
+def contract_importer(product, port, field_name, rules) -> bool:
+    """Create checks from a contract's quality rules; they are then the portal's own. Rules for
+    a port without a data source cannot run: they stay in the contract as they are."""
+    if port is None or port.data_source_id is None:
+        return False
+    if field_name is None:
+        created = odcs_to_checks(port, quality=rules)
+    else:
+        created = odcs_to_checks(port, properties={field_name: rules})
+    if created:
+        product._contract_hooks_changed = True  # the import must keep them, not roll back
+    return True
+
+
+def register_contract_hooks() -> None:
+    from products import contracts
+
+    if contract_exporter not in contracts.QUALITY_EXPORTERS:
+        contracts.QUALITY_EXPORTERS.append(contract_exporter)
+    if contract_importer not in contracts.QUALITY_IMPORTERS:
+        contracts.QUALITY_IMPORTERS.append(contract_importer)

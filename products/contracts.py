@@ -723,7 +723,9 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
     version = record_version(product, extras=extras)
     latest = version or latest_version(product)
     changes = [Change(**c) for c in latest.changelog] if version else []
-    return ImportResult(product=product, created=created, changed=version is not None,
+    # Importers that created something of their own (quality checks) made a change too.
+    touched = getattr(product, "_contract_hooks_changed", False)
+    return ImportResult(product=product, created=created, changed=version is not None or touched,
                         applied=True, changes=changes, version=version)
 
 

@@ -1,0 +1,37 @@
+"""Quality checks travel in the ODCS contract: exported as rules, imported as checks."""
+
+import pytest
+import yaml
+
+from governance.models import QualityCheck
+from products import contracts
+from products.models import DataProduct
+
+pytestmark = pytest.mark.django_db
+
+
+def test_contract_carries_checks_out_and_back_in(demo):
+    from django.contrib.auth import get_user_model
+
+    product = DataProduct.objects.get(domain__slug="orders", slug="orders")
+    text = contracts.export_yaml(product)
+    doc = yaml.safe_load(text)
+    rules = [r for obj in doc["schema"] for prop in obj["properties"] for r in prop.get("quality", [])]
+    rules += [r for obj in doc["schema"] for r in obj.get("quality", [])]
+    metrics = {r.get("metric") for r in rules}
+    assert {"nullValues", "duplicateValues"} <= metrics
+    contracts.validate(doc)  # still a valid ODCS document
+
+    port = product.ports.get()
+    # Freshness travels as the product's freshness SLO and schema checks are the schema itself;
+    # every other check travels as a quality rule.
+    names = set(QualityCheck.objects.filter(port=port).exclude(kind__in=["freshness", "schema"])
+                .values_list("name", flat=True))
+    QualityCheck.objects.filter(port=port).delete()
+    olivia = get_user_model().objects.get(username="olivia")
+    contracts.contract_import(text=text, user=olivia, product=product)
+    assert set(QualityCheck.objects.filter(port=port).values_list("name", flat=True)) == names
+    # The same document again changes nothing.
+    before = QualityCheck.objects.count()
+    contracts.contract_import(text=text, user=olivia, product=product)
+    assert QualityCheck.objects.count() == before
