@@ -17,6 +17,7 @@ from meshportal import audit
 from meshportal.notifications import notify
 
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+from .search import index_product
 
 TEAM_PRODUCT_PERMS = ("view_dataproduct", "change_dataproduct")
 CONSUME = "consume_dataproduct"
@@ -74,6 +75,7 @@ def product_create(
         p = port_create(product=product, **port)
         for i, f in enumerate(port_fields):
             field_create(port=p, **{"ordinal": i, **f})
+    index_product(product)
     return product
 
 
@@ -92,6 +94,7 @@ def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataPro
     if product.owner_team_id != old_team:
         product_sync_permissions(product=product)
     audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    index_product(product)
     return product
 
 
@@ -156,6 +159,7 @@ def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
     port.full_clean()
     port.save()
     audit.record(action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port)))
+    index_product(product)
     return port
 
 
@@ -168,6 +172,7 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
     port.save()
     audit.record(action="update", obj=port, scope=port.product,
                  changes=audit.diff(before, audit.snapshot(port)))
+    index_product(port.product)
     return port
 
 
@@ -175,7 +180,9 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
 def port_delete(*, port: OutputPort) -> None:
     audit.record(action="delete", obj=port, scope=port.product,
                  changes=audit.diff(audit.snapshot(port), {}))
+    product = port.product
     port.delete()
+    index_product(product)
 
 
 @transaction.atomic
@@ -185,6 +192,7 @@ def field_create(*, port: OutputPort, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="create", obj=field, scope=port.product,
                  changes=audit.diff({}, audit.snapshot(field)))
+    index_product(port.product)
     return field
 
 
@@ -197,6 +205,7 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="update", obj=field, scope=field.port.product,
                  changes=audit.diff(before, audit.snapshot(field)))
+    index_product(field.port.product)
     return field
 
 
@@ -204,7 +213,9 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
 def field_delete(*, field: SchemaField) -> None:
     audit.record(action="delete", obj=field, scope=field.port.product,
                  changes=audit.diff(audit.snapshot(field), {}))
+    product = field.port.product
     field.delete()
+    index_product(product)
 
 
 # -- access requests and grants ----------------------------------------------------------------

@@ -5,6 +5,7 @@ from . import views
 app_name = "products"
 
 urlpatterns = [
+    path("search/", views.search_page, name="search"),
     path("products/", views.product_list, name="list"),
     path("products/<slug:domain>/<slug:product>/", views.product_detail, name="product"),
     path("products/<slug:domain>/<slug:product>/edit/", views.product_edit, name="edit"),

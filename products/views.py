@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meshportal import audit
@@ -12,8 +13,7 @@ from meshportal.permissions import (
     VIEW_CONNECTION, can, prefetch_product_perms, require, visible,
 )
 
-from . import selectors, services, tabs
-from .filters import DataProductFilter
+from . import discovery, search, selectors, services, tabs
 from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductForm
 from .models import AccessRequest, DataProduct, Tag
 
@@ -31,11 +31,34 @@ def _paginate(request, qs, size=PAGE_SIZE):
     return Paginator(qs, size).get_page(request.GET.get("page"))
 
 
+def _search_page(request, *, title: str):
+    """Search and the all-products list: one page, facets that narrow each other, sorts.
+    An htmx request (search as you type) gets only the results region."""
+    result = discovery.search(user=request.user, data=request.GET)
+    page = _paginate(request, result.queryset)
+    ctx = {
+        "title": title, "filter": result.filterset, "page": page, "facets": result.facets,
+        "q": result.q, "sort": result.sort, "sorts": discovery.SORT_LABELS,
+        "active_filters": any(f["active"] for f in result.facets),
+    }
+    if not page.object_list:
+        ctx["suggestion"] = search.suggest(visible(request.user, DataProduct.objects.all()),
+                                           result.q)
+        ctx["popular"] = discovery.popular(user=request.user)
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(
+        request, "products/_search_results.html" if partial else "products/search.html", ctx
+    )
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def search_page(request):
+    return _search_page(request, title="Search")
+
+
 def product_list(request):
-    qs = selectors.product_list(user=request.user)
-    f = DataProductFilter(request.GET or None, queryset=qs)
-    page = _paginate(request, f.qs.order_by("name"))
-    return render(request, "products/product_list.html", {"filter": f, "page": page})
+    return _search_page(request, title="All products")
 
 
 def tag_detail(request, tag: str):
