@@ -104,7 +104,7 @@ def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict
                     label=F(facet.label_path or facet.path))
             .annotate(n=Count("pk", distinct=True))
         )
-    rows = list(parts[0].union(*parts[1:], all=True)) if parts else []
+    rows = list(parts[0].union(*parts[1:], all=True).order_by()) if parts else []
     out = []
     for facet in FACETS:
         chosen = cleaned.get(facet.key) or []
