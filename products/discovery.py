@@ -131,3 +131,53 @@ def popular(*, user, limit: int = 5) -> QuerySet:
         .select_related("domain", "owner_team").prefetch_related("tags")
         .order_by("-consumers", "-published_at", "name")[:limit]
     )
+
+
+# -- home page ---------------------------------------------------------------------------------
+
+# Callables (user, domains) -> {domain_id: text} adding a line to each domain tile, e.g. the
+# quality app's "80 % passing checks".
+DOMAIN_TILE_STATS: list[Callable] = []
+
+
+def most_trusted(*, user, limit: int = 5) -> QuerySet:
+    """The most trusted published products; until a trust sort exists, the recently updated."""
+    qs = visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
+    qs = qs.select_related("domain", "owner_team")
+    if "trust" in SORTS:
+        return SORTS["trust"](qs)[:limit]
+    return qs.order_by("-updated_at", "name")[:limit]
+
+
+def home(*, user) -> dict:
+    """What the home page shows, in a fixed number of queries."""
+    from django.db.models import prefetch_related_objects
+
+    from domains.models import Domain
+    from meshportal.permissions import team_roles
+
+    from . import selectors
+
+    counts = selectors.domain_product_counts(user=user)
+    domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
+    for d in domains:
+        d.product_count = counts.get(d.pk, 0)
+        d.stats = []
+    for stat in DOMAIN_TILE_STATS:
+        extra = stat(user, domains)
+        for d in domains:
+            if d.pk in extra:
+                d.stats.append(extra[d.pk])
+    products = visible(user, DataProduct.objects.select_related("domain", "owner_team"))
+    recent = list(products.filter(status=DataProduct.Status.PUBLISHED)
+                  .order_by(F("published_at").desc(nulls_last=True), "name")[:6])
+    trusted = list(most_trusted(user=user))
+    teams = list(team_roles(user))
+    mine = list(products.filter(owner_team_id__in=teams).order_by("-updated_at")[:8]) \
+        if teams else []
+    prefetch_related_objects(recent + trusted + mine, "tags")
+    pending = list(selectors.my_requests(user=user).filter(
+        status=AccessRequest.Status.PENDING)[:5])
+    my_domains = [d for d in domains if d.owner_team_id in teams]
+    return {"domains": domains, "recent": recent, "trusted": trusted, "mine": mine,
+            "pending": pending, "my_domains": my_domains}

@@ -91,15 +91,6 @@ class DataProduct(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def urn(self) -> str:
-        return f"urn:mesh:{self.domain.slug}:{self.slug}"
-
-    def get_absolute_url(self) -> str:
-        return reverse(
-            "products:product", kwargs={"domain": self.domain.slug, "product": self.slug}
-        )
-
     def save(self, *args, **kwargs):
         # search_vector is written only by products.search.index_product: an ordinary save of
         # an instance loaded earlier must not overwrite it with a stale (or empty) value.
@@ -109,6 +100,15 @@ class DataProduct(models.Model):
                 if not f.primary_key and f.name != "search_vector"
             ]
         super().save(*args, **kwargs)
+
+    @property
+    def urn(self) -> str:
+        return f"urn:mesh:{self.domain.slug}:{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "products:product", kwargs={"domain": self.domain.slug, "product": self.slug}
+        )
 
     def clean(self) -> None:
         if self.domain_id and not self.owner_team_id:

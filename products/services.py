@@ -357,3 +357,66 @@ def access_grants_expire(*, now=None) -> int:
         notify([req.requester], kind="access_expired",
                title=f"Your access to {req.product} has expired", url=req.product.get_absolute_url())
     return expired
+
+
+# -- the self-serve form: a product with its ports and fields in one transaction ---------------
+
+
+def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
+    """Key a port's or field's errors by its form prefix (ports-0-name, ports-0-fields-1-name)."""
+    if hasattr(error, "error_dict"):
+        return ValidationError({f"{prefix}-{k}": v for k, v in error.error_dict.items()})
+    return ValidationError({prefix: error.messages})
+
+
+@transaction.atomic
+def product_save_with_ports(
+    *, product: DataProduct | None = None, domain: Domain | None = None, tags=(),
+    ports: list[dict[str, Any]] = (), **fields: Any,
+) -> DataProduct:
+    """Create (no `product`) or update a product together with its ports and their fields.
+
+    Ports and fields with an "id" are updated, those without are created, and the product's
+    ports and fields not listed are deleted (first, so a renamed row may take a freed name).
+    Errors on a port or field are keyed by its form prefix; nothing is saved if any fails.
+    """
+    if product is None:
+        product = product_create(domain=domain, tags=tags, **fields)
+    else:
+        product = product_update(product=product, tags=tags, **fields)
+    keep_ports = {p["id"] for p in ports if p.get("id")}
+    for port in product.ports.exclude(pk__in=keep_ports):
+        port_delete(port=port)
+    for i, raw in enumerate(ports):
+        data = dict(raw)
+        rows = data.pop("fields", [])
+        pid = data.pop("id", None)
+        if not data.get("slug"):
+            data["slug"] = slugify(data.get("name", ""))
+        try:
+            if pid:
+                port = OutputPort.objects.filter(product=product, pk=pid).first()
+                if port is None:
+                    raise ValidationError(f"Port {pid} is not part of {product}.")
+                port = port_update(port=port, **data)
+            else:
+                port = port_create(product=product, **data)
+        except ValidationError as e:
+            raise _prefixed(e, f"ports-{i}") from e
+        keep = {f["id"] for f in rows if f.get("id")}
+        for field in port.fields.exclude(pk__in=keep):
+            field_delete(field=field)
+        for j, raw_field in enumerate(rows):
+            fdata = {**raw_field, "ordinal": j}
+            fid = fdata.pop("id", None)
+            try:
+                if fid:
+                    field = SchemaField.objects.filter(port=port, pk=fid).first()
+                    if field is None:
+                        raise ValidationError(f"Field {fid} is not part of {port}.")
+                    field_update(field=field, **fdata)
+                else:
+                    field_create(port=port, **fdata)
+            except ValidationError as e:
+                raise _prefixed(e, f"ports-{i}-fields-{j}") from e
+    return product

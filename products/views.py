@@ -3,18 +3,32 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from domains.models import Domain
 from meshportal import audit
 from meshportal.forms import apply_errors
 from meshportal.permissions import (
-    APPROVE_ACCESS, DECIDE, DELETE, DEPRECATE, EDIT, PUBLISH, REQUEST_ACCESS, RETIRE,
-    VIEW_CONNECTION, can, prefetch_product_perms, require, visible,
+    APPROVE_ACCESS,
+    CREATE_PRODUCT,
+    DECIDE,
+    DELETE,
+    DEPRECATE,
+    EDIT,
+    PUBLISH,
+    REQUEST_ACCESS,
+    RETIRE,
+    VIEW_CONNECTION,
+    can,
+    prefetch_product_perms,
+    require,
+    visible,
 )
 
 from . import discovery, search, selectors, services, tabs
-from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductForm
+from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductEditor
 from .models import AccessRequest, DataProduct, Tag
 
 PAGE_SIZE = 25
@@ -114,23 +128,59 @@ tabs.register_tab(tabs.Tab("activity", "Activity", "products/tabs/activity.html"
                            _activity_context, order=90))
 
 
+def _editor_page(request, editor, *, domain, product=None, title, action_url):
+    """Validate the whole editor, then save it through one service call (one transaction)."""
+    if request.method == "POST" and editor.is_valid():
+        data = editor.cleaned()
+        try:
+            saved = services.product_save_with_ports(
+                product=DataProduct.objects.get(pk=product.pk) if product else None,
+                domain=domain, **data)
+        except ValidationError as e:
+            editor.apply_errors(e)
+        else:
+            messages.success(request, f"Saved {saved.name}." if product else
+                             f"Created {saved.name} as a draft. Publish it when it is ready.")
+            return redirect(saved)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "products/product_form.html", {
+        "editor": editor, "form": editor.product, "product": product, "domain": domain,
+        "title": title, "action_url": action_url}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def product_create(request, domain: str):
+    dom = get_object_or_404(Domain, slug=domain)
+    require(request.user, CREATE_PRODUCT, dom)
+    editor = ProductEditor(request.POST or None, domain=dom)
+    return _editor_page(request, editor, domain=dom, title=f"New product in {dom.name}",
+                        action_url=request.path)
+
+
+@require_http_methods(["GET"])
+def product_clone(request, domain: str, product: str):
+    source = _product_or_404(request, domain, product)
+    require(request.user, CREATE_PRODUCT, source.domain)
+    initial = {k: getattr(source, k) for k in (
+        "summary", "description", "version", "classification", "freshness_slo_hours",
+        "availability_slo")}
+    initial.update(name=f"{source.name} (copy)", slug=f"{source.slug}-copy",
+                   tags=", ".join(t.name for t in source.tags.all()))
+    editor = ProductEditor(domain=source.domain, initial=initial,
+                           ports=ProductEditor.from_product(source, copy=True))
+    return _editor_page(request, editor, domain=source.domain,
+                        title=f"New product from {source.name}",
+                        action_url=reverse("products:create", args=[source.domain.slug]))
+
+
 @require_http_methods(["GET", "POST"])
 def product_edit(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
-    form = ProductForm(request.POST or None, instance=obj)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        tag_names = data.pop("tags")
-        fresh = DataProduct.objects.get(pk=obj.pk)
-        try:
-            services.product_update(product=fresh, tags=tag_names, **data)
-        except ValidationError as e:
-            apply_errors(form, e)
-        else:
-            messages.success(request, f"Saved {fresh.name}.")
-            return redirect(fresh)
-    return render(request, "products/product_form.html", {"form": form, "product": obj})
+    editor = ProductEditor(request.POST or None, domain=obj.domain, instance=obj,
+                           ports=ProductEditor.from_product(obj))
+    return _editor_page(request, editor, domain=obj.domain, product=obj,
+                        title=f"Edit {obj.name}", action_url=request.path)
 
 
 LIFECYCLE = {

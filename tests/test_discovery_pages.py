@@ -1,12 +1,8 @@
 """Search, list, home and browse pages: content, facets, htmx partials, permissions, queries."""
 
-import pytest
-from django.urls import reverse
 
-from domains import services as domain_services
 from meshportal.audit import audit_context
 from products import services
-from tests import factories
 
 
 def _facet_count(html: str, facet: str, value: str) -> int | None:
