@@ -76,7 +76,7 @@ def search(*, user, data) -> SearchResult:
     cleaned = fs.form.cleaned_data
     q = (data.get("q") or "").strip()
     searched = search_products(base, q) if q else base
-    sort = data.get("sort") or ("relevance" if q else "name")
+    sort = data.get("sort") or "relevance"  # without q, relevance means name
     qs = searched
     for name, value in cleaned.items():
         if name != "q":
