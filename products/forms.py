@@ -90,6 +90,10 @@ class ProductEditor:
         self.product = ProductForm(data, instance=instance or DataProduct(domain=domain),
                                    domain=domain, initial=initial)
         ports = ports or []
+        # A post without the ports formset (a script editing only the product) leaves them be.
+        self.with_ports = data is None or "ports-TOTAL_FORMS" in data
+        if not self.with_ports:
+            data = None
         self.ports = PortFormSet(data, prefix="ports",
                                  initial=[{k: v for k, v in p.items() if k != "fields"}
                                           for p in ports])
@@ -109,13 +113,18 @@ class ProductEditor:
                 yield port, fields
 
     def is_valid(self) -> bool:
-        ok = self.product.is_valid() & self.ports.is_valid()
+        ok = self.product.is_valid()
+        if not self.with_ports:
+            return ok
+        ok &= self.ports.is_valid()
         for _, fields in self._live():
             ok &= fields.is_valid()
         return bool(ok)
 
     def cleaned(self) -> dict:
         data = dict(self.product.cleaned_data)
+        if not self.with_ports:
+            return data
         ports = []
         for port, fields in self._live():
             p = {k: v for k, v in port.cleaned_data.items() if k != "DELETE"}
@@ -174,17 +183,20 @@ class ProductEditor:
 
 
 class AccessRequestForm(forms.ModelForm):
+    duration_days = forms.IntegerField(
+        label="Duration (days)", min_value=1, max_value=730, initial=90,
+        help_text="Up to two years; you can ask again later.",
+    )
+
     class Meta:
         model = AccessRequest
         fields = ["purpose", "team", "duration_days"]
         widgets = {"purpose": forms.Textarea(attrs={"rows": 3})}
-        labels = {"duration_days": "Duration (days)", "team": "For team (optional)"}
+        labels = {"team": "For team (optional)"}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = Team.objects.filter(memberships__user=user)
-        self.fields["duration_days"].min_value = 1
-        self.fields["duration_days"].max_value = 730
 
 
 class DecisionForm(forms.Form):

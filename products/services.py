@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from domains.models import Domain, Membership, Team
 from meshportal import audit
 from meshportal.notifications import notify
+from meshportal.permissions import clear_caches
 
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 from .search import index_product
@@ -285,6 +286,7 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
 def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
     req = _decide(request, by, AccessRequest.Status.APPROVED, comment)
     assign_perm(CONSUME, _grantee(req), req.product)
+    clear_caches(request.requester)
     notify([req.requester], kind="access_approved",
            title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),
            body=comment)
@@ -322,6 +324,7 @@ def _end_grant(req: AccessRequest, status: str) -> None:
     ).exists()
     if not still_granted:
         remove_perm(CONSUME, _grantee(req), req.product)
+    clear_caches(req.requester)
     audit.record(action="update", obj=req, scope=req.product,
                  changes=audit.diff(before, audit.snapshot(req)))
 
@@ -372,18 +375,21 @@ def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
 @transaction.atomic
 def product_save_with_ports(
     *, product: DataProduct | None = None, domain: Domain | None = None, tags=(),
-    ports: list[dict[str, Any]] = (), **fields: Any,
+    ports: list[dict[str, Any]] | None = None, **fields: Any,
 ) -> DataProduct:
     """Create (no `product`) or update a product together with its ports and their fields.
 
     Ports and fields with an "id" are updated, those without are created, and the product's
     ports and fields not listed are deleted (first, so a renamed row may take a freed name).
     Errors on a port or field are keyed by its form prefix; nothing is saved if any fails.
+    `ports=None` leaves the ports as they are.
     """
     if product is None:
         product = product_create(domain=domain, tags=tags, **fields)
     else:
         product = product_update(product=product, tags=tags, **fields)
+    if ports is None:
+        return product
     keep_ports = {p["id"] for p in ports if p.get("id")}
     for port in product.ports.exclude(pk__in=keep_ports):
         port_delete(port=port)

@@ -152,7 +152,7 @@ def _editor_page(request, editor, *, domain, product=None, title, action_url):
 def product_create(request, domain: str):
     dom = get_object_or_404(Domain, slug=domain)
     require(request.user, CREATE_PRODUCT, dom)
-    editor = ProductEditor(request.POST or None, domain=dom)
+    editor = ProductEditor(request.POST if request.method == "POST" else None, domain=dom)
     return _editor_page(request, editor, domain=dom, title=f"New product in {dom.name}",
                         action_url=request.path)
 
@@ -177,7 +177,8 @@ def product_clone(request, domain: str, product: str):
 def product_edit(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
-    editor = ProductEditor(request.POST or None, domain=obj.domain, instance=obj,
+    data = request.POST if request.method == "POST" else None
+    editor = ProductEditor(data, domain=obj.domain, instance=obj,
                            ports=ProductEditor.from_product(obj))
     return _editor_page(request, editor, domain=obj.domain, product=obj,
                         title=f"Edit {obj.name}", action_url=request.path)
@@ -198,7 +199,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
     obj = _product_or_404(request, domain, product)
     perm, label, consequence = LIFECYCLE[action]
     require(request.user, perm, obj)
-    form = DeprecateForm(request.POST or None, product=obj, user=request.user) \
+    form = DeprecateForm(request.POST if request.method == "POST" else None, product=obj, user=request.user) \
         if action == "deprecate" else None
     if request.method == "POST" and (form is None or form.is_valid()):
         fresh = DataProduct.objects.get(pk=obj.pk)
@@ -228,7 +229,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
 @require_http_methods(["GET", "POST"])
 def access_request_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
-    form = AccessRequestForm(request.POST or None, user=request.user)
+    form = AccessRequestForm(request.POST if request.method == "POST" else None, user=request.user)
     if not can(request.user, REQUEST_ACCESS, obj):
         messages.info(request, f"You already have access to {obj.name}, or it is not open for requests.")
         return redirect(obj)
