@@ -28,6 +28,7 @@ def domain_detail(request, domain: str):
         "domain": obj,
         "page": page,
         "children": obj.children.all(),
+        "owners": selectors.team_members(team=obj.owner_team),
         "can_create": can(request.user, CREATE_PRODUCT, obj),
         "entries": audit.entries_for(obj)[:50],
     })
@@ -39,6 +40,8 @@ def team_detail(request, team: str):
         "team": obj,
         "members": selectors.team_members(team=obj),
         "domains": obj.domains.all(),
+        "products": product_selectors.product_list(user=request.user)
+        .filter(owner_team=obj).order_by("name")[:50],
         "can_manage": can(request.user, MANAGE_TEAM, obj),
         "entries": selectors.team_activity(team=obj),
         "form": MemberForm(),

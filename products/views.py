@@ -97,6 +97,7 @@ def product_detail(request, domain: str, product: str):
         "can_connect": can(user, VIEW_CONNECTION, obj),
         "can_request": can(user, REQUEST_ACCESS, obj),
         "can_approve": can(user, APPROVE_ACCESS, obj),
+        "can_clone": can(user, CREATE_PRODUCT, obj.domain),
     }
     if tab.context:
         ctx.update(tab.context(request, obj))
@@ -104,8 +105,13 @@ def product_detail(request, domain: str, product: str):
 
 
 def _overview_context(request, product):
-    return {"my_request": AccessRequest.objects.filter(
-        product=product, requester=request.user).order_by("-created_at").first()}
+    from domains.selectors import team_members
+
+    return {
+        "my_request": AccessRequest.objects.filter(
+            product=product, requester=request.user).order_by("-created_at").first(),
+        "owners": [m for m in team_members(team=product.owner_team) if m.role == "owner"],
+    }
 
 
 def _access_context(request, product):

@@ -117,3 +117,61 @@ def _bulk_more(mesh, start, stop):
                         "fields": [{"name": "order_id"}]}],
             )
             services.product_publish(product=p)
+
+
+def test_home_sections(client, mesh):
+    client.force_login(mesh.consumer)
+    services.access_request_create(product=mesh.products[("users", "published")],
+                                   requester=mesh.consumer, purpose="churn study")
+    r = client.get("/")
+    assert 'autofocus' in r.text and 'action="/search/"' in r.text
+    assert [d.product_count for d in r.context["domains"]] == [2, 2]  # drafts not counted
+    assert "Recently published" in r.text and "Most trusted" in r.text
+    assert [x.product.name for x in r.context["pending"]] == ["Users published"]
+    assert "New product in" not in r.text and r.context["mine"] == []
+    client.force_login(mesh.member)
+    r = client.get("/")
+    assert "New product in Orders" in r.text
+    assert {p.name for p in r.context["mine"]} == {
+        "Orders draft", "Orders published", "Orders deprecated"}
+
+
+def test_domain_page_shows_team_and_create_button_to_members_only(client, mesh):
+    client.force_login(mesh.member)
+    r = client.get("/domains/orders/")
+    assert "New product" in r.text and 'id="domain-team"' in r.text and "owner" in r.text
+    assert "Orders draft" in r.text
+    client.force_login(mesh.consumer)
+    r = client.get("/domains/orders/")
+    assert "New product" not in r.text and "Orders draft" not in r.text
+    assert "Orders published" in r.text
+
+
+def test_team_page_lists_its_products(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/teams/orders-team/")
+    assert "Orders published" in r.text and "Orders draft" not in r.text
+
+
+def test_tag_page(client, mesh):
+    services.product_update(product=mesh.products[("users", "published")], tags=["churn"])
+    client.force_login(mesh.consumer)
+    r = client.get("/tags/churn/")
+    assert "Users published" in r.text and "Orders published" not in r.text
+    assert client.get("/tags/nope/").status_code == 404
+
+
+def test_product_page_overview_for_consumer_and_member(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/products/orders/published-product/")
+    assert "urn:mesh:orders:published-product" in r.text and "data-copy" in r.text
+    assert 'id="owners"' in r.text and "owner" in r.text
+    assert "Request access" in r.text
+    assert "Clone" not in r.text and ">Edit<" not in r.text
+    for tab in ("schema", "ports", "access", "activity"):
+        assert client.get(f"/products/orders/published-product/?tab={tab}").status_code == 200
+    assert "sales.secret_table" not in client.get(
+        "/products/orders/published-product/?tab=ports").text
+    client.force_login(mesh.member)
+    r = client.get("/products/orders/published-product/")
+    assert "Clone" in r.text and ">Edit<" in r.text
