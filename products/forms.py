@@ -18,6 +18,8 @@ class ProductForm(forms.ModelForm):
             "freshness_slo_hours", "availability_slo",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 8})}
+        labels = {"freshness_slo_hours": "Freshness SLO (hours)",
+                  "availability_slo": "Availability SLO (%)"}
 
     def __init__(self, *args, domain=None, **kwargs):
         super().__init__(*args, **kwargs)
