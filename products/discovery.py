@@ -53,6 +53,11 @@ SORT_LABELS = {"relevance": "Relevance", "trust": "Most trusted", "newest": "New
                "name": "Name"}
 
 
+def sort_choices() -> dict[str, str]:
+    """The sorts on offer: "trust" only once the quality app has registered it."""
+    return {k: label for k, label in SORT_LABELS.items() if k in SORTS}
+
+
 def sort_products(qs: QuerySet, key: str, *, searching: bool) -> QuerySet:
     if key == "relevance" and not searching:
         key = "name"

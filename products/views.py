@@ -52,7 +52,7 @@ def _search_page(request, *, title: str):
     page = _paginate(request, result.queryset)
     ctx = {
         "title": title, "filter": result.filterset, "page": page, "facets": result.facets,
-        "q": result.q, "sort": result.sort, "sorts": discovery.SORT_LABELS,
+        "q": result.q, "sort": result.sort, "sorts": discovery.sort_choices(),
         "active_filters": any(f["active"] for f in result.facets),
     }
     if not page.object_list:
