@@ -65,8 +65,9 @@ def test_consumer_searches_narrows_opens_and_requests_access(page, mesh):
     assert page.evaluate("document.activeElement.id") == "home-search"  # focused on load
     page.goto("/search/")
     assert count_of(page, "domain", "orders") == "2"
-    page.locator("#q").press_sequentially("ord")  # typing: results come without a page load
-    page.wait_for_url(re.compile(r"q=ord"))  # and the URL follows, to share or bookmark
+    page.evaluate("window.stillTheSamePage = true")
+    page.locator("#q").press_sequentially("ordr")  # a typo, typed: results come in place
+    page.wait_for_url(re.compile(r"q=ordr"))  # and the URL follows, to share or bookmark
     page.wait_for_selector("#results >> text=Orders published")
     before = int(page.locator("#result-count").inner_text())
     assert count_of(page, "domain", "orders") == "2"
@@ -76,6 +77,7 @@ def test_consumer_searches_narrows_opens_and_requests_access(page, mesh):
         f"Number(document.getElementById('result-count').textContent) < {before}")
     assert count_of(page, "domain", "orders") == "1"  # the other facets' counts narrowed
     assert page.locator("#f-status-published").is_checked()
+    assert page.evaluate("window.stillTheSamePage") is True  # no full page load happened
     page.click("#results >> text=Orders published")
     page.wait_for_selector("h1 >> text=Orders published")
     page.click("text=Request access")
