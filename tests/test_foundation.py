@@ -26,7 +26,7 @@ def test_database_refuses_duplicate_slugs_and_unknown_choices(mesh):
     with pytest.raises(IntegrityError), transaction.atomic():
         DataProduct.objects.filter(pk=product.pk).update(status="bogus")
     with pytest.raises(IntegrityError), transaction.atomic():
-        OutputPort.objects.filter(product=product).update(kind="spreadsheet")
+        OutputPort.objects.filter(product=product).update(kind="sheet")  # fits varchar(10): the CHECK must refuse it
     port = product.ports.first()
     with pytest.raises(IntegrityError), transaction.atomic():
         SchemaField.objects.create(port=port, name="order_id")
