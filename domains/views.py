@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meshportal import audit
 from meshportal.forms import apply_errors
 from meshportal.permissions import CREATE_PRODUCT, MANAGE_TEAM, can, require
+from products import discovery
 from products import selectors as product_selectors
 
 from . import selectors, services
@@ -16,13 +17,7 @@ from .models import Domain, Team
 
 
 def home(request):
-    counts = product_selectors.domain_product_counts(user=request.user)
-    domains = [d for d in selectors.domain_list().filter(parent__isnull=True)]
-    for d in domains:
-        d.product_count = counts.get(d.pk, 0)
-    recent = product_selectors.product_list(user=request.user).filter(
-        status="published").order_by("-published_at")[:6]
-    return render(request, "domains/home.html", {"domains": domains, "recent": recent})
+    return render(request, "domains/home.html", discovery.home(user=request.user))
 
 
 def domain_detail(request, domain: str):
@@ -33,6 +28,7 @@ def domain_detail(request, domain: str):
         "domain": obj,
         "page": page,
         "children": obj.children.all(),
+        "owners": selectors.team_members(team=obj.owner_team),
         "can_create": can(request.user, CREATE_PRODUCT, obj),
         "entries": audit.entries_for(obj)[:50],
     })
@@ -44,6 +40,8 @@ def team_detail(request, team: str):
         "team": obj,
         "members": selectors.team_members(team=obj),
         "domains": obj.domains.all(),
+        "products": product_selectors.product_list(user=request.user)
+        .filter(owner_team=obj).order_by("name")[:50],
         "can_manage": can(request.user, MANAGE_TEAM, obj),
         "entries": selectors.team_activity(team=obj),
         "form": MemberForm(),

@@ -1,12 +1,12 @@
 """One FilterSet for products, used by the pages and the API alike."""
 
 import django_filters
-from django.db.models import Q
 
 from domains.models import Domain, Team
 from meshportal.forms import FastSelectMultiple
 
 from .models import DataProduct, OutputPort
+from .search import search_products
 
 
 class DataProductFilter(django_filters.FilterSet):
@@ -36,13 +36,8 @@ class DataProductFilter(django_filters.FilterSet):
         fields = ["q", "domain", "owner_team", "status", "classification", "tag", "port_kind"]
 
     def filter_q(self, queryset, name, value):
-        # The simple fallback; the search module replaces it with full-text search.
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(name__icontains=value) | Q(summary__icontains=value) | Q(slug__icontains=value)
-        )
+        # Full-text on PostgreSQL, a simpler fallback on SQLite; ordered best match first.
+        return search_products(queryset, value)
 
     def filter_tag(self, queryset, name, value):
         from .models import Tag

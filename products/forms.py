@@ -1,8 +1,9 @@
 from django import forms
+from django.utils.text import slugify
 
 from domains.models import Team
 
-from .models import AccessRequest, DataProduct
+from .models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 
 class ProductForm(forms.ModelForm):
@@ -17,14 +18,170 @@ class ProductForm(forms.ModelForm):
             "freshness_slo_hours", "availability_slo",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 8})}
+        labels = {"freshness_slo_hours": "Freshness SLO (hours)",
+                  "availability_slo": "Availability SLO (%)"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, domain=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        self.domain = domain or getattr(self.instance, "domain", None)
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Part of the URL and URN; made from the name if empty."
+        if self.instance.pk and "tags" not in self.initial:
             self.initial["tags"] = ", ".join(t.name for t in self.instance.tags.all())
 
     def clean_tags(self):
         return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
+
+    def clean(self):
+        data = super().clean()
+        slug = data.get("slug") or slugify(data.get("name", ""))
+        data["slug"] = slug
+        if slug and self.domain is not None and DataProduct.objects.filter(
+                domain=self.domain, slug=slug).exclude(pk=self.instance.pk).exists():
+            self.add_error("slug", f"{self.domain} already has a product “{slug}”.")
+        return data
+
+
+class PortForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=100, required=False, help_text="From the name if empty.")
+    kind = forms.ChoiceField(choices=OutputPort.Kind.choices, initial=OutputPort.Kind.TABLE)
+    location = forms.CharField(max_length=500, required=False,
+                               help_text="schema.table, a path or a URL.")
+    format = forms.CharField(max_length=50, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class FieldForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=200)
+    logical_type = forms.ChoiceField(choices=SchemaField.LogicalType.choices, label="Type")
+    description = forms.CharField(max_length=1000, required=False)
+    required = forms.BooleanField(required=False)
+    unique = forms.BooleanField(required=False)
+    primary_key = forms.BooleanField(required=False, label="Key")
+    pii = forms.BooleanField(required=False, label="PII")
+
+
+class _UniqueNames(forms.BaseFormSet):
+    """Rows of one formset must have distinct names (ports per product, fields per port)."""
+
+    def clean(self):
+        seen = set()
+        for form in self.forms:
+            if not form.is_valid() or self._should_delete_form(form):
+                continue
+            key = form.cleaned_data.get("slug") or slugify(form.cleaned_data.get("name", ""))
+            if form.prefix.count("fields"):
+                key = form.cleaned_data.get("name")
+            if key in seen:
+                form.add_error("name", "Another row already uses this name.")
+            seen.add(key)
+
+
+PortFormSet = forms.formset_factory(PortForm, formset=_UniqueNames, extra=0, can_delete=True)
+FieldFormSet = forms.formset_factory(FieldForm, formset=_UniqueNames, extra=0, can_delete=True)
+
+
+class ProductEditor:
+    """The self-serve form: the product, its ports (a formset) and each port's fields (a
+    formset per port, prefix ports-<i>-fields). Valid only when every part is."""
+
+    def __init__(self, data=None, *, domain, instance=None, initial=None, ports=None):
+        self.product = ProductForm(data, instance=instance or DataProduct(domain=domain),
+                                   domain=domain, initial=initial)
+        ports = ports or []
+        # A post without the ports formset (a script editing only the product) leaves them be.
+        self.with_ports = data is None or "ports-TOTAL_FORMS" in data
+        if not self.with_ports:
+            data = None
+        self.ports = PortFormSet(data, prefix="ports",
+                                 initial=[{k: v for k, v in p.items() if k != "fields"}
+                                          for p in ports])
+        self.port_rows = []
+        for i, form in enumerate(self.ports.forms):
+            fields_initial = ports[i]["fields"] if i < len(ports) and data is None else []
+            self.port_rows.append((form, FieldFormSet(data, prefix=f"ports-{i}-fields",
+                                                      initial=fields_initial)))
+        # What the browser copies to add rows (static/js/product_form.js).
+        self.empty_port = self.ports.empty_form
+        self.empty_port_fields = FieldFormSet(prefix="ports-__prefix__-fields")
+        self.empty_field = FieldFormSet(prefix="ports-__port__-fields").empty_form
+
+    def _live(self):
+        for port, fields in self.port_rows:
+            if not self.ports._should_delete_form(port):
+                yield port, fields
+
+    def is_valid(self) -> bool:
+        ok = self.product.is_valid()
+        if not self.with_ports:
+            return ok
+        ok &= self.ports.is_valid()
+        for _, fields in self._live():
+            ok &= fields.is_valid()
+        return bool(ok)
+
+    def cleaned(self) -> dict:
+        data = dict(self.product.cleaned_data)
+        if not self.with_ports:
+            return data
+        ports = []
+        for port, fields in self._live():
+            p = {k: v for k, v in port.cleaned_data.items() if k != "DELETE"}
+            p["fields"] = [
+                {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
+                for f in fields.forms if not fields._should_delete_form(f)
+            ]
+            ports.append(p)
+        data["ports"] = ports
+        return data
+
+    def forms(self):
+        yield self.product
+        for port, fields in self.port_rows:
+            yield port
+            yield from fields.forms
+
+    def apply_errors(self, error) -> None:
+        """A service's ValidationError onto the form whose input name matches its key."""
+        from meshportal.forms import apply_errors
+
+        if not hasattr(error, "error_dict"):
+            self.product.add_error(None, error)
+            return
+        names = {}
+        for form in self.forms():
+            for name in form.fields:
+                names[form.add_prefix(name)] = (form, name)
+        for key, errors in error.error_dict.items():
+            if key in names:
+                form, name = names[key]
+                form.add_error(name, errors)
+            elif key in self.product.fields:
+                apply_errors(self.product, error.__class__({key: errors}))
+            else:
+                self.product.add_error(None, errors)
+
+    @staticmethod
+    def from_product(product, *, copy=False):
+        """Initial data of the ports and fields of `product` (ids dropped when copying)."""
+        ports = []
+        for port in product.ports.all():
+            p = {k: getattr(port, k) for k in
+                 ("id", "name", "slug", "kind", "location", "format", "description")}
+            p["fields"] = [
+                {k: getattr(f, k) for k in ("id", "name", "logical_type", "description",
+                                            "required", "unique", "primary_key", "pii")}
+                for f in port.fields.all()
+            ]
+            if copy:
+                p.pop("id")
+                for f in p["fields"]:
+                    f.pop("id")
+            ports.append(p)
+        return ports
 
 
 class AccessRequestForm(forms.ModelForm):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -63,6 +64,8 @@ class DataProduct(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Weighted full-text document, kept by products.search.index_product (PostgreSQL only).
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["domain__name", "name"]
@@ -91,6 +94,16 @@ class DataProduct(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # search_vector is written only by products.search.index_product: an ordinary save of
+        # an instance loaded earlier must not overwrite it with a stale (or empty) value.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "search_vector"
+            ]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse(

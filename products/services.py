@@ -19,9 +19,17 @@ from meshportal.permissions import clear_caches
 
 from . import contracts
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+from .search import index_product
 
 TEAM_PRODUCT_PERMS = ("view_dataproduct", "change_dataproduct")
 CONSUME = "consume_dataproduct"
+
+
+def _changed(product: DataProduct) -> None:
+    """After any write to a product, its ports or fields: a new contract version when the
+    contract changed (batched per transaction) and a fresh search document."""
+    contracts.changed(product)
+    index_product(product)
 
 
 def _product_snapshot(product: DataProduct) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def product_create(
             p = port_create(product=product, **port)
             for i, f in enumerate(port_fields):
                 field_create(port=p, **{"ordinal": i, **f})
-        contracts.changed(product)
+        _changed(product)
     return product
 
 
@@ -98,7 +106,7 @@ def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataPro
     if product.owner_team_id != old_team:
         product_sync_permissions(product=product)
     audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
-    contracts.changed(product)
+    _changed(product)
     return product
 
 
@@ -163,7 +171,7 @@ def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
     port.full_clean()
     port.save()
     audit.record(action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port)))
-    contracts.changed(product)
+    _changed(product)
     return port
 
 
@@ -176,7 +184,7 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
     port.save()
     audit.record(action="update", obj=port, scope=port.product,
                  changes=audit.diff(before, audit.snapshot(port)))
-    contracts.changed(port.product)
+    _changed(port.product)
     return port
 
 
@@ -185,8 +193,9 @@ def port_delete(*, port: OutputPort) -> None:
     product = port.product
     audit.record(action="delete", obj=port, scope=product,
                  changes=audit.diff(audit.snapshot(port), {}))
+    product = port.product
     port.delete()
-    contracts.changed(product)
+    _changed(product)
 
 
 @transaction.atomic
@@ -196,7 +205,7 @@ def field_create(*, port: OutputPort, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="create", obj=field, scope=port.product,
                  changes=audit.diff({}, audit.snapshot(field)))
-    contracts.changed(port.product)
+    _changed(port.product)
     return field
 
 
@@ -209,7 +218,7 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
     field.save()
     audit.record(action="update", obj=field, scope=field.port.product,
                  changes=audit.diff(before, audit.snapshot(field)))
-    contracts.changed(field.port.product)
+    _changed(field.port.product)
     return field
 
 
@@ -218,8 +227,9 @@ def field_delete(*, field: SchemaField) -> None:
     product = field.port.product
     audit.record(action="delete", obj=field, scope=product,
                  changes=audit.diff(audit.snapshot(field), {}))
+    product = field.port.product
     field.delete()
-    contracts.changed(product)
+    _changed(product)
 
 
 # -- access requests and grants ----------------------------------------------------------------
@@ -363,3 +373,69 @@ def access_grants_expire(*, now=None) -> int:
         notify([req.requester], kind="access_expired",
                title=f"Your access to {req.product} has expired", url=req.product.get_absolute_url())
     return expired
+
+
+# -- the self-serve form: a product with its ports and fields in one transaction ---------------
+
+
+def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
+    """Key a port's or field's errors by its form prefix (ports-0-name, ports-0-fields-1-name)."""
+    if hasattr(error, "error_dict"):
+        return ValidationError({f"{prefix}-{k}": v for k, v in error.error_dict.items()})
+    return ValidationError({prefix: error.messages})
+
+
+@transaction.atomic
+def product_save_with_ports(
+    *, product: DataProduct | None = None, domain: Domain | None = None, tags=(),
+    ports: list[dict[str, Any]] | None = None, **fields: Any,
+) -> DataProduct:
+    """Create (no `product`) or update a product together with its ports and their fields.
+
+    Ports and fields with an "id" are updated, those without are created, and the product's
+    ports and fields not listed are deleted (first, so a renamed row may take a freed name).
+    Errors on a port or field are keyed by its form prefix; nothing is saved if any fails.
+    `ports=None` leaves the ports as they are.
+    """
+    if product is None:
+        product = product_create(domain=domain, tags=tags, **fields)
+    else:
+        product = product_update(product=product, tags=tags, **fields)
+    if ports is None:
+        return product
+    keep_ports = {p["id"] for p in ports if p.get("id")}
+    for port in product.ports.exclude(pk__in=keep_ports):
+        port_delete(port=port)
+    for i, raw in enumerate(ports):
+        data = dict(raw)
+        rows = data.pop("fields", [])
+        pid = data.pop("id", None)
+        if not data.get("slug"):
+            data["slug"] = slugify(data.get("name", ""))
+        try:
+            if pid:
+                port = OutputPort.objects.filter(product=product, pk=pid).first()
+                if port is None:
+                    raise ValidationError(f"Port {pid} is not part of {product}.")
+                port = port_update(port=port, **data)
+            else:
+                port = port_create(product=product, **data)
+        except ValidationError as e:
+            raise _prefixed(e, f"ports-{i}") from e
+        keep = {f["id"] for f in rows if f.get("id")}
+        for field in port.fields.exclude(pk__in=keep):
+            field_delete(field=field)
+        for j, raw_field in enumerate(rows):
+            fdata = {**raw_field, "ordinal": j}
+            fid = fdata.pop("id", None)
+            try:
+                if fid:
+                    field = SchemaField.objects.filter(port=port, pk=fid).first()
+                    if field is None:
+                        raise ValidationError(f"Field {fid} is not part of {port}.")
+                    field_update(field=field, **fdata)
+                else:
+                    field_create(port=port, **fdata)
+            except ValidationError as e:
+                raise _prefixed(e, f"ports-{i}-fields-{j}") from e
+    return product

@@ -5,9 +5,12 @@ from . import contract_views, views
 app_name = "products"
 
 urlpatterns = [
+    path("search/", views.search_page, name="search"),
     path("products/", views.product_list, name="list"),
     path("products/<slug:domain>/<slug:product>/", views.product_detail, name="product"),
     path("products/<slug:domain>/<slug:product>/edit/", views.product_edit, name="edit"),
+    path("products/<slug:domain>/<slug:product>/clone/", views.product_clone, name="clone"),
+    path("domains/<slug:domain>/products/new/", views.product_create, name="create"),
     path("products/<slug:domain>/<slug:product>/request-access/", views.access_request_create,
          name="request_access"),
     path("products/<slug:domain>/<slug:product>/contract/diff/", contract_views.contract_diff,

@@ -3,12 +3,16 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from domains.models import Domain
 from meshportal import audit
 from meshportal.forms import apply_errors
 from meshportal.permissions import (
     APPROVE_ACCESS,
+    CREATE_PRODUCT,
     DECIDE,
     DELETE,
     DEPRECATE,
@@ -23,9 +27,8 @@ from meshportal.permissions import (
     visible,
 )
 
-from . import selectors, services, tabs
-from .filters import DataProductFilter
-from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductForm
+from . import discovery, search, selectors, services, tabs
+from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductEditor
 from .models import AccessRequest, DataProduct, Tag
 
 PAGE_SIZE = 25
@@ -42,11 +45,34 @@ def _paginate(request, qs, size=PAGE_SIZE):
     return Paginator(qs, size).get_page(request.GET.get("page"))
 
 
+def _search_page(request, *, title: str):
+    """Search and the all-products list: one page, facets that narrow each other, sorts.
+    An htmx request (search as you type) gets only the results region."""
+    result = discovery.search(user=request.user, data=request.GET)
+    page = _paginate(request, result.queryset)
+    ctx = {
+        "title": title, "filter": result.filterset, "page": page, "facets": result.facets,
+        "q": result.q, "sort": result.sort, "sorts": discovery.sort_choices(),
+        "active_filters": any(f["active"] for f in result.facets),
+    }
+    if not page.object_list:
+        ctx["suggestion"] = search.suggest(visible(request.user, DataProduct.objects.all()),
+                                           result.q)
+        ctx["popular"] = discovery.popular(user=request.user)
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(
+        request, "products/_search_results.html" if partial else "products/search.html", ctx
+    )
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def search_page(request):
+    return _search_page(request, title="Search")
+
+
 def product_list(request):
-    qs = selectors.product_list(user=request.user)
-    f = DataProductFilter(request.GET or None, queryset=qs)
-    page = _paginate(request, f.qs.order_by("name"))
-    return render(request, "products/product_list.html", {"filter": f, "page": page})
+    return _search_page(request, title="All products")
 
 
 def tag_detail(request, tag):
@@ -71,6 +97,7 @@ def product_detail(request, domain: str, product: str):
         "can_connect": can(user, VIEW_CONNECTION, obj),
         "can_request": can(user, REQUEST_ACCESS, obj),
         "can_approve": can(user, APPROVE_ACCESS, obj),
+        "can_clone": can(user, CREATE_PRODUCT, obj.domain),
     }
     if tab is not None and tab.context:
         ctx.update(tab.context(request, obj))
@@ -78,8 +105,13 @@ def product_detail(request, domain: str, product: str):
 
 
 def _overview_context(request, product):
-    return {"my_request": AccessRequest.objects.filter(
-        product=product, requester=request.user).order_by("-created_at").first()}
+    from domains.selectors import team_members
+
+    return {
+        "my_request": AccessRequest.objects.filter(
+            product=product, requester=request.user).order_by("-created_at").first(),
+        "owners": [m for m in team_members(team=product.owner_team) if m.role == "owner"],
+    }
 
 
 def _access_context(request, product):
@@ -102,23 +134,60 @@ tabs.register_tab(tabs.Tab("activity", "Activity", "products/tabs/activity.html"
                            _activity_context, order=90))
 
 
+def _editor_page(request, editor, *, domain, product=None, title, action_url):
+    """Validate the whole editor, then save it through one service call (one transaction)."""
+    if request.method == "POST" and editor.is_valid():
+        data = editor.cleaned()
+        try:
+            saved = services.product_save_with_ports(
+                product=DataProduct.objects.get(pk=product.pk) if product else None,
+                domain=domain, **data)
+        except ValidationError as e:
+            editor.apply_errors(e)
+        else:
+            messages.success(request, f"Saved {saved.name}." if product else
+                             f"Created {saved.name} as a draft. Publish it when it is ready.")
+            return redirect(saved)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "products/product_form.html", {
+        "editor": editor, "form": editor.product, "product": product, "domain": domain,
+        "title": title, "action_url": action_url}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def product_create(request, domain: str):
+    dom = get_object_or_404(Domain, slug=domain)
+    require(request.user, CREATE_PRODUCT, dom)
+    editor = ProductEditor(request.POST if request.method == "POST" else None, domain=dom)
+    return _editor_page(request, editor, domain=dom, title=f"New product in {dom.name}",
+                        action_url=request.path)
+
+
+@require_http_methods(["GET"])
+def product_clone(request, domain: str, product: str):
+    source = _product_or_404(request, domain, product)
+    require(request.user, CREATE_PRODUCT, source.domain)
+    initial = {k: getattr(source, k) for k in (
+        "summary", "description", "version", "classification", "freshness_slo_hours",
+        "availability_slo")}
+    initial.update(name=f"{source.name} (copy)", slug=f"{source.slug}-copy",
+                   tags=", ".join(t.name for t in source.tags.all()))
+    editor = ProductEditor(domain=source.domain, initial=initial,
+                           ports=ProductEditor.from_product(source, copy=True))
+    return _editor_page(request, editor, domain=source.domain,
+                        title=f"New product from {source.name}",
+                        action_url=reverse("products:create", args=[source.domain.slug]))
+
+
 @require_http_methods(["GET", "POST"])
 def product_edit(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
-    form = ProductForm(request.POST if request.method == "POST" else None, instance=obj)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        tag_names = data.pop("tags")
-        fresh = DataProduct.objects.get(pk=obj.pk)
-        try:
-            services.product_update(product=fresh, tags=tag_names, **data)
-        except ValidationError as e:
-            apply_errors(form, e)
-        else:
-            messages.success(request, f"Saved {fresh.name}.")
-            return redirect(fresh)
-    return render(request, "products/product_form.html", {"form": form, "product": obj})
+    data = request.POST if request.method == "POST" else None
+    editor = ProductEditor(data, domain=obj.domain, instance=obj,
+                           ports=ProductEditor.from_product(obj))
+    return _editor_page(request, editor, domain=obj.domain, product=obj,
+                        title=f"Edit {obj.name}", action_url=request.path)
 
 
 LIFECYCLE = {

@@ -128,9 +128,10 @@ def test_product_filters_keep_the_chosen_domain_and_team(client, mesh):
     client.force_login(mesh.consumer)
     response = client.get("/products/?domain=orders&owner_team=orders-team&status=published")
     html = response.text
-    assert '<option value="orders" selected>Orders</option>' in html
-    assert '<option value="users">Users</option>' in html
-    assert '<option value="orders-team" selected>Orders Team</option>' in html
+    # the list's facets keep the chosen values ticked (search/facet page, issue 4)
+    assert 'id="f-domain-orders" checked' in html
+    assert 'id="f-owner_team-orders-team" checked' in html
+    assert 'id="f-domain-users" checked' not in html
     assert "Orders published" in html and "Users published" not in html
 
 

@@ -1,0 +1,226 @@
+"""Product search, one entry point for pages and API: `search_products(queryset, q)`.
+
+PostgreSQL: a stored, weighted tsvector (`DataProduct.search_vector`, GIN-indexed) matched with
+prefix queries (`word:*`, so results appear while the user types); when nothing matches, a
+typo-tolerant pass ranks names by pg_trgm word similarity. SQLite: substring matching over the
+same fields, with difflib correcting words that match nothing.
+
+The document is built in one place, `document()`. Other apps add text with
+`DOCUMENT_PARTS.append(fn)`, where `fn(product)` yields `(weight, text)` pairs (e.g. glossary
+terms at weight "C"), and call `index_product(product)` when their text changes.
+"""
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    TrigramSimilarity,
+    TrigramWordSimilarity,
+)
+from django.db import connection
+from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Concat, Length
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+CONFIG = "english"
+TYPO_THRESHOLD = 0.3
+# Private-use characters mark highlights inside ts_headline's output; the text is escaped
+# first and only then are they turned into <mark>, so product text can never inject HTML.
+_START, _STOP = "\ue000", "\ue001"
+
+DocumentPart = Callable[[object], Iterable[tuple[str, str]]]
+DOCUMENT_PARTS: list[DocumentPart] = []
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def terms(q: str) -> list[str]:
+    return re.findall(r"\w+", (q or "").lower())[:10]
+
+
+# -- the document ----------------------------------------------------------------------------
+
+
+def _core_parts(product) -> Iterable[tuple[str, str]]:
+    yield "A", product.name
+    yield "B", product.summary
+    yield "B", " ".join(t.name for t in product.tags.all())
+    yield "C", product.description
+    for port in product.ports.all():
+        yield "C", port.name
+        yield "C", " ".join(f.name.replace("_", " ") + " " + f.name for f in port.fields.all())
+
+
+def document(product) -> dict[str, str]:
+    """{weight: text} of everything a search should find the product by."""
+    out: dict[str, list[str]] = {"A": [], "B": [], "C": [], "D": []}
+    for part in (_core_parts, *DOCUMENT_PARTS):
+        for weight, text in part(product):
+            if text:
+                out[weight].append(text)
+    return {w: " ".join(texts) for w, texts in out.items() if texts}
+
+
+def index_product(product) -> None:
+    """Rebuild the product's stored search vector (a no-op on SQLite, which searches live)."""
+    if not _is_postgres() or product is None or product.pk is None:
+        return
+    from .models import DataProduct
+
+    # Read afresh: the caller's instance may carry prefetched ports or tags from before the write.
+    product = DataProduct.objects.prefetch_related("tags", "ports__fields").get(pk=product.pk)
+    doc = document(product)
+    vector = None
+    for weight, text in doc.items():
+        part = SearchVector(Value(text), weight=weight, config=CONFIG)
+        vector = part if vector is None else vector + part
+    DataProduct.objects.filter(pk=product.pk).update(search_vector=vector)
+
+
+def reindex_all() -> int:
+    from .models import DataProduct
+
+    n = 0
+    for product in DataProduct.objects.only("pk"):
+        index_product(product)
+        n += 1
+    return n
+
+
+# -- searching -------------------------------------------------------------------------------
+
+
+def search_products(queryset: QuerySet, q: str) -> QuerySet:
+    """The products of `queryset` matching `q`, annotated with `search_rank` (higher is better)
+    and, on PostgreSQL, `search_headline`; ordered best first."""
+    words = terms(q)
+    if not words:
+        return queryset
+    if _is_postgres():
+        return _search_postgres(queryset, words)
+    return _search_sqlite(queryset, words)
+
+
+def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
+    query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
+    hits = queryset.filter(search_vector=query)
+    if hits.exists():
+        return hits.annotate(
+            # Closeness of the whole query to the name breaks ties between documents.
+            search_rank=SearchRank(F("search_vector"), query)
+            + 0.3 * TrigramSimilarity("name", Value(" ".join(words))),
+            search_headline=SearchHeadline(
+                Concat("summary", Value(" — "), "description", output_field=TextField()), query, config=CONFIG,
+                start_sel=_START, stop_sel=_STOP, max_words=30, min_words=12,
+                highlight_all=False,
+            ),
+        ).order_by("-search_rank", Length("name"), "name")
+    # Nothing matched as typed: tolerate typos by trigram similarity to the product's name.
+    return (
+        queryset.annotate(search_rank=TrigramWordSimilarity(Value(" ".join(words)), "name"))
+        .filter(search_rank__gte=TYPO_THRESHOLD)
+        .order_by("-search_rank", Length("name"), "name")
+    )
+
+
+def _sqlite_match(words: list[str]) -> Q:
+    from .models import DataProduct, SchemaField
+
+    cond = Q()
+    for w in words:
+        tagged = DataProduct.tags.through.objects.filter(tag__name__icontains=w)
+        fields = SchemaField.objects.filter(name__icontains=w)
+        cond &= (
+            Q(name__icontains=w) | Q(summary__icontains=w) | Q(description__icontains=w)
+            | Q(pk__in=tagged.values("dataproduct_id")) | Q(pk__in=fields.values("port__product_id"))
+        )
+    return cond
+
+
+def _search_sqlite(queryset: QuerySet, words: list[str]) -> QuerySet:
+    hits = queryset.filter(_sqlite_match(words))
+    if not hits.exists():
+        corrected = correct(queryset, words)
+        if corrected != words:
+            words = corrected
+            hits = queryset.filter(_sqlite_match(words))
+    first = words[0]
+    return hits.annotate(
+        search_rank=Case(
+            When(name__iexact=" ".join(words), then=Value(4.0)),
+            When(name__icontains=first, then=Value(3.0)),
+            When(summary__icontains=first, then=Value(2.0)),
+            default=Value(1.0),
+            output_field=FloatField(),
+        ),
+    ).order_by("-search_rank", Length("name"), "name")  # shorter name: closer match
+
+
+# -- spelling --------------------------------------------------------------------------------
+
+
+def vocabulary(queryset: QuerySet) -> set[str]:
+    """Words the products of `queryset` are known by: names, tags and field names."""
+    from .models import SchemaField, Tag
+
+    words: set[str] = set()
+    ids = queryset.order_by().values("pk")
+    for name in queryset.order_by().values_list("name", flat=True):
+        words.update(terms(name))
+    for name in Tag.objects.filter(products__in=ids).values_list("name", flat=True).distinct():
+        words.update(terms(name))
+    for name in SchemaField.objects.filter(port__product__in=ids).values_list(
+            "name", flat=True).distinct():
+        words.update(terms(name.replace("_", " ")))
+    return {w for w in words if len(w) > 2}
+
+
+def correct(queryset: QuerySet, words: list[str]) -> list[str]:
+    """Each word that no product is known by replaced by the closest one that is."""
+    vocab = vocabulary(queryset)
+    out = []
+    for w in words:
+        if w in vocab or any(v.startswith(w) for v in vocab):
+            out.append(w)
+            continue
+        close = difflib.get_close_matches(w, vocab, n=1, cutoff=0.6)
+        out.append(close[0] if close else w)
+    return out
+
+
+def suggest(queryset: QuerySet, q: str) -> str | None:
+    """A close spelling of `q` for "Did you mean …?", or None when q is spelt as products are."""
+    words = terms(q)
+    if not words:
+        return None
+    fixed = correct(queryset, words)
+    return " ".join(fixed) if fixed != words else None
+
+
+# -- showing ---------------------------------------------------------------------------------
+
+
+def snippet(product, q: str = "") -> SafeString:
+    """A short, escaped text for a result with the matched words in <mark>."""
+    headline = getattr(product, "search_headline", None)
+    if headline:
+        text = escape(headline.strip(" —"))
+        return mark_safe(text.replace(_START, "<mark>").replace(_STOP, "</mark>"))  # noqa: S308
+    text = product.summary or (product.description or "")[:200]
+    words = terms(q)
+    if not words:
+        return escape(text)
+    # Split the raw text on matches and escape every piece, so only our <mark> is markup.
+    pattern = re.compile(r"(?i)\b((?:" + "|".join(re.escape(w) for w in words) + r")\w*)")
+    out = []
+    for i, piece in enumerate(pattern.split(text)):
+        out.append(f"<mark>{escape(piece)}</mark>" if i % 2 else escape(piece))
+    return mark_safe("".join(out))  # noqa: S308 - every piece escaped above

@@ -1,0 +1,177 @@
+"""Search, list, home and browse pages: content, facets, htmx partials, permissions, queries."""
+
+
+from meshportal.audit import audit_context
+from products import services
+
+
+def _facet_count(html: str, facet: str, value: str) -> int | None:
+    import re
+
+    m = re.search(
+        rf'id="f-{facet}-{re.escape(value)}".*?facet-count">(\d+)<', html, flags=re.S)
+    return int(m.group(1)) if m else None
+
+
+def test_search_page_finds_by_prefix_and_marks_the_words(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/search/", {"q": "ord"})
+    assert r.status_code == 200
+    assert "Orders published" in r.text
+    assert "Orders draft" not in r.text  # drafts are the team's
+    r = client.get("/search/", {"q": "publ"})
+    assert "<mark>published</mark>" in r.text
+
+
+def test_htmx_request_gets_only_the_results(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/search/", {"q": "orders"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "<html" not in r.text
+    assert 'id="result-count"' in r.text
+    assert "HX-Request" in r["Vary"]
+
+
+def test_facets_narrow_each_other(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/search/")
+    # consumer sees 4 products: published + deprecated in orders and users
+    assert _facet_count(r.text, "domain", "orders") == 2
+    assert _facet_count(r.text, "status", "published") == 2
+    r = client.get("/search/", {"status": "published"})
+    assert _facet_count(r.text, "domain", "orders") == 1
+    # the chosen facet keeps its own counts so one can widen the choice
+    assert _facet_count(r.text, "status", "deprecated") == 2
+    assert r.context["page"].paginator.count == 2
+
+
+def test_no_results_suggests_a_spelling_and_shows_popular(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/search/", {"q": "zzqqxx"})
+    assert 'id="no-results"' in r.text
+    assert 'id="popular"' in r.text
+    assert "Orders published" in r.text  # the product with consumers
+    r = client.get("/search/", {"q": "deprecatd xyzzy"})
+    if r.context["page"].paginator.count == 0:
+        assert "Did you mean" in r.text
+
+
+def test_sort_by_name_and_newest(client, mesh):
+    client.force_login(mesh.owner)
+    r = client.get("/products/", {"sort": "name"})
+    names = [p.name for p in r.context["page"]]
+    assert names == sorted(names)
+    r = client.get("/products/", {"sort": "trust"})  # falls back to name until quality exists
+    assert [p.name for p in r.context["page"]] == names
+    r = client.get("/products/", {"sort": "newest"})
+    assert r.status_code == 200
+
+
+def test_list_shows_own_drafts_to_the_team_only(client, mesh):
+    client.force_login(mesh.member)
+    assert "Orders draft" in client.get("/products/").text
+    client.force_login(mesh.other_owner)
+    assert "Orders draft" not in client.get("/products/").text
+
+
+def test_anonymous_is_sent_to_sign_in(client, mesh):
+    for url in ("/", "/search/?q=orders", "/products/"):
+        r = client.get(url)
+        assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+
+
+PAGES = [
+    "/", "/search/?q=orders", "/search/?q=ordr&status=published&domain=orders",
+    "/search/?q=zzqqxx", "/products/?tag=bulk&port_kind=table&sort=newest",
+    "/products/orders/published-product/", "/products/orders/published-product/?tab=schema",
+    "/products/orders/published-product/?tab=ports",
+    "/products/orders/published-product/?tab=access", "/domains/orders/", "/tags/bulk/",
+    "/teams/orders-team/",
+]
+
+
+def test_query_count_does_not_grow_with_data(client, mesh, django_assert_max_num_queries):
+    """5 products or 45: every page runs the same bounded number of queries."""
+    client.force_login(mesh.consumer)
+    _bulk_more(mesh, 0, 5)
+    counts = {}
+    for url in PAGES:
+        with django_assert_max_num_queries(15) as small:
+            assert client.get(url).status_code == 200, url
+        counts[url] = len(small.captured_queries)
+    _bulk_more(mesh, 5, 45)
+    for url in PAGES:
+        with django_assert_max_num_queries(counts[url]):
+            assert client.get(url).status_code == 200, url
+
+
+def _bulk_more(mesh, start, stop):
+    with audit_context(door="command"):
+        for i in range(start, stop):
+            p = services.product_create(
+                domain=mesh.orders if i % 2 else mesh.users, slug=f"bulk-{i}",
+                name=f"Bulk orders {i}", summary="Orders in bulk", tags=[f"t{i % 3}", "bulk"],
+                ports=[{"name": "Main", "kind": "table" if i % 2 else "file",
+                        "fields": [{"name": "order_id"}]}],
+            )
+            services.product_publish(product=p)
+
+
+def test_home_sections(client, mesh):
+    client.force_login(mesh.consumer)
+    services.access_request_create(product=mesh.products[("users", "published")],
+                                   requester=mesh.consumer, purpose="churn study")
+    r = client.get("/")
+    assert 'autofocus' in r.text and 'action="/search/"' in r.text
+    assert [d.product_count for d in r.context["domains"]] == [2, 2]  # drafts not counted
+    assert "Recently published" in r.text and "Most trusted" in r.text
+    assert [x.product.name for x in r.context["pending"]] == ["Users published"]
+    assert "New product in" not in r.text and r.context["mine"] == []
+    client.force_login(mesh.member)
+    r = client.get("/")
+    assert "New product in Orders" in r.text
+    assert {p.name for p in r.context["mine"]} == {
+        "Orders draft", "Orders published", "Orders deprecated"}
+
+
+def test_domain_page_shows_team_and_create_button_to_members_only(client, mesh):
+    client.force_login(mesh.member)
+    r = client.get("/domains/orders/")
+    assert "New product" in r.text and 'id="domain-team"' in r.text and "owner" in r.text
+    assert "Orders draft" in r.text
+    client.force_login(mesh.consumer)
+    r = client.get("/domains/orders/")
+    assert "New product" not in r.text and "Orders draft" not in r.text
+    assert "Orders published" in r.text
+
+
+def test_team_page_lists_its_products(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/teams/orders-team/")
+    assert "Orders published" in r.text and "Orders draft" not in r.text
+
+
+def test_tag_page(client, mesh):
+    services.product_update(product=mesh.products[("users", "published")], tags=["churn"])
+    client.force_login(mesh.consumer)
+    r = client.get("/tags/churn/")
+    assert "Users published" in r.text and "Orders published" not in r.text
+    assert client.get("/tags/nope/").status_code == 404
+
+
+def test_product_page_overview_for_consumer_and_member(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/products/orders/published-product/")
+    assert "urn:mesh:orders:published-product" in r.text and "data-copy" in r.text
+    assert 'id="owners"' in r.text and "owner" in r.text
+    assert "Request access" in r.text
+    assert "Clone" not in r.text and ">Edit<" not in r.text
+    for tab in ("schema", "ports", "access", "activity"):
+        assert client.get(f"/products/orders/published-product/?tab={tab}").status_code == 200
+    assert "sales.secret_table" not in client.get(
+        "/products/orders/published-product/?tab=ports").text
+    client.force_login(mesh.member)
+    r = client.get("/products/orders/published-product/")
+    assert "Clone" in r.text and ">Edit<" in r.text

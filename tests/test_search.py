@@ -1,0 +1,122 @@
+"""Search relevance on a small fixed corpus, snippets, spelling and visibility."""
+
+import pytest
+from django.conf import settings
+
+from domains import services as domain_services
+from meshportal.audit import audit_context
+from products import search, services
+from products.models import DataProduct
+from tests import factories
+
+CORPUS = [
+    ("orders", "Orders", "Every order placed in the web shop", "", ["orders", "sales"],
+     ["order_id", "customer_id", "total_amount"]),
+    ("order-items", "Order items", "Line items of each order", "", ["orders"],
+     ["order_id", "sku", "quantity"]),
+    ("customers", "Customers", "Customer profiles and sign-up dates", "", ["pii"],
+     ["customer_id", "email"]),
+    ("web-sessions", "Web sessions", "Clickstream sessions from the web shop", "", ["traffic"],
+     ["session_id", "page_views"]),
+    ("payments", "Payments", "Card payments and their status", "", ["finance"],
+     ["payment_id", "amount", "currency"]),
+    ("refunds", "Refunds", "Money returned to customers", "", ["finance"],
+     ["refund_id", "reason"]),
+    ("stock-levels", "Stock levels", "Units on hand per warehouse", "", ["inventory"],
+     ["sku", "warehouse_id", "units"]),
+    ("campaign-performance", "Campaign performance", "Spend and conversions per campaign", "",
+     ["marketing"], ["campaign_id", "spend"]),
+    ("shipments", "Shipments", "Parcels leaving us",
+     "Parcels leaving our warehouses, with the carrier's tracking numbers.", ["logistics"],
+     ["shipment_id", "carrier"]),
+]
+
+
+@pytest.fixture
+def corpus(db):
+    with audit_context(door="command"):
+        owner = factories.user("corpus-owner")
+        team = domain_services.team_create(slug="corpus", name="Corpus Team", owners=[owner])
+        domain = domain_services.domain_create(slug="corpus", name="Corpus", owner_team=team)
+        for slug, name, summary, description, tags, fields in CORPUS:
+            p = services.product_create(
+                domain=domain, slug=slug, name=name, summary=summary, description=description,
+                tags=tags, ports=[{"name": "Main", "kind": "table",
+                                   "fields": [{"name": f} for f in fields]}],
+            )
+            services.product_publish(product=p)
+    return DataProduct.objects.all()
+
+
+def top(q: str) -> str:
+    return search.search_products(DataProduct.objects.all(), q).first().slug
+
+
+# (query, expected top result): exact names, a prefix as typed, typos, summary, tags,
+# descriptions and field names.
+QUERIES_BOTH = [
+    ("orders", "orders"),
+    ("ord", "orders"),  # prefix while typing
+    ("ordr", "orders"),  # typo
+    ("custmer", "customers"),  # typo
+    ("payments", "payments"),
+    ("warehouse", "stock-levels"),  # summary beats description
+    ("web shop", "web-sessions"),  # name beats summary
+    ("email", "customers"),  # a field name
+    ("campaign", "campaign-performance"),
+]
+QUERIES_POSTGRES = QUERIES_BOTH + [
+    ("refund", "refunds"),
+    ("clickstream", "web-sessions"),
+    ("tracking", "shipments"),  # only in the description
+    ("stock lev", "stock-levels"),  # prefix of the second word
+    ("paymnets", "payments"),  # transposed letters
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("q", "expected"), QUERIES_POSTGRES)
+def test_postgres_full_text_ranking(corpus, q, expected):
+    assert top(q) == expected
+
+
+@pytest.mark.skipif(settings.IS_POSTGRES, reason="the SQLite fallback")
+@pytest.mark.parametrize(("q", "expected"), QUERIES_BOTH)
+def test_sqlite_fallback_ranking(corpus, q, expected):
+    assert top(q) == expected
+
+
+def test_no_match_finds_nothing_and_suggests_a_spelling(corpus):
+    assert not search.search_products(DataProduct.objects.all(), "zzzqqq").exists()
+    assert search.suggest(DataProduct.objects.all(), "shipmnts") == "shipments"
+    assert search.suggest(DataProduct.objects.all(), "orders") is None
+
+
+def test_index_follows_edits(corpus):
+    p = DataProduct.objects.get(slug="refunds")
+    services.product_update(product=p, name="Chargebacks")
+    assert top("chargebacks") == "refunds"
+    port = p.ports.get()
+    services.field_create(port=port, name="dispute_code")
+    assert top("dispute") == "refunds"
+
+
+def test_snippet_marks_words_and_escapes_html(corpus):
+    p = DataProduct.objects.get(slug="payments")
+    services.product_update(product=p, summary="<script>alert(1)</script> card payments & fees")
+    hit = search.search_products(DataProduct.objects.all(), "card").get(slug="payments")
+    html = search.snippet(hit, "card")
+    assert "<script>" not in html
+    assert "&amp; fees" in html
+    assert "<mark>card</mark>" in html.lower()
+
+
+def test_search_only_finds_visible_products(mesh):
+    from meshportal.permissions import visible
+
+    consumer_view = visible(mesh.consumer, DataProduct.objects.all())
+    assert not search.search_products(consumer_view, "orders draft").filter(status="draft").exists()
+    owner_view = visible(mesh.owner, DataProduct.objects.all())
+    found = search.search_products(owner_view, "orders draft")
+    assert found.filter(status="draft", domain__slug="orders").exists()
+
