@@ -70,3 +70,22 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class NotificationPreference(models.Model):
+    """Whether a user wants e-mail for one kind of notification (in-app ones always arrive)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=40)
+    email = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notificationpref_unique_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind}: {'e-mail' if self.email else 'in-app only'}"

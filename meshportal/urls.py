@@ -14,6 +14,7 @@ urlpatterns = [
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("products.lineage_urls")),
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),

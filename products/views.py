@@ -13,6 +13,7 @@ from meshportal.permissions import (
 )
 
 from . import selectors, services, tabs
+from .lineage_views import lineage_confirm_context
 from .filters import DataProductFilter
 from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductForm
 from .models import AccessRequest, DataProduct, Tag
@@ -135,7 +136,8 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             elif action == "deprecate":
                 services.product_deprecate(product=fresh, **form.cleaned_data)
             elif action == "retire":
-                services.product_retire(product=fresh)
+                services.product_retire(product=fresh, by=request.user,
+                                        force=request.POST.get("force") == "1")
             else:
                 services.product_delete(product=fresh)
                 messages.success(request, f"Deleted {obj.name}.")
@@ -149,7 +151,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             return redirect(fresh)
     return render(request, "products/product_confirm.html", {
         "product": obj, "action": action, "label": label, "consequence": consequence,
-        "form": form})
+        "form": form, **lineage_confirm_context(request, obj, action)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,186 @@
+"""Writes and rules for lineage: input ports (edges), watches, lifecycle notifications.
+
+`watchers_of(product)` and `product_event_announce(...)` are what other areas (contracts,
+quality) call to tell the people who follow a product.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from domains.models import Domain, Membership
+from meshportal import audit
+from meshportal.notifications import notify
+from meshportal.permissions import EDIT, VIEW, VIEW_CONNECTION, can
+
+from . import lineage
+from .models import AccessRequest, DataProduct, InputPort, OutputPort, Watch
+
+# Sources of these classifications need approved access before an edge counts as approved.
+RESTRICTED = {DataProduct.Classification.CONFIDENTIAL, DataProduct.Classification.RESTRICTED}
+
+# Who hears about each kind of event, beyond the product's and its domain's watchers.
+WIDE_KINDS = {"deprecation", "retirement", "major_version", "breaking_change"}
+
+
+# -- input ports -------------------------------------------------------------------------------
+
+
+def _slug_label(user, product: DataProduct) -> str:
+    return product.slug if can(user, VIEW, product) else "(hidden product)"
+
+
+@transaction.atomic
+def input_port_create(*, product: DataProduct, by, source_port: OutputPort | None = None,
+                      external_name: str = "", external_kind: str = "",
+                      description: str = "") -> InputPort:
+    """Declare that product consumes source_port (another product's output) or an external
+    source. Refuses self-loops and cycles; marks the edge unapproved when the source is
+    restricted and `by` has no approved access to it."""
+    if not can(by, EDIT, product):
+        raise ValidationError(f"Only the team owning {product} declares its inputs.")
+    external_name = external_name.strip()
+    if (source_port is None) == (not external_name):
+        raise ValidationError({"source_port": "Choose another product's output port, "
+                                              "or name an external source (not both)."})
+    inp = InputPort(product=product, description=description)
+    if source_port is None:
+        inp.external_name = external_name
+        inp.external_kind = external_kind or InputPort.ExternalKind.OTHER
+    else:
+        # Lock both products so that two concurrent declarations cannot close a cycle.
+        list(DataProduct.objects.select_for_update().filter(
+            pk__in=[product.pk, source_port.product_id]))
+        source = source_port.product
+        if not can(by, VIEW, source):
+            raise ValidationError({"source_port": "No such output port."})
+        if source.pk == product.pk:
+            raise ValidationError({"source_port": (
+                f"A product cannot consume its own output: {product.slug} → {product.slug}.")})
+        if source.status == DataProduct.Status.RETIRED:
+            raise ValidationError({"source_port": f"{source} is retired; it has no consumers."})
+        if InputPort.objects.filter(product=product, source_port=source_port).exists():
+            raise ValidationError({"source_port": f"{product} already consumes {source_port}."})
+        path = lineage.find_path(product.pk, source.pk)
+        if path:
+            names = {p.pk: p for p in DataProduct.objects.filter(pk__in=path)}
+            cycle = [source.slug] + [_slug_label(by, names[pk]) for pk in path]
+            raise ValidationError({"source_port": (
+                "This input would make a cycle: " + " → ".join(cycle) + ".")})
+        inp.source_port, inp.source_product = source_port, source
+        inp.approved = (source.classification not in RESTRICTED
+                        or can(by, VIEW_CONNECTION, source))
+    inp.full_clean()
+    inp.save()
+    audit.record(action="create", obj=inp, scope=product, changes=audit.diff({}, audit.snapshot(inp)))
+    return inp
+
+
+@transaction.atomic
+def input_port_delete(*, input_port: InputPort, by) -> None:
+    if not can(by, EDIT, input_port.product):
+        raise ValidationError(f"Only the team owning {input_port.product} changes its inputs.")
+    audit.record(action="delete", obj=input_port, scope=input_port.product,
+                 changes=audit.diff(audit.snapshot(input_port), {}))
+    input_port.delete()
+
+
+# -- watches -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def watch_set(*, user, on: bool, product: DataProduct | None = None,
+              domain: Domain | None = None) -> bool:
+    """Start or stop watching a product or a domain. Returns whether the user now watches."""
+    if (product is None) == (domain is None):
+        raise ValidationError("Watch a product or a domain.")
+    if product is not None and not can(user, VIEW, product):
+        raise ValidationError("No such data product.")
+    target = {"product": product} if product is not None else {"domain": domain}
+    if on:
+        Watch.objects.get_or_create(user=user, **target)
+    else:
+        Watch.objects.filter(user=user, **target).delete()
+    return on
+
+
+def watchers_of(product: DataProduct) -> list:
+    """Users watching the product or its domain who may see it (drafts: only the team)."""
+    users = get_user_model().objects.filter(
+        Q(watches__product=product) | Q(watches__domain_id=product.domain_id), is_active=True
+    ).distinct().order_by("username")
+    return [u for u in users if can(u, VIEW, product)]
+
+
+def is_watching(user, *, product: DataProduct | None = None, domain: Domain | None = None) -> bool:
+    target = {"product": product} if product is not None else {"domain": domain}
+    return Watch.objects.filter(user=user, **target).exists()
+
+
+# -- who depends on a product ------------------------------------------------------------------
+
+
+def consumers_of(product: DataProduct) -> list:
+    """Users holding an approved grant on product (requesters, and members of granted teams)."""
+    grants = AccessRequest.objects.filter(product=product, status=AccessRequest.Status.APPROVED)
+    users = get_user_model().objects.filter(
+        Q(access_requests__in=grants.filter(team__isnull=True))
+        | Q(memberships__team__in=grants.filter(team__isnull=False).values("team")),
+        is_active=True,
+    ).distinct()
+    return list(users)
+
+
+def downstream_owners(product: DataProduct) -> list:
+    """Owners of the teams owning every product transitively downstream of product."""
+    ids = lineage.downstream_ids(product)
+    teams = DataProduct.objects.filter(pk__in=ids).values("owner_team_id")
+    return [m.user for m in Membership.objects.filter(
+        team_id__in=teams, role=Membership.Role.OWNER).select_related("user")]
+
+
+def retirement_blockers(product: DataProduct) -> dict[str, list[str]]:
+    """What keeps product from being retired: active consumers and live downstream products."""
+    consumers = [
+        (f"team {r.team.name}" if r.team_id else r.requester.get_username())
+        for r in AccessRequest.objects.filter(product=product, status=AccessRequest.Status.APPROVED)
+        .select_related("team", "requester")
+    ]
+    downstream = [
+        f"{p.domain.slug}/{p.slug}" for p in DataProduct.objects.filter(
+            input_ports__source_product=product,
+        ).exclude(status=DataProduct.Status.RETIRED).select_related("domain").distinct()
+    ]
+    return {k: v for k, v in (("consumers", sorted(set(consumers))),
+                              ("downstream", sorted(downstream))) if v}
+
+
+# -- lifecycle notifications -------------------------------------------------------------------
+
+
+def product_event_announce(*, product: DataProduct, kind: str, title: str, body: str = "",
+                           url: str = "") -> None:
+    """Tell the people following product, through a Celery task once the change commits."""
+    from .tasks import notify_product_event
+
+    args = (product.pk, kind, title, body, url or product.get_absolute_url())
+    transaction.on_commit(lambda: notify_product_event.delay(*args))
+
+
+def product_event_recipients(product: DataProduct, kind: str) -> list:
+    users = {u.pk: u for u in watchers_of(product)}
+    if kind in WIDE_KINDS:
+        for u in consumers_of(product) + downstream_owners(product):
+            users.setdefault(u.pk, u)
+    return list(users.values())
+
+
+def product_event_fanout(*, product_id: int, kind: str, title: str, body: str = "",
+                         url: str = "") -> int:
+    """Create the notifications (and e-mails) for one event. Run by the Celery task."""
+    product = DataProduct.objects.select_related("domain").filter(pk=product_id).first()
+    if product is None:  # deleted before the task ran
+        return 0
+    return notify(product_event_recipients(product, kind), kind=kind, title=title, url=url,
+                  body=body)
