@@ -56,7 +56,7 @@ def edges_within(root_ids: Iterable[int], *, depth: int, downstream: bool,
     if not roots or depth < 1:
         return set()
     if first_hop_port is not None:
-        first = set(InputPort.objects.filter(source_port_id=first_hop_port)
+        first = set(InputPort.objects.filter(source_port_id=first_hop_port).order_by()
                     .values_list("source_product_id", "product_id"))
         nexts = {dst for _, dst in first}
         return first | edges_within(nexts, depth=depth - 1, downstream=True)
@@ -77,7 +77,7 @@ def _edges_iterative(roots: set[int], *, depth: int, near: str, far: str) -> set
         if not frontier:
             break
         rows = InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)\
-            .values_list("source_product_id", "product_id").distinct()
+            .order_by().values_list("source_product_id", "product_id").distinct()
         step = set(rows)
         edges |= step
         reached = {s if near == "product_id" else d for s, d in step}
@@ -144,7 +144,7 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
     unapproved = set(InputPort.objects.filter(
         source_product_id__isnull=False, approved=False,
         product_id__in=list(hops), source_product_id__in=list(hops),
-    ).values_list("source_product_id", "product_id"))
+    ).order_by().values_list("source_product_id", "product_id"))
 
     # Hidden products get opaque ids so that nothing about them (not even their pk) leaks.
     ids = {pk: (f"p{pk}" if pk in seen else f"hidden{i}") for i, pk in enumerate(sorted(hops))}
@@ -182,11 +182,11 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
 def mesh_map(*, user) -> dict:
     """Domains as nodes (sized by visible products), edges weighted by product dependencies."""
     products = visible(user, DataProduct.objects.all())
-    counts = dict(products.values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n"))
+    counts = dict(products.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n"))
     deps = (InputPort.objects
             .filter(source_product__in=products.values("pk"), product__in=products.values("pk"))
             .values_list("source_product__domain_id", "product__domain_id", "source_product_id",
-                         "product_id").distinct())
+                         "product_id").order_by().distinct())
     weights: dict[tuple[int, int], set] = {}
     for sd, dd, sp, dp in deps:
         if sd != dd:

@@ -2,6 +2,8 @@
 
 from django.contrib.auth import get_user_model
 
+from meshportal.permissions import clear_caches
+
 from . import lineage_services, services
 from .models import AccessRequest, DataProduct, InputPort, OutputPort
 
@@ -39,6 +41,7 @@ def seed() -> int:
                 product=product, requester=users[requester], duration_days=365,
                 purpose="Feeds our own data products (demo lineage).")
             services.access_request_approve(request=req, by=users[owner], comment="Demo grant.")
+            clear_caches(users[requester])  # its cached permissions predate the grant
     created = 0
     for consumer, source, by in EDGES:
         product = _product(consumer)
