@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, F
 
 from domains.models import Domain, Membership
 from meshportal.permissions import visible
@@ -183,18 +183,19 @@ def mesh_map(*, user) -> dict:
     """Domains as nodes (sized by visible products), edges weighted by product dependencies."""
     products = visible(user, DataProduct.objects.all())
     counts = dict(products.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n"))
-    deps = (InputPort.objects
-            .filter(source_product__in=products.values("pk"), product__in=products.values("pk"))
-            .values_list("source_product__domain_id", "product__domain_id", "source_product_id",
-                         "product_id").order_by().distinct())
-    weights: dict[tuple[int, int], set] = {}
-    for sd, dd, sp, dp in deps:
-        if sd != dd:
-            weights.setdefault((sd, dd), set()).add((sp, dp))
+    pairs = (InputPort.objects
+             .filter(source_product__in=products.values("pk"), product__in=products.values("pk"))
+             .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
+             .order_by().values("sd", "dd", "source_product_id", "product_id").distinct())
+    sql, params = pairs.query.sql_with_params()
+    with connection.cursor() as cur:  # count distinct product pairs per pair of domains
+        cur.execute(f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",
+                    params)
+        weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
     nodes = [{"id": f"d{d.pk}", "label": d.name, "slug": d.slug, "url": d.get_absolute_url(),
               "products": counts.get(d.pk, 0)} for d in Domain.objects.order_by("name")]
-    edges = [{"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": len(pairs)}
-             for (s, t), pairs in sorted(weights.items())]
+    edges = [{"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
+             for (s, t), n in sorted(weights.items())]
     return {"nodes": nodes, "edges": edges}
 
 

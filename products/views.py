@@ -8,14 +8,25 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meshportal import audit
 from meshportal.forms import apply_errors
 from meshportal.permissions import (
-    APPROVE_ACCESS, DECIDE, DELETE, DEPRECATE, EDIT, PUBLISH, REQUEST_ACCESS, RETIRE,
-    VIEW_CONNECTION, can, prefetch_product_perms, require, visible,
+    APPROVE_ACCESS,
+    DECIDE,
+    DELETE,
+    DEPRECATE,
+    EDIT,
+    PUBLISH,
+    REQUEST_ACCESS,
+    RETIRE,
+    VIEW_CONNECTION,
+    can,
+    prefetch_product_perms,
+    require,
+    visible,
 )
 
 from . import selectors, services, tabs
-from .lineage_views import lineage_confirm_context
 from .filters import DataProductFilter
 from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductForm
+from .lineage_views import lineage_confirm_context
 from .models import AccessRequest, DataProduct, Tag
 
 PAGE_SIZE = 25

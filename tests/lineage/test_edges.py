@@ -20,7 +20,7 @@ def test_declared_input_shows_on_both_product_pages(client, mesh):
     source = mesh.products[("users", "published")]
     consumer = mesh.products[("orders", "published")]
     client.force_login(mesh.owner)
-    r = client.post(f"/products/orders/published-product/lineage/inputs/add/",
+    r = client.post("/products/orders/published-product/lineage/inputs/add/",
                     {"source": "users/published-product/main"}, follow=True)
     assert "now consumes" in r.text
     assert InputPort.objects.get(product=consumer).source_product == source
