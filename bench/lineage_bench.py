@@ -112,7 +112,7 @@ def main() -> None:
             import cProfile
             cProfile.runctx("for p in middle[:10]: lineage.product_graph(user=user, product=p)",
                             globals(), {"lineage": lineage, "middle": middle, "user": user},
-                            sort="cumtime")
+                            sort="tottime")
         print(f"  mesh_map: {timed(lambda _: lineage.mesh_map(user=user), range(5))[0]:.1f} ms median")
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)

@@ -116,15 +116,15 @@
       var max = Math.max.apply(null, [1].concat(data.edges.map(function (e) { return e.weight; })));
       var els = data.nodes.map(function (n) {
         return { group: "nodes", data: Object.assign({}, n, {
-          label: n.label + " (" + n.products + ")", size: 40 + 6 * Math.sqrt(n.products) }) };
+          label: n.label + " (" + n.products + ")", size: 36 + 8 * Math.sqrt(n.products) }) };
       }).concat(data.edges.map(function (e) {
         return { group: "edges", data: Object.assign({}, e, { w: 1 + 7 * e.weight / max, label: String(e.weight) }) };
       }));
-      draw(mesh, els, { name: "cose", animate: false, padding: 40, nodeRepulsion: 80000, idealEdgeLength: 160 }, [
+      draw(mesh, els, { name: "circle", padding: 40, avoidOverlap: true, spacingFactor: 0.8 }, [
         { selector: "node", style: { "label": "data(label)", "width": "data(size)", "height": "data(size)",
           "background-color": "#0d6efd", "color": "#212529", "text-valign": "bottom", "text-margin-y": 6,
-          "font-size": 13 } },
-        { selector: "edge", style: { "width": "data(w)", "label": "data(label)", "font-size": 11,
+          "font-size": 15, "font-weight": "bold" } },
+        { selector: "edge", style: { "width": "data(w)", "label": "data(label)", "font-size": 14,
           "line-color": "#6c757d", "target-arrow-color": "#6c757d", "target-arrow-shape": "triangle",
           "curve-style": "bezier", "text-background-color": "#fff", "text-background-opacity": 1 } }
       ]);

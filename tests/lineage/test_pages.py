@@ -115,3 +115,22 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
         finally:
             browser.close()
     assert DataProduct.objects.count() == 6
+
+
+def test_demo_deprecation_reaches_watchers_and_downstream_owners(client, demo, eager_tasks):
+    from meshportal.models import Notification
+
+    User = get_user_model()
+    client.force_login(User.objects.get(username="olivia"))
+    confirm = client.get("/products/orders/orders/deprecate/").text
+    assert "Customer 360" in confirm and "Campaign Attribution" in confirm
+    with eager_tasks(execute=True):
+        r = client.post("/products/orders/orders/deprecate/", {"sunset_date": "2099-01-01"},
+                        follow=True)
+    assert "deprecated" in r.text
+    for username in ("carl", "tariq", "mia"):
+        client.force_login(User.objects.get(username=username))
+        page = client.get("/notifications/").text
+        assert "Orders is deprecated" in page, username
+        assert "retired on 2099-01-01" in page
+    assert Notification.objects.filter(kind="deprecation", user__username="uma").count() == 0
