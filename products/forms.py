@@ -28,17 +28,20 @@ class ProductForm(forms.ModelForm):
 
 
 class AccessRequestForm(forms.ModelForm):
+    duration_days = forms.IntegerField(
+        label="Duration (days)", min_value=1, max_value=730, initial=90,
+        help_text="Up to two years; you can ask again later.",
+    )
+
     class Meta:
         model = AccessRequest
         fields = ["purpose", "team", "duration_days"]
         widgets = {"purpose": forms.Textarea(attrs={"rows": 3})}
-        labels = {"duration_days": "Duration (days)", "team": "For team (optional)"}
+        labels = {"team": "For team (optional)"}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = Team.objects.filter(memberships__user=user)
-        self.fields["duration_days"].min_value = 1
-        self.fields["duration_days"].max_value = 730
 
 
 class DecisionForm(forms.Form):

@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from domains.models import Domain, Membership, Team
 from meshportal import audit
 from meshportal.notifications import notify
+from meshportal.permissions import clear_caches
 
 from . import lineage_services
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
@@ -309,6 +310,7 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
 def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
     req = _decide(request, by, AccessRequest.Status.APPROVED, comment)
     assign_perm(CONSUME, _grantee(req), req.product)
+    clear_caches(request.requester)
     notify([req.requester], kind="access_approved",
            title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),
            body=comment)
@@ -346,6 +348,7 @@ def _end_grant(req: AccessRequest, status: str) -> None:
     ).exists()
     if not still_granted:
         remove_perm(CONSUME, _grantee(req), req.product)
+    clear_caches(req.requester)
     audit.record(action="update", obj=req, scope=req.product,
                  changes=audit.diff(before, audit.snapshot(req)))
 

@@ -107,7 +107,7 @@ tabs.register_tab(tabs.Tab("activity", "Activity", "products/tabs/activity.html"
 def product_edit(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
-    form = ProductForm(request.POST or None, instance=obj)
+    form = ProductForm(request.POST if request.method == "POST" else None, instance=obj)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         tag_names = data.pop("tags")
@@ -137,7 +137,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
     obj = _product_or_404(request, domain, product)
     perm, label, consequence = LIFECYCLE[action]
     require(request.user, perm, obj)
-    form = DeprecateForm(request.POST or None, product=obj, user=request.user) \
+    form = DeprecateForm(request.POST if request.method == "POST" else None, product=obj, user=request.user) \
         if action == "deprecate" else None
     if request.method == "POST" and (form is None or form.is_valid()):
         fresh = DataProduct.objects.get(pk=obj.pk)
@@ -168,7 +168,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
 @require_http_methods(["GET", "POST"])
 def access_request_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
-    form = AccessRequestForm(request.POST or None, user=request.user)
+    form = AccessRequestForm(request.POST if request.method == "POST" else None, user=request.user)
     if not can(request.user, REQUEST_ACCESS, obj):
         messages.info(request, f"You already have access to {obj.name}, or it is not open for requests.")
         return redirect(obj)

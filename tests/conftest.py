@@ -35,8 +35,9 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_warehouse(settings, tmp_path):
-    """SQLite runs get a warehouse file of their own; PostgreSQL uses the test database."""
+def _test_settings(settings, tmp_path):
+    """Fast password hashing, and a demo warehouse file of the test's own (SQLite runs)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
 
 
