@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from domains.models import Domain, Membership
-from meshportal import audit
+from meshportal import audit, permissions
 from meshportal.notifications import notify
 from meshportal.permissions import EDIT, VIEW, VIEW_CONNECTION, can
 
@@ -164,7 +164,7 @@ def product_event_announce(*, product: DataProduct, kind: str, title: str, body:
     """Tell the people following product, through a Celery task once the change commits."""
     from .tasks import notify_product_event
 
-    args = (product.pk, kind, title, body, url or product.get_absolute_url())
+    args = (product.pk, kind, title, body, url or product.get_absolute_url(), product.urn)
     transaction.on_commit(lambda: notify_product_event.delay(*args))
 
 
@@ -177,10 +177,41 @@ def product_event_recipients(product: DataProduct, kind: str) -> list:
 
 
 def product_event_fanout(*, product_id: int, kind: str, title: str, body: str = "",
-                         url: str = "") -> int:
+                         url: str = "", urn: str = "") -> int:
     """Create the notifications (and e-mails) for one event. Run by the Celery task."""
     product = DataProduct.objects.select_related("domain").filter(pk=product_id).first()
-    if product is None:  # deleted before the task ran
-        return 0
+    if product is None or (urn and product.urn != urn):
+        return 0  # deleted before the task ran, or a stale message from another database
     return notify(product_event_recipients(product, kind), kind=kind, title=title, url=url,
                   body=body)
+
+
+# -- permissions for the lineage models (registered once, when this module is imported) --------
+
+
+def _input_port_rule(user, action: str, inp: InputPort) -> bool:
+    # An input belongs to the reading product: to see it is to see that product, to change
+    # it is to edit it.
+    return can(user, EDIT if action != VIEW else VIEW, inp.product)
+
+
+def _visible_input_ports(user, qs):
+    from meshportal.permissions import visible
+
+    return qs.filter(product__in=visible(user, DataProduct.objects.all()).values("pk"))
+
+
+def _watch_rule(user, action: str, watch: Watch) -> bool:
+    from meshportal.permissions import is_platform
+
+    return watch.user_id == user.pk or is_platform(user)
+
+
+def _visible_watches(user, qs):
+    from meshportal.permissions import is_platform
+
+    return qs if is_platform(user) else qs.filter(user=user)
+
+
+permissions.register(InputPort, rule=_input_port_rule, visibility=_visible_input_ports)
+permissions.register(Watch, rule=_watch_rule, visibility=_visible_watches)

@@ -77,11 +77,15 @@ def lineage_context(request, product: DataProduct) -> dict:
                     .filter(product__in=visible(user, DataProduct.objects.all()).values("pk"))
                     .select_related("product__domain", "product__owner_team", "source_port"))
     hidden_consumers = InputPort.objects.filter(source_product=product).count() - len(consumed)
+    ports = list(product.ports.all())
+    port = next((p for p in ports if p.slug == request.GET.get("port")), None)
     return {
+        "ports": ports,
+        "impact_port": port,
         "inputs": [(i, i.source_product_id is None or i.source_product_id in seen) for i in inputs],
         "consumed_by": consumed,
         "hidden_consumers": hidden_consumers,
-        "impact": lineage.impact(user=user, product=product),
+        "impact": lineage.impact(user=user, product=product, port=port),
         "depth": _depth(request),
         "depths": range(1, lineage.MAX_DEPTH + 1),
         "watching": lineage_services.is_watching(user, product=product),
