@@ -77,6 +77,21 @@ def input_port_create(*, product: DataProduct, by, source_port: OutputPort | Non
     return inp
 
 
+def input_ports_approve_for_grant(*, request: AccessRequest) -> int:
+    """Once access is approved, the grantee team's unapproved inputs from that product count."""
+    teams = ([request.team_id] if request.team_id else
+             Membership.objects.filter(user=request.requester_id).values("team_id"))
+    pending = InputPort.objects.filter(source_product=request.product, approved=False,
+                                       product__owner_team__in=teams)
+    for inp in pending:
+        before = audit.snapshot(inp)
+        inp.approved = True
+        inp.save(update_fields=["approved"])
+        audit.record(action="update", obj=inp, scope=inp.product,
+                     changes=audit.diff(before, audit.snapshot(inp)))
+    return len(pending)
+
+
 @transaction.atomic
 def input_port_delete(*, input_port: InputPort, by) -> None:
     if not can(by, EDIT, input_port.product):

@@ -143,7 +143,7 @@ def input_add(request, domain: str, product: str):
                 messages.warning(request, (
                     f"Declared, but marked unapproved: {inp.source_product} is "
                     f"{inp.source_product.get_classification_display().lower()} and you have no "
-                    "approved access to it. Request access, then declare the input again."))
+                    "approved access to it. Request access: the input counts once it is approved."))
             return _lineage_tab(obj)
     return render(request, "products/lineage/input_form.html", {
         "product": obj, "form": form, "port_choices": _port_choices(request.user)})

@@ -310,6 +310,7 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
 def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
     req = _decide(request, by, AccessRequest.Status.APPROVED, comment)
     assign_perm(CONSUME, _grantee(req), req.product)
+    lineage_services.input_ports_approve_for_grant(request=req)
     clear_caches(request.requester)
     notify([req.requester], kind="access_approved",
            title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),

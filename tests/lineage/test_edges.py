@@ -87,6 +87,18 @@ def test_restricted_source_without_access_is_unapproved_with_warning(client, mes
     assert inp.approved is False
     graph = client.get("/products/orders/published-product/lineage/graph.json").json()
     assert [e["approved"] for e in graph["edges"]] == [False]
+    assert 'badge text-bg-warning">unapproved' in client.get(
+        "/products/orders/published-product/?tab=lineage").text
+    # Once the team's access is approved, the input counts.
+    from products import services
+
+    req = services.access_request_create(product=inp.source_product, requester=mesh.member,
+                                         purpose="feeds orders", team=mesh.orders_team)
+    services.access_request_approve(request=req, by=mesh.other_owner)
+    inp.refresh_from_db()
+    assert inp.approved is True
+    assert "badge text-bg-warning\">unapproved" not in client.get(
+        "/products/orders/published-product/?tab=lineage").text
 
 
 def test_restricted_source_with_approved_access_is_approved(mesh):
