@@ -12,25 +12,54 @@
     hidden: "#adb5bd"
   };
 
+  // Columns per hop; a band per domain; a hop with many products in one domain wraps into
+  // sub-columns of at most `rows` products, `rows` chosen so the drawing is about twice as wide
+  // as high (like its container) and stays readable when zoomed in at 500 nodes.
   function layered(data) {
-    var bands = {}, order = [];
+    var bands = {}, order = [], depths = {};
     data.nodes.forEach(function (n) {
       var band = n.parent;
       if (!bands[band]) { bands[band] = {}; order.push(band); }
-      var col = bands[band][n.depth] = bands[band][n.depth] || [];
-      col.push(n);
+      (bands[band][n.depth] = bands[band][n.depth] || []).push(n);
+      depths[n.depth] = true;
     });
     order.sort(function (a, b) { return a === "d-hidden" ? 1 : b === "d-hidden" ? -1 : a < b ? -1 : 1; });
+    var hops = Object.keys(depths).map(Number).sort(function (a, b) { return a - b; });
+
+    function plan(rows) {
+      var cols = {}, height = 0;
+      order.forEach(function (band) {
+        var h = 0;
+        hops.forEach(function (d) {
+          var n = (bands[band][d] || []).length;
+          cols[d] = Math.max(cols[d] || 1, Math.ceil(n / rows));
+          h = Math.max(h, Math.min(n, rows));
+        });
+        height += h * ROW + BAND_GAP;
+      });
+      var width = hops.reduce(function (w, d) { return w + cols[d] * COL; }, 0);
+      return { rows: rows, cols: cols, ratio: width / Math.max(height, 1) };
+    }
+    var best = plan(6);
+    for (var rows = 7; rows <= 80; rows++) {
+      var p = plan(rows);
+      if (Math.abs(Math.log(p.ratio / 2)) < Math.abs(Math.log(best.ratio / 2))) { best = p; }
+    }
+    var x0 = {}, x = 0;
+    hops.forEach(function (d) { x0[d] = x; x += best.cols[d] * COL; });
+
     var positions = {}, top = 0;
     order.forEach(function (band) {
-      var height = 0;
-      Object.keys(bands[band]).forEach(function (depth) {
-        var col = bands[band][depth];
+      var h = 0;
+      hops.forEach(function (d) {
+        var col = bands[band][d] || [];
         col.sort(function (a, b) { return a.label < b.label ? -1 : 1; });
-        col.forEach(function (n, i) { positions[n.id] = { x: Number(depth) * COL, y: top + i * ROW }; });
-        height = Math.max(height, col.length);
+        col.forEach(function (n, i) {
+          positions[n.id] = { x: x0[d] + Math.floor(i / best.rows) * COL, y: top + (i % best.rows) * ROW };
+        });
+        h = Math.max(h, Math.min(col.length, best.rows));
       });
-      top += height * ROW + BAND_GAP;
+      top += h * ROW + BAND_GAP;
     });
     return positions;
   }
