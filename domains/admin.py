@@ -5,14 +5,28 @@ from django.db import transaction
 from django.shortcuts import render
 from guardian.admin import GuardedModelAdminMixin
 
-from meshportal.admin import PortalPermissionAdmin
+from meshportal.admin import PortalInlineMixin, PortalPermissionAdmin
 from meshportal.permissions import MANAGE_TEAM, TRANSFER, can, is_platform
 
 from . import services
 from .models import Domain, Membership, Team
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        owners = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")
+                  and f.cleaned_data.get("role") == Membership.Role.OWNER]
+        if not owners:
+            raise ValidationError("A team keeps at least one owner: the last owner cannot be "
+                                  "removed or demoted.")
+
+
+class MembershipInline(PortalInlineMixin, admin.TabularInline):
+    parent_action = MANAGE_TEAM
+    formset = MembershipFormSet
     model = Membership
     extra = 1
     autocomplete_fields = ("user",)
@@ -20,6 +34,8 @@ class MembershipInline(admin.TabularInline):
 
 def _save_memberships(formset) -> None:
     team = formset.instance
+    # The admin's change message reads these; the services did the saving.
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
     for form in formset.deleted_forms:
         if form.instance.pk:
             services.membership_remove(team=team, user=form.instance.user)
@@ -50,13 +66,10 @@ class TeamAdmin(PortalPermissionAdmin):
         else:
             obj.pk = services.team_create(**data).pk
 
-    @transaction.atomic
     def save_formset(self, request, form, formset, change):
-        try:
-            _save_memberships(formset)
-        except ValidationError as e:
-            messages.error(request, " ".join(e.messages))
-            transaction.set_rollback(True)
+        # Rules were checked by the formset; a service refusing now (a race) aborts the
+        # admin's transaction, so nothing is half-saved.
+        _save_memberships(formset)
 
 
 class TransferForm(forms.Form):

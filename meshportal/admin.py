@@ -83,3 +83,26 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_platform(request.user)
+
+
+class PortalInlineMixin:
+    """Inline rows may be changed by whoever may edit the parent object (`can(EDIT, parent)`)."""
+
+    parent_action = EDIT
+
+    def _may(self, request, obj) -> bool:
+        if obj is None:
+            return is_platform(request.user)
+        return can(request.user, self.parent_action, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return obj is None or can(request.user, VIEW, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj)

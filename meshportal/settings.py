@@ -39,7 +39,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "guardian",
-    "django_celery_beat",
     "django_htmx",
     "meshportal",
     "domains",
@@ -126,6 +125,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# In development whitenoise serves straight from static/; production serves collected files.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # E-mail (Django 6.1's MAILERS): printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
@@ -174,7 +176,9 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed periodic tasks live here; per-check quality schedules live on the checks themselves
+# (editable in the admin) and are dispatched by a periodic task.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-access-grants": {
         "task": "products.tasks.expire_access_grants",

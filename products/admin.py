@@ -1,14 +1,13 @@
 import csv
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from guardian.admin import GuardedModelAdminMixin
 
-from meshportal.admin import PortalPermissionAdmin
+from meshportal.admin import PortalInlineMixin, PortalPermissionAdmin
 from meshportal.permissions import DEPRECATE, can
 
 from . import services
@@ -33,6 +32,7 @@ FIELD_FIELDS = ("name", "logical_type", "physical_type", "description", "require
 
 def _save_children(formset, *, create, update, delete, parent_kw, fields) -> None:
     """Route an inline formset's saves through the services, so the audit log sees them."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
     for form in formset.deleted_forms:
         if form.instance.pk:
             delete(form.instance)
@@ -46,7 +46,7 @@ def _save_children(formset, *, create, update, delete, parent_kw, fields) -> Non
             create({parent_kw: formset.instance, **data})
 
 
-class OutputPortInline(admin.TabularInline):
+class OutputPortInline(PortalInlineMixin, admin.TabularInline):
     model = OutputPort
     extra = 0
     fields = ("slug", "name", "kind", "location", "format", "data_source", "fields_link")
@@ -61,21 +61,18 @@ class OutputPortInline(admin.TabularInline):
         return format_html('<a href="{}">{} field(s)</a>', url, obj.fields.count())
 
 
-class SchemaFieldInline(admin.TabularInline):
+class SchemaFieldInline(PortalInlineMixin, admin.TabularInline):
     model = SchemaField
     extra = 1
     fields = FIELD_FIELDS
 
 
 class ServiceSavingAdmin(PortalPermissionAdmin):
-    """save_formset through the services; a failure rolls the whole save back."""
+    """save_formset through the services. The forms validated the rows already; a service
+    refusing now aborts the admin's transaction, so nothing is half-saved."""
 
     def save_formset(self, request, form, formset, change):
-        try:
-            with transaction.atomic():
-                self.save_children(formset)
-        except ValidationError as e:
-            messages.error(request, " ".join(e.messages))
+        self.save_children(formset)
 
 
 @admin.register(DataProduct)

@@ -1,6 +1,7 @@
 """Shared fixtures: people in every role, the demo mesh, and real services when present."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,16 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 FAIL_ON_SKIP = os.environ.get("MESH_FAIL_ON_SERVICE_SKIP") == "1"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets a Redis database of its own, so a Celery worker
+    started by one test process never takes another's tasks (each uses its own test DB)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and settings.CELERY_BROKER_URL.startswith("redis"):
+        index = int(worker.removeprefix("gw"))
+        settings.CELERY_BROKER_URL = re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{10 + index}"
+        os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL  # Celery reads it first
 
 
 def _service_missing(item) -> str | None:

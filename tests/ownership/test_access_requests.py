@@ -79,7 +79,6 @@ def test_team_grant_covers_every_member(mesh):
 
 @pytest.mark.parametrize("move", ["approve_twice", "own_request", "non_owner", "already_has"])
 def test_wrong_moves_are_refused_and_change_nothing(mesh, move):
-    product = mesh.products[("orders", "published")]
     if move == "already_has":
         with pytest.raises(ValidationError, match="already have access"):
             _request(mesh, user=mesh.approved)

@@ -111,3 +111,24 @@ def test_admin_transfer_moves_domain_products_and_permissions(client, mesh):
     client.force_login(mesh.member)  # … and the old one no longer does
     assert client.get(draft.get_absolute_url()).status_code == 404
     assert AuditEntry.objects.filter(door="admin", changes__has_key="owner_team").exists()
+
+
+def test_admin_cannot_remove_last_owner_and_saves_nothing(client, mesh):
+    client.force_login(mesh.staff)
+    team = mesh.orders_team
+    owner_row = Membership.objects.get(team=team, user=mesh.owner)
+    member_row = Membership.objects.get(team=team, user=mesh.member)
+    r = client.post(reverse("admin:domains_team_change", args=[team.pk]), {
+        "name": "Renamed team", "slug": team.slug, "description": "", "contact_email": "",
+        "memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "2",
+        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-id": owner_row.pk, "memberships-0-team": team.pk,
+        "memberships-0-user": mesh.owner.pk, "memberships-0-role": "owner",
+        "memberships-0-DELETE": "on",
+        "memberships-1-id": member_row.pk, "memberships-1-team": team.pk,
+        "memberships-1-user": mesh.member.pk, "memberships-1-role": "member",
+    }, follow=True)
+    assert "last owner" in r.text
+    team.refresh_from_db()
+    assert team.name == "Orders Team"  # the whole save was rolled back
+    assert Membership.objects.filter(team=team, user=mesh.owner, role="owner").exists()

@@ -97,7 +97,7 @@ def _demo_source() -> DataSource:
         return DataSource.objects.create(
             slug="demo-warehouse", name="Demo warehouse", kind="postgresql",
             host=db.get("HOST") or "127.0.0.1", port=int(db.get("PORT") or 5432),
-            database=db["NAME"], user=db.get("USER") or "", password_env="DEMO_WAREHOUSE_PASSWORD",
+            database=db["NAME"], user=db.get("USER") or "", password_env="DEMO_WAREHOUSE_PASSWORD",  # noqa: S106 - a variable name
             default_schema=settings.MESH_DEMO_WAREHOUSE_SCHEMA,
             description="Demo tables in the portal's own PostgreSQL database.",
         )

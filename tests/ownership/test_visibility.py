@@ -1,0 +1,84 @@
+"""Lists, counts and search never reveal what a user may not see; lists cost fixed queries."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from domains.models import Domain, Membership, Team
+from meshportal.permissions import visible
+from products.models import DataProduct, DataProductGroupObjectPermission
+from products.selectors import domain_product_counts, product_list
+
+pytestmark = pytest.mark.django_db
+
+
+def test_drafts_are_invisible_in_lists_counts_and_search(client, mesh):
+    client.force_login(mesh.consumer)
+    listing = client.get("/products/?q=draft")
+    assert "Orders draft" not in listing.text and "Users draft" not in listing.text
+    assert '<span id="result-count">0</span>' in listing.text
+    everything = client.get("/products/")
+    assert '<span id="result-count">4</span>' in everything.text  # 2 published + 2 deprecated
+    assert domain_product_counts(user=mesh.consumer) == {mesh.orders.pk: 2, mesh.users.pk: 2}
+    # The owning team counts its draft; the other team does not.
+    assert domain_product_counts(user=mesh.member)[mesh.orders.pk] == 3
+    assert domain_product_counts(user=mesh.other_owner)[mesh.orders.pk] == 2
+
+
+def test_tag_and_domain_pages_hide_drafts(client, mesh):
+    from products import services
+
+    services.product_update(product=mesh.products[("orders", "draft")], tags=["secret-tag"])
+    client.force_login(mesh.consumer)
+    assert "Orders draft" not in client.get("/tags/secret-tag/").text
+    assert "Orders draft" not in client.get("/domains/orders/").text
+    client.force_login(mesh.member)
+    assert "Orders draft" in client.get("/tags/secret-tag/").text
+
+
+def test_anonymous_sees_nothing(mesh):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert visible(AnonymousUser(), DataProduct.objects.all()).count() == 0
+
+
+def _big_mesh(products: int, teams: int, user) -> None:
+    """`products` products over `teams` teams the user belongs to, with guardian rows, in bulk."""
+    team_objs = []
+    for i in range(teams):
+        group = Group.objects.create(name=f"team:bulk-{i}")
+        team_objs.append(Team(slug=f"bulk-{i}", name=f"Bulk {i}", group=group))
+    Team.objects.bulk_create(team_objs)
+    team_objs = list(Team.objects.filter(slug__startswith="bulk-"))
+    Membership.objects.bulk_create([Membership(team=t, user=user, role="member") for t in team_objs])
+    user.groups.add(*[t.group for t in team_objs])
+    domains = Domain.objects.bulk_create(
+        [Domain(slug=f"bulk-d{i}", name=f"Bulk D{i}", owner_team=t) for i, t in enumerate(team_objs)])
+    rows = [DataProduct(domain=domains[i % teams], owner_team=team_objs[i % teams],
+                        slug=f"p{i}", name=f"Product {i}",
+                        status="draft" if i % 3 == 0 else "published")
+            for i in range(products)]
+    DataProduct.objects.bulk_create(rows, batch_size=2000)
+    view = Permission.objects.get(codename="view_dataproduct")
+    perms = [DataProductGroupObjectPermission(content_object_id=pk, group_id=g, permission=view)
+             for pk, g in DataProduct.objects.filter(domain__slug__startswith="bulk-")
+             .values_list("pk", "owner_team__group_id")]
+    DataProductGroupObjectPermission.objects.bulk_create(perms, batch_size=5000)
+
+
+def test_product_list_for_user_in_50_teams_over_10000_products_runs_fixed_queries(
+        client, mesh, django_assert_max_num_queries):
+    _big_mesh(10_000, 50, mesh.consumer)
+    client.force_login(mesh.consumer)
+    with CaptureQueriesContext(connection) as small:
+        client.get("/products/?page=2")
+    with django_assert_max_num_queries(15):
+        response = client.get("/products/?page=200")
+    assert response.status_code == 200
+    assert len(small.captured_queries) <= 15
+    # Every product of the user's 50 teams, drafts included, plus the mesh's 4 public ones.
+    assert product_list(user=mesh.consumer).count() == 10_000 + 4
+    # The visibility filter is one SQL query with EXISTS subqueries, not a list of ids.
+    sql = str(visible(mesh.consumer, DataProduct.objects.all()).query).upper()
+    assert "EXISTS" in sql and " IN (" not in sql.replace("STATUS", "")
