@@ -4,3 +4,24 @@ from django.apps import AppConfig
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance and quality"
+
+    def ready(self):
+        from products import services as product_services
+        from products import tabs
+
+        from . import (  # noqa: F401 - quality_views registers the Quality tab
+            policy_permissions,
+            policy_selectors,
+            policy_services,
+            policy_signals,
+            quality_permissions,
+            quality_views,
+        )
+
+        policy_permissions.register()
+        policy_signals.connect()
+        if policy_services.publish_check not in product_services.PUBLISH_CHECKS:
+            product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
+        tabs.register_tab(tabs.Tab("governance", "Governance", "governance/policies/product_tab.html",
+                                   policy_selectors.product_tab_context, order=60))
+        quality_permissions.register()

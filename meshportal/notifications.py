@@ -51,6 +51,8 @@ def email_wanted(user, kind: str) -> bool:
     """Whether the user wants e-mail for this kind: on unless they switched it off."""
     from .models import NotificationPreference
 
+    if kind.startswith("quality."):  # quality.failed, quality.passed, quality.freshness, ...
+        kind = "quality_change"
     return not NotificationPreference.objects.filter(user=user, kind=kind, email=False).exists()
 
 

@@ -184,6 +184,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.expire_access_grants",
         "schedule": 300.0,
     },
+    "evaluate-policies": {
+        "task": "governance.tasks.evaluate_policies",
+        "schedule": float(env.int("MESH_POLICY_EVALUATION_SECONDS", default=3600)),
+    },
+    "quality-dispatch-due-checks": {
+        "task": "governance.tasks.quality.dispatch_due_checks",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {
@@ -215,3 +223,8 @@ MESH_DEMO_WAREHOUSE_PATH = env.str(
     "MESH_DEMO_WAREHOUSE_PATH", default=str(VAR_DIR / "warehouse.sqlite3")
 )
 MESH_DEMO_WAREHOUSE_SCHEMA = "demo_warehouse"
+
+# Governance: approvals a global policy needs from the council; seconds a burst of product edits
+# waits before the changed products are evaluated.
+MESH_POLICY_QUORUM = env.int("MESH_POLICY_QUORUM", default=3)
+MESH_POLICY_DEBOUNCE_SECONDS = env.int("MESH_POLICY_DEBOUNCE_SECONDS", default=30)

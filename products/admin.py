@@ -27,7 +27,7 @@ PRODUCT_FIELDS = (
 )
 PORT_FIELDS = ("slug", "name", "kind", "location", "format", "description", "data_source")
 FIELD_FIELDS = ("name", "logical_type", "physical_type", "description", "required", "unique",
-                "primary_key", "pii", "ordinal")
+                "primary_key", "pii", "ordinal", "glossary_term")
 
 
 def _save_children(formset, *, create, update, delete, parent_kw, fields) -> None:

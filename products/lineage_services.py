@@ -230,3 +230,28 @@ def _visible_watches(user, qs):
 
 permissions.register(InputPort, rule=_input_port_rule, visibility=_visible_input_ports)
 permissions.register(Watch, rule=_watch_rule, visibility=_visible_watches)
+
+
+# -- hooks into the quality area -----------------------------------------------------------------
+
+
+def _trust_badges(products) -> dict[int, dict]:
+    from governance.models import ProductQuality
+
+    rows = ProductQuality.objects.filter(product__in=[p.pk for p in products]) \
+        .values_list("product_id", "trust_score", "freshness_breached")
+    return {pk: {"label": f"trust {score}" + (" · stale" if stale else ""),
+                 "level": "success" if score >= 80 and not stale else "warning"}
+            for pk, score, stale in rows}
+
+
+def _register_quality_hooks() -> None:
+    from governance import quality_services
+
+    if watchers_of not in quality_services.ALERT_RECIPIENT_HOOKS:
+        quality_services.ALERT_RECIPIENT_HOOKS.append(watchers_of)  # watchers hear quality changes
+    if _trust_badges not in lineage.NODE_BADGES:
+        lineage.NODE_BADGES.append(_trust_badges)
+
+
+_register_quality_hooks()

@@ -171,6 +171,10 @@ class SchemaField(models.Model):
     primary_key = models.BooleanField(default=False)
     pii = models.BooleanField("PII", default=False)
     ordinal = models.PositiveIntegerField(default=0)
+    glossary_term = models.ForeignKey(
+        "governance.GlossaryTerm", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="fields",
+    )
 
     class Meta:
         ordering = ["port", "ordinal", "name"]

@@ -180,15 +180,15 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off():
     assert _settings_process({"DEBUG": "false", "SECRET_KEY": "x" * 50}).returncode == 0
 
 
-def test_sqlite_runs_in_wal_mode_with_busy_timeout():
-    if connection.vendor != "sqlite":
-        pytest.skip("the SQLite default only")  # not a service skip: PostgreSQL runs have no WAL knob
-    from django.conf import settings
-
-    options = settings.DATABASES["default"]["OPTIONS"]
-    assert "journal_mode=WAL" in options["init_command"] and options["timeout"] >= 5
-    with connection.cursor() as cur:
-        cur.execute("PRAGMA journal_mode")
-        mode = cur.fetchone()[0]
-    # The in-memory test database cannot use WAL; a file database does.
-    assert mode in ("wal", "memory")
+def test_default_database_is_sqlite_in_wal_mode_with_busy_timeout(tmp_path):
+    """With no DATABASE_URL the portal runs on a SQLite file under var/ in WAL mode."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    code = ("import django; django.setup(); from django.db import connection; "
+            "c = connection.cursor(); c.execute('PRAGMA journal_mode'); print(c.fetchone()[0]); "
+            "c.execute('PRAGMA busy_timeout'); print(c.fetchone()[0]); print(connection.settings_dict['NAME'])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "MESH_VAR_DIR": str(tmp_path)}, timeout=60)
+    mode, timeout_ms, name = result.stdout.split()
+    assert mode == "wal"
+    assert int(timeout_ms) >= 5000
+    assert name == str(tmp_path / "mesh.sqlite3")

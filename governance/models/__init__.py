@@ -2,5 +2,17 @@
 # votes, glossary) and quality (data sources, checks, runs). Models are imported here so Django
 # finds them.
 from .datasource import DataSource
+from .policies import (  # noqa: F401
+    DirtyProduct,
+    EvaluationRun,
+    GlossaryTerm,
+    Policy,
+    PolicyResult,
+    PolicyRunSummary,
+    PolicyStatus,
+    PolicyVote,
+    Waiver,
+)
 
 __all__ = ["DataSource"]
+from .quality import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402,F401

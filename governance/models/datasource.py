@@ -26,6 +26,12 @@ class DataSource(models.Model):
         help_text="Name of the environment variable that holds the password.",
     )
     default_schema = models.CharField(max_length=100, blank=True)
+    sslmode = models.CharField(
+        max_length=20, blank=True, help_text="PostgreSQL sslmode, e.g. require (blank: prefer)."
+    )
+    max_timeout_seconds = models.PositiveIntegerField(
+        default=300, help_text="No check on this source may run a query longer than this."
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

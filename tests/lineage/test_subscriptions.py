@@ -114,3 +114,26 @@ def test_deprecation_notifications_through_a_real_worker(transactional_db, celer
     assert sorted(Notification.objects.filter(kind="deprecation")
                   .values_list("user__username", flat=True)) == ["approved", "consumer",
                                                                  "other_owner"]
+
+
+def test_watchers_hear_quality_alerts_and_can_mute_their_email(mesh):
+    from governance.quality_services import alert_recipients
+    from meshportal.notifications import email_wanted, preferences_set
+
+    product = mesh.products[("orders", "published")]
+    Watch.objects.create(user=mesh.consumer, product=product)
+    assert mesh.consumer in alert_recipients(product)
+    assert email_wanted(mesh.consumer, "quality.failed")
+    preferences_set(user=mesh.consumer, email_kinds={"deprecation"})
+    assert not email_wanted(mesh.consumer, "quality.failed")
+    assert email_wanted(mesh.consumer, "deprecation")
+
+
+def test_graph_nodes_carry_the_trust_badge(client, mesh):
+    from governance.models import ProductQuality
+
+    product = mesh.products[("orders", "published")]
+    ProductQuality.objects.create(product=product, trust_score=91)
+    client.force_login(mesh.owner)
+    data = client.get("/products/orders/published-product/lineage/graph.json").json()
+    assert data["nodes"][0]["badge"] == {"label": "trust 91", "level": "success"}

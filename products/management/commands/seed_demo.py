@@ -6,6 +6,7 @@ from django.db import transaction
 
 from domains import services as domain_services
 from domains.models import Domain, Team
+from governance import policy_demo, quality_services
 from governance.models import DataSource
 from meshportal.audit import audit_context
 from meshportal.permissions import GOVERNANCE_GROUP, PLATFORM_GROUP
@@ -20,9 +21,12 @@ class Command(BaseCommand):
         with audit_context(door="command"), transaction.atomic():
             created = seed()
             lineage_demo.seed()
+            policy_demo.seed()
         tables = demo_warehouse.build(
             [p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("table")]
         )
+        with audit_context(door="command"), transaction.atomic():
+            quality_services.seed()  # checks on the warehouse tables, due at once
         self.stdout.write(self.style.SUCCESS(
             f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "
             f"Sign in as olivia / {demo.PASSWORD} (see README)."

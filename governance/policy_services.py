@@ -1,0 +1,363 @@
+"""Writes and business rules for policies, votes, evaluations, waivers and the glossary."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from domains.models import Domain
+from meshportal import audit
+from meshportal.notifications import notify
+from meshportal.permissions import DECIDE, EDIT, RETIRE, can
+from products.models import DataProduct
+
+from . import rules
+from .models import (
+    DirtyProduct,
+    EvaluationRun,
+    GlossaryTerm,
+    Policy,
+    PolicyResult,
+    PolicyRunSummary,
+    PolicyStatus,
+    PolicyVote,
+    Waiver,
+)
+from .policy_permissions import PROPOSE, REQUEST_WAIVER, VOTE
+
+logger = logging.getLogger(__name__)
+PASS, FAIL = PolicyStatus.Outcome.PASS, PolicyStatus.Outcome.FAIL
+
+
+def quorum() -> int:
+    return settings.MESH_POLICY_QUORUM
+
+
+# -- policies ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def policy_propose(
+    *, by, key: str, title: str, rule_type: str, parameters: dict[str, Any] | None = None,
+    rationale: str = "", severity: str = Policy.Severity.ADVISORY, domain: Domain | None = None,
+) -> Policy:
+    """A global policy waits for the council's votes; a domain's own policy is adopted at once."""
+    policy = Policy(key=key, title=title, rationale=rationale, rule_type=rule_type,
+                    severity=severity, domain=domain, proposed_by=by)
+    if not can(by, PROPOSE, policy):
+        raise ValidationError(
+            {"domain": f"Only owners of {domain} adopt its policies." if domain else
+             "Only domain owners and council delegates propose global policies."})
+    policy.parameters = _clean_parameters(rule_type, parameters)
+    if domain is not None:
+        policy.status, policy.activated_at = Policy.Status.ACTIVE, timezone.now()
+    policy.full_clean()
+    policy.save()
+    audit.record(action="create", obj=policy, changes=audit.diff({}, audit.snapshot(policy)))
+    return policy
+
+
+def _clean_parameters(rule_type: str, parameters) -> dict[str, Any]:
+    rule = rules.get(rule_type)
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationError({"parameters": "Parameters must be a JSON object."})
+    cleaned = rule.clean_params(parameters)
+    return {k: v for k, v in cleaned.items() if v is not None}
+
+
+@transaction.atomic
+def policy_vote(*, policy: Policy, by, decision: str, comment: str = "") -> PolicyVote:
+    """A council delegate approves or rejects; a quorum of either decides the policy."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    if not can(by, VOTE, policy):
+        raise ValidationError("Only council delegates vote, and only on proposed global policies.")
+    if decision not in PolicyVote.Decision.values:
+        raise ValidationError({"decision": "Choose approve or reject."})
+    if decision == PolicyVote.Decision.REJECT and not comment.strip():
+        raise ValidationError({"comment": "Say why you reject it."})
+    vote = PolicyVote.objects.filter(policy=policy, voter=by).first()
+    before = audit.snapshot(vote) if vote else {}
+    vote = vote or PolicyVote(policy=policy, voter=by)
+    vote.decision, vote.comment = decision, comment
+    vote.save()
+    audit.record(action="update" if before else "create", obj=vote, scope=policy,
+                 changes=audit.diff(before, audit.snapshot(vote)))
+    tally = dict(policy.votes.values_list("decision").annotate(n=Count("pk")))
+    if tally.get(PolicyVote.Decision.APPROVE, 0) >= quorum():
+        _set_status(policy, Policy.Status.ACTIVE, activated_at=timezone.now())
+    elif tally.get(PolicyVote.Decision.REJECT, 0) >= quorum():
+        _set_status(policy, Policy.Status.REJECTED)
+    return vote
+
+
+def _set_status(policy: Policy, status: str, **extra) -> None:
+    before = audit.snapshot(policy)
+    policy.status = status
+    for k, v in extra.items():
+        setattr(policy, k, v)
+    policy.save()
+    audit.record(action="update", obj=policy, changes=audit.diff(before, audit.snapshot(policy)))
+    if policy.proposed_by_id and status != Policy.Status.RETIRED:
+        notify([policy.proposed_by], kind="policy_decided",
+               title=f"Policy “{policy.title}” is {status}", url=policy.get_absolute_url())
+
+
+@transaction.atomic
+def policy_retire(*, policy: Policy, by) -> Policy:
+    if not can(by, RETIRE, policy):
+        raise ValidationError(f"You may not retire “{policy}”.")
+    _set_status(policy, Policy.Status.RETIRED, retired_at=timezone.now())
+    PolicyStatus.objects.filter(policy=policy).delete()
+    return policy
+
+
+# -- evaluation --------------------------------------------------------------------------------
+
+
+def _in_scope(policy: Policy, products: QuerySet) -> QuerySet:
+    return products.filter(domain_id=policy.domain_id) if policy.domain_id else products
+
+
+def _evaluate_policy(policy: Policy, products: QuerySet) -> dict[int, list[str]] | None:
+    rule = rules.get(policy.rule_type)
+    try:
+        params = rule.clean_params(policy.parameters)
+    except ValidationError:
+        logger.warning("policy %s has invalid parameters; skipped", policy.key)
+        return None
+    return rule.evaluate(_in_scope(policy, products), params)
+
+
+@transaction.atomic
+def evaluate_policies(
+    *, trigger: str = EvaluationRun.Trigger.MANUAL, products: QuerySet | None = None
+) -> EvaluationRun:
+    """Evaluate every active policy over every live product (or the given ones).
+
+    Each rule type runs over the whole set in a few queries; only outcomes that changed are
+    written, with a history row each, so a run's writes grow with change, not with the mesh.
+    """
+    now = timezone.now()
+    full = products is None
+    live = DataProduct.objects.exclude(status=DataProduct.Status.RETIRED)
+    products = live if full else live.filter(pk__in=products.values("pk"))
+    policies = list(Policy.objects.filter(status=Policy.Status.ACTIVE))
+    scope = dict(products.values_list("pk", "domain_id"))
+    run = EvaluationRun.objects.create(trigger=trigger, products=len(scope), policies=len(policies))
+    existing = PolicyStatus.objects.all() if full else PolicyStatus.objects.filter(
+        product__in=products.values("pk"))
+    current = {(pol, prod): (pk, outcome, reason) for pk, pol, prod, outcome, reason in
+               existing.values_list("pk", "policy_id", "product_id", "outcome", "reason")}
+    new, changed, history, seen = [], [], [], set()
+    for policy in policies:
+        failures = _evaluate_policy(policy, products)
+        if failures is None:
+            continue
+        for product_id, domain_id in scope.items():
+            if policy.domain_id and domain_id != policy.domain_id:
+                continue
+            reasons = failures.get(product_id)
+            outcome, reason = (FAIL, "; ".join(reasons)) if reasons else (PASS, "")
+            key = (policy.pk, product_id)
+            seen.add(key)
+            old = current.get(key)
+            if old is None:
+                new.append((policy.pk, product_id, outcome, reason, now, run.pk))
+            elif (old[1], old[2]) != (outcome, reason):
+                changed.append(PolicyStatus(pk=old[0], outcome=outcome, reason=reason,
+                                            changed_at=now, run=run))
+            else:
+                continue
+            history.append((run.pk, policy.pk, product_id, outcome, reason, now))
+    _insert(PolicyStatus, ["policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"],
+            new)
+    PolicyStatus.objects.bulk_update(changed, ["outcome", "reason", "changed_at", "run"],
+                                     batch_size=500)
+    _insert(PolicyResult, ["run_id", "policy_id", "product_id", "outcome", "reason", "created_at"],
+            history)
+    gone = [current[k][0] for k in current.keys() - seen]
+    for i in range(0, len(gone), 500):
+        PolicyStatus.objects.filter(pk__in=gone[i:i + 500]).delete()
+    counts = PolicyStatus.objects.filter(policy__status=Policy.Status.ACTIVE).values(
+        "policy_id").annotate(passed=Count("pk", filter=Q(outcome=PASS)),
+                              failed=Count("pk", filter=Q(outcome=FAIL)))
+    PolicyRunSummary.objects.bulk_create(
+        [PolicyRunSummary(run=run, policy_id=c["policy_id"], passed=c["passed"],
+                          failed=c["failed"]) for c in counts])
+    run.changed, run.finished_at = len(new) + len(changed), timezone.now()
+    run.save(update_fields=["changed", "finished_at"])
+    return run
+
+
+def _insert(model, columns: list[str], rows: list[tuple]) -> None:
+    """Insert many rows: COPY on PostgreSQL (a first run over 10,000 products writes ~160,000
+    rows; building model instances for them costs more than evaluating), bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        q = connection.ops.quote_name
+        sql = f"COPY {q(model._meta.db_table)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows],
+                              batch_size=2000)
+
+
+def product_mark_changed(*, product_id: int) -> None:
+    """Note that a product changed; the first change of a burst schedules one evaluation."""
+    if not DataProduct.objects.filter(pk=product_id).exists():
+        return
+    _, created = DirtyProduct.objects.get_or_create(product_id=product_id)
+    if created and DirtyProduct.objects.count() == 1:
+        from .tasks.policies import evaluate_changed_products
+
+        try:
+            evaluate_changed_products.apply_async(countdown=settings.MESH_POLICY_DEBOUNCE_SECONDS)
+        except Exception:
+            logger.exception("could not schedule policy evaluation; the next scheduled run will")
+
+
+def evaluate_changed_products() -> EvaluationRun | None:
+    """Evaluate the products changed since the last time (debounced by the caller's countdown)."""
+    with transaction.atomic():
+        ids = list(DirtyProduct.objects.values_list("product_id", flat=True))
+        if not ids:
+            return None
+        DirtyProduct.objects.filter(product_id__in=ids).delete()
+    return evaluate_policies(trigger=EvaluationRun.Trigger.CHANGE,
+                             products=DataProduct.objects.filter(pk__in=ids))
+
+
+# -- publish gate ------------------------------------------------------------------------------
+
+
+def active_waivers(now: datetime | None = None) -> QuerySet:
+    return Waiver.objects.filter(status=Waiver.Status.GRANTED, expires_at__gt=now or timezone.now())
+
+
+def waived_exists(policy_ref="policy_id", product_ref="product_id") -> Exists:
+    """Exists(an active waiver) for annotating PolicyStatus-like rows."""
+    return Exists(active_waivers().filter(policy_id=OuterRef(policy_ref),
+                                          product_id=OuterRef(product_ref)))
+
+
+def applicable_policies(product: DataProduct) -> QuerySet:
+    return Policy.objects.filter(status=Policy.Status.ACTIVE).filter(
+        Q(domain__isnull=True) | Q(domain_id=product.domain_id))
+
+
+def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
+    """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
+    waived = set(active_waivers().filter(product=product).values_list("policy_id", flat=True))
+    one = DataProduct.objects.filter(pk=product.pk)
+    out = []
+    for policy in applicable_policies(product).filter(severity=Policy.Severity.BLOCKING):
+        if policy.pk in waived:
+            continue
+        rule = rules.get(policy.rule_type)
+        params = rule.clean_params(policy.parameters)
+        reasons = rule.evaluate(one, params).get(product.pk)
+        if reasons:
+            out.append((policy, reasons, rule.fix_hint(params)))
+    return out
+
+
+def publish_check(product: DataProduct) -> None:
+    """products.services.PUBLISH_CHECKS: every blocking policy passes or is waived."""
+    failures = product_blocking_failures(product=product)
+    if failures:
+        raise ValidationError([
+            f"Blocking policy “{policy.title}” fails: {'; '.join(reasons)}. To fix: {fix}"
+            for policy, reasons, fix in failures
+        ])
+
+
+# -- waivers -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def waiver_request(*, policy: Policy, product: DataProduct, by, justification: str) -> Waiver:
+    waiver = Waiver(policy=policy, product=product, requested_by=by, justification=justification)
+    if not can(by, REQUEST_WAIVER, waiver):
+        raise ValidationError(f"Only owners of {product} ask for its waivers.")
+    if not justification.strip():
+        raise ValidationError({"justification": "Say why the product cannot comply yet."})
+    if policy.status != Policy.Status.ACTIVE:
+        raise ValidationError({"policy": "Only active policies can be waived."})
+    if Waiver.objects.filter(policy=policy, product=product, status=Waiver.Status.REQUESTED).exists():
+        raise ValidationError("A waiver request for this policy and product is already pending.")
+    waiver.save()
+    audit.record(action="create", obj=waiver, scope=product,
+                 changes=audit.diff({}, audit.snapshot(waiver)))
+    from django.contrib.auth import get_user_model
+
+    from meshportal.permissions import GOVERNANCE_GROUP
+
+    council = get_user_model().objects.filter(groups__name=GOVERNANCE_GROUP)
+    notify(list(council), kind="waiver_requested",
+           title=f"Waiver asked: {policy} for {product}", url="/governance/waivers/",
+           body=justification)
+    return waiver
+
+
+@transaction.atomic
+def waiver_decide(*, waiver: Waiver, by, grant: bool, reason: str,
+                  expires_at: datetime | None = None) -> Waiver:
+    waiver = Waiver.objects.select_for_update().select_related("product", "policy").get(pk=waiver.pk)
+    if not can(by, DECIDE, waiver):
+        raise ValidationError("Only council delegates decide pending waivers, and not their own.")
+    if not reason.strip():
+        raise ValidationError({"decision_reason": "Give the reason for your decision."})
+    if grant and (expires_at is None or expires_at <= timezone.now()):
+        raise ValidationError({"expires_at": "A waiver needs an expiry in the future."})
+    before = audit.snapshot(waiver)
+    waiver.status = Waiver.Status.GRANTED if grant else Waiver.Status.DENIED
+    waiver.decided_by, waiver.decided_at, waiver.decision_reason = by, timezone.now(), reason
+    waiver.expires_at = expires_at if grant else None
+    waiver.save()
+    audit.record(action="update", obj=waiver, scope=waiver.product,
+                 changes=audit.diff(before, audit.snapshot(waiver)))
+    if waiver.requested_by_id:
+        notify([waiver.requested_by], kind="waiver_decided",
+               title=f"Waiver of {waiver.policy} for {waiver.product} {waiver.status}",
+               url=waiver.product.get_absolute_url() + "?tab=governance", body=reason)
+    return waiver
+
+
+# -- glossary ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: Any) -> GlossaryTerm:
+    """Create or change a term; with `by`, only the council or the owning domain's owners may."""
+    if by is not None and term is not None and not can(by, EDIT, term):
+        raise ValidationError(f"You may not change “{term}”.")
+    before = audit.snapshot(term) if term else {}
+    term = term or GlossaryTerm()
+    for k, v in fields.items():
+        setattr(term, k, v)
+    if by is not None and not can(by, EDIT, term):
+        raise ValidationError({"domain": "Only the council keeps global terms; domain owners "
+                                         "keep their own domain's."})
+    term.full_clean()
+    term.save()
+    audit.record(action="update" if before else "create", obj=term,
+                 changes=audit.diff(before, audit.snapshot(term)))
+    return term
+
+
+def glossary_search(query: str, *, limit: int = 20) -> QuerySet:
+    """Terms whose name, synonyms or definition mention the query: the portal search's hook."""
+    q = query.strip()
+    if not q:
+        return GlossaryTerm.objects.none()
+    return GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED).filter(
+        Q(name__icontains=q) | Q(synonyms__icontains=q) | Q(definition__icontains=q)
+    ).select_related("domain")[:limit]

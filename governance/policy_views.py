@@ -1,0 +1,230 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from domains.models import Domain
+from meshportal.forms import apply_errors
+from meshportal.permissions import DECIDE, EDIT, RETIRE, can, require
+from products.models import DataProduct
+
+from . import policy_selectors as selectors
+from . import policy_services as services
+from . import rules
+from .models import GlossaryTerm, Policy, Waiver
+from .policy_forms import (
+    GlossaryTermForm,
+    PolicyForm,
+    VoteForm,
+    WaiverDecisionForm,
+    WaiverRequestForm,
+)
+from .policy_permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
+
+PAGE_SIZE = 25
+
+
+def _page(request, qs):
+    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _errors(request, e: ValidationError) -> None:
+    for msg in e.messages:
+        messages.error(request, msg)
+
+
+def policy_list(request):
+    return render(request, "governance/policies/policy_list.html", {
+        "page": _page(request, selectors.policy_list()),
+        "can_propose": can(request.user, PROPOSE, Policy()),
+        "can_evaluate": can(request.user, EVALUATE, Policy()),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def policy_propose(request):
+    require(request.user, PROPOSE, Policy())
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = services.policy_propose(by=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, f"Adopted “{policy}” for {policy.domain}." if policy.domain
+                             else f"Proposed “{policy}”; the council votes on it.")
+            return redirect(policy)
+    return render(request, "governance/policies/policy_form.html",
+                  {"form": form, "rule_types": rules.all_types()})
+
+
+def _policy(key: str) -> Policy:
+    return get_object_or_404(Policy.objects.select_related("domain", "proposed_by"), key=key)
+
+
+def policy_detail(request, key: str):
+    policy = _policy(key)
+    user = request.user
+    domain = request.GET.get("domain") or None
+    rule = rules.get(policy.rule_type)
+    return render(request, "governance/policies/policy_detail.html", {
+        "policy": policy,
+        "rule": rule,
+        "votes": policy.votes.select_related("voter"),
+        "quorum": services.quorum(),
+        "counts": selectors.policy_counts(policy=policy, user=user),
+        "trend": selectors.policy_trend(policy=policy),
+        "page": _page(request, selectors.policy_failures(policy=policy, user=user,
+                                                         domain_slug=domain)),
+        "domain_filter": domain,
+        "can_vote": can(user, VOTE, policy),
+        "can_retire": can(user, RETIRE, policy),
+        "vote_form": VoteForm(),
+    })
+
+
+@require_POST
+def policy_vote(request, key: str):
+    policy = _policy(key)
+    require(request.user, VOTE, policy)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect(policy)
+    try:
+        services.policy_vote(policy=policy, by=request.user, **form.cleaned_data)
+    except ValidationError as e:
+        _errors(request, e)
+    else:
+        messages.success(request, "Your vote is counted.")
+    return redirect(policy)
+
+
+@require_POST
+def policy_retire(request, key: str):
+    policy = _policy(key)
+    require(request.user, RETIRE, policy)
+    try:
+        services.policy_retire(policy=policy, by=request.user)
+    except ValidationError as e:
+        _errors(request, e)
+    else:
+        messages.success(request, f"Retired “{policy}”.")
+    return redirect(policy)
+
+
+@require_POST
+def evaluate_now(request):
+    require(request.user, EVALUATE, Policy())
+    from .tasks.policies import evaluate_policies
+
+    evaluate_policies.delay(trigger="manual")
+    messages.success(request, "Evaluation started; results appear in a moment.")
+    return redirect("governance:compliance")
+
+
+def compliance(request):
+    return render(request, "governance/policies/compliance.html", {
+        **selectors.compliance_matrix(user=request.user),
+        "can_evaluate": can(request.user, EVALUATE, Policy()),
+    })
+
+
+def domain_scorecard(request, domain: str):
+    domain = get_object_or_404(Domain, slug=domain)
+    return render(request, "governance/policies/domain_scorecard.html", {
+        "domain": domain,
+        "scores": selectors.domain_scorecard(domain=domain, user=request.user),
+        "page": _page(request, selectors.domain_failures(domain=domain, user=request.user)),
+    })
+
+
+# -- waivers -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def waiver_request(request, key: str, product_id: int):
+    policy = _policy(key)
+    product = get_object_or_404(selectors.visible(request.user, DataProduct.objects.select_related(
+        "domain")), pk=product_id)
+    require(request.user, REQUEST_WAIVER, Waiver(policy=policy, product=product))
+    form = WaiverRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.waiver_request(policy=policy, product=product, by=request.user,
+                                    **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, "Waiver requested; the council has been told.")
+            return redirect(product.get_absolute_url() + "?tab=governance")
+    return render(request, "governance/policies/waiver_form.html",
+                  {"form": form, "policy": policy, "product": product})
+
+
+def waiver_list(request):
+    page = _page(request, selectors.waiver_queue(user=request.user))
+    for w in page:
+        w.can_decide = can(request.user, DECIDE, w)
+    return render(request, "governance/policies/waiver_list.html",
+                  {"page": page, "form": WaiverDecisionForm()})
+
+
+@require_POST
+def waiver_decide(request, pk: int):
+    waiver = get_object_or_404(selectors.waiver_queue(user=request.user), pk=pk)
+    require(request.user, DECIDE, waiver)
+    form = WaiverDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose grant or deny and give a reason.")
+        return redirect("governance:waivers")
+    data = form.cleaned_data
+    try:
+        services.waiver_decide(waiver=waiver, by=request.user, grant=data["decision"] == "grant",
+                               reason=data["decision_reason"], expires_at=data["expires_at"])
+    except ValidationError as e:
+        _errors(request, e)
+    else:
+        messages.success(request, f"Waiver {data['decision']}ed.")
+    return redirect("governance:waivers")
+
+
+# -- glossary ----------------------------------------------------------------------------------
+
+
+def glossary(request):
+    q = request.GET.get("q", "").strip()
+    return render(request, "governance/policies/glossary_list.html", {
+        "page": _page(request, selectors.glossary_terms(query=q)), "q": q,
+        "can_create": can(request.user, CREATE_TERM, GlossaryTerm())})
+
+
+def glossary_term(request, slug: str):
+    term = get_object_or_404(GlossaryTerm.objects.select_related("domain"), slug=slug)
+    return render(request, "governance/policies/glossary_detail.html", {
+        "term": term,
+        "can_edit": can(request.user, EDIT, term),
+        "page": _page(request, selectors.term_fields(term=term, user=request.user)),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def glossary_term_edit(request, slug: str | None = None):
+    term = get_object_or_404(GlossaryTerm, slug=slug) if slug else None
+    if term is None:
+        require(request.user, CREATE_TERM, GlossaryTerm())
+    else:
+        require(request.user, EDIT, term)
+    form = GlossaryTermForm(request.POST or None, instance=term)
+    if request.method == "POST" and form.is_valid():
+        data = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        fresh = GlossaryTerm.objects.get(pk=term.pk) if term else None
+        try:
+            saved = services.glossary_term_save(term=fresh, by=request.user, **data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, f"Saved “{saved}”.")
+            return redirect(saved)
+    return render(request, "governance/policies/glossary_form.html", {"form": form, "term": term})

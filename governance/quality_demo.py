@@ -1,0 +1,43 @@
+"""The demo's quality checks, on the warehouse tables products/demo.py builds with flaws.
+
+(domain, product, port): [(name, kind, columns, params)]. Failing on purpose: missing
+customer ids, duplicate order ids and e-mails, stale timestamps, 'lost' and 'unknown' statuses.
+"""
+
+CHECKS = {
+    ("orders", "orders", "orders"): [
+        ("Has orders", "row_count", [], {"min": 1000}),
+        ("Every order has a customer", "missing", ["customer_id"], {"max": 0}),
+        ("Order ids are unique", "duplicates", ["order_id"], {"max": 0}),
+        ("Known order status", "accepted_values", ["order_status"],
+         {"values": ["accepted", "shipped", "delivered", "cancelled"]}),
+        ("Known currency", "accepted_values", ["currency"], {"values": ["EUR", "USD", "GBP"]}),
+        ("Positive totals", "range", ["total_amount"], {"min": 0, "max": 100000}),
+        ("Orders are fresh", "freshness", ["ordered_at"], {"hours": 24}),
+        ("Schema matches the contract", "schema", [], {}),
+    ],
+    ("orders", "order-items", "order-items"): [
+        ("Has items", "row_count", [], {"min": 1}),
+        ("Quantities are sane", "range", ["quantity"], {"min": 0, "max": 1000}),
+        ("SKU format", "pattern", ["sku"], {"pattern": r"^SKU-\d{5}$"}),
+    ],
+    ("orders", "returns", "returns"): [
+        ("Reason mostly given", "missing", ["reason"], {"max": 30, "unit": "percent"}),
+    ],
+    ("users", "customer-profiles", "profiles"): [
+        ("E-mails are unique", "duplicates", ["email"], {"max": 0}),
+        ("Country mostly known", "missing", ["country"], {"max": 15, "unit": "percent"}),
+    ],
+    ("traffic", "page-views", "page-views"): [
+        ("Page views are fresh", "freshness", ["viewed_at"], {"hours": 2}),
+    ],
+    ("payments", "payments", "payments"): [
+        ("Known payment status", "accepted_values", ["status"],
+         {"values": ["authorised", "captured", "failed", "refunded"]}),
+        ("No payment without an order", "custom_sql", [],
+         {"sql": "SELECT COUNT(*) FROM ${object} WHERE order_id IS NULL"}),
+    ],
+    ("inventory", "stock-levels", "stock-levels"): [
+        ("Stock is fresh", "freshness", ["updated_at"], {"hours": 6}),
+    ],
+}

@@ -1,0 +1,177 @@
+"""Quality checks <-> the ODCS v3 contract's quality rules, so a contract exported from the
+portal carries its checks and an imported one creates them.
+
+Mapping (ODCS v3 `quality` entries, `type: library` unless said otherwise):
+  row_count        object-level  metric rowCount        mustBeBetween / mustBeGreaterOrEqualTo / mustBeLessOrEqualTo
+  missing          property      metric nullValues (or missingValues with arguments.missingValues)
+  duplicates       property      metric duplicateValues (several columns: object-level, arguments.properties)
+  accepted_values  property      metric invalidValues, arguments.validValues
+  pattern          property      metric invalidValues, arguments.pattern
+  range            object-level  type sql (COUNT of rows outside [min, max])
+  custom_sql       object-level  type sql, query with ${object}
+  freshness        slaProperties {property: freshness, value: hours, unit: h, element: table.column}
+  schema           (the contract's schema itself; not a quality rule)
+Thresholds use mustBe / mustBeLessThan / mustBeLessOrEqualTo / mustBeBetween, `unit: percent`
+for percentages.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from . import quality_services as services
+from .models import QualityCheck
+
+
+def _threshold(max_value, unit: str = "count") -> dict:
+    rule = {"mustBe": 0} if not max_value else {"mustBeLessOrEqualTo": max_value}
+    if unit == "percent":
+        rule["unit"] = "percent"
+    return rule
+
+
+def _table_name(port) -> str:
+    return (port.location or port.slug).split(".")[-1]
+
+
+def checks_to_odcs(port) -> dict:
+    """-> {"quality": [object-level rules], "properties": {column: [rules]},
+    "slaProperties": [freshness entries]} for the port's enabled checks."""
+    out: dict = {"quality": [], "properties": {}, "slaProperties": []}
+    table = _table_name(port)
+    for c in QualityCheck.objects.filter(port=port, enabled=True).order_by("name"):
+        p = c.params
+        col = c.columns[0] if c.columns else None
+        if c.kind == "row_count":
+            if p.get("min") is not None and p.get("max") is not None:
+                op = {"mustBeBetween": [p["min"], p["max"]]}
+            elif p.get("min") is not None:
+                op = {"mustBeGreaterOrEqualTo": p["min"]}
+            else:
+                op = {"mustBeLessOrEqualTo": p["max"]}
+            out["quality"].append({"name": c.name, "type": "library", "metric": "rowCount", **op})
+        elif c.kind == "missing":
+            rule = {"name": c.name, "type": "library", "metric": "nullValues"}
+            if p.get("missing_values"):
+                rule = {"name": c.name, "type": "library", "metric": "missingValues",
+                        "arguments": {"missingValues": [None, *p["missing_values"]]}}
+            out["properties"].setdefault(col, []).append(rule | _threshold(p.get("max"), p.get("unit")))
+        elif c.kind == "duplicates":
+            rule = {"name": c.name, "type": "library", "metric": "duplicateValues"}
+            rule |= _threshold(p.get("max"), p.get("unit"))
+            if len(c.columns) == 1:
+                out["properties"].setdefault(col, []).append(rule)
+            else:
+                out["quality"].append(rule | {"arguments": {"properties": list(c.columns)}})
+        elif c.kind in ("accepted_values", "pattern"):
+            args = {"validValues": p["values"]} if c.kind == "accepted_values" else {"pattern": p["pattern"]}
+            out["properties"].setdefault(col, []).append(
+                {"name": c.name, "type": "library", "metric": "invalidValues", "arguments": args}
+                | _threshold(p.get("max"), p.get("unit")))
+        elif c.kind == "range":
+            conds, quoted = [], '"' + col.replace('"', '""') + '"'
+            if p.get("min") is not None:  # numbers, validated when the check was defined
+                conds.append(f"{quoted} < {float(p['min']):g}")
+            if p.get("max") is not None:
+                conds.append(f"{quoted} > {float(p['max']):g}")
+            out["quality"].append({
+                "name": c.name, "type": "sql",
+                "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608
+            } | _threshold(p.get("max_failing")))
+        elif c.kind == "custom_sql":
+            out["quality"].append({"name": c.name, "type": "sql", "query": p["sql"]}
+                                  | _threshold(p.get("max")))
+        elif c.kind == "freshness":
+            out["slaProperties"].append({"property": "freshness", "value": p["hours"],
+                                         "unit": "h", "element": f"{table}.{col}"})
+    return out
+
+
+_UNIT_HOURS = {"h": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24,
+               "m": 1 / 60, "min": 1 / 60, "minutes": 1 / 60}
+
+
+def _max_from(rule: dict, percent: bool):
+    """The most failing rows (or percent) a rule allows, from its operator."""
+    if "mustBe" in rule:
+        return rule["mustBe"]
+    if "mustBeLessOrEqualTo" in rule:
+        return rule["mustBeLessOrEqualTo"]
+    if "mustBeLessThan" in rule:
+        v = rule["mustBeLessThan"]
+        return v if percent else max(v - 1, 0)
+    if "mustBeBetween" in rule:
+        return rule["mustBeBetween"][1]
+    raise ValidationError({"quality": f"Rule {rule.get('name') or rule.get('metric')}: use mustBe, "
+                                      "mustBeLessThan, mustBeLessOrEqualTo or mustBeBetween."})
+
+
+def _rule_to_check(rule: dict, column: str | None) -> tuple[str, list, dict] | None:
+    metric = rule.get("metric") or rule.get("rule")
+    percent = rule.get("unit") == "percent"
+    unit = "percent" if percent else "count"
+    args = rule.get("arguments") or {}
+    if rule.get("type") == "sql":
+        query = rule.get("query", "")
+        return "custom_sql", [], {"sql": query, "max": _max_from(rule, False)}
+    if metric == "rowCount":
+        if "mustBeBetween" in rule:
+            lo, hi = rule["mustBeBetween"]
+        else:
+            lo = rule.get("mustBeGreaterOrEqualTo", rule.get("mustBeGreaterThan"))
+            hi = rule.get("mustBeLessOrEqualTo", rule.get("mustBeLessThan", rule.get("mustBe")))
+            lo = rule.get("mustBe", lo)
+        return "row_count", [], {"min": lo, "max": hi}
+    if metric in ("nullValues", "missingValues"):
+        params = {"max": _max_from(rule, percent), "unit": unit}
+        extra = [v for v in args.get("missingValues", []) if v is not None]
+        if extra:
+            params["missing_values"] = extra
+        return "missing", [column], params
+    if metric == "duplicateValues":
+        cols = args.get("properties") or [column]
+        return "duplicates", cols, {"max": _max_from(rule, percent), "unit": unit}
+    if metric == "invalidValues":
+        if "validValues" in args:
+            return "accepted_values", [column], {"values": args["validValues"],
+                                                 "max": _max_from(rule, percent), "unit": unit}
+        if "pattern" in args:
+            return "pattern", [column], {"pattern": args["pattern"],
+                                         "max": _max_from(rule, percent), "unit": unit}
+    return None  # a rule the engine does not run (e.g. type text/custom): kept in the contract
+
+
+def odcs_to_checks(port, *, quality=(), properties=None, sla_properties=(), by=None) -> list[QualityCheck]:
+    """Create the port's checks from ODCS rules: `quality` (object-level list), `properties`
+    ({column: [rules]} or ODCS property dicts with a `quality` list) and `slaProperties`.
+    Checks whose name exists already are left alone, so importing twice changes nothing."""
+    items: list[tuple[dict, str | None]] = [(r, None) for r in quality or []]
+    if isinstance(properties, dict):
+        items += [(r, col) for col, rules in properties.items() for r in rules]
+    else:
+        items += [(r, prop["name"]) for prop in properties or [] for r in prop.get("quality") or []]
+    created = []
+    existing = set(QualityCheck.objects.filter(port=port).values_list("name", flat=True))
+    for n, (rule, column) in enumerate(items, 1):
+        mapped = _rule_to_check(rule, column)
+        if mapped is None:
+            continue
+        kind, columns, params = mapped
+        name = rule.get("name") or f"{rule.get('metric') or kind}{' ' + column if column else ''} #{n}"
+        if name in existing:
+            continue
+        created.append(services.check_create(port=port, name=name, kind=kind, columns=columns,
+                                             params=params, by=by))
+        existing.add(name)
+    for sla in sla_properties or []:
+        if sla.get("property") != "freshness" or not sla.get("element"):
+            continue
+        column = sla["element"].split(".")[-1]
+        hours = float(sla["value"]) * _UNIT_HOURS.get(str(sla.get("unit", "h")).lower(), 1)
+        name = f"Freshness of {column}"
+        if name in existing:
+            continue
+        created.append(services.check_create(port=port, name=name, kind="freshness",
+                                             columns=[column], params={"hours": hours}, by=by))
+        existing.add(name)
+    return created

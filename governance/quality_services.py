@@ -1,0 +1,600 @@
+"""Writes and business rules for data quality: checks, runs, scheduling, alerts, webhooks and
+the trust score. Pages, API, admin and Celery tasks call these."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from meshportal import audit
+from meshportal.notifications import notify
+from products.models import DataProduct, OutputPort
+
+from . import quality_engine as engine
+from .models import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+Kind = QualityCheck.Kind
+COLUMN_KINDS = {"missing": 1, "accepted_values": 1, "range": 1, "pattern": 1, "freshness": 1}
+# A queued run that no worker picked up in this long is given up (the next schedule proceeds).
+QUEUE_GRACE = timedelta(minutes=15)
+RUN_GRACE = timedelta(seconds=30)  # beyond the check's own timeout, for the worker's overhead
+
+# Hooks filled at integration: who else hears about a product's alerts (watchers), and extra
+# trust-score components (policy compliance). See README "Data quality".
+ALERT_RECIPIENT_HOOKS: list[Callable[[DataProduct], Iterable[Any]]] = []
+
+
+# -- parameters --------------------------------------------------------------------------------
+
+
+def _number(params: dict, key: str, errors: dict, *, required=False, minimum=None):
+    v = params.get(key)
+    if v in (None, ""):
+        if required:
+            errors.setdefault("params", []).append(f"{key} is required.")
+        return None
+    try:
+        n = float(v)
+    except (TypeError, ValueError):
+        errors.setdefault("params", []).append(f"{key} must be a number.")
+        return None
+    if minimum is not None and n < minimum:
+        errors.setdefault("params", []).append(f"{key} must be at least {minimum}.")
+    return int(n) if n.is_integer() else n
+
+
+def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list[str], dict]:
+    """Clean and validate a check's columns and parameters for its kind."""
+    errors: dict[str, list[str]] = {}
+    if kind not in Kind.values:
+        raise ValidationError({"kind": "Unknown check type."})
+    columns = [c.strip() for c in columns or [] if c and c.strip()]
+    for c in columns:
+        if len(c) > 200 or any(ord(ch) < 32 for ch in c):
+            errors.setdefault("columns", []).append(f"{c!r} is not a valid column name.")
+    params = dict(params or {})
+    clean: dict[str, Any] = {}
+    if kind in COLUMN_KINDS and len(columns) != 1:
+        errors.setdefault("columns", []).append("Name exactly one column.")
+    if kind == "duplicates" and not columns:
+        errors.setdefault("columns", []).append("Name one or more columns.")
+    if kind in ("row_count", "schema", "custom_sql") and columns:
+        errors.setdefault("columns", []).append("This check type takes no column.")
+    if kind == "row_count":
+        clean["min"] = _number(params, "min", errors, minimum=0)
+        clean["max"] = _number(params, "max", errors, minimum=0)
+        if clean["min"] is None and clean["max"] is None:
+            errors.setdefault("params", []).append("Give a minimum, a maximum or both.")
+        elif None not in (clean["min"], clean["max"]) and clean["min"] > clean["max"]:
+            errors.setdefault("params", []).append("The minimum is above the maximum.")
+    elif kind in ("missing", "duplicates", "accepted_values", "pattern", "custom_sql"):
+        clean["max"] = _number(params, "max", errors, minimum=0) or 0
+        unit = params.get("unit") or "count"
+        if unit not in ("count", "percent") or (unit == "percent" and kind == "custom_sql"):
+            errors.setdefault("params", []).append("unit is count or percent.")
+        clean["unit"] = unit
+        if unit == "percent" and clean["max"] > 100:
+            errors.setdefault("params", []).append("A percentage is at most 100.")
+    if kind == "missing" and params.get("missing_values"):
+        clean["missing_values"] = [str(v) for v in params["missing_values"]]
+    if kind == "accepted_values":
+        values = params.get("values") or []
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",")]
+        values = [str(v) for v in values if str(v) != ""]
+        if not values:
+            errors.setdefault("params", []).append("List the accepted values.")
+        clean["values"] = values
+    if kind == "range":
+        clean["min"] = _number(params, "min", errors)
+        clean["max"] = _number(params, "max", errors)
+        if clean["min"] is None and clean["max"] is None:
+            errors.setdefault("params", []).append("Give a minimum, a maximum or both.")
+        clean["unit"] = "count"
+        clean["max_failing"] = _number(params, "max_failing", errors, minimum=0) or 0
+    if kind == "pattern":
+        pattern = params.get("pattern") or ""
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            errors.setdefault("params", []).append(f"The pattern is not a valid regular expression: {e}.")
+        if not pattern:
+            errors.setdefault("params", []).append("Give a pattern.")
+        clean["pattern"] = pattern
+    if kind == "freshness":
+        clean["hours"] = _number(params, "hours", errors, required=True, minimum=0)
+    if kind == "schema":
+        clean["allow_extra"] = bool(params.get("allow_extra", False))
+    if kind == "custom_sql":
+        try:
+            clean["sql"] = engine.validate_custom_sql(params.get("sql", ""))
+        except engine.EngineError as e:
+            errors.setdefault("params", []).append(str(e))
+    if errors:
+        raise ValidationError(errors)
+    return columns, clean
+
+
+def validate_schedule(*, interval_minutes: int, cron: str) -> None:
+    if cron:
+        try:
+            cron_schedule(cron)
+        except ValueError as e:
+            raise ValidationError({"cron": f"Not a valid cron expression: {e}"}) from None
+    if not interval_minutes or interval_minutes < 1:
+        raise ValidationError({"interval_minutes": "At least one minute."})
+
+
+def cron_schedule(expr: str):
+    from celery.schedules import crontab
+
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError("five fields: minute hour day month weekday")
+    m, h, dom, mon, dow = parts
+    return crontab(minute=m, hour=h, day_of_month=dom, month_of_year=mon, day_of_week=dow)
+
+
+def next_run_after(check: QualityCheck, after: datetime) -> datetime:
+    if check.cron:
+        sched = cron_schedule(check.cron)
+        sched.tz = UTC
+        at = timezone.now() + sched.remaining_estimate(after)
+        return (at + timedelta(seconds=30)).replace(second=0, microsecond=0)  # cron is per minute
+    return after + timedelta(minutes=check.interval_minutes)
+
+
+def _port_columns(port: OutputPort) -> dict[str, str] | None:
+    """The table's real columns, or None when the source cannot be reached."""
+    if port.data_source_id is None:
+        return None
+    try:
+        schema, table = engine.split_location(port.location, port.data_source.default_schema)
+        with engine.connect(port.data_source, timeout=10) as conn:
+            return conn.columns(schema, table)
+    except engine.EngineError:
+        return None
+
+
+def _check_columns_exist(port: OutputPort, columns: list[str]) -> None:
+    if not columns:
+        return
+    real = _port_columns(port)
+    if real is None:
+        return  # unreachable: the first run will say so
+    if not real:
+        raise ValidationError({"columns": f"The table {port.location} does not exist in {port.data_source}."})
+    missing = [c for c in columns if c not in real]
+    if missing:
+        raise ValidationError({"columns": f"No column {', '.join(missing)} in {port.location}. "
+                                          f"Columns: {', '.join(real)}."})
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def check_create(*, port: OutputPort, name: str, kind: str, columns=(), params=None,
+                 interval_minutes: int = 60, cron: str = "", timeout_seconds: int = 60,
+                 enabled: bool = True, by=None, verify_columns: bool = True) -> QualityCheck:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the check a name."})
+    if port.data_source_id is None:
+        raise ValidationError({"port": "This port has no data source, so it cannot be checked."})
+    if QualityCheck.objects.filter(port=port, name=name).exists():
+        raise ValidationError({"name": "This port already has a check with that name."})
+    columns, params = validate_check(kind=kind, columns=list(columns), params=params or {})
+    validate_schedule(interval_minutes=interval_minutes, cron=cron)
+    if not 1 <= timeout_seconds <= port.data_source.max_timeout_seconds:
+        raise ValidationError({"timeout_seconds": f"Between 1 and {port.data_source.max_timeout_seconds} seconds."})
+    if verify_columns:
+        _check_columns_exist(port, columns)
+    check = QualityCheck.objects.create(
+        port=port, name=name, kind=kind, columns=columns, params=params,
+        interval_minutes=interval_minutes, cron=cron, timeout_seconds=timeout_seconds,
+        enabled=enabled, created_by=by if getattr(by, "pk", None) else None,
+        next_run_at=timezone.now(),  # a new check is due at once
+    )
+    audit.record(action="create", obj=check, changes=audit.diff({}, audit.snapshot(check)),
+                 scope=port.product)
+    return check
+
+
+@transaction.atomic
+def check_update(*, check: QualityCheck, by=None, **changes) -> QualityCheck:
+    before = audit.snapshot(check)
+    allowed = {"name", "columns", "params", "interval_minutes", "cron", "timeout_seconds", "enabled"}
+    for key, value in changes.items():
+        if key not in allowed:
+            raise ValidationError({key: "Cannot be changed."})
+        setattr(check, key, value)
+    check.columns, check.params = validate_check(kind=check.kind, columns=check.columns,
+                                                 params=check.params)
+    validate_schedule(interval_minutes=check.interval_minutes, cron=check.cron)
+    if "columns" in changes:
+        _check_columns_exist(check.port, check.columns)
+    fields = set(changes) | {"columns", "params"}
+    if {"interval_minutes", "cron"} & set(changes):
+        check.next_run_at = next_run_after(check, check.last_run_at or timezone.now())
+        fields.add("next_run_at")
+    # Only what changed: the run state (last_status, …) belongs to the runner.
+    check.save(update_fields=sorted(fields))
+    audit.record(action="update", obj=check, changes=audit.diff(before, audit.snapshot(check)),
+                 scope=check.port.product)
+    return check
+
+
+@transaction.atomic
+def check_delete(*, check: QualityCheck, by=None) -> None:
+    product = check.port.product
+    audit.record(action="delete", obj=check, changes=audit.diff(audit.snapshot(check), {}),
+                 scope=product)
+    check.delete()
+    product_quality_refresh(product=product)
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def _create_run(check: QualityCheck, trigger: str, now: datetime) -> QualityRun | None:
+    """A queued run, unless the check already has one queued or running (unique index)."""
+    try:
+        with transaction.atomic():
+            return QualityRun.objects.create(check_obj=check, trigger=trigger,
+                                             deadline=now + QUEUE_GRACE)
+    except IntegrityError:
+        return None
+
+
+def _enqueue(run_ids: list[int]) -> None:
+    from .tasks.quality import run_quality_checks
+
+    transaction.on_commit(
+        lambda: run_quality_checks.apply_async(args=[run_ids], queue="quality")
+    )
+
+
+def run_now(*, checks: Iterable[QualityCheck], by=None) -> list[QualityRun]:
+    """Queue runs for these checks (the "Run now" button and the API). Checks that are already
+    queued or running are skipped. Runs of one table go in one task, so one scan."""
+    now = timezone.now()
+    runs = []
+    with transaction.atomic():
+        for check in checks:
+            run = _create_run(check, "manual", now)
+            if run is not None:
+                runs.append(run)
+        by_port: dict[int, list[int]] = defaultdict(list)
+        for run in runs:
+            by_port[run.check_obj.port_id].append(run.pk)
+        for ids in by_port.values():
+            _enqueue(ids)
+    return runs
+
+
+def dispatch_due(*, now: datetime | None = None) -> int:
+    """Queue every enabled check whose time has come; one task per table. Returns runs queued."""
+    now = now or timezone.now()
+    sweep_stuck(now=now)
+    queued = 0
+    with transaction.atomic():
+        due = (QualityCheck.objects.select_for_update(skip_locked=True)
+               .filter(enabled=True, next_run_at__lte=now, port__data_source__isnull=False)
+               .exclude(runs__status__in=QualityRun.ACTIVE)
+               .order_by("port_id", "pk"))
+        by_port: dict[int, list[int]] = defaultdict(list)
+        for check in due:
+            run = _create_run(check, "schedule", now)
+            check.next_run_at = next_run_after(check, now)
+            check.save(update_fields=["next_run_at"])
+            if run is not None:
+                by_port[check.port_id].append(run.pk)
+                queued += 1
+        for ids in by_port.values():
+            _enqueue(ids)
+    return queued
+
+
+def sweep_stuck(*, now: datetime | None = None) -> int:
+    """Runs still queued or running past their deadline (a killed worker, a lost message) end
+    as errors, so the check is free to run again."""
+    now = now or timezone.now()
+    stuck = list(QualityRun.objects.filter(status__in=QualityRun.ACTIVE, deadline__lt=now)
+                 .select_related("check_obj__port__product"))
+    for run in stuck:
+        was = run.status
+        n = QualityRun.objects.filter(pk=run.pk, status=was).update(
+            status="error", finished_at=now,
+            message=("The worker stopped before finishing (killed or timed out)."
+                     if was == "running" else "No worker picked this run up in time."),
+        )
+        if n:
+            run.status = "error"
+            _after_result(run.check_obj, run, now)
+    return len(stuck)
+
+
+def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
+    """Run the queued runs (all of one table, ideally): claim, scan once, record results."""
+    now = timezone.now()
+    runs = list(QualityRun.objects.filter(pk__in=run_ids, status="queued")
+                .select_related("check_obj__port__data_source", "check_obj__port__product__domain"))
+    claimed = []
+    for run in runs:
+        deadline = now + timedelta(seconds=run.check_obj.timeout_seconds) + RUN_GRACE
+        if QualityRun.objects.filter(pk=run.pk, status="queued").update(
+                status="running", started_at=now, deadline=deadline):
+            claimed.append(run)
+    by_port: dict[int, list[QualityRun]] = defaultdict(list)
+    for run in claimed:
+        by_port[run.check_obj.port_id].append(run)
+    outcome = {}
+    for port_runs in by_port.values():
+        port = port_runs[0].check_obj.port
+        specs = [engine.CheckSpec(id=r.pk, kind=r.check_obj.kind, columns=list(r.check_obj.columns),
+                                  params=dict(r.check_obj.params),
+                                  timeout_seconds=r.check_obj.timeout_seconds)
+                 for r in port_runs]
+        if port.data_source is None:
+            results = {s.id: engine.Result("error", message="The port has no data source.") for s in specs}
+        else:
+            declared = list(port.fields.values("name", "physical_type", "logical_type"))
+            results = engine.run_table(port.data_source, port.location, specs,
+                                       declared_fields=declared,
+                                       allow_samples=samples_allowed(port))
+        for run in port_runs:
+            outcome[run.pk] = record_result(run=run, result=results[run.pk])
+    return outcome
+
+
+def samples_allowed(port: OutputPort) -> bool:
+    """Failing values are shown only for public and internal products."""
+    return port.product.classification in ("public", "internal")
+
+
+def record_result(*, run: QualityRun, result: engine.Result) -> str:
+    now = timezone.now()
+    check = run.check_obj
+    n = QualityRun.objects.filter(pk=run.pk, status="running").update(
+        status=result.status, observed=result.observed, threshold=result.threshold[:200],
+        message=result.message, sample=result.sample, duration_ms=result.duration_ms,
+        finished_at=now,
+    )
+    if not n:
+        return "swept"  # the sweeper gave up on it already
+    run.status = result.status
+    run.observed = result.observed
+    run.message = result.message
+    run.finished_at = now
+    _after_result(check, run, now)
+    return result.status
+
+
+def _after_result(check: QualityCheck, run: QualityRun, now: datetime) -> None:
+    previous = check.last_status
+    QualityCheck.objects.filter(pk=check.pk).update(last_status=run.status, last_run_at=now)
+    check.last_status, check.last_run_at = run.status, now
+    if previous != run.status and not (previous == "" and run.status == "passed"):
+        alert_state_change(check=check, run=run, previous=previous or "new")
+    product_quality_refresh(product=check.port.product)
+
+
+# -- alerts and webhooks -----------------------------------------------------------------------
+
+
+def alert_recipients(product: DataProduct) -> list:
+    User = get_user_model()
+    users = list(User.objects.filter(memberships__team_id=product.owner_team_id, is_active=True))
+    for hook in ALERT_RECIPIENT_HOOKS:
+        users.extend(hook(product))
+    return users
+
+
+def _quality_url(product: DataProduct) -> str:
+    return f"{product.get_absolute_url()}?tab=quality"
+
+
+def alert_state_change(*, check: QualityCheck, run: QualityRun, previous: str) -> None:
+    product = check.port.product
+    verb = {"passed": "passes again", "failed": "fails", "error": "cannot run"}[run.status]
+    title = f"{product.name}: check “{check.name}” {verb}"
+    body = f"{run.message}\n(was {previous}, now {run.status})"
+    if run.status == "passed":
+        # The check is healthy again: its open failure alerts are cleared (marked read).
+        from meshportal.models import Notification
+
+        Notification.objects.filter(
+            kind__in=["quality.failed", "quality.error"], url=_quality_url(product),
+            title__contains=f"“{check.name}”", read_at__isnull=True,
+        ).update(read_at=timezone.now())
+    notify(alert_recipients(product), kind=f"quality.{run.status}", title=title,
+           url=_quality_url(product), body=body)
+    webhook_emit(team_id=product.owner_team_id, event=f"quality.check.{run.status}", payload={
+        "product": product.urn, "port": check.port.slug, "check": check.name,
+        "check_id": check.pk, "kind": check.kind, "previous": previous, "status": run.status,
+        "observed": run.observed, "message": run.message,
+        "run_id": run.pk, "at": (run.finished_at or timezone.now()).isoformat(),
+    })
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The X-Mesh-Signature header: sha256=<hex HMAC-SHA256 of the raw body with the secret>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDelivery]:
+    from .tasks.quality import deliver_webhook
+
+    body = json.dumps({"event": event, **payload}, sort_keys=True, default=str)
+    deliveries = [WebhookDelivery.objects.create(webhook=h, event=event, body=body)
+                  for h in Webhook.objects.filter(team_id=team_id, active=True)]
+    for d in deliveries:
+        transaction.on_commit(lambda pk=d.pk: deliver_webhook.apply_async(args=[pk], queue="notifications"))
+    return deliveries
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def webhook_deliver(*, delivery_id: int, final: bool = False) -> str:
+    """POST one delivery. Raises DeliveryFailed so the task retries with backoff."""
+    import urllib.error
+    import urllib.request
+
+    d = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    if d.status == "delivered":
+        return d.status
+    body = d.body.encode()
+    req = urllib.request.Request(d.webhook.url, data=body, method="POST", headers={  # noqa: S310
+        "Content-Type": "application/json", "X-Mesh-Event": d.event,
+        "X-Mesh-Delivery": str(d.pk), "X-Mesh-Signature": sign(d.webhook.secret, body),
+        "User-Agent": "mesh-portal-webhooks",
+    })
+    d.attempts += 1
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - admin-set URL
+            d.response_code, d.status, d.error = resp.status, "delivered", ""
+    except urllib.error.HTTPError as e:
+        d.response_code, d.error = e.code, f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        d.error = str(getattr(e, "reason", e))[:500]
+    if d.status != "delivered" and final:
+        d.status = "failed"
+    d.save(update_fields=["attempts", "response_code", "status", "error", "updated_at"])
+    if d.status == "pending":
+        raise DeliveryFailed(d.error)
+    return d.status
+
+
+# -- trust score and freshness SLO -------------------------------------------------------------
+
+TRUST_FORMULA = (
+    "Trust = weighted mean of: checks passing (latest result of each enabled check) × 50, "
+    "freshness SLO met × 20 (no SLO or no freshness check: half), "
+    "documentation (summary, description, share of fields described) × 30"
+)
+# (key, weight, fn(product, state) -> 0..1, or None to leave the component out).
+# Policy compliance is appended here at integration with weight 20.
+TRUST_COMPONENTS: list[tuple[str, int, Callable]] = []
+
+
+def _checks_component(product, checks) -> float | None:
+    if not checks:
+        return 0.0
+    return sum(1 for c in checks if c.last_status == "passed") / len(checks)
+
+
+def _freshness_component(product, state) -> float:
+    if product.freshness_slo_hours is None or state.newest_data_at is None:
+        return 0.5
+    return 0.0 if state.freshness_breached else 1.0
+
+
+def _documentation_component(product) -> float:
+    from products.models import SchemaField
+
+    fields = list(SchemaField.objects.filter(port__product=product).values_list("description", flat=True))
+    described = sum(1 for d in fields if d.strip()) / len(fields) if fields else 0.0
+    return (bool(product.summary.strip()) + bool(product.description.strip()) + described) / 3
+
+
+def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
+    """Recompute the trust score and freshness state of a product; alert on an SLO breach."""
+    state, _ = ProductQuality.objects.get_or_create(product=product)
+    checks = list(QualityCheck.objects.filter(port__product=product, enabled=True))
+    newest = None
+    for c in checks:
+        if c.kind != "freshness":
+            continue
+        run = (QualityRun.objects.filter(check_obj=c, status__in=["passed", "failed"],
+                                         observed__isnull=False).order_by("-finished_at").first())
+        if run and run.started_at:
+            at = run.started_at - timedelta(hours=run.observed)
+            newest = at if newest is None else min(newest, at)
+    state.newest_data_at = newest
+    was_breached = state.freshness_breached
+    slo = product.freshness_slo_hours
+    state.freshness_breached = bool(
+        slo is not None and newest is not None and timezone.now() - newest > timedelta(hours=slo)
+    )
+    components = {
+        "checks": (50, _checks_component(product, checks)),
+        "freshness": (20, _freshness_component(product, state)),
+        "documentation": (30, _documentation_component(product)),
+    }
+    for key, weight, fn in TRUST_COMPONENTS:
+        value = fn(product, state)
+        if value is not None:
+            components[key] = (weight, value)
+    total_weight = sum(w for w, _ in components.values())
+    score = sum(w * v for w, v in components.values()) / total_weight if total_weight else 0
+    state.trust_score = round(100 * score)
+    state.components = {k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}
+    state.save()
+    if state.freshness_breached != was_breached:
+        title = (f"{product.name} breaks its freshness SLO ({slo} h)" if state.freshness_breached
+                 else f"{product.name} is fresh again")
+        notify(alert_recipients(product), kind="quality.freshness", title=title,
+               url=_quality_url(product),
+               body=f"Newest data: {newest:%Y-%m-%d %H:%M} UTC." if newest else "")
+        webhook_emit(team_id=product.owner_team_id, event="quality.freshness", payload={
+            "product": product.urn, "breached": state.freshness_breached, "slo_hours": slo,
+            "newest_data_at": newest.isoformat() if newest else None})
+    return state
+
+
+def with_trust(queryset):
+    """Annotate products with `trust` (0–100, 0 when never checked) so lists and search can
+    sort by it: `with_trust(qs).order_by("-trust")`."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Coalesce
+
+    return queryset.annotate(trust=Coalesce(F("quality_state__trust_score"), Value(0)))
+
+
+def failing_checks():
+    """Checks whose latest result is failed or error, for the mesh-wide page."""
+    return QualityCheck.objects.filter(enabled=True).filter(
+        Q(last_status="failed") | Q(last_status="error"))
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+DEMO_INTERVAL_MINUTES = 15
+
+
+def seed() -> int:
+    """Checks on the demo warehouse's tables (see products/demo.py's flaws). Idempotent."""
+    from .quality_demo import CHECKS
+
+    created = 0
+    for (domain, product, port), checks in CHECKS.items():
+        port_obj = OutputPort.objects.filter(product__domain__slug=domain, product__slug=product,
+                                             slug=port, data_source__isnull=False).first()
+        if port_obj is None:
+            continue
+        for name, kind, columns, params in checks:
+            if QualityCheck.objects.filter(port=port_obj, name=name).exists():
+                continue
+            check_create(port=port_obj, name=name, kind=kind, columns=columns, params=params,
+                         interval_minutes=DEMO_INTERVAL_MINUTES, verify_columns=False)
+            created += 1
+    return created

@@ -1,0 +1,132 @@
+"""Warehouse tables with known contents, on SQLite and (when present) PostgreSQL, and data
+sources and ports pointing at them."""
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from django.db import connection
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+# id, name, status, amount, created_at
+ROWS = [
+    (1, "a", "ok", 10, NOW - timedelta(hours=1)),
+    (2, None, "ok", 20, NOW - timedelta(hours=2)),
+    (3, "c", "bad", -5, NOW - timedelta(hours=3)),
+    (4, "c", None, 200, NOW - timedelta(hours=4)),
+    (5, "e", "ok", 50, NOW - timedelta(hours=5)),
+    (5, "e", "ok", 50, NOW - timedelta(hours=30)),
+]
+FIELDS = [
+    {"name": "id", "physical_type": "bigint", "logical_type": "integer"},
+    {"name": "name", "physical_type": "text", "logical_type": "string"},
+    {"name": "status", "physical_type": "text", "logical_type": "string"},
+    {"name": "amount", "physical_type": "numeric(12,2)", "logical_type": "number"},
+    {"name": "created_at", "physical_type": "timestamptz", "logical_type": "timestamp"},
+]
+SQLITE_FIELDS = [
+    {"name": "id", "physical_type": "INTEGER"}, {"name": "name", "physical_type": "TEXT"},
+    {"name": "status", "physical_type": "TEXT"}, {"name": "amount", "physical_type": "REAL"},
+    {"name": "created_at", "physical_type": "TEXT"},
+]
+
+
+def _sqlite_warehouse(path) -> SimpleNamespace:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t_known (id INTEGER, name TEXT, status TEXT, amount REAL, created_at TEXT)")
+    conn.executemany("INSERT INTO t_known VALUES (?, ?, ?, ?, ?)",
+                     [(*r[:4], r[4].isoformat(sep=" ")) for r in ROWS])
+    conn.commit()
+    conn.close()
+    source = SimpleNamespace(kind="sqlite", host="", port=None, database=str(path), user="",
+                             password_env="", sslmode="", default_schema="main",
+                             max_timeout_seconds=300)
+    return SimpleNamespace(source=source, location="main.t_known", fields=SQLITE_FIELDS,
+                           vendor="sqlite", count=lambda: _sqlite_count(path))
+
+
+def _sqlite_count(path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM t_known").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def pg_dsn_kwargs() -> dict:
+    s = connection.settings_dict
+    return {"host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432,
+            "dbname": s["NAME"], "user": s.get("USER") or "postgres"}
+
+
+@pytest.fixture
+def pg_warehouse(db):
+    """A committed table in a schema of its own in the test database (the engine connects on
+    its own, outside the test's transaction)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://…")
+    schema = f"qtest_{uuid.uuid4().hex[:8]}"
+    kw = pg_dsn_kwargs()
+    with psycopg.connect(**kw, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".t_known (id bigint, name text, status text, '
+                     f'amount numeric(12,2), created_at timestamptz)')
+        with conn.cursor() as cur:
+            cur.executemany(f'INSERT INTO "{schema}".t_known VALUES (%s, %s, %s, %s, %s)', ROWS)
+    source = SimpleNamespace(kind="postgresql", host=kw["host"], port=int(kw["port"]),
+                             database=kw["dbname"], user=kw["user"], password_env="PGPASSWORD_UNUSED",
+                             sslmode="", default_schema=schema, max_timeout_seconds=300)
+
+    def count():
+        with psycopg.connect(**kw) as c:
+            return c.execute(f'SELECT COUNT(*) FROM "{schema}".t_known').fetchone()[0]
+
+    yield SimpleNamespace(source=source, location=f"{schema}.t_known", fields=FIELDS,
+                          vendor="postgresql", count=count, schema=schema)
+    with psycopg.connect(**kw, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path):
+    return _sqlite_warehouse(tmp_path / "known.sqlite3")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse(request, tmp_path):
+    if request.param == "sqlite":
+        return _sqlite_warehouse(tmp_path / "known.sqlite3")
+    return request.getfixturevalue("pg_warehouse")
+
+
+@pytest.fixture
+def checked_port(mesh, warehouse):
+    """The orders domain's published product's port, pointing at the known table."""
+    from governance.models import DataSource
+    from products.models import SchemaField
+
+    src = warehouse.source
+    ds = DataSource.objects.create(
+        slug=f"known-{warehouse.vendor}", name=f"Known ({warehouse.vendor})", kind=src.kind,
+        host=src.host, port=src.port, database=src.database, user=src.user,
+        password_env=src.password_env, default_schema=src.default_schema)
+    product = mesh.products[("orders", "published")]
+    port = product.ports.get()
+    port.data_source = ds
+    port.location = warehouse.location
+    port.save()
+    SchemaField.objects.filter(port=port).delete()
+    for n, f in enumerate(warehouse.fields):
+        SchemaField.objects.create(port=port, name=f["name"], physical_type=f["physical_type"],
+                                   logical_type=f.get("logical_type", "string"), ordinal=n)
+    return SimpleNamespace(port=port, product=product, source=ds, warehouse=warehouse, mesh=mesh)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """The mesh creates several users; a cheap hasher keeps these tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

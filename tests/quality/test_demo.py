@@ -1,0 +1,81 @@
+"""The demo's flaws fail real checks out of the box; an owner fixes a row, runs the check
+again and sees it pass and the alert clear."""
+
+import sqlite3
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from governance import quality_services as services
+from governance.models import QualityCheck, QualityRun
+from meshportal.models import Notification
+from products.models import DataProduct
+
+
+@pytest.fixture
+def demo_committed(transactional_db):
+    """seed_demo with committed tables (the engine reads them over its own connection)."""
+    call_command("seed_demo", verbosity=0)
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{settings.MESH_DEMO_WAREHOUSE_SCHEMA}" CASCADE')
+
+
+def _warehouse_execute(sql):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(sql.replace("orders_orders",
+                                    f'"{settings.MESH_DEMO_WAREHOUSE_SCHEMA}".orders_orders'))
+    else:
+        conn = sqlite3.connect(settings.MESH_DEMO_WAREHOUSE_PATH)
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+
+
+def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
+    assert QualityCheck.objects.count() == 18
+    call_command("seed_demo", verbosity=0)
+    assert QualityCheck.objects.count() == 18  # idempotent
+    assert services.dispatch_due() == 18  # due immediately after `make run`
+    services.execute_runs(run_ids=list(QualityRun.objects.values_list("pk", flat=True)))
+    status = dict(QualityCheck.objects.values_list("name", "last_status"))
+    assert status["Every order has a customer"] == "failed"
+    assert status["Order ids are unique"] == "failed"
+    assert status["Known order status"] == "failed"
+    assert status["Orders are fresh"] == "failed"
+    assert status["E-mails are unique"] == "failed"
+    assert status["Known payment status"] == "failed"
+    assert status["Page views are fresh"] == "failed"
+    assert status["Stock is fresh"] == "failed"
+    assert status["Has orders"] == "passed" and status["Known currency"] == "passed"
+    assert status["Schema matches the contract"] == "passed"
+    assert status["No payment without an order"] == "passed"
+    orders = DataProduct.objects.get(slug="orders")
+    assert orders.quality_state.freshness_breached
+
+    # Olivia fixes the 'lost' statuses in the warehouse and clicks "Run now".
+    check = QualityCheck.objects.get(name="Known order status")
+    assert QualityRun.objects.get(check_obj=check).observed == 3
+    _warehouse_execute("UPDATE orders_orders SET order_status = 'shipped' WHERE order_status = 'lost'")
+    client.login(username="olivia", password="mesh-demo")
+    resp = client.post(reverse("governance:quality_check_run", args=[check.pk]))
+    assert resp.status_code == 302
+    run = QualityRun.objects.get(check_obj=check, status="queued")
+    services.execute_runs(run_ids=[run.pk])  # what the worker does
+    check.refresh_from_db()
+    assert check.last_status == "passed"
+    assert Notification.objects.filter(kind="quality.passed", title__contains="Known order status",
+                                       user__username="olivia").exists()
+    # The failure alert is cleared; other checks' alerts stay open.
+    failed = Notification.objects.filter(kind="quality.failed", user__username="olivia")
+    assert failed.get(title__contains="Known order status").read_at is not None
+    assert failed.get(title__contains="Order ids are unique").read_at is None
+    page = client.get(orders.get_absolute_url() + "?tab=quality").content.decode()
+    assert "Known order status" in page
+    overview = client.get(reverse("governance:quality")).content.decode()
+    assert "Known order status" not in overview and "Order ids are unique" in overview

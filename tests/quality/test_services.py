@@ -1,0 +1,221 @@
+"""Checks defined, scheduled, run, swept and alerted on, through the services."""
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from governance import quality_services as services
+from governance.models import QualityCheck, QualityRun, Webhook, WebhookDelivery
+from meshportal.models import Notification
+from products.models import DataProduct
+
+
+def _check(cp, name="Names present", kind="missing", columns=("name",), **params):
+    return services.check_create(port=cp.port, name=name, kind=kind, columns=list(columns),
+                                 params=params or {"max": 0})
+
+
+def _run_sync(checks):
+    runs = services.run_now(checks=checks)
+    services.execute_runs(run_ids=[r.pk for r in runs])
+    return [QualityRun.objects.get(pk=r.pk) for r in runs]
+
+
+@pytest.mark.parametrize("kind,columns,params,field", [
+    ("row_count", [], {}, "params"),
+    ("row_count", [], {"min": 5, "max": 1}, "params"),
+    ("missing", [], {"max": 0}, "columns"),
+    ("missing", ["name"], {"max": 150, "unit": "percent"}, "params"),
+    ("accepted_values", ["status"], {"values": ""}, "params"),
+    ("pattern", ["name"], {"pattern": "(["}, "params"),
+    ("freshness", ["created_at"], {}, "params"),
+    ("custom_sql", [], {"sql": "DELETE FROM t"}, "params"),
+    ("row_count", ["id"], {"min": 1}, "columns"),
+])
+def test_parameters_are_validated_per_type(kind, columns, params, field):
+    with pytest.raises(ValidationError) as e:
+        services.validate_check(kind=kind, columns=columns, params=params)
+    assert field in e.value.message_dict
+
+
+def test_a_missing_column_is_refused_at_definition_time(checked_port):
+    with pytest.raises(ValidationError) as e:
+        _check(checked_port, columns=["no_such_column"])
+    assert "No column no_such_column" in e.value.message_dict["columns"][0]
+    assert not QualityCheck.objects.exists()
+
+
+def test_an_unreachable_source_still_accepts_the_definition(checked_port):
+    src = checked_port.source
+    src.database = "/nonexistent/file.db" if src.kind == "sqlite" else "no_such_db"
+    src.save()
+    check = _check(checked_port, columns=["whatever"])
+    assert check.next_run_at <= timezone.now()
+    [run] = _run_sync([check])
+    assert run.status == "error" and "Could not connect" in run.message
+
+
+def test_cron_schedules_are_validated_and_used(checked_port):
+    with pytest.raises(ValidationError) as e:
+        _check(checked_port, name="x", kind="row_count", columns=(), min=1) and None
+        services.check_update(check=QualityCheck.objects.get(), cron="every day")
+    assert "cron" in e.value.message_dict
+    check = QualityCheck.objects.get()
+    services.check_update(check=check, cron="0 6 * * *")
+    check.refresh_from_db()
+    assert check.next_run_at.hour == 6 and check.next_run_at.minute == 0
+
+
+def test_dispatch_queues_due_checks_once_and_reschedules(checked_port):
+    a = _check(checked_port, name="a")
+    b = _check(checked_port, name="b", kind="row_count", columns=(), min=1)
+    assert services.dispatch_due() == 2
+    assert QualityRun.objects.filter(status="queued").count() == 2
+    # Still queued: the same check is never queued twice.
+    assert services.run_now(checks=[a, b]) == []
+    a.refresh_from_db()
+    assert a.next_run_at > timezone.now() + timedelta(minutes=55)
+    QualityCheck.objects.update(next_run_at=timezone.now() - timedelta(minutes=1))  # due again
+    assert services.dispatch_due() == 0  # but still queued
+    assert QualityRun.objects.count() == 2
+    # A queued run nobody picked up is given up after the grace period; the schedule goes on.
+    assert services.dispatch_due(now=timezone.now() + timedelta(hours=1)) == 2
+    assert QualityRun.objects.filter(status="error").count() == 2
+    a.refresh_from_db()
+
+
+
+def test_results_are_recorded_with_observed_value_and_history(checked_port):
+    check = _check(checked_port)
+    [run] = _run_sync([check])
+    assert (run.status, run.observed, run.threshold) == ("failed", 1, "≤ 0")
+    assert run.duration_ms is not None and run.finished_at
+    check.refresh_from_db()
+    assert check.last_status == "failed"
+
+
+def test_the_sweeper_ends_runs_of_a_lost_worker_and_the_next_schedule_proceeds(checked_port):
+    check = _check(checked_port)
+    services.dispatch_due()
+    run = QualityRun.objects.get()
+    QualityRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
+    assert services.sweep_stuck() == 0  # not past its deadline yet
+    later = timezone.now() + timedelta(hours=1)
+    assert services.sweep_stuck(now=later) == 1
+    run.refresh_from_db()
+    assert run.status == "error" and "worker stopped" in run.message
+    # A late result from the lost worker changes nothing.
+    assert services.execute_runs(run_ids=[run.pk]) == {}
+    assert services.dispatch_due(now=later) == 1
+    assert QualityRun.objects.filter(check_obj=check, status="queued").count() == 1
+
+
+def test_state_changes_alert_the_owning_team(checked_port, mailoutbox):
+    m = checked_port.mesh
+    check = _check(checked_port, name="Amounts", kind="range", columns=["amount"],
+                   min=-10, max=1000, max_failing=0)
+    _run_sync([check])  # new -> passed: no alert
+    assert not Notification.objects.filter(kind__startswith="quality").exists()
+    services.check_update(check=check, params={"min": 0, "max": 100, "max_failing": 0})
+    [run] = _run_sync([check])
+    assert run.status == "failed" and run.observed == 2
+    alerts = Notification.objects.filter(kind="quality.failed")
+    assert {n.user for n in alerts} == {m.owner, m.member}
+    assert "Amounts" in alerts[0].title and alerts[0].url.endswith("?tab=quality")
+    assert any("Amounts" in mail.subject for mail in mailoutbox)
+    _run_sync([check])  # failed -> failed: no new alert
+    assert Notification.objects.filter(kind="quality.failed").count() == 2
+    services.check_update(check=check, params={"min": -10, "max": 1000, "max_failing": 0})
+    _run_sync([check])
+    assert Notification.objects.filter(kind="quality.passed").count() == 2
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook_server():
+    _Hook.received, _Hook.status = [], 200
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, _Hook
+    server.shutdown()
+
+
+def test_webhooks_are_signed_retried_and_logged(checked_port, hook_server):
+    server, handler = hook_server
+    hook = Webhook.objects.create(team=checked_port.product.owner_team, secret="s3cr3t",
+                                  url=f"http://127.0.0.1:{server.server_port}/hook")
+    check = _check(checked_port)
+    _run_sync([check])
+    delivery = WebhookDelivery.objects.get(webhook=hook)
+    assert delivery.event == "quality.check.failed" and delivery.status == "pending"
+    handler.status = 500
+    with pytest.raises(services.DeliveryFailed):
+        services.webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("pending", 1, 500)
+    handler.status = 200
+    assert services.webhook_deliver(delivery_id=delivery.pk) == "delivered"
+    headers, body = handler.received[-1]
+    expected = "sha256=" + hmac.new(b"s3cr3t", body, hashlib.sha256).hexdigest()
+    assert headers["X-Mesh-Signature"] == expected
+    payload = json.loads(body)
+    assert payload["status"] == "failed" and payload["check"] == "Names present"
+    assert payload["product"] == checked_port.product.urn
+    server.shutdown()
+    dead = WebhookDelivery.objects.create(webhook=hook, event="x", body="{}")
+    hook.url = "http://127.0.0.1:9/nothing"
+    hook.save()
+    assert services.webhook_deliver(delivery_id=dead.pk, final=True) == "failed"
+
+
+def test_trust_score_and_freshness_slo(checked_port):
+    product = checked_port.product
+    ok = _check(checked_port, name="rows", kind="row_count", columns=(), min=1)
+    fresh = _check(checked_port, name="fresh", kind="freshness", columns=["created_at"], hours=24)
+    product.freshness_slo_hours = 1  # newest row is an hour old: breached
+    product.save()
+    _run_sync([ok, fresh])
+    state = product.quality_state
+    state.refresh_from_db()
+    assert state.freshness_breached
+    assert Notification.objects.filter(kind="quality.freshness").count() == 2
+    # checks 1.0 × 50 + freshness 0 × 20 + documentation × 30
+    doc = state.components["documentation"]["value"]
+    assert state.trust_score == round(100 * (50 + 30 * doc) / 100)
+    product.freshness_slo_hours = 24
+    product.save()
+    _run_sync([fresh])
+    state.refresh_from_db()
+    assert not state.freshness_breached
+    assert state.trust_score == round(100 * (50 + 20 + 30 * doc) / 100)
+    ranked = list(services.with_trust(DataProduct.objects.all()).order_by("-trust", "pk"))
+    assert ranked[0] == product and ranked[0].trust == state.trust_score
+
+
+def test_policy_compliance_can_join_the_trust_score(checked_port, monkeypatch):
+    monkeypatch.setattr(services, "TRUST_COMPONENTS", [("policy", 50, lambda p, s: 0.0)])
+    state = services.product_quality_refresh(product=checked_port.product)
+    assert state.components["policy"] == {"weight": 50, "value": 0.0}
+    without = services.TRUST_COMPONENTS
+    assert without  # the hook is a plain list other apps append to
