@@ -35,9 +35,15 @@ run: seed
 test: dev-install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Static analysis, as CI runs it: ruff (lint + format), mypy with django-stubs, bandit.
+# Tests are scanned by bandit too, without the checks that flag test fixtures (asserts,
+# subprocesses, made-up passwords).
 lint: dev-install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance gunicorn.conf.py
+	$(VENV)/bin/bandit -q -c pyproject.toml -r tests -s B101,B105,B106,B404,B603,B607
 
 bench: dev-install
 	$(PY) -m bench

@@ -77,7 +77,7 @@ class TransferForm(forms.Form):
 
 
 @admin.register(Domain)
-class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):
+class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignore[misc]
     list_display = ("name", "slug", "owner_team", "parent")
     list_filter = ("owner_team", "parent")
     search_fields = ("name", "slug", "description")

@@ -25,3 +25,11 @@ class GovernanceConfig(AppConfig):
         tabs.register_tab(tabs.Tab("governance", "Governance", "governance/policies/product_tab.html",
                                    policy_selectors.product_tab_context, order=60))
         quality_permissions.register()
+        # Policy compliance is one term of the trust score (weight 20, beside checks 50,
+        # freshness 20 and documentation 30; the score is normalised by the weights present).
+        from . import quality_services
+
+        if not any(key == "compliance" for key, _, _ in quality_services.TRUST_COMPONENTS):
+            quality_services.TRUST_COMPONENTS.append(
+                ("compliance", 20, lambda product, state: policy_services.compliance_share(product))
+            )

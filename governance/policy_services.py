@@ -361,3 +361,15 @@ def glossary_search(query: str, *, limit: int = 20) -> QuerySet:
     return GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED).filter(
         Q(name__icontains=q) | Q(synonyms__icontains=q) | Q(definition__icontains=q)
     ).select_related("domain")[:limit]
+
+
+def compliance_share(product: DataProduct) -> float | None:
+    """Share of the active policies that apply to the product which it passes (or has waived);
+    None when no policy has judged it yet. One term of the trust score."""
+    statuses = PolicyStatus.objects.filter(
+        product=product, policy__in=applicable_policies(product)
+    ).annotate(waived=waived_exists()).values_list("outcome", "waived")
+    rows = list(statuses)
+    if not rows:
+        return None
+    return sum(1 for outcome, waived in rows if outcome == "pass" or waived) / len(rows)

@@ -488,10 +488,12 @@ def webhook_deliver(*, delivery_id: int, final: bool = False) -> str:
 TRUST_FORMULA = (
     "Trust = weighted mean of: checks passing (latest result of each enabled check) × 50, "
     "freshness SLO met × 20 (no SLO or no freshness check: half), "
-    "documentation (summary, description, share of fields described) × 30"
+    "documentation (summary, description, share of fields described) × 30, "
+    "policy compliance (share of applicable active policies passed or waived) × 20 "
+    "once policies have judged the product"
 )
 # (key, weight, fn(product, state) -> 0..1, or None to leave the component out).
-# Policy compliance is appended here at integration with weight 20.
+# governance.apps appends policy compliance with weight 20.
 TRUST_COMPONENTS: list[tuple[str, int, Callable]] = []
 
 

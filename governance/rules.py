@@ -319,3 +319,53 @@ class LifecycleRule(RuleType):
             if reasons:
                 out[pk] = reasons
         return out
+
+
+@register
+class QualityCoverageRule(RuleType):
+    key, label = "quality_coverage", "Quality coverage"
+    help = ("Every table or view port has enough enabled quality checks, and the checks' pass "
+            "rate over recent days is high enough.")
+    fix = ("Add quality checks on the Quality tab (at least {min_checks} per table or view port) "
+           "and fix what makes them fail.")
+
+    class Params(forms.Form):
+        min_checks = forms.IntegerField(min_value=0, initial=1)
+        min_pass_rate_pct = forms.IntegerField(
+            min_value=0, max_value=100, required=False, initial=90,
+            help_text="Empty: only count the checks.")
+        days = forms.IntegerField(min_value=1, max_value=365, initial=30)
+
+    def evaluate(self, products, params):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from .models import QualityRun
+
+        out: Failures = defaultdict(list)
+        ports = OutputPort.objects.filter(
+            product__in=products.values("pk"),
+            kind__in=[OutputPort.Kind.TABLE, OutputPort.Kind.VIEW],
+        ).annotate(
+            n=Count("quality_checks", filter=Q(quality_checks__enabled=True))
+        ).values_list("product_id", "slug", "n")
+        for pk, slug, n in ports:
+            if n < params["min_checks"]:
+                out[pk].append(f"port `{slug}` has {n} quality check{'s' if n != 1 else ''}, "
+                               f"needs {params['min_checks']}")
+        rate = params.get("min_pass_rate_pct")
+        if rate is not None:
+            since = timezone.now() - timedelta(days=params["days"])
+            rows = QualityRun.objects.filter(
+                check_obj__port__product__in=products.values("pk"), finished_at__gte=since,
+                status__in=["passed", "failed", "error"],
+            ).values("check_obj__port__product_id").annotate(
+                total=Count("pk"), passed=Count("pk", filter=Q(status="passed")),
+            ).values_list("check_obj__port__product_id", "total", "passed")
+            for pk, total, passed in rows:
+                if passed * 100 < rate * total:
+                    out[pk].append(f"{passed} of {total} check runs passed in the last "
+                                   f"{params['days']} days ({passed * 100 // total}%), "
+                                   f"needs {rate}%")
+        return dict(out)

@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import AuditEntry, Notification
+from .models import AuditEntry, Notification, PendingTask
 from .permissions import DELETE, EDIT, VIEW, can, is_platform, visible
+from .queue import send_pending
 
 
 class PortalPermissionAdmin(admin.ModelAdmin):
@@ -106,3 +107,38 @@ class PortalInlineMixin:
 
     def has_delete_permission(self, request, obj=None):
         return self._may(request, obj)
+
+
+@admin.register(PendingTask)
+class PendingTaskAdmin(admin.ModelAdmin):
+    """Tasks kept while the broker was down; beat sends them every minute, staff can push."""
+
+    list_display = ("created_at", "task_name", "attempts", "sent_at", "last_error")
+    list_filter = (("sent_at", admin.EmptyFieldListFilter), "task_name")
+    readonly_fields = [f.name for f in PendingTask._meta.fields]
+    actions = ["send_now"]
+
+    def has_module_permission(self, request):
+        return is_platform(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_platform(request.user)
+
+    @admin.action(description="Send all pending tasks now")
+    def send_now(self, request, queryset):
+        result = send_pending()
+        if result["failed"]:
+            self.message_user(
+                request, f"The task queue is still unreachable; {result['sent']} sent. "
+                "Beat retries every minute.", messages.WARNING)
+        else:
+            self.message_user(request, f"{result['sent']} pending tasks sent.", messages.SUCCESS)

@@ -13,3 +13,16 @@ def navigation(request):
         "nav_unread_count": user.notifications.filter(read_at__isnull=True).count(),
         "nav_is_platform": is_platform(user),
     }
+
+
+def service_banner(request):
+    """Staff see when the task queue is down or tasks wait to be sent (cached, see queue.status)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_staff:
+        return {}
+    from .queue import status
+
+    state = status()
+    if state["broker_ok"] and not state["pending"]:
+        return {}
+    return {"queue_status": state}

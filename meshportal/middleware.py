@@ -1,14 +1,65 @@
+import logging
 import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from .audit import audit_context
+
+log = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
+    """503 for a request that failed because the database is unreachable.
+
+    Rendered without the request's context: the context processors would query the database.
+    """
+    log.error("Database unavailable: %s %s: %s", request.method, request.path,
+              type(exc).__name__)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"detail": "The database is unavailable. Try again in a moment.",
+             "code": "database_unavailable"},
+            status=503,
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Database down: a friendly 503 page (JSON under /api/) instead of a traceback.
+
+    Errors raised by views come here through process_exception; errors raised in other
+    middleware (loading the session, say) reach meshportal.views.server_error, which answers
+    the same way. Django opens a fresh connection on the next request, so the portal recovers
+    by itself when the database comes back.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_ERRORS):
+            return database_unavailable_response(request, exception)
+        return None
 
 
 class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
     """Every page needs a signed-in user. The API answers for itself (401/403 JSON, tokens)."""
 
-    open_prefixes = ("/api/", "/healthz", "/readyz", "/static/")
+    # /oidc/ exists only when single sign-on is configured (its callback signs people in).
+    open_prefixes = ("/api/", "/healthz", "/readyz", "/static/", "/oidc/")
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.path.startswith(self.open_prefixes):
@@ -45,3 +96,42 @@ class _LazyActor:
     def resolve(self):
         user = getattr(self._request, "user", None)
         return user if user is not None and user.is_authenticated else None
+
+
+class BenchHeadersMiddleware:
+    """Opt-in (MESH_BENCH_HEADERS=1): report server time and SQL queries per response.
+
+    `Server-Timing: app;dur=12.3, cpu;dur=6.1, sql;dur=4.5;desc="7 queries"` and
+    `X-SQL-Queries: 7`, read by
+    `python -m bench`. Queries are counted with an execute wrapper, so DEBUG can stay off.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from time import perf_counter, thread_time
+
+        from django.db import connection
+
+        stats = {"n": 0, "t": 0.0}
+
+        def count(execute, sql, params, many, context):
+            t0 = perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                stats["n"] += 1
+                stats["t"] += perf_counter() - t0
+
+        start, cpu_start = perf_counter(), thread_time()
+        with connection.execute_wrapper(count):
+            response = self.get_response(request)
+        total = (perf_counter() - start) * 1000
+        cpu = (thread_time() - cpu_start) * 1000  # this process's own CPU: robust to a busy host
+        response["Server-Timing"] = (
+            f'app;dur={total:.2f}, cpu;dur={cpu:.2f}, '
+            f'sql;dur={stats["t"] * 1000:.2f};desc="{stats["n"]} queries"'
+        )
+        response["X-SQL-Queries"] = str(stats["n"])
+        return response

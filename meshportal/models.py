@@ -89,3 +89,26 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}: {'e-mail' if self.email else 'in-app only'}"
+
+
+class PendingTask(models.Model):
+    """A Celery task the web process could not hand to the broker (meshportal.queue.enqueue).
+
+    meshportal.tasks.send_pending_tasks (beat, every minute) and the `send_pending_tasks`
+    command send these again once the broker answers.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} ({'sent' if self.sent_at else 'pending'})"

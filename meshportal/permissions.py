@@ -73,12 +73,15 @@ def team_roles(user) -> dict[int, str]:
     if "roles" not in c:
         from domains.models import Membership
 
-        c["roles"] = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        # order_by(): Membership's default ordering would join teams and users for nothing.
+        c["roles"] = dict(
+            Membership.objects.filter(user=user).order_by().values_list("team_id", "role")
+        )
     return c["roles"]
 
 
 def is_team_owner(user, team_id: int | None) -> bool:
-    return team_roles(user).get(team_id) == "owner"
+    return team_id is not None and team_roles(user).get(team_id) == "owner"
 
 
 def is_team_member(user, team_id: int | None) -> bool:

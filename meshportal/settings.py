@@ -1,9 +1,11 @@
 """Settings for Mesh Portal. Every knob comes from the environment; the README lists them all."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("MESH_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -15,9 +17,28 @@ DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 
-_DEV_SECRET = "django-insecure-mesh-portal-development-key-do-not-use-in-production"  # noqa: S105
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production.")
+
+
+def _required(name: str) -> str:
+    """Production refuses to start on a default for these: a clear message beats a bad guess."""
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DJANGO_ENV=production (see the README's Configuration)."
+        )
+    return value
+
+
+_DEV_SECRET = "django-insecure-mesh-portal-development-key-do-not-use-in-production"  # noqa: S105 # nosec B105
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
+if PRODUCTION:
+    SECRET_KEY = _required("SECRET_KEY")
+    _required("ALLOWED_HOSTS")
+    _required("DATABASE_URL")
+    _required("EMAIL_HOST")  # notifications are e-mailed; the console backend is for development
+elif not SECRET_KEY:
     if DEBUG:
         SECRET_KEY = _DEV_SECRET
     else:
@@ -40,6 +61,7 @@ INSTALLED_APPS = [
     "django_filters",
     "guardian",
     "django_htmx",
+    "axes",
     "meshportal",
     "domains",
     "products",
@@ -47,7 +69,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "meshportal.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,7 +82,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "meshportal.middleware.AuditContextMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+# Benchmarks only (`make bench`): Server-Timing and X-SQL-Queries headers on every response.
+MESH_BENCH_HEADERS = env.bool("MESH_BENCH_HEADERS", default=False)
+if MESH_BENCH_HEADERS:
+    MIDDLEWARE.insert(0, "meshportal.middleware.BenchHeadersMiddleware")
 
 ROOT_URLCONF = "meshportal.urls"
 WSGI_APPLICATION = "meshportal.wsgi.application"
@@ -74,6 +104,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "meshportal.context_processors.navigation",
+                "meshportal.context_processors.service_banner",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -94,11 +126,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # JIT compilation costs 100-300 ms on the portal's short list queries (their estimated cost
+    # passes jit_above_cost at 10,000 products) and never pays off for OLTP: off (make bench).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # django-axes must come first: it refuses locked-out sign-ins before any other backend.
+    "meshportal.auth.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -112,6 +149,45 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=False)
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one user name from
+# one address, that pair is locked out for AXES_COOLOFF_MINUTES.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# Successful sign-ins are not logged by axes (the failures are): no extra write per sign-in.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Behind a proxy, take the client address from X-Forwarded-For (the proxy count comes from env).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# Optional single sign-on with OpenID Connect: on only when OIDC_RP_CLIENT_ID is set.
+OIDC_ENABLED = bool(env.str("OIDC_RP_CLIENT_ID", default=""))
+if OIDC_ENABLED:
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.insert(1, "meshportal.oidc.TeamMappingOIDCBackend")
+    OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+    OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+    OIDC_USERNAME_ALGO = "meshportal.oidc.username_from_claims"
+    OIDC_CREATE_USER = env.bool("OIDC_CREATE_USER", default=True)
+    LOGIN_REDIRECT_URL_FAILURE = "login"
+# The claim holding the identity provider's groups, and the prefix of groups naming teams.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_TEAM_GROUP_PREFIX = env.str("OIDC_TEAM_GROUP_PREFIX", default="team:")
 
 # guardian: no anonymous user object; we never grant anything to anonymous visitors.
 ANONYMOUS_USER_NAME = None
@@ -128,6 +204,47 @@ STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # In development whitenoise serves straight from static/; production serves collected files.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Production serves hashed, compressed files through whitenoise (run collectstatic first).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "meshportal.storage.StaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# Security headers. The CSP is enforced everywhere so that development shows what production
+# blocks: no inline scripts, no style attributes, nothing from other origins.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (only trust it if the proxy does).
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # The header only allows submission to the browsers' preload list; nothing is submitted.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # E-mail (Django 6.1's MAILERS): printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
@@ -154,6 +271,7 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 # Celery: Redis in production; with no CELERY_BROKER_URL, kombu's filesystem transport under
 # var/ so that `make run` needs no server at all.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+BROKER_IS_REDIS = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -166,7 +284,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A broker that is down must fail fast: the web process records the task and moves on.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -192,6 +311,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.quality.dispatch_due_checks",
         "schedule": 60.0,
     },
+    "send-pending-tasks": {
+        "task": "meshportal.tasks.send_pending_tasks",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {
@@ -207,11 +330,24 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
 }
 
+# Logs go to stderr: plain lines in development, one JSON object per line in production
+# (LOG_FORMAT overrides). The JSON formatter never prints request bodies, headers or settings.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "meshportal.logging.JsonFormatter"},
+    },
+    "filters": {"database_outage": {"()": "meshportal.logging.DatabaseOutageFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["database_outage"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

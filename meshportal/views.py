@@ -1,8 +1,15 @@
+import sys
+
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views import defaults
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+
+from . import health
+from .middleware import DATABASE_ERRORS, database_unavailable_response
 
 
 def notifications(request):
@@ -17,5 +24,28 @@ def notifications_read(request):
 
 
 @login_not_required
+@never_cache
 def healthz(request):
+    """Liveness: the process answers. Touches nothing else, so a database outage never gets
+    healthy web processes restarted."""
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+def readyz(request):
+    """Readiness: database, broker and migrations; 503 with the failing check otherwise."""
+    checks = health.readiness()
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+def server_error(request):
+    """handler500: database outages get the 503 page; anything else Django's plain 500."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_ERRORS):
+        return database_unavailable_response(request, exc)
+    return defaults.server_error(request)

@@ -76,7 +76,7 @@ class ServiceSavingAdmin(PortalPermissionAdmin):
 
 
 @admin.register(DataProduct)
-class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):
+class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ignore[misc]
     list_display = ("name", "domain", "status", "classification", "owner_team", "version", "updated_at")
     list_filter = ("status", "classification", "domain", "owner_team", "tags")
     search_fields = ("name", "slug", "summary")

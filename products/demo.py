@@ -4,7 +4,9 @@ The tables are real and some are deliberately flawed (nulls, duplicates, stale t
 values outside their accepted set) so that quality checks find real problems.
 """
 
-PASSWORD = "mesh-demo"  # noqa: S105 - demo sign-ins only, listed in the README
+from typing import Any
+
+PASSWORD = "mesh-demo"  # noqa: S105 - demo sign-ins, in the README  # nosec B105
 
 # username: (first, last, email, staff)
 USERS = {
@@ -59,7 +61,7 @@ def F(name, logical="string", *, pk=False, req=False, uniq=False, pii=False, des
 
 # Each product: domain, slug, name, status, classification, summary, tags, SLO hours, ports.
 # A port's "table" names the warehouse table; "rows" and "flaws" shape its contents.
-PRODUCTS = [
+PRODUCTS: list[dict[str, Any]] = [
     # -- Orders -------------------------------------------------------------------------------
     dict(domain="orders", slug="orders", name="Orders", status="published",
          classification="confidential", tags=["orders", "finance", "core"], slo=24,

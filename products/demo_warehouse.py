@@ -104,7 +104,7 @@ def _adapt(value):
 
 
 def build_rows(port: dict, now: datetime) -> list[list]:
-    rng = random.Random(port["table"])  # deterministic per table
+    rng = random.Random(port["table"])  # deterministic demo data per table  # nosec B311
     fields, flaws = port["fields"], port.get("flaws", {})
     rows = [[_value(rng, f, i, now) for f in fields] for i in range(1, port.get("rows", 100) + 1)]
     index = {f["name"]: n for n, f in enumerate(fields)}
@@ -135,7 +135,7 @@ def create_table(cur, port: dict, now: datetime) -> bool:
     cur.execute(f"CREATE TABLE {qualified} ({cols})")
     marks = ", ".join(["%s" if is_postgres() else "?"] * len(port["fields"]))
     rows = [[_adapt(v) for v in row] for row in build_rows(port, now)]
-    cur.executemany(f"INSERT INTO {qualified} VALUES ({marks})", rows)  # noqa: S608 - names from our own spec
+    cur.executemany(f"INSERT INTO {qualified} VALUES ({marks})", rows)  # noqa: S608 - names from our own spec  # nosec B608
     return True
 
 

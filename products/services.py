@@ -59,7 +59,7 @@ def product_create(
     name: str,
     owner_team: Team | None = None,
     tags=(),
-    ports: list[dict[str, Any]] = (),
+    ports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
     **fields: Any,
 ) -> DataProduct:
     product = DataProduct(
@@ -252,7 +252,7 @@ def _owners(product: DataProduct):
 
 
 def _grantee(req: AccessRequest):
-    return req.team.group if req.team_id else req.requester
+    return req.team.group if req.team is not None else req.requester
 
 
 @transaction.atomic

@@ -50,7 +50,7 @@ def product_list(request):
     return render(request, "products/product_list.html", {"filter": f, "page": page})
 
 
-def tag_detail(request, tag: str):
+def tag_detail(request, tag):
     tag = get_object_or_404(Tag, slug=tag)
     qs = selectors.product_list(user=request.user).filter(tags=tag).order_by("name")
     return render(request, "products/tag_detail.html", {"tag": tag, "page": _paginate(request, qs)})
@@ -73,7 +73,7 @@ def product_detail(request, domain: str, product: str):
         "can_request": can(user, REQUEST_ACCESS, obj),
         "can_approve": can(user, APPROVE_ACCESS, obj),
     }
-    if tab.context:
+    if tab is not None and tab.context:
         ctx.update(tab.context(request, obj))
     return render(request, "products/product_detail.html", ctx)
 
@@ -145,7 +145,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             if action == "publish":
                 services.product_publish(product=fresh)
             elif action == "deprecate":
-                services.product_deprecate(product=fresh, **form.cleaned_data)
+                services.product_deprecate(product=fresh, **(form.cleaned_data if form else {}))
             elif action == "retire":
                 services.product_retire(product=fresh, by=request.user,
                                         force=request.POST.get("force") == "1")

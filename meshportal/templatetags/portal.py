@@ -1,3 +1,5 @@
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from django import forms, template
@@ -14,14 +16,19 @@ ALLOWED_TAGS = {
 @register.filter(name="markdown")
 def render_markdown(text: str) -> str:
     """User markdown to HTML, sanitised: no scripts, no event handlers, no javascript: links."""
-    html = md.markdown(text or "", extensions=["tables", "fenced_code"])
-    return mark_safe(  # noqa: S308 - nh3 has just removed everything unsafe
-        nh3.clean(
-            html,
-            tags=ALLOWED_TAGS,
-            attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
-            url_schemes={"http", "https", "mailto"},
-        )
+    return mark_safe(_markdown_html(text or ""))  # noqa: S308  # nosec B308 B703 - nh3 removed everything unsafe
+
+
+@lru_cache(maxsize=2048)
+def _markdown_html(text: str) -> str:
+    # A pure function of the text, so caching needs no invalidation; it saves ~5 ms of CPU per
+    # product page (make bench).
+    html = md.markdown(text, extensions=["tables", "fenced_code"])
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
+        url_schemes={"http", "https", "mailto"},
     )
 
 

@@ -172,3 +172,22 @@ def test_evaluation_stores_current_state_history_and_trend(mesh):
     # Retiring the policy removes its current state from scorecards.
     ps.policy_retire(policy=policy, by=mesh.staff)
     assert not PolicyStatus.objects.filter(policy=policy).exists()
+
+
+def test_policy_compliance_is_a_term_of_the_trust_score(mesh):
+    from governance import policy_services, quality_services
+    from governance.models import Policy
+
+    product = mesh.products[("orders", "published")]
+    assert policy_services.compliance_share(product) is None  # nothing judged yet
+    state = quality_services.product_quality_refresh(product=product)
+    assert "compliance" not in state.components
+    Policy.objects.create(key="fresh", title="Fresh", rule_type="freshness", parameters={},
+                          severity="advisory", status="active", proposed_by=mesh.owner)
+    Policy.objects.create(key="documented", title="Documented", rule_type="lifecycle",
+                          parameters={}, severity="advisory", status="active",
+                          proposed_by=mesh.owner)
+    policy_services.evaluate_policies()
+    assert policy_services.compliance_share(product) == 0.5  # no SLO fails, lifecycle passes
+    state = quality_services.product_quality_refresh(product=product)
+    assert state.components["compliance"] == {"weight": 20, "value": 0.5}

@@ -154,3 +154,32 @@ def test_a_new_rule_type_is_one_registered_class(mesh):
         assert evaluate("test-tags", make(mesh, "t")) == ["has 0 tags"]
     finally:
         rules._registry.pop("test-tags")
+
+
+def test_quality_coverage_counts_checks_and_pass_rate(mesh):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.models import QualityCheck, QualityRun
+
+    p = make(mesh, "covered")
+    port = p.ports.get()
+    assert evaluate("quality_coverage", p, min_pass_rate_pct=None) == [
+        "port `main` has 0 quality checks, needs 1"]
+    check = QualityCheck.objects.create(port=port, name="rows", kind="row_count",
+                                        params={"min": 1})
+    assert evaluate("quality_coverage", p) is None  # a check and no runs yet: nothing to judge
+    now = timezone.now()
+    for status in ["passed", "failed", "failed"]:
+        QualityRun.objects.create(check_obj=check, status=status, finished_at=now,
+                                  deadline=now)
+    # Old runs fall out of the window.
+    QualityRun.objects.create(check_obj=check, status="passed",
+                              finished_at=now - timedelta(days=40), deadline=now)
+    assert evaluate("quality_coverage", p, min_pass_rate_pct=50, days=30) == [
+        "1 of 3 check runs passed in the last 30 days (33%), needs 50%"]
+    assert evaluate("quality_coverage", p, min_pass_rate_pct=30, days=30) is None
+    # Dashboards and files have no table to check: they need no checks.
+    dash = make(mesh, "dash", kind="dashboard", fields=[])
+    assert evaluate("quality_coverage", dash) is None

@@ -61,13 +61,13 @@ def seed() -> int:
                 domain_services.membership_set(team=team, user=users[username], role=role)
         teams[slug] = team
 
-    domains = {}
-    for slug, (name, team, parent, description) in demo.DOMAINS.items():
+    domains: dict[str, Domain] = {}
+    for slug, (name, team_slug, parent, description) in demo.DOMAINS.items():
         domain = Domain.objects.filter(slug=slug).first()
         if domain is None:
             domain = domain_services.domain_create(
-                slug=slug, name=name, owner_team=teams[team], description=description,
-                parent=domains.get(parent),
+                slug=slug, name=name, owner_team=teams[team_slug], description=description,
+                parent=domains.get(parent) if parent else None,
             )
         domains[slug] = domain
 
@@ -101,7 +101,7 @@ def _demo_source() -> DataSource:
         return DataSource.objects.create(
             slug="demo-warehouse", name="Demo warehouse", kind="postgresql",
             host=db.get("HOST") or "127.0.0.1", port=int(db.get("PORT") or 5432),
-            database=db["NAME"], user=db.get("USER") or "", password_env="DEMO_WAREHOUSE_PASSWORD",  # noqa: S106 - a variable name
+            database=db["NAME"], user=db.get("USER") or "", password_env="DEMO_WAREHOUSE_PASSWORD",  # noqa: S106 - a variable name  # nosec B106
             default_schema=settings.MESH_DEMO_WAREHOUSE_SCHEMA,
             description="Demo tables in the portal's own PostgreSQL database.",
         )

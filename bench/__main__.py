@@ -1,0 +1,404 @@
+"""`make bench`: the portal under gunicorn against a generated mesh on PostgreSQL.
+
+1. Creates the benchmark database (BENCH_DATABASE_URL, default mesh_bench), migrates it and runs
+   `seed_scale` unless it already holds a generated mesh of the requested size.
+2. Starts gunicorn (DEBUG off, a SECRET_KEY, MESH_BENCH_HEADERS=1) on a free local port.
+3. Signs in as an owner of a team, and for every scenario in bench/scenarios.py measures server
+   time (p50/p95/p99, from the Server-Timing header), SQL queries (X-SQL-Queries), and throughput
+   with concurrent clients as a ratio of a trivial view's.
+4. Writes bench/results/latest.json and latest.md and the README's table.
+"""
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from bench.scenarios import SCENARIOS, TRIVIAL, Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mesh_bench"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--products", type=int, default=10_000)
+    p.add_argument("--requests", type=int, default=60, help="timed requests per scenario")
+    p.add_argument("--duration", type=float, default=3.0, help="seconds of throughput per page")
+    p.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients for throughput")
+    p.add_argument("--only", default="", help="regex: run only matching scenarios")
+    p.add_argument("--reseed", action="store_true", help="regenerate the mesh even if present")
+    p.add_argument("--no-readme", action="store_true", help="do not update README.md's table")
+    p.add_argument("--output", default=str(RESULTS / "latest"), help="path without extension")
+    return p.parse_args()
+
+
+# -- database --------------------------------------------------------------------------------
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            log(f"creating database {name}")
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(env: dict) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshportal.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def prepare_mesh(products: int, reseed: bool) -> dict:
+    from django.core.management import call_command
+
+    from products import scale
+
+    call_command("migrate", verbosity=0, interactive=False)
+    have = scale.existing_size()
+    if reseed or have != products:
+        log(f"generating a {products:,}-product mesh (found {have:,})")
+        call_command("seed_scale", products=products, reset=bool(have))
+    else:
+        log(f"reusing the generated {have:,}-product mesh")
+    return mesh_facts()
+
+
+def mesh_facts() -> dict:
+    """Sizes, and the person and objects the scenarios visit (deterministic choices)."""
+    from django.db.models import Count
+
+    from domains.models import Domain, Membership, Team
+    from products import scale
+    from products.models import (
+        AccessRequest,
+        DataProduct,
+        DataProductGroupObjectPermission,
+        OutputPort,
+        SchemaField,
+    )
+
+    # The busiest owner: most products in their team, i.e. the biggest inbox and most drafts.
+    team = (Team.objects.filter(contact_email__endswith=f"@{scale.SCALE_EMAIL_DOMAIN}")
+            .annotate(n=Count("products")).order_by("-n", "slug").first())
+    owner = Membership.objects.filter(team=team, role="owner").select_related("user") \
+        .order_by("user__username").first().user
+    # A published product with a typical schema, in that team.
+    product = (DataProduct.objects.filter(owner_team=team, status="published")
+               .select_related("domain").order_by("slug").first())
+    return {
+        "sizes": {
+            "domains": Domain.objects.count(), "teams": Team.objects.count(),
+            "products": DataProduct.objects.count(), "ports": OutputPort.objects.count(),
+            "fields": SchemaField.objects.count(),
+            "access requests": AccessRequest.objects.count(),
+            "team permission rows": DataProductGroupObjectPermission.objects.count(),
+        },
+        "user": owner.username,
+        "vars": {"domain": product.domain.slug, "product": product.slug, "team": team.slug,
+                 "urn": product.urn},
+    }
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, workers: int):
+    port = free_port()
+    logf = open(RESULTS / "gunicorn.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "meshportal.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
+                if requests.get(base + "/healthz", timeout=10).ok:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not start:\n" + (RESULTS / "gunicorn.log").read_text())
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        logf.close()
+
+
+def sign_in(base: str, username: str, password: str) -> requests.Session:
+    s = requests.Session()
+    s.get(base + "/login/")
+    r = s.post(base + "/login/", data={"username": username, "password": password,
+                                        "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+               headers={"Referer": base + "/login/"}, allow_redirects=False)
+    if r.status_code != 302:
+        raise SystemExit(f"could not sign in as {username}: HTTP {r.status_code}")
+    return s
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+TIMING = re.compile(r"app;dur=([\d.]+)")
+CPU = re.compile(r"cpu;dur=([\d.]+)")
+SQL = re.compile(r"sql;dur=([\d.]+)")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure_url(session, base: str, url: str, n: int) -> dict:
+    for _ in range(3):  # warm-up: every worker's caches, connections
+        r = session.get(base + url)
+    if r.status_code == 404:
+        return {"status": "not available", "reason": f"{url} answers 404"}
+    if r.status_code != 200:
+        return {"status": "error", "reason": f"{url} answers HTTP {r.status_code}"}
+    server, client, queries, cpu, sql = [], [], [], [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = session.get(base + url)
+        client.append((time.perf_counter() - t0) * 1000)
+        timing = r.headers.get("Server-Timing", "")
+        server.append(float(TIMING.search(timing).group(1)))
+        cpu.append(float(CPU.search(timing).group(1)))
+        sql.append(float(SQL.search(timing).group(1)))
+        queries.append(int(r.headers.get("X-SQL-Queries", "0")))
+    return {
+        "status": "ok", "url": url, "requests": n,
+        "p50_ms": round(percentile(server, 50), 1), "p95_ms": round(percentile(server, 95), 1),
+        "p99_ms": round(percentile(server, 99), 1),
+        "client_p50_ms": round(percentile(client, 50), 1),
+        "cpu_p50_ms": round(percentile(cpu, 50), 1), "sql_p50_ms": round(percentile(sql, 50), 1),
+        "queries": max(queries), "bytes": len(r.content),
+    }
+
+
+def throughput(cookies, base: str, url: str, clients: int, seconds: float) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def client(i):
+        s = requests.Session()
+        s.cookies.update(cookies)
+        while time.monotonic() < stop:
+            s.get(base + url).raise_for_status()
+            done[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def measure_job(path: str, runs: int = 1) -> dict:
+    module, _, name = path.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return {"status": "not available", "reason": f"{path} does not exist yet"}
+    from django.db import connection
+
+    count = [0]
+
+    def counter(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    times = []
+    with connection.execute_wrapper(counter):
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return {"status": "ok", "target": path, "seconds": round(min(times), 2),
+            "queries": count[0] // runs}
+
+
+def verdict(s: Scenario, r: dict) -> list[str]:
+    """The targets this result misses (empty: all met)."""
+    missed = []
+    if r.get("status") != "ok":
+        return missed
+    if s.p95_ms is not None and r["p95_ms"] > s.p95_ms:
+        missed.append(f"p95 {r['p95_ms']} ms > {s.p95_ms:g} ms")
+    if s.max_queries is not None and r["queries"] > s.max_queries:
+        missed.append(f"{r['queries']} queries > {s.max_queries}")
+    if s.min_ratio is not None and r.get("ratio") is not None and r["ratio"] < s.min_ratio:
+        missed.append(f"throughput {r['ratio']:.0%} < {s.min_ratio:.0%} of trivial")
+    if s.max_seconds is not None and r["seconds"] > s.max_seconds:
+        missed.append(f"{r['seconds']} s > {s.max_seconds:g} s")
+    return missed
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def machine(env: dict) -> dict:
+    import django
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text()
+                .splitlines() if line.startswith("MemTotal")), None)
+    return {"cpus": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
+            "django": django.get_version(), "postgresql": pg.split()[0],
+            "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def markdown(report: dict) -> str:
+    m, sz = report["machine"], report["mesh"]["sizes"]
+    lines = [
+        f"Measured {report['finished']} on {m['cpus']} CPUs, {m['memory_mb'] / 1024:.0f} GB, "
+        f"Python {m['python']}, Django {m['django']}, PostgreSQL {m['postgresql']} (load average "
+        f"{m['load_average'][0]} at the end: other processes share the CPUs); gunicorn "
+        f"with {report['settings']['workers']} workers, {report['settings']['clients']} "
+        f"concurrent clients for throughput. Mesh: "
+        + ", ".join(f"{v:,} {k}" for k, v in sz.items()) + ".",
+        "",
+        "Server time from the Server-Timing header; CPU is the web worker's own CPU time and SQL "
+        "the time spent in queries (both p50), which show where the time goes on a busy host.",
+        "",
+        "| scenario | p50 ms | p95 ms | p99 ms | CPU ms | SQL ms | SQL queries | req/s "
+        "| × trivial | targets |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in report["results"]:
+        if r["status"] == "ok" and "p50_ms" in r:
+            rps = f"{r['rps']:.0f}" if r.get("rps") else ""
+            ratio = f"{r['ratio']:.0%}" if r.get("ratio") is not None else ""
+            lines.append(f"| {r['name']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
+                         f"{r['cpu_p50_ms']} | {r['sql_p50_ms']} | {r['queries']} | {rps} | {ratio} | "
+                         f"{'; '.join(r['missed']) or 'met'} |")
+        elif r["status"] == "ok":
+            lines.append(f"| {r['name']} | {r['seconds']} s (job) | | | | | {r['queries']} | | | "
+                         f"{'; '.join(r['missed']) or 'met'} |")
+        else:
+            lines.append(f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+
+
+def main() -> None:
+    args = parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    db = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = {
+        "DATABASE_URL": db,
+        "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL",
+                                            "redis://127.0.0.1:6379/15"),
+        "DEBUG": "false", "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "MESH_BENCH_HEADERS": "1",
+        "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600",
+    }
+    ensure_database(db)
+    setup_django(env)
+    mesh = prepare_mesh(args.products, args.reseed)
+    from products import scale
+
+    log(f"signing in as {mesh['user']}; product {mesh['vars']['urn']}")
+    chosen = [s for s in SCENARIOS if s is TRIVIAL or re.search(args.only, s.name)]
+    results = []
+    with gunicorn({**os.environ, **env}, args.workers) as base:
+        session = sign_in(base, mesh["user"], scale.PASSWORD)
+        search = "/search/" if session.get(base + "/search/?q=orders").status_code != 404 \
+            else "/products/"
+        fmt = {**mesh["vars"], "search": search}
+        trivial_rps = None
+        for s in chosen:
+            if s.is_url:
+                url = s.target.format(**fmt)
+                r = measure_url(session, base, url, args.requests)
+                if r["status"] == "ok" and s.kind in ("baseline", "page"):
+                    r["rps"] = round(throughput(session.cookies, base, url, args.clients,
+                                                args.duration), 1)
+                    if s is TRIVIAL:
+                        trivial_rps = r["rps"]
+                    r["ratio"] = round(r["rps"] / trivial_rps, 3) if trivial_rps else None
+            else:
+                r = measure_job(s.target)
+            r = {"name": s.name, "kind": s.kind, **r}
+            r["missed"] = verdict(s, r)
+            results.append(r)
+            shown = (f"p50 {r['p50_ms']} (cpu {r['cpu_p50_ms']}) p95 {r['p95_ms']} p99 {r['p99_ms']} ms, "
+                     f"{r['queries']} queries" + (f", {r['rps']} req/s" if r.get("rps") else "")
+                     if "p50_ms" in r else r.get("reason") or f"{r.get('seconds')} s")
+            log(f"{s.name:40} {shown}{'  MISSED: ' + '; '.join(r['missed']) if r['missed'] else ''}")
+    report = {
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(env), "mesh": mesh,
+        "settings": {"workers": args.workers, "clients": args.clients,
+                     "requests": args.requests, "duration": args.duration},
+        "results": results,
+    }
+    out = Path(args.output)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    out.with_suffix(".md").write_text(table)
+    if not args.no_readme and out == RESULTS / "latest":
+        update_readme(table)
+    print(table)
+    missed = [r["name"] for r in results if r["missed"]]
+    log(f"{len(results)} scenarios, {len(missed)} missing a target"
+        + (f": {', '.join(missed)}" if missed else ""))
+
+
+if __name__ == "__main__":
+    main()

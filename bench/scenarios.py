@@ -1,0 +1,74 @@
+"""What `make bench` measures. One line per scenario; add yours to SCENARIOS.
+
+A scenario's target is either a URL (formatted with the bench's `{domain}`, `{product}`,
+`{team}`, `{urn}`, `{search}` placeholders and fetched from the portal under gunicorn), or a
+dotted path to a callable run inside the bench process against the benchmark database (for
+work that is not a page: policy evaluation, dispatching quality checks). A URL that answers 404
+or a dotted path that does not import is reported as "not available" and skipped, so scenarios
+for features still on their way light up by themselves once they land.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    target: str  # "/url/…" or "package.module.callable"
+    kind: str = "page"  # page | search | api | job
+    # Budgets checked in the report (None: no target for this scenario).
+    p95_ms: float | None = None
+    max_queries: int | None = 15
+    min_ratio: float | None = None  # throughput / trivial view's throughput
+    max_seconds: float | None = None  # jobs: wall time
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_url(self) -> bool:
+        return self.target.startswith(("/", "{"))
+
+
+TRIVIAL = Scenario("trivial view (/healthz)", "/healthz", kind="baseline", max_queries=None)
+
+# Search: typical queries, with and without facets, with typos. `{search}` is /search/ when
+# the search page exists, /products/ before.
+SEARCHES = [
+    ("orders", "q=orders"),
+    ("two words", "q=daily+revenue"),
+    ("field-like word", "q=customer_id"),
+    ("typo 'custmer'", "q=custmer"),
+    ("typo 'paymnts'", "q=paymnts"),
+    ("region", "q=churn+emea"),
+    ("q + status facet", "q=invoices&status=published"),
+    ("q + domain facet", "q=shipments&domain={domain}"),
+    ("q + tag facet", "q=sessions&tag=gdpr"),
+    ("facets only", "status=published&classification=internal&port_kind=stream"),
+    ("q + several facets", "q=refunds&status=published&status=deprecated&classification=confidential"),
+    ("no match", "q=zzzxqv"),
+]
+
+SCENARIOS: list[Scenario] = [
+    TRIVIAL,
+    Scenario("home", "/", min_ratio=0.3),
+    Scenario("product list", "/products/", min_ratio=0.3),
+    *[Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=50)
+      for label, query in SEARCHES],
+    Scenario("domain list", "/domains/"),
+    Scenario("domain page", "/domains/{domain}/"),
+    Scenario("team page", "/teams/{team}/"),
+    Scenario("product page", "/products/{domain}/{product}/", p95_ms=50, min_ratio=0.3),
+    Scenario("product page: schema", "/products/{domain}/{product}/?tab=schema", p95_ms=50),
+    Scenario("product page: activity", "/products/{domain}/{product}/?tab=activity"),
+    Scenario("inbox", "/access/inbox/"),
+    # Light up once the REST API, contracts and lineage land (adjust the URL if it differs).
+    Scenario("API product list", "/api/v1/products/", kind="api"),
+    Scenario("API product detail", "/api/v1/products/{urn}/", kind="api"),
+    Scenario("contract export", "/api/v1/products/{urn}/contract/", kind="api"),
+    Scenario("lineage graph", "/products/{domain}/{product}/lineage/"),
+    # Jobs, run in-process; light up once governance lands (adjust the dotted path if needed).
+    Scenario("policy evaluation (all products)",
+             "governance.policy_services.evaluate_all_products", kind="job",
+             max_queries=None, max_seconds=30),
+    Scenario("dispatch due quality checks", "governance.quality_services.dispatch_due_checks",
+             kind="job", max_queries=None),
+]

@@ -1,0 +1,145 @@
+"""The scale generator, and the query-count bound every page keeps whatever the mesh size."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from domains.models import Domain, Team
+from meshportal.permissions import can, visible
+from products import scale
+from products.models import AccessRequest, DataProduct, SchemaField
+
+MAX_QUERIES = 15
+SMALL = scale.Options(products=12, domains=3, teams=6, fields_per_port=4, users=30, seed=1)
+LARGE = scale.Options(products=150, domains=6, teams=24, fields_per_port=4, users=120, seed=2)
+
+
+def quiet(_):
+    pass
+
+
+@pytest.mark.django_db
+def test_generator_builds_the_requested_mesh_with_working_permissions():
+    ctx = scale.generate(scale.Options(products=50, domains=4, teams=8, fields_per_port=6,
+                                       users=40), quiet)
+    products = scale.scale_products()
+    assert products.count() == 50
+    assert Domain.objects.count() == 4 and Team.objects.count() == 8
+    assert ctx.counts["products_outputport"] == 150
+    assert 150 * 3 <= SchemaField.objects.count() <= 150 * 9
+    # The owning team's members may edit their drafts; a consumer outside it may not see them.
+    draft = products.filter(status="draft").select_related("owner_team").first()
+    member = get_user_model().objects.filter(memberships__team=draft.owner_team_id,
+                                             memberships__role="member").first()
+    outsider = get_user_model().objects.exclude(memberships__team=draft.owner_team_id).first()
+    assert can(member, "edit", draft)
+    assert not can(outsider, "view", draft)
+    assert not visible(outsider, DataProduct.objects.filter(pk=draft.pk)).exists()
+    # Approved requests come with the grant a real approval writes.
+    grant = AccessRequest.objects.filter(status="approved").select_related("requester").first()
+    assert can(grant.requester, "view_connection", grant.product)
+
+
+@pytest.mark.django_db
+def test_generator_is_deterministic_and_reset_replaces_only_the_generated_mesh(mesh):
+    options = scale.Options(products=20, domains=2, teams=4, fields_per_port=3, users=10, seed=7)
+
+    def snapshot():
+        return list(scale.scale_products().order_by(
+            "domain__slug", "slug", "ports__slug", "ports__fields__ordinal",
+        ).values_list("domain__slug", "slug", "status", "ports__slug", "ports__fields__name"))
+
+    scale.generate(options, quiet)
+    first = snapshot()
+    with pytest.raises(CommandError, match="already here"):
+        call_command("seed_scale", products=20, verbosity=0)
+    call_command("seed_scale", products=20, domains=2, teams=4, fields_per_port=3, users=10,
+                 seed=7, reset=True, verbosity=0)
+    assert snapshot() == first
+    # The hand-made mesh is untouched.
+    assert DataProduct.objects.filter(domain__slug="orders").count() == 3
+    assert get_user_model().objects.filter(username="owner").exists()
+
+
+@pytest.mark.django_db
+def test_sqlite_refuses_large_meshes_postgresql_takes_them():
+    assert "needs PostgreSQL" in scale.size_problem(scale.SQLITE_MAX_PRODUCTS + 1, "sqlite")
+    assert scale.size_problem(scale.SQLITE_MAX_PRODUCTS, "sqlite") is None
+    assert scale.size_problem(100_000, "postgresql") is None
+    if connection.vendor == "sqlite":
+        with pytest.raises(CommandError, match="needs PostgreSQL"):
+            call_command("seed_scale", products=scale.SQLITE_MAX_PRODUCTS + 1, verbosity=0)
+        assert not DataProduct.objects.exists()
+
+
+def _pages(client, ctx):
+    """Every core page, seen by an owner of a team (drafts, inbox) and by a plain consumer."""
+    team = next(t for t in ctx.teams if any(p["team"] is t for p in ctx.products))
+    product = next(p for p in ctx.products if p["team"] is team)
+    domain = product["domain"]
+    base = f"/products/{domain['slug']}/{product['slug']}/"
+    urls = ["/", "/products/", "/products/?q=orders", "/products/?status=published&tag=gdpr",
+            "/domains/", f"/domains/{domain['slug']}/", f"/teams/{team['slug']}/",
+            "/access/inbox/", "/access/mine/", "/tags/gdpr/", base, base + "?tab=schema",
+            base + "?tab=ports", base + "?tab=access", base + "?tab=activity"]
+    owner = get_user_model().objects.get(pk=team["owners"][0])
+    consumer = get_user_model().objects.exclude(memberships__isnull=False).first() \
+        or get_user_model().objects.exclude(pk=owner.pk).first()
+    counts = {}
+    for user in (owner, consumer):
+        client.force_login(user)
+        for url in urls:
+            with CaptureQueriesContext(connection) as q:
+                response = client.get(url)
+            assert response.status_code == 200, url
+            counts[(user.username, url)] = len(q)
+    return counts
+
+
+@pytest.mark.django_db
+def test_pages_keep_their_query_count_whatever_the_mesh_size(client):
+    small = _pages(client, scale.generate(SMALL, quiet))
+    scale.reset()
+    large = _pages(client, scale.generate(LARGE, quiet))
+    too_many = {k: v for k, v in {**small, **large}.items() if v > MAX_QUERIES}
+    assert not too_many, f"more than {MAX_QUERIES} queries: {too_many}"
+
+
+@pytest.mark.django_db
+def test_bench_headers_report_time_and_queries_only_when_switched_on(client, mesh, settings):
+    client.force_login(mesh.consumer)
+    assert "Server-Timing" not in client.get("/products/").headers
+    settings.MIDDLEWARE = ["meshportal.middleware.BenchHeadersMiddleware", *settings.MIDDLEWARE]
+    client = Client()  # a new handler loads the new middleware list
+    client.force_login(mesh.consumer)
+    with CaptureQueriesContext(connection) as q:
+        response = client.get("/products/")
+    assert response.status_code == 200
+    assert response.headers["X-SQL-Queries"] == str(len(q))
+    assert "app;dur=" in response.headers["Server-Timing"]
+    assert f'desc="{len(q)} queries"' in response.headers["Server-Timing"]
+
+
+@pytest.mark.django_db
+def test_product_filters_keep_the_chosen_domain_and_team(client, mesh):
+    client.force_login(mesh.consumer)
+    response = client.get("/products/?domain=orders&owner_team=orders-team&status=published")
+    html = response.text
+    assert '<option value="orders" selected>Orders</option>' in html
+    assert '<option value="users">Users</option>' in html
+    assert '<option value="orders-team" selected>Orders Team</option>' in html
+    assert "Orders published" in html and "Users published" not in html
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    # JIT cost 100-300 ms per list query at 10,000 products (README, Scale and benchmarks).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SHOW jit")
+            assert cur.fetchone()[0] == "off"
+    else:
+        assert "options" not in connection.settings_dict.get("OPTIONS", {})
