@@ -103,6 +103,13 @@
   ];
 
   function draw(container, elements, layout, style) {
+    // Cytoscape injects a <style> element unless one with this id exists; the Content Security
+    // Policy forbids inline styles, so portal.css carries its one rule and this marks it done.
+    if (!document.getElementById("__________cytoscape_stylesheet")) {
+      var marker = document.createElement("meta");
+      marker.id = "__________cytoscape_stylesheet";
+      document.head.appendChild(marker);
+    }
     var cy = cytoscape({
       container: container, elements: elements, layout: layout, style: style,
       wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 3
