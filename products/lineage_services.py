@@ -180,7 +180,17 @@ def product_event_announce(*, product: DataProduct, kind: str, title: str, body:
     from .tasks import notify_product_event
 
     args = (product.pk, kind, title, body, url or product.get_absolute_url(), product.urn)
-    transaction.on_commit(lambda: notify_product_event.delay(*args))
+
+    def send() -> None:
+        from meshportal import queue
+        from meshportal.celery import app
+
+        if app.conf.task_always_eager:  # eager mode runs tasks inline, as Celery's delay() does
+            notify_product_event.delay(*args)
+        else:  # a broker outage keeps the task for later instead of failing the change
+            queue.enqueue(notify_product_event, *args)
+
+    transaction.on_commit(send)
 
 
 def product_event_recipients(product: DataProduct, kind: str) -> list:
