@@ -66,9 +66,12 @@ def check_migrations() -> tuple[bool, str]:
     if _migrations_applied:
         return True, "all applied"
     executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if plan:
-        return False, f"{len(plan)} unapplied, e.g. {plan[0][0].app_label}.{plan[0][0].name}"
+    # Every node, not a plan to the leaves: a merge migration that is applied would hide an
+    # unapplied parent from migration_plan().
+    applied = executor.loader.applied_migrations
+    unapplied = sorted(k for k in executor.loader.graph.nodes if k not in applied)
+    if unapplied:
+        return False, f"{len(unapplied)} unapplied, e.g. {unapplied[0][0]}.{unapplied[0][1]}"
     _migrations_applied = True
     return True, "all applied"
 

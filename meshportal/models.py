@@ -72,6 +72,25 @@ class Notification(models.Model):
         return self.title
 
 
+class NotificationPreference(models.Model):
+    """Whether a user wants e-mail for one kind of notification (in-app ones always arrive)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=40)
+    email = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notificationpref_unique_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind}: {'e-mail' if self.email else 'in-app only'}"
+
+
 class PendingTask(models.Model):
     """A Celery task the web process could not hand to the broker (meshportal.queue.enqueue).
 

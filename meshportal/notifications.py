@@ -35,6 +35,40 @@ def notify(users: Iterable, *, kind: str, title: str, url: str = "", body: str =
     return len(recipients)
 
 
+# The kinds a user may switch e-mail off for (preferences page); in-app notifications always
+# arrive. Other kinds (access requests...) always e-mail.
+SUBSCRIPTION_KINDS = {
+    "publication": "A product is published",
+    "major_version": "A new major contract version",
+    "breaking_change": "A breaking change is announced",
+    "deprecation": "A product is deprecated",
+    "retirement": "A product is retired",
+    "quality_change": "A product's quality state changes",
+}
+
+
 def email_wanted(user, kind: str) -> bool:
-    """Whether the user wants e-mail for this kind (per-kind preferences may refine this)."""
-    return True
+    """Whether the user wants e-mail for this kind: on unless they switched it off."""
+    from .models import NotificationPreference
+
+    if kind.startswith("quality."):  # quality.failed, quality.passed, quality.freshness, ...
+        kind = "quality_change"
+    return not NotificationPreference.objects.filter(user=user, kind=kind, email=False).exists()
+
+
+def preferences_get(*, user) -> dict[str, bool]:
+    """{kind: wants e-mail} for every subscription kind."""
+    from .models import NotificationPreference
+
+    off = set(NotificationPreference.objects.filter(user=user, email=False)
+              .values_list("kind", flat=True))
+    return {k: k not in off for k in SUBSCRIPTION_KINDS}
+
+
+def preferences_set(*, user, email_kinds: set[str]) -> None:
+    """Switch e-mail on for email_kinds and off for the other subscription kinds."""
+    from .models import NotificationPreference
+
+    for kind in SUBSCRIPTION_KINDS:
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=kind, defaults={"email": kind in email_kinds})

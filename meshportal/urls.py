@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("meshportal.api_urls")),
     path("profile/tokens/", views.tokens, name="tokens"),
+    path("", include("products.lineage_urls")),
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),

@@ -11,7 +11,15 @@ from meshportal.admin import PortalInlineMixin, PortalPermissionAdmin
 from meshportal.permissions import DEPRECATE, can
 
 from . import services
-from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
+from .models import (
+    AccessRequest,
+    DataProduct,
+    InputPort,
+    OutputPort,
+    SchemaField,
+    Tag,
+    Watch,
+)
 
 PRODUCT_FIELDS = (
     "name", "slug", "summary", "description", "status", "version", "classification",
@@ -177,3 +185,32 @@ class AccessRequestAdmin(PortalPermissionAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # decided in the inbox, where the rules and notifications live
+
+
+@admin.register(InputPort)
+class InputPortAdmin(PortalPermissionAdmin):
+    """Read-only: inputs are declared on the product page, where cycles and access are checked."""
+
+    list_display = ["product", "source_port", "external_name", "approved", "created_at"]
+    list_filter = ["approved", "external_kind", "product__domain"]
+    search_fields = ["product__slug", "source_product__slug", "external_name"]
+    list_select_related = ["product__domain", "source_port__product__domain"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Watch)
+class WatchAdmin(PortalPermissionAdmin):
+    list_display = ["user", "product", "domain", "created_at"]
+    list_select_related = ["user", "product__domain", "domain"]
+    raw_id_fields = ["user", "product"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

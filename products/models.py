@@ -311,3 +311,86 @@ class ContractVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} contract #{self.number} (v{self.version})"
+
+
+class InputPort(models.Model):
+    """A product's declared input: another product's output port, or an external source.
+
+    `source_product` copies `source_port.product` so that graph queries walk product-to-product
+    edges on one indexed table without joining ports.
+    """
+
+    class ExternalKind(models.TextChoices):
+        DATABASE = "database", "Database"
+        API = "api", "API"
+        FILE = "file", "File"
+        STREAM = "stream", "Stream"
+        SAAS = "saas", "SaaS application"
+        OTHER = "other", "Other"
+
+    product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="input_ports")
+    source_port = models.ForeignKey(
+        OutputPort, null=True, blank=True, on_delete=models.CASCADE, related_name="consumers"
+    )
+    source_product = models.ForeignKey(
+        DataProduct, null=True, blank=True, on_delete=models.CASCADE, related_name="consumer_inputs"
+    )
+    external_name = models.CharField(max_length=200, blank=True,
+                                     help_text="An external source, e.g. 'Salesforce CRM'.")
+    external_kind = models.CharField(max_length=10, choices=ExternalKind.choices, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    # False when the source is restricted and the declaring user had no approved access.
+    approved = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "source_port"], name="inputport_unique_source_port",
+                condition=models.Q(source_port__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(source_port__isnull=False, source_product__isnull=False)
+                           | models.Q(source_port__isnull=True, source_product__isnull=True)
+                           & ~models.Q(external_name="")),
+                name="inputport_port_or_external",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["source_product", "product"], name="inputport_down"),
+            models.Index(fields=["product", "source_product"], name="inputport_up"),
+        ]
+
+    def __str__(self) -> str:
+        source = self.source_port or self.external_name
+        return f"{self.product} ← {source}"
+
+
+class Watch(models.Model):
+    """A user follows a product or a whole domain and is notified of its changes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="watches")
+    product = models.ForeignKey(DataProduct, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="watches")
+    domain = models.ForeignKey("domains.Domain", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="watches")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="watch_unique_product",
+                                    condition=models.Q(product__isnull=False)),
+            models.UniqueConstraint(fields=["user", "domain"], name="watch_unique_domain",
+                                    condition=models.Q(domain__isnull=False)),
+            models.CheckConstraint(
+                condition=(models.Q(product__isnull=False, domain__isnull=True)
+                           | models.Q(product__isnull=True, domain__isnull=False)),
+                name="watch_product_xor_domain",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} watches {self.product or self.domain}"

@@ -17,7 +17,7 @@ from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import clear_caches
 
-from . import contracts
+from . import contracts, lineage_services
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 from .search import index_product
 
@@ -127,7 +127,11 @@ def product_publish(*, product: DataProduct) -> DataProduct:
         raise ValidationError(f"Only drafts can be published; {product} is {product.status}.")
     for check in PUBLISH_CHECKS:
         check(product)
-    return _set_status(product, DataProduct.Status.PUBLISHED, published_at=timezone.now())
+    _set_status(product, DataProduct.Status.PUBLISHED, published_at=timezone.now())
+    lineage_services.product_event_announce(
+        product=product, kind="publication", title=f"{product} was published",
+        body=product.summary)
+    return product
 
 
 # Other apps (governance's publish gate) add checks that raise ValidationError.
@@ -142,16 +146,46 @@ def product_deprecate(
         raise ValidationError(f"Only published products can be deprecated; {product} is {product.status}.")
     if replacement is not None and replacement.pk == product.pk:
         raise ValidationError({"replacement": "A product cannot replace itself."})
-    return _set_status(
+    if replacement is not None and replacement.status != DataProduct.Status.PUBLISHED:
+        raise ValidationError({"replacement": f"The replacement must be published; {replacement} is {replacement.status}."})
+    if sunset_date is not None and sunset_date <= timezone.localdate():
+        raise ValidationError({"sunset_date": "The sunset date must be in the future."})
+    _set_status(
         product, DataProduct.Status.DEPRECATED, sunset_date=sunset_date, replacement=replacement
     )
+    body = " ".join(filter(None, [
+        f"It will be retired on {sunset_date:%Y-%m-%d}." if sunset_date else "",
+        f"Move to {replacement} ({replacement.get_absolute_url()})." if replacement else "",
+    ]))
+    lineage_services.product_event_announce(
+        product=product, kind="deprecation", title=f"{product} is deprecated", body=body)
+    return product
 
 
 @transaction.atomic
-def product_retire(*, product: DataProduct) -> DataProduct:
+def product_retire(*, product: DataProduct, by=None, force: bool = False) -> DataProduct:
+    """Retire product. Refused while approved consumers or live downstream products remain,
+    unless platform staff force it (the override is recorded in the audit log)."""
+    from meshportal.permissions import is_platform
+
     if product.status not in (DataProduct.Status.PUBLISHED, DataProduct.Status.DEPRECATED):
         raise ValidationError(f"Only published or deprecated products can be retired; {product} is {product.status}.")
-    return _set_status(product, DataProduct.Status.RETIRED)
+    blockers = lineage_services.retirement_blockers(product)
+    what = "; ".join(f"{k}: {', '.join(v)}" for k, v in blockers.items())
+    if blockers and not force:
+        raise ValidationError(
+            f"{product} cannot be retired while it has active consumers or downstream products "
+            f"({what}). Ask them to move off it first; platform staff can force retirement.")
+    if blockers and not (by is not None and is_platform(by)):
+        raise ValidationError("Only platform staff can force a retirement.")
+    _set_status(product, DataProduct.Status.RETIRED)
+    if blockers:
+        audit.record(action="update", obj=product, actor=by,
+                     changes={"retirement_forced": [None, f"by {by.get_username()} over {what}"]})
+    lineage_services.product_event_announce(
+        product=product, kind="retirement", title=f"{product} was retired",
+        body=f"Retired while still used ({what})." if blockers else "")
+    return product
 
 
 @transaction.atomic
@@ -299,6 +333,7 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
 def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
     req = _decide(request, by, AccessRequest.Status.APPROVED, comment)
     assign_perm(CONSUME, _grantee(req), req.product)
+    lineage_services.input_ports_approve_for_grant(request=req)
     clear_caches(request.requester)
     notify([req.requester], kind="access_approved",
            title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),

@@ -29,6 +29,7 @@ from meshportal.permissions import (
 
 from . import discovery, search, selectors, services, tabs
 from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductEditor
+from .lineage_views import lineage_confirm_context
 from .models import AccessRequest, DataProduct, Tag
 
 PAGE_SIZE = 25
@@ -215,7 +216,8 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             elif action == "deprecate":
                 services.product_deprecate(product=fresh, **(form.cleaned_data if form else {}))
             elif action == "retire":
-                services.product_retire(product=fresh)
+                services.product_retire(product=fresh, by=request.user,
+                                        force=request.POST.get("force") == "1")
             else:
                 services.product_delete(product=fresh)
                 messages.success(request, f"Deleted {obj.name}.")
@@ -229,7 +231,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             return redirect(fresh)
     return render(request, "products/product_confirm.html", {
         "product": obj, "action": action, "label": label, "consequence": consequence,
-        "form": form})
+        "form": form, **lineage_confirm_context(request, obj, action)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -85,6 +85,10 @@ def page_edit(client, m, p):
 
 def _lifecycle(action, effect):
     def door(client, m, p):
+        if action == "retire":
+            # Retirement is also refused while consumers hold grants (tests/lineage covers
+            # that rule); this matrix checks only who may retire.
+            AccessRequest.objects.filter(product=p, status="approved").update(status="revoked")
         url = _url(p, "products:lifecycle", action=action)
         get = outcome_of(client.get(url))
         post = outcome_of(client.post(url, {}))

@@ -10,7 +10,7 @@ from governance import policy_demo, quality_services
 from governance.models import DataSource
 from meshportal.audit import audit_context
 from meshportal.permissions import GOVERNANCE_GROUP, PLATFORM_GROUP
-from products import demo, demo_warehouse, services
+from products import demo, demo_warehouse, lineage_demo, services
 from products.models import DataProduct
 
 
@@ -20,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with audit_context(door="command"), transaction.atomic():
             created = seed()
+            lineage_demo.seed()
             policy_demo.seed()
         tables = demo_warehouse.build(
             [p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("table")]

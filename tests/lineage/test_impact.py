@@ -1,0 +1,131 @@
+"""Impact analysis and graph JSON on a known graph:
+
+    orders/a ──▶ orders/b ──▶ users/c ──▶ users/d (draft, users team only)
+        └──(port main)──▶ users/e ──▶ orders/f
+"""
+
+import json
+
+import pytest
+
+from products import lineage, lineage_services
+
+from .conftest import make_product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def graph(mesh):
+    g = {
+        "a": make_product(mesh.orders, "a"),
+        "b": make_product(mesh.orders, "b"),
+        "c": make_product(mesh.users, "c", team=mesh.users_team),
+        "d": make_product(mesh.users, "d", status="draft", team=mesh.users_team),
+        "e": make_product(mesh.users, "e", team=mesh.users_team),
+        "f": make_product(mesh.orders, "f"),
+    }
+    from products import services
+    extra = services.port_create(product=g["a"], slug="extra", name="Extra", kind="table")
+    g["extra"] = extra
+    for dst, src, by in [("b", "a", mesh.owner), ("c", "b", mesh.other_owner),
+                         ("d", "c", mesh.other_owner), ("e", "a", mesh.other_owner),
+                         ("f", "e", mesh.owner)]:
+        lineage_services.input_port_create(product=g[dst], by=by,
+                                           source_port=g[src].ports.get(slug="main"))
+    lineage_services.input_port_create(product=g["b"], by=mesh.owner, source_port=extra)
+    return g
+
+
+def test_transitive_impact_exact_set_with_paths_for_the_staff(mesh, graph):
+    result = lineage.impact(user=mesh.staff, product=graph["a"])
+    got = {i.label: i.path for i in result.items}
+    assert got == {
+        "orders/b": ["orders/a", "orders/b"],
+        "users/e": ["orders/a", "users/e"],
+        "users/c": ["orders/a", "orders/b", "users/c"],
+        "orders/f": ["orders/a", "users/e", "orders/f"],
+        "users/d": ["orders/a", "orders/b", "users/c", "users/d"],
+    }
+    assert result.teams == {"Orders Team": ["owner"], "Users Team": ["other_owner"]}
+    assert result.hidden == 0
+
+
+def test_impact_redacts_drafts_the_user_may_not_see(mesh, graph):
+    result = lineage.impact(user=mesh.owner, product=graph["a"])
+    labels = [i.label for i in result.items]
+    assert labels == ["orders/b", "users/e", "orders/f", "users/c", "Hidden product"]
+    assert result.hidden == 1
+    assert result.items[-1].path == ["orders/a", "orders/b", "users/c", "Hidden product"]
+    assert "users/d" not in json.dumps(result.as_json())
+
+
+def test_port_and_field_impact_follow_only_that_port(mesh, graph):
+    port = graph["a"].ports.get(slug="main")
+    via_main = lineage.impact(user=mesh.staff, product=graph["a"], port=port)
+    assert {i.label for i in via_main.items} == {"orders/b", "users/c", "users/d", "users/e", "orders/f"}
+    via_extra = lineage.impact(user=mesh.staff, product=graph["a"], port=graph["extra"])
+    assert {i.label: i.path for i in via_extra.items} == {
+        "orders/b": ["orders/a", "orders/b"],
+        "users/c": ["orders/a", "orders/b", "users/c"],
+        "users/d": ["orders/a", "orders/b", "users/c", "users/d"],
+    }
+    field = port.fields.get(name="amount")
+    by_field = lineage.impact(user=mesh.staff, product=graph["a"], field=field)
+    assert by_field.subject == "orders/a port main field amount"
+    assert {i.label for i in by_field.items} == {i.label for i in via_main.items}
+
+
+def test_impact_json_endpoint(client, mesh, graph):
+    client.force_login(mesh.consumer)
+    data = client.get("/products/orders/a/lineage/impact.json?port=extra").json()
+    assert [(p["product"], p["team"], p["owners"], p["path"]) for p in data["products"]] == [
+        ("orders/b", "Orders Team", ["owner"], ["orders/a", "orders/b"]),
+        ("users/c", "Users Team", ["other_owner"], ["orders/a", "orders/b", "users/c"]),
+    ]
+    assert data["hidden_products"] == 1
+    r = client.get("/products/orders/a/lineage/impact.json?port=main&field=amount")
+    assert len(r.json()["products"]) == 4
+    assert client.get("/products/orders/a/lineage/impact.json?port=nope").status_code == 404
+
+
+def test_graph_json_depth_and_redaction(client, mesh, graph):
+    client.force_login(mesh.owner)
+    data = client.get("/products/users/c/lineage/graph.json?depth=1").json()
+    keys = {n.get("key") for n in data["nodes"]}
+    assert keys == {"users/c", "orders/b", None}  # None: the hidden draft d
+    hidden = [n for n in data["nodes"] if n.get("hidden")]
+    assert hidden == [{"id": hidden[0]["id"], "label": "Hidden product", "hidden": True,
+                       "depth": 1, "status": "hidden", "parent": "d-hidden"}]
+    assert "draft" not in json.dumps(data) and f"p{graph['d'].pk}" not in json.dumps(data)
+    deeper = client.get("/products/users/c/lineage/graph.json?depth=2").json()
+    assert {n.get("key") for n in deeper["nodes"]} == {"users/c", "orders/b", "orders/a", None}
+    root = next(n for n in deeper["nodes"] if n.get("root"))
+    assert root["domain"] == "users" and root["url"] == "/products/users/c/"
+    assert {g["id"] for g in deeper["groups"]} == {"d-orders", "d-users", "d-hidden"}
+    client.force_login(mesh.other_owner)
+    data = client.get("/products/users/c/lineage/graph.json?depth=1").json()
+    assert {n.get("key") for n in data["nodes"]} == {"users/c", "orders/b", "users/d"}
+
+
+def test_quality_badge_hook_reaches_nodes(client, mesh, graph):
+    lineage.NODE_BADGES.append(lambda products: {p.pk: {"label": "passing"} for p in products})
+    try:
+        client.force_login(mesh.owner)
+        data = client.get("/products/orders/a/lineage/graph.json?depth=1").json()
+    finally:
+        lineage.NODE_BADGES.pop()
+    assert {n["badge"]["label"] for n in data["nodes"]} == {"passing"}
+
+
+def test_mesh_map_weights_cross_domain_dependencies(client, mesh, graph):
+    client.force_login(mesh.consumer)
+    data = client.get("/lineage/mesh.json").json()
+    by_id = {n["id"]: n for n in data["nodes"]}
+    edges = {(by_id[e["source"]]["slug"], by_id[e["target"]]["slug"]): e["weight"]
+             for e in data["edges"]}
+    # b→c and a→e go orders→users; e→f goes back. c→d is inside users (and d is hidden).
+    assert edges == {("orders", "users"): 2, ("users", "orders"): 1}
+    assert by_id[f"d{mesh.orders.pk}"]["url"] == "/domains/orders/"
+    page = client.get("/lineage/mesh/")
+    assert page.status_code == 200 and 'id="mesh-graph"' in page.text
