@@ -10,7 +10,9 @@ from products.models import DataProduct
 pytestmark = pytest.mark.django_db
 
 
-def test_contract_carries_checks_out_and_back_in(demo):
+def test_contract_carries_checks_out_and_back_in(transactional_db, demo):
+    # transactional: on PostgreSQL the check definition reads the warehouse over its own
+    # connection, which only sees committed tables.
     from django.contrib.auth import get_user_model
 
     product = DataProduct.objects.get(domain__slug="orders", slug="orders")
