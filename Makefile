@@ -32,8 +32,10 @@ run: seed
 	@echo "Mesh Portal on http://127.0.0.1:8000/ — Ctrl-C stops web, worker and beat."
 	$(VENV)/bin/honcho start
 
+# Two pytest-xdist workers (the machine has two cores); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: dev-install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Static analysis, as CI runs it: ruff (lint + format), mypy with django-stubs, bandit.
 # Tests are scanned by bandit too, without the checks that flag test fixtures (asserts,

@@ -3,7 +3,7 @@ counts, and errors as JSON naming the field and the reason (400, never a 500).""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, pagination, permissions, serializers
 
@@ -93,6 +93,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, IntegrityError):
         exc = exceptions.ValidationError(
             {"non_field_errors": ["This conflicts with an existing object (it must be unique)."]}
+        )
+    elif isinstance(exc, DataError):
+        # e.g. a NUL byte or an over-long value the database refuses: the caller's input.
+        exc = exceptions.ValidationError(
+            {"non_field_errors": ["A value contains characters or a size the database refuses."]}
         )
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -403,3 +403,10 @@ def test_contract_put_errors_are_400_with_paths_and_change_nothing(mesh):
     r = ci.put(P + "orders/other/contract", data=CONTRACT, content_type="application/yaml")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "dataProduct"
     assert not DataProduct.objects.filter(slug__in=["returns", "other"]).exists()
+
+
+def test_nul_bytes_are_a_400_not_a_500(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get("/api/v1/products/?search=a%00b")
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    assert client.get("/search/?q=a%00b").status_code == 400
