@@ -106,24 +106,43 @@ def mesh_facts() -> dict:
     )
 
     # The busiest owner: most products in their team, i.e. the biggest inbox and most drafts.
-    team = (Team.objects.filter(contact_email__endswith=f"@{scale.SCALE_EMAIL_DOMAIN}")
-            .annotate(n=Count("products")).order_by("-n", "slug").first())
-    owner = Membership.objects.filter(team=team, role="owner").select_related("user") \
-        .order_by("user__username").first().user
+    team = (
+        Team.objects.filter(contact_email__endswith=f"@{scale.SCALE_EMAIL_DOMAIN}")
+        .annotate(n=Count("products"))
+        .order_by("-n", "slug")
+        .first()
+    )
+    owner = (
+        Membership.objects.filter(team=team, role="owner")
+        .select_related("user")
+        .order_by("user__username")
+        .first()
+        .user
+    )
     # A published product with a typical schema, in that team.
-    product = (DataProduct.objects.filter(owner_team=team, status="published")
-               .select_related("domain").order_by("slug").first())
+    product = (
+        DataProduct.objects.filter(owner_team=team, status="published")
+        .select_related("domain")
+        .order_by("slug")
+        .first()
+    )
     return {
         "sizes": {
-            "domains": Domain.objects.count(), "teams": Team.objects.count(),
-            "products": DataProduct.objects.count(), "ports": OutputPort.objects.count(),
+            "domains": Domain.objects.count(),
+            "teams": Team.objects.count(),
+            "products": DataProduct.objects.count(),
+            "ports": OutputPort.objects.count(),
             "fields": SchemaField.objects.count(),
             "access requests": AccessRequest.objects.count(),
             "team permission rows": DataProductGroupObjectPermission.objects.count(),
         },
         "user": owner.username,
-        "vars": {"domain": product.domain.slug, "product": product.slug, "team": team.slug,
-                 "urn": product.urn},
+        "vars": {
+            "domain": product.domain.slug,
+            "product": product.slug,
+            "team": team.slug,
+            "urn": product.urn,
+        },
     }
 
 
@@ -141,9 +160,22 @@ def gunicorn(env: dict, workers: int):
     port = free_port()
     logf = open(RESULTS / "gunicorn.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "meshportal.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "meshportal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -153,7 +185,9 @@ def gunicorn(env: dict, workers: int):
                 if requests.get(base + "/healthz", timeout=10).ok:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not start:\n" + (RESULTS / "gunicorn.log").read_text())
+                raise SystemExit(
+                    "gunicorn did not start:\n" + (RESULTS / "gunicorn.log").read_text()
+                )
             time.sleep(0.3)
         yield base
     finally:
@@ -168,9 +202,16 @@ def gunicorn(env: dict, workers: int):
 def sign_in(base: str, username: str, password: str) -> requests.Session:
     s = requests.Session()
     s.get(base + "/login/")
-    r = s.post(base + "/login/", data={"username": username, "password": password,
-                                        "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-               headers={"Referer": base + "/login/"}, allow_redirects=False)
+    r = s.post(
+        base + "/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": s.cookies["csrftoken"],
+        },
+        headers={"Referer": base + "/login/"},
+        allow_redirects=False,
+    )
     if r.status_code != 302:
         raise SystemExit(f"could not sign in as {username}: HTTP {r.status_code}")
     return s
@@ -208,12 +249,17 @@ def measure_url(session, base: str, url: str, n: int) -> dict:
         sql.append(float(SQL.search(timing).group(1)))
         queries.append(int(r.headers.get("X-SQL-Queries", "0")))
     return {
-        "status": "ok", "url": url, "requests": n,
-        "p50_ms": round(percentile(server, 50), 1), "p95_ms": round(percentile(server, 95), 1),
+        "status": "ok",
+        "url": url,
+        "requests": n,
+        "p50_ms": round(percentile(server, 50), 1),
+        "p95_ms": round(percentile(server, 95), 1),
         "p99_ms": round(percentile(server, 99), 1),
         "client_p50_ms": round(percentile(client, 50), 1),
-        "cpu_p50_ms": round(percentile(cpu, 50), 1), "sql_p50_ms": round(percentile(sql, 50), 1),
-        "queries": max(queries), "bytes": len(r.content),
+        "cpu_p50_ms": round(percentile(cpu, 50), 1),
+        "sql_p50_ms": round(percentile(sql, 50), 1),
+        "queries": max(queries),
+        "bytes": len(r.content),
     }
 
 
@@ -257,8 +303,12 @@ def measure_job(path: str, runs: int = 1) -> dict:
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-    return {"status": "ok", "target": path, "seconds": round(min(times), 2),
-            "queries": count[0] // runs}
+    return {
+        "status": "ok",
+        "target": path,
+        "seconds": round(min(times), 2),
+        "queries": count[0] // runs,
+    }
 
 
 def verdict(s: Scenario, r: dict) -> list[str]:
@@ -286,12 +336,23 @@ def machine(env: dict) -> dict:
 
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
-    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text()
-                .splitlines() if line.startswith("MemTotal")), None)
-    return {"cpus": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
-            "django": django.get_version(), "postgresql": pg.split()[0],
-            "platform": platform.platform(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    mem = next(
+        (
+            int(line.split()[1]) // 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        None,
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "memory_mb": mem,
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": pg.split()[0],
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def markdown(report: dict) -> str:
@@ -302,7 +363,8 @@ def markdown(report: dict) -> str:
         f"{m['load_average'][0]} at the end: other processes share the CPUs); gunicorn "
         f"with {report['settings']['workers']} workers, {report['settings']['clients']} "
         f"concurrent clients for throughput. Mesh: "
-        + ", ".join(f"{v:,} {k}" for k, v in sz.items()) + ".",
+        + ", ".join(f"{v:,} {k}" for k, v in sz.items())
+        + ".",
         "",
         "Server time from the Server-Timing header; CPU is the web worker's own CPU time and SQL "
         "the time spent in queries (both p50), which show where the time goes on a busy host.",
@@ -315,12 +377,16 @@ def markdown(report: dict) -> str:
         if r["status"] == "ok" and "p50_ms" in r:
             rps = f"{r['rps']:.0f}" if r.get("rps") else ""
             ratio = f"{r['ratio']:.0%}" if r.get("ratio") is not None else ""
-            lines.append(f"| {r['name']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
-                         f"{r['cpu_p50_ms']} | {r['sql_p50_ms']} | {r['queries']} | {rps} | {ratio} | "
-                         f"{'; '.join(r['missed']) or 'met'} |")
+            lines.append(
+                f"| {r['name']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
+                f"{r['cpu_p50_ms']} | {r['sql_p50_ms']} | {r['queries']} | {rps} | {ratio} | "
+                f"{'; '.join(r['missed']) or 'met'} |"
+            )
         elif r["status"] == "ok":
-            lines.append(f"| {r['name']} | {r['seconds']} s (job) | | | | | {r['queries']} | | | "
-                         f"{'; '.join(r['missed']) or 'met'} |")
+            lines.append(
+                f"| {r['name']} | {r['seconds']} s (job) | | | | | {r['queries']} | | | "
+                f"{'; '.join(r['missed']) or 'met'} |"
+            )
         else:
             lines.append(f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | |")
     return "\n".join(lines) + "\n"
@@ -342,11 +408,13 @@ def main() -> None:
     db = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     env = {
         "DATABASE_URL": db,
-        "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL",
-                                            "redis://127.0.0.1:6379/15"),
-        "DEBUG": "false", "SECRET_KEY": "bench-" + os.urandom(16).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "MESH_BENCH_HEADERS": "1",
-        "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600",
+        "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "MESH_BENCH_HEADERS": "1",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600",
     }
     ensure_database(db)
     setup_django(env)
@@ -358,8 +426,11 @@ def main() -> None:
     results = []
     with gunicorn({**os.environ, **env}, args.workers) as base:
         session = sign_in(base, mesh["user"], scale.PASSWORD)
-        search = "/search/" if session.get(base + "/search/?q=orders").status_code != 404 \
+        search = (
+            "/search/"
+            if session.get(base + "/search/?q=orders").status_code != 404
             else "/products/"
+        )
         fmt = {**mesh["vars"], "search": search}
         trivial_rps = None
         for s in chosen:
@@ -367,8 +438,9 @@ def main() -> None:
                 url = s.target.format(**fmt)
                 r = measure_url(session, base, url, args.requests)
                 if r["status"] == "ok" and s.kind in ("baseline", "page"):
-                    r["rps"] = round(throughput(session.cookies, base, url, args.clients,
-                                                args.duration), 1)
+                    r["rps"] = round(
+                        throughput(session.cookies, base, url, args.clients, args.duration), 1
+                    )
                     if s is TRIVIAL:
                         trivial_rps = r["rps"]
                     r["ratio"] = round(r["rps"] / trivial_rps, 3) if trivial_rps else None
@@ -377,15 +449,25 @@ def main() -> None:
             r = {"name": s.name, "kind": s.kind, **r}
             r["missed"] = verdict(s, r)
             results.append(r)
-            shown = (f"p50 {r['p50_ms']} (cpu {r['cpu_p50_ms']}) p95 {r['p95_ms']} p99 {r['p99_ms']} ms, "
-                     f"{r['queries']} queries" + (f", {r['rps']} req/s" if r.get("rps") else "")
-                     if "p50_ms" in r else r.get("reason") or f"{r.get('seconds')} s")
-            log(f"{s.name:40} {shown}{'  MISSED: ' + '; '.join(r['missed']) if r['missed'] else ''}")
+            shown = (
+                f"p50 {r['p50_ms']} (cpu {r['cpu_p50_ms']}) p95 {r['p95_ms']} p99 {r['p99_ms']} ms, "
+                f"{r['queries']} queries" + (f", {r['rps']} req/s" if r.get("rps") else "")
+                if "p50_ms" in r
+                else r.get("reason") or f"{r.get('seconds')} s"
+            )
+            log(
+                f"{s.name:40} {shown}{'  MISSED: ' + '; '.join(r['missed']) if r['missed'] else ''}"
+            )
     report = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(env), "mesh": mesh,
-        "settings": {"workers": args.workers, "clients": args.clients,
-                     "requests": args.requests, "duration": args.duration},
+        "machine": machine(env),
+        "mesh": mesh,
+        "settings": {
+            "workers": args.workers,
+            "clients": args.clients,
+            "requests": args.requests,
+            "duration": args.duration,
+        },
         "results": results,
     }
     out = Path(args.output)
@@ -396,8 +478,10 @@ def main() -> None:
         update_readme(table)
     print(table)
     missed = [r["name"] for r in results if r["missed"]]
-    log(f"{len(results)} scenarios, {len(missed)} missing a target"
-        + (f": {', '.join(missed)}" if missed else ""))
+    log(
+        f"{len(results)} scenarios, {len(missed)} missing a target"
+        + (f": {', '.join(missed)}" if missed else "")
+    )
 
 
 if __name__ == "__main__":

@@ -36,38 +36,74 @@ def top_up(n: int) -> None:
     if missing <= 0:
         return
     team = Team.objects.filter(slug="bench-team").first() or domain_services.team_create(
-        slug="bench-team", name="Bench team")
+        slug="bench-team", name="Bench team"
+    )
     domain = Domain.objects.filter(slug="bench").first() or domain_services.domain_create(
-        slug="bench", name="Bench", owner_team=team)
+        slug="bench", name="Bench", owner_team=team
+    )
     start = DataProduct.objects.filter(domain=domain).count()
-    products = DataProduct.objects.bulk_create([
-        DataProduct(domain=domain, owner_team=team, slug=f"bench-{i}", name=f"Bench {i}",
-                    summary="A generated product for the benchmark", status="published",
-                    freshness_slo_hours=24 if i % 3 else None,
-                    classification="internal")
-        for i in range(start, start + missing)], batch_size=1000)
+    products = DataProduct.objects.bulk_create(
+        [
+            DataProduct(
+                domain=domain,
+                owner_team=team,
+                slug=f"bench-{i}",
+                name=f"Bench {i}",
+                summary="A generated product for the benchmark",
+                status="published",
+                freshness_slo_hours=24 if i % 3 else None,
+                classification="internal",
+            )
+            for i in range(start, start + missing)
+        ],
+        batch_size=1000,
+    )
     if connection.vendor != "postgresql":  # SQLite's bulk_create returns no primary keys
         products = list(DataProduct.objects.filter(domain=domain, slug__startswith="bench-"))
-    ports = OutputPort.objects.bulk_create([
-        OutputPort(product=p, slug=f"port-{j}", name=f"Port {j}", kind="table",
-                   location=f"bench.table_{j}") for p in products for j in range(3)],
-        batch_size=2000)
+    ports = OutputPort.objects.bulk_create(
+        [
+            OutputPort(
+                product=p,
+                slug=f"port-{j}",
+                name=f"Port {j}",
+                kind="table",
+                location=f"bench.table_{j}",
+            )
+            for p in products
+            for j in range(3)
+        ],
+        batch_size=2000,
+    )
     if connection.vendor != "postgresql":
         ports = list(OutputPort.objects.filter(product__domain=domain))
-    SchemaField.objects.bulk_create([
-        SchemaField(port=port, name=("BadName" if k == 7 and port.pk % 5 == 0 else f"field_{k}"),
-                    primary_key=k == 0, pii=k == 3 and port.pk % 7 == 0,
-                    description="described" if k % 2 else "", ordinal=k)
-        for port in ports for k in range(8)], batch_size=5000)
+    SchemaField.objects.bulk_create(
+        [
+            SchemaField(
+                port=port,
+                name=("BadName" if k == 7 and port.pk % 5 == 0 else f"field_{k}"),
+                primary_key=k == 0,
+                pii=k == 3 and port.pk % 7 == 0,
+                description="described" if k % 2 else "",
+                ordinal=k,
+            )
+            for port in ports
+            for k in range(8)
+        ],
+        batch_size=5000,
+    )
 
 
 def ensure_policies() -> None:
     if Policy.objects.filter(status="active").exists():
         return
     for rule in rules.all_types():
-        Policy.objects.create(key=f"bench-{rule.key}", title=f"Bench {rule.label}",
-                              rule_type=rule.key, status="active",
-                              parameters=rule.clean_params({}))
+        Policy.objects.create(
+            key=f"bench-{rule.key}",
+            title=f"Bench {rule.label}",
+            rule_type=rule.key,
+            status="active",
+            parameters=rule.clean_params({}),
+        )
 
 
 def main() -> None:
@@ -85,8 +121,10 @@ def main() -> None:
                 t = time.perf_counter()
                 policy_services.evaluate_policies(trigger="command")
                 secs = time.perf_counter() - t
-            print(f"{connection.vendor}: {policies} policies x {n} products ({fields} fields), "
-                  f"{label}: {secs:.2f} s, {len(ctx.captured_queries)} queries")
+            print(
+                f"{connection.vendor}: {policies} policies x {n} products ({fields} fields), "
+                f"{label}: {secs:.2f} s, {len(ctx.captured_queries)} queries"
+            )
 
 
 if __name__ == "__main__":

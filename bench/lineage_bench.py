@@ -37,24 +37,40 @@ def build() -> list[int]:
     rnd = random.Random(42)
     with audit_context(door="command"):
         team = domain_services.team_create(slug="bench", name="Bench")
-        domains = [domain_services.domain_create(slug=f"d{i}", name=f"Domain {i}", owner_team=team)
-                   for i in range(20)]
+        domains = [
+            domain_services.domain_create(slug=f"d{i}", name=f"Domain {i}", owner_team=team)
+            for i in range(20)
+        ]
     per_layer = PRODUCTS // LAYERS
-    products = DataProduct.objects.bulk_create([
-        DataProduct(domain=domains[i % 20], slug=f"p{i}", name=f"Product {i}",
-                    owner_team=team, status="draft" if i % 50 == 0 else "published")
-        for i in range(PRODUCTS)], batch_size=2000)
-    ports = OutputPort.objects.bulk_create([
-        OutputPort(product=p, slug="main", name="Main") for p in products], batch_size=2000)
+    products = DataProduct.objects.bulk_create(
+        [
+            DataProduct(
+                domain=domains[i % 20],
+                slug=f"p{i}",
+                name=f"Product {i}",
+                owner_team=team,
+                status="draft" if i % 50 == 0 else "published",
+            )
+            for i in range(PRODUCTS)
+        ],
+        batch_size=2000,
+    )
+    ports = OutputPort.objects.bulk_create(
+        [OutputPort(product=p, slug="main", name="Main") for p in products], batch_size=2000
+    )
     pairs: set[tuple[int, int]] = set()
     while len(pairs) < EDGES:
         dst = rnd.randrange(per_layer, PRODUCTS)
         layer = dst // per_layer
         src_layer = layer - 1 if rnd.random() < 0.8 else rnd.randrange(0, layer)
         pairs.add((src_layer * per_layer + rnd.randrange(per_layer), dst))
-    InputPort.objects.bulk_create([
-        InputPort(product=products[d], source_port=ports[s], source_product=products[s])
-        for s, d in sorted(pairs)], batch_size=5000)
+    InputPort.objects.bulk_create(
+        [
+            InputPort(product=products[d], source_port=ports[s], source_product=products[s])
+            for s, d in sorted(pairs)
+        ],
+        batch_size=5000,
+    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:  # what autovacuum would do after a bulk load
             cur.execute("ANALYZE")
@@ -80,40 +96,73 @@ def main() -> None:
 
         t = time.perf_counter()
         ids = build()
-        print(f"{connection.vendor}: built {PRODUCTS} products, {EDGES} edges in "
-              f"{time.perf_counter() - t:.1f} s (database {name})")
+        print(
+            f"{connection.vendor}: built {PRODUCTS} products, {EDGES} edges in "
+            f"{time.perf_counter() - t:.1f} s (database {name})"
+        )
         user = get_user_model().objects.create_user("reader")  # sees published products only
         rnd = random.Random(7)
-        middle = [DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[4000:6000]))
-                  for _ in range(SAMPLES)]
-        late = [DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[8000:]))
-                for _ in range(SAMPLES)]
+        middle = [
+            DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[4000:6000]))
+            for _ in range(SAMPLES)
+        ]
+        late = [
+            DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[8000:]))
+            for _ in range(SAMPLES)
+        ]
         rows = [
-            ("edges_within down, depth 2", lambda p: lineage.edges_within(
-                [p.pk], depth=2, downstream=True), middle),
-            ("edges_within up, depth 2", lambda p: lineage.edges_within(
-                [p.pk], depth=2, downstream=False), middle),
-            ("product_graph depth 2 (nodes+visibility)", lambda p: lineage.product_graph(
-                user=user, product=p, depth=2), middle),
-            ("product_graph depth 3", lambda p: lineage.product_graph(
-                user=user, product=p, depth=3), middle),
-            ("impact, transitive (layer 9 product)", lambda p: lineage.impact(
-                user=user, product=p), late),
-            ("impact, transitive (layer 5 product)", lambda p: lineage.impact(
-                user=user, product=p), middle),
+            (
+                "edges_within down, depth 2",
+                lambda p: lineage.edges_within([p.pk], depth=2, downstream=True),
+                middle,
+            ),
+            (
+                "edges_within up, depth 2",
+                lambda p: lineage.edges_within([p.pk], depth=2, downstream=False),
+                middle,
+            ),
+            (
+                "product_graph depth 2 (nodes+visibility)",
+                lambda p: lineage.product_graph(user=user, product=p, depth=2),
+                middle,
+            ),
+            (
+                "product_graph depth 3",
+                lambda p: lineage.product_graph(user=user, product=p, depth=3),
+                middle,
+            ),
+            (
+                "impact, transitive (layer 9 product)",
+                lambda p: lineage.impact(user=user, product=p),
+                late,
+            ),
+            (
+                "impact, transitive (layer 5 product)",
+                lambda p: lineage.impact(user=user, product=p),
+                middle,
+            ),
         ]
         for label, fn, samples in rows:
             fn(samples[0])  # warm up
-            sizes = len(lineage.product_graph(user=user, product=samples[0], depth=2)["nodes"]) \
-                if "graph" in label else ""
+            sizes = (
+                len(lineage.product_graph(user=user, product=samples[0], depth=2)["nodes"])
+                if "graph" in label
+                else ""
+            )
             med, p95 = timed(fn, samples)
             print(f"  {label:45s} median {med:7.1f} ms   p95 {p95:7.1f} ms  {sizes}")
         if os.environ.get("BENCH_PROFILE"):
             import cProfile
-            cProfile.runctx("for p in middle[:10]: lineage.product_graph(user=user, product=p)",
-                            globals(), {"lineage": lineage, "middle": middle, "user": user},
-                            sort="tottime")
-        print(f"  mesh_map: {timed(lambda _: lineage.mesh_map(user=user), range(5))[0]:.1f} ms median")
+
+            cProfile.runctx(
+                "for p in middle[:10]: lineage.product_graph(user=user, product=p)",
+                globals(),
+                {"lineage": lineage, "middle": middle, "user": user},
+                sort="tottime",
+            )
+        print(
+            f"  mesh_map: {timed(lambda _: lineage.mesh_map(user=user), range(5))[0]:.1f} ms median"
+        )
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
 

@@ -1,6 +1,6 @@
 """Profile one page in-process against the benchmark database: SQL (with times) and pyinstrument.
 
-    python -m bench.profile /products/?q=orders [--user USERNAME] [--sql] [--html out.html]
+python -m bench.profile /products/?q=orders [--user USERNAME] [--sql] [--html out.html]
 """
 
 import argparse
@@ -19,8 +19,14 @@ def main() -> None:
     p.add_argument("--sql", action="store_true", help="print every query with its time")
     p.add_argument("--html", default="", help="write pyinstrument's HTML report here")
     args = p.parse_args()
-    setup_django({"DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
-                  "DEBUG": "false", "SECRET_KEY": "profile", "ALLOWED_HOSTS": "testserver"})
+    setup_django(
+        {
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
+            "DEBUG": "false",
+            "SECRET_KEY": "profile",
+            "ALLOWED_HOSTS": "testserver",
+        }
+    )
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -50,8 +56,11 @@ def main() -> None:
         profiler.stop()
     per = len(queries) // args.repeat
     sql_ms = sum(t for t, _ in queries) / args.repeat
-    print(f"{url}: HTTP {response.status_code}, {total:.1f} ms per request, {per} queries "
-          f"taking {sql_ms:.1f} ms", file=sys.stderr)
+    print(
+        f"{url}: HTTP {response.status_code}, {total:.1f} ms per request, {per} queries "
+        f"taking {sql_ms:.1f} ms",
+        file=sys.stderr,
+    )
     if args.sql:
         for t, sql in sorted(queries[:per], reverse=True):
             print(f"{t:8.1f} ms  {sql[:400]}")

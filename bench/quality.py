@@ -29,22 +29,37 @@ def source_from_url(url: str) -> SimpleNamespace:
     u = urllib.parse.urlparse(url)
     if u.password:
         os.environ["BENCH_PG_PASSWORD"] = urllib.parse.unquote(u.password)
-    return SimpleNamespace(kind="postgresql", host=u.hostname or "127.0.0.1", port=u.port or 5432,
-                           database=u.path.lstrip("/"), user=u.username or "postgres",
-                           password_env="BENCH_PG_PASSWORD" if u.password else "", sslmode="",
-                           default_schema=SCHEMA, max_timeout_seconds=3600)
+    return SimpleNamespace(
+        kind="postgresql",
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 5432,
+        database=u.path.lstrip("/"),
+        user=u.username or "postgres",
+        password_env="BENCH_PG_PASSWORD" if u.password else "",
+        sslmode="",
+        default_schema=SCHEMA,
+        max_timeout_seconds=3600,
+    )
 
 
 def build(src, tables: int, rows: int) -> None:
-    kw = dict(host=src.host, port=src.port, dbname=src.database, user=src.user,
-              password=os.environ.get("BENCH_PG_PASSWORD"), autocommit=True)
+    kw = dict(
+        host=src.host,
+        port=src.port,
+        dbname=src.database,
+        user=src.user,
+        password=os.environ.get("BENCH_PG_PASSWORD"),
+        autocommit=True,
+    )
     with psycopg.connect(**kw) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         for t in range(tables):
             name = f"{SCHEMA}.t{t:03d}"
             have = conn.execute(
                 "SELECT reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s", [SCHEMA, f"t{t:03d}"]).fetchone()
+                "WHERE n.nspname = %s AND c.relname = %s",
+                [SCHEMA, f"t{t:03d}"],
+            ).fetchone()
             if have and abs(have[0] - rows) <= rows * 0.05:
                 continue
             conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -54,7 +69,9 @@ def build(src, tables: int, rows: int) -> None:
                 f"(ARRAY['new','paid','shipped','lost'])[1 + g %% 4] AS status, "
                 f"(g %% 1000)::numeric(12,2) AS amount, "
                 f"now() - (g %% 10000) * interval '1 minute' AS created_at, "
-                f"g %% 7 AS customer_id FROM generate_series(1, %s) g", [rows])
+                f"g %% 7 AS customer_id FROM generate_series(1, %s) g",
+                [rows],
+            )
             conn.execute(f"ANALYZE {name}")
             print(f"  built {name} ({rows} rows)", file=sys.stderr)
 
@@ -91,7 +108,9 @@ def run_engine(src, tables, per_table):
         specs = specs_for_table(t, per_table)
         with engine.connect(src, 3600) as conn:
             started = time.perf_counter()
-            engine._run_on(conn, SCHEMA, f"t{t:03d}", specs, [], False, engine.datetime.now(engine.UTC))
+            engine._run_on(
+                conn, SCHEMA, f"t{t:03d}", specs, [], False, engine.datetime.now(engine.UTC)
+            )
             times.append(time.perf_counter() - started)
             queries.append(len(conn.statements))
     return times, queries
@@ -118,8 +137,11 @@ def main(argv=None):
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--checks", type=int, default=100)
     ap.add_argument("--url", default=os.environ.get("DATABASE_URL", ""))
-    ap.add_argument("--without-duplicates", action="store_true",
-                    help="leave out COUNT(DISTINCT) checks (their sorts dominate both ways)")
+    ap.add_argument(
+        "--without-duplicates",
+        action="store_true",
+        help="leave out COUNT(DISTINCT) checks (their sorts dominate both ways)",
+    )
     ap.add_argument("--drop", action="store_true", help="drop the bench schema afterwards")
     args = ap.parse_args(argv)
     if not args.url.startswith("postgres"):
@@ -131,22 +153,34 @@ def main(argv=None):
     print(f"Building {args.tables} tables × {args.rows} rows…", file=sys.stderr)
     build(src, args.tables, args.rows)
     results = {}
-    for label, fn in (("engine (one scan per table)", run_engine),
-                      ("one query per check", run_per_check)):
+    for label, fn in (
+        ("engine (one scan per table)", run_engine),
+        ("one query per check", run_per_check),
+    ):
         started = time.perf_counter()
         times, queries = fn(src, args.tables, per_table)
         results[label] = (time.perf_counter() - started, times, queries)
-    print(f"\n{args.tables * per_table} checks over {args.tables} tables of {args.rows:,} rows "
-          f"({per_table} checks per table)\n")
+    print(
+        f"\n{args.tables * per_table} checks over {args.tables} tables of {args.rows:,} rows "
+        f"({per_table} checks per table)\n"
+    )
     print(f"{'':32} {'total s':>9} {'s/table':>9} {'queries/table':>14}")
     for label, (total, times, queries) in results.items():
-        print(f"{label:32} {total:9.2f} {sum(times) / len(times):9.3f} "
-              f"{sum(queries) / len(queries):14.1f}")
+        print(
+            f"{label:32} {total:9.2f} {sum(times) / len(times):9.3f} "
+            f"{sum(queries) / len(queries):14.1f}"
+        )
     e, q = results["engine (one scan per table)"][0], results["one query per check"][0]
     print(f"\nspeed-up: {q / e:.1f}×")
     if args.drop:
-        with psycopg.connect(host=src.host, port=src.port, dbname=src.database, user=src.user,
-                             password=os.environ.get("BENCH_PG_PASSWORD"), autocommit=True) as c:
+        with psycopg.connect(
+            host=src.host,
+            port=src.port,
+            dbname=src.database,
+            user=src.user,
+            password=os.environ.get("BENCH_PG_PASSWORD"),
+            autocommit=True,
+        ) as c:
             c.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
 
 

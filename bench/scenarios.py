@@ -43,7 +43,10 @@ SEARCHES = [
     ("q + domain facet", "q=shipments&domain={domain}"),
     ("q + tag facet", "q=sessions&tag=gdpr"),
     ("facets only", "status=published&classification=internal&port_kind=stream"),
-    ("q + several facets", "q=refunds&status=published&status=deprecated&classification=confidential"),
+    (
+        "q + several facets",
+        "q=refunds&status=published&status=deprecated&classification=confidential",
+    ),
     ("no match", "q=zzzxqv"),
 ]
 
@@ -51,8 +54,10 @@ SCENARIOS: list[Scenario] = [
     TRIVIAL,
     Scenario("home", "/", min_ratio=0.3),
     Scenario("product list", "/products/", min_ratio=0.3),
-    *[Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=50)
-      for label, query in SEARCHES],
+    *[
+        Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=50)
+        for label, query in SEARCHES
+    ],
     Scenario("domain list", "/domains/"),
     Scenario("domain page", "/domains/{domain}/"),
     Scenario("team page", "/teams/{team}/"),
@@ -66,9 +71,17 @@ SCENARIOS: list[Scenario] = [
     Scenario("contract export", "/api/v1/products/{urn}/contract/", kind="api"),
     Scenario("lineage graph", "/products/{domain}/{product}/lineage/"),
     # Jobs, run in-process.
-    Scenario("policy evaluation (all products)",
-             "governance.policy_services.evaluate_policies", kind="job",
-             max_queries=None, max_seconds=30),
-    Scenario("dispatch due quality checks", "governance.quality_services.dispatch_due",
-             kind="job", max_queries=None),
+    Scenario(
+        "policy evaluation (all products)",
+        "governance.policy_services.evaluate_policies",
+        kind="job",
+        max_queries=None,
+        max_seconds=30,
+    ),
+    Scenario(
+        "dispatch due quality checks",
+        "governance.quality_services.dispatch_due",
+        kind="job",
+        max_queries=None,
+    ),
 ]

@@ -17,11 +17,17 @@ class MembershipFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(self.errors) or self.instance.pk is None:
             return
-        owners = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")
-                  and f.cleaned_data.get("role") == Membership.Role.OWNER]
+        owners = [
+            f
+            for f in self.forms
+            if f.cleaned_data
+            and not f.cleaned_data.get("DELETE")
+            and f.cleaned_data.get("role") == Membership.Role.OWNER
+        ]
         if not owners:
-            raise ValidationError("A team keeps at least one owner: the last owner cannot be "
-                                  "removed or demoted.")
+            raise ValidationError(
+                "A team keeps at least one owner: the last owner cannot be removed or demoted."
+            )
 
 
 class MembershipInline(PortalInlineMixin, admin.TabularInline):
@@ -42,8 +48,9 @@ def _save_memberships(formset) -> None:
     for form in formset.forms:
         if form in formset.deleted_forms or not form.has_changed() or not form.cleaned_data:
             continue
-        services.membership_set(team=team, user=form.cleaned_data["user"],
-                                role=form.cleaned_data["role"])
+        services.membership_set(
+            team=team, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
+        )
 
 
 @admin.register(Team)
@@ -90,7 +97,11 @@ class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignor
         return ("owner_team",) if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
-        data = {k: v for k, v in form.cleaned_data.items() if k in ("name", "slug", "description", "parent")}
+        data = {
+            k: v
+            for k, v in form.cleaned_data.items()
+            if k in ("name", "slug", "description", "parent")
+        }
         if change:
             services.domain_update(domain=Domain.objects.get(pk=obj.pk), **data)
         else:
@@ -98,7 +109,9 @@ class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignor
 
     @admin.action(description="Transfer selected domains to another team…")
     def transfer(self, request, queryset):
-        if not is_platform(request.user) or not all(can(request.user, TRANSFER, d) for d in queryset):
+        if not is_platform(request.user) or not all(
+            can(request.user, TRANSFER, d) for d in queryset
+        ):
             self.message_user(request, "Only platform staff move domains.", messages.ERROR)
             return None
         form = TransferForm(request.POST if "confirm" in request.POST else None)
@@ -107,14 +120,25 @@ class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignor
             try:
                 with transaction.atomic():
                     for domain in queryset:
-                        services.domain_transfer(domain=domain, to_team=form.cleaned_data["to_team"])
+                        services.domain_transfer(
+                            domain=domain, to_team=form.cleaned_data["to_team"]
+                        )
                         moved += 1
             except ValidationError as e:
                 self.message_user(request, " ".join(e.messages), messages.ERROR)
                 return None
-            self.message_user(request, f"Moved {moved} domain(s) to {form.cleaned_data['to_team']}.")
+            self.message_user(
+                request, f"Moved {moved} domain(s) to {form.cleaned_data['to_team']}."
+            )
             return None
-        return render(request, "admin/domains/transfer.html", {
-            **self.admin_site.each_context(request), "title": "Transfer domains",
-            "domains": queryset, "form": form, "opts": self.model._meta,
-        })
+        return render(
+            request,
+            "admin/domains/transfer.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Transfer domains",
+                "domains": queryset,
+                "form": form,
+                "opts": self.model._meta,
+            },
+        )

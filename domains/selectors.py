@@ -10,7 +10,11 @@ def domain_list() -> QuerySet:
 
 
 def team_members(*, team: Team) -> QuerySet:
-    return Membership.objects.filter(team=team).select_related("user").order_by("-role", "user__username")
+    return (
+        Membership.objects.filter(team=team)
+        .select_related("user")
+        .order_by("-role", "user__username")
+    )
 
 
 def team_activity(*, team: Team):

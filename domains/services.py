@@ -51,21 +51,23 @@ def membership_set(*, team: Team, user, role: str) -> Membership:
     """Add user to team with role, or change their role. The last owner stays an owner."""
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"Unknown role “{role}”: choose owner or member."})
-    membership = (
-        Membership.objects.select_for_update().filter(team=team, user=user).first()
-    )
+    membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
     if membership is None:
         membership = Membership.objects.create(team=team, user=user, role=role)
         team.group.user_set.add(user)
         audit.record(
-            action="create", obj=membership, scope=team,
+            action="create",
+            obj=membership,
+            scope=team,
             changes={"user": [None, user.get_username()], "role": [None, role]},
         )
     elif membership.role != role:
         if membership.role == Membership.Role.OWNER and _owner_count(team) <= 1:
             raise ValidationError(
-                {"role": f"{user.get_username()} is the last owner of {team}; "
-                 "make someone else an owner first."}
+                {
+                    "role": f"{user.get_username()} is the last owner of {team}; "
+                    "make someone else an owner first."
+                }
             )
         audit.record(
             action="update", obj=membership, scope=team, changes={"role": [membership.role, role]}
@@ -86,7 +88,9 @@ def membership_remove(*, team: Team, user) -> None:
             {"user": f"{user.get_username()} is the last owner of {team} and cannot be removed."}
         )
     audit.record(
-        action="delete", obj=membership, scope=team,
+        action="delete",
+        obj=membership,
+        scope=team,
         changes={"user": [user.get_username(), None], "role": [membership.role, None]},
     )
     membership.delete()
@@ -149,9 +153,7 @@ def domain_transfer(*, domain: Domain, to_team: Team) -> Domain:
     domain.owner_team = to_team
     domain.save(update_fields=["owner_team", "updated_at"])
     _assign_domain_perms(domain, to_team, old_team)
-    audit.record(
-        action="update", obj=domain, changes={"owner_team": [str(old_team), str(to_team)]}
-    )
+    audit.record(action="update", obj=domain, changes={"owner_team": [str(old_team), str(to_team)]})
     for product in domain.products.filter(owner_team=old_team):
         product.owner_team = to_team
         product.save(update_fields=["owner_team", "updated_at"])

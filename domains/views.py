@@ -24,28 +24,37 @@ def domain_detail(request, domain: str):
     obj = get_object_or_404(selectors.domain_list(), slug=domain)
     products = product_selectors.product_list(user=request.user).filter(domain=obj).order_by("name")
     page = Paginator(products, 25).get_page(request.GET.get("page"))
-    return render(request, "domains/domain_detail.html", {
-        "domain": obj,
-        "page": page,
-        "children": obj.children.all(),
-        "owners": selectors.team_members(team=obj.owner_team),
-        "can_create": can(request.user, CREATE_PRODUCT, obj),
-        "entries": audit.entries_for(obj)[:50],
-    })
+    return render(
+        request,
+        "domains/domain_detail.html",
+        {
+            "domain": obj,
+            "page": page,
+            "children": obj.children.all(),
+            "owners": selectors.team_members(team=obj.owner_team),
+            "can_create": can(request.user, CREATE_PRODUCT, obj),
+            "entries": audit.entries_for(obj)[:50],
+        },
+    )
 
 
 def team_detail(request, team: str):
     obj = get_object_or_404(Team, slug=team)
-    return render(request, "domains/team_detail.html", {
-        "team": obj,
-        "members": selectors.team_members(team=obj),
-        "domains": obj.domains.all(),
-        "products": product_selectors.product_list(user=request.user)
-        .filter(owner_team=obj).order_by("name")[:50],
-        "can_manage": can(request.user, MANAGE_TEAM, obj),
-        "entries": selectors.team_activity(team=obj),
-        "form": MemberForm(),
-    })
+    return render(
+        request,
+        "domains/team_detail.html",
+        {
+            "team": obj,
+            "members": selectors.team_members(team=obj),
+            "domains": obj.domains.all(),
+            "products": product_selectors.product_list(user=request.user)
+            .filter(owner_team=obj)
+            .order_by("name")[:50],
+            "can_manage": can(request.user, MANAGE_TEAM, obj),
+            "entries": selectors.team_activity(team=obj),
+            "form": MemberForm(),
+        },
+    )
 
 
 @require_http_methods(["POST"])
@@ -55,18 +64,30 @@ def team_member_add(request, team: str):
     form = MemberForm(request.POST)
     if form.is_valid():
         try:
-            services.membership_set(team=obj, user=form.cleaned_data["username"],
-                                    role=form.cleaned_data["role"])
+            services.membership_set(
+                team=obj, user=form.cleaned_data["username"], role=form.cleaned_data["role"]
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
-            messages.success(request, f"{form.cleaned_data['username']} is now "
-                                      f"{form.cleaned_data['role']} of {obj}.")
+            messages.success(
+                request,
+                f"{form.cleaned_data['username']} is now {form.cleaned_data['role']} of {obj}.",
+            )
             return redirect(obj)
-    return render(request, "domains/team_detail.html", {
-        "team": obj, "members": selectors.team_members(team=obj), "domains": obj.domains.all(),
-        "can_manage": True, "entries": selectors.team_activity(team=obj), "form": form,
-    }, status=400)
+    return render(
+        request,
+        "domains/team_detail.html",
+        {
+            "team": obj,
+            "members": selectors.team_members(team=obj),
+            "domains": obj.domains.all(),
+            "can_manage": True,
+            "entries": selectors.team_activity(team=obj),
+            "form": form,
+        },
+        status=400,
+    )
 
 
 def _member_or_404(team: Team, user_id: int):

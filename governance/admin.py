@@ -39,8 +39,11 @@ class _AuditedAdmin(_PlatformOnly):
     def save_model(self, request, obj, form, change):
         before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
-        audit.record(action="update" if change else "create", obj=obj,
-                     changes=audit.diff(before, audit.snapshot(obj)))
+        audit.record(
+            action="update" if change else "create",
+            obj=obj,
+            changes=audit.diff(before, audit.snapshot(obj)),
+        )
 
     def delete_model(self, request, obj):
         audit.record(action="delete", obj=obj, changes=audit.diff(audit.snapshot(obj), {}))
@@ -75,6 +78,8 @@ class WaiverAdmin(_PlatformOnly):
 class EvaluationRunAdmin(_PlatformOnly):
     list_display = ("pk", "trigger", "started_at", "finished_at", "products", "policies", "changed")
     has_change_permission = has_add_permission = lambda self, request, obj=None: False  # noqa: E731
+
+
 # -- quality ---------------------------------------------------------------------------------
 
 from django import forms  # noqa: E402
@@ -113,17 +118,30 @@ DataSourceAdmin.list_display = ("name", "kind", "host", "database", "password_en
 class QualityCheckAdminForm(forms.ModelForm):
     class Meta:
         model = QualityCheck
-        fields = ["port", "name", "kind", "columns", "params", "enabled", "interval_minutes",
-                  "cron", "timeout_seconds", "next_run_at"]
+        fields = [
+            "port",
+            "name",
+            "kind",
+            "columns",
+            "params",
+            "enabled",
+            "interval_minutes",
+            "cron",
+            "timeout_seconds",
+            "next_run_at",
+        ]
 
     def clean(self):
         data = super().clean()
         try:
             data["columns"], data["params"] = quality_services.validate_check(
-                kind=data.get("kind"), columns=data.get("columns") or [],
-                params=data.get("params") or {})
-            quality_services.validate_schedule(interval_minutes=data.get("interval_minutes"),
-                                               cron=data.get("cron", ""))
+                kind=data.get("kind"),
+                columns=data.get("columns") or [],
+                params=data.get("params") or {},
+            )
+            quality_services.validate_schedule(
+                interval_minutes=data.get("interval_minutes"), cron=data.get("cron", "")
+            )
         except ValidationError as e:
             apply_errors(self, e)
         return data
@@ -132,8 +150,16 @@ class QualityCheckAdminForm(forms.ModelForm):
 @admin.register(QualityCheck)
 class QualityCheckAdmin(_PlatformOnly, admin.ModelAdmin):
     form = QualityCheckAdminForm
-    list_display = ("name", "port", "kind", "enabled", "interval_minutes", "cron", "last_status",
-                    "next_run_at")
+    list_display = (
+        "name",
+        "port",
+        "kind",
+        "enabled",
+        "interval_minutes",
+        "cron",
+        "last_status",
+        "next_run_at",
+    )
     list_filter = ("kind", "enabled", "last_status")
     list_editable = ("enabled", "interval_minutes", "cron")
     search_fields = ("name", "port__product__name")
@@ -148,22 +174,49 @@ class QualityCheckAdmin(_PlatformOnly, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in (
-                "name", "columns", "params", "interval_minutes", "cron", "timeout_seconds", "enabled")}
+            changes = {
+                f: form.cleaned_data[f]
+                for f in form.changed_data
+                if f
+                in (
+                    "name",
+                    "columns",
+                    "params",
+                    "interval_minutes",
+                    "cron",
+                    "timeout_seconds",
+                    "enabled",
+                )
+            }
             fresh = QualityCheck.objects.get(pk=obj.pk)
             quality_services.check_update(check=fresh, by=request.user, **changes)
         else:
             created = quality_services.check_create(
-                port=obj.port, name=obj.name, kind=obj.kind, columns=obj.columns,
-                params=obj.params, interval_minutes=obj.interval_minutes, cron=obj.cron,
-                timeout_seconds=obj.timeout_seconds, enabled=obj.enabled, by=request.user)
+                port=obj.port,
+                name=obj.name,
+                kind=obj.kind,
+                columns=obj.columns,
+                params=obj.params,
+                interval_minutes=obj.interval_minutes,
+                cron=obj.cron,
+                timeout_seconds=obj.timeout_seconds,
+                enabled=obj.enabled,
+                by=request.user,
+            )
             obj.pk = created.pk
 
 
 @admin.register(QualityRun)
 class QualityRunAdmin(_PlatformOnly, admin.ModelAdmin):
-    list_display = ("check_obj", "status", "trigger", "observed", "queued_at", "finished_at",
-                    "duration_ms")
+    list_display = (
+        "check_obj",
+        "status",
+        "trigger",
+        "observed",
+        "queued_at",
+        "finished_at",
+        "duration_ms",
+    )
     list_filter = ("status", "trigger")
     date_hierarchy = "queued_at"
 

@@ -22,8 +22,15 @@ class GovernanceConfig(AppConfig):
         policy_signals.connect()
         if policy_services.publish_check not in product_services.PUBLISH_CHECKS:
             product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
-        tabs.register_tab(tabs.Tab("governance", "Governance", "governance/policies/product_tab.html",
-                                   policy_selectors.product_tab_context, order=60))
+        tabs.register_tab(
+            tabs.Tab(
+                "governance",
+                "Governance",
+                "governance/policies/product_tab.html",
+                policy_selectors.product_tab_context,
+                order=60,
+            )
+        )
         quality_permissions.register()
         from . import quality_odcs
 

@@ -15,12 +15,30 @@ from .models import EvaluationRun, GlossaryTerm, Policy
 
 TERMS = [
     # slug, name, definition, synonyms, domain, fields named so get linked
-    ("customer", "Customer", "A person or company with an account in the web shop.",
-     "client, buyer, shopper", None, ["customer_id"]),
-    ("order", "Order", "A confirmed purchase of one or more items by a **customer**.",
-     "purchase", "orders", ["order_id"]),
-    ("revenue", "Revenue", "Money from delivered orders, net of refunds, in EUR.",
-     "sales, turnover", "orders", ["revenue", "total_amount"]),
+    (
+        "customer",
+        "Customer",
+        "A person or company with an account in the web shop.",
+        "client, buyer, shopper",
+        None,
+        ["customer_id"],
+    ),
+    (
+        "order",
+        "Order",
+        "A confirmed purchase of one or more items by a **customer**.",
+        "purchase",
+        "orders",
+        ["order_id"],
+    ),
+    (
+        "revenue",
+        "Revenue",
+        "Money from delivered orders, net of refunds, in EUR.",
+        "sales, turnover",
+        "orders",
+        ["revenue", "total_amount"],
+    ),
 ]
 
 
@@ -32,22 +50,32 @@ def seed() -> None:
     naming = Policy.objects.filter(key="snake-case-fields").first()
     if naming is None:
         naming = policy_services.policy_propose(
-            by=users["olivia"], key="snake-case-fields", title="Field names are snake_case",
-            rule_type="naming", parameters={"field_regex": rules.SNAKE_CASE},
+            by=users["olivia"],
+            key="snake-case-fields",
+            title="Field names are snake_case",
+            rule_type="naming",
+            parameters={"field_regex": rules.SNAKE_CASE},
             rationale="Consumers join products across domains; one naming style for columns "
-                      "(`customer_id`, not `CustomerID`) makes that boring, which is good.",
+            "(`customer_id`, not `CustomerID`) makes that boring, which is good.",
         )
         votes = ["olivia", "tariq", "pat", "mia", "ivan", "uma"]
         for username in votes:
             if Policy.objects.get(pk=naming.pk).status != Policy.Status.PROPOSED:
                 break
-            policy_services.policy_vote(policy=naming, by=users[username], decision="approve",
-                                        comment="Agreed at the council meeting.")
+            policy_services.policy_vote(
+                policy=naming,
+                by=users[username],
+                decision="approve",
+                comment="Agreed at the council meeting.",
+            )
 
     if not Policy.objects.filter(key="pii-classified").exists():
         pii = policy_services.policy_propose(
-            by=users["uma"], key="pii-classified", title="Products with personal data are confidential",
-            rule_type="classification", parameters={"pii_min_classification": "confidential"},
+            by=users["uma"],
+            key="pii-classified",
+            title="Products with personal data are confidential",
+            rule_type="classification",
+            parameters={"pii_min_classification": "confidential"},
             severity=Policy.Severity.BLOCKING,
             rationale="Personal data must never be shared as merely *internal*.",
         )
@@ -55,11 +83,17 @@ def seed() -> None:
 
     if not Policy.objects.filter(key="orders-documented").exists():
         policy_services.policy_propose(
-            by=users["olivia"], key="orders-documented", title="Orders products are documented",
-            rule_type="documentation", domain=domains["orders"],
+            by=users["olivia"],
+            key="orders-documented",
+            title="Orders products are documented",
+            rule_type="documentation",
+            domain=domains["orders"],
             severity=Policy.Severity.BLOCKING,
-            parameters={"min_summary_length": 20, "min_description_length": 20,
-                        "min_field_description_pct": 0},
+            parameters={
+                "min_summary_length": 20,
+                "min_description_length": 20,
+                "min_field_description_pct": 0,
+            },
             rationale="Nothing leaves the Orders domain without a description a consumer can read.",
         )
 
@@ -73,7 +107,12 @@ def _glossary(domains) -> None:
         if term is not None:
             continue
         term = policy_services.glossary_term_save(
-            slug=slug, name=name, definition=definition, synonyms=synonyms,
-            domain=domains.get(domain), status=GlossaryTerm.Status.APPROVED)
+            slug=slug,
+            name=name,
+            definition=definition,
+            synonyms=synonyms,
+            domain=domains.get(domain),
+            status=GlossaryTerm.Status.APPROVED,
+        )
         for field in SchemaField.objects.filter(name__in=field_names, glossary_term__isnull=True):
             product_services.field_update(field=field, glossary_term=term)

@@ -40,7 +40,9 @@ def policy_rule(user, action: str, policy) -> bool:
     platform = is_platform(user)
     if action == EVALUATE:
         return platform or is_council(user)
-    domain_owner = _domain_owner(user, policy.domain_id, policy.domain if policy.domain_id else None)
+    domain_owner = _domain_owner(
+        user, policy.domain_id, policy.domain if policy.domain_id else None
+    )
     if action == PROPOSE:
         # A global policy: any domain owner or council delegate. A domain's: that domain's owners.
         if policy.domain_id:
@@ -61,8 +63,11 @@ def waiver_rule(user, action: str, waiver) -> bool:
     if action == REQUEST_WAIVER:
         return is_platform(user) or is_team_owner(user, waiver.product.owner_team_id)
     if action == DECIDE:
-        return (waiver.status == "requested" and waiver.requested_by_id != user.pk
-                and (is_platform(user) or is_council(user)))
+        return (
+            waiver.status == "requested"
+            and waiver.requested_by_id != user.pk
+            and (is_platform(user) or is_council(user))
+        )
     return is_platform(user)
 
 
@@ -70,8 +75,11 @@ def glossary_rule(user, action: str, term) -> bool:
     if action == VIEW:
         return True
     if action == EDIT:
-        return (is_platform(user) or is_council(user)
-                or _domain_owner(user, term.domain_id, term.domain if term.domain_id else None))
+        return (
+            is_platform(user)
+            or is_council(user)
+            or _domain_owner(user, term.domain_id, term.domain if term.domain_id else None)
+        )
     if action == CREATE_TERM:  # the council keeps global terms, owners their domain's
         return is_platform(user) or is_council(user) or owns_a_domain(user)
     return is_platform(user)
@@ -85,6 +93,7 @@ def register() -> None:
     from .models import GlossaryTerm, Policy, Waiver
 
     permissions.register(Policy, rule=policy_rule, visibility=_everyone)
-    permissions.register(Waiver, rule=waiver_rule,
-                         visibility=permissions._visible_through_product("product"))
+    permissions.register(
+        Waiver, rule=waiver_rule, visibility=permissions._visible_through_product("product")
+    )
     permissions.register(GlossaryTerm, rule=glossary_rule, visibility=_everyone)

@@ -43,16 +43,34 @@ def quorum() -> int:
 
 @transaction.atomic
 def policy_propose(
-    *, by, key: str, title: str, rule_type: str, parameters: dict[str, Any] | None = None,
-    rationale: str = "", severity: str = Policy.Severity.ADVISORY, domain: Domain | None = None,
+    *,
+    by,
+    key: str,
+    title: str,
+    rule_type: str,
+    parameters: dict[str, Any] | None = None,
+    rationale: str = "",
+    severity: str = Policy.Severity.ADVISORY,
+    domain: Domain | None = None,
 ) -> Policy:
     """A global policy waits for the council's votes; a domain's own policy is adopted at once."""
-    policy = Policy(key=key, title=title, rationale=rationale, rule_type=rule_type,
-                    severity=severity, domain=domain, proposed_by=by)
+    policy = Policy(
+        key=key,
+        title=title,
+        rationale=rationale,
+        rule_type=rule_type,
+        severity=severity,
+        domain=domain,
+        proposed_by=by,
+    )
     if not can(by, PROPOSE, policy):
         raise ValidationError(
-            {"domain": f"Only owners of {domain} adopt its policies." if domain else
-             "Only domain owners and council delegates propose global policies."})
+            {
+                "domain": f"Only owners of {domain} adopt its policies."
+                if domain
+                else "Only domain owners and council delegates propose global policies."
+            }
+        )
     policy.parameters = _clean_parameters(rule_type, parameters)
     if domain is not None:
         policy.status, policy.activated_at = Policy.Status.ACTIVE, timezone.now()
@@ -85,8 +103,12 @@ def policy_vote(*, policy: Policy, by, decision: str, comment: str = "") -> Poli
     vote = vote or PolicyVote(policy=policy, voter=by)
     vote.decision, vote.comment = decision, comment
     vote.save()
-    audit.record(action="update" if before else "create", obj=vote, scope=policy,
-                 changes=audit.diff(before, audit.snapshot(vote)))
+    audit.record(
+        action="update" if before else "create",
+        obj=vote,
+        scope=policy,
+        changes=audit.diff(before, audit.snapshot(vote)),
+    )
     tally = dict(policy.votes.values_list("decision").annotate(n=Count("pk")))
     if tally.get(PolicyVote.Decision.APPROVE, 0) >= quorum():
         _set_status(policy, Policy.Status.ACTIVE, activated_at=timezone.now())
@@ -103,8 +125,12 @@ def _set_status(policy: Policy, status: str, **extra) -> None:
     policy.save()
     audit.record(action="update", obj=policy, changes=audit.diff(before, audit.snapshot(policy)))
     if policy.proposed_by_id and status != Policy.Status.RETIRED:
-        notify([policy.proposed_by], kind="policy_decided",
-               title=f"Policy “{policy.title}” is {status}", url=policy.get_absolute_url())
+        notify(
+            [policy.proposed_by],
+            kind="policy_decided",
+            title=f"Policy “{policy.title}” is {status}",
+            url=policy.get_absolute_url(),
+        )
 
 
 @transaction.atomic
@@ -149,10 +175,17 @@ def evaluate_policies(
     policies = list(Policy.objects.filter(status=Policy.Status.ACTIVE))
     scope = dict(products.values_list("pk", "domain_id"))
     run = EvaluationRun.objects.create(trigger=trigger, products=len(scope), policies=len(policies))
-    existing = PolicyStatus.objects.all() if full else PolicyStatus.objects.filter(
-        product__in=products.values("pk"))
-    current = {(pol, prod): (pk, outcome, reason) for pk, pol, prod, outcome, reason in
-               existing.values_list("pk", "policy_id", "product_id", "outcome", "reason")}
+    existing = (
+        PolicyStatus.objects.all()
+        if full
+        else PolicyStatus.objects.filter(product__in=products.values("pk"))
+    )
+    current = {
+        (pol, prod): (pk, outcome, reason)
+        for pk, pol, prod, outcome, reason in existing.values_list(
+            "pk", "policy_id", "product_id", "outcome", "reason"
+        )
+    }
     new, changed, history, seen = [], [], [], set()
     for policy in policies:
         failures = _evaluate_policy(policy, products)
@@ -169,26 +202,41 @@ def evaluate_policies(
             if old is None:
                 new.append((policy.pk, product_id, outcome, reason, now, run.pk))
             elif (old[1], old[2]) != (outcome, reason):
-                changed.append(PolicyStatus(pk=old[0], outcome=outcome, reason=reason,
-                                            changed_at=now, run=run))
+                changed.append(
+                    PolicyStatus(pk=old[0], outcome=outcome, reason=reason, changed_at=now, run=run)
+                )
             else:
                 continue
             history.append((run.pk, policy.pk, product_id, outcome, reason, now))
-    _insert(PolicyStatus, ["policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"],
-            new)
-    PolicyStatus.objects.bulk_update(changed, ["outcome", "reason", "changed_at", "run"],
-                                     batch_size=500)
-    _insert(PolicyResult, ["run_id", "policy_id", "product_id", "outcome", "reason", "created_at"],
-            history)
+    _insert(
+        PolicyStatus, ["policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"], new
+    )
+    PolicyStatus.objects.bulk_update(
+        changed, ["outcome", "reason", "changed_at", "run"], batch_size=500
+    )
+    _insert(
+        PolicyResult,
+        ["run_id", "policy_id", "product_id", "outcome", "reason", "created_at"],
+        history,
+    )
     gone = [current[k][0] for k in current.keys() - seen]
     for i in range(0, len(gone), 500):
-        PolicyStatus.objects.filter(pk__in=gone[i:i + 500]).delete()
-    counts = PolicyStatus.objects.filter(policy__status=Policy.Status.ACTIVE).values(
-        "policy_id").annotate(passed=Count("pk", filter=Q(outcome=PASS)),
-                              failed=Count("pk", filter=Q(outcome=FAIL)))
+        PolicyStatus.objects.filter(pk__in=gone[i : i + 500]).delete()
+    counts = (
+        PolicyStatus.objects.filter(policy__status=Policy.Status.ACTIVE)
+        .values("policy_id")
+        .annotate(
+            passed=Count("pk", filter=Q(outcome=PASS)), failed=Count("pk", filter=Q(outcome=FAIL))
+        )
+    )
     PolicyRunSummary.objects.bulk_create(
-        [PolicyRunSummary(run=run, policy_id=c["policy_id"], passed=c["passed"],
-                          failed=c["failed"]) for c in counts])
+        [
+            PolicyRunSummary(
+                run=run, policy_id=c["policy_id"], passed=c["passed"], failed=c["failed"]
+            )
+            for c in counts
+        ]
+    )
     run.changed, run.finished_at = len(new) + len(changed), timezone.now()
     run.save(update_fields=["changed", "finished_at"])
     return run
@@ -206,8 +254,9 @@ def _insert(model, columns: list[str], rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
-    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows],
-                              batch_size=2000)
+    model.objects.bulk_create(
+        [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+    )
 
 
 def product_mark_changed(*, product_id: int) -> None:
@@ -231,8 +280,9 @@ def evaluate_changed_products() -> EvaluationRun | None:
         if not ids:
             return None
         DirtyProduct.objects.filter(product_id__in=ids).delete()
-    return evaluate_policies(trigger=EvaluationRun.Trigger.CHANGE,
-                             products=DataProduct.objects.filter(pk__in=ids))
+    return evaluate_policies(
+        trigger=EvaluationRun.Trigger.CHANGE, products=DataProduct.objects.filter(pk__in=ids)
+    )
 
 
 # -- publish gate ------------------------------------------------------------------------------
@@ -244,13 +294,15 @@ def active_waivers(now: datetime | None = None) -> QuerySet:
 
 def waived_exists(policy_ref="policy_id", product_ref="product_id") -> Exists:
     """Exists(an active waiver) for annotating PolicyStatus-like rows."""
-    return Exists(active_waivers().filter(policy_id=OuterRef(policy_ref),
-                                          product_id=OuterRef(product_ref)))
+    return Exists(
+        active_waivers().filter(policy_id=OuterRef(policy_ref), product_id=OuterRef(product_ref))
+    )
 
 
 def applicable_policies(product: DataProduct) -> QuerySet:
     return Policy.objects.filter(status=Policy.Status.ACTIVE).filter(
-        Q(domain__isnull=True) | Q(domain_id=product.domain_id))
+        Q(domain__isnull=True) | Q(domain_id=product.domain_id)
+    )
 
 
 def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
@@ -273,10 +325,12 @@ def publish_check(product: DataProduct) -> None:
     """products.services.PUBLISH_CHECKS: every blocking policy passes or is waived."""
     failures = product_blocking_failures(product=product)
     if failures:
-        raise ValidationError([
-            f"Blocking policy “{policy.title}” fails: {'; '.join(reasons)}. To fix: {fix}"
-            for policy, reasons, fix in failures
-        ])
+        raise ValidationError(
+            [
+                f"Blocking policy “{policy.title}” fails: {'; '.join(reasons)}. To fix: {fix}"
+                for policy, reasons, fix in failures
+            ]
+        )
 
 
 # -- waivers -----------------------------------------------------------------------------------
@@ -291,26 +345,36 @@ def waiver_request(*, policy: Policy, product: DataProduct, by, justification: s
         raise ValidationError({"justification": "Say why the product cannot comply yet."})
     if policy.status != Policy.Status.ACTIVE:
         raise ValidationError({"policy": "Only active policies can be waived."})
-    if Waiver.objects.filter(policy=policy, product=product, status=Waiver.Status.REQUESTED).exists():
+    if Waiver.objects.filter(
+        policy=policy, product=product, status=Waiver.Status.REQUESTED
+    ).exists():
         raise ValidationError("A waiver request for this policy and product is already pending.")
     waiver.save()
-    audit.record(action="create", obj=waiver, scope=product,
-                 changes=audit.diff({}, audit.snapshot(waiver)))
+    audit.record(
+        action="create", obj=waiver, scope=product, changes=audit.diff({}, audit.snapshot(waiver))
+    )
     from django.contrib.auth import get_user_model
 
     from meshportal.permissions import GOVERNANCE_GROUP
 
     council = get_user_model().objects.filter(groups__name=GOVERNANCE_GROUP)
-    notify(list(council), kind="waiver_requested",
-           title=f"Waiver asked: {policy} for {product}", url="/governance/waivers/",
-           body=justification)
+    notify(
+        list(council),
+        kind="waiver_requested",
+        title=f"Waiver asked: {policy} for {product}",
+        url="/governance/waivers/",
+        body=justification,
+    )
     return waiver
 
 
 @transaction.atomic
-def waiver_decide(*, waiver: Waiver, by, grant: bool, reason: str,
-                  expires_at: datetime | None = None) -> Waiver:
-    waiver = Waiver.objects.select_for_update().select_related("product", "policy").get(pk=waiver.pk)
+def waiver_decide(
+    *, waiver: Waiver, by, grant: bool, reason: str, expires_at: datetime | None = None
+) -> Waiver:
+    waiver = (
+        Waiver.objects.select_for_update().select_related("product", "policy").get(pk=waiver.pk)
+    )
     if not can(by, DECIDE, waiver):
         raise ValidationError("Only council delegates decide pending waivers, and not their own.")
     if not reason.strip():
@@ -322,12 +386,20 @@ def waiver_decide(*, waiver: Waiver, by, grant: bool, reason: str,
     waiver.decided_by, waiver.decided_at, waiver.decision_reason = by, timezone.now(), reason
     waiver.expires_at = expires_at if grant else None
     waiver.save()
-    audit.record(action="update", obj=waiver, scope=waiver.product,
-                 changes=audit.diff(before, audit.snapshot(waiver)))
+    audit.record(
+        action="update",
+        obj=waiver,
+        scope=waiver.product,
+        changes=audit.diff(before, audit.snapshot(waiver)),
+    )
     if waiver.requested_by_id:
-        notify([waiver.requested_by], kind="waiver_decided",
-               title=f"Waiver of {waiver.policy} for {waiver.product} {waiver.status}",
-               url=waiver.product.get_absolute_url() + "?tab=governance", body=reason)
+        notify(
+            [waiver.requested_by],
+            kind="waiver_decided",
+            title=f"Waiver of {waiver.policy} for {waiver.product} {waiver.status}",
+            url=waiver.product.get_absolute_url() + "?tab=governance",
+            body=reason,
+        )
     return waiver
 
 
@@ -344,12 +416,19 @@ def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: A
     for k, v in fields.items():
         setattr(term, k, v)
     if by is not None and not can(by, EDIT, term):
-        raise ValidationError({"domain": "Only the council keeps global terms; domain owners "
-                                         "keep their own domain's."})
+        raise ValidationError(
+            {
+                "domain": "Only the council keeps global terms; domain owners "
+                "keep their own domain's."
+            }
+        )
     term.full_clean()
     term.save()
-    audit.record(action="update" if before else "create", obj=term,
-                 changes=audit.diff(before, audit.snapshot(term)))
+    audit.record(
+        action="update" if before else "create",
+        obj=term,
+        changes=audit.diff(before, audit.snapshot(term)),
+    )
     return term
 
 
@@ -358,17 +437,21 @@ def glossary_search(query: str, *, limit: int = 20) -> QuerySet:
     q = query.strip()
     if not q:
         return GlossaryTerm.objects.none()
-    return GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED).filter(
-        Q(name__icontains=q) | Q(synonyms__icontains=q) | Q(definition__icontains=q)
-    ).select_related("domain")[:limit]
+    return (
+        GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED)
+        .filter(Q(name__icontains=q) | Q(synonyms__icontains=q) | Q(definition__icontains=q))
+        .select_related("domain")[:limit]
+    )
 
 
 def compliance_share(product: DataProduct) -> float | None:
     """Share of the active policies that apply to the product which it passes (or has waived);
     None when no policy has judged it yet. One term of the trust score."""
-    statuses = PolicyStatus.objects.filter(
-        product=product, policy__in=applicable_policies(product)
-    ).annotate(waived=waived_exists()).values_list("outcome", "waived")
+    statuses = (
+        PolicyStatus.objects.filter(product=product, policy__in=applicable_policies(product))
+        .annotate(waived=waived_exists())
+        .values_list("outcome", "waived")
+    )
     rows = list(statuses)
     if not rows:
         return None

@@ -30,7 +30,9 @@ def _on_field(sender, instance, **kwargs):
 
         from .policy_services import product_mark_changed
 
-        product_id = OutputPort.objects.filter(pk=port_id).values_list("product_id", flat=True).first()
+        product_id = (
+            OutputPort.objects.filter(pk=port_id).values_list("product_id", flat=True).first()
+        )
         if product_id is not None:
             product_mark_changed(product_id=product_id)
 

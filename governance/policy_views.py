@@ -35,11 +35,15 @@ def _errors(request, e: ValidationError) -> None:
 
 
 def policy_list(request):
-    return render(request, "governance/policies/policy_list.html", {
-        "page": _page(request, selectors.policy_list()),
-        "can_propose": can(request.user, PROPOSE, Policy()),
-        "can_evaluate": can(request.user, EVALUATE, Policy()),
-    })
+    return render(
+        request,
+        "governance/policies/policy_list.html",
+        {
+            "page": _page(request, selectors.policy_list()),
+            "can_propose": can(request.user, PROPOSE, Policy()),
+            "can_evaluate": can(request.user, EVALUATE, Policy()),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -52,11 +56,18 @@ def policy_propose(request):
         except ValidationError as e:
             apply_errors(form, e)
         else:
-            messages.success(request, f"Adopted “{policy}” for {policy.domain}." if policy.domain
-                             else f"Proposed “{policy}”; the council votes on it.")
+            messages.success(
+                request,
+                f"Adopted “{policy}” for {policy.domain}."
+                if policy.domain
+                else f"Proposed “{policy}”; the council votes on it.",
+            )
             return redirect(policy)
-    return render(request, "governance/policies/policy_form.html",
-                  {"form": form, "rule_types": rules.all_types()})
+    return render(
+        request,
+        "governance/policies/policy_form.html",
+        {"form": form, "rule_types": rules.all_types()},
+    )
 
 
 def _policy(key: str) -> Policy:
@@ -68,20 +79,25 @@ def policy_detail(request, key: str):
     user = request.user
     domain = request.GET.get("domain") or None
     rule = rules.get(policy.rule_type)
-    return render(request, "governance/policies/policy_detail.html", {
-        "policy": policy,
-        "rule": rule,
-        "votes": policy.votes.select_related("voter"),
-        "quorum": services.quorum(),
-        "counts": selectors.policy_counts(policy=policy, user=user),
-        "trend": selectors.policy_trend(policy=policy),
-        "page": _page(request, selectors.policy_failures(policy=policy, user=user,
-                                                         domain_slug=domain)),
-        "domain_filter": domain,
-        "can_vote": can(user, VOTE, policy),
-        "can_retire": can(user, RETIRE, policy),
-        "vote_form": VoteForm(),
-    })
+    return render(
+        request,
+        "governance/policies/policy_detail.html",
+        {
+            "policy": policy,
+            "rule": rule,
+            "votes": policy.votes.select_related("voter"),
+            "quorum": services.quorum(),
+            "counts": selectors.policy_counts(policy=policy, user=user),
+            "trend": selectors.policy_trend(policy=policy),
+            "page": _page(
+                request, selectors.policy_failures(policy=policy, user=user, domain_slug=domain)
+            ),
+            "domain_filter": domain,
+            "can_vote": can(user, VOTE, policy),
+            "can_retire": can(user, RETIRE, policy),
+            "vote_form": VoteForm(),
+        },
+    )
 
 
 @require_POST
@@ -125,19 +141,27 @@ def evaluate_now(request):
 
 
 def compliance(request):
-    return render(request, "governance/policies/compliance.html", {
-        **selectors.compliance_matrix(user=request.user),
-        "can_evaluate": can(request.user, EVALUATE, Policy()),
-    })
+    return render(
+        request,
+        "governance/policies/compliance.html",
+        {
+            **selectors.compliance_matrix(user=request.user),
+            "can_evaluate": can(request.user, EVALUATE, Policy()),
+        },
+    )
 
 
 def domain_scorecard(request, domain: str):
     domain = get_object_or_404(Domain, slug=domain)
-    return render(request, "governance/policies/domain_scorecard.html", {
-        "domain": domain,
-        "scores": selectors.domain_scorecard(domain=domain, user=request.user),
-        "page": _page(request, selectors.domain_failures(domain=domain, user=request.user)),
-    })
+    return render(
+        request,
+        "governance/policies/domain_scorecard.html",
+        {
+            "domain": domain,
+            "scores": selectors.domain_scorecard(domain=domain, user=request.user),
+            "page": _page(request, selectors.domain_failures(domain=domain, user=request.user)),
+        },
+    )
 
 
 # -- waivers -----------------------------------------------------------------------------------
@@ -146,29 +170,37 @@ def domain_scorecard(request, domain: str):
 @require_http_methods(["GET", "POST"])
 def waiver_request(request, key: str, product_id: int):
     policy = _policy(key)
-    product = get_object_or_404(selectors.visible(request.user, DataProduct.objects.select_related(
-        "domain")), pk=product_id)
+    product = get_object_or_404(
+        selectors.visible(request.user, DataProduct.objects.select_related("domain")), pk=product_id
+    )
     require(request.user, REQUEST_WAIVER, Waiver(policy=policy, product=product))
     form = WaiverRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.waiver_request(policy=policy, product=product, by=request.user,
-                                    **form.cleaned_data)
+            services.waiver_request(
+                policy=policy, product=product, by=request.user, **form.cleaned_data
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
             messages.success(request, "Waiver requested; the council has been told.")
             return redirect(product.get_absolute_url() + "?tab=governance")
-    return render(request, "governance/policies/waiver_form.html",
-                  {"form": form, "policy": policy, "product": product})
+    return render(
+        request,
+        "governance/policies/waiver_form.html",
+        {"form": form, "policy": policy, "product": product},
+    )
 
 
 def waiver_list(request):
     page = _page(request, selectors.waiver_queue(user=request.user))
     for w in page:
         w.can_decide = can(request.user, DECIDE, w)
-    return render(request, "governance/policies/waiver_list.html",
-                  {"page": page, "form": WaiverDecisionForm()})
+    return render(
+        request,
+        "governance/policies/waiver_list.html",
+        {"page": page, "form": WaiverDecisionForm()},
+    )
 
 
 @require_POST
@@ -181,8 +213,13 @@ def waiver_decide(request, pk: int):
         return redirect("governance:waivers")
     data = form.cleaned_data
     try:
-        services.waiver_decide(waiver=waiver, by=request.user, grant=data["decision"] == "grant",
-                               reason=data["decision_reason"], expires_at=data["expires_at"])
+        services.waiver_decide(
+            waiver=waiver,
+            by=request.user,
+            grant=data["decision"] == "grant",
+            reason=data["decision_reason"],
+            expires_at=data["expires_at"],
+        )
     except ValidationError as e:
         _errors(request, e)
     else:
@@ -195,18 +232,28 @@ def waiver_decide(request, pk: int):
 
 def glossary(request):
     q = request.GET.get("q", "").strip()
-    return render(request, "governance/policies/glossary_list.html", {
-        "page": _page(request, selectors.glossary_terms(query=q)), "q": q,
-        "can_create": can(request.user, CREATE_TERM, GlossaryTerm())})
+    return render(
+        request,
+        "governance/policies/glossary_list.html",
+        {
+            "page": _page(request, selectors.glossary_terms(query=q)),
+            "q": q,
+            "can_create": can(request.user, CREATE_TERM, GlossaryTerm()),
+        },
+    )
 
 
 def glossary_term(request, slug: str):
     term = get_object_or_404(GlossaryTerm.objects.select_related("domain"), slug=slug)
-    return render(request, "governance/policies/glossary_detail.html", {
-        "term": term,
-        "can_edit": can(request.user, EDIT, term),
-        "page": _page(request, selectors.term_fields(term=term, user=request.user)),
-    })
+    return render(
+        request,
+        "governance/policies/glossary_detail.html",
+        {
+            "term": term,
+            "can_edit": can(request.user, EDIT, term),
+            "page": _page(request, selectors.term_fields(term=term, user=request.user)),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,8 +9,12 @@ CHECKS = {
         ("Has orders", "row_count", [], {"min": 1000}),
         ("Every order has a customer", "missing", ["customer_id"], {"max": 0}),
         ("Order ids are unique", "duplicates", ["order_id"], {"max": 0}),
-        ("Known order status", "accepted_values", ["order_status"],
-         {"values": ["accepted", "shipped", "delivered", "cancelled"]}),
+        (
+            "Known order status",
+            "accepted_values",
+            ["order_status"],
+            {"values": ["accepted", "shipped", "delivered", "cancelled"]},
+        ),
         ("Known currency", "accepted_values", ["currency"], {"values": ["EUR", "USD", "GBP"]}),
         ("Positive totals", "range", ["total_amount"], {"min": 0, "max": 100000}),
         ("Orders are fresh", "freshness", ["ordered_at"], {"hours": 24}),
@@ -32,10 +36,18 @@ CHECKS = {
         ("Page views are fresh", "freshness", ["viewed_at"], {"hours": 2}),
     ],
     ("payments", "payments", "payments"): [
-        ("Known payment status", "accepted_values", ["status"],
-         {"values": ["authorised", "captured", "failed", "refunded"]}),
-        ("No payment without an order", "custom_sql", [],
-         {"sql": "SELECT COUNT(*) FROM ${object} WHERE order_id IS NULL"}),
+        (
+            "Known payment status",
+            "accepted_values",
+            ["status"],
+            {"values": ["authorised", "captured", "failed", "refunded"]},
+        ),
+        (
+            "No payment without an order",
+            "custom_sql",
+            [],
+            {"sql": "SELECT COUNT(*) FROM ${object} WHERE order_id IS NULL"},
+        ),
     ],
     ("inventory", "stock-levels", "stock-levels"): [
         ("Stock is fresh", "freshness", ["updated_at"], {"hours": 6}),

@@ -26,8 +26,15 @@ from decimal import Decimal
 
 log = logging.getLogger(__name__)
 
-METRIC_KINDS = {"row_count", "missing", "duplicates", "accepted_values", "range", "pattern",
-                "freshness"}
+METRIC_KINDS = {
+    "row_count",
+    "missing",
+    "duplicates",
+    "accepted_values",
+    "range",
+    "pattern",
+    "freshness",
+}
 SAMPLE_KINDS = {"accepted_values", "range", "pattern"}
 SAMPLE_SIZE = 5
 
@@ -149,8 +156,9 @@ class PostgresConnection(Connection):
     def set_timeout(self, seconds: float) -> None:
         # SET is allowed inside read-only transactions; this one is session-wide.
         with self.conn.cursor() as cur:
-            cur.execute("SELECT set_config('statement_timeout', %s, false)",
-                        [str(int(seconds * 1000))])
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, false)", [str(int(seconds * 1000))]
+            )
         self.conn.commit()  # a rolled-back SET would be undone
 
     def columns(self, schema: str, table: str) -> dict[str, str]:
@@ -192,7 +200,9 @@ class SqliteConnection(Connection):
         super().__init__()
         path = os.path.abspath(source.database)
         if not os.path.exists(path):
-            raise EngineError("Could not connect to the data source: the database file does not exist.")
+            raise EngineError(
+                "Could not connect to the data source: the database file does not exist."
+            )
         uri = f"file:{urllib.parse.quote(path)}?mode=ro"
         try:
             self.conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
@@ -324,8 +334,10 @@ def _invalid_condition(conn, spec: CheckSpec) -> tuple[str, list]:
     p = spec.params
     if spec.kind == "accepted_values":
         values = [str(v) for v in p.get("values") or []]
-        return (f"{col} IS NOT NULL AND CAST({col} AS TEXT) NOT IN "
-                f"({_in_list(conn, len(values))})", values)
+        return (
+            f"{col} IS NOT NULL AND CAST({col} AS TEXT) NOT IN ({_in_list(conn, len(values))})",
+            values,
+        )
     if spec.kind == "range":
         parts, params = [], []
         if p.get("min") is not None:
@@ -353,7 +365,10 @@ def compile_metrics(conn: Connection, table_sql: str, specs: list[CheckSpec]):
     total = None
     for spec in specs:
         s: dict[str, int] = {}
-        if spec.kind in ("row_count", "missing", "duplicates") or spec.params.get("unit") == "percent":
+        if (
+            spec.kind in ("row_count", "missing", "duplicates")
+            or spec.params.get("unit") == "percent"
+        ):
             total = agg.add("COUNT(*)")
             s["total"] = total
         if spec.kind in ("missing", "accepted_values", "range", "pattern"):
@@ -411,8 +426,12 @@ def _threshold_result(observed: float, spec: CheckSpec, what: str, unit: str = "
     suffix = "%" if unit == "percent" else ""
     threshold = f"≤ {_fmt(limit)}{suffix}"
     ok = observed <= limit
-    return Result("passed" if ok else "failed", observed, threshold,
-                  f"{_fmt(observed)}{suffix} {what} (allowed {threshold}).")
+    return Result(
+        "passed" if ok else "failed",
+        observed,
+        threshold,
+        f"{_fmt(observed)}{suffix} {what} (allowed {threshold}).",
+    )
 
 
 def _fmt(x: float) -> str:
@@ -425,30 +444,47 @@ def evaluate(spec: CheckSpec, row: tuple, slots: dict[str, int], now: datetime) 
         n = _num(row[slots["total"]])
         lo, hi = p.get("min"), p.get("max")
         threshold = " and ".join(
-            x for x in (f"≥ {lo}" if lo is not None else "", f"≤ {hi}" if hi is not None else "") if x
+            x
+            for x in (f"≥ {lo}" if lo is not None else "", f"≤ {hi}" if hi is not None else "")
+            if x
         )
         ok = (lo is None or n >= float(lo)) and (hi is None or n <= float(hi))
-        return Result("passed" if ok else "failed", n, threshold,
-                      f"{_fmt(n)} rows (expected {threshold or 'any'}).")
+        return Result(
+            "passed" if ok else "failed",
+            n,
+            threshold,
+            f"{_fmt(n)} rows (expected {threshold or 'any'}).",
+        )
     if spec.kind == "freshness":
         newest = _as_datetime(row[slots["newest"]])
         hours = float(p.get("hours", 24))
         if newest is None:
-            return Result("failed", None, f"≤ {_fmt(hours)} h", "No timestamp found: the table is empty or the column has no values.")
+            return Result(
+                "failed",
+                None,
+                f"≤ {_fmt(hours)} h",
+                "No timestamp found: the table is empty or the column has no values.",
+            )
         age = round((now - newest).total_seconds() / 3600, 2)
         ok = age <= hours
-        return Result("passed" if ok else "failed", age, f"≤ {_fmt(hours)} h",
-                      f"Newest value is {age:.1f} h old (allowed {_fmt(hours)} h); newest {newest:%Y-%m-%d %H:%M} UTC.")
+        return Result(
+            "passed" if ok else "failed",
+            age,
+            f"≤ {_fmt(hours)} h",
+            f"Newest value is {age:.1f} h old (allowed {_fmt(hours)} h); newest {newest:%Y-%m-%d %H:%M} UTC.",
+        )
     unit = p.get("unit", "count")
     if spec.kind == "duplicates":
         count = _num(row[slots["present"]]) - _num(row[slots["distinct"]])
         what = "duplicate rows over " + ", ".join(spec.columns)
     else:
         count = _num(row[slots["bad"]])
-        what = {"missing": f"missing values in {spec.columns[0]}",
-                "accepted_values": f"values of {spec.columns[0]} outside the accepted set",
-                "range": f"values of {spec.columns[0]} out of range",
-                "pattern": f"values of {spec.columns[0]} not matching the pattern"}[spec.kind]
+        what = {
+            "missing": f"missing values in {spec.columns[0]}",
+            "accepted_values": f"values of {spec.columns[0]} outside the accepted set",
+            "range": f"values of {spec.columns[0]} out of range",
+            "pattern": f"values of {spec.columns[0]} not matching the pattern",
+        }[spec.kind]
     if unit == "percent":
         total = _num(row[slots["total"]])
         observed = round(100.0 * count / total, 4) if total else 0.0
@@ -460,10 +496,17 @@ def evaluate(spec: CheckSpec, row: tuple, slots: dict[str, int], now: datetime) 
 # -- schema ------------------------------------------------------------------------------------
 
 _TYPE_ALIASES = {
-    "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint",
-    "timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone",
-    "varchar": "character varying", "bool": "boolean", "float8": "double precision",
-    "float4": "real", "decimal": "numeric",
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "varchar": "character varying",
+    "bool": "boolean",
+    "float8": "double precision",
+    "float4": "real",
+    "decimal": "numeric",
 }
 
 
@@ -479,7 +522,9 @@ def evaluate_schema(declared: list[dict], actual: dict[str, str], spec: CheckSpe
         name = f["name"]
         if name not in actual:
             problems.append(f"missing column {name}")
-        elif f.get("physical_type") and normalise_type(f["physical_type"]) != normalise_type(actual[name]):
+        elif f.get("physical_type") and normalise_type(f["physical_type"]) != normalise_type(
+            actual[name]
+        ):
             problems.append(f"{name} is {actual[name]}, declared {f['physical_type']}")
     if not spec.params.get("allow_extra", False):
         names = {f["name"] for f in declared}
@@ -487,8 +532,14 @@ def evaluate_schema(declared: list[dict], actual: dict[str, str], spec: CheckSpe
     if not actual:
         return Result("error", None, "0 differences", "The table does not exist or has no columns.")
     n = len(problems)
-    return Result("passed" if n == 0 else "failed", float(n), "0 differences",
-                  "Schema matches the declared fields." if n == 0 else "Schema drift: " + "; ".join(problems[:20]) + ".")
+    return Result(
+        "passed" if n == 0 else "failed",
+        float(n),
+        "0 differences",
+        "Schema matches the declared fields."
+        if n == 0
+        else "Schema drift: " + "; ".join(problems[:20]) + ".",
+    )
 
 
 # -- custom SQL --------------------------------------------------------------------------------
@@ -530,8 +581,15 @@ def render_custom_sql(conn: Connection, text: str, table_sql: str) -> str:
 # -- running a table's checks ------------------------------------------------------------------
 
 
-def run_table(source, location: str, specs: list[CheckSpec], *, declared_fields=None,
-              allow_samples: bool = False, now: datetime | None = None) -> dict[int, Result]:
+def run_table(
+    source,
+    location: str,
+    specs: list[CheckSpec],
+    *,
+    declared_fields=None,
+    allow_samples: bool = False,
+    now: datetime | None = None,
+) -> dict[int, Result]:
     """Run every check on one table. Never raises: problems become error results."""
     now = now or datetime.now(UTC)
     results: dict[int, Result] = {}
@@ -548,7 +606,9 @@ def run_table(source, location: str, specs: list[CheckSpec], *, declared_fields=
     except Exception as e:  # noqa: BLE001 - a broken source must never crash the worker
         log.exception("Quality run failed unexpectedly on %s", location)
         for s in specs:
-            results.setdefault(s.id, Result("error", message=f"Unexpected error: {type(e).__name__}"))
+            results.setdefault(
+                s.id, Result("error", message=f"Unexpected error: {type(e).__name__}")
+            )
     return results
 
 
@@ -573,8 +633,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                 row = conn.execute(sql_text, params)[0]
             except QueryTimeout as e:
                 for s in runnable:
-                    results[s.id] = Result("error", message=str(e),
-                                           duration_ms=_ms(started))
+                    results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
                 break
             except EngineError as e:
                 if attempt == 2:
@@ -585,12 +644,16 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                 cols = get_catalogue()
                 if not cols:
                     for s in runnable:
-                        results[s.id] = Result("error", message=f"Table {schema}.{table} not found: {e}")
+                        results[s.id] = Result(
+                            "error", message=f"Table {schema}.{table} not found: {e}"
+                        )
                     break
                 broken = [s for s in runnable if any(c not in cols for c in s.columns)]
                 for s in broken:
                     gone = [c for c in s.columns if c not in cols]
-                    results[s.id] = Result("error", message=f"Column {', '.join(gone)} does not exist in {table}.")
+                    results[s.id] = Result(
+                        "error", message=f"Column {', '.join(gone)} does not exist in {table}."
+                    )
                 runnable = [s for s in runnable if s not in broken]
                 if not runnable:
                     break

@@ -12,18 +12,26 @@ class CheckForm(forms.Form):
     columns = forms.CharField(
         required=False, help_text="Column name; for duplicates, one or more, comma-separated."
     )
-    min = forms.CharField(required=False, label="Minimum",
-                          help_text="Row count or range: lowest allowed value.")
-    max = forms.CharField(required=False, label="Maximum / threshold",
-                          help_text="Row count or range: highest allowed value. Other types: "
-                                    "most failing rows allowed (0 if empty).")
+    min = forms.CharField(
+        required=False, label="Minimum", help_text="Row count or range: lowest allowed value."
+    )
+    max = forms.CharField(
+        required=False,
+        label="Maximum / threshold",
+        help_text="Row count or range: highest allowed value. Other types: "
+        "most failing rows allowed (0 if empty).",
+    )
     unit = forms.ChoiceField(choices=[("count", "count"), ("percent", "percent")], required=False)
     max_failing = forms.CharField(required=False, label="Range: out-of-range rows allowed")
     values = forms.CharField(required=False, help_text="Accepted values, comma-separated.")
     pattern = forms.CharField(required=False, help_text="Regular expression every value matches.")
-    hours = forms.CharField(required=False, help_text="Freshness: newest value at most N hours old.")
+    hours = forms.CharField(
+        required=False, help_text="Freshness: newest value at most N hours old."
+    )
     sql = forms.CharField(
-        required=False, label="Custom SQL", widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Custom SQL",
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One SELECT returning the number of failing rows; ${object} is the table.",
     )
     interval_minutes = forms.IntegerField(min_value=1, initial=60, label="Every (minutes)")
@@ -48,7 +56,11 @@ class CheckForm(forms.Form):
         params |= {"hours": d["hours"]} if kind == "freshness" else {}
         params |= {"sql": d["sql"]} if kind == "custom_sql" else {}
         return {
-            "port": d["port"], "name": d["name"], "kind": kind,
+            "port": d["port"],
+            "name": d["name"],
+            "kind": kind,
             "columns": [c.strip() for c in d["columns"].split(",") if c.strip()],
-            "params": params, "interval_minutes": d["interval_minutes"], "cron": d["cron"].strip(),
+            "params": params,
+            "interval_minutes": d["interval_minutes"],
+            "cron": d["cron"].strip(),
         }

@@ -53,9 +53,15 @@ def checks_to_odcs(port) -> dict:
         elif c.kind == "missing":
             rule = {"name": c.name, "type": "library", "metric": "nullValues"}
             if p.get("missing_values"):
-                rule = {"name": c.name, "type": "library", "metric": "missingValues",
-                        "arguments": {"missingValues": [None, *p["missing_values"]]}}
-            out["properties"].setdefault(col, []).append(rule | _threshold(p.get("max"), p.get("unit")))
+                rule = {
+                    "name": c.name,
+                    "type": "library",
+                    "metric": "missingValues",
+                    "arguments": {"missingValues": [None, *p["missing_values"]]},
+                }
+            out["properties"].setdefault(col, []).append(
+                rule | _threshold(p.get("max"), p.get("unit"))
+            )
         elif c.kind == "duplicates":
             rule = {"name": c.name, "type": "library", "metric": "duplicateValues"}
             rule |= _threshold(p.get("max"), p.get("unit"))
@@ -64,31 +70,56 @@ def checks_to_odcs(port) -> dict:
             else:
                 out["quality"].append(rule | {"arguments": {"properties": list(c.columns)}})
         elif c.kind in ("accepted_values", "pattern"):
-            args = {"validValues": p["values"]} if c.kind == "accepted_values" else {"pattern": p["pattern"]}
+            args = (
+                {"validValues": p["values"]}
+                if c.kind == "accepted_values"
+                else {"pattern": p["pattern"]}
+            )
             out["properties"].setdefault(col, []).append(
                 {"name": c.name, "type": "library", "metric": "invalidValues", "arguments": args}
-                | _threshold(p.get("max"), p.get("unit")))
+                | _threshold(p.get("max"), p.get("unit"))
+            )
         elif c.kind == "range":
             conds, quoted = [], '"' + col.replace('"', '""') + '"'
             if p.get("min") is not None:  # numbers, validated when the check was defined
                 conds.append(f"{quoted} < {float(p['min']):g}")
             if p.get("max") is not None:
                 conds.append(f"{quoted} > {float(p['max']):g}")
-            out["quality"].append({
-                "name": c.name, "type": "sql",
-                "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608
-            } | _threshold(p.get("max_failing")))
+            out["quality"].append(
+                {
+                    "name": c.name,
+                    "type": "sql",
+                    "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608
+                }
+                | _threshold(p.get("max_failing"))
+            )
         elif c.kind == "custom_sql":
-            out["quality"].append({"name": c.name, "type": "sql", "query": p["sql"]}
-                                  | _threshold(p.get("max")))
+            out["quality"].append(
+                {"name": c.name, "type": "sql", "query": p["sql"]} | _threshold(p.get("max"))
+            )
         elif c.kind == "freshness":
-            out["slaProperties"].append({"property": "freshness", "value": p["hours"],
-                                         "unit": "h", "element": f"{table}.{col}"})
+            out["slaProperties"].append(
+                {
+                    "property": "freshness",
+                    "value": p["hours"],
+                    "unit": "h",
+                    "element": f"{table}.{col}",
+                }
+            )
     return out
 
 
-_UNIT_HOURS = {"h": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24,
-               "m": 1 / 60, "min": 1 / 60, "minutes": 1 / 60}
+_UNIT_HOURS = {
+    "h": 1,
+    "hour": 1,
+    "hours": 1,
+    "d": 24,
+    "day": 24,
+    "days": 24,
+    "m": 1 / 60,
+    "min": 1 / 60,
+    "minutes": 1 / 60,
+}
 
 
 def _max_from(rule: dict, percent: bool):
@@ -102,8 +133,12 @@ def _max_from(rule: dict, percent: bool):
         return v if percent else max(v - 1, 0)
     if "mustBeBetween" in rule:
         return rule["mustBeBetween"][1]
-    raise ValidationError({"quality": f"Rule {rule.get('name') or rule.get('metric')}: use mustBe, "
-                                      "mustBeLessThan, mustBeLessOrEqualTo or mustBeBetween."})
+    raise ValidationError(
+        {
+            "quality": f"Rule {rule.get('name') or rule.get('metric')}: use mustBe, "
+            "mustBeLessThan, mustBeLessOrEqualTo or mustBeBetween."
+        }
+    )
 
 
 def _rule_to_check(rule: dict, column: str | None) -> tuple[str, list, dict] | None:
@@ -133,15 +168,23 @@ def _rule_to_check(rule: dict, column: str | None) -> tuple[str, list, dict] | N
         return "duplicates", cols, {"max": _max_from(rule, percent), "unit": unit}
     if metric == "invalidValues":
         if "validValues" in args:
-            return "accepted_values", [column], {"values": args["validValues"],
-                                                 "max": _max_from(rule, percent), "unit": unit}
+            return (
+                "accepted_values",
+                [column],
+                {"values": args["validValues"], "max": _max_from(rule, percent), "unit": unit},
+            )
         if "pattern" in args:
-            return "pattern", [column], {"pattern": args["pattern"],
-                                         "max": _max_from(rule, percent), "unit": unit}
+            return (
+                "pattern",
+                [column],
+                {"pattern": args["pattern"], "max": _max_from(rule, percent), "unit": unit},
+            )
     return None  # a rule the engine does not run (e.g. type text/custom): kept in the contract
 
 
-def odcs_to_checks(port, *, quality=(), properties=None, sla_properties=(), by=None) -> list[QualityCheck]:
+def odcs_to_checks(
+    port, *, quality=(), properties=None, sla_properties=(), by=None
+) -> list[QualityCheck]:
     """Create the port's checks from ODCS rules: `quality` (object-level list), `properties`
     ({column: [rules]} or ODCS property dicts with a `quality` list) and `slaProperties`.
     Checks whose name exists already are left alone, so importing twice changes nothing."""
@@ -157,11 +200,16 @@ def odcs_to_checks(port, *, quality=(), properties=None, sla_properties=(), by=N
         if mapped is None:
             continue
         kind, columns, params = mapped
-        name = rule.get("name") or f"{rule.get('metric') or kind}{' ' + column if column else ''} #{n}"
+        name = (
+            rule.get("name") or f"{rule.get('metric') or kind}{' ' + column if column else ''} #{n}"
+        )
         if name in existing:
             continue
-        created.append(services.check_create(port=port, name=name, kind=kind, columns=columns,
-                                             params=params, by=by))
+        created.append(
+            services.check_create(
+                port=port, name=name, kind=kind, columns=columns, params=params, by=by
+            )
+        )
         existing.add(name)
     for sla in sla_properties or []:
         if sla.get("property") != "freshness" or not sla.get("element"):
@@ -171,8 +219,16 @@ def odcs_to_checks(port, *, quality=(), properties=None, sla_properties=(), by=N
         name = f"Freshness of {column}"
         if name in existing:
             continue
-        created.append(services.check_create(port=port, name=name, kind="freshness",
-                                             columns=[column], params={"hours": hours}, by=by))
+        created.append(
+            services.check_create(
+                port=port,
+                name=name,
+                kind="freshness",
+                columns=[column],
+                params={"hours": hours},
+                by=by,
+            )
+        )
         existing.add(name)
     return created
 

@@ -15,7 +15,11 @@ def _run_rule(user, action, run) -> bool:
 def register() -> None:
     from .models import QualityCheck, QualityRun
 
-    p.register(QualityCheck, rule=_check_rule,
-               visibility=p._visible_through_product("port__product"))
-    p.register(QualityRun, rule=_run_rule,
-               visibility=p._visible_through_product("check_obj__port__product"))
+    p.register(
+        QualityCheck, rule=_check_rule, visibility=p._visible_through_product("port__product")
+    )
+    p.register(
+        QualityRun,
+        rule=_run_rule,
+        visibility=p._visible_through_product("check_obj__port__product"),
+    )

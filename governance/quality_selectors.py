@@ -34,14 +34,20 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
     """Pass/fail/error counts per day for the last `days` days, shaped for an SVG bar chart."""
     today = timezone.now().date()
     start = today - timedelta(days=days - 1)
-    rows = (QualityRun.objects
-            .filter(check_obj__port__product=product, finished_at__date__gte=start,
-                    status__in=["passed", "failed", "error"])
-            .annotate(day=TruncDate("finished_at"))
-            .values("day")
-            .annotate(passed=Count("pk", filter=Q(status="passed")),
-                      failed=Count("pk", filter=Q(status="failed")),
-                      error=Count("pk", filter=Q(status="error"))))
+    rows = (
+        QualityRun.objects.filter(
+            check_obj__port__product=product,
+            finished_at__date__gte=start,
+            status__in=["passed", "failed", "error"],
+        )
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(
+            passed=Count("pk", filter=Q(status="passed")),
+            failed=Count("pk", filter=Q(status="failed")),
+            error=Count("pk", filter=Q(status="error")),
+        )
+    )
     by_day = {r["day"]: r for r in rows}
     bars, width, height = [], 12, 60
     for i in range(days):
@@ -50,22 +56,32 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
         total = r["passed"] + r["failed"] + r["error"]
         rate = r["passed"] / total if total else None
         h = round(height * rate) if rate is not None else 0
-        bars.append({
-            "day": day, "x": i * (width + 2), "total": total, "passed": r["passed"],
-            "failed": r["failed"], "error": r["error"],
-            "rate": None if rate is None else round(100 * rate),
-            "pass_h": h, "pass_y": height - h, "fail_h": height - h if total else 0,
-        })
+        bars.append(
+            {
+                "day": day,
+                "x": i * (width + 2),
+                "total": total,
+                "passed": r["passed"],
+                "failed": r["failed"],
+                "error": r["error"],
+                "rate": None if rate is None else round(100 * rate),
+                "pass_h": h,
+                "pass_y": height - h,
+                "fail_h": height - h if total else 0,
+            }
+        )
     return {"bars": bars, "width": days * (width + 2), "height": height, "bar": width}
 
 
 def failing_by_domain(*, user) -> list[tuple]:
     """[(domain, [check, …])] of checks whose latest result failed or errored, that the user
     may see."""
-    qs = (visible(user, QualityCheck.objects.all())
-          .filter(enabled=True, last_status__in=["failed", "error"])
-          .select_related("port__product__domain")
-          .order_by("port__product__domain__name", "port__product__name", "name"))
+    qs = (
+        visible(user, QualityCheck.objects.all())
+        .filter(enabled=True, last_status__in=["failed", "error"])
+        .select_related("port__product__domain")
+        .order_by("port__product__domain__name", "port__product__name", "name")
+    )
     groups = defaultdict(list)
     for check in qs:
         groups[check.port.product.domain].append(check)

@@ -112,7 +112,9 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
         try:
             re.compile(pattern)
         except re.error as e:
-            errors.setdefault("params", []).append(f"The pattern is not a valid regular expression: {e}.")
+            errors.setdefault("params", []).append(
+                f"The pattern is not a valid regular expression: {e}."
+            )
         if not pattern:
             errors.setdefault("params", []).append("Give a pattern.")
         clean["pattern"] = pattern
@@ -178,20 +180,37 @@ def _check_columns_exist(port: OutputPort, columns: list[str]) -> None:
     if real is None:
         return  # unreachable: the first run will say so
     if not real:
-        raise ValidationError({"columns": f"The table {port.location} does not exist in {port.data_source}."})
+        raise ValidationError(
+            {"columns": f"The table {port.location} does not exist in {port.data_source}."}
+        )
     missing = [c for c in columns if c not in real]
     if missing:
-        raise ValidationError({"columns": f"No column {', '.join(missing)} in {port.location}. "
-                                          f"Columns: {', '.join(real)}."})
+        raise ValidationError(
+            {
+                "columns": f"No column {', '.join(missing)} in {port.location}. "
+                f"Columns: {', '.join(real)}."
+            }
+        )
 
 
 # -- checks ------------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def check_create(*, port: OutputPort, name: str, kind: str, columns=(), params=None,
-                 interval_minutes: int = 60, cron: str = "", timeout_seconds: int = 60,
-                 enabled: bool = True, by=None, verify_columns: bool = True) -> QualityCheck:
+def check_create(
+    *,
+    port: OutputPort,
+    name: str,
+    kind: str,
+    columns=(),
+    params=None,
+    interval_minutes: int = 60,
+    cron: str = "",
+    timeout_seconds: int = 60,
+    enabled: bool = True,
+    by=None,
+    verify_columns: bool = True,
+) -> QualityCheck:
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the check a name."})
@@ -202,30 +221,52 @@ def check_create(*, port: OutputPort, name: str, kind: str, columns=(), params=N
     columns, params = validate_check(kind=kind, columns=list(columns), params=params or {})
     validate_schedule(interval_minutes=interval_minutes, cron=cron)
     if not 1 <= timeout_seconds <= port.data_source.max_timeout_seconds:
-        raise ValidationError({"timeout_seconds": f"Between 1 and {port.data_source.max_timeout_seconds} seconds."})
+        raise ValidationError(
+            {"timeout_seconds": f"Between 1 and {port.data_source.max_timeout_seconds} seconds."}
+        )
     if verify_columns:
         _check_columns_exist(port, columns)
     check = QualityCheck.objects.create(
-        port=port, name=name, kind=kind, columns=columns, params=params,
-        interval_minutes=interval_minutes, cron=cron, timeout_seconds=timeout_seconds,
-        enabled=enabled, created_by=by if getattr(by, "pk", None) else None,
+        port=port,
+        name=name,
+        kind=kind,
+        columns=columns,
+        params=params,
+        interval_minutes=interval_minutes,
+        cron=cron,
+        timeout_seconds=timeout_seconds,
+        enabled=enabled,
+        created_by=by if getattr(by, "pk", None) else None,
         next_run_at=timezone.now(),  # a new check is due at once
     )
-    audit.record(action="create", obj=check, changes=audit.diff({}, audit.snapshot(check)),
-                 scope=port.product)
+    audit.record(
+        action="create",
+        obj=check,
+        changes=audit.diff({}, audit.snapshot(check)),
+        scope=port.product,
+    )
     return check
 
 
 @transaction.atomic
 def check_update(*, check: QualityCheck, by=None, **changes) -> QualityCheck:
     before = audit.snapshot(check)
-    allowed = {"name", "columns", "params", "interval_minutes", "cron", "timeout_seconds", "enabled"}
+    allowed = {
+        "name",
+        "columns",
+        "params",
+        "interval_minutes",
+        "cron",
+        "timeout_seconds",
+        "enabled",
+    }
     for key, value in changes.items():
         if key not in allowed:
             raise ValidationError({key: "Cannot be changed."})
         setattr(check, key, value)
-    check.columns, check.params = validate_check(kind=check.kind, columns=check.columns,
-                                                 params=check.params)
+    check.columns, check.params = validate_check(
+        kind=check.kind, columns=check.columns, params=check.params
+    )
     validate_schedule(interval_minutes=check.interval_minutes, cron=check.cron)
     if "columns" in changes:
         _check_columns_exist(check.port, check.columns)
@@ -235,16 +276,21 @@ def check_update(*, check: QualityCheck, by=None, **changes) -> QualityCheck:
         fields.add("next_run_at")
     # Only what changed: the run state (last_status, …) belongs to the runner.
     check.save(update_fields=sorted(fields))
-    audit.record(action="update", obj=check, changes=audit.diff(before, audit.snapshot(check)),
-                 scope=check.port.product)
+    audit.record(
+        action="update",
+        obj=check,
+        changes=audit.diff(before, audit.snapshot(check)),
+        scope=check.port.product,
+    )
     return check
 
 
 @transaction.atomic
 def check_delete(*, check: QualityCheck, by=None) -> None:
     product = check.port.product
-    audit.record(action="delete", obj=check, changes=audit.diff(audit.snapshot(check), {}),
-                 scope=product)
+    audit.record(
+        action="delete", obj=check, changes=audit.diff(audit.snapshot(check), {}), scope=product
+    )
     check.delete()
     product_quality_refresh(product=product)
 
@@ -256,8 +302,9 @@ def _create_run(check: QualityCheck, trigger: str, now: datetime) -> QualityRun 
     """A queued run, unless the check already has one queued or running (unique index)."""
     try:
         with transaction.atomic():
-            return QualityRun.objects.create(check_obj=check, trigger=trigger,
-                                             deadline=now + QUEUE_GRACE)
+            return QualityRun.objects.create(
+                check_obj=check, trigger=trigger, deadline=now + QUEUE_GRACE
+            )
     except IntegrityError:
         return None
 
@@ -297,10 +344,12 @@ def dispatch_due(*, now: datetime | None = None) -> int:
     sweep_stuck(now=now)
     queued = 0
     with transaction.atomic():
-        due = (QualityCheck.objects.select_for_update(skip_locked=True)
-               .filter(enabled=True, next_run_at__lte=now, port__data_source__isnull=False)
-               .exclude(runs__status__in=QualityRun.ACTIVE)
-               .order_by("port_id", "pk"))
+        due = (
+            QualityCheck.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, next_run_at__lte=now, port__data_source__isnull=False)
+            .exclude(runs__status__in=QualityRun.ACTIVE)
+            .order_by("port_id", "pk")
+        )
         by_port: dict[int, list[int]] = defaultdict(list)
         for check in due:
             run = _create_run(check, "schedule", now)
@@ -318,14 +367,21 @@ def sweep_stuck(*, now: datetime | None = None) -> int:
     """Runs still queued or running past their deadline (a killed worker, a lost message) end
     as errors, so the check is free to run again."""
     now = now or timezone.now()
-    stuck = list(QualityRun.objects.filter(status__in=QualityRun.ACTIVE, deadline__lt=now)
-                 .select_related("check_obj__port__product"))
+    stuck = list(
+        QualityRun.objects.filter(status__in=QualityRun.ACTIVE, deadline__lt=now).select_related(
+            "check_obj__port__product"
+        )
+    )
     for run in stuck:
         was = run.status
         n = QualityRun.objects.filter(pk=run.pk, status=was).update(
-            status="error", finished_at=now,
-            message=("The worker stopped before finishing (killed or timed out)."
-                     if was == "running" else "No worker picked this run up in time."),
+            status="error",
+            finished_at=now,
+            message=(
+                "The worker stopped before finishing (killed or timed out)."
+                if was == "running"
+                else "No worker picked this run up in time."
+            ),
         )
         if n:
             run.status = "error"
@@ -336,13 +392,17 @@ def sweep_stuck(*, now: datetime | None = None) -> int:
 def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
     """Run the queued runs (all of one table, ideally): claim, scan once, record results."""
     now = timezone.now()
-    runs = list(QualityRun.objects.filter(pk__in=run_ids, status="queued")
-                .select_related("check_obj__port__data_source", "check_obj__port__product__domain"))
+    runs = list(
+        QualityRun.objects.filter(pk__in=run_ids, status="queued").select_related(
+            "check_obj__port__data_source", "check_obj__port__product__domain"
+        )
+    )
     claimed = []
     for run in runs:
         deadline = now + timedelta(seconds=run.check_obj.timeout_seconds) + RUN_GRACE
         if QualityRun.objects.filter(pk=run.pk, status="queued").update(
-                status="running", started_at=now, deadline=deadline):
+            status="running", started_at=now, deadline=deadline
+        ):
             claimed.append(run)
     by_port: dict[int, list[QualityRun]] = defaultdict(list)
     for run in claimed:
@@ -350,17 +410,29 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
     outcome = {}
     for port_runs in by_port.values():
         port = port_runs[0].check_obj.port
-        specs = [engine.CheckSpec(id=r.pk, kind=r.check_obj.kind, columns=list(r.check_obj.columns),
-                                  params=dict(r.check_obj.params),
-                                  timeout_seconds=r.check_obj.timeout_seconds)
-                 for r in port_runs]
+        specs = [
+            engine.CheckSpec(
+                id=r.pk,
+                kind=r.check_obj.kind,
+                columns=list(r.check_obj.columns),
+                params=dict(r.check_obj.params),
+                timeout_seconds=r.check_obj.timeout_seconds,
+            )
+            for r in port_runs
+        ]
         if port.data_source is None:
-            results = {s.id: engine.Result("error", message="The port has no data source.") for s in specs}
+            results = {
+                s.id: engine.Result("error", message="The port has no data source.") for s in specs
+            }
         else:
             declared = list(port.fields.values("name", "physical_type", "logical_type"))
-            results = engine.run_table(port.data_source, port.location, specs,
-                                       declared_fields=declared,
-                                       allow_samples=samples_allowed(port))
+            results = engine.run_table(
+                port.data_source,
+                port.location,
+                specs,
+                declared_fields=declared,
+                allow_samples=samples_allowed(port),
+            )
         for run in port_runs:
             outcome[run.pk] = record_result(run=run, result=results[run.pk])
     return outcome
@@ -375,8 +447,12 @@ def record_result(*, run: QualityRun, result: engine.Result) -> str:
     now = timezone.now()
     check = run.check_obj
     n = QualityRun.objects.filter(pk=run.pk, status="running").update(
-        status=result.status, observed=result.observed, threshold=result.threshold[:200],
-        message=result.message, sample=result.sample, duration_ms=result.duration_ms,
+        status=result.status,
+        observed=result.observed,
+        threshold=result.threshold[:200],
+        message=result.message,
+        sample=result.sample,
+        duration_ms=result.duration_ms,
         finished_at=now,
     )
     if not n:
@@ -423,17 +499,35 @@ def alert_state_change(*, check: QualityCheck, run: QualityRun, previous: str) -
         from meshportal.models import Notification
 
         Notification.objects.filter(
-            kind__in=["quality.failed", "quality.error"], url=_quality_url(product),
-            title__contains=f"“{check.name}”", read_at__isnull=True,
+            kind__in=["quality.failed", "quality.error"],
+            url=_quality_url(product),
+            title__contains=f"“{check.name}”",
+            read_at__isnull=True,
         ).update(read_at=timezone.now())
-    notify(alert_recipients(product), kind=f"quality.{run.status}", title=title,
-           url=_quality_url(product), body=body)
-    webhook_emit(team_id=product.owner_team_id, event=f"quality.check.{run.status}", payload={
-        "product": product.urn, "port": check.port.slug, "check": check.name,
-        "check_id": check.pk, "kind": check.kind, "previous": previous, "status": run.status,
-        "observed": run.observed, "message": run.message,
-        "run_id": run.pk, "at": (run.finished_at or timezone.now()).isoformat(),
-    })
+    notify(
+        alert_recipients(product),
+        kind=f"quality.{run.status}",
+        title=title,
+        url=_quality_url(product),
+        body=body,
+    )
+    webhook_emit(
+        team_id=product.owner_team_id,
+        event=f"quality.check.{run.status}",
+        payload={
+            "product": product.urn,
+            "port": check.port.slug,
+            "check": check.name,
+            "check_id": check.pk,
+            "kind": check.kind,
+            "previous": previous,
+            "status": run.status,
+            "observed": run.observed,
+            "message": run.message,
+            "run_id": run.pk,
+            "at": (run.finished_at or timezone.now()).isoformat(),
+        },
+    )
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -445,10 +539,14 @@ def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDeli
     from .tasks.quality import deliver_webhook
 
     body = json.dumps({"event": event, **payload}, sort_keys=True, default=str)
-    deliveries = [WebhookDelivery.objects.create(webhook=h, event=event, body=body)
-                  for h in Webhook.objects.filter(team_id=team_id, active=True)]
+    deliveries = [
+        WebhookDelivery.objects.create(webhook=h, event=event, body=body)
+        for h in Webhook.objects.filter(team_id=team_id, active=True)
+    ]
     for d in deliveries:
-        transaction.on_commit(lambda pk=d.pk: deliver_webhook.apply_async(args=[pk], queue="notifications"))
+        transaction.on_commit(
+            lambda pk=d.pk: deliver_webhook.apply_async(args=[pk], queue="notifications")
+        )
     return deliveries
 
 
@@ -465,11 +563,18 @@ def webhook_deliver(*, delivery_id: int, final: bool = False) -> str:
     if d.status == "delivered":
         return d.status
     body = d.body.encode()
-    req = urllib.request.Request(d.webhook.url, data=body, method="POST", headers={  # noqa: S310
-        "Content-Type": "application/json", "X-Mesh-Event": d.event,
-        "X-Mesh-Delivery": str(d.pk), "X-Mesh-Signature": sign(d.webhook.secret, body),
-        "User-Agent": "mesh-portal-webhooks",
-    })
+    req = urllib.request.Request(  # noqa: S310 - Webhook.url is validated as http(s)
+        d.webhook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Mesh-Event": d.event,
+            "X-Mesh-Delivery": str(d.pk),
+            "X-Mesh-Signature": sign(d.webhook.secret, body),
+            "User-Agent": "mesh-portal-webhooks",
+        },
+    )
     d.attempts += 1
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - admin-set URL
@@ -515,7 +620,9 @@ def _freshness_component(product, state) -> float:
 def _documentation_component(product) -> float:
     from products.models import SchemaField
 
-    fields = list(SchemaField.objects.filter(port__product=product).values_list("description", flat=True))
+    fields = list(
+        SchemaField.objects.filter(port__product=product).values_list("description", flat=True)
+    )
     described = sum(1 for d in fields if d.strip()) / len(fields) if fields else 0.0
     return (bool(product.summary.strip()) + bool(product.description.strip()) + described) / 3
 
@@ -528,8 +635,13 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     for c in checks:
         if c.kind != "freshness":
             continue
-        run = (QualityRun.objects.filter(check_obj=c, status__in=["passed", "failed"],
-                                         observed__isnull=False).order_by("-finished_at").first())
+        run = (
+            QualityRun.objects.filter(
+                check_obj=c, status__in=["passed", "failed"], observed__isnull=False
+            )
+            .order_by("-finished_at")
+            .first()
+        )
         if run and run.started_at:
             at = run.started_at - timedelta(hours=run.observed)
             newest = at if newest is None else min(newest, at)
@@ -554,14 +666,28 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     state.components = {k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}
     state.save()
     if state.freshness_breached != was_breached:
-        title = (f"{product.name} breaks its freshness SLO ({slo} h)" if state.freshness_breached
-                 else f"{product.name} is fresh again")
-        notify(alert_recipients(product), kind="quality.freshness", title=title,
-               url=_quality_url(product),
-               body=f"Newest data: {newest:%Y-%m-%d %H:%M} UTC." if newest else "")
-        webhook_emit(team_id=product.owner_team_id, event="quality.freshness", payload={
-            "product": product.urn, "breached": state.freshness_breached, "slo_hours": slo,
-            "newest_data_at": newest.isoformat() if newest else None})
+        title = (
+            f"{product.name} breaks its freshness SLO ({slo} h)"
+            if state.freshness_breached
+            else f"{product.name} is fresh again"
+        )
+        notify(
+            alert_recipients(product),
+            kind="quality.freshness",
+            title=title,
+            url=_quality_url(product),
+            body=f"Newest data: {newest:%Y-%m-%d %H:%M} UTC." if newest else "",
+        )
+        webhook_emit(
+            team_id=product.owner_team_id,
+            event="quality.freshness",
+            payload={
+                "product": product.urn,
+                "breached": state.freshness_breached,
+                "slo_hours": slo,
+                "newest_data_at": newest.isoformat() if newest else None,
+            },
+        )
     return state
 
 
@@ -577,7 +703,8 @@ def with_trust(queryset):
 def failing_checks():
     """Checks whose latest result is failed or error, for the mesh-wide page."""
     return QualityCheck.objects.filter(enabled=True).filter(
-        Q(last_status="failed") | Q(last_status="error"))
+        Q(last_status="failed") | Q(last_status="error")
+    )
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -592,14 +719,25 @@ def seed() -> int:
 
     created = 0
     for (domain, product, port), checks in CHECKS.items():
-        port_obj = OutputPort.objects.filter(product__domain__slug=domain, product__slug=product,
-                                             slug=port, data_source__isnull=False).first()
+        port_obj = OutputPort.objects.filter(
+            product__domain__slug=domain,
+            product__slug=product,
+            slug=port,
+            data_source__isnull=False,
+        ).first()
         if port_obj is None:
             continue
         for name, kind, columns, params in checks:
             if QualityCheck.objects.filter(port=port_obj, name=name).exists():
                 continue
-            check_create(port=port_obj, name=name, kind=kind, columns=columns, params=params,
-                         interval_minutes=DEMO_INTERVAL_MINUTES, verify_columns=False)
+            check_create(
+                port=port_obj,
+                name=name,
+                kind=kind,
+                columns=columns,
+                params=params,
+                interval_minutes=DEMO_INTERVAL_MINUTES,
+                verify_columns=False,
+            )
             created += 1
     return created

@@ -43,8 +43,9 @@ def quality_tab_context(request, product) -> dict:
     }
 
 
-tabs.register_tab(tabs.Tab("quality", "Quality", "governance/quality/tab.html",
-                           quality_tab_context, order=50))
+tabs.register_tab(
+    tabs.Tab("quality", "Quality", "governance/quality/tab.html", quality_tab_context, order=50)
+)
 
 
 def _tab_url(product) -> str:
@@ -109,11 +110,21 @@ def check_detail(request, pk: int):
     check = _check_or_404(request, pk)
     require(request.user, VIEW, check)
     runs = check.runs.all()[:100]
-    return render(request, "governance/quality/check_detail.html", {
-        "check": check, "product": check.port.product, "runs": runs,
-        "can_edit_checks": can(request.user, EDIT, check)})
+    return render(
+        request,
+        "governance/quality/check_detail.html",
+        {
+            "check": check,
+            "product": check.port.product,
+            "runs": runs,
+            "can_edit_checks": can(request.user, EDIT, check),
+        },
+    )
 
 
 def quality_overview(request):
-    return render(request, "governance/quality/overview.html",
-                  {"groups": selectors.failing_by_domain(user=request.user)})
+    return render(
+        request,
+        "governance/quality/overview.html",
+        {"groups": selectors.failing_by_domain(user=request.user)},
+    )

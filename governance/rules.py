@@ -71,7 +71,9 @@ class RuleType:
         return form.cleaned_data
 
     def defaults(self) -> dict[str, Any]:
-        return {name: f.initial for name, f in self.Params.base_fields.items() if f.initial is not None}
+        return {
+            name: f.initial for name, f in self.Params.base_fields.items() if f.initial is not None
+        }
 
     def evaluate(self, products: QuerySet, params: dict[str, Any]) -> Failures:
         raise NotImplementedError
@@ -119,7 +121,9 @@ class NamingRule(RuleType):
 
     class Params(forms.Form):
         product_slug_regex = RegexField(initial="")
-        port_regex = RegexField(initial="", help_text="Port slugs and the table name of table/view ports.")
+        port_regex = RegexField(
+            initial="", help_text="Port slugs and the table name of table/view ports."
+        )
         field_regex = RegexField(initial=SNAKE_CASE)
 
     def evaluate(self, products, params):
@@ -132,7 +136,9 @@ class NamingRule(RuleType):
         if rx := params["port_regex"]:
             pat = re.compile(rx)
             ports = OutputPort.objects.filter(product__in=products.values("pk"))
-            for pk, slug, kind, location in ports.values_list("product_id", "slug", "kind", "location"):
+            for pk, slug, kind, location in ports.values_list(
+                "product_id", "slug", "kind", "location"
+            ):
                 if not pat.search(slug):
                     out[pk].append(f"port `{slug}` is not {_style(rx)}")
                 table = location.rsplit(".", 1)[-1] if kind in ("table", "view") else ""
@@ -140,8 +146,10 @@ class NamingRule(RuleType):
                     out[pk].append(f"table `{table}` of port `{slug}` is not {_style(rx)}")
         if rx := params["field_regex"]:
             pat = re.compile(rx)
-            for pk, name in _fields(products).values_list("port__product_id", "name").order_by(
-                "port__product_id", "port__slug", "ordinal", "name"
+            for pk, name in (
+                _fields(products)
+                .values_list("port__product_id", "name")
+                .order_by("port__product_id", "port__slug", "ordinal", "name")
             ):
                 if not pat.search(name):
                     out[pk].append(f"field `{name}` is not {_style(rx)}")
@@ -152,9 +160,11 @@ class NamingRule(RuleType):
 class DocumentationRule(RuleType):
     key, label = "documentation", "Documentation"
     help = "Summary and description present with minimum lengths; most fields described."
-    fix = ("Write a summary of at least {min_summary_length} and a description of at least "
-           "{min_description_length} characters, and describe at least {min_field_description_pct}% "
-           "of the fields.")
+    fix = (
+        "Write a summary of at least {min_summary_length} and a description of at least "
+        "{min_description_length} characters, and describe at least {min_field_description_pct}% "
+        "of the fields."
+    )
 
     class Params(forms.Form):
         min_summary_length = forms.IntegerField(min_value=0, initial=20)
@@ -164,22 +174,29 @@ class DocumentationRule(RuleType):
     def evaluate(self, products, params):
         out: Failures = defaultdict(list)
         rows = products.annotate(sl=Length("summary"), dl=Length("description")).values_list(
-            "pk", "sl", "dl")
+            "pk", "sl", "dl"
+        )
         for pk, sl, dl in rows:
             if sl < params["min_summary_length"]:
                 out[pk].append(f"summary has {sl} characters, needs {params['min_summary_length']}")
             if dl < params["min_description_length"]:
                 out[pk].append(
-                    f"description has {dl} characters, needs {params['min_description_length']}")
+                    f"description has {dl} characters, needs {params['min_description_length']}"
+                )
         pct = params["min_field_description_pct"]
         if pct:
-            shares = _fields(products).values("port__product_id").annotate(
-                n=Count("pk"), described=Count("pk", filter=~Q(description=""))
-            ).values_list("port__product_id", "n", "described")
+            shares = (
+                _fields(products)
+                .values("port__product_id")
+                .annotate(n=Count("pk"), described=Count("pk", filter=~Q(description="")))
+                .values_list("port__product_id", "n", "described")
+            )
             for pk, n, described in shares:
                 if described * 100 < pct * n:
-                    out[pk].append(f"{described} of {n} fields have a description "
-                                   f"({described * 100 // n}%), needs {pct}%")
+                    out[pk].append(
+                        f"{described} of {n} fields have a description "
+                        f"({described * 100 // n}%), needs {pct}%"
+                    )
         return dict(out)
 
 
@@ -187,7 +204,9 @@ class DocumentationRule(RuleType):
 class OwnershipRule(RuleType):
     key, label = "ownership", "Ownership"
     help = "The owning team has enough members and a contact e-mail."
-    fix = "Add people to the owning team (at least {min_members}) and set the team's contact e-mail."
+    fix = (
+        "Add people to the owning team (at least {min_members}) and set the team's contact e-mail."
+    )
 
     class Params(forms.Form):
         min_members = forms.IntegerField(min_value=0, initial=2)
@@ -198,16 +217,18 @@ class OwnershipRule(RuleType):
 
         teams = {
             pk: (name, contact, n)
-            for pk, name, contact, n in Team.objects.filter(
-                pk__in=products.values("owner_team_id")
-            ).annotate(n=Count("memberships")).values_list("pk", "name", "contact_email", "n")
+            for pk, name, contact, n in Team.objects.filter(pk__in=products.values("owner_team_id"))
+            .annotate(n=Count("memberships"))
+            .values_list("pk", "name", "contact_email", "n")
         }
         out: Failures = {}
         for pk, team_id in products.values_list("pk", "owner_team_id"):
             name, contact, n = teams[team_id]
             reasons = []
             if n < params["min_members"]:
-                reasons.append(f"owner team {name} has {n} member(s), needs {params['min_members']}")
+                reasons.append(
+                    f"owner team {name} has {n} member(s), needs {params['min_members']}"
+                )
             if params["require_contact"] and not contact:
                 reasons.append(f"owner team {name} has no contact e-mail")
             if reasons:
@@ -223,19 +244,23 @@ class ClassificationRule(RuleType):
 
     class Params(forms.Form):
         pii_min_classification = forms.ChoiceField(
-            choices=DataProduct.Classification.choices, initial="confidential")
+            choices=DataProduct.Classification.choices, initial="confidential"
+        )
 
     def evaluate(self, products, params):
         floor = CLASSIFICATION_ORDER.index(params["pii_min_classification"])
         pii = SchemaField.objects.filter(port__product=OuterRef("pk"), pii=True)
         out: Failures = {}
         for pk, level, has_pii in products.annotate(pii=Exists(pii)).values_list(
-                "pk", "classification", "pii"):
+            "pk", "classification", "pii"
+        ):
             if not level:
                 out[pk] = ["no classification is set"]
             elif has_pii and CLASSIFICATION_ORDER.index(level) < floor:
-                out[pk] = [f"has PII fields but is classified {level}; needs at least "
-                           f"{params['pii_min_classification']}"]
+                out[pk] = [
+                    f"has PII fields but is classified {level}; needs at least "
+                    f"{params['pii_min_classification']}"
+                ]
         return out
 
 
@@ -265,8 +290,9 @@ class FreshnessRule(RuleType):
     fix = "Declare how fresh the data is (freshness SLO, in hours)."
 
     class Params(forms.Form):
-        max_hours = forms.IntegerField(min_value=1, required=False,
-                                       help_text="Empty: any declared SLO passes.")
+        max_hours = forms.IntegerField(
+            min_value=1, required=False, help_text="Empty: any declared SLO passes."
+        )
 
     def evaluate(self, products, params):
         out: Failures = {}
@@ -290,13 +316,19 @@ class GlossaryRule(RuleType):
 
     def evaluate(self, products, params):
         pct = params["min_linked_pct"]
-        shares = _fields(products).values("port__product_id").annotate(
-            n=Count("pk"), linked=Count("glossary_term")
-        ).values_list("port__product_id", "n", "linked")
+        shares = (
+            _fields(products)
+            .values("port__product_id")
+            .annotate(n=Count("pk"), linked=Count("glossary_term"))
+            .values_list("port__product_id", "n", "linked")
+        )
         return {
-            pk: [f"{linked} of {n} fields are linked to glossary terms "
-                 f"({linked * 100 // n}%), needs {pct}%"]
-            for pk, n, linked in shares if linked * 100 < pct * n
+            pk: [
+                f"{linked} of {n} fields are linked to glossary terms "
+                f"({linked * 100 // n}%), needs {pct}%"
+            ]
+            for pk, n, linked in shares
+            if linked * 100 < pct * n
         }
 
 
@@ -309,7 +341,8 @@ class LifecycleRule(RuleType):
     def evaluate(self, products, params):
         out: Failures = {}
         rows = products.filter(status=DataProduct.Status.DEPRECATED).values_list(
-            "pk", "sunset_date", "replacement_id")
+            "pk", "sunset_date", "replacement_id"
+        )
         for pk, sunset, replacement in rows:
             reasons = []
             if sunset is None:
@@ -324,16 +357,24 @@ class LifecycleRule(RuleType):
 @register
 class QualityCoverageRule(RuleType):
     key, label = "quality_coverage", "Quality coverage"
-    help = ("Every table or view port has enough enabled quality checks, and the checks' pass "
-            "rate over recent days is high enough.")
-    fix = ("Add quality checks on the Quality tab (at least {min_checks} per table or view port) "
-           "and fix what makes them fail.")
+    help = (
+        "Every table or view port has enough enabled quality checks, and the checks' pass "
+        "rate over recent days is high enough."
+    )
+    fix = (
+        "Add quality checks on the Quality tab (at least {min_checks} per table or view port) "
+        "and fix what makes them fail."
+    )
 
     class Params(forms.Form):
         min_checks = forms.IntegerField(min_value=0, initial=1)
         min_pass_rate_pct = forms.IntegerField(
-            min_value=0, max_value=100, required=False, initial=90,
-            help_text="Empty: only count the checks.")
+            min_value=0,
+            max_value=100,
+            required=False,
+            initial=90,
+            help_text="Empty: only count the checks.",
+        )
         days = forms.IntegerField(min_value=1, max_value=365, initial=30)
 
     def evaluate(self, products, params):
@@ -344,28 +385,41 @@ class QualityCoverageRule(RuleType):
         from .models import QualityRun
 
         out: Failures = defaultdict(list)
-        ports = OutputPort.objects.filter(
-            product__in=products.values("pk"),
-            kind__in=[OutputPort.Kind.TABLE, OutputPort.Kind.VIEW],
-        ).annotate(
-            n=Count("quality_checks", filter=Q(quality_checks__enabled=True))
-        ).values_list("product_id", "slug", "n")
+        ports = (
+            OutputPort.objects.filter(
+                product__in=products.values("pk"),
+                kind__in=[OutputPort.Kind.TABLE, OutputPort.Kind.VIEW],
+            )
+            .annotate(n=Count("quality_checks", filter=Q(quality_checks__enabled=True)))
+            .values_list("product_id", "slug", "n")
+        )
         for pk, slug, n in ports:
             if n < params["min_checks"]:
-                out[pk].append(f"port `{slug}` has {n} quality check{'s' if n != 1 else ''}, "
-                               f"needs {params['min_checks']}")
+                out[pk].append(
+                    f"port `{slug}` has {n} quality check{'s' if n != 1 else ''}, "
+                    f"needs {params['min_checks']}"
+                )
         rate = params.get("min_pass_rate_pct")
         if rate is not None:
             since = timezone.now() - timedelta(days=params["days"])
-            rows = QualityRun.objects.filter(
-                check_obj__port__product__in=products.values("pk"), finished_at__gte=since,
-                status__in=["passed", "failed", "error"],
-            ).values("check_obj__port__product_id").annotate(
-                total=Count("pk"), passed=Count("pk", filter=Q(status="passed")),
-            ).values_list("check_obj__port__product_id", "total", "passed")
+            rows = (
+                QualityRun.objects.filter(
+                    check_obj__port__product__in=products.values("pk"),
+                    finished_at__gte=since,
+                    status__in=["passed", "failed", "error"],
+                )
+                .values("check_obj__port__product_id")
+                .annotate(
+                    total=Count("pk"),
+                    passed=Count("pk", filter=Q(status="passed")),
+                )
+                .values_list("check_obj__port__product_id", "total", "passed")
+            )
             for pk, total, passed in rows:
                 if passed * 100 < rate * total:
-                    out[pk].append(f"{passed} of {total} check runs passed in the last "
-                                   f"{params['days']} days ({passed * 100 // total}%), "
-                                   f"needs {rate}%")
+                    out[pk].append(
+                        f"{passed} of {total} check runs passed in the last "
+                        f"{params['days']} days ({passed * 100 // total}%), "
+                        f"needs {rate}%"
+                    )
         return dict(out)

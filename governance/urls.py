@@ -9,12 +9,19 @@ urlpatterns: list = [
     path("governance/policies/propose/", policy_views.policy_propose, name="policy_propose"),
     path("governance/policies/<slug:key>/", policy_views.policy_detail, name="policy"),
     path("governance/policies/<slug:key>/vote/", policy_views.policy_vote, name="policy_vote"),
-    path("governance/policies/<slug:key>/retire/", policy_views.policy_retire, name="policy_retire"),
-    path("governance/policies/<slug:key>/waive/<int:product_id>/", policy_views.waiver_request,
-         name="waiver_request"),
+    path(
+        "governance/policies/<slug:key>/retire/", policy_views.policy_retire, name="policy_retire"
+    ),
+    path(
+        "governance/policies/<slug:key>/waive/<int:product_id>/",
+        policy_views.waiver_request,
+        name="waiver_request",
+    ),
     path("governance/evaluate/", policy_views.evaluate_now, name="evaluate"),
     path("governance/compliance/", policy_views.compliance, name="compliance"),
-    path("governance/domains/<slug:domain>/", policy_views.domain_scorecard, name="domain_scorecard"),
+    path(
+        "governance/domains/<slug:domain>/", policy_views.domain_scorecard, name="domain_scorecard"
+    ),
     path("governance/waivers/", policy_views.waiver_list, name="waivers"),
     path("governance/waivers/<int:pk>/decide/", policy_views.waiver_decide, name="waiver_decide"),
     path("glossary/", policy_views.glossary, name="glossary"),
@@ -22,12 +29,19 @@ urlpatterns: list = [
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),
     path("quality/", quality_views.quality_overview, name="quality"),
-    path("quality/products/<slug:domain>/<slug:product>/checks/new/", quality_views.check_create,
-         name="quality_check_create"),
-    path("quality/products/<slug:domain>/<slug:product>/run/", quality_views.product_run,
-         name="quality_product_run"),
+    path(
+        "quality/products/<slug:domain>/<slug:product>/checks/new/",
+        quality_views.check_create,
+        name="quality_check_create",
+    ),
+    path(
+        "quality/products/<slug:domain>/<slug:product>/run/",
+        quality_views.product_run,
+        name="quality_product_run",
+    ),
     path("quality/checks/<int:pk>/", quality_views.check_detail, name="quality_check"),
     path("quality/checks/<int:pk>/run/", quality_views.check_run, name="quality_check_run"),
-    path("quality/checks/<int:pk>/delete/", quality_views.check_delete,
-         name="quality_check_delete"),
+    path(
+        "quality/checks/<int:pk>/delete/", quality_views.check_delete, name="quality_check_delete"
+    ),
 ]

@@ -42,7 +42,13 @@ class PortalPermissionAdmin(admin.ModelAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("timestamp", "actor_name", "door", "action", "content_type", "object_repr")
-    list_filter = ("door", "action", "content_type", "timestamp", ("actor", admin.RelatedOnlyFieldListFilter))
+    list_filter = (
+        "door",
+        "action",
+        "content_type",
+        "timestamp",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("object_repr", "actor_name", "request_id")
     date_hierarchy = "timestamp"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
@@ -119,7 +125,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
         token, key = token_create(user=obj.user, name=obj.name, created_by=request.user)
         obj.pk = token.pk
-        messages.warning(request, f"Token for {obj.user}: {key} — copy it now, it is not shown again.")
+        messages.warning(
+            request, f"Token for {obj.user}: {key} — copy it now, it is not shown again."
+        )
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
@@ -181,7 +189,10 @@ class PendingTaskAdmin(admin.ModelAdmin):
         result = send_pending()
         if result["failed"]:
             self.message_user(
-                request, f"The task queue is still unreachable; {result['sent']} sent. "
-                "Beat retries every minute.", messages.WARNING)
+                request,
+                f"The task queue is still unreachable; {result['sent']} sent. "
+                "Beat retries every minute.",
+                messages.WARNING,
+            )
         else:
             self.message_user(request, f"{result['sent']} pending tasks sent.", messages.SUCCESS)

@@ -113,5 +113,9 @@ def exception_handler(exc, context):
     return response
 
 
-ERROR_RESPONSES = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
-                   404: ErrorSerializer}
+ERROR_RESPONSES = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+}

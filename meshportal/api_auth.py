@@ -30,7 +30,10 @@ def token_create(*, user, name: str, created_by=None) -> tuple[ApiToken, str]:
         raise ValidationError({"name": f"You already have an active token named “{name}”."})
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=key[: len(TOKEN_PREFIX) + 6], key_hash=_hash(key),
+        user=user,
+        name=name,
+        prefix=key[: len(TOKEN_PREFIX) + 6],
+        key_hash=_hash(key),
         created_by=created_by or user,
     )
     audit.record(action="create", obj=token, changes={"name": [None, name]})
@@ -42,7 +45,9 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(action="update", obj=token, changes={"revoked_at": [None, str(token.revoked_at)]})
+        audit.record(
+            action="update", obj=token, changes={"revoked_at": [None, str(token.revoked_at)]}
+        )
     return token
 
 
@@ -115,5 +120,8 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer",
-                "description": "An API token from your profile page: `Bearer mesh_…`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from your profile page: `Bearer mesh_…`.",
+        }

@@ -17,7 +17,8 @@ router.register("access-requests", p.AccessRequestViewSet, basename="access-requ
 
 product_list = p.ProductViewSet.as_view({"get": "list", "post": "create"})
 product_detail = p.ProductViewSet.as_view(
-    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"})
+    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+)
 PRODUCT = "products/<slug:domain>/<slug:product>/"
 
 
@@ -27,27 +28,41 @@ def _action(viewset, name, method="post"):
 
 v1 = [
     path("products/", product_list, name="product-list"),
-    re_path(r"^products/(?P<urn>urn:mesh:[^/]+)/$", p.ProductByUrnView.as_view(),
-            name="product-by-urn"),
+    re_path(
+        r"^products/(?P<urn>urn:mesh:[^/]+)/$", p.ProductByUrnView.as_view(), name="product-by-urn"
+    ),
     path(PRODUCT, product_detail, name="product-detail"),
     path(PRODUCT + "publish/", _action(p.ProductViewSet, "publish"), name="product-publish"),
-    path(PRODUCT + "deprecate/", _action(p.ProductViewSet, "deprecate"),
-         name="product-deprecate"),
+    path(PRODUCT + "deprecate/", _action(p.ProductViewSet, "deprecate"), name="product-deprecate"),
     path(PRODUCT + "retire/", _action(p.ProductViewSet, "retire"), name="product-retire"),
     path(PRODUCT + "contract", p.ContractView.as_view(), name="product-contract"),
-    path(PRODUCT + "contract/versions/", p.ContractVersionList.as_view(),
-         name="contract-versions"),
-    path(PRODUCT + "contract/versions/<int:number>/", p.ContractVersionDetail.as_view(),
-         name="contract-version"),
+    path(PRODUCT + "contract/versions/", p.ContractVersionList.as_view(), name="contract-versions"),
+    path(
+        PRODUCT + "contract/versions/<int:number>/",
+        p.ContractVersionDetail.as_view(),
+        name="contract-version",
+    ),
     path(PRODUCT + "contract/diff/", p.ContractDiffView.as_view(), name="contract-diff"),
-    path("access-requests/<int:pk>/approve/", _action(p.AccessRequestViewSet, "approve"),
-         name="access-request-approve"),
-    path("access-requests/<int:pk>/deny/", _action(p.AccessRequestViewSet, "deny"),
-         name="access-request-deny"),
-    path("access-requests/<int:pk>/revoke/", _action(p.AccessRequestViewSet, "revoke"),
-         name="access-request-revoke"),
-    path("access-requests/<int:pk>/withdraw/", _action(p.AccessRequestViewSet, "withdraw"),
-         name="access-request-withdraw"),
+    path(
+        "access-requests/<int:pk>/approve/",
+        _action(p.AccessRequestViewSet, "approve"),
+        name="access-request-approve",
+    ),
+    path(
+        "access-requests/<int:pk>/deny/",
+        _action(p.AccessRequestViewSet, "deny"),
+        name="access-request-deny",
+    ),
+    path(
+        "access-requests/<int:pk>/revoke/",
+        _action(p.AccessRequestViewSet, "revoke"),
+        name="access-request-revoke",
+    ),
+    path(
+        "access-requests/<int:pk>/withdraw/",
+        _action(p.AccessRequestViewSet, "withdraw"),
+        name="access-request-withdraw",
+    ),
     path("", include(router.urls)),
 ]
 

@@ -12,5 +12,8 @@ class MeshportalConfig(AppConfig):
 
         permissions._register_core()
         # Permission ids are cached per process; a flush (tests) or migration may renumber them.
-        post_migrate.connect(lambda **kwargs: permissions._permission_id.cache_clear(),
-                             weak=False, dispatch_uid="meshportal-permission-ids")
+        post_migrate.connect(
+            lambda **kwargs: permissions._permission_id.cache_clear(),
+            weak=False,
+            dispatch_uid="meshportal-permission-ids",
+        )

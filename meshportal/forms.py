@@ -21,9 +21,16 @@ class FastSelectMultiple(forms.SelectMultiple):
     def render(self, name, value, attrs=None, renderer=None):
         selected = set(self.format_value(value))
         options = format_html_join(
-            "\n", '<option value="{}"{}>{}</option>',
-            ((v, mark_safe(" selected") if str(v) in selected else "", label)  # noqa: S308
-             for v, label in self.choices),
+            "\n",
+            '<option value="{}"{}>{}</option>',
+            (
+                (v, mark_safe(" selected") if str(v) in selected else "", label)  # noqa: S308
+                for v, label in self.choices
+            ),
         )
-        return format_html('<select name="{}"{} multiple>\n{}\n</select>', name,
-                           flatatt(self.build_attrs(self.attrs, attrs)), options)
+        return format_html(
+            '<select name="{}"{} multiple>\n{}\n</select>',
+            name,
+            flatatt(self.build_attrs(self.attrs, attrs)),
+            options,
+        )

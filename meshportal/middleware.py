@@ -19,13 +19,14 @@ def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
 
     Rendered without the request's context: the context processors would query the database.
     """
-    log.error("Database unavailable: %s %s: %s", request.method, request.path,
-              type(exc).__name__)
+    log.error("Database unavailable: %s %s: %s", request.method, request.path, type(exc).__name__)
     response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
-            {"detail": "The database is unavailable. Try again in a moment.",
-             "code": "database_unavailable"},
+            {
+                "detail": "The database is unavailable. Try again in a moment.",
+                "code": "database_unavailable",
+            },
             status=503,
         )
     else:
@@ -81,8 +82,13 @@ class RejectNulBytesMiddleware:
             from django.http import HttpResponseBadRequest, JsonResponse
 
             if request.path.startswith("/api/"):
-                return JsonResponse({"detail": "The request contains a NUL byte.",
-                                     "errors": [{"field": None, "reason": "NUL byte"}]}, status=400)
+                return JsonResponse(
+                    {
+                        "detail": "The request contains a NUL byte.",
+                        "errors": [{"field": None, "reason": "NUL byte"}],
+                    },
+                    status=400,
+                )
             return HttpResponseBadRequest("The request contains a NUL byte.")
         return self.get_response(request)
 
@@ -104,8 +110,9 @@ class AuditContextMiddleware:
     def __call__(self, request):
         request.request_id = request.headers.get("X-Request-ID") or str(uuid.uuid4())
         # The user is resolved lazily: DRF token authentication happens inside the view.
-        with audit_context(actor=_LazyActor(request), door=door_for(request.path),
-                           request_id=request.request_id):
+        with audit_context(
+            actor=_LazyActor(request), door=door_for(request.path), request_id=request.request_id
+        ):
             return self.get_response(request)
 
 
@@ -150,7 +157,7 @@ class BenchHeadersMiddleware:
         total = (perf_counter() - start) * 1000
         cpu = (thread_time() - cpu_start) * 1000  # this process's own CPU: robust to a busy host
         response["Server-Timing"] = (
-            f'app;dur={total:.2f}, cpu;dur={cpu:.2f}, '
+            f"app;dur={total:.2f}, cpu;dur={cpu:.2f}, "
             f'sql;dur={stats["t"] * 1000:.2f};desc="{stats["n"]} queries"'
         )
         response["X-SQL-Queries"] = str(stats["n"])

@@ -17,14 +17,20 @@ def notify(users: Iterable, *, kind: str, title: str, url: str = "", body: str =
     if not recipients:
         return 0
     Notification.objects.bulk_create(
-        [Notification(user=u, kind=kind, title=title, url=url, body=body)
-         for u in recipients.values()]
+        [
+            Notification(user=u, kind=kind, title=title, url=url, body=body)
+            for u in recipients.values()
+        ]
     )
     link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
     wants_mail = [u for u in recipients.values() if u.email and email_wanted(u, kind)]
     messages = [
-        (f"[Mesh Portal] {title}", f"{body}\n\n{link}".strip(), settings.DEFAULT_FROM_EMAIL,
-         [u.email])
+        (
+            f"[Mesh Portal] {title}",
+            f"{body}\n\n{link}".strip(),
+            settings.DEFAULT_FROM_EMAIL,
+            [u.email],
+        )
         for u in wants_mail
     ]
     try:
@@ -60,8 +66,9 @@ def preferences_get(*, user) -> dict[str, bool]:
     """{kind: wants e-mail} for every subscription kind."""
     from .models import NotificationPreference
 
-    off = set(NotificationPreference.objects.filter(user=user, email=False)
-              .values_list("kind", flat=True))
+    off = set(
+        NotificationPreference.objects.filter(user=user, email=False).values_list("kind", flat=True)
+    )
     return {k: k not in off for k in SUBSCRIPTION_KINDS}
 
 
@@ -71,4 +78,5 @@ def preferences_set(*, user, email_kinds: set[str]) -> None:
 
     for kind in SUBSCRIPTION_KINDS:
         NotificationPreference.objects.update_or_create(
-            user=user, kind=kind, defaults={"email": kind in email_kinds})
+            user=user, kind=kind, defaults={"email": kind in email_kinds}
+        )

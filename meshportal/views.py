@@ -73,5 +73,6 @@ def tokens(request):
         except ValidationError as e:
             error = " ".join(e.messages)
     items = request.user.api_tokens.all()
-    return render(request, "meshportal/tokens.html",
-                  {"items": items, "new_key": new_key, "error": error})
+    return render(
+        request, "meshportal/tokens.html", {"items": items, "new_key": new_key, "error": error}
+    )

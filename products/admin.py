@@ -22,12 +22,32 @@ from .models import (
 )
 
 PRODUCT_FIELDS = (
-    "name", "slug", "summary", "description", "status", "version", "classification",
-    "owner_team", "freshness_slo_hours", "availability_slo", "sunset_date", "replacement",
+    "name",
+    "slug",
+    "summary",
+    "description",
+    "status",
+    "version",
+    "classification",
+    "owner_team",
+    "freshness_slo_hours",
+    "availability_slo",
+    "sunset_date",
+    "replacement",
 )
 PORT_FIELDS = ("slug", "name", "kind", "location", "format", "description", "data_source")
-FIELD_FIELDS = ("name", "logical_type", "physical_type", "description", "required", "unique",
-                "primary_key", "pii", "ordinal", "glossary_term")
+FIELD_FIELDS = (
+    "name",
+    "logical_type",
+    "physical_type",
+    "description",
+    "required",
+    "unique",
+    "primary_key",
+    "pii",
+    "ordinal",
+    "glossary_term",
+)
 
 
 def _save_children(formset, *, create, update, delete, parent_kw, fields) -> None:
@@ -77,7 +97,15 @@ class ServiceSavingAdmin(PortalPermissionAdmin):
 
 @admin.register(DataProduct)
 class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ignore[misc]
-    list_display = ("name", "domain", "status", "classification", "owner_team", "version", "updated_at")
+    list_display = (
+        "name",
+        "domain",
+        "status",
+        "classification",
+        "owner_team",
+        "version",
+        "updated_at",
+    )
     list_filter = ("status", "classification", "domain", "owner_team", "tags")
     search_fields = ("name", "slug", "summary")
     list_select_related = ("domain", "owner_team")
@@ -106,7 +134,9 @@ class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ign
 
     def save_children(self, formset):
         _save_children(
-            formset, parent_kw="product", fields=PORT_FIELDS,
+            formset,
+            parent_kw="product",
+            fields=PORT_FIELDS,
             create=lambda d: services.port_create(**d),
             update=lambda p, d: services.port_update(port=p, **d),
             delete=lambda p: services.port_delete(port=p),
@@ -119,8 +149,11 @@ class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ign
     def deprecate_selected(self, request, queryset):
         refused = [p.name for p in queryset if not can(request.user, DEPRECATE, p)]
         if refused:
-            self.message_user(request, f"Not deprecated (not published, or not yours): {', '.join(refused)}",
-                              messages.ERROR)
+            self.message_user(
+                request,
+                f"Not deprecated (not published, or not yours): {', '.join(refused)}",
+                messages.ERROR,
+            )
             return
         with transaction.atomic():
             for product in queryset:
@@ -134,7 +167,9 @@ class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ign
         writer = csv.writer(response)
         writer.writerow(["urn", "name", "status", "classification", "owner_team", "version"])
         for p in queryset.select_related("domain", "owner_team"):
-            writer.writerow([p.urn, p.name, p.status, p.classification, p.owner_team.slug, p.version])
+            writer.writerow(
+                [p.urn, p.name, p.status, p.classification, p.owner_team.slug, p.version]
+            )
         return response
 
 
@@ -156,7 +191,9 @@ class OutputPortAdmin(ServiceSavingAdmin):
 
     def save_children(self, formset):
         _save_children(
-            formset, parent_kw="port", fields=FIELD_FIELDS,
+            formset,
+            parent_kw="port",
+            fields=FIELD_FIELDS,
             create=lambda d: services.field_create(**d),
             update=lambda f, d: services.field_update(field=f, **d),
             delete=lambda f: services.field_delete(field=f),

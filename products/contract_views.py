@@ -17,8 +17,9 @@ MAX_UPLOAD = 2 * 1024 * 1024
 
 class ContractImportForm(forms.Form):
     file = forms.FileField(required=False, label="ODCS YAML file")
-    document = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 14}),
-                               label="…or paste the document")
+    document = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 14}), label="…or paste the document"
+    )
 
     def clean(self):
         data = super().clean()
@@ -34,8 +35,7 @@ class ContractImportForm(forms.Form):
 
 def _errors(e: ValidationError) -> list[str]:
     if hasattr(e, "error_dict"):
-        return [f"{k}: {m}" if k != "__all__" else m
-                for k, v in e.message_dict.items() for m in v]
+        return [f"{k}: {m}" if k != "__all__" else m for k, v in e.message_dict.items() for m in v]
     return e.messages
 
 
@@ -54,8 +54,11 @@ def contract_import(request):
         else:
             if apply:
                 if result.changed:
-                    messages.success(request, f"Applied the contract to {result.product.urn} "
-                                              f"(contract version {result.version.number}).")
+                    messages.success(
+                        request,
+                        f"Applied the contract to {result.product.urn} "
+                        f"(contract version {result.version.number}).",
+                    )
                 else:
                     messages.info(request, "The document matches the product: nothing changed.")
                 return redirect(f"{result.product.get_absolute_url()}?tab=contract")
@@ -70,20 +73,34 @@ def contract_diff(request, domain: str, product: str):
     try:
         a, b = diff_versions(obj, request.GET.get("from"), request.GET.get("to"))
     except Exception as e:  # noqa: BLE001 - DRF's ValidationError: show it as a message
-        messages.error(request, " ".join(str(x) for x in getattr(e, "detail", {}).values())
-                       or "Choose two versions.")
+        messages.error(
+            request,
+            " ".join(str(x) for x in getattr(e, "detail", {}).values()) or "Choose two versions.",
+        )
         return redirect(f"{obj.get_absolute_url()}?tab=contract")
     changes = contracts.versions_diff(a, b)
-    return render(request, "products/contract_diff.html", {
-        "product": obj, "a": a, "b": b, "changes": changes,
-        "breaking": any(c.breaking for c in changes)})
+    return render(
+        request,
+        "products/contract_diff.html",
+        {
+            "product": obj,
+            "a": a,
+            "b": b,
+            "changes": changes,
+            "breaking": any(c.breaking for c in changes),
+        },
+    )
 
 
 def _contract_context(request, product):
     versions = list(product.contract_versions.select_related("created_by")[:50])
-    return {"versions": versions, "contract_yaml": contracts.export_yaml(product),
-            "can_import": can(request.user, EDIT, product)}
+    return {
+        "versions": versions,
+        "contract_yaml": contracts.export_yaml(product),
+        "can_import": can(request.user, EDIT, product),
+    }
 
 
-tabs.register_tab(tabs.Tab("contract", "Contract", "products/tabs/contract.html",
-                           _contract_context, order=80))
+tabs.register_tab(
+    tabs.Tab("contract", "Contract", "products/tabs/contract.html", _contract_context, order=80)
+)

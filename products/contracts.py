@@ -111,19 +111,54 @@ def validate(doc: dict) -> None:
     if errors:
         raise ValidationError(errors)
     if doc.get("apiVersion") not in ACCEPTED_VERSIONS:
-        raise ValidationError({"apiVersion": (
-            f"The portal reads ODCS {ACCEPTED_VERSIONS[0]} to {ACCEPTED_VERSIONS[-1]}; "
-            f"this document is {doc.get('apiVersion')}.")})
+        raise ValidationError(
+            {
+                "apiVersion": (
+                    f"The portal reads ODCS {ACCEPTED_VERSIONS[0]} to {ACCEPTED_VERSIONS[-1]}; "
+                    f"this document is {doc.get('apiVersion')}."
+                )
+            }
+        )
 
 
 # -- document <-> plan -----------------------------------------------------------------------------
 
-TOP_KEYS = ("apiVersion", "kind", "id", "name", "version", "status", "domain", "dataProduct",
-            "description", "tags", "team", "schema", "slaProperties", "customProperties")
-OBJECT_KEYS = ("name", "businessName", "physicalType", "physicalName", "description",
-               "logicalType", "properties", "customProperties")
-PROPERTY_KEYS = ("name", "logicalType", "physicalType", "description", "required", "unique",
-                 "primaryKey", "classification")
+TOP_KEYS = (
+    "apiVersion",
+    "kind",
+    "id",
+    "name",
+    "version",
+    "status",
+    "domain",
+    "dataProduct",
+    "description",
+    "tags",
+    "team",
+    "schema",
+    "slaProperties",
+    "customProperties",
+)
+OBJECT_KEYS = (
+    "name",
+    "businessName",
+    "physicalType",
+    "physicalName",
+    "description",
+    "logicalType",
+    "properties",
+    "customProperties",
+)
+PROPERTY_KEYS = (
+    "name",
+    "logicalType",
+    "physicalType",
+    "description",
+    "required",
+    "unique",
+    "primaryKey",
+    "classification",
+)
 
 
 def _custom(items, known: tuple[str, ...]) -> tuple[dict, list]:
@@ -148,7 +183,10 @@ def _plan(doc: dict) -> dict:
         if key not in TOP_KEYS:
             extras["top"][key] = value
     product: dict[str, Any] = {"name": _text(doc.get("name")), "version": _text(doc["version"])}
-    if doc.get("id") is not None and doc["id"] != f"urn:mesh:{doc.get('domain')}:{doc.get('dataProduct')}":
+    if (
+        doc.get("id") is not None
+        and doc["id"] != f"urn:mesh:{doc.get('domain')}:{doc.get('dataProduct')}"
+    ):
         extras["id"] = doc["id"]  # a document's own id; the portal's default is the URN
     desc = doc.get("description") or {}
     product["description"] = _text(desc.get("purpose"))
@@ -181,7 +219,8 @@ def _plan(doc: dict) -> dict:
             factor = HOURS_PER_UNIT.get(str(sla.get("unit", "h")).lower())
             if factor is None or not isinstance(value, int | float) or value <= 0:
                 errors[f"slaProperties[{i}]"] = (
-                    "Freshness needs a positive number with unit h or d (e.g. value: 24, unit: h).")
+                    "Freshness needs a positive number with unit h or d (e.g. value: 24, unit: h)."
+                )
                 continue
             product["freshness_slo_hours"] = int(value * factor)
         elif plain and name == "availability" and product["availability_slo"] is None:
@@ -210,14 +249,22 @@ def _plan(doc: dict) -> dict:
         if kind is None:
             errors[f"{at}.physicalType"] = (
                 f"“{obj['physicalType']}” is not a port kind the portal knows: "
-                f"{', '.join(sorted(PORT_KINDS))}.")
+                f"{', '.join(sorted(PORT_KINDS))}."
+            )
         custom, rest_custom = _custom(obj.get("customProperties"), ("format",))
-        port = {"slug": slug, "name": _text(obj.get("businessName")) or slug,
-                "kind": kind or "table", "location": _text(obj.get("physicalName")),
-                "format": _text(custom.get("format")), "description": _text(obj.get("description")),
-                "fields": []}
-        o_extras: dict[str, Any] = {"object": {k: v for k, v in obj.items()
-                                               if k not in OBJECT_KEYS}, "properties": {}}
+        port = {
+            "slug": slug,
+            "name": _text(obj.get("businessName")) or slug,
+            "kind": kind or "table",
+            "location": _text(obj.get("physicalName")),
+            "format": _text(custom.get("format")),
+            "description": _text(obj.get("description")),
+            "fields": [],
+        }
+        o_extras: dict[str, Any] = {
+            "object": {k: v for k, v in obj.items() if k not in OBJECT_KEYS},
+            "properties": {},
+        }
         if obj.get("physicalType") and obj["physicalType"] != kind:
             o_extras["object"]["physicalType"] = obj["physicalType"]
         if rest_custom:
@@ -232,17 +279,21 @@ def _plan(doc: dict) -> dict:
             logical = prop.get("logicalType", "string")
             if logical not in LOGICAL_TYPES:
                 errors[f"{fat}.logicalType"] = (
-                    f"The portal stores {', '.join(sorted(LOGICAL_TYPES))}; not “{logical}”.")
+                    f"The portal stores {', '.join(sorted(LOGICAL_TYPES))}; not “{logical}”."
+                )
             classification = prop.get("classification")
-            port["fields"].append({
-                "name": name, "logical_type": logical,
-                "physical_type": _text(prop.get("physicalType")),
-                "description": _text(prop.get("description")),
-                "required": bool(prop.get("required", False)),
-                "unique": bool(prop.get("unique", False)),
-                "primary_key": bool(prop.get("primaryKey", False)),
-                "pii": classification == "pii",
-            })
+            port["fields"].append(
+                {
+                    "name": name,
+                    "logical_type": logical,
+                    "physical_type": _text(prop.get("physicalType")),
+                    "description": _text(prop.get("description")),
+                    "required": bool(prop.get("required", False)),
+                    "unique": bool(prop.get("unique", False)),
+                    "primary_key": bool(prop.get("primaryKey", False)),
+                    "pii": classification == "pii",
+                }
+            )
             p_extras = {k: v for k, v in prop.items() if k not in PROPERTY_KEYS}
             if classification is not None and classification != "pii":
                 p_extras["classification"] = classification
@@ -253,9 +304,13 @@ def _plan(doc: dict) -> dict:
         ports.append(port)
     if errors:
         raise ValidationError(errors)
-    return {"domain": str(doc["domain"]) if doc.get("domain") else None,
-            "slug": str(doc.get("dataProduct") or ""), "product": product, "ports": ports,
-            "extras": _prune(extras)}
+    return {
+        "domain": str(doc["domain"]) if doc.get("domain") else None,
+        "slug": str(doc.get("dataProduct") or ""),
+        "product": product,
+        "ports": ports,
+        "extras": _prune(extras),
+    }
 
 
 def _prune(extras: dict) -> dict:
@@ -271,10 +326,14 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     extras = _extras_of(product) if extras is None else extras
     ports = list(product.ports.all())
     doc: dict[str, Any] = {
-        "apiVersion": API_VERSION, "kind": "DataContract",
-        "id": extras.get("id", product.urn), "name": product.name,
-        "version": product.version, "status": product.status,
-        "domain": product.domain.slug, "dataProduct": product.slug,
+        "apiVersion": API_VERSION,
+        "kind": "DataContract",
+        "id": extras.get("id", product.urn),
+        "name": product.name,
+        "version": product.version,
+        "status": product.status,
+        "domain": product.domain.slug,
+        "dataProduct": product.slug,
     }
     desc = {"purpose": product.description} if product.description else {}
     desc.update(extras.get("description", {}))
@@ -290,8 +349,12 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     schema = []
     for port in ports:
         o_extras = extras.get("objects", {}).get(port.slug, {})
-        obj: dict[str, Any] = {"name": port.slug, "businessName": port.name,
-                               "physicalType": port.kind, "logicalType": "object"}
+        obj: dict[str, Any] = {
+            "name": port.slug,
+            "businessName": port.name,
+            "physicalType": port.kind,
+            "logicalType": "object",
+        }
         if port.location:
             obj["physicalName"] = port.location
         if port.description:
@@ -330,8 +393,13 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     if product.freshness_slo_hours is not None:
         sla.append({"property": "freshness", "value": product.freshness_slo_hours, "unit": "h"})
     if product.availability_slo is not None:
-        sla.append({"property": "availability", "value": float(product.availability_slo),
-                    "unit": "percent"})
+        sla.append(
+            {
+                "property": "availability",
+                "value": float(product.availability_slo),
+                "unit": "percent",
+            }
+        )
     sla += extras.get("slaProperties", [])
     if sla:
         doc["slaProperties"] = sla
@@ -358,26 +426,38 @@ def snapshot(product: DataProduct, extras: dict) -> dict:
     """What the contract promises, as plain JSON (compared to detect and classify changes)."""
     return {
         "product": {
-            "name": product.name, "summary": product.summary,
-            "description": product.description, "version": product.version,
+            "name": product.name,
+            "summary": product.summary,
+            "description": product.description,
+            "version": product.version,
             "classification": product.classification,
             "owner_team": product.owner_team.slug,
             "tags": sorted(t.name for t in product.tags.all()),
         },
         "slo": {
             "freshness_hours": product.freshness_slo_hours,
-            "availability": None if product.availability_slo is None
+            "availability": None
+            if product.availability_slo is None
             else str(Decimal(product.availability_slo).quantize(Decimal("0.001"))),
         },
         "ports": {
             p.slug: {
-                "name": p.name, "kind": p.kind, "location": p.location, "format": p.format,
+                "name": p.name,
+                "kind": p.kind,
+                "location": p.location,
+                "format": p.format,
                 "description": p.description,
                 "fields": {
-                    f.name: {"logical_type": f.logical_type, "physical_type": f.physical_type,
-                             "description": f.description, "required": f.required,
-                             "unique": f.unique, "primary_key": f.primary_key, "pii": f.pii,
-                             "ordinal": f.ordinal}
+                    f.name: {
+                        "logical_type": f.logical_type,
+                        "physical_type": f.physical_type,
+                        "description": f.description,
+                        "required": f.required,
+                        "unique": f.unique,
+                        "primary_key": f.primary_key,
+                        "pii": f.pii,
+                        "ordinal": f.ordinal,
+                    }
                     for f in p.fields.all()
                 },
             }
@@ -411,23 +491,40 @@ def classify(old: dict | None, new: dict) -> list[Change]:
     for key, value in new["product"].items():
         before = old["product"].get(key)
         if before != value:
-            changes.append(Change(key, "changed", False,
-                                  f"{key} changed from {_fmt(before)} to {_fmt(value)}."))
+            changes.append(
+                Change(
+                    key, "changed", False, f"{key} changed from {_fmt(before)} to {_fmt(value)}."
+                )
+            )
     o_slo, n_slo = old["slo"], new["slo"]
     if o_slo["freshness_hours"] != n_slo["freshness_hours"]:
         weaker = n_slo["freshness_hours"] is None or (
             o_slo["freshness_hours"] is not None
-            and n_slo["freshness_hours"] > o_slo["freshness_hours"])
-        changes.append(Change("slo.freshness", "slo_weakened" if weaker else "slo_changed", weaker,
-                              f"Freshness SLO {_fmt(o_slo['freshness_hours'])} h → "
-                              f"{_fmt(n_slo['freshness_hours'])} h."))
+            and n_slo["freshness_hours"] > o_slo["freshness_hours"]
+        )
+        changes.append(
+            Change(
+                "slo.freshness",
+                "slo_weakened" if weaker else "slo_changed",
+                weaker,
+                f"Freshness SLO {_fmt(o_slo['freshness_hours'])} h → "
+                f"{_fmt(n_slo['freshness_hours'])} h.",
+            )
+        )
     if o_slo["availability"] != n_slo["availability"]:
         weaker = n_slo["availability"] is None or (
             o_slo["availability"] is not None
-            and Decimal(n_slo["availability"]) < Decimal(o_slo["availability"]))
-        changes.append(Change("slo.availability", "slo_weakened" if weaker else "slo_changed",
-                              weaker, f"Availability SLO {_fmt(o_slo['availability'])} % → "
-                                      f"{_fmt(n_slo['availability'])} %."))
+            and Decimal(n_slo["availability"]) < Decimal(o_slo["availability"])
+        )
+        changes.append(
+            Change(
+                "slo.availability",
+                "slo_weakened" if weaker else "slo_changed",
+                weaker,
+                f"Availability SLO {_fmt(o_slo['availability'])} % → "
+                f"{_fmt(n_slo['availability'])} %.",
+            )
+        )
     for slug in old["ports"]:
         if slug not in new["ports"]:
             changes.append(Change(f"ports.{slug}", "port_removed", True, f"Port {slug} removed."))
@@ -439,18 +536,35 @@ def classify(old: dict | None, new: dict) -> list[Change]:
         for key in ("name", "kind", "location", "format", "description"):
             if before[key] != port[key]:
                 breaking = key in ("kind", "location", "format")
-                changes.append(Change(f"ports.{slug}.{key}", "port_changed", breaking,
-                                      f"Port {slug}: {key} {_fmt(before[key])} → {_fmt(port[key])}."))
+                changes.append(
+                    Change(
+                        f"ports.{slug}.{key}",
+                        "port_changed",
+                        breaking,
+                        f"Port {slug}: {key} {_fmt(before[key])} → {_fmt(port[key])}.",
+                    )
+                )
         for name in before["fields"]:
             if name not in port["fields"]:
-                changes.append(Change(f"ports.{slug}.fields.{name}", "field_removed", True,
-                                      f"Field {slug}.{name} removed."))
+                changes.append(
+                    Change(
+                        f"ports.{slug}.fields.{name}",
+                        "field_removed",
+                        True,
+                        f"Field {slug}.{name} removed.",
+                    )
+                )
         for name, f in port["fields"].items():
             at = f"ports.{slug}.fields.{name}"
             if name not in before["fields"]:
-                changes.append(Change(at, "field_added", f["required"],
-                                      f"{'Required' if f['required'] else 'Optional'} field "
-                                      f"{slug}.{name} added."))
+                changes.append(
+                    Change(
+                        at,
+                        "field_added",
+                        f["required"],
+                        f"{'Required' if f['required'] else 'Optional'} field {slug}.{name} added.",
+                    )
+                )
                 continue
             was = before["fields"][name]
             for key, value in f.items():
@@ -462,21 +576,36 @@ def classify(old: dict | None, new: dict) -> list[Change]:
                     breaking, kind = True, f"{key}_changed"
                 else:
                     breaking, kind = False, f"{key}_changed"
-                changes.append(Change(f"{at}.{key}", kind, breaking,
-                                      f"Field {slug}.{name}: {key} {_fmt(was.get(key))} → {_fmt(value)}."))
+                changes.append(
+                    Change(
+                        f"{at}.{key}",
+                        kind,
+                        breaking,
+                        f"Field {slug}.{name}: {key} {_fmt(was.get(key))} → {_fmt(value)}.",
+                    )
+                )
     o_ex, n_ex = old.get("extras", {}), new.get("extras", {})
     if o_ex != n_ex:
         for slug, obj in n_ex.get("objects", {}).items():
             for name, props in obj.get("properties", {}).items():
                 was = o_ex.get("objects", {}).get(slug, {}).get("properties", {}).get(name, {})
                 for key in BREAKING_EXTRA_KEYS:
-                    if key in was and was.get(key) != props.get(key) and name in \
-                            new["ports"].get(slug, {}).get("fields", {}):
-                        changes.append(Change(f"ports.{slug}.fields.{name}.{key}",
-                                              "accepted_values_changed", True,
-                                              f"Field {slug}.{name}: {key} changed."))
-        changes.append(Change("extras", "odcs_changed", False,
-                              "Other ODCS content (kept as is) changed."))
+                    if (
+                        key in was
+                        and was.get(key) != props.get(key)
+                        and name in new["ports"].get(slug, {}).get("fields", {})
+                    ):
+                        changes.append(
+                            Change(
+                                f"ports.{slug}.fields.{name}.{key}",
+                                "accepted_values_changed",
+                                True,
+                                f"Field {slug}.{name}: {key} changed.",
+                            )
+                        )
+        changes.append(
+            Change("extras", "odcs_changed", False, "Other ODCS content (kept as is) changed.")
+        )
     return changes
 
 
@@ -504,23 +633,35 @@ def enforcing() -> Iterator[None]:
         _enforce.reset(token)
 
 
-def _breaking_refusal(product: DataProduct, latest: ContractVersion | None,
-                      changes: list[Change]) -> None:
+def _breaking_refusal(
+    product: DataProduct, latest: ContractVersion | None, changes: list[Change]
+) -> None:
     breaking = [c for c in changes if c.breaking]
-    if not _enforce.get() or not breaking or latest is None or product.status != DataProduct.Status.PUBLISHED:
+    if (
+        not _enforce.get()
+        or not breaking
+        or latest is None
+        or product.status != DataProduct.Status.PUBLISHED
+    ):
         return
     # One major version per breaking release: the current major must be new (some earlier
     # version has a lower one) and not yet have carried a breaking change.
     history = list(product.contract_versions.values_list("version", "breaking"))
     current = major(product.version)
     if any(major(v) < current for v, _ in history) and not any(
-            b and major(v) == current for v, b in history):
+        b and major(v) == current for v, b in history
+    ):
         return
     needed = max([major(v) for v, _ in history] + [current]) + 1
-    raise ValidationError({"version": (
-        f"Breaking change to published product {product.urn} "
-        f"({'; '.join(c.message for c in breaking)}) needs a major version bump: "
-        f"set version to {needed}.0.0 or higher (it is {product.version}).")})
+    raise ValidationError(
+        {
+            "version": (
+                f"Breaking change to published product {product.urn} "
+                f"({'; '.join(c.message for c in breaking)}) needs a major version bump: "
+                f"set version to {needed}.0.0 or higher (it is {product.version})."
+            )
+        }
+    )
 
 
 def _carry_extras(product: DataProduct) -> dict:
@@ -533,16 +674,20 @@ def _carry_extras(product: DataProduct) -> dict:
         for slug, obj in objects.items():
             if slug in ports:
                 obj = dict(obj)
-                obj["properties"] = {k: v for k, v in obj.get("properties", {}).items()
-                                     if k in ports[slug]}
+                obj["properties"] = {
+                    k: v for k, v in obj.get("properties", {}).items() if k in ports[slug]
+                }
                 kept[slug] = _prune(obj)
         extras["objects"] = {k: v for k, v in kept.items() if v}
     return _prune(extras)
 
 
 def _fresh(product: DataProduct) -> DataProduct:
-    return (DataProduct.objects.select_related("domain", "owner_team")
-            .prefetch_related("tags", "ports__fields").get(pk=product.pk))
+    return (
+        DataProduct.objects.select_related("domain", "owner_team")
+        .prefetch_related("tags", "ports__fields")
+        .get(pk=product.pk)
+    )
 
 
 def record_version(product: DataProduct, *, extras: dict | None = None) -> ContractVersion | None:
@@ -560,10 +705,14 @@ def record_version(product: DataProduct, *, extras: dict | None = None) -> Contr
         who = who.resolve()
     breaking = any(c.breaking for c in changes)
     version = ContractVersion.objects.create(
-        product=product, number=(latest.number + 1) if latest else 1, version=product.version,
-        snapshot=snap, extras=json.dumps(extras) if extras else "",
+        product=product,
+        number=(latest.number + 1) if latest else 1,
+        version=product.version,
+        snapshot=snap,
+        extras=json.dumps(extras) if extras else "",
         document=dump(export_document(product, extras)),
-        changelog=[asdict(c) for c in changes], breaking=breaking,
+        changelog=[asdict(c) for c in changes],
+        breaking=breaking,
         created_by=who if getattr(who, "is_authenticated", False) else None,
     )
     if breaking and latest is not None and product.status == DataProduct.Status.PUBLISHED:
@@ -579,16 +728,18 @@ def _notify_consumers(product: DataProduct, version: ContractVersion, changes) -
         users.append(req.requester)
         if req.team_id:
             users += list(req.team.members.all())
-    notify(users, kind="contract_breaking",
-           title=f"Breaking change to {product} (v{version.version})",
-           url=f"{product.get_absolute_url()}?tab=contract",
-           body="\n".join(f"- {c.message}" for c in changes if c.breaking))
+    notify(
+        users,
+        kind="contract_breaking",
+        title=f"Breaking change to {product} (v{version.version})",
+        url=f"{product.get_absolute_url()}?tab=contract",
+        body="\n".join(f"- {c.message}" for c in changes if c.breaking),
+    )
 
 
 # Services call changed(product) after every write; inside batch() the versions are recorded
 # once per product when the batch ends (a product created with ten fields is one version).
-_batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("contract_batch",
-                                                                    default=None)
+_batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("contract_batch", default=None)
 
 
 def changed(product: DataProduct) -> None:
@@ -643,8 +794,14 @@ def _team(ref: str) -> Team:
     return team
 
 
-def contract_import(*, text: str, user, product: DataProduct | None = None,
-                    expected_urn: str | None = None, dry_run: bool = False) -> ImportResult:
+def contract_import(
+    *,
+    text: str,
+    user,
+    product: DataProduct | None = None,
+    expected_urn: str | None = None,
+    dry_run: bool = False,
+) -> ImportResult:
     """Create or update a product from an ODCS document; all or nothing.
 
     `product` (from the URL) must be the product the document names. With dry_run the changes
@@ -664,18 +821,34 @@ def contract_import(*, text: str, user, product: DataProduct | None = None,
     if not slug:
         raise ValidationError({"dataProduct": "Name the product (its slug) in `dataProduct`."})
     if product is not None and (product.domain_id != domain.pk or product.slug != slug):
-        raise ValidationError({"dataProduct": (
-            f"This document describes urn:mesh:{domain.slug}:{slug}, not {product.urn}.")})
+        raise ValidationError(
+            {
+                "dataProduct": (
+                    f"This document describes urn:mesh:{domain.slug}:{slug}, not {product.urn}."
+                )
+            }
+        )
     if expected_urn and f"urn:mesh:{domain.slug}:{slug}" != expected_urn:
-        raise ValidationError({"dataProduct": (
-            f"This document describes urn:mesh:{domain.slug}:{slug}, not {expected_urn}.")})
+        raise ValidationError(
+            {
+                "dataProduct": (
+                    f"This document describes urn:mesh:{domain.slug}:{slug}, not {expected_urn}."
+                )
+            }
+        )
     existing = product or DataProduct.objects.filter(domain=domain, slug=slug).first()
     if existing is None and not can(user, CREATE_PRODUCT, domain):
-        raise ValidationError({"domain": (
-            f"You are not in {domain.owner_team}, the team that owns domain {domain.slug}.")})
+        raise ValidationError(
+            {
+                "domain": (
+                    f"You are not in {domain.owner_team}, the team that owns domain {domain.slug}."
+                )
+            }
+        )
     if existing is not None and not can(user, EDIT, existing):
-        raise ValidationError({"domain": (
-            f"You may not change {existing.urn}: it belongs to {existing.owner_team}.")})
+        raise ValidationError(
+            {"domain": (f"You may not change {existing.urn}: it belongs to {existing.owner_team}.")}
+        )
     try:
         with transaction.atomic(), enforcing():
             result = _apply(plan, domain, slug, existing)
@@ -710,8 +883,11 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
             product = DataProduct.objects.select_for_update().get(pk=existing.pk)
             current = {k: getattr(product, k) for k in data if k != "tags"}
             updates = {k: v for k, v in data.items() if k != "tags" and current[k] != v}
-            tags = data["tags"] if sorted(data["tags"]) != sorted(
-                t.name for t in product.tags.all()) else None
+            tags = (
+                data["tags"]
+                if sorted(data["tags"]) != sorted(t.name for t in product.tags.all())
+                else None
+            )
             if updates or tags is not None:
                 product = services.product_update(product=product, tags=tags, **updates)
             created = False
@@ -725,8 +901,14 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
     changes = [Change(**c) for c in latest.changelog] if version else []
     # Importers that created something of their own (quality checks) made a change too.
     touched = getattr(product, "_contract_hooks_changed", False)
-    return ImportResult(product=product, created=created, changed=version is not None or touched,
-                        applied=True, changes=changes, version=version)
+    return ImportResult(
+        product=product,
+        created=created,
+        changed=version is not None or touched,
+        applied=True,
+        changes=changes,
+        version=version,
+    )
 
 
 def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
@@ -740,8 +922,9 @@ def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
         sections += list(obj.get("properties", {}).items())
         for field_name, part in sections:
             rules = part.get("quality")
-            if rules and any(imp(product, ports.get(slug), field_name, rules)
-                             for imp in QUALITY_IMPORTERS):
+            if rules and any(
+                imp(product, ports.get(slug), field_name, rules) for imp in QUALITY_IMPORTERS
+            ):
                 del part["quality"]
         obj["properties"] = {k: v for k, v in obj.get("properties", {}).items() if v}
         extras["objects"][slug] = _prune(obj)

@@ -15,11 +15,26 @@ from django.db import connection
 
 from .demo import VALUES
 
-PG_TYPES = {"integer": "bigint", "number": "numeric(12,2)", "string": "text",
-            "boolean": "boolean", "date": "date", "timestamp": "timestamptz",
-            "object": "jsonb", "array": "jsonb"}
-SQLITE_TYPES = {"integer": "INTEGER", "number": "REAL", "string": "TEXT", "boolean": "INTEGER",
-                "date": "TEXT", "timestamp": "TEXT", "object": "TEXT", "array": "TEXT"}
+PG_TYPES = {
+    "integer": "bigint",
+    "number": "numeric(12,2)",
+    "string": "text",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "object": "jsonb",
+    "array": "jsonb",
+}
+SQLITE_TYPES = {
+    "integer": "INTEGER",
+    "number": "REAL",
+    "string": "TEXT",
+    "boolean": "INTEGER",
+    "date": "TEXT",
+    "timestamp": "TEXT",
+    "object": "TEXT",
+    "array": "TEXT",
+}
 
 
 def is_postgres() -> bool:
@@ -65,8 +80,11 @@ def _value(rng: random.Random, field: dict, i: int, now: datetime):
     if gen == "email":
         return f"customer{i}@example.com"
     if gen == "full_name":
-        return rng.choice(["Ana", "Ben", "Chen", "Dara", "Eli", "Fay"]) + " " + rng.choice(
-            ["Smith", "Garcia", "Müller", "Rossi", "Kim", "Novak"])
+        return (
+            rng.choice(["Ana", "Ben", "Chen", "Dara", "Eli", "Fay"])
+            + " "
+            + rng.choice(["Smith", "Garcia", "Müller", "Rossi", "Kim", "Novak"])
+        )
     if gen in ("sku", "sku_unique"):
         return f"SKU-{i if gen == 'sku_unique' else rng.randint(1, 500):05d}"
     if gen == "url":

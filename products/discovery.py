@@ -33,8 +33,12 @@ FACETS: list[Facet] = [
     Facet("domain", "Domain", "domain__slug", "domain__name"),
     Facet("owner_team", "Owner team", "owner_team__slug", "owner_team__name"),
     Facet("status", "Status", "status", labels=dict(DataProduct.Status.choices)),
-    Facet("classification", "Classification", "classification",
-          labels=dict(DataProduct.Classification.choices)),
+    Facet(
+        "classification",
+        "Classification",
+        "classification",
+        labels=dict(DataProduct.Classification.choices),
+    ),
     Facet("tag", "Tag", "tags__slug", "tags__name"),
     Facet("port_kind", "Port kind", "ports__kind", labels=dict(OutputPort.Kind.choices)),
 ]
@@ -49,8 +53,12 @@ SORTS: dict[str, Callable[[QuerySet], QuerySet]] = {
     "newest": _newest,
     "name": lambda qs: qs.order_by("name", "domain__name"),
 }
-SORT_LABELS = {"relevance": "Relevance", "trust": "Most trusted", "newest": "Newest",
-               "name": "Name"}
+SORT_LABELS = {
+    "relevance": "Relevance",
+    "trust": "Most trusted",
+    "newest": "Newest",
+    "name": "Name",
+}
 
 
 def sort_choices() -> dict[str, str]:
@@ -89,8 +97,13 @@ def search(*, user, data) -> SearchResult:
     qs = sort_products(
         qs.select_related("domain", "owner_team").prefetch_related("tags"), sort, searching=bool(q)
     )
-    return SearchResult(fs, qs, facet_counts(base=base, searched=searched if q else None,
-                                             fs=fs, cleaned=cleaned), q, sort)
+    return SearchResult(
+        fs,
+        qs,
+        facet_counts(base=base, searched=searched if q else None, fs=fs, cleaned=cleaned),
+        q,
+        sort,
+    )
 
 
 def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict) -> list[dict]:
@@ -104,9 +117,13 @@ def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict
             if name not in ("q", facet.key):
                 qs = fs.filters[name].filter(qs, value)
         parts.append(
-            qs.order_by().filter(**{f"{facet.path}__isnull": False})
-            .values(facet_key=Value(facet.key, output_field=CharField()), value=F(facet.path),
-                    label=F(facet.label_path or facet.path))
+            qs.order_by()
+            .filter(**{f"{facet.path}__isnull": False})
+            .values(
+                facet_key=Value(facet.key, output_field=CharField()),
+                value=F(facet.path),
+                label=F(facet.label_path or facet.path),
+            )
             .annotate(n=Count("pk", distinct=True))
         )
     rows = list(parts[0].union(*parts[1:], all=True).order_by()) if parts else []
@@ -117,13 +134,19 @@ def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict
             chosen = [chosen]
         chosen = {getattr(c, "slug", c) for c in chosen}
         values = [
-            {"value": r["value"], "label": facet.labels.get(r["value"], r["label"]),
-             "count": r["n"], "checked": r["value"] in chosen}
-            for r in rows if r["facet_key"] == facet.key
+            {
+                "value": r["value"],
+                "label": facet.labels.get(r["value"], r["label"]),
+                "count": r["n"],
+                "checked": r["value"] in chosen,
+            }
+            for r in rows
+            if r["facet_key"] == facet.key
         ]
         values.sort(key=lambda v: (-v["count"], str(v["label"]).lower()))
-        out.append({"key": facet.key, "label": facet.label, "values": values,
-                    "active": bool(chosen)})
+        out.append(
+            {"key": facet.key, "label": facet.label, "values": values, "active": bool(chosen)}
+        )
     return out
 
 
@@ -131,9 +154,13 @@ def popular(*, user, limit: int = 5) -> QuerySet:
     """Published products with the most approved consumers: shown when a search finds nothing."""
     return (
         visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
-        .annotate(consumers=Count("access_requests", filter=Q(
-            access_requests__status=AccessRequest.Status.APPROVED)))
-        .select_related("domain", "owner_team").prefetch_related("tags")
+        .annotate(
+            consumers=Count(
+                "access_requests", filter=Q(access_requests__status=AccessRequest.Status.APPROVED)
+            )
+        )
+        .select_related("domain", "owner_team")
+        .prefetch_related("tags")
         .order_by("-consumers", "-published_at", "name")[:limit]
     )
 
@@ -174,15 +201,24 @@ def home(*, user) -> dict:
             if d.pk in extra:
                 d.stats.append(extra[d.pk])
     products = visible(user, DataProduct.objects.select_related("domain", "owner_team"))
-    recent = list(products.filter(status=DataProduct.Status.PUBLISHED)
-                  .order_by(F("published_at").desc(nulls_last=True), "name")[:6])
+    recent = list(
+        products.filter(status=DataProduct.Status.PUBLISHED).order_by(
+            F("published_at").desc(nulls_last=True), "name"
+        )[:6]
+    )
     trusted = list(most_trusted(user=user))
     teams = list(team_roles(user))
-    mine = list(products.filter(owner_team_id__in=teams).order_by("-updated_at")[:8]) \
-        if teams else []
+    mine = (
+        list(products.filter(owner_team_id__in=teams).order_by("-updated_at")[:8]) if teams else []
+    )
     prefetch_related_objects(recent + trusted + mine, "tags")
-    pending = list(selectors.my_requests(user=user).filter(
-        status=AccessRequest.Status.PENDING)[:5])
+    pending = list(selectors.my_requests(user=user).filter(status=AccessRequest.Status.PENDING)[:5])
     my_domains = [d for d in domains if d.owner_team_id in teams]
-    return {"domains": domains, "recent": recent, "trusted": trusted, "mine": mine,
-            "pending": pending, "my_domains": my_domains}
+    return {
+        "domains": domains,
+        "recent": recent,
+        "trusted": trusted,
+        "mine": mine,
+        "pending": pending,
+        "my_domains": my_domains,
+    }

@@ -12,17 +12,22 @@ from .search import search_products
 class DataProductFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search")
     domain = django_filters.ModelMultipleChoiceFilter(
-        field_name="domain__slug", to_field_name="slug", queryset=Domain.objects.all(),
-        distinct=False, widget=FastSelectMultiple,
+        field_name="domain__slug",
+        to_field_name="slug",
+        queryset=Domain.objects.all(),
+        distinct=False,
+        widget=FastSelectMultiple,
     )
     owner_team = django_filters.ModelMultipleChoiceFilter(
-        field_name="owner_team__slug", to_field_name="slug", queryset=Team.objects.all(),
-        distinct=False, widget=FastSelectMultiple,
+        field_name="owner_team__slug",
+        to_field_name="slug",
+        queryset=Team.objects.all(),
+        distinct=False,
+        widget=FastSelectMultiple,
     )
     # distinct=False: these follow foreign keys (no duplicate rows), and SELECT DISTINCT over
     # every column made the 10,000-product list 5x slower (make bench).
-    status = django_filters.MultipleChoiceFilter(choices=DataProduct.Status.choices,
-                                                 distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=DataProduct.Status.choices, distinct=False)
     classification = django_filters.MultipleChoiceFilter(
         choices=DataProduct.Classification.choices, distinct=False
     )
@@ -42,8 +47,9 @@ class DataProductFilter(django_filters.FilterSet):
     def filter_tag(self, queryset, name, value):
         from .models import Tag
 
-        return queryset.filter(pk__in=Tag.products.through.objects.filter(
-            tag__slug=value).values("dataproduct_id"))
+        return queryset.filter(
+            pk__in=Tag.products.through.objects.filter(tag__slug=value).values("dataproduct_id")
+        )
 
     def filter_port_kind(self, queryset, name, value):
         if not value:

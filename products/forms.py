@@ -8,18 +8,27 @@ from .models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 class ProductForm(forms.ModelForm):
     tags = forms.CharField(
-        required=False, help_text="Comma-separated, e.g. orders, finance",
+        required=False,
+        help_text="Comma-separated, e.g. orders, finance",
     )
 
     class Meta:
         model = DataProduct
         fields = [
-            "name", "slug", "summary", "description", "version", "classification",
-            "freshness_slo_hours", "availability_slo",
+            "name",
+            "slug",
+            "summary",
+            "description",
+            "version",
+            "classification",
+            "freshness_slo_hours",
+            "availability_slo",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 8})}
-        labels = {"freshness_slo_hours": "Freshness SLO (hours)",
-                  "availability_slo": "Availability SLO (%)"}
+        labels = {
+            "freshness_slo_hours": "Freshness SLO (hours)",
+            "availability_slo": "Availability SLO (%)",
+        }
 
     def __init__(self, *args, domain=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,8 +45,13 @@ class ProductForm(forms.ModelForm):
         data = super().clean()
         slug = data.get("slug") or slugify(data.get("name", ""))
         data["slug"] = slug
-        if slug and self.domain is not None and DataProduct.objects.filter(
-                domain=self.domain, slug=slug).exclude(pk=self.instance.pk).exists():
+        if (
+            slug
+            and self.domain is not None
+            and DataProduct.objects.filter(domain=self.domain, slug=slug)
+            .exclude(pk=self.instance.pk)
+            .exists()
+        ):
             self.add_error("slug", f"{self.domain} already has a product “{slug}”.")
         return data
 
@@ -47,8 +61,9 @@ class PortForm(forms.Form):
     name = forms.CharField(max_length=200)
     slug = forms.SlugField(max_length=100, required=False, help_text="From the name if empty.")
     kind = forms.ChoiceField(choices=OutputPort.Kind.choices, initial=OutputPort.Kind.TABLE)
-    location = forms.CharField(max_length=500, required=False,
-                               help_text="schema.table, a path or a URL.")
+    location = forms.CharField(
+        max_length=500, required=False, help_text="schema.table, a path or a URL."
+    )
     format = forms.CharField(max_length=50, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -89,21 +104,25 @@ class ProductEditor:
     formset per port, prefix ports-<i>-fields). Valid only when every part is."""
 
     def __init__(self, data=None, *, domain, instance=None, initial=None, ports=None):
-        self.product = ProductForm(data, instance=instance or DataProduct(domain=domain),
-                                   domain=domain, initial=initial)
+        self.product = ProductForm(
+            data, instance=instance or DataProduct(domain=domain), domain=domain, initial=initial
+        )
         ports = ports or []
         # A post without the ports formset (a script editing only the product) leaves them be.
         self.with_ports = data is None or "ports-TOTAL_FORMS" in data
         if not self.with_ports:
             data = None
-        self.ports = PortFormSet(data, prefix="ports",
-                                 initial=[{k: v for k, v in p.items() if k != "fields"}
-                                          for p in ports])
+        self.ports = PortFormSet(
+            data,
+            prefix="ports",
+            initial=[{k: v for k, v in p.items() if k != "fields"} for p in ports],
+        )
         self.port_rows = []
         for i, form in enumerate(self.ports.forms):
             fields_initial = ports[i]["fields"] if i < len(ports) and data is None else []
-            self.port_rows.append((form, FieldFormSet(data, prefix=f"ports-{i}-fields",
-                                                      initial=fields_initial)))
+            self.port_rows.append(
+                (form, FieldFormSet(data, prefix=f"ports-{i}-fields", initial=fields_initial))
+            )
         # What the browser copies to add rows (static/js/product_form.js).
         self.empty_port = self.ports.empty_form
         self.empty_port_fields = FieldFormSet(prefix="ports-__prefix__-fields")
@@ -132,7 +151,8 @@ class ProductEditor:
             p = {k: v for k, v in port.cleaned_data.items() if k != "DELETE"}
             p["fields"] = [
                 {k: v for k, v in f.cleaned_data.items() if k != "DELETE"}
-                for f in fields.forms if not fields._should_delete_form(f)
+                for f in fields.forms
+                if not fields._should_delete_form(f)
             ]
             ports.append(p)
         data["ports"] = ports
@@ -169,11 +189,24 @@ class ProductEditor:
         """Initial data of the ports and fields of `product` (ids dropped when copying)."""
         ports = []
         for port in product.ports.all():
-            p = {k: getattr(port, k) for k in
-                 ("id", "name", "slug", "kind", "location", "format", "description")}
+            p = {
+                k: getattr(port, k)
+                for k in ("id", "name", "slug", "kind", "location", "format", "description")
+            }
             p["fields"] = [
-                {k: getattr(f, k) for k in ("id", "name", "logical_type", "description",
-                                            "required", "unique", "primary_key", "pii")}
+                {
+                    k: getattr(f, k)
+                    for k in (
+                        "id",
+                        "name",
+                        "logical_type",
+                        "description",
+                        "required",
+                        "unique",
+                        "primary_key",
+                        "pii",
+                    )
+                }
                 for f in port.fields.all()
             ]
             if copy:
@@ -186,7 +219,10 @@ class ProductEditor:
 
 class AccessRequestForm(forms.ModelForm):
     duration_days = forms.IntegerField(
-        label="Duration (days)", min_value=1, max_value=730, initial=90,
+        label="Duration (days)",
+        min_value=1,
+        max_value=730,
+        initial=90,
         help_text="Up to two years; you can ask again later.",
     )
 

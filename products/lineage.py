@@ -46,8 +46,9 @@ WHERE w.depth < %s AND e.source_product_id IS NOT NULL
 """
 
 
-def edges_within(root_ids: Iterable[int], *, depth: int, downstream: bool,
-                 first_hop_port: int | None = None) -> set[tuple[int, int]]:
+def edges_within(
+    root_ids: Iterable[int], *, depth: int, downstream: bool, first_hop_port: int | None = None
+) -> set[tuple[int, int]]:
     """(source_product_id, product_id) edges reachable from root_ids within `depth` hops.
 
     first_hop_port restricts the first hop to consumers of one output port (port impact).
@@ -56,12 +57,16 @@ def edges_within(root_ids: Iterable[int], *, depth: int, downstream: bool,
     if not roots or depth < 1:
         return set()
     if first_hop_port is not None:
-        first = set(InputPort.objects.filter(source_port_id=first_hop_port).order_by()
-                    .values_list("source_product_id", "product_id"))
+        first = set(
+            InputPort.objects.filter(source_port_id=first_hop_port)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+        )
         nexts = {dst for _, dst in first}
         return first | edges_within(nexts, depth=depth - 1, downstream=True)
-    near, far = ("source_product_id", "product_id") if downstream else \
-        ("product_id", "source_product_id")
+    near, far = (
+        ("source_product_id", "product_id") if downstream else ("product_id", "source_product_id")
+    )
     if connection.vendor == "postgresql" and len(roots) == 1:
         sql = _CTE.format(near=near, far=far)
         with connection.cursor() as cur:
@@ -76,8 +81,12 @@ def _edges_iterative(roots: set[int], *, depth: int, near: str, far: str) -> set
     for _ in range(depth):
         if not frontier:
             break
-        rows = InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)\
-            .order_by().values_list("source_product_id", "product_id").distinct()
+        rows = (
+            InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+            .distinct()
+        )
         step = set(rows)
         edges |= step
         reached = {s if near == "product_id" else d for s, d in step}
@@ -118,8 +127,10 @@ def _bfs_paths(root: int, edges: set[tuple[int, int]], *, downstream: bool) -> d
 def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
     """The products by id, and the ids the user may see (two queries whatever the size)."""
     ids = set(ids)
-    products = {p.pk: p for p in DataProduct.objects.filter(pk__in=ids)
-                .select_related("domain", "owner_team")}
+    products = {
+        p.pk: p
+        for p in DataProduct.objects.filter(pk__in=ids).select_related("domain", "owner_team")
+    }
     seen = set(visible(user, DataProduct.objects.filter(pk__in=ids)).values_list("pk", flat=True))
     return products, seen
 
@@ -141,10 +152,16 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
     badges: dict[int, dict] = {}
     for hook in NODE_BADGES:
         badges.update(hook([products[pk] for pk in seen if pk in products]))
-    unapproved = set(InputPort.objects.filter(
-        source_product_id__isnull=False, approved=False,
-        product_id__in=list(hops), source_product_id__in=list(hops),
-    ).order_by().values_list("source_product_id", "product_id"))
+    unapproved = set(
+        InputPort.objects.filter(
+            source_product_id__isnull=False,
+            approved=False,
+            product_id__in=list(hops),
+            source_product_id__in=list(hops),
+        )
+        .order_by()
+        .values_list("source_product_id", "product_id")
+    )
 
     # Hidden products get opaque ids so that nothing about them (not even their pk) leaks.
     ids = {pk: (f"p{pk}" if pk in seen else f"hidden{i}") for i, pk in enumerate(sorted(hops))}
@@ -155,17 +172,36 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
             continue
         if pk in seen:
             domains[p.domain.slug] = p.domain.name
-            nodes.append({
-                "id": ids[pk], "label": p.name, "key": f"{p.domain.slug}/{p.slug}",
-                "domain": p.domain.slug, "domain_name": p.domain.name, "parent": f"d-{p.domain.slug}",
-                "team": p.owner_team.name, "status": p.status, "url": p.get_absolute_url(),
-                "depth": hop, "root": pk == product.pk, "badge": badges.get(pk),
-            })
+            nodes.append(
+                {
+                    "id": ids[pk],
+                    "label": p.name,
+                    "key": f"{p.domain.slug}/{p.slug}",
+                    "domain": p.domain.slug,
+                    "domain_name": p.domain.name,
+                    "parent": f"d-{p.domain.slug}",
+                    "team": p.owner_team.name,
+                    "status": p.status,
+                    "url": p.get_absolute_url(),
+                    "depth": hop,
+                    "root": pk == product.pk,
+                    "badge": badges.get(pk),
+                }
+            )
         else:
-            nodes.append({"id": ids[pk], "label": HIDDEN_LABEL, "hidden": True, "depth": hop,
-                          "status": "hidden", "parent": "d-hidden"})
-    groups = [{"id": f"d-{slug}", "label": name, "group": True}
-              for slug, name in sorted(domains.items())]
+            nodes.append(
+                {
+                    "id": ids[pk],
+                    "label": HIDDEN_LABEL,
+                    "hidden": True,
+                    "depth": hop,
+                    "status": "hidden",
+                    "parent": "d-hidden",
+                }
+            )
+    groups = [
+        {"id": f"d-{slug}", "label": name, "group": True} for slug, name in sorted(domains.items())
+    ]
     if any(n.get("hidden") for n in nodes):
         groups.append({"id": "d-hidden", "label": "Not visible to you", "group": True})
     return {
@@ -173,29 +209,58 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
         "depth": depth,
         "groups": groups,
         "nodes": nodes,
-        "edges": [{"id": f"{ids[s]}-{ids[d]}", "source": ids[s], "target": ids[d],
-                   "approved": (s, d) not in unapproved}
-                  for s, d in sorted(edges) if s in ids and d in ids],
+        "edges": [
+            {
+                "id": f"{ids[s]}-{ids[d]}",
+                "source": ids[s],
+                "target": ids[d],
+                "approved": (s, d) not in unapproved,
+            }
+            for s, d in sorted(edges)
+            if s in ids and d in ids
+        ],
     }
 
 
 def mesh_map(*, user) -> dict:
     """Domains as nodes (sized by visible products), edges weighted by product dependencies."""
     products = visible(user, DataProduct.objects.all())
-    counts = dict(products.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n"))
-    pairs = (InputPort.objects
-             .filter(source_product__in=products.values("pk"), product__in=products.values("pk"))
-             .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
-             .order_by().values("sd", "dd", "source_product_id", "product_id").distinct())
+    counts = dict(
+        products.order_by()
+        .values("domain_id")
+        .annotate(n=Count("pk"))
+        .values_list("domain_id", "n")
+    )
+    pairs = (
+        InputPort.objects.filter(
+            source_product__in=products.values("pk"), product__in=products.values("pk")
+        )
+        .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
+        .order_by()
+        .values("sd", "dd", "source_product_id", "product_id")
+        .distinct()
+    )
     sql, params = pairs.query.sql_with_params()
     with connection.cursor() as cur:  # count distinct product pairs per pair of domains
-        cur.execute(f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",  # noqa: S608 (Django-compiled SQL, params bound)
-                    params)
+        cur.execute(
+            f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",  # noqa: S608 (Django-compiled SQL, params bound)
+            params,
+        )
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
-    nodes = [{"id": f"d{d.pk}", "label": d.name, "slug": d.slug, "url": d.get_absolute_url(),
-              "products": counts.get(d.pk, 0)} for d in Domain.objects.order_by("name")]
-    edges = [{"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
-             for (s, t), n in sorted(weights.items())]
+    nodes = [
+        {
+            "id": f"d{d.pk}",
+            "label": d.name,
+            "slug": d.slug,
+            "url": d.get_absolute_url(),
+            "products": counts.get(d.pk, 0),
+        }
+        for d in Domain.objects.order_by("name")
+    ]
+    edges = [
+        {"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
+        for (s, t), n in sorted(weights.items())
+    ]
     return {"nodes": nodes, "edges": edges}
 
 
@@ -227,9 +292,17 @@ class Impact:
         return {
             "subject": self.subject,
             "products": [
-                {"product": i.label, "name": i.product.name, "url": i.product.get_absolute_url(),
-                 "status": i.product.status, "domain": i.product.domain.slug, "team": i.team,
-                 "owners": i.owners, "depth": i.depth, "path": i.path}
+                {
+                    "product": i.label,
+                    "name": i.product.name,
+                    "url": i.product.get_absolute_url(),
+                    "status": i.product.status,
+                    "domain": i.product.domain.slug,
+                    "team": i.team,
+                    "owners": i.owners,
+                    "depth": i.depth,
+                    "path": i.path,
+                }
                 for i in self.products
             ],
             "teams": [{"team": t, "owners": o} for t, o in sorted(self.teams.items())],
@@ -237,8 +310,9 @@ class Impact:
         }
 
 
-def impact(*, user, product: DataProduct, port: OutputPort | None = None,
-           field: SchemaField | None = None) -> Impact:
+def impact(
+    *, user, product: DataProduct, port: OutputPort | None = None, field: SchemaField | None = None
+) -> Impact:
     """Every product downstream of product (or of one of its ports or fields), transitively,
     with one shortest path each, and the teams owning them.
 
@@ -249,25 +323,41 @@ def impact(*, user, product: DataProduct, port: OutputPort | None = None,
     subject = f"{product.domain.slug}/{product.slug}"
     if port is not None:
         subject += f" port {port.slug}" + (f" field {field.name}" if field is not None else "")
-    edges = edges_within([product.pk], depth=IMPACT_MAX_DEPTH, downstream=True,
-                         first_hop_port=port.pk if port is not None else None)
+    edges = edges_within(
+        [product.pk],
+        depth=IMPACT_MAX_DEPTH,
+        downstream=True,
+        first_hop_port=port.pk if port is not None else None,
+    )
     paths = _bfs_paths(product.pk, edges, downstream=True)
     paths.pop(product.pk, None)
     products, seen = _load(user, set(paths) | {product.pk})
     team_ids = {products[pk].owner_team_id for pk in paths if pk in seen}
     owners: dict[int, list[str]] = {}
-    for team_id, username in Membership.objects.filter(
-            team_id__in=team_ids, role=Membership.Role.OWNER
-    ).values_list("team_id", "user__username").order_by("user__username"):
+    for team_id, username in (
+        Membership.objects.filter(team_id__in=team_ids, role=Membership.Role.OWNER)
+        .values_list("team_id", "user__username")
+        .order_by("user__username")
+    ):
         owners.setdefault(team_id, []).append(username)
     items, teams, hidden = [], {}, 0
-    for pk, path in sorted(paths.items(), key=lambda kv: (len(kv[1]), _label(products[kv[0]], seen))):
+    for pk, path in sorted(
+        paths.items(), key=lambda kv: (len(kv[1]), _label(products[kv[0]], seen))
+    ):
         p = products[pk]
         labels = [_label(products[x], seen) for x in path]
         if pk in seen:
             team_owners = owners.get(p.owner_team_id, [])
-            items.append(ImpactItem(label=labels[-1], depth=len(path) - 1, path=labels, product=p,
-                                    team=p.owner_team.name, owners=team_owners))
+            items.append(
+                ImpactItem(
+                    label=labels[-1],
+                    depth=len(path) - 1,
+                    path=labels,
+                    product=p,
+                    team=p.owner_team.name,
+                    owners=team_owners,
+                )
+            )
             teams[p.owner_team.name] = team_owners
         else:
             hidden += 1

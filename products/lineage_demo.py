@@ -22,8 +22,11 @@ EDGES = [
 ]
 EXTERNAL = [("marketing/email-campaigns", "Mailchimp", "saas", "mia")]
 # Approved access the downstream owners hold on confidential sources before declaring inputs.
-GRANTS = [("orders/orders", "tariq", "olivia"), ("orders/orders", "mia", "olivia"),
-          ("users/customer-profiles", "mia", "uma")]
+GRANTS = [
+    ("orders/orders", "tariq", "olivia"),
+    ("orders/orders", "mia", "olivia"),
+    ("users/customer-profiles", "mia", "uma"),
+]
 WATCHES = [("carl", "orders/orders")]
 
 
@@ -38,25 +41,31 @@ def seed() -> int:
         product = _product(key)
         if not AccessRequest.objects.filter(product=product, requester=users[requester]).exists():
             req = services.access_request_create(
-                product=product, requester=users[requester], duration_days=365,
-                purpose="Feeds our own data products (demo lineage).")
+                product=product,
+                requester=users[requester],
+                duration_days=365,
+                purpose="Feeds our own data products (demo lineage).",
+            )
             services.access_request_approve(request=req, by=users[owner], comment="Demo grant.")
             clear_caches(users[requester])  # its cached permissions predate the grant
     created = 0
     for consumer, source, by in EDGES:
         product = _product(consumer)
         domain, slug, port = source.split("/")
-        source_port = OutputPort.objects.get(product__domain__slug=domain, product__slug=slug,
-                                             slug=port)
+        source_port = OutputPort.objects.get(
+            product__domain__slug=domain, product__slug=slug, slug=port
+        )
         if not InputPort.objects.filter(product=product, source_port=source_port).exists():
-            lineage_services.input_port_create(product=product, by=users[by],
-                                               source_port=source_port)
+            lineage_services.input_port_create(
+                product=product, by=users[by], source_port=source_port
+            )
             created += 1
     for consumer, name, kind, by in EXTERNAL:
         product = _product(consumer)
         if not InputPort.objects.filter(product=product, external_name=name).exists():
-            lineage_services.input_port_create(product=product, by=users[by], external_name=name,
-                                               external_kind=kind)
+            lineage_services.input_port_create(
+                product=product, by=users[by], external_name=name, external_kind=kind
+            )
             created += 1
     for username, key in WATCHES:
         lineage_services.watch_set(user=users[username], product=_product(key), on=True)

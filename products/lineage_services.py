@@ -32,9 +32,15 @@ def _slug_label(user, product: DataProduct) -> str:
 
 
 @transaction.atomic
-def input_port_create(*, product: DataProduct, by, source_port: OutputPort | None = None,
-                      external_name: str = "", external_kind: str = "",
-                      description: str = "") -> InputPort:
+def input_port_create(
+    *,
+    product: DataProduct,
+    by,
+    source_port: OutputPort | None = None,
+    external_name: str = "",
+    external_kind: str = "",
+    description: str = "",
+) -> InputPort:
     """Declare that product consumes source_port (another product's output) or an external
     source. Refuses self-loops and cycles; marks the edge unapproved when the source is
     restricted and `by` has no approved access to it."""
@@ -42,22 +48,34 @@ def input_port_create(*, product: DataProduct, by, source_port: OutputPort | Non
         raise ValidationError(f"Only the team owning {product} declares its inputs.")
     external_name = external_name.strip()
     if (source_port is None) == (not external_name):
-        raise ValidationError({"source_port": "Choose another product's output port, "
-                                              "or name an external source (not both)."})
+        raise ValidationError(
+            {
+                "source_port": "Choose another product's output port, "
+                "or name an external source (not both)."
+            }
+        )
     inp = InputPort(product=product, description=description)
     if source_port is None:
         inp.external_name = external_name
         inp.external_kind = external_kind or InputPort.ExternalKind.OTHER
     else:
         # Lock both products so that two concurrent declarations cannot close a cycle.
-        list(DataProduct.objects.select_for_update().filter(
-            pk__in=[product.pk, source_port.product_id]))
+        list(
+            DataProduct.objects.select_for_update().filter(
+                pk__in=[product.pk, source_port.product_id]
+            )
+        )
         source = source_port.product
         if not can(by, VIEW, source):
             raise ValidationError({"source_port": "No such output port."})
         if source.pk == product.pk:
-            raise ValidationError({"source_port": (
-                f"A product cannot consume its own output: {product.slug} → {product.slug}.")})
+            raise ValidationError(
+                {
+                    "source_port": (
+                        f"A product cannot consume its own output: {product.slug} → {product.slug}."
+                    )
+                }
+            )
         if source.status == DataProduct.Status.RETIRED:
             raise ValidationError({"source_port": f"{source} is retired; it has no consumers."})
         if InputPort.objects.filter(product=product, source_port=source_port).exists():
@@ -66,29 +84,39 @@ def input_port_create(*, product: DataProduct, by, source_port: OutputPort | Non
         if path:
             names = {p.pk: p for p in DataProduct.objects.filter(pk__in=path)}
             cycle = [source.slug] + [_slug_label(by, names[pk]) for pk in path]
-            raise ValidationError({"source_port": (
-                "This input would make a cycle: " + " → ".join(cycle) + ".")})
+            raise ValidationError(
+                {"source_port": ("This input would make a cycle: " + " → ".join(cycle) + ".")}
+            )
         inp.source_port, inp.source_product = source_port, source
-        inp.approved = (source.classification not in RESTRICTED
-                        or can(by, VIEW_CONNECTION, source))
+        inp.approved = source.classification not in RESTRICTED or can(by, VIEW_CONNECTION, source)
     inp.full_clean()
     inp.save()
-    audit.record(action="create", obj=inp, scope=product, changes=audit.diff({}, audit.snapshot(inp)))
+    audit.record(
+        action="create", obj=inp, scope=product, changes=audit.diff({}, audit.snapshot(inp))
+    )
     return inp
 
 
 def input_ports_approve_for_grant(*, request: AccessRequest) -> int:
     """Once access is approved, the grantee team's unapproved inputs from that product count."""
-    teams = ([request.team_id] if request.team_id else
-             Membership.objects.filter(user=request.requester_id).values("team_id"))
-    pending = InputPort.objects.filter(source_product=request.product, approved=False,
-                                       product__owner_team__in=teams)
+    teams = (
+        [request.team_id]
+        if request.team_id
+        else Membership.objects.filter(user=request.requester_id).values("team_id")
+    )
+    pending = InputPort.objects.filter(
+        source_product=request.product, approved=False, product__owner_team__in=teams
+    )
     for inp in pending:
         before = audit.snapshot(inp)
         inp.approved = True
         inp.save(update_fields=["approved"])
-        audit.record(action="update", obj=inp, scope=inp.product,
-                     changes=audit.diff(before, audit.snapshot(inp)))
+        audit.record(
+            action="update",
+            obj=inp,
+            scope=inp.product,
+            changes=audit.diff(before, audit.snapshot(inp)),
+        )
     return len(pending)
 
 
@@ -96,8 +124,12 @@ def input_ports_approve_for_grant(*, request: AccessRequest) -> int:
 def input_port_delete(*, input_port: InputPort, by) -> None:
     if not can(by, EDIT, input_port.product):
         raise ValidationError(f"Only the team owning {input_port.product} changes its inputs.")
-    audit.record(action="delete", obj=input_port, scope=input_port.product,
-                 changes=audit.diff(audit.snapshot(input_port), {}))
+    audit.record(
+        action="delete",
+        obj=input_port,
+        scope=input_port.product,
+        changes=audit.diff(audit.snapshot(input_port), {}),
+    )
     input_port.delete()
 
 
@@ -105,8 +137,9 @@ def input_port_delete(*, input_port: InputPort, by) -> None:
 
 
 @transaction.atomic
-def watch_set(*, user, on: bool, product: DataProduct | None = None,
-              domain: Domain | None = None) -> bool:
+def watch_set(
+    *, user, on: bool, product: DataProduct | None = None, domain: Domain | None = None
+) -> bool:
     """Start or stop watching a product or a domain. Returns whether the user now watches."""
     if (product is None) == (domain is None):
         raise ValidationError("Watch a product or a domain.")
@@ -122,9 +155,14 @@ def watch_set(*, user, on: bool, product: DataProduct | None = None,
 
 def watchers_of(product: DataProduct) -> list:
     """Users watching the product or its domain who may see it (drafts: only the team)."""
-    users = get_user_model().objects.filter(
-        Q(watches__product=product) | Q(watches__domain_id=product.domain_id), is_active=True
-    ).distinct().order_by("username")
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(watches__product=product) | Q(watches__domain_id=product.domain_id), is_active=True
+        )
+        .distinct()
+        .order_by("username")
+    )
     return [u for u in users if can(u, VIEW, product)]
 
 
@@ -139,11 +177,15 @@ def is_watching(user, *, product: DataProduct | None = None, domain: Domain | No
 def consumers_of(product: DataProduct) -> list:
     """Users holding an approved grant on product (requesters, and members of granted teams)."""
     grants = AccessRequest.objects.filter(product=product, status=AccessRequest.Status.APPROVED)
-    users = get_user_model().objects.filter(
-        Q(access_requests__in=grants.filter(team__isnull=True))
-        | Q(memberships__team__in=grants.filter(team__isnull=False).values("team")),
-        is_active=True,
-    ).distinct()
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(access_requests__in=grants.filter(team__isnull=True))
+            | Q(memberships__team__in=grants.filter(team__isnull=False).values("team")),
+            is_active=True,
+        )
+        .distinct()
+    )
     return list(users)
 
 
@@ -151,31 +193,44 @@ def downstream_owners(product: DataProduct) -> list:
     """Owners of the teams owning every product transitively downstream of product."""
     ids = lineage.downstream_ids(product)
     teams = DataProduct.objects.filter(pk__in=ids).values("owner_team_id")
-    return [m.user for m in Membership.objects.filter(
-        team_id__in=teams, role=Membership.Role.OWNER).select_related("user")]
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            team_id__in=teams, role=Membership.Role.OWNER
+        ).select_related("user")
+    ]
 
 
 def retirement_blockers(product: DataProduct) -> dict[str, list[str]]:
     """What keeps product from being retired: active consumers and live downstream products."""
     consumers = [
         (f"team {r.team.name}" if r.team_id else r.requester.get_username())
-        for r in AccessRequest.objects.filter(product=product, status=AccessRequest.Status.APPROVED)
-        .select_related("team", "requester")
+        for r in AccessRequest.objects.filter(
+            product=product, status=AccessRequest.Status.APPROVED
+        ).select_related("team", "requester")
     ]
     downstream = [
-        f"{p.domain.slug}/{p.slug}" for p in DataProduct.objects.filter(
+        f"{p.domain.slug}/{p.slug}"
+        for p in DataProduct.objects.filter(
             input_ports__source_product=product,
-        ).exclude(status=DataProduct.Status.RETIRED).select_related("domain").distinct()
+        )
+        .exclude(status=DataProduct.Status.RETIRED)
+        .select_related("domain")
+        .distinct()
     ]
-    return {k: v for k, v in (("consumers", sorted(set(consumers))),
-                              ("downstream", sorted(downstream))) if v}
+    return {
+        k: v
+        for k, v in (("consumers", sorted(set(consumers))), ("downstream", sorted(downstream)))
+        if v
+    }
 
 
 # -- lifecycle notifications -------------------------------------------------------------------
 
 
-def product_event_announce(*, product: DataProduct, kind: str, title: str, body: str = "",
-                           url: str = "") -> None:
+def product_event_announce(
+    *, product: DataProduct, kind: str, title: str, body: str = "", url: str = ""
+) -> None:
     """Tell the people following product, through a Celery task once the change commits."""
     from .tasks import notify_product_event
 
@@ -201,14 +256,16 @@ def product_event_recipients(product: DataProduct, kind: str) -> list:
     return list(users.values())
 
 
-def product_event_fanout(*, product_id: int, kind: str, title: str, body: str = "",
-                         url: str = "", urn: str = "") -> int:
+def product_event_fanout(
+    *, product_id: int, kind: str, title: str, body: str = "", url: str = "", urn: str = ""
+) -> int:
     """Create the notifications (and e-mails) for one event. Run by the Celery task."""
     product = DataProduct.objects.select_related("domain").filter(pk=product_id).first()
     if product is None or (urn and product.urn != urn):
         return 0  # deleted before the task ran, or a stale message from another database
-    return notify(product_event_recipients(product, kind), kind=kind, title=title, url=url,
-                  body=body)
+    return notify(
+        product_event_recipients(product, kind), kind=kind, title=title, url=url, body=body
+    )
 
 
 # -- permissions for the lineage models (registered once, when this module is imported) --------
@@ -248,11 +305,16 @@ permissions.register(Watch, rule=_watch_rule, visibility=_visible_watches)
 def _trust_badges(products) -> dict[int, dict]:
     from governance.models import ProductQuality
 
-    rows = ProductQuality.objects.filter(product__in=[p.pk for p in products]) \
-        .values_list("product_id", "trust_score", "freshness_breached")
-    return {pk: {"label": f"trust {score}" + (" · stale" if stale else ""),
-                 "level": "success" if score >= 80 and not stale else "warning"}
-            for pk, score, stale in rows}
+    rows = ProductQuality.objects.filter(product__in=[p.pk for p in products]).values_list(
+        "product_id", "trust_score", "freshness_breached"
+    )
+    return {
+        pk: {
+            "label": f"trust {score}" + (" · stale" if stale else ""),
+            "level": "success" if score >= 80 and not stale else "warning",
+        }
+        for pk, score, stale in rows
+    }
 
 
 def _register_quality_hooks() -> None:

@@ -34,12 +34,17 @@ def _depth(request) -> int:
 
 class InputPortForm(forms.Form):
     source = forms.CharField(
-        required=False, label="Output port of another product",
+        required=False,
+        label="Output port of another product",
         help_text="domain/product/port, e.g. orders/orders/orders",
-        widget=forms.TextInput(attrs={"list": "lineage-ports", "autocomplete": "off"}))
+        widget=forms.TextInput(attrs={"list": "lineage-ports", "autocomplete": "off"}),
+    )
     external_name = forms.CharField(required=False, max_length=200, label="…or an external source")
-    external_kind = forms.ChoiceField(required=False, label="External source kind",
-                                      choices=[("", "—")] + InputPort.ExternalKind.choices)
+    external_kind = forms.ChoiceField(
+        required=False,
+        label="External source kind",
+        choices=[("", "—")] + InputPort.ExternalKind.choices,
+    )
     description = forms.CharField(required=False, max_length=300)
 
     def __init__(self, *args, user, **kwargs):
@@ -53,17 +58,22 @@ class InputPortForm(forms.Form):
         parts = raw.split("/")
         if len(parts) != 3:
             raise ValidationError("Write domain/product/port, e.g. orders/orders/orders.")
-        port = visible(self.user, OutputPort.objects.select_related("product__domain")).filter(
-            product__domain__slug=parts[0], product__slug=parts[1], slug=parts[2]).first()
+        port = (
+            visible(self.user, OutputPort.objects.select_related("product__domain"))
+            .filter(product__domain__slug=parts[0], product__slug=parts[1], slug=parts[2])
+            .first()
+        )
         if port is None:
             raise ValidationError(f"No output port {raw} that you may see.")
         return port
 
 
 def _port_choices(user):
-    return visible(user, OutputPort.objects.exclude(product__status__in=["draft", "retired"])) \
-        .select_related("product__domain").order_by("product__domain__slug", "product__slug",
-                                                    "slug")[:DATALIST_SIZE]
+    return (
+        visible(user, OutputPort.objects.exclude(product__status__in=["draft", "retired"]))
+        .select_related("product__domain")
+        .order_by("product__domain__slug", "product__slug", "slug")[:DATALIST_SIZE]
+    )
 
 
 def lineage_context(request, product: DataProduct) -> dict:
@@ -71,11 +81,16 @@ def lineage_context(request, product: DataProduct) -> dict:
     user = request.user
     inputs = list(product.input_ports.select_related("source_product__domain", "source_port"))
     sources = [i.source_product for i in inputs if i.source_product_id]
-    seen = set(visible(user, DataProduct.objects.filter(pk__in=[p.pk for p in sources]))
-               .values_list("pk", flat=True))
-    consumed = list(InputPort.objects.filter(source_product=product)
-                    .filter(product__in=visible(user, DataProduct.objects.all()).values("pk"))
-                    .select_related("product__domain", "product__owner_team", "source_port"))
+    seen = set(
+        visible(user, DataProduct.objects.filter(pk__in=[p.pk for p in sources])).values_list(
+            "pk", flat=True
+        )
+    )
+    consumed = list(
+        InputPort.objects.filter(source_product=product)
+        .filter(product__in=visible(user, DataProduct.objects.all()).values("pk"))
+        .select_related("product__domain", "product__owner_team", "source_port")
+    )
     hidden_consumers = InputPort.objects.filter(source_product=product).count() - len(consumed)
     ports = list(product.ports.all())
     port = next((p for p in ports if p.slug == request.GET.get("port")), None)
@@ -95,14 +110,16 @@ def lineage_context(request, product: DataProduct) -> dict:
     }
 
 
-tabs.register_tab(tabs.Tab("lineage", "Lineage", "products/lineage/tab.html",
-                           lineage_context, order=70))
+tabs.register_tab(
+    tabs.Tab("lineage", "Lineage", "products/lineage/tab.html", lineage_context, order=70)
+)
 
 
 def graph_json(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
-    return JsonResponse(lineage.product_graph(user=request.user, product=obj,
-                                              depth=_depth(request)))
+    return JsonResponse(
+        lineage.product_graph(user=request.user, product=obj, depth=_depth(request))
+    )
 
 
 def impact_json(request, domain: str, product: str):
@@ -129,24 +146,42 @@ def input_add(request, domain: str, product: str):
         data = form.cleaned_data
         try:
             inp = lineage_services.input_port_create(
-                product=obj, by=request.user, source_port=data["source"],
-                external_name=data["external_name"], external_kind=data["external_kind"],
-                description=data["description"])
+                product=obj,
+                by=request.user,
+                source_port=data["source"],
+                external_name=data["external_name"],
+                external_kind=data["external_kind"],
+                description=data["description"],
+            )
         except ValidationError as e:
-            apply_errors(form, ValidationError(
-                {("source" if k == "source_port" else k): v for k, v in e.message_dict.items()}
-                if hasattr(e, "error_dict") else e.messages))
+            apply_errors(
+                form,
+                ValidationError(
+                    {("source" if k == "source_port" else k): v for k, v in e.message_dict.items()}
+                    if hasattr(e, "error_dict")
+                    else e.messages
+                ),
+            )
         else:
             if inp.approved:
-                messages.success(request, f"{obj.name} now consumes {inp.source_port or inp.external_name}.")
+                messages.success(
+                    request, f"{obj.name} now consumes {inp.source_port or inp.external_name}."
+                )
             else:
-                messages.warning(request, (
-                    f"Declared, but marked unapproved: {inp.source_product} is "
-                    f"{inp.source_product.get_classification_display().lower()} and you have no "
-                    "approved access to it. Request access: the input counts once it is approved."))
+                messages.warning(
+                    request,
+                    (
+                        f"Declared, but marked unapproved: {inp.source_product} is "
+                        f"{inp.source_product.get_classification_display().lower()} and you have no "
+                        "approved access to it. Request access: the input counts once it is approved."
+                    ),
+                )
             return _lineage_tab(obj)
-    return render(request, "products/lineage/input_form.html", {
-        "product": obj, "form": form, "port_choices": _port_choices(request.user)})
+    return render(
+        request,
+        "products/lineage/input_form.html",
+        {"product": obj, "form": form, "port_choices": _port_choices(request.user)},
+    )
 
 
 @require_POST
@@ -165,8 +200,11 @@ def product_watch(request, domain: str, product: str):
     on = request.POST.get("on") == "1"
     lineage_services.watch_set(user=request.user, product=obj, on=on)
     messages.success(request, f"{'Watching' if on else 'Stopped watching'} {obj.name}.")
-    return redirect(request.POST.get("next") or obj.get_absolute_url()) \
-        if request.POST.get("next", "").startswith("/") else redirect(obj)
+    return (
+        redirect(request.POST.get("next") or obj.get_absolute_url())
+        if request.POST.get("next", "").startswith("/")
+        else redirect(obj)
+    )
 
 
 @require_POST
@@ -189,15 +227,21 @@ def mesh_json(request):
 @require_http_methods(["GET", "POST"])
 def notification_preferences(request):
     if request.method == "POST":
-        preferences_set(user=request.user,
-                        email_kinds={k for k in SUBSCRIPTION_KINDS if request.POST.get(k) == "on"})
+        preferences_set(
+            user=request.user,
+            email_kinds={k for k in SUBSCRIPTION_KINDS if request.POST.get(k) == "on"},
+        )
         messages.success(request, "Saved your notification preferences.")
         return redirect("lineage:preferences")
     wanted = preferences_get(user=request.user)
-    return render(request, "products/lineage/preferences.html", {
-        "kinds": [(k, label, wanted[k]) for k, label in SUBSCRIPTION_KINDS.items()],
-        "watches": request.user.watches.select_related("product__domain", "domain"),
-    })
+    return render(
+        request,
+        "products/lineage/preferences.html",
+        {
+            "kinds": [(k, label, wanted[k]) for k, label in SUBSCRIPTION_KINDS.items()],
+            "watches": request.user.watches.select_related("product__domain", "domain"),
+        },
+    )
 
 
 def lineage_confirm_context(request, product: DataProduct, action: str) -> dict:

@@ -100,7 +100,8 @@ class DataProduct(models.Model):
         # an instance loaded earlier must not overwrite it with a stale (or empty) value.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields
+                f.name
+                for f in self._meta.concrete_fields
                 if not f.primary_key and f.name != "search_vector"
             ]
         super().save(*args, **kwargs)
@@ -189,7 +190,10 @@ class SchemaField(models.Model):
     pii = models.BooleanField("PII", default=False)
     ordinal = models.PositiveIntegerField(default=0)
     glossary_term = models.ForeignKey(
-        "governance.GlossaryTerm", null=True, blank=True, on_delete=models.SET_NULL,
+        "governance.GlossaryTerm",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="fields",
     )
 
@@ -200,8 +204,14 @@ class SchemaField(models.Model):
             models.CheckConstraint(
                 condition=models.Q(
                     logical_type__in=[
-                        "string", "integer", "number", "boolean",
-                        "date", "timestamp", "object", "array",
+                        "string",
+                        "integer",
+                        "number",
+                        "boolean",
+                        "date",
+                        "timestamp",
+                        "object",
+                        "array",
                     ]
                 ),
                 name="schemafield_logical_type_valid",
@@ -298,7 +308,10 @@ class ContractVersion(models.Model):
     changelog = models.JSONField(default=list)
     breaking = models.BooleanField(default=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -335,8 +348,9 @@ class InputPort(models.Model):
     source_product = models.ForeignKey(
         DataProduct, null=True, blank=True, on_delete=models.CASCADE, related_name="consumer_inputs"
     )
-    external_name = models.CharField(max_length=200, blank=True,
-                                     help_text="An external source, e.g. 'Salesforce CRM'.")
+    external_name = models.CharField(
+        max_length=200, blank=True, help_text="An external source, e.g. 'Salesforce CRM'."
+    )
     external_kind = models.CharField(max_length=10, choices=ExternalKind.choices, blank=True)
     description = models.CharField(max_length=300, blank=True)
     # False when the source is restricted and the declaring user had no approved access.
@@ -347,13 +361,16 @@ class InputPort(models.Model):
         ordering = ["product", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "source_port"], name="inputport_unique_source_port",
+                fields=["product", "source_port"],
+                name="inputport_unique_source_port",
                 condition=models.Q(source_port__isnull=False),
             ),
             models.CheckConstraint(
-                condition=(models.Q(source_port__isnull=False, source_product__isnull=False)
-                           | models.Q(source_port__isnull=True, source_product__isnull=True)
-                           & ~models.Q(external_name="")),
+                condition=(
+                    models.Q(source_port__isnull=False, source_product__isnull=False)
+                    | models.Q(source_port__isnull=True, source_product__isnull=True)
+                    & ~models.Q(external_name="")
+                ),
                 name="inputport_port_or_external",
             ),
         ]
@@ -370,24 +387,35 @@ class InputPort(models.Model):
 class Watch(models.Model):
     """A user follows a product or a whole domain and is notified of its changes."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="watches")
-    product = models.ForeignKey(DataProduct, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="watches")
-    domain = models.ForeignKey("domains.Domain", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="watches")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watches"
+    )
+    product = models.ForeignKey(
+        DataProduct, null=True, blank=True, on_delete=models.CASCADE, related_name="watches"
+    )
+    domain = models.ForeignKey(
+        "domains.Domain", null=True, blank=True, on_delete=models.CASCADE, related_name="watches"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "product"], name="watch_unique_product",
-                                    condition=models.Q(product__isnull=False)),
-            models.UniqueConstraint(fields=["user", "domain"], name="watch_unique_domain",
-                                    condition=models.Q(domain__isnull=False)),
+            models.UniqueConstraint(
+                fields=["user", "product"],
+                name="watch_unique_product",
+                condition=models.Q(product__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "domain"],
+                name="watch_unique_domain",
+                condition=models.Q(domain__isnull=False),
+            ),
             models.CheckConstraint(
-                condition=(models.Q(product__isnull=False, domain__isnull=True)
-                           | models.Q(product__isnull=True, domain__isnull=False)),
+                condition=(
+                    models.Q(product__isnull=False, domain__isnull=True)
+                    | models.Q(product__isnull=True, domain__isnull=False)
+                ),
                 name="watch_product_xor_domain",
             ),
         ]

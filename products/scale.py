@@ -98,8 +98,13 @@ class Context:
         self._next[model] = start + n
         return range(start, start + n)
 
-    def insert(self, model: type[models.Model], fields: list[str], rows: Iterable[tuple],
-               total: int | None = None) -> int:
+    def insert(
+        self,
+        model: type[models.Model],
+        fields: list[str],
+        rows: Iterable[tuple],
+        total: int | None = None,
+    ) -> int:
         """Write rows (tuples in `fields` order): COPY on PostgreSQL, bulk_create elsewhere."""
         self.touched.add(model)
         label = model._meta.db_table
@@ -112,8 +117,10 @@ class Context:
             for row in it:
                 n += 1
                 if total and n % step == 0:
-                    self.progress(f"  {label}: {n:,}/{total:,} ({100 * n // total}%) "
-                                  f"{time.monotonic() - started:.1f}s")
+                    self.progress(
+                        f"  {label}: {n:,}/{total:,} ({100 * n // total}%) "
+                        f"{time.monotonic() - started:.1f}s"
+                    )
                 yield row
 
         if connection.vendor == "postgresql":
@@ -146,67 +153,281 @@ class Context:
 # -- vocabulary ------------------------------------------------------------------------------
 
 DOMAIN_NAMES = [
-    "Sales", "Finance", "Logistics", "Customer Support", "Human Resources", "Procurement",
-    "Manufacturing", "Fulfilment", "Pricing", "Loyalty", "Risk", "Fraud Detection", "Billing",
-    "Shipping", "Catalogue", "Search", "Recommendations", "Advertising", "Partners", "Legal",
-    "Compliance", "Treasury", "Facilities", "Product Analytics", "Mobile", "Web", "Content",
-    "Supply Chain", "Returns", "Subscriptions",
+    "Sales",
+    "Finance",
+    "Logistics",
+    "Customer Support",
+    "Human Resources",
+    "Procurement",
+    "Manufacturing",
+    "Fulfilment",
+    "Pricing",
+    "Loyalty",
+    "Risk",
+    "Fraud Detection",
+    "Billing",
+    "Shipping",
+    "Catalogue",
+    "Search",
+    "Recommendations",
+    "Advertising",
+    "Partners",
+    "Legal",
+    "Compliance",
+    "Treasury",
+    "Facilities",
+    "Product Analytics",
+    "Mobile",
+    "Web",
+    "Content",
+    "Supply Chain",
+    "Returns",
+    "Subscriptions",
 ]
 TEAM_WORDS = [
-    "Core", "Analytics", "Platform", "Insights", "Ingestion", "Reporting", "Modelling",
-    "Operations", "Experience", "Intelligence", "Data", "Services", "Growth", "Quality",
+    "Core",
+    "Analytics",
+    "Platform",
+    "Insights",
+    "Ingestion",
+    "Reporting",
+    "Modelling",
+    "Operations",
+    "Experience",
+    "Intelligence",
+    "Data",
+    "Services",
+    "Growth",
+    "Quality",
 ]
 ENTITIES = [
-    "orders", "customers", "invoices", "payments", "shipments", "returns", "sessions",
-    "page views", "clicks", "campaigns", "leads", "contracts", "suppliers", "products",
-    "prices", "stock levels", "warehouses", "employees", "tickets", "refunds", "subscriptions",
-    "churn", "revenue", "margins", "forecasts", "transactions", "accounts", "devices",
-    "events", "reviews", "deliveries", "routes", "claims", "budgets", "vendors", "carts",
+    "orders",
+    "customers",
+    "invoices",
+    "payments",
+    "shipments",
+    "returns",
+    "sessions",
+    "page views",
+    "clicks",
+    "campaigns",
+    "leads",
+    "contracts",
+    "suppliers",
+    "products",
+    "prices",
+    "stock levels",
+    "warehouses",
+    "employees",
+    "tickets",
+    "refunds",
+    "subscriptions",
+    "churn",
+    "revenue",
+    "margins",
+    "forecasts",
+    "transactions",
+    "accounts",
+    "devices",
+    "events",
+    "reviews",
+    "deliveries",
+    "routes",
+    "claims",
+    "budgets",
+    "vendors",
+    "carts",
 ]
 QUALIFIERS = [
-    "Daily", "Hourly", "Monthly", "Enriched", "Raw", "Curated", "Aggregated", "Cleaned",
-    "Historical", "Real-time", "Weekly", "Consolidated", "Verified", "Scored", "Global",
+    "Daily",
+    "Hourly",
+    "Monthly",
+    "Enriched",
+    "Raw",
+    "Curated",
+    "Aggregated",
+    "Cleaned",
+    "Historical",
+    "Real-time",
+    "Weekly",
+    "Consolidated",
+    "Verified",
+    "Scored",
+    "Global",
 ]
 REGIONS = ["", "", "", "EMEA", "APAC", "Americas", "EU", "UK", "US", "Nordics"]
 TAG_WORDS = [
-    "gdpr", "pii", "finance", "kpi", "ml-feature", "golden", "certified", "experimental",
-    "marketing", "operations", "realtime", "batch", "executive", "regulatory", "sox",
-    "customer-360", "forecasting", "attribution", "cost", "sla-critical", "self-serve",
-    "sandbox", "legacy", "streaming", "geo", "pricing", "inventory", "hr", "support", "risk",
+    "gdpr",
+    "pii",
+    "finance",
+    "kpi",
+    "ml-feature",
+    "golden",
+    "certified",
+    "experimental",
+    "marketing",
+    "operations",
+    "realtime",
+    "batch",
+    "executive",
+    "regulatory",
+    "sox",
+    "customer-360",
+    "forecasting",
+    "attribution",
+    "cost",
+    "sla-critical",
+    "self-serve",
+    "sandbox",
+    "legacy",
+    "streaming",
+    "geo",
+    "pricing",
+    "inventory",
+    "hr",
+    "support",
+    "risk",
 ]
 FIELD_NAMES = [
-    ("id", "integer"), ("customer_id", "integer"), ("order_id", "integer"),
-    ("account_id", "integer"), ("product_id", "integer"), ("session_id", "string"),
-    ("created_at", "timestamp"), ("updated_at", "timestamp"), ("deleted_at", "timestamp"),
-    ("event_time", "timestamp"), ("event_date", "date"), ("valid_from", "date"),
-    ("valid_to", "date"), ("amount", "number"), ("currency", "string"), ("quantity", "integer"),
-    ("unit_price", "number"), ("discount", "number"), ("tax_amount", "number"),
-    ("total_amount", "number"), ("status", "string"), ("channel", "string"),
-    ("country_code", "string"), ("region", "string"), ("city", "string"),
-    ("postal_code", "string"), ("email", "string"), ("phone", "string"),
-    ("first_name", "string"), ("last_name", "string"), ("birth_date", "date"),
-    ("street_address", "string"), ("ip_address", "string"), ("user_agent", "string"),
-    ("device_type", "string"), ("is_active", "boolean"), ("is_test", "boolean"),
-    ("is_deleted", "boolean"), ("score", "number"), ("probability", "number"),
-    ("segment", "string"), ("category", "string"), ("sku", "string"), ("warehouse_id", "integer"),
-    ("supplier_id", "integer"), ("campaign_id", "integer"), ("source", "string"),
-    ("medium", "string"), ("referrer", "string"), ("attributes", "object"), ("tags", "array"),
-    ("line_items", "array"), ("metadata", "object"), ("version", "integer"),
-    ("ingested_at", "timestamp"), ("batch_id", "string"), ("hash", "string"),
-    ("notes", "string"), ("priority", "integer"), ("assignee_id", "integer"),
-    ("resolved_at", "timestamp"), ("margin", "number"), ("cost", "number"),
-    ("latitude", "number"), ("longitude", "number"), ("language", "string"),
-    ("plan", "string"), ("renewal_date", "date"), ("mrr", "number"), ("employee_id", "integer"),
+    ("id", "integer"),
+    ("customer_id", "integer"),
+    ("order_id", "integer"),
+    ("account_id", "integer"),
+    ("product_id", "integer"),
+    ("session_id", "string"),
+    ("created_at", "timestamp"),
+    ("updated_at", "timestamp"),
+    ("deleted_at", "timestamp"),
+    ("event_time", "timestamp"),
+    ("event_date", "date"),
+    ("valid_from", "date"),
+    ("valid_to", "date"),
+    ("amount", "number"),
+    ("currency", "string"),
+    ("quantity", "integer"),
+    ("unit_price", "number"),
+    ("discount", "number"),
+    ("tax_amount", "number"),
+    ("total_amount", "number"),
+    ("status", "string"),
+    ("channel", "string"),
+    ("country_code", "string"),
+    ("region", "string"),
+    ("city", "string"),
+    ("postal_code", "string"),
+    ("email", "string"),
+    ("phone", "string"),
+    ("first_name", "string"),
+    ("last_name", "string"),
+    ("birth_date", "date"),
+    ("street_address", "string"),
+    ("ip_address", "string"),
+    ("user_agent", "string"),
+    ("device_type", "string"),
+    ("is_active", "boolean"),
+    ("is_test", "boolean"),
+    ("is_deleted", "boolean"),
+    ("score", "number"),
+    ("probability", "number"),
+    ("segment", "string"),
+    ("category", "string"),
+    ("sku", "string"),
+    ("warehouse_id", "integer"),
+    ("supplier_id", "integer"),
+    ("campaign_id", "integer"),
+    ("source", "string"),
+    ("medium", "string"),
+    ("referrer", "string"),
+    ("attributes", "object"),
+    ("tags", "array"),
+    ("line_items", "array"),
+    ("metadata", "object"),
+    ("version", "integer"),
+    ("ingested_at", "timestamp"),
+    ("batch_id", "string"),
+    ("hash", "string"),
+    ("notes", "string"),
+    ("priority", "integer"),
+    ("assignee_id", "integer"),
+    ("resolved_at", "timestamp"),
+    ("margin", "number"),
+    ("cost", "number"),
+    ("latitude", "number"),
+    ("longitude", "number"),
+    ("language", "string"),
+    ("plan", "string"),
+    ("renewal_date", "date"),
+    ("mrr", "number"),
+    ("employee_id", "integer"),
 ]
-PII_FIELDS = {"email", "phone", "first_name", "last_name", "birth_date", "street_address",
-              "ip_address", "postal_code"}
-PHYSICAL = {"integer": "bigint", "string": "varchar", "timestamp": "timestamptz", "date": "date",
-            "number": "numeric(18,4)", "boolean": "boolean", "object": "jsonb", "array": "jsonb"}
-FIRST = ["ava", "ben", "chloe", "dan", "emma", "finn", "grace", "hugo", "iris", "jack", "kim",
-         "leo", "maya", "noah", "olga", "paul", "quinn", "rosa", "sam", "tara", "uri", "vera",
-         "will", "xena", "yuri", "zoe"]
-LAST = ["smith", "jones", "garcia", "müller", "rossi", "dubois", "kowalski", "silva", "nguyen",
-        "kim", "patel", "cohen", "larsen", "novak", "ivanova", "okafor", "tanaka", "lopez"]
+PII_FIELDS = {
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "street_address",
+    "ip_address",
+    "postal_code",
+}
+PHYSICAL = {
+    "integer": "bigint",
+    "string": "varchar",
+    "timestamp": "timestamptz",
+    "date": "date",
+    "number": "numeric(18,4)",
+    "boolean": "boolean",
+    "object": "jsonb",
+    "array": "jsonb",
+}
+FIRST = [
+    "ava",
+    "ben",
+    "chloe",
+    "dan",
+    "emma",
+    "finn",
+    "grace",
+    "hugo",
+    "iris",
+    "jack",
+    "kim",
+    "leo",
+    "maya",
+    "noah",
+    "olga",
+    "paul",
+    "quinn",
+    "rosa",
+    "sam",
+    "tara",
+    "uri",
+    "vera",
+    "will",
+    "xena",
+    "yuri",
+    "zoe",
+]
+LAST = [
+    "smith",
+    "jones",
+    "garcia",
+    "müller",
+    "rossi",
+    "dubois",
+    "kowalski",
+    "silva",
+    "nguyen",
+    "kim",
+    "patel",
+    "cohen",
+    "larsen",
+    "novak",
+    "ivanova",
+    "okafor",
+    "tanaka",
+    "lopez",
+]
 PORT_KINDS = ["table", "table", "table", "view", "view", "file", "api", "stream", "dashboard"]
 STATUSES = ["published"] * 14 + ["draft"] * 3 + ["deprecated"] * 2 + ["retired"]
 CLASSIFICATIONS = ["internal"] * 5 + ["public"] * 2 + ["confidential"] * 2 + ["restricted"]
@@ -244,12 +465,37 @@ def stage_users(ctx: Context) -> int:
     for i, pk in enumerate(ids):
         first, last = ctx.rng.choice(FIRST), ctx.rng.choice(LAST)
         username = _unique(f"{first}.{slugify(last)}{i}", taken)
-        rows.append((pk, username, first.title(), last.title(),
-                     f"{username}@{SCALE_EMAIL_DOMAIN}", password, False, False, True,
-                     ctx.at(400 - i % 365)))
+        rows.append(
+            (
+                pk,
+                username,
+                first.title(),
+                last.title(),
+                f"{username}@{SCALE_EMAIL_DOMAIN}",
+                password,
+                False,
+                False,
+                True,
+                ctx.at(400 - i % 365),
+            )
+        )
         ctx.users.append(pk)
-    return ctx.insert(User, ["id", "username", "first_name", "last_name", "email", "password",
-                             "is_staff", "is_superuser", "is_active", "date_joined"], rows)
+    return ctx.insert(
+        User,
+        [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "password",
+            "is_staff",
+            "is_superuser",
+            "is_active",
+            "date_joined",
+        ],
+        rows,
+    )
 
 
 def stage_teams(ctx: Context) -> int:
@@ -265,13 +511,36 @@ def stage_teams(ctx: Context) -> int:
         name = f"{domain_name} {word}"
         slug = _unique(slugify(name), taken)
         groups.append((group_ids[i], f"team:{slug}"))
-        teams.append((team_ids[i], slug, name, f"The {name} team.",
-                      f"{slug}@{SCALE_EMAIL_DOMAIN}", group_ids[i], ctx.at(500), ctx.at(30)))
-        ctx.teams.append({"id": team_ids[i], "slug": slug, "group_id": group_ids[i],
-                          "owners": [], "members": []})
+        teams.append(
+            (
+                team_ids[i],
+                slug,
+                name,
+                f"The {name} team.",
+                f"{slug}@{SCALE_EMAIL_DOMAIN}",
+                group_ids[i],
+                ctx.at(500),
+                ctx.at(30),
+            )
+        )
+        ctx.teams.append(
+            {"id": team_ids[i], "slug": slug, "group_id": group_ids[i], "owners": [], "members": []}
+        )
     written = ctx.insert(Group, ["id", "name"], groups)
-    written += ctx.insert(Team, ["id", "slug", "name", "description", "contact_email", "group_id",
-                                 "created_at", "updated_at"], teams)
+    written += ctx.insert(
+        Team,
+        [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "contact_email",
+            "group_id",
+            "created_at",
+            "updated_at",
+        ],
+        teams,
+    )
     members, user_groups = [], []
     for t in ctx.teams:
         people = ctx.rng.sample(ctx.users, min(len(ctx.users), ctx.rng.randint(4, 10)))
@@ -282,12 +551,18 @@ def stage_teams(ctx: Context) -> int:
             members.append((t["id"], uid, role, ctx.at(200)))
             user_groups.append((uid, t["group_id"]))
     ids = ctx.next_ids(Membership, len(members))
-    written += ctx.insert(Membership, ["id", "team_id", "user_id", "role", "created_at"],
-                          [(pk, *row) for pk, row in zip(ids, members, strict=True)])
+    written += ctx.insert(
+        Membership,
+        ["id", "team_id", "user_id", "role", "created_at"],
+        [(pk, *row) for pk, row in zip(ids, members, strict=True)],
+    )
     through = get_user_model().groups.through
     ids = ctx.next_ids(through, len(user_groups))
-    written += ctx.insert(through, ["id", "user_id", "group_id"],
-                          [(pk, *row) for pk, row in zip(ids, user_groups, strict=True)])
+    written += ctx.insert(
+        through,
+        ["id", "user_id", "group_id"],
+        [(pk, *row) for pk, row in zip(ids, user_groups, strict=True)],
+    )
     return written
 
 
@@ -305,20 +580,45 @@ def stage_domains(ctx: Context) -> int:
         team_ids = team_ids or [ctx.teams[i % len(ctx.teams)]["id"]]
         # Every fifth domain (after the first few) is a sub-domain, as real meshes have.
         parent = ids[i - 3] if i >= 5 and i % 5 == 0 else None
-        rows.append((pk, slug, name, f"Everything about **{name.lower()}**: "
-                     f"{ctx.rng.choice(SENTENCES).format(team=name, domain=name, entity_singular='record')}",
-                     parent, team_ids[0], ctx.at(500), ctx.at(20)))
+        rows.append(
+            (
+                pk,
+                slug,
+                name,
+                f"Everything about **{name.lower()}**: "
+                f"{ctx.rng.choice(SENTENCES).format(team=name, domain=name, entity_singular='record')}",
+                parent,
+                team_ids[0],
+                ctx.at(500),
+                ctx.at(20),
+            )
+        )
         ctx.domains.append({"id": pk, "slug": slug, "name": name, "team_ids": team_ids})
-    return ctx.insert(Domain, ["id", "slug", "name", "description", "parent_id", "owner_team_id",
-                               "created_at", "updated_at"], rows)
+    return ctx.insert(
+        Domain,
+        [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "parent_id",
+            "owner_team_id",
+            "created_at",
+            "updated_at",
+        ],
+        rows,
+    )
 
 
 def stage_tags(ctx: Context) -> int:
     existing = dict(Tag.objects.values_list("slug", "pk"))
     missing = [w for w in TAG_WORDS if w not in existing]
     ids = ctx.next_ids(Tag, len(missing))
-    n = ctx.insert(Tag, ["id", "slug", "name"],
-                   [(pk, w, w.replace("-", " ")) for pk, w in zip(ids, missing, strict=True)])
+    n = ctx.insert(
+        Tag,
+        ["id", "slug", "name"],
+        [(pk, w, w.replace("-", " ")) for pk, w in zip(ids, missing, strict=True)],
+    )
     ctx.tags = [existing.get(w) or ids[missing.index(w)] for w in TAG_WORDS]
     return n
 
@@ -339,34 +639,80 @@ def stage_products(ctx: Context) -> int:
             slug = _unique(slugify(name), taken[d["id"]])
             status = rng.choice(STATUSES)
             created = ctx.at(rng.uniform(30, 900))
-            published = created + timedelta(days=rng.uniform(1, 20)) \
-                if status != "draft" else None
-            text = " ".join(s.format(team=team["slug"], domain=d["name"],
-                                     entity_singular=entity.rstrip("s"))
-                            for s in rng.sample(SENTENCES, 3))
-            ctx.products.append({"id": pk, "slug": slug, "domain": d, "team": team,
-                                 "status": status, "entity": entity})
-            yield (pk, d["id"], slug, name[:200], f"{name} for {d['name']}: {entity} as the "
-                   f"{team['slug']} team publishes them."[:300], f"## {name}\n\n{text}\n",
-                   status, f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}",
-                   rng.choice(CLASSIFICATIONS), team["id"], rng.choice([None, 1, 6, 24, 24, 168]),
-                   rng.choice([None, Decimal("99.000"), Decimal("99.500"), Decimal("99.900")]),
-                   None, None, published, created, created + timedelta(days=rng.uniform(0, 30)))
+            published = created + timedelta(days=rng.uniform(1, 20)) if status != "draft" else None
+            text = " ".join(
+                s.format(team=team["slug"], domain=d["name"], entity_singular=entity.rstrip("s"))
+                for s in rng.sample(SENTENCES, 3)
+            )
+            ctx.products.append(
+                {
+                    "id": pk,
+                    "slug": slug,
+                    "domain": d,
+                    "team": team,
+                    "status": status,
+                    "entity": entity,
+                }
+            )
+            yield (
+                pk,
+                d["id"],
+                slug,
+                name[:200],
+                f"{name} for {d['name']}: {entity} as the {team['slug']} team publishes them."[
+                    :300
+                ],
+                f"## {name}\n\n{text}\n",
+                status,
+                f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}",
+                rng.choice(CLASSIFICATIONS),
+                team["id"],
+                rng.choice([None, 1, 6, 24, 24, 168]),
+                rng.choice([None, Decimal("99.000"), Decimal("99.500"), Decimal("99.900")]),
+                None,
+                None,
+                published,
+                created,
+                created + timedelta(days=rng.uniform(0, 30)),
+            )
 
-    return ctx.insert(DataProduct, [
-        "id", "domain_id", "slug", "name", "summary", "description", "status", "version",
-        "classification", "owner_team_id", "freshness_slo_hours", "availability_slo",
-        "sunset_date", "replacement_id", "published_at", "created_at", "updated_at",
-    ], rows(), total=o.products)
+    return ctx.insert(
+        DataProduct,
+        [
+            "id",
+            "domain_id",
+            "slug",
+            "name",
+            "summary",
+            "description",
+            "status",
+            "version",
+            "classification",
+            "owner_team_id",
+            "freshness_slo_hours",
+            "availability_slo",
+            "sunset_date",
+            "replacement_id",
+            "published_at",
+            "created_at",
+            "updated_at",
+        ],
+        rows(),
+        total=o.products,
+    )
 
 
 def stage_product_tags(ctx: Context) -> int:
     through = DataProduct.tags.through
-    pairs = [(p["id"], t) for p in ctx.products
-             for t in ctx.rng.sample(ctx.tags, ctx.rng.randint(0, 4))]
+    pairs = [
+        (p["id"], t) for p in ctx.products for t in ctx.rng.sample(ctx.tags, ctx.rng.randint(0, 4))
+    ]
     ids = ctx.next_ids(through, len(pairs))
-    return ctx.insert(through, ["id", "dataproduct_id", "tag_id"],
-                      [(pk, *pair) for pk, pair in zip(ids, pairs, strict=True)])
+    return ctx.insert(
+        through,
+        ["id", "dataproduct_id", "tag_id"],
+        [(pk, *pair) for pk, pair in zip(ids, pairs, strict=True)],
+    )
 
 
 def stage_ports(ctx: Context) -> int:
@@ -390,13 +736,38 @@ def stage_ports(ctx: Context) -> int:
                 }[kind]
                 fmt = {"file": "parquet", "stream": "avro", "api": "json"}.get(kind, "")
                 ctx.ports.append((pk, p["id"]))
-                yield (pk, p["id"], slug, f"{p['entity'].title()} {kind} {j + 1}", kind,
-                       location, fmt, f"The {kind} port of {p['slug']}.", None,
-                       ctx.at(100), ctx.at(10))
+                yield (
+                    pk,
+                    p["id"],
+                    slug,
+                    f"{p['entity'].title()} {kind} {j + 1}",
+                    kind,
+                    location,
+                    fmt,
+                    f"The {kind} port of {p['slug']}.",
+                    None,
+                    ctx.at(100),
+                    ctx.at(10),
+                )
 
-    return ctx.insert(OutputPort, ["id", "product_id", "slug", "name", "kind", "location", "format",
-                                   "description", "data_source_id", "created_at", "updated_at"],
-                      rows(), total=len(ctx.products) * o.ports_per_product)
+    return ctx.insert(
+        OutputPort,
+        [
+            "id",
+            "product_id",
+            "slug",
+            "name",
+            "kind",
+            "location",
+            "format",
+            "description",
+            "data_source_id",
+            "created_at",
+            "updated_at",
+        ],
+        rows(),
+        total=len(ctx.products) * o.ports_per_product,
+    )
 
 
 def stage_fields(ctx: Context) -> int:
@@ -411,13 +782,38 @@ def stage_fields(ctx: Context) -> int:
         for (port_id, _), n in zip(ctx.ports, per_port, strict=True):
             chosen = [FIELD_NAMES[0], *rng.sample(FIELD_NAMES[1:], min(n, len(FIELD_NAMES)) - 1)]
             for k, (name, logical) in enumerate(chosen):
-                yield (next(ids), port_id, name, logical, PHYSICAL[logical],
-                       f"{name.replace('_', ' ').capitalize()}.", k == 0, k == 0, k == 0,
-                       name in PII_FIELDS, k)
+                yield (
+                    next(ids),
+                    port_id,
+                    name,
+                    logical,
+                    PHYSICAL[logical],
+                    f"{name.replace('_', ' ').capitalize()}.",
+                    k == 0,
+                    k == 0,
+                    k == 0,
+                    name in PII_FIELDS,
+                    k,
+                )
 
-    return ctx.insert(SchemaField, ["id", "port_id", "name", "logical_type", "physical_type",
-                                    "description", "required", "unique", "primary_key", "pii",
-                                    "ordinal"], rows(), total=total)
+    return ctx.insert(
+        SchemaField,
+        [
+            "id",
+            "port_id",
+            "name",
+            "logical_type",
+            "physical_type",
+            "description",
+            "required",
+            "unique",
+            "primary_key",
+            "pii",
+            "ordinal",
+        ],
+        rows(),
+        total=total,
+    )
 
 
 def _perm_id(codename: str) -> int:
@@ -429,11 +825,12 @@ def stage_team_permissions(ctx: Context) -> int:
     holds view and change on each of its products."""
     perms = [_perm_id("view_dataproduct"), _perm_id("change_dataproduct")]
     ids = iter(ctx.next_ids(DataProductGroupObjectPermission, len(ctx.products) * len(perms)))
-    return ctx.insert(DataProductGroupObjectPermission,
-                      ["id", "group_id", "permission_id", "content_object_id"],
-                      ((next(ids), p["team"]["group_id"], perm, p["id"])
-                       for p in ctx.products for perm in perms),
-                      total=len(ctx.products) * len(perms))
+    return ctx.insert(
+        DataProductGroupObjectPermission,
+        ["id", "group_id", "permission_id", "content_object_id"],
+        ((next(ids), p["team"]["group_id"], perm, p["id"]) for p in ctx.products for perm in perms),
+        total=len(ctx.products) * len(perms),
+    )
 
 
 def stage_access_requests(ctx: Context) -> int:
@@ -450,27 +847,57 @@ def stage_access_requests(ctx: Context) -> int:
             if requester in skip:
                 continue
             skip.add(requester)
-            status = rng.choice(["pending", "approved", "approved", "denied", "revoked",
-                                 "expired"])
+            status = rng.choice(["pending", "approved", "approved", "denied", "revoked", "expired"])
             created = ctx.at(rng.uniform(0, 120))
             decided = status != "pending"
             decider = rng.choice(p["team"]["owners"]) if decided else None
             decided_at = created + timedelta(days=1) if decided else None
             expires = created + timedelta(days=91) if status in ("approved", "expired") else None
             ended = decided_at if status in ("revoked", "expired") else None
-            reqs.append((p["id"], requester, None, f"Analysis of {p['entity']} for planning.",
-                         90, status, decider, decided_at, "", expires, ended, created))
+            reqs.append(
+                (
+                    p["id"],
+                    requester,
+                    None,
+                    f"Analysis of {p['entity']} for planning.",
+                    90,
+                    status,
+                    decider,
+                    decided_at,
+                    "",
+                    expires,
+                    ended,
+                    created,
+                )
+            )
             if status == "approved":
                 grants.append((requester, consume, p["id"]))
     ids = ctx.next_ids(AccessRequest, len(reqs))
-    n = ctx.insert(AccessRequest, [
-        "id", "product_id", "requester_id", "team_id", "purpose", "duration_days", "status",
-        "decided_by_id", "decided_at", "decision_comment", "expires_at", "ended_at",
-        "created_at"], [(pk, *r) for pk, r in zip(ids, reqs, strict=True)])
+    n = ctx.insert(
+        AccessRequest,
+        [
+            "id",
+            "product_id",
+            "requester_id",
+            "team_id",
+            "purpose",
+            "duration_days",
+            "status",
+            "decided_by_id",
+            "decided_at",
+            "decision_comment",
+            "expires_at",
+            "ended_at",
+            "created_at",
+        ],
+        [(pk, *r) for pk, r in zip(ids, reqs, strict=True)],
+    )
     ids = ctx.next_ids(DataProductUserObjectPermission, len(grants))
-    n += ctx.insert(DataProductUserObjectPermission,
-                    ["id", "user_id", "permission_id", "content_object_id"],
-                    [(pk, *g) for pk, g in zip(ids, grants, strict=True)])
+    n += ctx.insert(
+        DataProductUserObjectPermission,
+        ["id", "user_id", "permission_id", "content_object_id"],
+        [(pk, *g) for pk, g in zip(ids, grants, strict=True)],
+    )
     return n
 
 
@@ -481,22 +908,68 @@ def stage_audit(ctx: Context) -> int:
     for t in ctx.teams:
         entries.append((ct[Team], t["id"], t["slug"], "create", {"slug": [None, t["slug"]]}, 500))
     for d in ctx.domains:
-        entries.append((ct[Domain], d["id"], d["name"], "create", {"slug": [None, d["slug"]]},
-                        500))
+        entries.append((ct[Domain], d["id"], d["name"], "create", {"slug": [None, d["slug"]]}, 500))
     for p in ctx.products:
-        entries.append((ct[DataProduct], p["id"], p["slug"], "create",
-                        {"slug": [None, p["slug"]], "status": [None, "draft"]}, 300))
+        entries.append(
+            (
+                ct[DataProduct],
+                p["id"],
+                p["slug"],
+                "create",
+                {"slug": [None, p["slug"]], "status": [None, "draft"]},
+                300,
+            )
+        )
         if p["status"] != "draft":
-            entries.append((ct[DataProduct], p["id"], p["slug"], "update",
-                            {"status": ["draft", "published"]}, 200))
+            entries.append(
+                (
+                    ct[DataProduct],
+                    p["id"],
+                    p["slug"],
+                    "update",
+                    {"status": ["draft", "published"]},
+                    200,
+                )
+            )
     ids = iter(ctx.next_ids(AuditEntry, len(entries)))
-    rows = ((next(ids), ctx.at(days), None, "command", "command", action, c.pk, str(obj_id),
-             name, json.dumps(changes), c.pk, str(obj_id), "seed-scale")
-            for c, obj_id, name, action, changes, days in entries)
-    return ctx.insert(AuditEntry, [
-        "id", "timestamp", "actor_id", "actor_name", "door", "action", "content_type_id",
-        "object_id", "object_repr", "changes", "scope_type_id", "scope_id", "request_id",
-    ], rows, total=len(entries))
+    rows = (
+        (
+            next(ids),
+            ctx.at(days),
+            None,
+            "command",
+            "command",
+            action,
+            c.pk,
+            str(obj_id),
+            name,
+            json.dumps(changes),
+            c.pk,
+            str(obj_id),
+            "seed-scale",
+        )
+        for c, obj_id, name, action, changes, days in entries
+    )
+    return ctx.insert(
+        AuditEntry,
+        [
+            "id",
+            "timestamp",
+            "actor_id",
+            "actor_name",
+            "door",
+            "action",
+            "content_type_id",
+            "object_id",
+            "object_repr",
+            "changes",
+            "scope_type_id",
+            "scope_id",
+            "request_id",
+        ],
+        rows,
+        total=len(entries),
+    )
 
 
 STAGES: list[Stage] = [
@@ -529,10 +1002,11 @@ def register_stage(stage: Stage, *, after: str | None = None) -> None:
 def size_problem(products: int, vendor: str) -> str | None:
     """Why this database should not hold a mesh this big (None: it may)."""
     if vendor == "sqlite" and products > SQLITE_MAX_PRODUCTS:
-        return (f"SQLite is for meshes up to {SQLITE_MAX_PRODUCTS:,} products; {products:,} "
-                "needs PostgreSQL (set DATABASE_URL=postgres://…).")
+        return (
+            f"SQLite is for meshes up to {SQLITE_MAX_PRODUCTS:,} products; {products:,} "
+            "needs PostgreSQL (set DATABASE_URL=postgres://…)."
+        )
     return None
-
 
 
 def scale_products():
@@ -568,8 +1042,11 @@ def reset(progress: Callable[[str], None] = lambda s: None) -> None:
     progress(f"reset: removed the generated mesh ({n:,} products)")
 
 
-def generate(options: Options, progress: Callable[[str], None] | None = None,
-             stages: list[Stage] | None = None) -> Context:
+def generate(
+    options: Options,
+    progress: Callable[[str], None] | None = None,
+    stages: list[Stage] | None = None,
+) -> Context:
     """Run every stage in one transaction; returns the context (counts per table)."""
     progress = progress or (lambda s: print(s, file=sys.stderr, flush=True))  # noqa: T201
     ctx = Context(options=options, rng=random.Random(options.seed), progress=progress)
@@ -578,8 +1055,10 @@ def generate(options: Options, progress: Callable[[str], None] | None = None,
         for i, stage in enumerate(stages or STAGES, 1):
             t0 = time.monotonic()
             n = stage.run(ctx)
-            progress(f"[{i}/{len(stages or STAGES)}] {stage.name}: {n:,} rows in "
-                     f"{time.monotonic() - t0:.1f}s")
+            progress(
+                f"[{i}/{len(stages or STAGES)}] {stage.name}: {n:,} rows in "
+                f"{time.monotonic() - t0:.1f}s"
+            )
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 for stmt in connection.ops.sequence_reset_sql(no_style(), list(ctx.touched)):
@@ -591,4 +1070,3 @@ def generate(options: Options, progress: Callable[[str], None] | None = None,
         progress(f"analyze: {time.monotonic() - t0:.1f}s")
     ctx.counts["seconds"] = round(time.monotonic() - started, 1)
     return ctx
-

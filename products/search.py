@@ -118,8 +118,13 @@ def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
             search_rank=SearchRank(F("search_vector"), query)
             + 0.3 * TrigramSimilarity("name", Value(" ".join(words))),
             search_headline=SearchHeadline(
-                Concat("summary", Value(" — "), "description", output_field=TextField()), query, config=CONFIG,
-                start_sel=_START, stop_sel=_STOP, max_words=30, min_words=12,
+                Concat("summary", Value(" — "), "description", output_field=TextField()),
+                query,
+                config=CONFIG,
+                start_sel=_START,
+                stop_sel=_STOP,
+                max_words=30,
+                min_words=12,
                 highlight_all=False,
             ),
         ).order_by("-search_rank", Length("name"), "name")
@@ -139,8 +144,11 @@ def _sqlite_match(words: list[str]) -> Q:
         tagged = DataProduct.tags.through.objects.filter(tag__name__icontains=w)
         fields = SchemaField.objects.filter(name__icontains=w)
         cond &= (
-            Q(name__icontains=w) | Q(summary__icontains=w) | Q(description__icontains=w)
-            | Q(pk__in=tagged.values("dataproduct_id")) | Q(pk__in=fields.values("port__product_id"))
+            Q(name__icontains=w)
+            | Q(summary__icontains=w)
+            | Q(description__icontains=w)
+            | Q(pk__in=tagged.values("dataproduct_id"))
+            | Q(pk__in=fields.values("port__product_id"))
         )
     return cond
 
@@ -177,8 +185,9 @@ def vocabulary(queryset: QuerySet) -> set[str]:
         words.update(terms(name))
     for name in Tag.objects.filter(products__in=ids).values_list("name", flat=True).distinct():
         words.update(terms(name))
-    for name in SchemaField.objects.filter(port__product__in=ids).values_list(
-            "name", flat=True).distinct():
+    for name in (
+        SchemaField.objects.filter(port__product__in=ids).values_list("name", flat=True).distinct()
+    ):
         words.update(terms(name.replace("_", " ")))
     return {w for w in words if len(w) > 2}
 

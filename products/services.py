@@ -72,15 +72,19 @@ def product_create(
 ) -> DataProduct:
     with contracts.batch():  # one contract version for the product with all its ports
         product = DataProduct(
-            domain=domain, slug=slug, name=name, owner_team=owner_team or domain.owner_team,
+            domain=domain,
+            slug=slug,
+            name=name,
+            owner_team=owner_team or domain.owner_team,
             **fields,
         )
         product.full_clean()
         product.save()
         product.tags.set(tags_from_names(tags))
         product_sync_permissions(product=product)
-        audit.record(action="create", obj=product,
-                     changes=audit.diff({}, _product_snapshot(product)))
+        audit.record(
+            action="create", obj=product, changes=audit.diff({}, _product_snapshot(product))
+        )
         for port in ports:
             port = dict(port)
             port_fields = port.pop("fields", [])
@@ -105,7 +109,9 @@ def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataPro
         product.tags.set(tags_from_names(tags))
     if product.owner_team_id != old_team:
         product_sync_permissions(product=product)
-    audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    audit.record(
+        action="update", obj=product, changes=audit.diff(before, _product_snapshot(product))
+    )
     _changed(product)
     return product
 
@@ -117,7 +123,9 @@ def _set_status(product: DataProduct, status: str, **extra: Any) -> DataProduct:
         setattr(product, key, value)
     product.full_clean()
     product.save()
-    audit.record(action="update", obj=product, changes=audit.diff(before, _product_snapshot(product)))
+    audit.record(
+        action="update", obj=product, changes=audit.diff(before, _product_snapshot(product))
+    )
     return product
 
 
@@ -129,8 +137,8 @@ def product_publish(*, product: DataProduct) -> DataProduct:
         check(product)
     _set_status(product, DataProduct.Status.PUBLISHED, published_at=timezone.now())
     lineage_services.product_event_announce(
-        product=product, kind="publication", title=f"{product} was published",
-        body=product.summary)
+        product=product, kind="publication", title=f"{product} was published", body=product.summary
+    )
     return product
 
 
@@ -143,22 +151,34 @@ def product_deprecate(
     *, product: DataProduct, sunset_date=None, replacement: DataProduct | None = None
 ) -> DataProduct:
     if product.status != DataProduct.Status.PUBLISHED:
-        raise ValidationError(f"Only published products can be deprecated; {product} is {product.status}.")
+        raise ValidationError(
+            f"Only published products can be deprecated; {product} is {product.status}."
+        )
     if replacement is not None and replacement.pk == product.pk:
         raise ValidationError({"replacement": "A product cannot replace itself."})
     if replacement is not None and replacement.status != DataProduct.Status.PUBLISHED:
-        raise ValidationError({"replacement": f"The replacement must be published; {replacement} is {replacement.status}."})
+        raise ValidationError(
+            {
+                "replacement": f"The replacement must be published; {replacement} is {replacement.status}."
+            }
+        )
     if sunset_date is not None and sunset_date <= timezone.localdate():
         raise ValidationError({"sunset_date": "The sunset date must be in the future."})
     _set_status(
         product, DataProduct.Status.DEPRECATED, sunset_date=sunset_date, replacement=replacement
     )
-    body = " ".join(filter(None, [
-        f"It will be retired on {sunset_date:%Y-%m-%d}." if sunset_date else "",
-        f"Move to {replacement} ({replacement.get_absolute_url()})." if replacement else "",
-    ]))
+    body = " ".join(
+        filter(
+            None,
+            [
+                f"It will be retired on {sunset_date:%Y-%m-%d}." if sunset_date else "",
+                f"Move to {replacement} ({replacement.get_absolute_url()})." if replacement else "",
+            ],
+        )
+    )
     lineage_services.product_event_announce(
-        product=product, kind="deprecation", title=f"{product} is deprecated", body=body)
+        product=product, kind="deprecation", title=f"{product} is deprecated", body=body
+    )
     return product
 
 
@@ -169,29 +189,43 @@ def product_retire(*, product: DataProduct, by=None, force: bool = False) -> Dat
     from meshportal.permissions import is_platform
 
     if product.status not in (DataProduct.Status.PUBLISHED, DataProduct.Status.DEPRECATED):
-        raise ValidationError(f"Only published or deprecated products can be retired; {product} is {product.status}.")
+        raise ValidationError(
+            f"Only published or deprecated products can be retired; {product} is {product.status}."
+        )
     blockers = lineage_services.retirement_blockers(product)
     what = "; ".join(f"{k}: {', '.join(v)}" for k, v in blockers.items())
     if blockers and not force:
         raise ValidationError(
             f"{product} cannot be retired while it has active consumers or downstream products "
-            f"({what}). Ask them to move off it first; platform staff can force retirement.")
+            f"({what}). Ask them to move off it first; platform staff can force retirement."
+        )
     if blockers and not (by is not None and is_platform(by)):
         raise ValidationError("Only platform staff can force a retirement.")
     _set_status(product, DataProduct.Status.RETIRED)
     if blockers:
-        audit.record(action="update", obj=product, actor=by,
-                     changes={"retirement_forced": [None, f"by {by.get_username()} over {what}"]})
+        audit.record(
+            action="update",
+            obj=product,
+            actor=by,
+            changes={"retirement_forced": [None, f"by {by.get_username()} over {what}"]},
+        )
     lineage_services.product_event_announce(
-        product=product, kind="retirement", title=f"{product} was retired",
-        body=f"Retired while still used ({what})." if blockers else "")
+        product=product,
+        kind="retirement",
+        title=f"{product} was retired",
+        body=f"Retired while still used ({what})." if blockers else "",
+    )
     return product
 
 
 @transaction.atomic
 def product_delete(*, product: DataProduct) -> None:
-    audit.record(action="delete", obj=product, scope=product.domain,
-                 changes=audit.diff(_product_snapshot(product), {}))
+    audit.record(
+        action="delete",
+        obj=product,
+        scope=product.domain,
+        changes=audit.diff(_product_snapshot(product), {}),
+    )
     product.delete()
 
 
@@ -204,7 +238,9 @@ def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
     port = OutputPort(product=product, **fields)
     port.full_clean()
     port.save()
-    audit.record(action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port)))
+    audit.record(
+        action="create", obj=port, scope=product, changes=audit.diff({}, audit.snapshot(port))
+    )
     _changed(product)
     return port
 
@@ -216,8 +252,12 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
         setattr(port, key, value)
     port.full_clean()
     port.save()
-    audit.record(action="update", obj=port, scope=port.product,
-                 changes=audit.diff(before, audit.snapshot(port)))
+    audit.record(
+        action="update",
+        obj=port,
+        scope=port.product,
+        changes=audit.diff(before, audit.snapshot(port)),
+    )
     _changed(port.product)
     return port
 
@@ -225,8 +265,9 @@ def port_update(*, port: OutputPort, **fields: Any) -> OutputPort:
 @transaction.atomic
 def port_delete(*, port: OutputPort) -> None:
     product = port.product
-    audit.record(action="delete", obj=port, scope=product,
-                 changes=audit.diff(audit.snapshot(port), {}))
+    audit.record(
+        action="delete", obj=port, scope=product, changes=audit.diff(audit.snapshot(port), {})
+    )
     product = port.product
     port.delete()
     _changed(product)
@@ -237,8 +278,12 @@ def field_create(*, port: OutputPort, **fields: Any) -> SchemaField:
     field = SchemaField(port=port, **fields)
     field.full_clean()
     field.save()
-    audit.record(action="create", obj=field, scope=port.product,
-                 changes=audit.diff({}, audit.snapshot(field)))
+    audit.record(
+        action="create",
+        obj=field,
+        scope=port.product,
+        changes=audit.diff({}, audit.snapshot(field)),
+    )
     _changed(port.product)
     return field
 
@@ -250,8 +295,12 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
         setattr(field, key, value)
     field.full_clean()
     field.save()
-    audit.record(action="update", obj=field, scope=field.port.product,
-                 changes=audit.diff(before, audit.snapshot(field)))
+    audit.record(
+        action="update",
+        obj=field,
+        scope=field.port.product,
+        changes=audit.diff(before, audit.snapshot(field)),
+    )
     _changed(field.port.product)
     return field
 
@@ -259,8 +308,9 @@ def field_update(*, field: SchemaField, **fields: Any) -> SchemaField:
 @transaction.atomic
 def field_delete(*, field: SchemaField) -> None:
     product = field.port.product
-    audit.record(action="delete", obj=field, scope=product,
-                 changes=audit.diff(audit.snapshot(field), {}))
+    audit.record(
+        action="delete", obj=field, scope=product, changes=audit.diff(audit.snapshot(field), {})
+    )
     product = field.port.product
     field.delete()
     _changed(product)
@@ -270,8 +320,12 @@ def field_delete(*, field: SchemaField) -> None:
 
 
 def _owners(product: DataProduct):
-    return [m.user for m in Membership.objects.filter(
-        team_id=product.owner_team_id, role=Membership.Role.OWNER).select_related("user")]
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            team_id=product.owner_team_id, role=Membership.Role.OWNER
+        ).select_related("user")
+    ]
 
 
 def _grantee(req: AccessRequest):
@@ -280,7 +334,12 @@ def _grantee(req: AccessRequest):
 
 @transaction.atomic
 def access_request_create(
-    *, product: DataProduct, requester, purpose: str, duration_days: int = 90, team: Team | None = None
+    *,
+    product: DataProduct,
+    requester,
+    purpose: str,
+    duration_days: int = 90,
+    team: Team | None = None,
 ) -> AccessRequest:
     from meshportal.permissions import REQUEST_ACCESS, can
 
@@ -289,21 +348,34 @@ def access_request_create(
     if team is not None and not Membership.objects.filter(team=team, user=requester).exists():
         raise ValidationError({"team": f"You are not a member of {team}."})
     if not can(requester, REQUEST_ACCESS, product):
-        raise ValidationError(f"You already have access to {product}, or it is not open for requests.")
+        raise ValidationError(
+            f"You already have access to {product}, or it is not open for requests."
+        )
     if AccessRequest.objects.filter(
-        product=product, requester=requester, team=team,
+        product=product,
+        requester=requester,
+        team=team,
         status__in=[AccessRequest.Status.PENDING, AccessRequest.Status.APPROVED],
     ).exists():
         raise ValidationError(f"You already have a pending or approved request for {product}.")
-    req = AccessRequest(product=product, requester=requester, purpose=purpose,
-                        duration_days=duration_days, team=team)
+    req = AccessRequest(
+        product=product,
+        requester=requester,
+        purpose=purpose,
+        duration_days=duration_days,
+        team=team,
+    )
     req.full_clean()
     req.save()
-    audit.record(action="create", obj=req, scope=product, changes=audit.diff({}, audit.snapshot(req)))
+    audit.record(
+        action="create", obj=req, scope=product, changes=audit.diff({}, audit.snapshot(req))
+    )
     notify(
-        _owners(product), kind="access_requested",
+        _owners(product),
+        kind="access_requested",
         title=f"{requester.get_username()} requests access to {product}",
-        url="/access/inbox/", body=purpose,
+        url="/access/inbox/",
+        body=purpose,
     )
     return req
 
@@ -315,7 +387,9 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
     if req.requester_id == by.pk:
         raise ValidationError("You cannot decide your own request.")
     if not can(by, APPROVE_ACCESS, req.product):
-        raise ValidationError(f"Only owners of {req.product.owner_team} decide requests for {req.product}.")
+        raise ValidationError(
+            f"Only owners of {req.product.owner_team} decide requests for {req.product}."
+        )
     if req.status != AccessRequest.Status.PENDING:
         raise ValidationError(f"This request was already {req.status}.")
     before = audit.snapshot(req)
@@ -324,8 +398,9 @@ def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
     if status == AccessRequest.Status.APPROVED:
         req.expires_at = now + timedelta(days=req.duration_days)
     req.save()
-    audit.record(action="update", obj=req, scope=req.product,
-                 changes=audit.diff(before, audit.snapshot(req)))
+    audit.record(
+        action="update", obj=req, scope=req.product, changes=audit.diff(before, audit.snapshot(req))
+    )
     return req
 
 
@@ -335,9 +410,13 @@ def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> 
     assign_perm(CONSUME, _grantee(req), req.product)
     lineage_services.input_ports_approve_for_grant(request=req)
     clear_caches(request.requester)
-    notify([req.requester], kind="access_approved",
-           title=f"Access to {req.product} approved", url=req.product.get_absolute_url(),
-           body=comment)
+    notify(
+        [req.requester],
+        kind="access_approved",
+        title=f"Access to {req.product} approved",
+        url=req.product.get_absolute_url(),
+        body=comment,
+    )
     return req
 
 
@@ -346,8 +425,13 @@ def access_request_deny(*, request: AccessRequest, by, comment: str = "") -> Acc
     if not comment.strip():
         raise ValidationError({"decision_comment": "Tell the requester why."})
     req = _decide(request, by, AccessRequest.Status.DENIED, comment)
-    notify([req.requester], kind="access_denied",
-           title=f"Access to {req.product} denied", url="/access/mine/", body=comment)
+    notify(
+        [req.requester],
+        kind="access_denied",
+        title=f"Access to {req.product} denied",
+        url="/access/mine/",
+        body=comment,
+    )
     return req
 
 
@@ -356,7 +440,9 @@ def access_request_withdraw(*, request: AccessRequest, by) -> AccessRequest:
     req = AccessRequest.objects.select_for_update().get(pk=request.pk)
     if req.requester_id != by.pk or req.status != AccessRequest.Status.PENDING:
         raise ValidationError("Only the requester can withdraw a pending request.")
-    audit.record(action="delete", obj=req, scope=req.product, changes=audit.diff(audit.snapshot(req), {}))
+    audit.record(
+        action="delete", obj=req, scope=req.product, changes=audit.diff(audit.snapshot(req), {})
+    )
     req.delete()
     return req
 
@@ -367,14 +453,20 @@ def _end_grant(req: AccessRequest, status: str) -> None:
     req.save(update_fields=["status", "ended_at"])
     # Another approved grant for the same grantee keeps the permission.
     still_granted = AccessRequest.objects.filter(
-        product=req.product, status=AccessRequest.Status.APPROVED,
-        **({"team": req.team} if req.team_id else {"team__isnull": True, "requester": req.requester}),
+        product=req.product,
+        status=AccessRequest.Status.APPROVED,
+        **(
+            {"team": req.team}
+            if req.team_id
+            else {"team__isnull": True, "requester": req.requester}
+        ),
     ).exists()
     if not still_granted:
         remove_perm(CONSUME, _grantee(req), req.product)
     clear_caches(req.requester)
-    audit.record(action="update", obj=req, scope=req.product,
-                 changes=audit.diff(before, audit.snapshot(req)))
+    audit.record(
+        action="update", obj=req, scope=req.product, changes=audit.diff(before, audit.snapshot(req))
+    )
 
 
 @transaction.atomic
@@ -383,14 +475,21 @@ def access_grant_revoke(*, request: AccessRequest, by, comment: str = "") -> Acc
 
     req = AccessRequest.objects.select_for_update().get(pk=request.pk)
     if not can(by, APPROVE_ACCESS, req.product):
-        raise ValidationError(f"Only owners of {req.product.owner_team} revoke access to {req.product}.")
+        raise ValidationError(
+            f"Only owners of {req.product.owner_team} revoke access to {req.product}."
+        )
     if req.status != AccessRequest.Status.APPROVED:
         raise ValidationError(f"Only approved access can be revoked; this request is {req.status}.")
     if comment:
         req.decision_comment = comment
     _end_grant(req, AccessRequest.Status.REVOKED)
-    notify([req.requester], kind="access_revoked",
-           title=f"Access to {req.product} revoked", url="/access/mine/", body=comment)
+    notify(
+        [req.requester],
+        kind="access_revoked",
+        title=f"Access to {req.product} revoked",
+        url="/access/mine/",
+        body=comment,
+    )
     return req
 
 
@@ -405,8 +504,12 @@ def access_grants_expire(*, now=None) -> int:
         with transaction.atomic():
             _end_grant(req, AccessRequest.Status.EXPIRED)
         expired += 1
-        notify([req.requester], kind="access_expired",
-               title=f"Your access to {req.product} has expired", url=req.product.get_absolute_url())
+        notify(
+            [req.requester],
+            kind="access_expired",
+            title=f"Your access to {req.product} has expired",
+            url=req.product.get_absolute_url(),
+        )
     return expired
 
 
@@ -422,8 +525,12 @@ def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
 
 @transaction.atomic
 def product_save_with_ports(
-    *, product: DataProduct | None = None, domain: Domain | None = None, tags=(),
-    ports: list[dict[str, Any]] | None = None, **fields: Any,
+    *,
+    product: DataProduct | None = None,
+    domain: Domain | None = None,
+    tags=(),
+    ports: list[dict[str, Any]] | None = None,
+    **fields: Any,
 ) -> DataProduct:
     """Create (no `product`) or update a product together with its ports and their fields.
 

@@ -12,11 +12,13 @@ def expire_access_grants() -> int:
 
 
 @shared_task(name="products.tasks.notify_product_event")
-def notify_product_event(product_id: int, kind: str, title: str, body: str = "", url: str = "",
-                         urn: str = "") -> int:
+def notify_product_event(
+    product_id: int, kind: str, title: str, body: str = "", url: str = "", urn: str = ""
+) -> int:
     """Fan out one product event (publication, deprecation, ...) to its followers."""
     from . import lineage_services
 
     with audit_context(door="task"):
         return lineage_services.product_event_fanout(
-            product_id=product_id, kind=kind, title=title, body=body, url=url, urn=urn)
+            product_id=product_id, kind=kind, title=title, body=body, url=url, urn=urn
+        )

@@ -52,13 +52,19 @@ def _search_page(request, *, title: str):
     result = discovery.search(user=request.user, data=request.GET)
     page = _paginate(request, result.queryset)
     ctx = {
-        "title": title, "filter": result.filterset, "page": page, "facets": result.facets,
-        "q": result.q, "sort": result.sort, "sorts": discovery.sort_choices(),
+        "title": title,
+        "filter": result.filterset,
+        "page": page,
+        "facets": result.facets,
+        "q": result.q,
+        "sort": result.sort,
+        "sorts": discovery.sort_choices(),
         "active_filters": any(f["active"] for f in result.facets),
     }
     if not page.object_list:
-        ctx["suggestion"] = search.suggest(visible(request.user, DataProduct.objects.all()),
-                                           result.q)
+        ctx["suggestion"] = search.suggest(
+            visible(request.user, DataProduct.objects.all()), result.q
+        )
         ctx["popular"] = discovery.popular(user=request.user)
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(
@@ -109,8 +115,9 @@ def _overview_context(request, product):
     from domains.selectors import team_members
 
     return {
-        "my_request": AccessRequest.objects.filter(
-            product=product, requester=request.user).order_by("-created_at").first(),
+        "my_request": AccessRequest.objects.filter(product=product, requester=request.user)
+        .order_by("-created_at")
+        .first(),
         "owners": [m for m in team_members(team=product.owner_team) if m.role == "owner"],
     }
 
@@ -125,14 +132,17 @@ def _activity_context(request, product):
     return {"entries": audit.entries_for(product)[:100]}
 
 
-tabs.register_tab(tabs.Tab("overview", "Overview", "products/tabs/overview.html",
-                           _overview_context, order=10))
+tabs.register_tab(
+    tabs.Tab("overview", "Overview", "products/tabs/overview.html", _overview_context, order=10)
+)
 tabs.register_tab(tabs.Tab("schema", "Schema", "products/tabs/schema.html", order=20))
 tabs.register_tab(tabs.Tab("ports", "Ports", "products/tabs/ports.html", order=30))
-tabs.register_tab(tabs.Tab("access", "Access", "products/tabs/access.html",
-                           _access_context, order=40))
-tabs.register_tab(tabs.Tab("activity", "Activity", "products/tabs/activity.html",
-                           _activity_context, order=90))
+tabs.register_tab(
+    tabs.Tab("access", "Access", "products/tabs/access.html", _access_context, order=40)
+)
+tabs.register_tab(
+    tabs.Tab("activity", "Activity", "products/tabs/activity.html", _activity_context, order=90)
+)
 
 
 def _editor_page(request, editor, *, domain, product=None, title, action_url):
@@ -142,17 +152,33 @@ def _editor_page(request, editor, *, domain, product=None, title, action_url):
         try:
             saved = services.product_save_with_ports(
                 product=DataProduct.objects.get(pk=product.pk) if product else None,
-                domain=domain, **data)
+                domain=domain,
+                **data,
+            )
         except ValidationError as e:
             editor.apply_errors(e)
         else:
-            messages.success(request, f"Saved {saved.name}." if product else
-                             f"Created {saved.name} as a draft. Publish it when it is ready.")
+            messages.success(
+                request,
+                f"Saved {saved.name}."
+                if product
+                else f"Created {saved.name} as a draft. Publish it when it is ready.",
+            )
             return redirect(saved)
     status = 400 if request.method == "POST" else 200
-    return render(request, "products/product_form.html", {
-        "editor": editor, "form": editor.product, "product": product, "domain": domain,
-        "title": title, "action_url": action_url}, status=status)
+    return render(
+        request,
+        "products/product_form.html",
+        {
+            "editor": editor,
+            "form": editor.product,
+            "product": product,
+            "domain": domain,
+            "title": title,
+            "action_url": action_url,
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -160,24 +186,41 @@ def product_create(request, domain: str):
     dom = get_object_or_404(Domain, slug=domain)
     require(request.user, CREATE_PRODUCT, dom)
     editor = ProductEditor(request.POST if request.method == "POST" else None, domain=dom)
-    return _editor_page(request, editor, domain=dom, title=f"New product in {dom.name}",
-                        action_url=request.path)
+    return _editor_page(
+        request, editor, domain=dom, title=f"New product in {dom.name}", action_url=request.path
+    )
 
 
 @require_http_methods(["GET"])
 def product_clone(request, domain: str, product: str):
     source = _product_or_404(request, domain, product)
     require(request.user, CREATE_PRODUCT, source.domain)
-    initial = {k: getattr(source, k) for k in (
-        "summary", "description", "version", "classification", "freshness_slo_hours",
-        "availability_slo")}
-    initial.update(name=f"{source.name} (copy)", slug=f"{source.slug}-copy",
-                   tags=", ".join(t.name for t in source.tags.all()))
-    editor = ProductEditor(domain=source.domain, initial=initial,
-                           ports=ProductEditor.from_product(source, copy=True))
-    return _editor_page(request, editor, domain=source.domain,
-                        title=f"New product from {source.name}",
-                        action_url=reverse("products:create", args=[source.domain.slug]))
+    initial = {
+        k: getattr(source, k)
+        for k in (
+            "summary",
+            "description",
+            "version",
+            "classification",
+            "freshness_slo_hours",
+            "availability_slo",
+        )
+    }
+    initial.update(
+        name=f"{source.name} (copy)",
+        slug=f"{source.slug}-copy",
+        tags=", ".join(t.name for t in source.tags.all()),
+    )
+    editor = ProductEditor(
+        domain=source.domain, initial=initial, ports=ProductEditor.from_product(source, copy=True)
+    )
+    return _editor_page(
+        request,
+        editor,
+        domain=source.domain,
+        title=f"New product from {source.name}",
+        action_url=reverse("products:create", args=[source.domain.slug]),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -185,10 +228,17 @@ def product_edit(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
     data = request.POST if request.method == "POST" else None
-    editor = ProductEditor(data, domain=obj.domain, instance=obj,
-                           ports=ProductEditor.from_product(obj))
-    return _editor_page(request, editor, domain=obj.domain, product=obj,
-                        title=f"Edit {obj.name}", action_url=request.path)
+    editor = ProductEditor(
+        data, domain=obj.domain, instance=obj, ports=ProductEditor.from_product(obj)
+    )
+    return _editor_page(
+        request,
+        editor,
+        domain=obj.domain,
+        product=obj,
+        title=f"Edit {obj.name}",
+        action_url=request.path,
+    )
 
 
 LIFECYCLE = {
@@ -206,8 +256,13 @@ def product_lifecycle(request, domain: str, product: str, action: str):
     obj = _product_or_404(request, domain, product)
     perm, label, consequence = LIFECYCLE[action]
     require(request.user, perm, obj)
-    form = DeprecateForm(request.POST if request.method == "POST" else None, product=obj, user=request.user) \
-        if action == "deprecate" else None
+    form = (
+        DeprecateForm(
+            request.POST if request.method == "POST" else None, product=obj, user=request.user
+        )
+        if action == "deprecate"
+        else None
+    )
     if request.method == "POST" and (form is None or form.is_valid()):
         fresh = DataProduct.objects.get(pk=obj.pk)
         try:
@@ -216,8 +271,9 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             elif action == "deprecate":
                 services.product_deprecate(product=fresh, **(form.cleaned_data if form else {}))
             elif action == "retire":
-                services.product_retire(product=fresh, by=request.user,
-                                        force=request.POST.get("force") == "1")
+                services.product_retire(
+                    product=fresh, by=request.user, force=request.POST.get("force") == "1"
+                )
             else:
                 services.product_delete(product=fresh)
                 messages.success(request, f"Deleted {obj.name}.")
@@ -226,12 +282,23 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             for msg in e.messages:
                 messages.error(request, msg)
         else:
-            messages.success(request, f"{label}d {obj.name}." if label.endswith("e")
-                             else f"{label}ed {obj.name}.")
+            messages.success(
+                request,
+                f"{label}d {obj.name}." if label.endswith("e") else f"{label}ed {obj.name}.",
+            )
             return redirect(fresh)
-    return render(request, "products/product_confirm.html", {
-        "product": obj, "action": action, "label": label, "consequence": consequence,
-        "form": form, **lineage_confirm_context(request, obj, action)})
+    return render(
+        request,
+        "products/product_confirm.html",
+        {
+            "product": obj,
+            "action": action,
+            "label": label,
+            "consequence": consequence,
+            "form": form,
+            **lineage_confirm_context(request, obj, action),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -239,7 +306,9 @@ def access_request_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     form = AccessRequestForm(request.POST if request.method == "POST" else None, user=request.user)
     if not can(request.user, REQUEST_ACCESS, obj):
-        messages.info(request, f"You already have access to {obj.name}, or it is not open for requests.")
+        messages.info(
+            request, f"You already have access to {obj.name}, or it is not open for requests."
+        )
         return redirect(obj)
     if request.method == "POST" and form.is_valid():
         try:
@@ -279,12 +348,14 @@ def access_request_decide(request, pk: int):
         require(request.user, DECIDE, req)
     try:
         if form.cleaned_data["decision"] == "approve":
-            services.access_request_approve(request=req, by=request.user,
-                                            comment=form.cleaned_data["comment"])
+            services.access_request_approve(
+                request=req, by=request.user, comment=form.cleaned_data["comment"]
+            )
             messages.success(request, f"Approved {req.requester} for {req.product}.")
         else:
-            services.access_request_deny(request=req, by=request.user,
-                                         comment=form.cleaned_data["comment"])
+            services.access_request_deny(
+                request=req, by=request.user, comment=form.cleaned_data["comment"]
+            )
             messages.success(request, f"Denied {req.requester} for {req.product}.")
     except ValidationError as e:
         for msg in e.messages:
@@ -297,8 +368,9 @@ def access_grant_revoke(request, pk: int):
     req = _visible_request_or_404(request, pk)
     require(request.user, APPROVE_ACCESS, req.product)
     try:
-        services.access_grant_revoke(request=req, by=request.user,
-                                     comment=request.POST.get("comment", ""))
+        services.access_grant_revoke(
+            request=req, by=request.user, comment=request.POST.get("comment", "")
+        )
     except ValidationError as e:
         for msg in e.messages:
             messages.error(request, msg)

@@ -23,7 +23,9 @@ def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and settings.CELERY_BROKER_URL.startswith("redis"):
         index = int(worker.removeprefix("gw"))
-        settings.CELERY_BROKER_URL = re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{10 + index}"
+        settings.CELERY_BROKER_URL = (
+            re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{10 + index}"
+        )
         os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL  # Celery reads it first
 
 
@@ -84,10 +86,25 @@ def celery_worker(transactional_db, tmp_path):
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "meshportal", "worker", "--pool=solo",
-         "--loglevel=INFO", "-Q", "default,quality,notifications", "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "meshportal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            "default,quality,notifications",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

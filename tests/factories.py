@@ -38,23 +38,33 @@ def build_mesh() -> SimpleNamespace:
         m.consumer = user("consumer")
         m.approved = user("approved")
         m.council = user("council", groups=[GOVERNANCE_GROUP])
-        m.orders_team = domain_services.team_create(slug="orders-team", name="Orders Team",
-                                                    owners=[m.owner])
+        m.orders_team = domain_services.team_create(
+            slug="orders-team", name="Orders Team", owners=[m.owner]
+        )
         domain_services.membership_set(team=m.orders_team, user=m.member, role="member")
-        m.users_team = domain_services.team_create(slug="users-team", name="Users Team",
-                                                   owners=[m.other_owner])
-        m.orders = domain_services.domain_create(slug="orders", name="Orders",
-                                                 owner_team=m.orders_team)
-        m.users = domain_services.domain_create(slug="users", name="Users",
-                                                owner_team=m.users_team)
-        port = {"slug": "main", "name": "Main", "kind": "table", "location": "sales.secret_table",
-                "fields": [{"name": "order_id", "logical_type": "integer", "primary_key": True}]}
+        m.users_team = domain_services.team_create(
+            slug="users-team", name="Users Team", owners=[m.other_owner]
+        )
+        m.orders = domain_services.domain_create(
+            slug="orders", name="Orders", owner_team=m.orders_team
+        )
+        m.users = domain_services.domain_create(slug="users", name="Users", owner_team=m.users_team)
+        port = {
+            "slug": "main",
+            "name": "Main",
+            "kind": "table",
+            "location": "sales.secret_table",
+            "fields": [{"name": "order_id", "logical_type": "integer", "primary_key": True}],
+        }
         m.products = {}
         for domain in (m.orders, m.users):
             for state in ("draft", "published", "deprecated"):
                 p = services.product_create(
-                    domain=domain, slug=f"{state}-product", name=f"{domain.name} {state}",
-                    summary=f"A {state} product", ports=[port],
+                    domain=domain,
+                    slug=f"{state}-product",
+                    name=f"{domain.name} {state}",
+                    summary=f"A {state} product",
+                    ports=[port],
                 )
                 if state != "draft":
                     services.product_publish(product=p)

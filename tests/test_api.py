@@ -71,11 +71,12 @@ def test_users_cannot_revoke_someone_elses_token(mesh, client):
 def test_staff_create_service_account_tokens_in_the_admin(mesh, client):
     robot = factories.user("robot")
     client.force_login(mesh.staff)
-    r = client.post("/admin/meshportal/apitoken/add/", {"user": robot.pk, "name": "etl"},
-                    follow=True)
+    r = client.post(
+        "/admin/meshportal/apitoken/add/", {"user": robot.pk, "name": "etl"}, follow=True
+    )
     assert r.status_code == 200
     text = r.text
-    key = text[text.index("mesh_"):].split(" ")[0].split("<")[0]
+    key = text[text.index("mesh_") :].split(" ")[0].split("<")[0]
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert api.get("/api/v1/domains/").status_code == 200
@@ -84,8 +85,10 @@ def test_staff_create_service_account_tokens_in_the_admin(mesh, client):
 
 
 def test_tokens_are_throttled(mesh, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "anon": "100/min", "user": "100/min", "token": "2/min"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100/min", "user": "100/min", "token": "2/min"},
+    }
     from django.core.cache import cache
 
     cache.clear()
@@ -130,10 +133,13 @@ def test_product_by_path_and_by_urn(mesh):
 
 def test_invisible_products_are_404_everywhere(mesh):
     c = client_for(mesh.consumer)
-    for url in (P + "orders/draft-product/", P + "urn:mesh:orders:draft-product/",
-                P + "orders/draft-product/contract",
-                P + "orders/draft-product/contract/versions/",
-                P + "orders/draft-product/contract/diff/?from=1"):
+    for url in (
+        P + "orders/draft-product/",
+        P + "urn:mesh:orders:draft-product/",
+        P + "orders/draft-product/contract",
+        P + "orders/draft-product/contract/versions/",
+        P + "orders/draft-product/contract/diff/?from=1",
+    ):
         assert c.get(url).status_code == 404, url
     assert c.patch(P + "orders/draft-product/", {"name": "x"}).status_code == 404
     draft = mesh.products[("orders", "draft")]
@@ -155,10 +161,15 @@ def test_non_owners_get_403_on_writes(mesh):
     assert c.patch(f"/api/v1/ports/{port.pk}/", {"name": "x"}, format="json").status_code == 403
     assert c.delete(f"/api/v1/ports/{port.pk}/").status_code == 403
     field = port.fields.get()
-    assert c.patch(f"/api/v1/fields/{field.pk}/", {"description": "x"},
-                   format="json").status_code == 403
-    r = c.post("/api/v1/ports/", {"product": "urn:mesh:orders:published-product",
-                                  "name": "New", "kind": "table"}, format="json")
+    assert (
+        c.patch(f"/api/v1/fields/{field.pk}/", {"description": "x"}, format="json").status_code
+        == 403
+    )
+    r = c.post(
+        "/api/v1/ports/",
+        {"product": "urn:mesh:orders:published-product", "name": "New", "kind": "table"},
+        format="json",
+    )
     assert r.status_code == 403, r.json()
     r = c.post("/api/v1/fields/", {"port": port.pk, "name": "n"}, format="json")
     assert r.status_code == 403
@@ -174,15 +185,27 @@ def test_non_owners_get_403_on_writes(mesh):
 
 def test_team_creates_and_edits_products_and_errors_name_the_field(mesh):
     c = client_for(mesh.member)
-    r = c.post(P, {"domain": "orders", "slug": "returns", "name": "Returns",
-                   "tags": ["Finance"], "freshness_slo_hours": 12}, format="json")
+    r = c.post(
+        P,
+        {
+            "domain": "orders",
+            "slug": "returns",
+            "name": "Returns",
+            "tags": ["Finance"],
+            "freshness_slo_hours": 12,
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     assert r.json()["urn"] == "urn:mesh:orders:returns" and r.json()["tags"] == ["Finance"]
     r = c.post(P, {"domain": "orders", "slug": "returns", "name": "Again"}, format="json")
     assert r.status_code == 400
     assert r.json()["errors"]
-    r = c.post(P, {"domain": "orders", "slug": "bad slug!", "name": "", "classification": "x"},
-               format="json")
+    r = c.post(
+        P,
+        {"domain": "orders", "slug": "bad slug!", "name": "", "classification": "x"},
+        format="json",
+    )
     assert r.status_code == 400
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"slug", "name", "classification"} <= fields
@@ -196,8 +219,10 @@ def test_api_refuses_breaking_field_removal_without_major_bump(mesh):
     r = c.delete(f"/api/v1/fields/{field.pk}/")
     assert r.status_code == 400 and "major version bump" in r.json()["detail"]
     assert SchemaField.objects.filter(pk=field.pk).exists()
-    assert c.patch(P + "orders/published-product/", {"version": "2.0.0"},
-                   format="json").status_code == 200
+    assert (
+        c.patch(P + "orders/published-product/", {"version": "2.0.0"}, format="json").status_code
+        == 200
+    )
     assert c.delete(f"/api/v1/fields/{field.pk}/").status_code == 204
 
 
@@ -218,13 +243,22 @@ def test_connection_details_only_for_team_and_approved_consumers(mesh):
 
 def test_ports_and_fields_crud_by_the_team(mesh):
     c = client_for(mesh.member)
-    r = c.post("/api/v1/ports/", {"product": "urn:mesh:orders:draft-product", "name": "Daily",
-                                  "kind": "view", "location": "sales.daily"}, format="json")
+    r = c.post(
+        "/api/v1/ports/",
+        {
+            "product": "urn:mesh:orders:draft-product",
+            "name": "Daily",
+            "kind": "view",
+            "location": "sales.daily",
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     port_id = r.json()["id"]
     assert r.json()["slug"] == "daily"
-    r = c.post("/api/v1/fields/", {"port": port_id, "name": "day", "logical_type": "date"},
-               format="json")
+    r = c.post(
+        "/api/v1/fields/", {"port": port_id, "name": "day", "logical_type": "date"}, format="json"
+    )
     assert r.status_code == 201
     field_id = r.json()["id"]
     r = c.post("/api/v1/fields/", {"port": port_id, "name": "day"}, format="json")
@@ -241,14 +275,16 @@ def test_ports_and_fields_crud_by_the_team(mesh):
 
 def test_access_request_flow_and_permissions(mesh):
     consumer = client_for(mesh.consumer)
-    r = consumer.post("/api/v1/access-requests/", {
-        "product": "urn:mesh:users:published-product", "purpose": "churn model"}, format="json")
+    r = consumer.post(
+        "/api/v1/access-requests/",
+        {"product": "urn:mesh:users:published-product", "purpose": "churn model"},
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     pk = r.json()["id"]
     # other people's requests are invisible; the product's owners decide
     assert client_for(mesh.owner).get(f"/api/v1/access-requests/{pk}/").status_code == 404
-    assert client_for(mesh.owner).post(
-        f"/api/v1/access-requests/{pk}/approve/").status_code == 404
+    assert client_for(mesh.owner).post(f"/api/v1/access-requests/{pk}/approve/").status_code == 404
     assert consumer.post(f"/api/v1/access-requests/{pk}/approve/").status_code == 403
     owner = client_for(mesh.other_owner)
     r = owner.post(f"/api/v1/access-requests/{pk}/approve/", {"comment": "ok"}, format="json")
@@ -256,8 +292,11 @@ def test_access_request_flow_and_permissions(mesh):
     r = owner.post(f"/api/v1/access-requests/{pk}/approve/")
     assert r.status_code == 400 and "already approved" in r.json()["detail"]
     assert owner.post(f"/api/v1/access-requests/{pk}/revoke/").json()["status"] == "revoked"
-    r = consumer.post("/api/v1/access-requests/", {"product": "urn:mesh:users:published-product",
-                                                   "purpose": " "}, format="json")
+    r = consumer.post(
+        "/api/v1/access-requests/",
+        {"product": "urn:mesh:users:published-product", "purpose": " "},
+        format="json",
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "purpose"
     mine = consumer.get("/api/v1/access-requests/").json()
     assert mine["count"] == 1
@@ -265,14 +304,17 @@ def test_access_request_flow_and_permissions(mesh):
 
 
 def test_deny_needs_a_reason_and_withdraw_is_for_the_requester(mesh):
-    req = AccessRequest.objects.create(product=mesh.products[("users", "published")],
-                                       requester=mesh.consumer, purpose="x")
+    req = AccessRequest.objects.create(
+        product=mesh.products[("users", "published")], requester=mesh.consumer, purpose="x"
+    )
     owner = client_for(mesh.other_owner)
     r = owner.post(f"/api/v1/access-requests/{req.pk}/deny/")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "decision_comment"
     assert owner.post(f"/api/v1/access-requests/{req.pk}/withdraw/").status_code == 403
-    assert client_for(mesh.consumer).post(
-        f"/api/v1/access-requests/{req.pk}/withdraw/").status_code == 204
+    assert (
+        client_for(mesh.consumer).post(f"/api/v1/access-requests/{req.pk}/withdraw/").status_code
+        == 204
+    )
 
 
 # -- teams and domains -------------------------------------------------------------------------
@@ -292,15 +334,27 @@ def test_teams_and_domains_are_readable_and_read_only(mesh):
 
 def _grow(mesh, n, start=0):
     for i in range(start, start + n):
-        p = product_create(domain=mesh.orders, slug=f"bulk-{i}", name=f"Bulk {i}", tags=["a", "b"],
-                           ports=[{"slug": "main", "name": "Main",
-                                   "fields": [{"name": "a"}, {"name": "b"}]}])
+        p = product_create(
+            domain=mesh.orders,
+            slug=f"bulk-{i}",
+            name=f"Bulk {i}",
+            tags=["a", "b"],
+            ports=[{"slug": "main", "name": "Main", "fields": [{"name": "a"}, {"name": "b"}]}],
+        )
         AccessRequest.objects.create(product=p, requester=mesh.consumer, purpose="x")
 
 
-@pytest.mark.parametrize("url", [P, "/api/v1/ports/", "/api/v1/fields/",
-                                 "/api/v1/access-requests/", "/api/v1/teams/",
-                                 "/api/v1/domains/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        P,
+        "/api/v1/ports/",
+        "/api/v1/fields/",
+        "/api/v1/access-requests/",
+        "/api/v1/teams/",
+        "/api/v1/domains/",
+    ],
+)
 def test_list_query_count_does_not_grow_with_the_data(mesh, url, django_assert_max_num_queries):
     c = client_for(mesh.owner)
     c.get(url)  # warm caches (content types, permission ids)
@@ -370,8 +424,11 @@ def test_ci_pipeline_creates_updates_and_reads_a_product_with_a_token(mesh):
     assert r.json()["errors"][0]["field"] == "version"
     assert "major version bump" in r.json()["detail"] and "refunded removed" in r.json()["detail"]
     assert SchemaField.objects.filter(port__product__slug="returns", name="refunded").exists()
-    preview = ci.put(url + "?dry_run=true", data=yaml.safe_dump({**doc, "version": "2.0.0"}),
-                     content_type="application/yaml").json()
+    preview = ci.put(
+        url + "?dry_run=true",
+        data=yaml.safe_dump({**doc, "version": "2.0.0"}),
+        content_type="application/yaml",
+    ).json()
     assert preview["breaking"] and not preview["applied"]
     doc["version"] = "2.0.0"
     r = ci.put(url, data=yaml.safe_dump(doc), content_type="application/yaml")
@@ -396,9 +453,11 @@ def test_contract_put_errors_are_400_with_paths_and_change_nothing(mesh):
     r = ci.put(url, data=bad, content_type="application/yaml")
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "schema[0].properties[1].logicalType"
-    r = ci.put(P + "users/returns/contract", data=CONTRACT.replace("domain: orders",
-                                                                   "domain: users"),
-               content_type="application/yaml")
+    r = ci.put(
+        P + "users/returns/contract",
+        data=CONTRACT.replace("domain: orders", "domain: users"),
+        content_type="application/yaml",
+    )
     assert r.status_code == 400 and "not in Users Team" in r.json()["detail"]
     r = ci.put(P + "orders/other/contract", data=CONTRACT, content_type="application/yaml")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "dataProduct"

@@ -45,17 +45,24 @@ def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
         "ports": [p.ports.get().pk for p in mesh.products.values()],
         "fields": [p.ports.get().fields.get().pk for p in mesh.products.values()],
         "access-requests": list(AccessRequest.objects.values_list("pk", flat=True)),
-        "teams": ["orders-team", "users-team"], "domains": ["orders", "users"],
+        "teams": ["orders-team", "users-team"],
+        "domains": ["orders", "users"],
     }
-    real = st.fixed_dictionaries({"product": st.sampled_from(products),
-                                  **{k: st.sampled_from(v) for k, v in ids.items()}})
+    real = st.fixed_dictionaries(
+        {"product": st.sampled_from(products), **{k: st.sampled_from(v) for k, v in ids.items()}}
+    )
     checked = 0
     for result in schema.get_all_operations():
         operation = result.ok()
 
         @given(case=operation.as_strategy(), use_real=st.booleans(), pick=real)
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case, use_real, pick):
             path = case.operation.path
             params = case.path_parameters or {}
@@ -65,8 +72,9 @@ def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
                 for name, choices in pick.items():
                     if path.startswith(f"/api/v1/{name}/") and ("id" in params or "slug" in params):
                         params["id" if "id" in params else "slug"] = choices
-            case.call_and_validate(headers=headers,
-                                   checks=[not_a_server_error, response_schema_conformance])
+            case.call_and_validate(
+                headers=headers, checks=[not_a_server_error, response_schema_conformance]
+            )
 
         run()
         checked += 1
@@ -76,6 +84,12 @@ def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
 @pytest.fixture
 def settings_fast(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        "anon": "100000/min", "user": "100000/min", "token": "100000/min"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "anon": "100000/min",
+            "user": "100000/min",
+            "token": "100000/min",
+        },
+    }
     return settings

@@ -13,8 +13,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +30,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                               args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
         yield b
         b.close()
 
@@ -74,7 +81,8 @@ def test_consumer_searches_narrows_opens_and_requests_access(page, mesh):
     page.check("#f-status-published")  # leaving the search box fires its change too
     page.wait_for_url(re.compile(r"status=published"))
     page.wait_for_function(
-        f"Number(document.getElementById('result-count').textContent) < {before}")
+        f"Number(document.getElementById('result-count').textContent) < {before}"
+    )
     assert count_of(page, "domain", "orders") == "1"  # the other facets' counts narrowed
     assert page.locator("#f-status-published").is_checked()
     assert page.evaluate("window.stillTheSamePage") is True  # no full page load happened

@@ -16,16 +16,18 @@ from tests.factories import build_mesh
 def test_worker_expires_grants_and_records_the_task_door(celery_worker):
     mesh = build_mesh()
     product = mesh.products[("orders", "published")]
-    req = services.access_request_create(product=product, requester=mesh.consumer,
-                                         purpose="expiring")
+    req = services.access_request_create(
+        product=product, requester=mesh.consumer, purpose="expiring"
+    )
     services.access_request_approve(request=req, by=mesh.owner)
     AccessRequest.objects.filter(pk=req.pk).update(expires_at=timezone.now())
 
     expire_access_grants.delay()
 
     wait_for(lambda: AccessRequest.objects.get(pk=req.pk).status == "expired")
-    entry = AuditEntry.objects.filter(object_id=str(req.pk), changes__has_key="status",
-                                      door="task").first()
+    entry = AuditEntry.objects.filter(
+        object_id=str(req.pk), changes__has_key="status", door="task"
+    ).first()
     assert entry is not None and entry.changes["status"] == ["approved", "expired"]
     from django.contrib.auth import get_user_model
 

@@ -25,8 +25,7 @@ def test_contract_tab_shows_document_versions_and_download(mesh, client):
     assert dl["Content-Disposition"].startswith("attachment")
     assert yaml.safe_load(dl.content)["dataProduct"] == "published-product"
     client.force_login(mesh.member)
-    assert "Import / update" in client.get(
-        "/products/orders/published-product/?tab=contract").text
+    assert "Import / update" in client.get("/products/orders/published-product/?tab=contract").text
 
 
 def _edited(product, **changes):
@@ -50,8 +49,9 @@ def test_import_form_previews_then_applies(mesh, client):
 def test_import_form_refuses_someone_elses_product(mesh, client):
     product = mesh.products[("orders", "draft")]
     client.force_login(mesh.other_owner)
-    r = client.post("/contracts/import/", {"document": _edited(product, name="Hijack"),
-                                           "apply": "1"})
+    r = client.post(
+        "/contracts/import/", {"document": _edited(product, name="Hijack"), "apply": "1"}
+    )
     assert r.status_code == 200 and "You may not change" in r.text
     assert DataProduct.objects.get(pk=product.pk).name == "Orders draft"
 
@@ -67,8 +67,9 @@ def test_diff_page_between_two_versions(mesh, client):
     assert "Field main.order_id removed." in r.text and "breaking" in r.text
     assert "Optional field main.note added." in r.text
     client.force_login(mesh.consumer)
-    assert client.get("/products/orders/draft-product/contract/diff/",
-                      {"from": 1}).status_code == 404
+    assert (
+        client.get("/products/orders/draft-product/contract/diff/", {"from": 1}).status_code == 404
+    )
 
 
 def test_import_contract_command(mesh, tmp_path, capsys):

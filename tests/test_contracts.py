@@ -41,28 +41,67 @@ def test_export_maps_ports_fields_slos_and_team(mesh):
     assert doc["team"] == {"name": "orders-team"}
     obj = doc["schema"][0]
     assert (obj["name"], obj["physicalType"], obj["physicalName"]) == (
-        "main", "table", "sales.secret_table")
-    assert obj["properties"][0] == {"name": "order_id", "logicalType": "integer",
-                                    "required": False, "unique": False, "primaryKey": True}
+        "main",
+        "table",
+        "sales.secret_table",
+    )
+    assert obj["properties"][0] == {
+        "name": "order_id",
+        "logicalType": "integer",
+        "required": False,
+        "unique": False,
+        "primaryKey": True,
+    }
 
 
 def _doc(**over) -> str:
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "shipments-contract",
-        "name": "Shipments", "version": "1.0.0", "status": "draft", "domain": "orders",
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "shipments-contract",
+        "name": "Shipments",
+        "version": "1.0.0",
+        "status": "draft",
+        "domain": "orders",
         "dataProduct": "shipments",
-        "schema": [{"name": "shipments", "physicalType": "table", "physicalName": "wh.shipments",
-                    "properties": [
-                        {"name": "shipment_id", "logicalType": "integer", "required": True,
-                         "primaryKey": True, "unique": True},
-                        {"name": "email", "logicalType": "string", "classification": "pii",
-                         "enum": [{"value": "a"}, {"value": "b"}], "examples": ["x@example.com"]},
-                    ]}],
-        "slaProperties": [{"property": "freshness", "value": 2, "unit": "d"},
-                          {"property": "availability", "value": 99.5, "unit": "percent"},
-                          {"property": "retention", "value": 3, "unit": "y"}],
-        "servers": [{"server": "prod", "type": "postgresql", "host": "db", "port": 5432,
-                     "database": "wh", "schema": "public"}],
+        "schema": [
+            {
+                "name": "shipments",
+                "physicalType": "table",
+                "physicalName": "wh.shipments",
+                "properties": [
+                    {
+                        "name": "shipment_id",
+                        "logicalType": "integer",
+                        "required": True,
+                        "primaryKey": True,
+                        "unique": True,
+                    },
+                    {
+                        "name": "email",
+                        "logicalType": "string",
+                        "classification": "pii",
+                        "enum": [{"value": "a"}, {"value": "b"}],
+                        "examples": ["x@example.com"],
+                    },
+                ],
+            }
+        ],
+        "slaProperties": [
+            {"property": "freshness", "value": 2, "unit": "d"},
+            {"property": "availability", "value": 99.5, "unit": "percent"},
+            {"property": "retention", "value": 3, "unit": "y"},
+        ],
+        "servers": [
+            {
+                "server": "prod",
+                "type": "postgresql",
+                "host": "db",
+                "port": 5432,
+                "database": "wh",
+                "schema": "public",
+            }
+        ],
     }
     doc.update(over)
     return yaml.safe_dump(doc, sort_keys=False)
@@ -84,29 +123,55 @@ def test_import_creates_product_keeps_unknown_odcs_and_is_idempotent(mesh):
     again = contracts.contract_import(text=_doc(), user=mesh.owner)
     assert not again.changed and product.contract_versions.count() == 1
     # The exported document imports as no change either.
-    assert not contracts.contract_import(text=contracts.export_yaml(product),
-                                         user=mesh.owner).changed
+    assert not contracts.contract_import(
+        text=contracts.export_yaml(product), user=mesh.owner
+    ).changed
 
 
 def _state():
-    return (DataProduct.objects.count(), SchemaField.objects.count(),
-            ContractVersion.objects.count(), AuditEntry.objects.count())
+    return (
+        DataProduct.objects.count(),
+        SchemaField.objects.count(),
+        ContractVersion.objects.count(),
+        AuditEntry.objects.count(),
+    )
 
 
-@pytest.mark.parametrize("text,path,needle", [
-    ("apiVersion: v3.1.0\nkind: DataContract\nname: [x\nid: y\n", "document", "line 4, column"),
-    (_doc(version=3), "version", "is not of type 'string'"),
-    (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0 to v3.2.0"),
-    (_doc(domain="nowhere"), "domain", "Unknown domain “nowhere”"),
-    (_doc(domain="users"), "domain", "not in Users Team"),
-    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalType": "string"},
-                                                      {"name": "a", "logicalType": "string"}]}]),
-     "schema[0].properties[1].name", "Duplicate field “a”"),
-    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalType": "text"}]}]),
-     "schema[0].properties[0].logicalType", "is not one of"),
-    (_doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalTyp": "string"}]}]),
-     "schema[0].properties[0]", "logicalTyp"),
-])
+@pytest.mark.parametrize(
+    "text,path,needle",
+    [
+        ("apiVersion: v3.1.0\nkind: DataContract\nname: [x\nid: y\n", "document", "line 4, column"),
+        (_doc(version=3), "version", "is not of type 'string'"),
+        (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0 to v3.2.0"),
+        (_doc(domain="nowhere"), "domain", "Unknown domain “nowhere”"),
+        (_doc(domain="users"), "domain", "not in Users Team"),
+        (
+            _doc(
+                schema=[
+                    {
+                        "name": "s",
+                        "properties": [
+                            {"name": "a", "logicalType": "string"},
+                            {"name": "a", "logicalType": "string"},
+                        ],
+                    }
+                ]
+            ),
+            "schema[0].properties[1].name",
+            "Duplicate field “a”",
+        ),
+        (
+            _doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalType": "text"}]}]),
+            "schema[0].properties[0].logicalType",
+            "is not one of",
+        ),
+        (
+            _doc(schema=[{"name": "s", "properties": [{"name": "a", "logicalTyp": "string"}]}]),
+            "schema[0].properties[0]",
+            "logicalTyp",
+        ),
+    ],
+)
 def test_bad_documents_are_refused_precisely_and_change_nothing(mesh, text, path, needle):
     before = _state()
     with pytest.raises(Exception) as e:  # noqa: B017 - ValidationError, checked below
@@ -126,26 +191,27 @@ def test_breaking_change_needs_major_bump_and_tells_consumers(mesh):
     assert "needs a major version bump" in e.value.message_dict["version"][0]
     assert SchemaField.objects.filter(port__product=product, name="order_id").exists()
     doc["version"] = "2.0.0"
-    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
-                                       product=product)
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     assert result.applied and result.breaking
     assert [c.kind for c in result.changes if c.breaking] == ["field_removed"]
     note = Notification.objects.get(user=mesh.approved, kind="contract_breaking")
     assert "order_id removed" in note.body
 
 
-@pytest.mark.parametrize("change,breaking", [
-    (lambda f: f.update(required=True), True),
-    (lambda f: f.update(logicalType="string"), True),
-    (lambda f: f.update(unique=True), True),
-    (lambda f: f.update(description="The order number."), False),
-])
+@pytest.mark.parametrize(
+    "change,breaking",
+    [
+        (lambda f: f.update(required=True), True),
+        (lambda f: f.update(logicalType="string"), True),
+        (lambda f: f.update(unique=True), True),
+        (lambda f: f.update(description="The order number."), False),
+    ],
+)
 def test_changes_are_classified_from_the_consumers_side(mesh, change, breaking):
     product = mesh.products[("orders", "draft")]  # drafts take any change
     doc = yaml.safe_load(contracts.export_yaml(product))
     change(doc["schema"][0]["properties"][0])
-    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
-                                       product=product)
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     assert result.changed and result.breaking is breaking
 
 
@@ -156,8 +222,7 @@ def test_slo_weakened_is_breaking_and_optional_field_added_is_not(mesh):
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     doc["slaProperties"][0]["value"] = 48
     doc["schema"][0]["properties"].append({"name": "note", "logicalType": "string"})
-    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
-                                       product=product)
+    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     kinds = {c.kind: c.breaking for c in result.changes}
     assert kinds == {"slo_weakened": True, "field_added": False}
 
@@ -184,8 +249,9 @@ def test_dry_run_previews_without_changing(mesh):
     doc = yaml.safe_load(contracts.export_yaml(product))
     doc["name"] = "Renamed"
     before = _state()
-    result = contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner,
-                                       product=product, dry_run=True)
+    result = contracts.contract_import(
+        text=yaml.safe_dump(doc), user=mesh.owner, product=product, dry_run=True
+    )
     assert not result.applied and [c.path for c in result.changes] == ["name"]
     assert _state() == before
     assert DataProduct.objects.get(pk=product.pk).name != "Renamed"
@@ -200,13 +266,21 @@ def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, mon
     exported = yaml.safe_load(contracts.export_yaml(product))
     assert exported["schema"][0]["properties"][0]["quality"] == rule  # kept as is
     taken = []
-    monkeypatch.setattr(contracts, "QUALITY_IMPORTERS",
-                        [lambda p, port, field, rules: taken.append((port.slug, field)) or True])
-    monkeypatch.setattr(contracts, "QUALITY_EXPORTERS",
-                        [lambda p, port, field: rule if field == "order_id" else None])
+    monkeypatch.setattr(
+        contracts,
+        "QUALITY_IMPORTERS",
+        [lambda p, port, field, rules: taken.append((port.slug, field)) or True],
+    )
+    monkeypatch.setattr(
+        contracts,
+        "QUALITY_EXPORTERS",
+        [lambda p, port, field: rule if field == "order_id" else None],
+    )
     doc["name"] = "Touched"
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     assert taken == [("main", "order_id")]
     assert "quality" not in contracts.latest_version(product).extras
-    assert yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0][
-        "quality"] == rule  # now written by the exporter
+    assert (
+        yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0]["quality"]
+        == rule
+    )  # now written by the exporter

@@ -1,6 +1,5 @@
 """Search, list, home and browse pages: content, facets, htmx partials, permissions, queries."""
 
-
 from meshportal.audit import audit_context
 from products import services
 
@@ -8,8 +7,7 @@ from products import services
 def _facet_count(html: str, facet: str, value: str) -> int | None:
     import re
 
-    m = re.search(
-        rf'id="f-{facet}-{re.escape(value)}".*?facet-count">(\d+)<', html, flags=re.S)
+    m = re.search(rf'id="f-{facet}-{re.escape(value)}".*?facet-count">(\d+)<', html, flags=re.S)
     return int(m.group(1)) if m else None
 
 
@@ -80,14 +78,18 @@ def test_anonymous_is_sent_to_sign_in(client, mesh):
         assert r.status_code == 302 and "/login/" in r["Location"]
 
 
-
-
 PAGES = [
-    "/", "/search/?q=orders", "/search/?q=ordr&status=published&domain=orders",
-    "/search/?q=zzqqxx", "/products/?tag=bulk&port_kind=table&sort=newest",
-    "/products/orders/published-product/", "/products/orders/published-product/?tab=schema",
+    "/",
+    "/search/?q=orders",
+    "/search/?q=ordr&status=published&domain=orders",
+    "/search/?q=zzqqxx",
+    "/products/?tag=bulk&port_kind=table&sort=newest",
+    "/products/orders/published-product/",
+    "/products/orders/published-product/?tab=schema",
     "/products/orders/published-product/?tab=ports",
-    "/products/orders/published-product/?tab=access", "/domains/orders/", "/tags/bulk/",
+    "/products/orders/published-product/?tab=access",
+    "/domains/orders/",
+    "/tags/bulk/",
     "/teams/orders-team/",
 ]
 
@@ -111,20 +113,31 @@ def _bulk_more(mesh, start, stop):
     with audit_context(door="command"):
         for i in range(start, stop):
             p = services.product_create(
-                domain=mesh.orders if i % 2 else mesh.users, slug=f"bulk-{i}",
-                name=f"Bulk orders {i}", summary="Orders in bulk", tags=[f"t{i % 3}", "bulk"],
-                ports=[{"name": "Main", "kind": "table" if i % 2 else "file",
-                        "fields": [{"name": "order_id"}]}],
+                domain=mesh.orders if i % 2 else mesh.users,
+                slug=f"bulk-{i}",
+                name=f"Bulk orders {i}",
+                summary="Orders in bulk",
+                tags=[f"t{i % 3}", "bulk"],
+                ports=[
+                    {
+                        "name": "Main",
+                        "kind": "table" if i % 2 else "file",
+                        "fields": [{"name": "order_id"}],
+                    }
+                ],
             )
             services.product_publish(product=p)
 
 
 def test_home_sections(client, mesh):
     client.force_login(mesh.consumer)
-    services.access_request_create(product=mesh.products[("users", "published")],
-                                   requester=mesh.consumer, purpose="churn study")
+    services.access_request_create(
+        product=mesh.products[("users", "published")],
+        requester=mesh.consumer,
+        purpose="churn study",
+    )
     r = client.get("/")
-    assert 'autofocus' in r.text and 'action="/search/"' in r.text
+    assert "autofocus" in r.text and 'action="/search/"' in r.text
     assert [d.product_count for d in r.context["domains"]] == [2, 2]  # drafts not counted
     assert "Recently published" in r.text and "Most trusted" in r.text
     assert [x.product.name for x in r.context["pending"]] == ["Users published"]
@@ -133,7 +146,10 @@ def test_home_sections(client, mesh):
     r = client.get("/")
     assert "New product in Orders" in r.text
     assert {p.name for p in r.context["mine"]} == {
-        "Orders draft", "Orders published", "Orders deprecated"}
+        "Orders draft",
+        "Orders published",
+        "Orders deprecated",
+    }
 
 
 def test_domain_page_shows_team_and_create_button_to_members_only(client, mesh):
@@ -170,8 +186,9 @@ def test_product_page_overview_for_consumer_and_member(client, mesh):
     assert "Clone" not in r.text and ">Edit<" not in r.text
     for tab in ("schema", "ports", "access", "activity"):
         assert client.get(f"/products/orders/published-product/?tab={tab}").status_code == 200
-    assert "sales.secret_table" not in client.get(
-        "/products/orders/published-product/?tab=ports").text
+    assert (
+        "sales.secret_table" not in client.get("/products/orders/published-product/?tab=ports").text
+    )
     client.force_login(mesh.member)
     r = client.get("/products/orders/published-product/")
     assert "Clone" in r.text and ">Edit<" in r.text

@@ -23,8 +23,9 @@ def quiet(_):
 
 @pytest.mark.django_db
 def test_generator_builds_the_requested_mesh_with_working_permissions():
-    ctx = scale.generate(scale.Options(products=50, domains=4, teams=8, fields_per_port=6,
-                                       users=40), quiet)
+    ctx = scale.generate(
+        scale.Options(products=50, domains=4, teams=8, fields_per_port=6, users=40), quiet
+    )
     products = scale.scale_products()
     assert products.count() == 50
     assert Domain.objects.count() == 4 and Team.objects.count() == 8
@@ -32,8 +33,11 @@ def test_generator_builds_the_requested_mesh_with_working_permissions():
     assert 150 * 3 <= SchemaField.objects.count() <= 150 * 9
     # The owning team's members may edit their drafts; a consumer outside it may not see them.
     draft = products.filter(status="draft").select_related("owner_team").first()
-    member = get_user_model().objects.filter(memberships__team=draft.owner_team_id,
-                                             memberships__role="member").first()
+    member = (
+        get_user_model()
+        .objects.filter(memberships__team=draft.owner_team_id, memberships__role="member")
+        .first()
+    )
     outsider = get_user_model().objects.exclude(memberships__team=draft.owner_team_id).first()
     assert can(member, "edit", draft)
     assert not can(outsider, "view", draft)
@@ -48,16 +52,32 @@ def test_generator_is_deterministic_and_reset_replaces_only_the_generated_mesh(m
     options = scale.Options(products=20, domains=2, teams=4, fields_per_port=3, users=10, seed=7)
 
     def snapshot():
-        return list(scale.scale_products().order_by(
-            "domain__slug", "slug", "ports__slug", "ports__fields__ordinal",
-        ).values_list("domain__slug", "slug", "status", "ports__slug", "ports__fields__name"))
+        return list(
+            scale.scale_products()
+            .order_by(
+                "domain__slug",
+                "slug",
+                "ports__slug",
+                "ports__fields__ordinal",
+            )
+            .values_list("domain__slug", "slug", "status", "ports__slug", "ports__fields__name")
+        )
 
     scale.generate(options, quiet)
     first = snapshot()
     with pytest.raises(CommandError, match="already here"):
         call_command("seed_scale", products=20, verbosity=0)
-    call_command("seed_scale", products=20, domains=2, teams=4, fields_per_port=3, users=10,
-                 seed=7, reset=True, verbosity=0)
+    call_command(
+        "seed_scale",
+        products=20,
+        domains=2,
+        teams=4,
+        fields_per_port=3,
+        users=10,
+        seed=7,
+        reset=True,
+        verbosity=0,
+    )
     assert snapshot() == first
     # The hand-made mesh is untouched.
     assert DataProduct.objects.filter(domain__slug="orders").count() == 3
@@ -81,13 +101,28 @@ def _pages(client, ctx):
     product = next(p for p in ctx.products if p["team"] is team)
     domain = product["domain"]
     base = f"/products/{domain['slug']}/{product['slug']}/"
-    urls = ["/", "/products/", "/products/?q=orders", "/products/?status=published&tag=gdpr",
-            "/domains/", f"/domains/{domain['slug']}/", f"/teams/{team['slug']}/",
-            "/access/inbox/", "/access/mine/", "/tags/gdpr/", base, base + "?tab=schema",
-            base + "?tab=ports", base + "?tab=access", base + "?tab=activity"]
+    urls = [
+        "/",
+        "/products/",
+        "/products/?q=orders",
+        "/products/?status=published&tag=gdpr",
+        "/domains/",
+        f"/domains/{domain['slug']}/",
+        f"/teams/{team['slug']}/",
+        "/access/inbox/",
+        "/access/mine/",
+        "/tags/gdpr/",
+        base,
+        base + "?tab=schema",
+        base + "?tab=ports",
+        base + "?tab=access",
+        base + "?tab=activity",
+    ]
     owner = get_user_model().objects.get(pk=team["owners"][0])
-    consumer = get_user_model().objects.exclude(memberships__isnull=False).first() \
+    consumer = (
+        get_user_model().objects.exclude(memberships__isnull=False).first()
         or get_user_model().objects.exclude(pk=owner.pk).first()
+    )
     counts = {}
     for user in (owner, consumer):
         client.force_login(user)

@@ -10,25 +10,71 @@ from products.models import DataProduct
 from tests import factories
 
 CORPUS = [
-    ("orders", "Orders", "Every order placed in the web shop", "", ["orders", "sales"],
-     ["order_id", "customer_id", "total_amount"]),
-    ("order-items", "Order items", "Line items of each order", "", ["orders"],
-     ["order_id", "sku", "quantity"]),
-    ("customers", "Customers", "Customer profiles and sign-up dates", "", ["pii"],
-     ["customer_id", "email"]),
-    ("web-sessions", "Web sessions", "Clickstream sessions from the web shop", "", ["traffic"],
-     ["session_id", "page_views"]),
-    ("payments", "Payments", "Card payments and their status", "", ["finance"],
-     ["payment_id", "amount", "currency"]),
-    ("refunds", "Refunds", "Money returned to customers", "", ["finance"],
-     ["refund_id", "reason"]),
-    ("stock-levels", "Stock levels", "Units on hand per warehouse", "", ["inventory"],
-     ["sku", "warehouse_id", "units"]),
-    ("campaign-performance", "Campaign performance", "Spend and conversions per campaign", "",
-     ["marketing"], ["campaign_id", "spend"]),
-    ("shipments", "Shipments", "Parcels leaving us",
-     "Parcels leaving our warehouses, with the carrier's tracking numbers.", ["logistics"],
-     ["shipment_id", "carrier"]),
+    (
+        "orders",
+        "Orders",
+        "Every order placed in the web shop",
+        "",
+        ["orders", "sales"],
+        ["order_id", "customer_id", "total_amount"],
+    ),
+    (
+        "order-items",
+        "Order items",
+        "Line items of each order",
+        "",
+        ["orders"],
+        ["order_id", "sku", "quantity"],
+    ),
+    (
+        "customers",
+        "Customers",
+        "Customer profiles and sign-up dates",
+        "",
+        ["pii"],
+        ["customer_id", "email"],
+    ),
+    (
+        "web-sessions",
+        "Web sessions",
+        "Clickstream sessions from the web shop",
+        "",
+        ["traffic"],
+        ["session_id", "page_views"],
+    ),
+    (
+        "payments",
+        "Payments",
+        "Card payments and their status",
+        "",
+        ["finance"],
+        ["payment_id", "amount", "currency"],
+    ),
+    ("refunds", "Refunds", "Money returned to customers", "", ["finance"], ["refund_id", "reason"]),
+    (
+        "stock-levels",
+        "Stock levels",
+        "Units on hand per warehouse",
+        "",
+        ["inventory"],
+        ["sku", "warehouse_id", "units"],
+    ),
+    (
+        "campaign-performance",
+        "Campaign performance",
+        "Spend and conversions per campaign",
+        "",
+        ["marketing"],
+        ["campaign_id", "spend"],
+    ),
+    (
+        "shipments",
+        "Shipments",
+        "Parcels leaving us",
+        "Parcels leaving our warehouses, with the carrier's tracking numbers.",
+        ["logistics"],
+        ["shipment_id", "carrier"],
+    ),
 ]
 
 
@@ -40,9 +86,13 @@ def corpus(db):
         domain = domain_services.domain_create(slug="corpus", name="Corpus", owner_team=team)
         for slug, name, summary, description, tags, fields in CORPUS:
             p = services.product_create(
-                domain=domain, slug=slug, name=name, summary=summary, description=description,
-                tags=tags, ports=[{"name": "Main", "kind": "table",
-                                   "fields": [{"name": f} for f in fields]}],
+                domain=domain,
+                slug=slug,
+                name=name,
+                summary=summary,
+                description=description,
+                tags=tags,
+                ports=[{"name": "Main", "kind": "table", "fields": [{"name": f} for f in fields]}],
             )
             services.product_publish(product=p)
     return DataProduct.objects.all()
@@ -119,4 +169,3 @@ def test_search_only_finds_visible_products(mesh):
     owner_view = visible(mesh.owner, DataProduct.objects.all())
     found = search.search_products(owner_view, "orders draft")
     assert found.filter(status="draft", domain__slug="orders").exists()
-

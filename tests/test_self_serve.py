@@ -7,39 +7,65 @@ from products.models import DataProduct, OutputPort, SchemaField
 
 def _form(name="Order events", slug="", ports=()):
     data = {
-        "name": name, "slug": slug, "summary": "Events of every order", "description": "# Hi",
-        "version": "1.0.0", "classification": "internal", "tags": "orders, events",
-        "freshness_slo_hours": "", "availability_slo": "",
-        "ports-TOTAL_FORMS": str(len(ports)), "ports-INITIAL_FORMS": "0",
-        "ports-MIN_NUM_FORMS": "0", "ports-MAX_NUM_FORMS": "1000",
+        "name": name,
+        "slug": slug,
+        "summary": "Events of every order",
+        "description": "# Hi",
+        "version": "1.0.0",
+        "classification": "internal",
+        "tags": "orders, events",
+        "freshness_slo_hours": "",
+        "availability_slo": "",
+        "ports-TOTAL_FORMS": str(len(ports)),
+        "ports-INITIAL_FORMS": "0",
+        "ports-MIN_NUM_FORMS": "0",
+        "ports-MAX_NUM_FORMS": "1000",
     }
     for i, port in enumerate(ports):
         fields = port.get("fields", [])
-        data.update({
-            f"ports-{i}-id": port.get("id", ""), f"ports-{i}-name": port["name"],
-            f"ports-{i}-slug": port.get("slug", ""), f"ports-{i}-kind": port.get("kind", "table"),
-            f"ports-{i}-location": port.get("location", ""), f"ports-{i}-format": "",
-            f"ports-{i}-description": "",
-            f"ports-{i}-fields-TOTAL_FORMS": str(len(fields)),
-            f"ports-{i}-fields-INITIAL_FORMS": "0", f"ports-{i}-fields-MIN_NUM_FORMS": "0",
-            f"ports-{i}-fields-MAX_NUM_FORMS": "1000",
-        })
+        data.update(
+            {
+                f"ports-{i}-id": port.get("id", ""),
+                f"ports-{i}-name": port["name"],
+                f"ports-{i}-slug": port.get("slug", ""),
+                f"ports-{i}-kind": port.get("kind", "table"),
+                f"ports-{i}-location": port.get("location", ""),
+                f"ports-{i}-format": "",
+                f"ports-{i}-description": "",
+                f"ports-{i}-fields-TOTAL_FORMS": str(len(fields)),
+                f"ports-{i}-fields-INITIAL_FORMS": "0",
+                f"ports-{i}-fields-MIN_NUM_FORMS": "0",
+                f"ports-{i}-fields-MAX_NUM_FORMS": "1000",
+            }
+        )
         if port.get("DELETE"):
             data[f"ports-{i}-DELETE"] = "on"
         for j, f in enumerate(fields):
             p = f"ports-{i}-fields-{j}-"
-            data.update({p + "id": f.get("id", ""), p + "name": f["name"],
-                         p + "logical_type": f.get("logical_type", "string"),
-                         p + "description": ""})
+            data.update(
+                {
+                    p + "id": f.get("id", ""),
+                    p + "name": f["name"],
+                    p + "logical_type": f.get("logical_type", "string"),
+                    p + "description": "",
+                }
+            )
             for flag in ("required", "unique", "primary_key", "pii", "DELETE"):
                 if f.get(flag):
                     data[p + flag] = "on"
     return data
 
 
-TWO_FIELDS = [{"name": "Events", "location": "orders.events",
-               "fields": [{"name": "event_id", "logical_type": "integer", "primary_key": True},
-                          {"name": "email", "pii": True}]}]
+TWO_FIELDS = [
+    {
+        "name": "Events",
+        "location": "orders.events",
+        "fields": [
+            {"name": "event_id", "logical_type": "integer", "primary_key": True},
+            {"name": "email", "pii": True},
+        ],
+    }
+]
 
 
 def test_member_creates_a_product_with_a_port_and_two_fields(client, mesh):
@@ -56,7 +82,9 @@ def test_member_creates_a_product_with_a_port_and_two_fields(client, mesh):
     port = p.ports.get()
     assert port.slug == "events" and port.location == "orders.events"
     assert [(f.name, f.primary_key, f.pii) for f in port.fields.all()] == [
-        ("event_id", True, False), ("email", False, True)]
+        ("event_id", True, False),
+        ("email", False, True),
+    ]
     page = client.get(p.get_absolute_url() + "?tab=schema").text
     assert "event_id" in page and "PII" in page
 
@@ -101,25 +129,45 @@ def test_edit_updates_adds_and_removes_ports_and_fields(client, mesh):
     field = port.fields.get()
     r = client.get(f"/products/orders/{p.slug}/edit/")
     assert r.status_code == 200 and "order_id" in r.text
-    data = _form(name="Orders draft v2", slug=p.slug, ports=[
-        {"id": port.pk, "name": "Main", "slug": "main", "fields": [
-            {"id": field.pk, "name": "order_no", "logical_type": "integer"},
-            {"name": "placed_at", "logical_type": "timestamp"}]},
-        {"name": "Export", "kind": "file"},
-    ])
+    data = _form(
+        name="Orders draft v2",
+        slug=p.slug,
+        ports=[
+            {
+                "id": port.pk,
+                "name": "Main",
+                "slug": "main",
+                "fields": [
+                    {"id": field.pk, "name": "order_no", "logical_type": "integer"},
+                    {"name": "placed_at", "logical_type": "timestamp"},
+                ],
+            },
+            {"name": "Export", "kind": "file"},
+        ],
+    )
     r = client.post(f"/products/orders/{p.slug}/edit/", data)
     assert r.status_code == 302, r.content
     p.refresh_from_db()
     assert p.name == "Orders draft v2"
     assert sorted(p.ports.values_list("slug", flat=True)) == ["export", "main"]
     assert list(p.ports.get(slug="main").fields.values_list("name", flat=True)) == [
-        "order_no", "placed_at"]
+        "order_no",
+        "placed_at",
+    ]
     # remove the export port
-    data = _form(name="Orders draft v2", slug=p.slug, ports=[
-        {"id": port.pk, "name": "Main", "slug": "main", "fields": [
-            {"id": field.pk, "name": "order_no"}]},
-        {"id": p.ports.get(slug="export").pk, "name": "Export", "DELETE": True},
-    ])
+    data = _form(
+        name="Orders draft v2",
+        slug=p.slug,
+        ports=[
+            {
+                "id": port.pk,
+                "name": "Main",
+                "slug": "main",
+                "fields": [{"id": field.pk, "name": "order_no"}],
+            },
+            {"id": p.ports.get(slug="export").pk, "name": "Export", "DELETE": True},
+        ],
+    )
     assert client.post(f"/products/orders/{p.slug}/edit/", data).status_code == 302
     assert list(p.ports.values_list("slug", flat=True)) == ["main"]
 

@@ -16,8 +16,15 @@ class TeamSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["slug", "name", "description", "contact_email", "memberships", "created_at",
-                  "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "contact_email",
+            "memberships",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class DomainSerializer(serializers.ModelSerializer):
@@ -26,5 +33,4 @@ class DomainSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Domain
-        fields = ["slug", "name", "description", "parent", "owner_team", "created_at",
-                  "updated_at"]
+        fields = ["slug", "name", "description", "parent", "owner_team", "created_at", "updated_at"]

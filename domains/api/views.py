@@ -9,8 +9,10 @@ from meshportal.permissions import visible
 from .serializers import DomainSerializer, TeamSerializer
 
 
-@extend_schema_view(list=extend_schema(responses={200: TeamSerializer(many=True)}),
-                    retrieve=extend_schema(responses={200: TeamSerializer, **ERROR_RESPONSES}))
+@extend_schema_view(
+    list=extend_schema(responses={200: TeamSerializer(many=True)}),
+    retrieve=extend_schema(responses={200: TeamSerializer, **ERROR_RESPONSES}),
+)
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     """Teams and their members. Teams are managed on the portal's team pages and the admin."""
 
@@ -20,13 +22,18 @@ class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["slug"]
 
     def get_queryset(self):
-        return visible(self.request.user, Team.objects.prefetch_related(
-            Prefetch("memberships", queryset=Membership.objects.select_related("user"))
-        )).order_by("name")
+        return visible(
+            self.request.user,
+            Team.objects.prefetch_related(
+                Prefetch("memberships", queryset=Membership.objects.select_related("user"))
+            ),
+        ).order_by("name")
 
 
-@extend_schema_view(list=extend_schema(responses={200: DomainSerializer(many=True)}),
-                    retrieve=extend_schema(responses={200: DomainSerializer, **ERROR_RESPONSES}))
+@extend_schema_view(
+    list=extend_schema(responses={200: DomainSerializer(many=True)}),
+    retrieve=extend_schema(responses={200: DomainSerializer, **ERROR_RESPONSES}),
+)
 class DomainViewSet(viewsets.ReadOnlyModelViewSet):
     """Business domains. Domains are managed on the portal's pages and the admin."""
 

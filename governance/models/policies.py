@@ -16,15 +16,21 @@ class Policy(models.Model):
         REJECTED = "rejected", "Rejected"
         RETIRED = "retired", "Retired"
 
-    key = models.SlugField(max_length=80, unique=True, help_text="Short unique name, e.g. snake-case-fields.")
+    key = models.SlugField(
+        max_length=80, unique=True, help_text="Short unique name, e.g. snake-case-fields."
+    )
     title = models.CharField(max_length=200)
     rationale = models.TextField(blank=True, help_text="Markdown: why the mesh wants this.")
     rule_type = models.CharField(max_length=40)
     parameters = models.JSONField(default=dict, blank=True)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ADVISORY)
     domain = models.ForeignKey(
-        "domains.Domain", null=True, blank=True, on_delete=models.CASCADE,
-        related_name="policies", help_text="Empty: a global policy the council adopts.",
+        "domains.Domain",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="policies",
+        help_text="Empty: a global policy the council adopts.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
     proposed_by = models.ForeignKey(
@@ -39,11 +45,14 @@ class Policy(models.Model):
         ordering = ["key"]
         verbose_name_plural = "policies"
         constraints = [
-            models.CheckConstraint(condition=models.Q(severity__in=["advisory", "blocking"]),
-                                   name="policy_severity_valid"),
+            models.CheckConstraint(
+                condition=models.Q(severity__in=["advisory", "blocking"]),
+                name="policy_severity_valid",
+            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["proposed", "active", "rejected", "retired"]),
-                name="policy_status_valid"),
+                name="policy_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -73,8 +82,10 @@ class PolicyVote(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "voter"], name="policyvote_one_per_voter"),
-            models.CheckConstraint(condition=models.Q(decision__in=["approve", "reject"]),
-                                   name="policyvote_decision_valid"),
+            models.CheckConstraint(
+                condition=models.Q(decision__in=["approve", "reject"]),
+                name="policyvote_decision_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,8 +121,9 @@ class PolicyStatus(models.Model):
         FAIL = "fail", "Fails"
 
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="statuses")
-    product = models.ForeignKey("products.DataProduct", on_delete=models.CASCADE,
-                                related_name="policy_statuses")
+    product = models.ForeignKey(
+        "products.DataProduct", on_delete=models.CASCADE, related_name="policy_statuses"
+    )
     outcome = models.CharField(max_length=4, choices=Outcome.choices)
     reason = models.TextField(blank=True)
     changed_at = models.DateTimeField()
@@ -168,14 +180,17 @@ class Waiver(models.Model):
         DENIED = "denied", "Denied"
 
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="waivers")
-    product = models.ForeignKey("products.DataProduct", on_delete=models.CASCADE,
-                                related_name="waivers")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    product = models.ForeignKey(
+        "products.DataProduct", on_delete=models.CASCADE, related_name="waivers"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     justification = models.TextField(help_text="Why this product cannot comply yet.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -184,8 +199,10 @@ class Waiver(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=["requested", "granted", "denied"]),
-                                   name="waiver_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["requested", "granted", "denied"]),
+                name="waiver_status_valid",
+            ),
         ]
         indexes = [models.Index(fields=["policy", "product", "status"], name="waiver_lookup")]
 
@@ -203,8 +220,14 @@ class GlossaryTerm(models.Model):
     name = models.CharField(max_length=200)
     definition = models.TextField(help_text="Markdown.")
     synonyms = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
-    domain = models.ForeignKey("domains.Domain", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="glossary_terms", help_text="Empty: a global term.")
+    domain = models.ForeignKey(
+        "domains.Domain",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="glossary_terms",
+        help_text="Empty: a global term.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -214,7 +237,8 @@ class GlossaryTerm(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=["draft", "approved", "deprecated"]),
-                name="glossaryterm_status_valid"),
+                name="glossaryterm_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -231,8 +255,9 @@ class GlossaryTerm(models.Model):
 class DirtyProduct(models.Model):
     """A product changed since its last evaluation; a debounced task evaluates and clears these."""
 
-    product = models.OneToOneField("products.DataProduct", on_delete=models.CASCADE,
-                                   related_name="+")
+    product = models.OneToOneField(
+        "products.DataProduct", on_delete=models.CASCADE, related_name="+"
+    )
     since = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -54,8 +54,17 @@ class QualityCheck(models.Model):
             models.UniqueConstraint(fields=["port", "name"], name="qualitycheck_unique_name"),
             models.CheckConstraint(
                 condition=models.Q(
-                    kind__in=["row_count", "missing", "duplicates", "accepted_values", "range",
-                              "pattern", "freshness", "schema", "custom_sql"]
+                    kind__in=[
+                        "row_count",
+                        "missing",
+                        "duplicates",
+                        "accepted_values",
+                        "range",
+                        "pattern",
+                        "freshness",
+                        "schema",
+                        "custom_sql",
+                    ]
                 ),
                 name="qualitycheck_kind_valid",
             ),
@@ -110,9 +119,7 @@ class QualityRun(models.Model):
                 name="qualityrun_one_active_per_check",
             ),
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=["queued", "running", "passed", "failed", "error"]
-                ),
+                condition=models.Q(status__in=["queued", "running", "passed", "failed", "error"]),
                 name="qualityrun_status_valid",
             ),
         ]

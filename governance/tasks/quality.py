@@ -31,11 +31,12 @@ def run_quality_checks(run_ids: list[int]) -> dict:
         return services.execute_runs(run_ids=run_ids)
 
 
-@shared_task(bind=True, name="governance.tasks.quality.deliver_webhook", acks_late=True,
-             max_retries=6)
+@shared_task(
+    bind=True, name="governance.tasks.quality.deliver_webhook", acks_late=True, max_retries=6
+)
 def deliver_webhook(self, delivery_id: int) -> str:
     final = self.request.retries >= self.max_retries
     try:
         return services.webhook_deliver(delivery_id=delivery_id, final=final)
     except services.DeliveryFailed as e:
-        raise self.retry(countdown=min(10 * 2 ** self.request.retries, 3600), exc=e) from None
+        raise self.retry(countdown=min(10 * 2**self.request.retries, 3600), exc=e) from None

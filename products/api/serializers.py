@@ -49,8 +49,20 @@ class FieldSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SchemaField
-        fields = ["id", "port", "product", "name", "logical_type", "physical_type",
-                  "description", "required", "unique", "primary_key", "pii", "ordinal"]
+        fields = [
+            "id",
+            "port",
+            "product",
+            "name",
+            "logical_type",
+            "physical_type",
+            "description",
+            "required",
+            "unique",
+            "primary_key",
+            "pii",
+            "ordinal",
+        ]
         validators: list = []  # uniqueness is the service's (model) check
 
     def __init__(self, *args, **kwargs):
@@ -58,7 +70,8 @@ class FieldSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is not None and "port" in self.fields:
             self.fields["port"].queryset = visible(
-                request.user, OutputPort.objects.select_related("product__domain"))
+                request.user, OutputPort.objects.select_related("product__domain")
+            )
         if self.instance is not None and not isinstance(self.instance, list | tuple):
             self.fields["port"].read_only = True
 
@@ -69,22 +82,44 @@ class FieldSerializer(serializers.ModelSerializer):
 class PortFieldSerializer(serializers.ModelSerializer):
     class Meta:
         model = SchemaField
-        fields = ["id", "name", "logical_type", "physical_type", "description", "required",
-                  "unique", "primary_key", "pii", "ordinal"]
+        fields = [
+            "id",
+            "name",
+            "logical_type",
+            "physical_type",
+            "description",
+            "required",
+            "unique",
+            "primary_key",
+            "pii",
+            "ordinal",
+        ]
 
 
 class PortSerializer(serializers.ModelSerializer):
     product = ProductRefField()
     fields = PortFieldSerializer(many=True, read_only=True)
     location = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, allow_null=True,
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
         help_text="Connection detail: null unless you are the owning team or an approved consumer.",
     )
 
     class Meta:
         model = OutputPort
-        fields = ["id", "product", "slug", "name", "kind", "location", "format", "description",
-                  "fields"]
+        fields = [
+            "id",
+            "product",
+            "slug",
+            "name",
+            "kind",
+            "location",
+            "format",
+            "description",
+            "fields",
+        ]
         extra_kwargs = {"slug": {"required": False}}
         validators: list = []  # uniqueness is the service's (model) check
 
@@ -107,7 +142,9 @@ class ProductSerializer(serializers.ModelSerializer):
     urn = serializers.CharField(read_only=True)
     domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all())
     owner_team = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Team.objects.all(), required=False,
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        required=False,
         help_text="Defaults to the domain's team.",
     )
     replacement = serializers.SerializerMethodField()
@@ -115,10 +152,26 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataProduct
-        fields = ["urn", "domain", "slug", "name", "summary", "description", "status", "version",
-                  "classification", "tags", "owner_team", "freshness_slo_hours",
-                  "availability_slo", "sunset_date", "replacement", "published_at",
-                  "created_at", "updated_at"]
+        fields = [
+            "urn",
+            "domain",
+            "slug",
+            "name",
+            "summary",
+            "description",
+            "status",
+            "version",
+            "classification",
+            "tags",
+            "owner_team",
+            "freshness_slo_hours",
+            "availability_slo",
+            "sunset_date",
+            "replacement",
+            "published_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["status", "sunset_date", "published_at"]
 
     def __init__(self, *args, **kwargs):
@@ -128,7 +181,11 @@ class ProductSerializer(serializers.ModelSerializer):
             self.fields["slug"].read_only = True
 
     def get_replacement(self, obj) -> str | None:
-        return f"urn:mesh:{obj.replacement.domain.slug}:{obj.replacement.slug}" if obj.replacement_id else None
+        return (
+            f"urn:mesh:{obj.replacement.domain.slug}:{obj.replacement.slug}"
+            if obj.replacement_id
+            else None
+        )
 
 
 class ProductDetailSerializer(ProductSerializer):
@@ -150,16 +207,30 @@ class DeprecateSerializer(serializers.Serializer):
 class AccessRequestSerializer(serializers.ModelSerializer):
     product = ProductRefField()
     requester = serializers.CharField(source="requester.username", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(),
-                                        required=False, allow_null=True)
-    decided_by = serializers.CharField(source="decided_by.username", read_only=True,
-                                       allow_null=True, default=None)
+    team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
+    )
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = AccessRequest
-        fields = ["id", "product", "requester", "team", "purpose", "duration_days", "status",
-                  "decided_by", "decided_at", "decision_comment", "expires_at", "ended_at",
-                  "created_at"]
+        fields = [
+            "id",
+            "product",
+            "requester",
+            "team",
+            "purpose",
+            "duration_days",
+            "status",
+            "decided_by",
+            "decided_at",
+            "decision_comment",
+            "expires_at",
+            "ended_at",
+            "created_at",
+        ]
         read_only_fields = ["status", "decided_at", "decision_comment", "expires_at", "ended_at"]
 
 
@@ -176,8 +247,9 @@ class ChangeSerializer(serializers.Serializer):
 
 class ContractVersionSerializer(serializers.ModelSerializer):
     changelog = ChangeSerializer(many=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True,
-                                       allow_null=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = ContractVersion

@@ -62,10 +62,12 @@ class ApiProductFilter(DataProductFilter):
     """The pages' product filterset; `search` is the same search as the pages' `q`."""
 
     # The same filters as the pages', typed for the schema.
-    domain = SlugsFilter(field_name="domain__slug", to_field_name="slug",
-                         queryset=Domain.objects.all())
-    owner_team = SlugsFilter(field_name="owner_team__slug", to_field_name="slug",
-                             queryset=Team.objects.all())
+    domain = SlugsFilter(
+        field_name="domain__slug", to_field_name="slug", queryset=Domain.objects.all()
+    )
+    owner_team = SlugsFilter(
+        field_name="owner_team__slug", to_field_name="slug", queryset=Team.objects.all()
+    )
 
     search = django_filters.CharFilter(method="filter_q", label="Search")
     urn = django_filters.CharFilter(method="filter_urn", label="URN")
@@ -102,16 +104,27 @@ class _PermsPrefetchMixin:
 
 
 def _product_detail_queryset(user):
-    return selectors.product_queryset().prefetch_related(
-        Prefetch("ports", queryset=OutputPort.objects.prefetch_related(
-            Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))))
-    ).select_related("replacement__domain")
+    return (
+        selectors.product_queryset()
+        .prefetch_related(
+            Prefetch(
+                "ports",
+                queryset=OutputPort.objects.prefetch_related(
+                    Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
+                ),
+            )
+        )
+        .select_related("replacement__domain")
+    )
 
 
 class ProductLookupMixin:
     def get_object(self):
-        obj = (visible(self.request.user, _product_detail_queryset(self.request.user))
-               .filter(domain__slug=self.kwargs["domain"], slug=self.kwargs["product"]).first())
+        obj = (
+            visible(self.request.user, _product_detail_queryset(self.request.user))
+            .filter(domain__slug=self.kwargs["domain"], slug=self.kwargs["product"])
+            .first()
+        )
         if obj is None:
             raise NotFound("No such data product, or you may not see it.")
         self.check_object_permissions(self.request, obj)
@@ -120,20 +133,31 @@ class ProductLookupMixin:
 
 @extend_schema_view(
     list=extend_schema(summary="List data products (filter, search, order, paginate)"),
-    create=extend_schema(summary="Create a data product", responses={
-        201: ProductDetailSerializer, **ERROR_RESPONSES}),
-    retrieve=extend_schema(parameters=PRODUCT_PATH, responses={
-        200: ProductDetailSerializer, **ERROR_RESPONSES}),
-    update=extend_schema(parameters=PRODUCT_PATH, responses={
-        200: ProductDetailSerializer, **ERROR_RESPONSES}),
-    partial_update=extend_schema(parameters=PRODUCT_PATH, responses={
-        200: ProductDetailSerializer, **ERROR_RESPONSES}),
+    create=extend_schema(
+        summary="Create a data product", responses={201: ProductDetailSerializer, **ERROR_RESPONSES}
+    ),
+    retrieve=extend_schema(
+        parameters=PRODUCT_PATH, responses={200: ProductDetailSerializer, **ERROR_RESPONSES}
+    ),
+    update=extend_schema(
+        parameters=PRODUCT_PATH, responses={200: ProductDetailSerializer, **ERROR_RESPONSES}
+    ),
+    partial_update=extend_schema(
+        parameters=PRODUCT_PATH, responses={200: ProductDetailSerializer, **ERROR_RESPONSES}
+    ),
     destroy=extend_schema(parameters=PRODUCT_PATH, responses={204: None, **ERROR_RESPONSES}),
 )
-class ProductViewSet(EnforceContractMixin, ProductLookupMixin, _PermsPrefetchMixin, mixins.ListModelMixin,
-                     mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                     mixins.UpdateModelMixin, mixins.DestroyModelMixin,
-                     viewsets.GenericViewSet):
+class ProductViewSet(
+    EnforceContractMixin,
+    ProductLookupMixin,
+    _PermsPrefetchMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Data products, addressed as `/api/v1/products/<domain>/<product>/` or by URN
     (`/api/v1/products/urn:mesh:<domain>:<product>/`, or `?urn=` on the list)."""
 
@@ -149,8 +173,7 @@ class ProductViewSet(EnforceContractMixin, ProductLookupMixin, _PermsPrefetchMix
         return ProductDetailSerializer
 
     def get_queryset(self):
-        return selectors.product_list(user=self.request.user).select_related(
-            "replacement__domain")
+        return selectors.product_list(user=self.request.user).select_related("replacement__domain")
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
@@ -174,20 +197,29 @@ class ProductViewSet(EnforceContractMixin, ProductLookupMixin, _PermsPrefetchMix
         obj = _product_detail_queryset(None).get(pk=product.pk)
         return Response(ProductDetailSerializer(obj, context=self.get_serializer_context()).data)
 
-    @extend_schema(parameters=PRODUCT_PATH, request=None,
-                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=PRODUCT_PATH,
+        request=None,
+        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+    )
     def publish(self, request, domain, product):
         return self._lifecycle(request, services.product_publish)
 
-    @extend_schema(parameters=PRODUCT_PATH, request=DeprecateSerializer,
-                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=PRODUCT_PATH,
+        request=DeprecateSerializer,
+        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+    )
     def deprecate(self, request, domain, product):
         s = DeprecateSerializer(data=request.data, context=self.get_serializer_context())
         s.is_valid(raise_exception=True)
         return self._lifecycle(request, services.product_deprecate, **s.validated_data)
 
-    @extend_schema(parameters=PRODUCT_PATH, request=None,
-                   responses={200: ProductDetailSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=PRODUCT_PATH,
+        request=None,
+        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+    )
     def retire(self, request, domain, product):
         return self._lifecycle(request, services.product_retire)
 
@@ -198,10 +230,15 @@ class ProductByUrnView(generics.RetrieveAPIView):
     serializer_class = ProductDetailSerializer
     queryset = DataProduct.objects.none()
 
-    @extend_schema(responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
-                   operation_id="products_retrieve_by_urn", parameters=[OpenApiParameter(
-                       "urn", str, OpenApiParameter.PATH,
-                       description="urn:mesh:<domain>:<product>")])
+    @extend_schema(
+        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+        operation_id="products_retrieve_by_urn",
+        parameters=[
+            OpenApiParameter(
+                "urn", str, OpenApiParameter.PATH, description="urn:mesh:<domain>:<product>"
+            )
+        ],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -209,8 +246,11 @@ class ProductByUrnView(generics.RetrieveAPIView):
         parts = self.kwargs["urn"].split(":")
         obj = None
         if len(parts) == 4 and parts[:2] == ["urn", "mesh"]:
-            obj = (visible(self.request.user, _product_detail_queryset(self.request.user))
-                   .filter(domain__slug=parts[2], slug=parts[3]).first())
+            obj = (
+                visible(self.request.user, _product_detail_queryset(self.request.user))
+                .filter(domain__slug=parts[2], slug=parts[3])
+                .first()
+            )
         if obj is None:
             raise NotFound("No such data product, or you may not see it.")
         return obj
@@ -249,9 +289,13 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
     queryset = OutputPort.objects.none()
 
     def get_queryset(self):
-        return visible(self.request.user, OutputPort.objects.select_related(
-            "product__domain", "product__owner_team").prefetch_related(
-            Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name")))
+        return visible(
+            self.request.user,
+            OutputPort.objects.select_related(
+                "product__domain", "product__owner_team"
+            ).prefetch_related(
+                Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
+            ),
         ).order_by("product_id", "slug")
 
     def product_of(self, obj):
@@ -267,8 +311,9 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
         serializer.instance = services.port_create(product=product, **data)
 
     def perform_update(self, serializer):
-        serializer.instance = services.port_update(port=serializer.instance,
-                                                   **serializer.validated_data)
+        serializer.instance = services.port_update(
+            port=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         services.port_delete(port=instance)
@@ -285,8 +330,7 @@ class FieldFilter(django_filters.FilterSet):
         parts = value.split(":")
         if len(parts) != 4:
             return queryset.none()
-        return queryset.filter(port__product__domain__slug=parts[2],
-                               port__product__slug=parts[3])
+        return queryset.filter(port__product__domain__slug=parts[2], port__product__slug=parts[3])
 
 
 @extend_schema_view(
@@ -306,8 +350,11 @@ class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
     queryset = SchemaField.objects.none()
 
     def get_queryset(self):
-        return visible(self.request.user, SchemaField.objects.select_related(
-            "port__product__domain", "port__product__owner_team")
+        return visible(
+            self.request.user,
+            SchemaField.objects.select_related(
+                "port__product__domain", "port__product__owner_team"
+            ),
         ).order_by("port_id", "ordinal", "name")
 
     def perform_create(self, serializer):
@@ -318,8 +365,9 @@ class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
         serializer.instance = services.field_create(port=port, **data)
 
     def perform_update(self, serializer):
-        serializer.instance = services.field_update(field=serializer.instance,
-                                                    **serializer.validated_data)
+        serializer.instance = services.field_update(
+            field=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         services.field_delete(field=instance)
@@ -340,16 +388,21 @@ class AccessRequestFilter(django_filters.FilterSet):
         return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
 
 
-DECISION = extend_schema(request=DecisionSerializer,
-                         responses={200: AccessRequestSerializer, **ERROR_RESPONSES})
+DECISION = extend_schema(
+    request=DecisionSerializer, responses={200: AccessRequestSerializer, **ERROR_RESPONSES}
+)
 
 
 @extend_schema_view(
     create=extend_schema(responses={201: AccessRequestSerializer, **ERROR_RESPONSES}),
     retrieve=extend_schema(responses={200: AccessRequestSerializer, **ERROR_RESPONSES}),
 )
-class AccessRequestViewSet(mixins.ListModelMixin, mixins.CreateModelMixin,
-                           mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AccessRequestViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Access requests: yours, and those for products whose team you own. Owners approve, deny
     and revoke; requesters withdraw a pending request."""
 
@@ -360,12 +413,17 @@ class AccessRequestViewSet(mixins.ListModelMixin, mixins.CreateModelMixin,
     queryset = AccessRequest.objects.none()
 
     def get_queryset(self):
-        return visible(self.request.user, AccessRequest.objects.select_related(
-            "product__domain", "requester", "team", "decided_by")).order_by("-created_at")
+        return visible(
+            self.request.user,
+            AccessRequest.objects.select_related(
+                "product__domain", "requester", "team", "decided_by"
+            ),
+        ).order_by("-created_at")
 
     def perform_create(self, serializer):
         serializer.instance = services.access_request_create(
-            requester=self.request.user, **serializer.validated_data)
+            requester=self.request.user, **serializer.validated_data
+        )
 
     def _decide(self, request, fn, *, owner_only=True, **kwargs):
         req = self.get_object()
@@ -423,7 +481,9 @@ class RawTextParser(parsers.BaseParser):
 def import_result_data(result) -> dict:
     return {
         "urn": result.product.urn if result.product else "",
-        "created": result.created, "changed": result.changed, "applied": result.applied,
+        "created": result.created,
+        "changed": result.changed,
+        "applied": result.applied,
         "breaking": result.breaking,
         "version": result.version.number if result.version and result.applied else None,
         "changes": [c.__dict__ for c in result.changes],
@@ -442,29 +502,44 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
     serializer_class = ContractImportResultSerializer
     queryset = DataProduct.objects.none()
 
-    @extend_schema(parameters=PRODUCT_PATH, responses={
-        (200, "application/yaml"): OpenApiResponse(
-            OpenApiTypes.OBJECT, description="The ODCS v3.2.0 document, as YAML."),
-        **{(code, "application/json"): s for code, s in ERROR_RESPONSES.items()}})
+    @extend_schema(
+        parameters=PRODUCT_PATH,
+        responses={
+            (200, "application/yaml"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The ODCS v3.2.0 document, as YAML."
+            ),
+            **{(code, "application/json"): s for code, s in ERROR_RESPONSES.items()},
+        },
+    )
     def get(self, request, domain, product):
         obj = self.get_object()
         body = contracts.export_yaml(obj)
         response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
         if request.query_params.get("download"):
             response["Content-Disposition"] = (
-                f'attachment; filename="{obj.domain.slug}-{obj.slug}.odcs.yaml"')
+                f'attachment; filename="{obj.domain.slug}-{obj.slug}.odcs.yaml"'
+            )
         return response
 
     @extend_schema(
         parameters=[*PRODUCT_PATH, OpenApiParameter("dry_run", bool, description="Only preview.")],
         request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
-        responses={200: ContractImportResultSerializer, 201: ContractImportResultSerializer,
-                   **ERROR_RESPONSES})
+        responses={
+            200: ContractImportResultSerializer,
+            201: ContractImportResultSerializer,
+            **ERROR_RESPONSES,
+        },
+    )
     def put(self, request, domain, product):
-        existing = (visible(request.user, DataProduct.objects.select_related("domain"))
-                    .filter(domain__slug=domain, slug=product).first())
-        if existing is None and DataProduct.objects.filter(
-                domain__slug=domain, slug=product).exists():
+        existing = (
+            visible(request.user, DataProduct.objects.select_related("domain"))
+            .filter(domain__slug=domain, slug=product)
+            .first()
+        )
+        if (
+            existing is None
+            and DataProduct.objects.filter(domain__slug=domain, slug=product).exists()
+        ):
             raise NotFound("No such data product, or you may not see it.")
         if existing is not None and not can(request.user, EDIT, existing):
             raise PermissionDenied(f"You may not edit {existing}.")
@@ -473,11 +548,13 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
         if existing is None:
             # The URL names the product to create; the document must agree.
             doc_ok = f"urn:mesh:{domain}:{product}"
-            result = contracts.contract_import(text=text, user=request.user, dry_run=dry_run,
-                                               expected_urn=doc_ok)
+            result = contracts.contract_import(
+                text=text, user=request.user, dry_run=dry_run, expected_urn=doc_ok
+            )
         else:
-            result = contracts.contract_import(text=text, user=request.user, product=existing,
-                                               dry_run=dry_run)
+            result = contracts.contract_import(
+                text=text, user=request.user, product=existing, dry_run=dry_run
+            )
         code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
         return Response(import_result_data(result), status=code)
 
@@ -504,9 +581,10 @@ class ContractVersionDetail(ProductLookupMixin, generics.GenericAPIView):
     serializer_class = ContractVersionDetailSerializer
     queryset = ContractVersion.objects.none()
 
-    @extend_schema(parameters=[*PRODUCT_PATH, OpenApiParameter("number", int,
-                                                               OpenApiParameter.PATH)],
-                   responses={200: ContractVersionDetailSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=[*PRODUCT_PATH, OpenApiParameter("number", int, OpenApiParameter.PATH)],
+        responses={200: ContractVersionDetailSerializer, **ERROR_RESPONSES},
+    )
     def get(self, request, domain, product, number):
         obj = self.get_object()
         version = obj.contract_versions.filter(number=number).first()
@@ -522,19 +600,26 @@ class ContractDiffView(ProductLookupMixin, generics.GenericAPIView):
     serializer_class = ContractDiffSerializer
     queryset = ContractVersion.objects.none()
 
-    @extend_schema(parameters=[
-        *PRODUCT_PATH,
-        OpenApiParameter("from", int, required=True, description="Older version number."),
-        OpenApiParameter("to", int, description="Newer version number (default: latest)."),
-    ], responses={200: ContractDiffSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        parameters=[
+            *PRODUCT_PATH,
+            OpenApiParameter("from", int, required=True, description="Older version number."),
+            OpenApiParameter("to", int, description="Newer version number (default: latest)."),
+        ],
+        responses={200: ContractDiffSerializer, **ERROR_RESPONSES},
+    )
     def get(self, request, domain, product):
         obj = self.get_object()
-        a, b = diff_versions(obj, request.query_params.get("from"),
-                             request.query_params.get("to"))
+        a, b = diff_versions(obj, request.query_params.get("from"), request.query_params.get("to"))
         changes = contracts.versions_diff(a, b)
-        return Response({"from_version": a.number, "to_version": b.number,
-                         "breaking": any(c.breaking for c in changes),
-                         "changes": [c.__dict__ for c in changes]})
+        return Response(
+            {
+                "from_version": a.number,
+                "to_version": b.number,
+                "breaking": any(c.breaking for c in changes),
+                "changes": [c.__dict__ for c in changes],
+            }
+        )
 
 
 def diff_versions(product, from_n, to_n):
@@ -551,6 +636,8 @@ def diff_versions(product, from_n, to_n):
         try:
             return versions[int(value)]
         except (ValueError, KeyError):
-            raise ValidationError({name: f"No version {value}; there are 1 to {max(versions)}."}) from None
+            raise ValidationError(
+                {name: f"No version {value}; there are 1 to {max(versions)}."}
+            ) from None
 
     return pick(from_n, "from", None), pick(to_n, "to", max(versions))

@@ -16,20 +16,35 @@ from tests.conftest import wait_for
 
 
 def _policies(mesh):
-    for key, rule in (("names", "naming"), ("docs", "documentation"), ("owners", "ownership"),
-                      ("class", "classification"), ("schema", "schema"), ("slo", "freshness"),
-                      ("terms", "glossary"), ("life", "lifecycle")):
-        p = ps.policy_propose(by=mesh.owner, key=key, title=key, rule_type=rule,
-                              domain=mesh.orders)
+    for key, rule in (
+        ("names", "naming"),
+        ("docs", "documentation"),
+        ("owners", "ownership"),
+        ("class", "classification"),
+        ("schema", "schema"),
+        ("slo", "freshness"),
+        ("terms", "glossary"),
+        ("life", "lifecycle"),
+    ):
+        p = ps.policy_propose(by=mesh.owner, key=key, title=key, rule_type=rule, domain=mesh.orders)
         Policy.objects.filter(pk=p.pk).update(domain=None)  # global and active
 
 
 def _grow(mesh, n, start):
-    port = {"slug": "main", "name": "Main", "kind": "table", "location": "s.t",
-            "fields": [{"name": "BadName", "pii": True}, {"name": "good_name"}]}
+    port = {
+        "slug": "main",
+        "name": "Main",
+        "kind": "table",
+        "location": "s.t",
+        "fields": [{"name": "BadName", "pii": True}, {"name": "good_name"}],
+    }
     for i in range(start, start + n):
-        services.product_create(domain=mesh.users if i % 2 else mesh.orders, slug=f"bulk-{i}",
-                                name=f"Bulk {i}", ports=[port])
+        services.product_create(
+            domain=mesh.users if i % 2 else mesh.orders,
+            slug=f"bulk-{i}",
+            name=f"Bulk {i}",
+            ports=[port],
+        )
 
 
 @pytest.mark.django_db
@@ -41,13 +56,17 @@ def test_evaluating_all_policies_runs_the_same_queries_for_few_or_many_products(
         with CaptureQueriesContext(connection) as ctx:
             run = ps.evaluate_policies()
         counts.append(len(ctx.captured_queries))
-        assert run.policies == 8 and run.products == DataProduct.objects.exclude(
-            status="retired").count()
+        assert (
+            run.policies == 8
+            and run.products == DataProduct.objects.exclude(status="retired").count()
+        )
     # The second run writes only the new products' results: same query count, 4x the products.
     assert counts[1] <= counts[0] <= 40, counts
     assert PolicyStatus.objects.filter(policy__key="names", outcome="fail").count() == 32
-    assert PolicyStatus.objects.get(
-        policy__key="names", product__slug="bulk-5").reason == "field `BadName` is not snake_case"
+    assert (
+        PolicyStatus.objects.get(policy__key="names", product__slug="bulk-5").reason
+        == "field `BadName` is not snake_case"
+    )
 
 
 @pytest.mark.django_db
@@ -61,7 +80,8 @@ def test_evaluation_query_count_is_bounded(mesh, n, django_assert_max_num_querie
 
 @pytest.mark.django_db
 def test_a_burst_of_edits_marks_products_once_and_one_run_evaluates_them(
-        mesh, django_capture_on_commit_callbacks):
+    mesh, django_capture_on_commit_callbacks
+):
     _policies(mesh)
     product = mesh.products[("orders", "published")]
     with django_capture_on_commit_callbacks(execute=True):
@@ -73,8 +93,10 @@ def test_a_burst_of_edits_marks_products_once_and_one_run_evaluates_them(
     run = ps.evaluate_changed_products()
     assert run.trigger == "change" and run.products == 1
     assert not DirtyProduct.objects.exists()
-    assert "field `OrderID` is not snake_case" in PolicyStatus.objects.get(
-        policy__key="names", product=product).reason
+    assert (
+        "field `OrderID` is not snake_case"
+        in PolicyStatus.objects.get(policy__key="names", product=product).reason
+    )
     assert ps.evaluate_changed_products() is None  # nothing left to do
 
 
@@ -93,17 +115,24 @@ def fast_debounce(settings):
 
 @pytest.mark.redis
 def test_evaluation_and_debounced_reevaluation_through_a_real_worker(
-        fast_debounce, celery_worker, mesh):
+    fast_debounce, celery_worker, mesh
+):
     from governance.tasks import evaluate_policies
 
     # Building the mesh was itself a burst of edits: one change run clears it.
-    wait_for(lambda: not DirtyProduct.objects.exists()
-             and EvaluationRun.objects.filter(trigger="change", finished_at__isnull=False).exists())
-    p = ps.policy_propose(by=mesh.owner, key="names", title="names", rule_type="naming",
-                          domain=mesh.orders)
+    wait_for(
+        lambda: (
+            not DirtyProduct.objects.exists()
+            and EvaluationRun.objects.filter(trigger="change", finished_at__isnull=False).exists()
+        )
+    )
+    p = ps.policy_propose(
+        by=mesh.owner, key="names", title="names", rule_type="naming", domain=mesh.orders
+    )
     evaluate_policies.delay()
-    wait_for(lambda: EvaluationRun.objects.filter(trigger="schedule",
-                                                  finished_at__isnull=False).exists())
+    wait_for(
+        lambda: EvaluationRun.objects.filter(trigger="schedule", finished_at__isnull=False).exists()
+    )
     assert PolicyStatus.objects.filter(policy=p, outcome="pass").count() == 3
     before = EvaluationRun.objects.filter(trigger="change").count()
     product = mesh.products[("orders", "published")]
@@ -111,8 +140,12 @@ def test_evaluation_and_debounced_reevaluation_through_a_real_worker(
         field = SchemaField.objects.get(port__product=product)
         services.field_update(field=field, name=name)
     services.field_update(field=SchemaField.objects.get(port__product=product), name="Order_ID")
-    wait_for(lambda: EvaluationRun.objects.filter(
-        trigger="change", finished_at__isnull=False).count() > before)
+    wait_for(
+        lambda: (
+            EvaluationRun.objects.filter(trigger="change", finished_at__isnull=False).count()
+            > before
+        )
+    )
     time.sleep(2.5)
     assert EvaluationRun.objects.filter(trigger="change").count() == before + 1
     status = PolicyStatus.objects.get(policy=p, product=product)
@@ -135,8 +168,12 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(de
     tab = client.get(accounts.get_absolute_url() + "?tab=governance").content.decode()
     assert "field `UserID` is not snake_case" in tab
     # The owner renames the fields; the next evaluation passes.
-    renames = {"UserID": "user_id", "LastLoginTS": "last_login_ts", "isActive": "is_active",
-               "EmailAddress": "email_address"}
+    renames = {
+        "UserID": "user_id",
+        "LastLoginTS": "last_login_ts",
+        "isActive": "is_active",
+        "EmailAddress": "email_address",
+    }
     for field in SchemaField.objects.filter(port__product=accounts):
         services.field_update(field=field, name=renames[field.name])
     ps.evaluate_policies()
@@ -144,14 +181,19 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(de
     # A blocking Orders policy keeps the undocumented draft from being published.
     olivia = get_user_model().objects.get(username="olivia")
     client.force_login(olivia)
-    resp = client.post(reverse("products:lifecycle", args=["orders", "order-events", "publish"]),
-                       follow=True)
-    assert "Blocking policy “Orders products are documented” fails: description has 0 " \
-           "characters, needs 20" in resp.content.decode()
+    resp = client.post(
+        reverse("products:lifecycle", args=["orders", "order-events", "publish"]), follow=True
+    )
+    assert (
+        "Blocking policy “Orders products are documented” fails: description has 0 "
+        "characters, needs 20" in resp.content.decode()
+    )
     assert DataProduct.objects.get(slug="order-events").status == "draft"
     # Seeding again changes nothing.
-    counts = (Policy.objects.count(), EvaluationRun.objects.count(),
-              PolicyStatus.objects.count())
+    counts = (Policy.objects.count(), EvaluationRun.objects.count(), PolicyStatus.objects.count())
     call_command("seed_demo", verbosity=0)
-    assert counts == (Policy.objects.count(), EvaluationRun.objects.count(),
-                      PolicyStatus.objects.count())
+    assert counts == (
+        Policy.objects.count(),
+        EvaluationRun.objects.count(),
+        PolicyStatus.objects.count(),
+    )

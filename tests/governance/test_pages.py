@@ -20,23 +20,59 @@ def test_propose_page_for_domain_owners_only(client, mesh):
     url = reverse("governance:policy_propose")
     client.force_login(mesh.consumer)
     assert client.get(url).status_code == 403
-    assert client.post(url, {"key": "x", "title": "X", "rule_type": "schema",
-                             "severity": "advisory"}).status_code == 403
+    assert (
+        client.post(
+            url, {"key": "x", "title": "X", "rule_type": "schema", "severity": "advisory"}
+        ).status_code
+        == 403
+    )
     assert not Policy.objects.exists()
     client.force_login(mesh.owner)
-    resp = client.post(url, {"key": "slo", "title": "Freshness declared", "rule_type": "freshness",
-                             "severity": "blocking", "parameters": '{"max_hours": 0}'})
+    resp = client.post(
+        url,
+        {
+            "key": "slo",
+            "title": "Freshness declared",
+            "rule_type": "freshness",
+            "severity": "blocking",
+            "parameters": '{"max_hours": 0}',
+        },
+    )
     assert "max_hours: Ensure this value is greater than or equal to 1." in resp.content.decode()
-    resp = client.post(url, {"key": "slo", "title": "Freshness declared", "rule_type": "freshness",
-                             "severity": "blocking", "parameters": ""})
+    resp = client.post(
+        url,
+        {
+            "key": "slo",
+            "title": "Freshness declared",
+            "rule_type": "freshness",
+            "severity": "blocking",
+            "parameters": "",
+        },
+    )
     assert resp.status_code == 302
     assert Policy.objects.get(key="slo").status == "proposed"
     # An owner adopts a policy for their own domain at once, not for another's.
-    resp = client.post(url, {"key": "ours", "title": "Ours", "rule_type": "schema",
-                             "severity": "advisory", "domain": mesh.orders.pk})
+    resp = client.post(
+        url,
+        {
+            "key": "ours",
+            "title": "Ours",
+            "rule_type": "schema",
+            "severity": "advisory",
+            "domain": mesh.orders.pk,
+        },
+    )
     assert Policy.objects.get(key="ours").status == "active"
-    resp = client.post(url, {"key": "theirs", "title": "Theirs", "rule_type": "schema",
-                             "severity": "advisory", "domain": mesh.users.pk})
+    resp = client.post(
+        url,
+        {
+            "key": "theirs",
+            "title": "Theirs",
+            "rule_type": "schema",
+            "severity": "advisory",
+            "domain": mesh.users.pk,
+        },
+    )
     assert "Only owners of Users adopt its policies." in resp.content.decode()
 
 
@@ -88,24 +124,37 @@ def test_waiver_pages_refuse_non_owners_and_non_council(client, mesh):
     decide = reverse("governance:waiver_decide", args=[waiver.pk])
     for user in (mesh.owner, mesh.other_owner):  # the requester and a non-council owner
         client.force_login(user)
-        assert client.post(decide, {"decision": "grant", "decision_reason": "ok",
-                                    "expires_at": "2099-01-01T00:00"}).status_code in (403, 404)
+        assert client.post(
+            decide, {"decision": "grant", "decision_reason": "ok", "expires_at": "2099-01-01T00:00"}
+        ).status_code in (403, 404)
     client.force_login(mesh.council)
-    client.post(decide, {"decision": "grant", "decision_reason": "ok",
-                         "expires_at": "2099-01-01T00:00"})
+    client.post(
+        decide, {"decision": "grant", "decision_reason": "ok", "expires_at": "2099-01-01T00:00"}
+    )
     assert Waiver.objects.get().status == "granted"
     # A draft's waiver cannot even be asked for by someone who cannot see the draft.
     draft = mesh.products[("orders", "draft")]
     client.force_login(mesh.other_owner)
-    assert client.get(reverse("governance:waiver_request", args=[p.key, draft.pk])).status_code == 404
+    assert (
+        client.get(reverse("governance:waiver_request", args=[p.key, draft.pk])).status_code == 404
+    )
 
 
 def _grow(mesh, n, start=0):
-    port = {"slug": "main", "name": "Main", "kind": "table", "location": "s.t",
-            "fields": [{"name": "BadName"}, {"name": "good_name"}]}
+    port = {
+        "slug": "main",
+        "name": "Main",
+        "kind": "table",
+        "location": "s.t",
+        "fields": [{"name": "BadName"}, {"name": "good_name"}],
+    }
     for i in range(start, start + n):
-        services.product_create(domain=mesh.users if i % 2 else mesh.orders, slug=f"bulk-{i}",
-                                name=f"Bulk {i}", ports=[port])
+        services.product_create(
+            domain=mesh.users if i % 2 else mesh.orders,
+            slug=f"bulk-{i}",
+            name=f"Bulk {i}",
+            ports=[port],
+        )
 
 
 PAGES = [
@@ -122,8 +171,7 @@ PAGES = [
 def test_pages_run_a_fixed_number_of_queries(client, mesh, django_assert_max_num_queries):
     active = []
     for key, rule in (("names", "naming"), ("slo", "freshness"), ("schema", "schema")):
-        p = ps.policy_propose(by=mesh.owner, key=key, title=key, rule_type=rule,
-                              domain=mesh.orders)
+        p = ps.policy_propose(by=mesh.owner, key=key, title=key, rule_type=rule, domain=mesh.orders)
         Policy.objects.filter(pk=p.pk).update(domain=None)
         active.append(p)
     p = Policy.objects.get(key="names")
@@ -139,9 +187,14 @@ def test_pages_run_a_fixed_number_of_queries(client, mesh, django_assert_max_num
 
 
 def test_glossary_pages_and_search_hook(client, mesh):
-    term = ps.glossary_term_save(slug="customer", name="Customer", definition="A buyer.",
-                                 synonyms="client, shopper", domain=mesh.users,
-                                 status="approved")
+    term = ps.glossary_term_save(
+        slug="customer",
+        name="Customer",
+        definition="A buyer.",
+        synonyms="client, shopper",
+        domain=mesh.users,
+        status="approved",
+    )
     field = mesh.products[("orders", "published")].ports.get().fields.get()
     services.field_update(field=field, glossary_term=term)
     hidden = mesh.products[("orders", "draft")].ports.get().fields.get()
@@ -168,8 +221,14 @@ def test_council_member_user_factory():
 
 def test_glossary_terms_kept_by_council_and_domain_owners(client, mesh):
     new = reverse("governance:term_create")
-    data = {"name": "Order", "slug": "order", "definition": "A purchase.", "synonyms": "purchase",
-            "domain": "", "status": "approved"}
+    data = {
+        "name": "Order",
+        "slug": "order",
+        "definition": "A purchase.",
+        "synonyms": "purchase",
+        "domain": "",
+        "status": "approved",
+    }
     client.force_login(mesh.consumer)
     assert client.post(new, data).status_code == 403
     client.force_login(mesh.owner)  # a domain owner: their own domain's terms, not global ones
@@ -178,9 +237,15 @@ def test_glossary_terms_kept_by_council_and_domain_owners(client, mesh):
     term = GlossaryTerm.objects.get(slug="order")
     assert term.domain == mesh.orders
     client.force_login(mesh.other_owner)
-    assert client.post(reverse("governance:term_edit", args=["order"]),
-                       {**data, "definition": "Hijacked"}).status_code == 403
+    assert (
+        client.post(
+            reverse("governance:term_edit", args=["order"]), {**data, "definition": "Hijacked"}
+        ).status_code
+        == 403
+    )
     client.force_login(mesh.council)
-    client.post(reverse("governance:term_edit", args=["order"]),
-                {**data, "domain": mesh.orders.pk, "definition": "A confirmed purchase."})
+    client.post(
+        reverse("governance:term_edit", args=["order"]),
+        {**data, "domain": mesh.orders.pk, "definition": "A confirmed purchase."},
+    )
     assert GlossaryTerm.objects.get(slug="order").definition == "A confirmed purchase."

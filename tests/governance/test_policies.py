@@ -22,8 +22,9 @@ def council(n):
 
 
 def naming(by, **kw):
-    return ps.policy_propose(by=by, key="snake", title="Fields are snake_case",
-                             rule_type="naming", **kw)
+    return ps.policy_propose(
+        by=by, key="snake", title="Fields are snake_case", rule_type="naming", **kw
+    )
 
 
 def test_quorum_of_council_approvals_activates_a_global_policy(mesh, settings):
@@ -70,8 +71,13 @@ def test_who_proposes_and_domain_adoption_without_council(mesh):
     adopted = naming(mesh.other_owner, domain=mesh.users, severity="blocking")
     assert adopted.status == "active"
     with pytest.raises(ValidationError) as e:
-        ps.policy_propose(by=mesh.owner, key="bad", title="Bad", rule_type="freshness",
-                          parameters={"max_hours": 0})
+        ps.policy_propose(
+            by=mesh.owner,
+            key="bad",
+            title="Bad",
+            rule_type="freshness",
+            parameters={"max_hours": 0},
+        )
     assert e.value.message_dict["parameters"][0].startswith("max_hours:")
     ps.policy_retire(policy=adopted, by=mesh.other_owner)
     assert Policy.objects.get(pk=adopted.pk).status == "retired"
@@ -86,13 +92,36 @@ def active(policy_kw, by):
 def test_publish_gate_lists_each_failing_blocking_policy_and_how_to_fix(mesh):
     draft = mesh.products[("users", "draft")]
     services.field_create(port=draft.ports.get(), name="CustomerID")
-    active({"key": "snake", "title": "Fields are snake_case", "rule_type": "naming",
-            "severity": "blocking"}, mesh.owner)
-    active({"key": "slo", "title": "Freshness declared", "rule_type": "freshness",
-            "severity": "blocking", "domain": mesh.users}, mesh.other_owner)
+    active(
+        {
+            "key": "snake",
+            "title": "Fields are snake_case",
+            "rule_type": "naming",
+            "severity": "blocking",
+        },
+        mesh.owner,
+    )
+    active(
+        {
+            "key": "slo",
+            "title": "Freshness declared",
+            "rule_type": "freshness",
+            "severity": "blocking",
+            "domain": mesh.users,
+        },
+        mesh.other_owner,
+    )
     active({"key": "advice", "title": "Advice only", "rule_type": "ownership"}, mesh.owner)
-    active({"key": "orders-only", "title": "Orders only", "rule_type": "glossary",
-            "severity": "blocking", "domain": mesh.orders}, mesh.owner)
+    active(
+        {
+            "key": "orders-only",
+            "title": "Orders only",
+            "rule_type": "glossary",
+            "severity": "blocking",
+            "domain": mesh.orders,
+        },
+        mesh.owner,
+    )
     with pytest.raises(ValidationError) as e:
         services.product_publish(product=draft)
     assert e.value.messages == [
@@ -106,43 +135,73 @@ def test_publish_gate_lists_each_failing_blocking_policy_and_how_to_fix(mesh):
     # Fix one, waive the other: it publishes.
     services.product_update(product=draft, freshness_slo_hours=24)
     snake = Policy.objects.get(key="snake")
-    waiver = ps.waiver_request(policy=snake, product=draft, by=mesh.other_owner,
-                               justification="legacy export, renamed next quarter")
-    ps.waiver_decide(waiver=waiver, by=mesh.council, grant=True, reason="ok until Q3",
-                     expires_at=timezone.now() + timedelta(days=30))
+    waiver = ps.waiver_request(
+        policy=snake,
+        product=draft,
+        by=mesh.other_owner,
+        justification="legacy export, renamed next quarter",
+    )
+    ps.waiver_decide(
+        waiver=waiver,
+        by=mesh.council,
+        grant=True,
+        reason="ok until Q3",
+        expires_at=timezone.now() + timedelta(days=30),
+    )
     services.product_publish(product=DataProduct.objects.get(pk=draft.pk))
     assert DataProduct.objects.get(pk=draft.pk).status == "published"
 
 
 def test_publish_page_shows_which_policies_fail(client, mesh):
     draft = mesh.products[("orders", "draft")]
-    active({"key": "slo", "title": "Freshness declared", "rule_type": "freshness",
-            "severity": "blocking"}, mesh.owner)
+    active(
+        {
+            "key": "slo",
+            "title": "Freshness declared",
+            "rule_type": "freshness",
+            "severity": "blocking",
+        },
+        mesh.owner,
+    )
     client.force_login(mesh.owner)
     url = reverse("products:lifecycle", args=["orders", "draft-product", "publish"])
     resp = client.post(url, follow=True)
-    assert "Blocking policy “Freshness declared” fails: no freshness SLO is declared" in \
-        resp.content.decode()
+    assert (
+        "Blocking policy “Freshness declared” fails: no freshness SLO is declared"
+        in resp.content.decode()
+    )
     assert DataProduct.objects.get(pk=draft.pk).status == "draft"
 
 
 def test_waiver_shows_as_waived_until_it_expires(mesh, client):
     product = mesh.products[("orders", "published")]
-    policy = active({"key": "slo", "title": "Freshness declared", "rule_type": "freshness"},
-                    mesh.owner)
+    policy = active(
+        {"key": "slo", "title": "Freshness declared", "rule_type": "freshness"}, mesh.owner
+    )
     ps.evaluate_policies()
     with pytest.raises(ValidationError):  # only the product's owners ask
         ps.waiver_request(policy=policy, product=product, by=mesh.consumer, justification="x")
-    waiver = ps.waiver_request(policy=policy, product=product, by=mesh.owner,
-                               justification="SLO agreed next month")
+    waiver = ps.waiver_request(
+        policy=policy, product=product, by=mesh.owner, justification="SLO agreed next month"
+    )
     with pytest.raises(ValidationError):  # the council grants, not the owner
-        ps.waiver_decide(waiver=waiver, by=mesh.owner, grant=True, reason="me",
-                         expires_at=timezone.now() + timedelta(days=1))
+        ps.waiver_decide(
+            waiver=waiver,
+            by=mesh.owner,
+            grant=True,
+            reason="me",
+            expires_at=timezone.now() + timedelta(days=1),
+        )
     with pytest.raises(ValidationError) as e:
         ps.waiver_decide(waiver=waiver, by=mesh.council, grant=True, reason="ok")
     assert "expires_at" in e.value.message_dict
-    ps.waiver_decide(waiver=waiver, by=mesh.council, grant=True, reason="ok",
-                     expires_at=timezone.now() + timedelta(hours=1))
+    ps.waiver_decide(
+        waiver=waiver,
+        by=mesh.council,
+        grant=True,
+        reason="ok",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     client.force_login(mesh.owner)
     tab = reverse("products:product", args=["orders", "published-product"]) + "?tab=governance"
     assert ">waived<" in client.get(tab).content.decode()
@@ -153,8 +212,9 @@ def test_waiver_shows_as_waived_until_it_expires(mesh, client):
 
 
 def test_evaluation_stores_current_state_history_and_trend(mesh):
-    policy = active({"key": "slo", "title": "Freshness declared", "rule_type": "freshness"},
-                    mesh.owner)
+    policy = active(
+        {"key": "slo", "title": "Freshness declared", "rule_type": "freshness"}, mesh.owner
+    )
     run1 = ps.evaluate_policies()
     live = DataProduct.objects.exclude(status="retired").count()
     assert PolicyStatus.objects.filter(policy=policy, outcome="fail").count() == live
@@ -164,8 +224,9 @@ def test_evaluation_stores_current_state_history_and_trend(mesh):
     assert run2.changed == 1  # only what changed is written
     status = PolicyStatus.objects.get(policy=policy, product=product)
     assert status.outcome == "pass" and status.run == run2
-    history = list(policy.results.filter(product=product).order_by("created_at")
-                   .values_list("run", "outcome"))
+    history = list(
+        policy.results.filter(product=product).order_by("created_at").values_list("run", "outcome")
+    )
     assert history == [(run1.pk, "fail"), (run2.pk, "pass")]
     trend = list(policy.summaries.order_by("run__started_at").values_list("passed", "failed"))
     assert trend == [(0, live), (1, live - 1)]
@@ -182,11 +243,24 @@ def test_policy_compliance_is_a_term_of_the_trust_score(mesh):
     assert policy_services.compliance_share(product) is None  # nothing judged yet
     state = quality_services.product_quality_refresh(product=product)
     assert "compliance" not in state.components
-    Policy.objects.create(key="fresh", title="Fresh", rule_type="freshness", parameters={},
-                          severity="advisory", status="active", proposed_by=mesh.owner)
-    Policy.objects.create(key="documented", title="Documented", rule_type="lifecycle",
-                          parameters={}, severity="advisory", status="active",
-                          proposed_by=mesh.owner)
+    Policy.objects.create(
+        key="fresh",
+        title="Fresh",
+        rule_type="freshness",
+        parameters={},
+        severity="advisory",
+        status="active",
+        proposed_by=mesh.owner,
+    )
+    Policy.objects.create(
+        key="documented",
+        title="Documented",
+        rule_type="lifecycle",
+        parameters={},
+        severity="advisory",
+        status="active",
+        proposed_by=mesh.owner,
+    )
     policy_services.evaluate_policies()
     assert policy_services.compliance_share(product) == 0.5  # no SLO fails, lifecycle passes
     state = quality_services.product_quality_refresh(product=product)

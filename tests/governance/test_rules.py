@@ -14,33 +14,46 @@ pytestmark = pytest.mark.django_db
 def evaluate(key, product, **params):
     rule = rules.get(key)
     return rule.evaluate(DataProduct.objects.filter(pk=product.pk), rule.clean_params(params)).get(
-        product.pk)
+        product.pk
+    )
 
 
 def make(mesh, slug="p", *, fields=None, kind="table", location="sales.orders", **kw):
-    fields = fields if fields is not None else [{"name": "order_id", "primary_key": True,
-                                                  "description": "Order number"}]
+    fields = (
+        fields
+        if fields is not None
+        else [{"name": "order_id", "primary_key": True, "description": "Order number"}]
+    )
     return services.product_create(
-        domain=mesh.orders, slug=slug, name=slug.title(),
-        ports=[{"slug": "main", "name": "Main", "kind": kind, "location": location,
-                "fields": fields}], **kw)
+        domain=mesh.orders,
+        slug=slug,
+        name=slug.title(),
+        ports=[
+            {"slug": "main", "name": "Main", "kind": kind, "location": location, "fields": fields}
+        ],
+        **kw,
+    )
 
 
 def test_naming_default_is_snake_case_fields_and_names_each_offender(mesh):
     good = make(mesh, "good", fields=[{"name": "customer_id"}, {"name": "x2"}])
-    bad = make(mesh, "bad", fields=[{"name": "CustomerID"}, {"name": "last_login"},
-                                    {"name": "isActive"}])
+    bad = make(
+        mesh, "bad", fields=[{"name": "CustomerID"}, {"name": "last_login"}, {"name": "isActive"}]
+    )
     assert evaluate("naming", good) is None
-    assert evaluate("naming", bad) == ["field `CustomerID` is not snake_case",
-                                       "field `isActive` is not snake_case"]
+    assert evaluate("naming", bad) == [
+        "field `CustomerID` is not snake_case",
+        "field `isActive` is not snake_case",
+    ]
 
 
 def test_naming_checks_product_slug_port_and_table_when_asked(mesh):
     p = make(mesh, "Mixed-Case", location="sales.OrderTable")
-    reasons = evaluate("naming", p, product_slug_regex=rules.KEBAB_CASE,
-                       port_regex=r"^[a-z_-]+$")
-    assert reasons == ["product slug `Mixed-Case` is not kebab-case",
-                       "table `OrderTable` of port `main` is not matching ^[a-z_-]+$"]
+    reasons = evaluate("naming", p, product_slug_regex=rules.KEBAB_CASE, port_regex=r"^[a-z_-]+$")
+    assert reasons == [
+        "product slug `Mixed-Case` is not kebab-case",
+        "table `OrderTable` of port `main` is not matching ^[a-z_-]+$",
+    ]
     # An empty pattern skips that check; a stream port has no table name.
     stream = make(mesh, "stream", kind="stream", location="kafka://Orders.Events")
     assert evaluate("naming", stream, port_regex=r"^[a-z]+$", field_regex="") is None
@@ -63,23 +76,39 @@ def test_parameters_are_validated_with_clear_errors():
 def test_documentation_lengths_and_share_of_described_fields(mesh):
     ok = make(mesh, "ok", summary="A long enough summary here", description="d" * 60)
     assert evaluate("documentation", ok) is None
-    short = make(mesh, "short", summary="tiny", description="",
-                 fields=[{"name": "a", "description": "yes"}, {"name": "b"}, {"name": "c"}])
+    short = make(
+        mesh,
+        "short",
+        summary="tiny",
+        description="",
+        fields=[{"name": "a", "description": "yes"}, {"name": "b"}, {"name": "c"}],
+    )
     assert evaluate("documentation", short) == [
-        "summary has 4 characters, needs 20", "description has 0 characters, needs 50",
-        "1 of 3 fields have a description (33%), needs 80%"]
+        "summary has 4 characters, needs 20",
+        "description has 0 characters, needs 50",
+        "1 of 3 fields have a description (33%), needs 80%",
+    ]
     # Edge: a product with no fields has nothing undescribed; 0% turns the share check off.
     empty = make(mesh, "empty", fields=[], summary="s" * 20, description="d" * 50)
     assert evaluate("documentation", empty) is None
-    assert evaluate("documentation", short, min_summary_length=0, min_description_length=0,
-                    min_field_description_pct=0) is None
+    assert (
+        evaluate(
+            "documentation",
+            short,
+            min_summary_length=0,
+            min_description_length=0,
+            min_field_description_pct=0,
+        )
+        is None
+    )
 
 
 def test_ownership_members_and_contact(mesh):
     p = make(mesh, "owned")  # orders team: owner + member, no contact e-mail
     assert evaluate("ownership", p) == ["owner team Orders Team has no contact e-mail"]
     assert evaluate("ownership", p, min_members=3, require_contact=False) == [
-        "owner team Orders Team has 2 member(s), needs 3"]
+        "owner team Orders Team has 2 member(s), needs 3"
+    ]
     domain_services.team_update(team=mesh.orders_team, contact_email="orders@example.com")
     assert evaluate("ownership", p) is None
 
@@ -87,7 +116,8 @@ def test_ownership_members_and_contact(mesh):
 def test_classification_pii_needs_confidential(mesh):
     p = make(mesh, "pii", fields=[{"name": "email", "pii": True}], classification="internal")
     assert evaluate("classification", p) == [
-        "has PII fields but is classified internal; needs at least confidential"]
+        "has PII fields but is classified internal; needs at least confidential"
+    ]
     assert evaluate("classification", p, pii_min_classification="internal") is None
     services.product_update(product=p, classification="restricted")
     assert evaluate("classification", p) is None
@@ -98,9 +128,11 @@ def test_classification_pii_needs_confidential(mesh):
 def test_schema_needs_fields_and_primary_key_on_tables_and_views(mesh):
     assert evaluate("schema", make(mesh, "keyed")) is None
     assert evaluate("schema", make(mesh, "nokey", fields=[{"name": "a"}])) == [
-        "port `main` has no primary key"]
+        "port `main` has no primary key"
+    ]
     assert evaluate("schema", make(mesh, "nofields", fields=[], kind="view")) == [
-        "port `main` declares no fields"]
+        "port `main` declares no fields"
+    ]
     assert evaluate("schema", make(mesh, "file", fields=[], kind="file")) is None
 
 
@@ -116,8 +148,7 @@ def test_glossary_share_of_linked_fields(mesh):
 
     term = policy_services.glossary_term_save(slug="order", name="Order", definition="An order.")
     p = make(mesh, "g", fields=[{"name": "order_id"}, {"name": "b"}, {"name": "c"}])
-    assert evaluate("glossary", p) == [
-        "0 of 3 fields are linked to glossary terms (0%), needs 50%"]
+    assert evaluate("glossary", p) == ["0 of 3 fields are linked to glossary terms (0%), needs 50%"]
     for f in SchemaField.objects.filter(port__product=p, name__in=["order_id", "b"]):
         services.field_update(field=f, glossary_term=term)
     assert evaluate("glossary", p) is None
@@ -126,10 +157,13 @@ def test_glossary_share_of_linked_fields(mesh):
 
 def test_lifecycle_deprecated_needs_sunset_and_replacement(mesh):
     dep = mesh.products[("orders", "deprecated")]
-    assert evaluate("lifecycle", dep) == ["is deprecated without a sunset date",
-                                          "is deprecated without a replacement"]
+    assert evaluate("lifecycle", dep) == [
+        "is deprecated without a sunset date",
+        "is deprecated without a replacement",
+    ]
     DataProduct.objects.filter(pk=dep.pk).update(
-        sunset_date="2027-01-01", replacement=mesh.products[("orders", "published")])
+        sunset_date="2027-01-01", replacement=mesh.products[("orders", "published")]
+    )
     assert evaluate("lifecycle", dep) is None
     assert evaluate("lifecycle", mesh.products[("orders", "published")]) is None
 
@@ -166,19 +200,20 @@ def test_quality_coverage_counts_checks_and_pass_rate(mesh):
     p = make(mesh, "covered")
     port = p.ports.get()
     assert evaluate("quality_coverage", p, min_pass_rate_pct=None) == [
-        "port `main` has 0 quality checks, needs 1"]
-    check = QualityCheck.objects.create(port=port, name="rows", kind="row_count",
-                                        params={"min": 1})
+        "port `main` has 0 quality checks, needs 1"
+    ]
+    check = QualityCheck.objects.create(port=port, name="rows", kind="row_count", params={"min": 1})
     assert evaluate("quality_coverage", p) is None  # a check and no runs yet: nothing to judge
     now = timezone.now()
     for status in ["passed", "failed", "failed"]:
-        QualityRun.objects.create(check_obj=check, status=status, finished_at=now,
-                                  deadline=now)
+        QualityRun.objects.create(check_obj=check, status=status, finished_at=now, deadline=now)
     # Old runs fall out of the window.
-    QualityRun.objects.create(check_obj=check, status="passed",
-                              finished_at=now - timedelta(days=40), deadline=now)
+    QualityRun.objects.create(
+        check_obj=check, status="passed", finished_at=now - timedelta(days=40), deadline=now
+    )
     assert evaluate("quality_coverage", p, min_pass_rate_pct=50, days=30) == [
-        "1 of 3 check runs passed in the last 30 days (33%), needs 50%"]
+        "1 of 3 check runs passed in the last 30 days (33%), needs 50%"
+    ]
     assert evaluate("quality_coverage", p, min_pass_rate_pct=30, days=30) is None
     # Dashboards and files have no table to check: they need no checks.
     dash = make(mesh, "dash", kind="dashboard", fields=[])

@@ -23,11 +23,24 @@ def eager_tasks(django_capture_on_commit_callbacks):
 
 def make_product(domain, slug, *, status="published", classification="internal", team=None):
     p = services.product_create(
-        domain=domain, slug=slug, name=slug.replace("-", " ").title(), summary=slug,
-        classification=classification, owner_team=team,
-        ports=[{"slug": "main", "name": "Main", "kind": "table", "location": f"x.{slug}",
-                "fields": [{"name": "id", "logical_type": "integer"},
-                           {"name": "amount", "logical_type": "number"}]}],
+        domain=domain,
+        slug=slug,
+        name=slug.replace("-", " ").title(),
+        summary=slug,
+        classification=classification,
+        owner_team=team,
+        ports=[
+            {
+                "slug": "main",
+                "name": "Main",
+                "kind": "table",
+                "location": f"x.{slug}",
+                "fields": [
+                    {"name": "id", "logical_type": "integer"},
+                    {"name": "amount", "logical_type": "number"},
+                ],
+            }
+        ],
     )
     if status != "draft":
         services.product_publish(product=p)

@@ -8,8 +8,10 @@ pytestmark = pytest.mark.django_db
 
 def test_admin_lists_inputs_and_watches_read_only_for_platform_only(client, mesh):
     inp = lineage_services.input_port_create(
-        product=mesh.products[("orders", "published")], by=mesh.owner,
-        source_port=mesh.products[("users", "published")].ports.get())
+        product=mesh.products[("orders", "published")],
+        by=mesh.owner,
+        source_port=mesh.products[("users", "published")].ports.get(),
+    )
     Watch.objects.create(user=mesh.consumer, domain=mesh.orders)
     client.force_login(mesh.staff)
     page = client.get("/admin/products/inputport/")

@@ -12,16 +12,20 @@ pytestmark = pytest.mark.django_db
 
 
 def _consume(consumer, source, by):
-    return lineage_services.input_port_create(product=consumer, by=by,
-                                              source_port=source.ports.get())
+    return lineage_services.input_port_create(
+        product=consumer, by=by, source_port=source.ports.get()
+    )
 
 
 def test_declared_input_shows_on_both_product_pages(client, mesh):
     source = mesh.products[("users", "published")]
     consumer = mesh.products[("orders", "published")]
     client.force_login(mesh.owner)
-    r = client.post("/products/orders/published-product/lineage/inputs/add/",
-                    {"source": "users/published-product/main"}, follow=True)
+    r = client.post(
+        "/products/orders/published-product/lineage/inputs/add/",
+        {"source": "users/published-product/main"},
+        follow=True,
+    )
     assert "now consumes" in r.text
     assert InputPort.objects.get(product=consumer).source_product == source
     page = client.get("/products/orders/published-product/?tab=lineage").text
@@ -33,8 +37,11 @@ def test_declared_input_shows_on_both_product_pages(client, mesh):
 
 def test_external_source_input(mesh):
     inp = lineage_services.input_port_create(
-        product=mesh.products[("orders", "published")], by=mesh.owner,
-        external_name="Salesforce CRM", external_kind="saas")
+        product=mesh.products[("orders", "published")],
+        by=mesh.owner,
+        external_name="Salesforce CRM",
+        external_kind="saas",
+    )
     assert inp.source_product is None and inp.approved
     assert str(inp).endswith("Salesforce CRM")
 
@@ -51,10 +58,10 @@ def test_cycle_refused_naming_the_cycle(mesh):
     a = make_product(mesh.orders, "orders-x")
     b = make_product(mesh.orders, "customer-360")
     c = make_product(mesh.orders, "churn")
-    _consume(b, a, mesh.owner)   # a → b
-    _consume(c, b, mesh.owner)   # b → c
+    _consume(b, a, mesh.owner)  # a → b
+    _consume(c, b, mesh.owner)  # b → c
     with pytest.raises(ValidationError) as e:
-        _consume(a, c, mesh.owner)   # c → a closes a → b → c → a
+        _consume(a, c, mesh.owner)  # c → a closes a → b → c → a
     assert "cycle: churn → orders-x → customer-360 → churn" in str(e.value)
     assert InputPort.objects.count() == 2
 
@@ -64,8 +71,9 @@ def test_cycle_refused_through_the_page_with_message(client, mesh):
     b = make_product(mesh.orders, "customer-360")
     _consume(b, a, mesh.owner)
     client.force_login(mesh.owner)
-    r = client.post("/products/orders/orders-x/lineage/inputs/add/",
-                    {"source": "orders/customer-360/main"})
+    r = client.post(
+        "/products/orders/orders-x/lineage/inputs/add/", {"source": "orders/customer-360/main"}
+    )
     assert r.status_code == 200
     assert "customer-360 → orders-x → customer-360" in r.text
 
@@ -80,25 +88,36 @@ def test_duplicate_input_refused(mesh):
 def test_restricted_source_without_access_is_unapproved_with_warning(client, mesh):
     make_product(mesh.users, "secrets", classification="restricted", team=mesh.users_team)
     client.force_login(mesh.owner)
-    r = client.post("/products/orders/published-product/lineage/inputs/add/",
-                    {"source": "users/secrets/main"}, follow=True)
+    r = client.post(
+        "/products/orders/published-product/lineage/inputs/add/",
+        {"source": "users/secrets/main"},
+        follow=True,
+    )
     assert "marked unapproved" in r.text
     inp = InputPort.objects.get()
     assert inp.approved is False
     graph = client.get("/products/orders/published-product/lineage/graph.json").json()
     assert [e["approved"] for e in graph["edges"]] == [False]
-    assert 'badge text-bg-warning">unapproved' in client.get(
-        "/products/orders/published-product/?tab=lineage").text
+    assert (
+        'badge text-bg-warning">unapproved'
+        in client.get("/products/orders/published-product/?tab=lineage").text
+    )
     # Once the team's access is approved, the input counts.
     from products import services
 
-    req = services.access_request_create(product=inp.source_product, requester=mesh.member,
-                                         purpose="feeds orders", team=mesh.orders_team)
+    req = services.access_request_create(
+        product=inp.source_product,
+        requester=mesh.member,
+        purpose="feeds orders",
+        team=mesh.orders_team,
+    )
     services.access_request_approve(request=req, by=mesh.other_owner)
     inp.refresh_from_db()
     assert inp.approved is True
-    assert "badge text-bg-warning\">unapproved" not in client.get(
-        "/products/orders/published-product/?tab=lineage").text
+    assert (
+        'badge text-bg-warning">unapproved'
+        not in client.get("/products/orders/published-product/?tab=lineage").text
+    )
 
 
 def test_restricted_source_with_approved_access_is_approved(mesh):
@@ -114,8 +133,10 @@ def test_restricted_source_with_approved_access_is_approved(mesh):
 
 def test_invisible_draft_port_cannot_be_named(client, mesh):
     client.force_login(mesh.owner)
-    r = client.post("/products/orders/published-product/lineage/inputs/add/",
-                    {"source": "users/draft-product/main"})
+    r = client.post(
+        "/products/orders/published-product/lineage/inputs/add/",
+        {"source": "users/draft-product/main"},
+    )
     assert "No output port users/draft-product/main that you may see" in r.text
     assert not InputPort.objects.exists()
 
@@ -123,8 +144,9 @@ def test_invisible_draft_port_cannot_be_named(client, mesh):
 @pytest.mark.parametrize("who,status", [("member_of_other_team", 403), ("consumer", 403)])
 def test_non_owners_cannot_declare_or_remove_inputs(client, mesh, who, status):
     user = mesh.other_owner if who == "member_of_other_team" else mesh.consumer
-    inp = _consume(mesh.products[("orders", "published")], mesh.products[("users", "published")],
-                   mesh.owner)
+    inp = _consume(
+        mesh.products[("orders", "published")], mesh.products[("users", "published")], mesh.owner
+    )
     client.force_login(user)
     base = "/products/orders/published-product/lineage/inputs"
     assert client.get(f"{base}/add/").status_code == status
@@ -142,11 +164,13 @@ def test_drafts_are_404_for_outsiders(client, mesh):
 
 
 def test_owner_removes_an_input(client, mesh):
-    inp = _consume(mesh.products[("orders", "published")], mesh.products[("users", "published")],
-                   mesh.owner)
+    inp = _consume(
+        mesh.products[("orders", "published")], mesh.products[("users", "published")], mesh.owner
+    )
     client.force_login(mesh.member)
-    r = client.post(f"/products/orders/published-product/lineage/inputs/{inp.pk}/delete/",
-                    follow=True)
+    r = client.post(
+        f"/products/orders/published-product/lineage/inputs/{inp.pk}/delete/", follow=True
+    )
     assert "Input removed" in r.text and not InputPort.objects.exists()
 
 
@@ -157,11 +181,13 @@ def test_cte_and_iterative_walks_agree(mesh):
     ids = [p.pk for p in ps]
     expected = {(ids[a], ids[b]) for a, b in [(0, 1), (1, 2), (0, 4), (4, 3)]}
     assert lineage.edges_within([ids[0]], depth=2, downstream=True) == expected
-    assert lineage._edges_iterative({ids[0]}, depth=2, near="source_product_id",
-                                    far="product_id") == expected
+    assert (
+        lineage._edges_iterative({ids[0]}, depth=2, near="source_product_id", far="product_id")
+        == expected
+    )
     up = lineage.edges_within([ids[5]], depth=1, downstream=False)
     assert up == {(ids[3], ids[5])}
     if connection.vendor == "postgresql":
-        assert lineage._edges_iterative({ids[5]}, depth=3, near="product_id",
-                                        far="source_product_id") == \
-            lineage.edges_within([ids[5]], depth=3, downstream=False)
+        assert lineage._edges_iterative(
+            {ids[5]}, depth=3, near="product_id", far="source_product_id"
+        ) == lineage.edges_within([ids[5]], depth=3, downstream=False)

@@ -1,7 +1,7 @@
 """Impact analysis and graph JSON on a known graph:
 
-    orders/a ──▶ orders/b ──▶ users/c ──▶ users/d (draft, users team only)
-        └──(port main)──▶ users/e ──▶ orders/f
+orders/a ──▶ orders/b ──▶ users/c ──▶ users/d (draft, users team only)
+    └──(port main)──▶ users/e ──▶ orders/f
 """
 
 import json
@@ -26,13 +26,19 @@ def graph(mesh):
         "f": make_product(mesh.orders, "f"),
     }
     from products import services
+
     extra = services.port_create(product=g["a"], slug="extra", name="Extra", kind="table")
     g["extra"] = extra
-    for dst, src, by in [("b", "a", mesh.owner), ("c", "b", mesh.other_owner),
-                         ("d", "c", mesh.other_owner), ("e", "a", mesh.other_owner),
-                         ("f", "e", mesh.owner)]:
-        lineage_services.input_port_create(product=g[dst], by=by,
-                                           source_port=g[src].ports.get(slug="main"))
+    for dst, src, by in [
+        ("b", "a", mesh.owner),
+        ("c", "b", mesh.other_owner),
+        ("d", "c", mesh.other_owner),
+        ("e", "a", mesh.other_owner),
+        ("f", "e", mesh.owner),
+    ]:
+        lineage_services.input_port_create(
+            product=g[dst], by=by, source_port=g[src].ports.get(slug="main")
+        )
     lineage_services.input_port_create(product=g["b"], by=mesh.owner, source_port=extra)
     return g
 
@@ -63,7 +69,13 @@ def test_impact_redacts_drafts_the_user_may_not_see(mesh, graph):
 def test_port_and_field_impact_follow_only_that_port(mesh, graph):
     port = graph["a"].ports.get(slug="main")
     via_main = lineage.impact(user=mesh.staff, product=graph["a"], port=port)
-    assert {i.label for i in via_main.items} == {"orders/b", "users/c", "users/d", "users/e", "orders/f"}
+    assert {i.label for i in via_main.items} == {
+        "orders/b",
+        "users/c",
+        "users/d",
+        "users/e",
+        "orders/f",
+    }
     via_extra = lineage.impact(user=mesh.staff, product=graph["a"], port=graph["extra"])
     assert {i.label: i.path for i in via_extra.items} == {
         "orders/b": ["orders/a", "orders/b"],
@@ -95,8 +107,16 @@ def test_graph_json_depth_and_redaction(client, mesh, graph):
     keys = {n.get("key") for n in data["nodes"]}
     assert keys == {"users/c", "orders/b", None}  # None: the hidden draft d
     hidden = [n for n in data["nodes"] if n.get("hidden")]
-    assert hidden == [{"id": hidden[0]["id"], "label": "Hidden product", "hidden": True,
-                       "depth": 1, "status": "hidden", "parent": "d-hidden"}]
+    assert hidden == [
+        {
+            "id": hidden[0]["id"],
+            "label": "Hidden product",
+            "hidden": True,
+            "depth": 1,
+            "status": "hidden",
+            "parent": "d-hidden",
+        }
+    ]
     assert "draft" not in json.dumps(data) and f"p{graph['d'].pk}" not in json.dumps(data)
     deeper = client.get("/products/users/c/lineage/graph.json?depth=2").json()
     assert {n.get("key") for n in deeper["nodes"]} == {"users/c", "orders/b", "orders/a", None}
@@ -122,8 +142,9 @@ def test_mesh_map_weights_cross_domain_dependencies(client, mesh, graph):
     client.force_login(mesh.consumer)
     data = client.get("/lineage/mesh.json").json()
     by_id = {n["id"]: n for n in data["nodes"]}
-    edges = {(by_id[e["source"]]["slug"], by_id[e["target"]]["slug"]): e["weight"]
-             for e in data["edges"]}
+    edges = {
+        (by_id[e["source"]]["slug"], by_id[e["target"]]["slug"]): e["weight"] for e in data["edges"]
+    }
     # b→c and a→e go orders→users; e→f goes back. c→d is inside users (and d is hidden).
     assert edges == {("orders", "users"): 2, ("users", "orders"): 1}
     assert by_id[f"d{mesh.orders.pk}"]["url"] == "/domains/orders/"

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 def fed(mesh):
     """users/published-product feeds orders/published-product; nobody holds a grant on it."""
     src = mesh.products[("users", "published")]
-    lineage_services.input_port_create(product=mesh.products[("orders", "published")],
-                                       by=mesh.owner, source_port=src.ports.get())
+    lineage_services.input_port_create(
+        product=mesh.products[("orders", "published")], by=mesh.owner, source_port=src.ports.get()
+    )
     return src
 
 
@@ -40,12 +41,18 @@ def test_deprecate_validates_sunset_and_replacement(mesh):
 def test_deprecation_banner_on_every_page_of_the_product(client, mesh):
     p = make_product(mesh.orders, "old")
     new = make_product(mesh.orders, "new")
-    services.product_deprecate(product=p, replacement=new,
-                               sunset_date=timezone.localdate() + timedelta(days=30))
+    services.product_deprecate(
+        product=p, replacement=new, sunset_date=timezone.localdate() + timedelta(days=30)
+    )
     client.force_login(mesh.owner)
-    pages = [f"/products/orders/old/?tab={t}" for t in ("overview", "schema", "lineage", "activity")]
-    pages += ["/products/orders/old/edit/", "/products/orders/old/retire/",
-              "/products/orders/old/lineage/inputs/add/"]
+    pages = [
+        f"/products/orders/old/?tab={t}" for t in ("overview", "schema", "lineage", "activity")
+    ]
+    pages += [
+        "/products/orders/old/edit/",
+        "/products/orders/old/retire/",
+        "/products/orders/old/lineage/inputs/add/",
+    ]
     for url in pages:
         text = client.get(url).text
         assert 'data-testid="deprecation-banner"' in text and "Use <a" in text, url
@@ -105,5 +112,6 @@ def test_retired_source_cannot_be_consumed(mesh):
     p = mesh.products[("users", "published")]
     services.product_retire(product=p, by=mesh.other_owner)
     with pytest.raises(ValidationError, match="retired"):
-        lineage_services.input_port_create(product=mesh.products[("orders", "published")],
-                                           by=mesh.owner, source_port=p.ports.get())
+        lineage_services.input_port_create(
+            product=mesh.products[("orders", "published")], by=mesh.owner, source_port=p.ports.get()
+        )

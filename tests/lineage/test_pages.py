@@ -26,8 +26,12 @@ def test_demo_orders_owner_sees_downstream_products_and_owners(client, demo):
     assert Watch.objects.filter(user=carl, product__slug="orders").exists()
     impact = client.get("/products/orders/orders/lineage/impact.json").json()
     labels = {p["product"] for p in impact["products"]}
-    assert {"traffic/campaign-attribution", "marketing/customer-360", "orders/daily-revenue",
-            "marketing/email-campaigns"} <= labels
+    assert {
+        "traffic/campaign-attribution",
+        "marketing/customer-360",
+        "orders/daily-revenue",
+        "marketing/email-campaigns",
+    } <= labels
     # The demo edges from confidential sources are approved: their owners hold grants.
     assert not InputPort.objects.filter(approved=False).exists()
 
@@ -46,10 +50,12 @@ def _chain(mesh, n):
     for i in range(n):
         p = make_product(mesh.orders, f"fan-{i}")
         lineage_services.input_port_create(product=p, by=mesh.owner, source_port=root.ports.get())
-        q = make_product(mesh.users, f"leaf-{i}", team=mesh.users_team,
-                         status="draft" if i % 2 else "published")
-        lineage_services.input_port_create(product=q, by=mesh.other_owner,
-                                           source_port=p.ports.get())
+        q = make_product(
+            mesh.users, f"leaf-{i}", team=mesh.users_team, status="draft" if i % 2 else "published"
+        )
+        lineage_services.input_port_create(
+            product=q, by=mesh.other_owner, source_port=p.ports.get()
+        )
         Watch.objects.create(user=mesh.consumer, product=p)
     return root
 
@@ -66,8 +72,14 @@ def test_lineage_pages_query_count_bounded(client, mesh, n, django_assert_max_nu
         data = client.get("/products/orders/published-product/lineage/graph.json?depth=3").json()
     assert len(data["nodes"]) == 1 + 2 * n
     with django_assert_max_num_queries(16):
-        assert len(client.get("/products/orders/published-product/lineage/impact.json")
-                   .json()["products"]) == n + (n + 1) // 2
+        assert (
+            len(
+                client.get("/products/orders/published-product/lineage/impact.json").json()[
+                    "products"
+                ]
+            )
+            == n + (n + 1) // 2
+        )
     with django_assert_max_num_queries(12):
         assert client.get("/lineage/mesh.json").status_code == 200
     with django_assert_max_num_queries(12):
@@ -83,12 +95,22 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
 
     mesh = build_mesh()
     src = mesh.products[("users", "published")]
-    lineage_services.input_port_create(product=mesh.products[("orders", "published")],
-                                       by=mesh.owner, source_port=src.ports.get())
+    lineage_services.input_port_create(
+        product=mesh.products[("orders", "published")], by=mesh.owner, source_port=src.ports.get()
+    )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             page = browser.new_page()
             page.goto(f"{live_server.url}/login/")
@@ -98,13 +120,15 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
             page.goto(f"{live_server.url}/products/orders/published-product/?tab=lineage")
             page.wait_for_selector("#lineage-graph[data-ready=true]", timeout=15000)
             labels = page.evaluate(
-                "window.meshGraph.nodes('.product').map(n => n.data('label')).sort()")
+                "window.meshGraph.nodes('.product').map(n => n.data('label')).sort()"
+            )
             assert labels == ["Orders published", "Users published"]
             page.locator("#lineage-graph").scroll_into_view_if_needed()
             pos = page.evaluate(
                 "(() => { const n = window.meshGraph.nodes('.product')"
                 ".filter(n => n.data('key') === 'users/published-product')[0];"
-                " return n.renderedPosition(); })()")
+                " return n.renderedPosition(); })()"
+            )
             box = page.locator("#lineage-graph").bounding_box()
             page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
             page.wait_for_url(f"{live_server.url}/products/users/published-product/", timeout=10000)
@@ -125,8 +149,9 @@ def test_demo_deprecation_reaches_watchers_and_downstream_owners(client, demo, e
     confirm = client.get("/products/orders/orders/deprecate/").text
     assert "Customer 360" in confirm and "Campaign Attribution" in confirm
     with eager_tasks(execute=True):
-        r = client.post("/products/orders/orders/deprecate/", {"sunset_date": "2099-01-01"},
-                        follow=True)
+        r = client.post(
+            "/products/orders/orders/deprecate/", {"sunset_date": "2099-01-01"}, follow=True
+        )
     assert "deprecated" in r.text
     for username in ("carl", "tariq", "mia"):
         client.force_login(User.objects.get(username=username))

@@ -27,7 +27,9 @@ def test_watch_and_unwatch_a_product_and_a_domain(client, mesh):
     client.post("/domains/users/watch/", {"on": "1"})
     assert "Unwatch domain" in client.get("/domains/users/").text
     assert {(w.product_id, w.domain_id) for w in Watch.objects.filter(user=mesh.consumer)} == {
-        (mesh.products[("orders", "published")].pk, None), (None, mesh.users.pk)}
+        (mesh.products[("orders", "published")].pk, None),
+        (None, mesh.users.pk),
+    }
     prefs = client.get("/notifications/preferences/").text
     assert "Orders published" in prefs and "Users" in prefs
     client.post("/products/orders/published-product/lineage/watch/", {"on": "0"})
@@ -40,7 +42,10 @@ def test_watchers_of_includes_domain_watchers_who_may_see_it(mesh):
         Watch.objects.create(user=u, domain=mesh.orders)
     Watch.objects.create(user=mesh.approved, product=mesh.products[("orders", "published")])
     assert lineage_services.watchers_of(mesh.products[("orders", "published")]) == [
-        mesh.approved, mesh.consumer, mesh.member]
+        mesh.approved,
+        mesh.consumer,
+        mesh.member,
+    ]
     # A draft's watchers are only those who may see it (its team).
     assert lineage_services.watchers_of(draft) == [mesh.member]
 
@@ -55,19 +60,24 @@ def test_publication_tells_domain_watchers(mesh, eager_tasks):
 
 
 def test_deprecation_tells_watchers_downstream_owners_and_consumers(mesh, eager_tasks):
-    source = mesh.products[("orders", "published")]      # `approved` holds a grant on it
+    source = mesh.products[("orders", "published")]  # `approved` holds a grant on it
     downstream = make_product(mesh.users, "reports", team=mesh.users_team)
     further = make_product(mesh.users, "exec-dash", team=mesh.users_team)
-    lineage_services.input_port_create(product=downstream, by=mesh.other_owner,
-                                       source_port=source.ports.get())
-    lineage_services.input_port_create(product=further, by=mesh.other_owner,
-                                       source_port=downstream.ports.get())
+    lineage_services.input_port_create(
+        product=downstream, by=mesh.other_owner, source_port=source.ports.get()
+    )
+    lineage_services.input_port_create(
+        product=further, by=mesh.other_owner, source_port=downstream.ports.get()
+    )
     Watch.objects.create(user=mesh.council, product=source)
     Notification.objects.all().delete()
     replacement = make_product(mesh.orders, "orders-v2")
     with eager_tasks(execute=True):
-        services.product_deprecate(product=source, replacement=replacement,
-                                   sunset_date=timezone.localdate() + timedelta(days=90))
+        services.product_deprecate(
+            product=source,
+            replacement=replacement,
+            sunset_date=timezone.localdate() + timedelta(days=90),
+        )
     for user in (mesh.council, mesh.other_owner, mesh.approved):
         assert _titles(user) == ["Orders published is deprecated"], user
     n = Notification.objects.get(user=mesh.other_owner)
@@ -80,8 +90,9 @@ def test_email_preference_off_keeps_in_app_only(client, mesh, eager_tasks):
     client.force_login(mesh.consumer)
     page = client.get("/notifications/preferences/").text
     assert 'name="deprecation"' in page and "checked" in page
-    r = client.post("/notifications/preferences/",
-                    {k: "on" for k in ("publication", "retirement")}, follow=True)
+    r = client.post(
+        "/notifications/preferences/", {k: "on" for k in ("publication", "retirement")}, follow=True
+    )
     assert "Saved your notification preferences" in r.text
     Watch.objects.create(user=mesh.consumer, domain=mesh.orders)
     mail.outbox.clear()
@@ -106,14 +117,15 @@ def test_deprecation_notifications_through_a_real_worker(transactional_db, celer
     mesh = build_mesh()
     source = mesh.products[("orders", "published")]
     downstream = make_product(mesh.users, "reports", team=mesh.users_team)
-    lineage_services.input_port_create(product=downstream, by=mesh.other_owner,
-                                       source_port=source.ports.get())
+    lineage_services.input_port_create(
+        product=downstream, by=mesh.other_owner, source_port=source.ports.get()
+    )
     Watch.objects.create(user=mesh.consumer, product=source)
     services.product_deprecate(product=source)  # commits: the task goes to the broker
     wait_for(lambda: Notification.objects.filter(kind="deprecation").count() >= 3, timeout=60)
-    assert sorted(Notification.objects.filter(kind="deprecation")
-                  .values_list("user__username", flat=True)) == ["approved", "consumer",
-                                                                 "other_owner"]
+    assert sorted(
+        Notification.objects.filter(kind="deprecation").values_list("user__username", flat=True)
+    ) == ["approved", "consumer", "other_owner"]
 
 
 def test_watchers_hear_quality_alerts_and_can_mute_their_email(mesh):

@@ -14,15 +14,20 @@ pytestmark = pytest.mark.django_db
 def _request(mesh, product=None, user=None, **kw):
     return services.access_request_create(
         product=product or mesh.products[("orders", "published")],
-        requester=user or mesh.consumer, purpose="quarterly report", **kw)
+        requester=user or mesh.consumer,
+        purpose="quarterly report",
+        **kw,
+    )
 
 
 def test_request_reaches_owners_inbox_and_mail(client, mesh):
     mail.outbox.clear()
     client.force_login(mesh.consumer)
     product = mesh.products[("orders", "published")]
-    r = client.post(reverse("products:request_access", args=["orders", product.slug]),
-                    {"purpose": "churn analysis", "duration_days": 30})
+    r = client.post(
+        reverse("products:request_access", args=["orders", product.slug]),
+        {"purpose": "churn analysis", "duration_days": 30},
+    )
     assert r.status_code == 302
     assert [m.to for m in mail.outbox] == [["owner@example.com"]]
     client.force_login(mesh.owner)
@@ -36,8 +41,10 @@ def test_request_reaches_owners_inbox_and_mail(client, mesh):
 def test_request_form_errors_next_to_field(client, mesh):
     client.force_login(mesh.consumer)
     product = mesh.products[("orders", "published")]
-    r = client.post(reverse("products:request_access", args=["orders", product.slug]),
-                    {"purpose": "", "duration_days": 0})
+    r = client.post(
+        reverse("products:request_access", args=["orders", product.slug]),
+        {"purpose": "", "duration_days": 0},
+    )
     assert r.status_code == 200
     assert 'id="id_purpose-error"' in r.text and 'id="id_duration_days-error"' in r.text
     assert not AccessRequest.objects.filter(requester=mesh.consumer).exists()
@@ -68,8 +75,9 @@ def test_team_grant_covers_every_member(mesh):
     colleague = user("colleague")
     domain_services.membership_set(team=mesh.orders_team, user=colleague, role="member")
     # The member of orders requests for their whole team.
-    req = services.access_request_create(product=product, requester=mesh.member,
-                                         purpose="join", team=mesh.orders_team)
+    req = services.access_request_create(
+        product=product, requester=mesh.member, purpose="join", team=mesh.orders_team
+    )
     services.access_request_approve(request=req, by=mesh.other_owner)
     from django.contrib.auth import get_user_model
 

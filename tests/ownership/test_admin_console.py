@@ -21,8 +21,11 @@ def test_bulk_deprecate_is_all_or_nothing(client, mesh):
     published = mesh.products[("orders", "published")]
     draft = mesh.products[("orders", "draft")]
     url = reverse("admin:products_dataproduct_changelist")
-    r = client.post(url, {"action": "deprecate_selected",
-                          "_selected_action": [published.pk, draft.pk]}, follow=True)
+    r = client.post(
+        url,
+        {"action": "deprecate_selected", "_selected_action": [published.pk, draft.pk]},
+        follow=True,
+    )
     assert "Not deprecated" in r.text
     assert DataProduct.objects.get(pk=published.pk).status == "published"
     client.post(url, {"action": "deprecate_selected", "_selected_action": [published.pk]})
@@ -33,8 +36,10 @@ def test_bulk_deprecate_is_all_or_nothing(client, mesh):
 def test_bulk_export_csv(client, mesh):
     client.force_login(mesh.staff)
     published = mesh.products[("orders", "published")]
-    r = client.post(reverse("admin:products_dataproduct_changelist"),
-                    {"action": "export_csv", "_selected_action": [published.pk]})
+    r = client.post(
+        reverse("admin:products_dataproduct_changelist"),
+        {"action": "export_csv", "_selected_action": [published.pk]},
+    )
     assert r["Content-Type"] == "text/csv"
     assert "urn:mesh:orders:published-product" in r.content.decode()
 
@@ -45,7 +50,9 @@ def test_staff_who_is_not_platform_only_changes_their_own(client, mesh):
     client.force_login(mesh.owner)
     own = mesh.products[("orders", "published")]
     other = mesh.products[("users", "published")]
-    assert client.get(reverse("admin:products_dataproduct_change", args=[own.pk])).status_code == 200
+    assert (
+        client.get(reverse("admin:products_dataproduct_change", args=[own.pk])).status_code == 200
+    )
     page = client.get(reverse("admin:products_dataproduct_change", args=[other.pk]))
     assert page.status_code == 200 and 'name="_save"' not in page.text  # view only
     r = client.post(reverse("admin:products_dataproduct_delete", args=[other.pk]), {"post": "yes"})

@@ -74,8 +74,15 @@ def page_view_connection(client, m, p):
 
 def page_edit(client, m, p):
     get = outcome_of(client.get(_url(p, "products:edit")))
-    r = client.post(_url(p, "products:edit"), {"name": "Renamed", "slug": p.slug,
-                                                "version": p.version, "classification": p.classification})
+    r = client.post(
+        _url(p, "products:edit"),
+        {
+            "name": "Renamed",
+            "slug": p.slug,
+            "version": p.version,
+            "classification": p.classification,
+        },
+    )
     post = outcome_of(r)
     changed = _reload(p).name == "Renamed"
     assert changed == (post == OK), "the POST's effect must match its answer"
@@ -95,6 +102,7 @@ def _lifecycle(action, effect):
         assert get == post
         assert effect(p) == (post == OK), f"{action}: effect must match the answer"
         return post
+
     return door
 
 
@@ -125,10 +133,12 @@ DOORS = {
         "view": page_view,
         "view_connection": page_view_connection,
         "edit": page_edit,
-        "publish": _lifecycle("publish", lambda p: _reload(p).status == "published"
-                              and p.status == "draft"),
-        "deprecate": _lifecycle("deprecate", lambda p: _reload(p).status == "deprecated"
-                                and p.status == "published"),
+        "publish": _lifecycle(
+            "publish", lambda p: _reload(p).status == "published" and p.status == "draft"
+        ),
+        "deprecate": _lifecycle(
+            "deprecate", lambda p: _reload(p).status == "deprecated" and p.status == "published"
+        ),
         "retire": _lifecycle("retire", lambda p: _reload(p).status == "retired"),
         "delete": _lifecycle("delete", lambda p: _reload(p) is None),
         "approve_access": page_approve_access,
@@ -148,8 +158,9 @@ CELLS = [
 ]
 
 
-@pytest.mark.parametrize(("door", "action", "role", "state"), CELLS,
-                         ids=["-".join(c) for c in CELLS])
+@pytest.mark.parametrize(
+    ("door", "action", "role", "state"), CELLS, ids=["-".join(c) for c in CELLS]
+)
 def test_cell(client, mesh, door, action, role, state):
     product = mesh.products[("orders", state)]
     if role != "anon":
@@ -168,8 +179,10 @@ def test_manage_team(client, mesh, role):
     newcomer = get_user_model().objects.create_user("newcomer")
     if role != "anon":
         client.force_login(getattr(mesh, role))
-    r = client.post(reverse("domains:member_add", args=[mesh.orders_team.slug]),
-                    {"username": "newcomer", "role": "member"})
+    r = client.post(
+        reverse("domains:member_add", args=[mesh.orders_team.slug]),
+        {"username": "newcomer", "role": "member"},
+    )
     added = mesh.orders_team.memberships.filter(user=newcomer).exists()
     want = {"anon": LOGIN, "owner": OK, "staff": OK}.get(role, FORBIDDEN)
     assert outcome_of(r) == want
@@ -182,9 +195,14 @@ def test_transfer_domain_is_staff_only(client, mesh, role):
     user.is_staff = True  # even with the admin console open, only platform staff transfer
     user.save()
     client.force_login(user)
-    client.post(reverse("admin:domains_domain_changelist"), {
-        "action": "transfer", "_selected_action": [mesh.orders.pk],
-        "confirm": "yes", "to_team": mesh.users_team.pk,
-    })
+    client.post(
+        reverse("admin:domains_domain_changelist"),
+        {
+            "action": "transfer",
+            "_selected_action": [mesh.orders.pk],
+            "confirm": "yes",
+            "to_team": mesh.users_team.pk,
+        },
+    )
     mesh.orders.refresh_from_db()
     assert (mesh.orders.owner_team == mesh.users_team) == (role == "staff")

@@ -21,19 +21,25 @@ def test_owner_changes_roles_and_removes_members(client, mesh):
 
 def test_last_owner_cannot_be_removed_or_demoted(client, mesh):
     client.force_login(mesh.owner)
-    r = client.post(reverse("domains:member_role", args=[mesh.orders_team.slug, mesh.owner.pk]),
-                    {"role": "member"}, follow=True)
+    r = client.post(
+        reverse("domains:member_role", args=[mesh.orders_team.slug, mesh.owner.pk]),
+        {"role": "member"},
+        follow=True,
+    )
     assert "last owner" in r.text
-    r = client.post(reverse("domains:member_remove", args=[mesh.orders_team.slug, mesh.owner.pk]),
-                    follow=True)
+    r = client.post(
+        reverse("domains:member_remove", args=[mesh.orders_team.slug, mesh.owner.pk]), follow=True
+    )
     assert "last owner" in r.text
     assert Membership.objects.get(team=mesh.orders_team, user=mesh.owner).role == "owner"
 
 
 def test_adding_unknown_user_shows_error_next_to_field(client, mesh):
     client.force_login(mesh.owner)
-    r = client.post(reverse("domains:member_add", args=[mesh.orders_team.slug]),
-                    {"username": "nobody", "role": "member"})
+    r = client.post(
+        reverse("domains:member_add", args=[mesh.orders_team.slug]),
+        {"username": "nobody", "role": "member"},
+    )
     assert r.status_code == 400
     assert "No active user is called" in r.text and 'id="id_username-error"' in r.text
 
@@ -46,8 +52,10 @@ def test_new_member_gains_team_rights_at_once(client, mesh):
     client.force_login(newbie)
     assert client.get(draft.get_absolute_url()).status_code == 404
     client.force_login(mesh.owner)
-    client.post(reverse("domains:member_add", args=[mesh.orders_team.slug]),
-                {"username": "newbie", "role": "member"})
+    client.post(
+        reverse("domains:member_add", args=[mesh.orders_team.slug]),
+        {"username": "newbie", "role": "member"},
+    )
     client.force_login(newbie)
     assert client.get(draft.get_absolute_url()).status_code == 200
 
@@ -55,11 +63,22 @@ def test_new_member_gains_team_rights_at_once(client, mesh):
 def test_page_edit_is_audited_with_door_and_diff(client, mesh):
     product = mesh.products[("orders", "published")]
     client.force_login(mesh.member)
-    client.post(reverse("products:edit", args=["orders", product.slug]), {
-        "name": "Orders v2", "slug": product.slug, "version": "1.0.0",
-        "classification": "internal", "summary": "new summary", "tags": "sales, emea"})
-    entry = AuditEntry.objects.filter(object_id=str(product.pk), action="update",
-                                      content_type=ContentType.objects.get_for_model(DataProduct)).first()
+    client.post(
+        reverse("products:edit", args=["orders", product.slug]),
+        {
+            "name": "Orders v2",
+            "slug": product.slug,
+            "version": "1.0.0",
+            "classification": "internal",
+            "summary": "new summary",
+            "tags": "sales, emea",
+        },
+    )
+    entry = AuditEntry.objects.filter(
+        object_id=str(product.pk),
+        action="update",
+        content_type=ContentType.objects.get_for_model(DataProduct),
+    ).first()
     assert entry.door == "page" and entry.actor == mesh.member
     assert entry.changes["name"] == ["Orders published", "Orders v2"]
     assert entry.changes["tags"] == [[], ["emea", "sales"]]
@@ -74,12 +93,22 @@ def test_admin_changes_go_through_services_and_audit(client, mesh):
     page = client.get(url)
     assert page.status_code == 200
     data = {
-        "name": "Admin renamed", "slug": product.slug, "summary": "", "description": "",
-        "status": "draft", "version": "1.0.0", "classification": "internal",
-        "owner_team": mesh.orders_team.pk, "freshness_slo_hours": "", "availability_slo": "",
-        "sunset_date": "", "replacement": "",
-        "ports-TOTAL_FORMS": "0", "ports-INITIAL_FORMS": "0",
-        "ports-MIN_NUM_FORMS": "0", "ports-MAX_NUM_FORMS": "1000",
+        "name": "Admin renamed",
+        "slug": product.slug,
+        "summary": "",
+        "description": "",
+        "status": "draft",
+        "version": "1.0.0",
+        "classification": "internal",
+        "owner_team": mesh.orders_team.pk,
+        "freshness_slo_hours": "",
+        "availability_slo": "",
+        "sunset_date": "",
+        "replacement": "",
+        "ports-TOTAL_FORMS": "0",
+        "ports-INITIAL_FORMS": "0",
+        "ports-MIN_NUM_FORMS": "0",
+        "ports-MAX_NUM_FORMS": "1000",
     }
     r = client.post(url, data)
     assert r.status_code == 302, r.text[:2000]
@@ -90,7 +119,12 @@ def test_admin_changes_go_through_services_and_audit(client, mesh):
 def test_audit_log_is_read_only_in_admin(client, mesh):
     client.force_login(mesh.staff)
     entry = AuditEntry.objects.first()
-    assert client.get(reverse("admin:meshportal_auditentry_changelist") + "?door__exact=command").status_code == 200
+    assert (
+        client.get(
+            reverse("admin:meshportal_auditentry_changelist") + "?door__exact=command"
+        ).status_code
+        == 200
+    )
     assert client.get(reverse("admin:meshportal_auditentry_add")).status_code == 403
     r = client.post(reverse("admin:meshportal_auditentry_delete", args=[entry.pk]), {"post": "yes"})
     assert r.status_code == 403
@@ -102,8 +136,15 @@ def test_admin_transfer_moves_domain_products_and_permissions(client, mesh):
     url = reverse("admin:domains_domain_changelist")
     confirm = client.post(url, {"action": "transfer", "_selected_action": [mesh.orders.pk]})
     assert "Yes, transfer" in confirm.text  # an intermediate confirmation page
-    client.post(url, {"action": "transfer", "_selected_action": [mesh.orders.pk],
-                      "confirm": "yes", "to_team": mesh.users_team.pk})
+    client.post(
+        url,
+        {
+            "action": "transfer",
+            "_selected_action": [mesh.orders.pk],
+            "confirm": "yes",
+            "to_team": mesh.users_team.pk,
+        },
+    )
     draft = DataProduct.objects.get(pk=mesh.products[("orders", "draft")].pk)
     assert draft.owner_team == mesh.users_team
     client.force_login(mesh.other_owner)  # the new team now sees the draft …
@@ -118,16 +159,29 @@ def test_admin_cannot_remove_last_owner_and_saves_nothing(client, mesh):
     team = mesh.orders_team
     owner_row = Membership.objects.get(team=team, user=mesh.owner)
     member_row = Membership.objects.get(team=team, user=mesh.member)
-    r = client.post(reverse("admin:domains_team_change", args=[team.pk]), {
-        "name": "Renamed team", "slug": team.slug, "description": "", "contact_email": "",
-        "memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "2",
-        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
-        "memberships-0-id": owner_row.pk, "memberships-0-team": team.pk,
-        "memberships-0-user": mesh.owner.pk, "memberships-0-role": "owner",
-        "memberships-0-DELETE": "on",
-        "memberships-1-id": member_row.pk, "memberships-1-team": team.pk,
-        "memberships-1-user": mesh.member.pk, "memberships-1-role": "member",
-    }, follow=True)
+    r = client.post(
+        reverse("admin:domains_team_change", args=[team.pk]),
+        {
+            "name": "Renamed team",
+            "slug": team.slug,
+            "description": "",
+            "contact_email": "",
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "2",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-id": owner_row.pk,
+            "memberships-0-team": team.pk,
+            "memberships-0-user": mesh.owner.pk,
+            "memberships-0-role": "owner",
+            "memberships-0-DELETE": "on",
+            "memberships-1-id": member_row.pk,
+            "memberships-1-team": team.pk,
+            "memberships-1-user": mesh.member.pk,
+            "memberships-1-role": "member",
+        },
+        follow=True,
+    )
     assert "last owner" in r.text
     team.refresh_from_db()
     assert team.name == "Orders Team"  # the whole save was rolled back

@@ -51,24 +51,40 @@ def _big_mesh(products: int, teams: int, user) -> None:
         team_objs.append(Team(slug=f"bulk-{i}", name=f"Bulk {i}", group=group))
     Team.objects.bulk_create(team_objs)
     team_objs = list(Team.objects.filter(slug__startswith="bulk-"))
-    Membership.objects.bulk_create([Membership(team=t, user=user, role="member") for t in team_objs])
+    Membership.objects.bulk_create(
+        [Membership(team=t, user=user, role="member") for t in team_objs]
+    )
     user.groups.add(*[t.group for t in team_objs])
     domains = Domain.objects.bulk_create(
-        [Domain(slug=f"bulk-d{i}", name=f"Bulk D{i}", owner_team=t) for i, t in enumerate(team_objs)])
-    rows = [DataProduct(domain=domains[i % teams], owner_team=team_objs[i % teams],
-                        slug=f"p{i}", name=f"Product {i}",
-                        status="draft" if i % 3 == 0 else "published")
-            for i in range(products)]
+        [
+            Domain(slug=f"bulk-d{i}", name=f"Bulk D{i}", owner_team=t)
+            for i, t in enumerate(team_objs)
+        ]
+    )
+    rows = [
+        DataProduct(
+            domain=domains[i % teams],
+            owner_team=team_objs[i % teams],
+            slug=f"p{i}",
+            name=f"Product {i}",
+            status="draft" if i % 3 == 0 else "published",
+        )
+        for i in range(products)
+    ]
     DataProduct.objects.bulk_create(rows, batch_size=2000)
     view = Permission.objects.get(codename="view_dataproduct")
-    perms = [DataProductGroupObjectPermission(content_object_id=pk, group_id=g, permission=view)
-             for pk, g in DataProduct.objects.filter(domain__slug__startswith="bulk-")
-             .values_list("pk", "owner_team__group_id")]
+    perms = [
+        DataProductGroupObjectPermission(content_object_id=pk, group_id=g, permission=view)
+        for pk, g in DataProduct.objects.filter(domain__slug__startswith="bulk-").values_list(
+            "pk", "owner_team__group_id"
+        )
+    ]
     DataProductGroupObjectPermission.objects.bulk_create(perms, batch_size=5000)
 
 
 def test_product_list_for_user_in_50_teams_over_10000_products_runs_fixed_queries(
-        client, mesh, django_assert_max_num_queries):
+    client, mesh, django_assert_max_num_queries
+):
     _big_mesh(10_000, 50, mesh.consumer)
     client.force_login(mesh.consumer)
     with CaptureQueriesContext(connection) as small:

@@ -29,24 +29,43 @@ FIELDS = [
     {"name": "created_at", "physical_type": "timestamptz", "logical_type": "timestamp"},
 ]
 SQLITE_FIELDS = [
-    {"name": "id", "physical_type": "INTEGER"}, {"name": "name", "physical_type": "TEXT"},
-    {"name": "status", "physical_type": "TEXT"}, {"name": "amount", "physical_type": "REAL"},
+    {"name": "id", "physical_type": "INTEGER"},
+    {"name": "name", "physical_type": "TEXT"},
+    {"name": "status", "physical_type": "TEXT"},
+    {"name": "amount", "physical_type": "REAL"},
     {"name": "created_at", "physical_type": "TEXT"},
 ]
 
 
 def _sqlite_warehouse(path) -> SimpleNamespace:
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE t_known (id INTEGER, name TEXT, status TEXT, amount REAL, created_at TEXT)")
-    conn.executemany("INSERT INTO t_known VALUES (?, ?, ?, ?, ?)",
-                     [(*r[:4], r[4].isoformat(sep=" ")) for r in ROWS])
+    conn.execute(
+        "CREATE TABLE t_known (id INTEGER, name TEXT, status TEXT, amount REAL, created_at TEXT)"
+    )
+    conn.executemany(
+        "INSERT INTO t_known VALUES (?, ?, ?, ?, ?)",
+        [(*r[:4], r[4].isoformat(sep=" ")) for r in ROWS],
+    )
     conn.commit()
     conn.close()
-    source = SimpleNamespace(kind="sqlite", host="", port=None, database=str(path), user="",
-                             password_env="", sslmode="", default_schema="main",
-                             max_timeout_seconds=300)
-    return SimpleNamespace(source=source, location="main.t_known", fields=SQLITE_FIELDS,
-                           vendor="sqlite", count=lambda: _sqlite_count(path))
+    source = SimpleNamespace(
+        kind="sqlite",
+        host="",
+        port=None,
+        database=str(path),
+        user="",
+        password_env="",
+        sslmode="",
+        default_schema="main",
+        max_timeout_seconds=300,
+    )
+    return SimpleNamespace(
+        source=source,
+        location="main.t_known",
+        fields=SQLITE_FIELDS,
+        vendor="sqlite",
+        count=lambda: _sqlite_count(path),
+    )
 
 
 def _sqlite_count(path) -> int:
@@ -59,8 +78,12 @@ def _sqlite_count(path) -> int:
 
 def pg_dsn_kwargs() -> dict:
     s = connection.settings_dict
-    return {"host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432,
-            "dbname": s["NAME"], "user": s.get("USER") or "postgres"}
+    return {
+        "host": s.get("HOST") or "127.0.0.1",
+        "port": s.get("PORT") or 5432,
+        "dbname": s["NAME"],
+        "user": s.get("USER") or "postgres",
+    }
 
 
 @pytest.fixture
@@ -73,20 +96,36 @@ def pg_warehouse(db):
     kw = pg_dsn_kwargs()
     with psycopg.connect(**kw, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-        conn.execute(f'CREATE TABLE "{schema}".t_known (id bigint, name text, status text, '
-                     f'amount numeric(12,2), created_at timestamptz)')
+        conn.execute(
+            f'CREATE TABLE "{schema}".t_known (id bigint, name text, status text, '
+            f"amount numeric(12,2), created_at timestamptz)"
+        )
         with conn.cursor() as cur:
             cur.executemany(f'INSERT INTO "{schema}".t_known VALUES (%s, %s, %s, %s, %s)', ROWS)
-    source = SimpleNamespace(kind="postgresql", host=kw["host"], port=int(kw["port"]),
-                             database=kw["dbname"], user=kw["user"], password_env="PGPASSWORD_UNUSED",
-                             sslmode="", default_schema=schema, max_timeout_seconds=300)
+    source = SimpleNamespace(
+        kind="postgresql",
+        host=kw["host"],
+        port=int(kw["port"]),
+        database=kw["dbname"],
+        user=kw["user"],
+        password_env="PGPASSWORD_UNUSED",
+        sslmode="",
+        default_schema=schema,
+        max_timeout_seconds=300,
+    )
 
     def count():
         with psycopg.connect(**kw) as c:
             return c.execute(f'SELECT COUNT(*) FROM "{schema}".t_known').fetchone()[0]
 
-    yield SimpleNamespace(source=source, location=f"{schema}.t_known", fields=FIELDS,
-                          vendor="postgresql", count=count, schema=schema)
+    yield SimpleNamespace(
+        source=source,
+        location=f"{schema}.t_known",
+        fields=FIELDS,
+        vendor="postgresql",
+        count=count,
+        schema=schema,
+    )
     with psycopg.connect(**kw, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -111,9 +150,16 @@ def checked_port(mesh, warehouse):
 
     src = warehouse.source
     ds = DataSource.objects.create(
-        slug=f"known-{warehouse.vendor}", name=f"Known ({warehouse.vendor})", kind=src.kind,
-        host=src.host, port=src.port, database=src.database, user=src.user,
-        password_env=src.password_env, default_schema=src.default_schema)
+        slug=f"known-{warehouse.vendor}",
+        name=f"Known ({warehouse.vendor})",
+        kind=src.kind,
+        host=src.host,
+        port=src.port,
+        database=src.database,
+        user=src.user,
+        password_env=src.password_env,
+        default_schema=src.default_schema,
+    )
     product = mesh.products[("orders", "published")]
     port = product.ports.get()
     port.data_source = ds
@@ -121,8 +167,13 @@ def checked_port(mesh, warehouse):
     port.save()
     SchemaField.objects.filter(port=port).delete()
     for n, f in enumerate(warehouse.fields):
-        SchemaField.objects.create(port=port, name=f["name"], physical_type=f["physical_type"],
-                                   logical_type=f.get("logical_type", "string"), ordinal=n)
+        SchemaField.objects.create(
+            port=port,
+            name=f["name"],
+            physical_type=f["physical_type"],
+            logical_type=f.get("logical_type", "string"),
+            ordinal=n,
+        )
     return SimpleNamespace(port=port, product=product, source=ds, warehouse=warehouse, mesh=mesh)
 
 

@@ -18,7 +18,9 @@ def test_contract_carries_checks_out_and_back_in(transactional_db, demo):
     product = DataProduct.objects.get(domain__slug="orders", slug="orders")
     text = contracts.export_yaml(product)
     doc = yaml.safe_load(text)
-    rules = [r for obj in doc["schema"] for prop in obj["properties"] for r in prop.get("quality", [])]
+    rules = [
+        r for obj in doc["schema"] for prop in obj["properties"] for r in prop.get("quality", [])
+    ]
     rules += [r for obj in doc["schema"] for r in obj.get("quality", [])]
     metrics = {r.get("metric") for r in rules}
     assert {"nullValues", "duplicateValues"} <= metrics
@@ -27,8 +29,11 @@ def test_contract_carries_checks_out_and_back_in(transactional_db, demo):
     port = product.ports.get()
     # Freshness travels as the product's freshness SLO and schema checks are the schema itself;
     # every other check travels as a quality rule.
-    names = set(QualityCheck.objects.filter(port=port).exclude(kind__in=["freshness", "schema"])
-                .values_list("name", flat=True))
+    names = set(
+        QualityCheck.objects.filter(port=port)
+        .exclude(kind__in=["freshness", "schema"])
+        .values_list("name", flat=True)
+    )
     QualityCheck.objects.filter(port=port).delete()
     olivia = get_user_model().objects.get(username="olivia")
     contracts.contract_import(text=text, user=olivia, product=product)

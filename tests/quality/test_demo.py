@@ -28,8 +28,11 @@ def demo_committed(transactional_db):
 def _warehouse_execute(sql):
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute(sql.replace("orders_orders",
-                                    f'"{settings.MESH_DEMO_WAREHOUSE_SCHEMA}".orders_orders'))
+            cur.execute(
+                sql.replace(
+                    "orders_orders", f'"{settings.MESH_DEMO_WAREHOUSE_SCHEMA}".orders_orders'
+                )
+            )
     else:
         conn = sqlite3.connect(settings.MESH_DEMO_WAREHOUSE_PATH)
         conn.execute(sql)
@@ -61,7 +64,9 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     # Olivia fixes the 'lost' statuses in the warehouse and clicks "Run now".
     check = QualityCheck.objects.get(name="Known order status")
     assert QualityRun.objects.get(check_obj=check).observed == 3
-    _warehouse_execute("UPDATE orders_orders SET order_status = 'shipped' WHERE order_status = 'lost'")
+    _warehouse_execute(
+        "UPDATE orders_orders SET order_status = 'shipped' WHERE order_status = 'lost'"
+    )
     client.login(username="olivia", password="mesh-demo")
     resp = client.post(reverse("governance:quality_check_run", args=[check.pk]))
     assert resp.status_code == 302
@@ -69,8 +74,9 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     services.execute_runs(run_ids=[run.pk])  # what the worker does
     check.refresh_from_db()
     assert check.last_status == "passed"
-    assert Notification.objects.filter(kind="quality.passed", title__contains="Known order status",
-                                       user__username="olivia").exists()
+    assert Notification.objects.filter(
+        kind="quality.passed", title__contains="Known order status", user__username="olivia"
+    ).exists()
     # The failure alert is cleared; other checks' alerts stay open.
     failed = Notification.objects.filter(kind="quality.failed", user__username="olivia")
     assert failed.get(title__contains="Known order status").read_at is not None

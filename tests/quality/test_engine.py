@@ -65,32 +65,52 @@ def test_all_metric_checks_on_one_table_are_one_query(warehouse, monkeypatch):
 
 def test_schema_check_reads_the_catalogue_once_and_reports_drift(warehouse):
     declared = [f for f in warehouse.fields if f["name"] != "status"] + [
-        {"name": "gone", "physical_type": "text"}]
-    r = engine.run_table(warehouse.source, warehouse.location,
-                         [CheckSpec(1, "schema"), CheckSpec(2, "schema", params={"allow_extra": True})],
-                         declared_fields=declared)
+        {"name": "gone", "physical_type": "text"}
+    ]
+    r = engine.run_table(
+        warehouse.source,
+        warehouse.location,
+        [CheckSpec(1, "schema"), CheckSpec(2, "schema", params={"allow_extra": True})],
+        declared_fields=declared,
+    )
     assert (r[1].status, r[1].observed) == ("failed", 2)
     assert "missing column gone" in r[1].message and "undeclared column status" in r[1].message
     assert (r[2].status, r[2].observed) == ("failed", 1)
-    ok = engine.run_table(warehouse.source, warehouse.location, [CheckSpec(3, "schema")],
-                          declared_fields=warehouse.fields)
+    ok = engine.run_table(
+        warehouse.source,
+        warehouse.location,
+        [CheckSpec(3, "schema")],
+        declared_fields=warehouse.fields,
+    )
     assert (ok[3].status, ok[3].observed) == ("passed", 0)
 
 
 def test_schema_check_sees_type_drift(warehouse):
     declared = [dict(f) for f in warehouse.fields]
     declared[0]["physical_type"] = "text"
-    r = engine.run_table(warehouse.source, warehouse.location, [CheckSpec(1, "schema")],
-                         declared_fields=declared)
+    r = engine.run_table(
+        warehouse.source, warehouse.location, [CheckSpec(1, "schema")], declared_fields=declared
+    )
     assert r[1].status == "failed" and "id is" in r[1].message
 
 
 def test_custom_sql_counts_failing_rows(warehouse):
-    r = _run(warehouse, [
-        CheckSpec(1, "custom_sql", params={"sql": "SELECT COUNT(*) FROM ${object} WHERE amount < 0", "max": 0}),
-        CheckSpec(2, "custom_sql", params={"sql": "SELECT COUNT(*) FROM ${object} WHERE name LIKE 'z%'"}),
-        CheckSpec(3, "custom_sql", params={"sql": "SELECT id, name FROM ${object}"}),
-    ])
+    r = _run(
+        warehouse,
+        [
+            CheckSpec(
+                1,
+                "custom_sql",
+                params={"sql": "SELECT COUNT(*) FROM ${object} WHERE amount < 0", "max": 0},
+            ),
+            CheckSpec(
+                2,
+                "custom_sql",
+                params={"sql": "SELECT COUNT(*) FROM ${object} WHERE name LIKE 'z%'"},
+            ),
+            CheckSpec(3, "custom_sql", params={"sql": "SELECT id, name FROM ${object}"}),
+        ],
+    )
     assert (r[1].status, r[1].observed) == ("failed", 1)
     assert (r[2].status, r[2].observed) == ("passed", 0)
     assert r[3].status == "error" and "one row with one number" in r[3].message
@@ -103,54 +123,80 @@ def test_samples_of_failing_values_only_when_permitted(warehouse):
 
 
 def test_a_missing_column_is_an_error_for_its_check_only(warehouse):
-    r = _run(warehouse, [CheckSpec(1, "row_count", [], {"min": 1}),
-                         CheckSpec(2, "missing", ["nope"], {"max": 0})])
+    r = _run(
+        warehouse,
+        [CheckSpec(1, "row_count", [], {"min": 1}), CheckSpec(2, "missing", ["nope"], {"max": 0})],
+    )
     assert r[1].status == "passed" and r[1].observed == 6
     assert r[2].status == "error" and "nope" in r[2].message
 
 
 def test_a_broken_source_gives_error_results(warehouse):
     src = warehouse.source
-    broken = type(src)(**{**vars(src), "database": "/nonexistent/x.db" if src.kind == "sqlite"
-                          else "no_such_database", "port": src.port})
+    broken = type(src)(
+        **{
+            **vars(src),
+            "database": "/nonexistent/x.db" if src.kind == "sqlite" else "no_such_database",
+            "port": src.port,
+        }
+    )
     r = engine.run_table(broken, warehouse.location, SPECS[:2])
     assert {v.status for v in r.values()} == {"error"}
     assert "Could not connect" in r[1].message
-    missing_table = engine.run_table(warehouse.source, "main.nope" if src.kind == "sqlite"
-                                     else f"{warehouse.schema}.nope", SPECS[:2])
+    missing_table = engine.run_table(
+        warehouse.source,
+        "main.nope" if src.kind == "sqlite" else f"{warehouse.schema}.nope",
+        SPECS[:2],
+    )
     assert {v.status for v in missing_table.values()} == {"error"}
 
 
 def test_a_slow_query_times_out_as_an_error(warehouse):
-    slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) "
-            "SELECT COUNT(*) FROM c") if warehouse.vendor == "sqlite" else \
-        "SELECT COUNT(*) FROM (SELECT pg_sleep(5)) s"
-    r = _run(warehouse, [CheckSpec(1, "custom_sql", params={"sql": slow}, timeout_seconds=1),
-                         CheckSpec(2, "row_count", [], {"min": 1})])
+    slow = (
+        (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) "
+            "SELECT COUNT(*) FROM c"
+        )
+        if warehouse.vendor == "sqlite"
+        else "SELECT COUNT(*) FROM (SELECT pg_sleep(5)) s"
+    )
+    r = _run(
+        warehouse,
+        [
+            CheckSpec(1, "custom_sql", params={"sql": slow}, timeout_seconds=1),
+            CheckSpec(2, "row_count", [], {"min": 1}),
+        ],
+    )
     assert r[1].status == "error" and "timeout" in r[1].message
     assert r[1].duration_ms < 4000
     assert r[2].status == "passed"  # the table's other checks are unaffected
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT 1; DROP TABLE t_known",
-    "UPDATE t_known SET amount = 0",
-    "WITH d AS (DELETE FROM t_known RETURNING *) SELECT COUNT(*) FROM d",
-    "SELECT COUNT(*) FROM t_known -- ; DROP TABLE t_known",
-    "DROP TABLE t_known",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1; DROP TABLE t_known",
+        "UPDATE t_known SET amount = 0",
+        "WITH d AS (DELETE FROM t_known RETURNING *) SELECT COUNT(*) FROM d",
+        "SELECT COUNT(*) FROM t_known -- ; DROP TABLE t_known",
+        "DROP TABLE t_known",
+    ],
+)
 def test_custom_sql_that_writes_is_refused_and_data_untouched(warehouse, sql):
     r = _run(warehouse, [CheckSpec(1, "custom_sql", params={"sql": sql})])
     assert r[1].status == "error"
     assert warehouse.count() == 6
 
 
-@pytest.mark.parametrize("sql", [
-    "DELETE FROM {t}",
-    "WITH d AS (DELETE FROM {t} RETURNING *) SELECT COUNT(*) FROM d",
-    "UPDATE {t} SET amount = 0",
-    "DROP TABLE {t}",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM {t}",
+        "WITH d AS (DELETE FROM {t} RETURNING *) SELECT COUNT(*) FROM d",
+        "UPDATE {t} SET amount = 0",
+        "DROP TABLE {t}",
+    ],
+)
 def test_the_connection_itself_is_read_only(warehouse, sql):
     """Even a statement that slipped past validation cannot write."""
     with engine.connect(warehouse.source) as conn:
@@ -162,11 +208,19 @@ def test_the_connection_itself_is_read_only(warehouse, sql):
     assert warehouse.count() == 6
 
 
-@pytest.mark.parametrize("column", ['id"; DROP TABLE t_known; --', "id) FROM t_known; DELETE FROM t_known; --",
-                                    'name" IS NULL OR 1=1 --'])
+@pytest.mark.parametrize(
+    "column",
+    [
+        'id"; DROP TABLE t_known; --',
+        "id) FROM t_known; DELETE FROM t_known; --",
+        'name" IS NULL OR 1=1 --',
+    ],
+)
 def test_injection_in_column_names_is_just_a_missing_column(warehouse, column):
-    r = _run(warehouse, [CheckSpec(1, "missing", [column], {"max": 0}),
-                         CheckSpec(2, "row_count", [], {"min": 1})])
+    r = _run(
+        warehouse,
+        [CheckSpec(1, "missing", [column], {"max": 0}), CheckSpec(2, "row_count", [], {"min": 1})],
+    )
     assert r[1].status == "error" and "does not exist" in r[1].message
     assert r[2].observed == 6
     assert warehouse.count() == 6
@@ -182,8 +236,9 @@ def test_credentials_never_appear_in_messages(warehouse, monkeypatch):
     if warehouse.vendor != "postgresql":
         pytest.skip("SQLite sources have no password")
     monkeypatch.setenv("QTEST_PW", "s3cret-pass-word")
-    src = type(warehouse.source)(**{**vars(warehouse.source), "password_env": "QTEST_PW",
-                                    "user": "no_such_user_xyz"})
+    src = type(warehouse.source)(
+        **{**vars(warehouse.source), "password_env": "QTEST_PW", "user": "no_such_user_xyz"}
+    )
     r = engine.run_table(src, warehouse.location, SPECS[:1])
     assert r[1].status == "error" and "s3cret" not in r[1].message
 

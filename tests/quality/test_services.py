@@ -18,8 +18,9 @@ from products.models import DataProduct
 
 
 def _check(cp, name="Names present", kind="missing", columns=("name",), **params):
-    return services.check_create(port=cp.port, name=name, kind=kind, columns=list(columns),
-                                 params=params or {"max": 0})
+    return services.check_create(
+        port=cp.port, name=name, kind=kind, columns=list(columns), params=params or {"max": 0}
+    )
 
 
 def _run_sync(checks):
@@ -28,17 +29,20 @@ def _run_sync(checks):
     return [QualityRun.objects.get(pk=r.pk) for r in runs]
 
 
-@pytest.mark.parametrize("kind,columns,params,field", [
-    ("row_count", [], {}, "params"),
-    ("row_count", [], {"min": 5, "max": 1}, "params"),
-    ("missing", [], {"max": 0}, "columns"),
-    ("missing", ["name"], {"max": 150, "unit": "percent"}, "params"),
-    ("accepted_values", ["status"], {"values": ""}, "params"),
-    ("pattern", ["name"], {"pattern": "(["}, "params"),
-    ("freshness", ["created_at"], {}, "params"),
-    ("custom_sql", [], {"sql": "DELETE FROM t"}, "params"),
-    ("row_count", ["id"], {"min": 1}, "columns"),
-])
+@pytest.mark.parametrize(
+    "kind,columns,params,field",
+    [
+        ("row_count", [], {}, "params"),
+        ("row_count", [], {"min": 5, "max": 1}, "params"),
+        ("missing", [], {"max": 0}, "columns"),
+        ("missing", ["name"], {"max": 150, "unit": "percent"}, "params"),
+        ("accepted_values", ["status"], {"values": ""}, "params"),
+        ("pattern", ["name"], {"pattern": "(["}, "params"),
+        ("freshness", ["created_at"], {}, "params"),
+        ("custom_sql", [], {"sql": "DELETE FROM t"}, "params"),
+        ("row_count", ["id"], {"min": 1}, "columns"),
+    ],
+)
 def test_parameters_are_validated_per_type(kind, columns, params, field):
     with pytest.raises(ValidationError) as e:
         services.validate_check(kind=kind, columns=columns, params=params)
@@ -91,7 +95,6 @@ def test_dispatch_queues_due_checks_once_and_reschedules(checked_port):
     a.refresh_from_db()
 
 
-
 def test_results_are_recorded_with_observed_value_and_history(checked_port):
     check = _check(checked_port)
     [run] = _run_sync([check])
@@ -119,8 +122,15 @@ def test_the_sweeper_ends_runs_of_a_lost_worker_and_the_next_schedule_proceeds(c
 
 def test_state_changes_alert_the_owning_team(checked_port, mailoutbox):
     m = checked_port.mesh
-    check = _check(checked_port, name="Amounts", kind="range", columns=["amount"],
-                   min=-10, max=1000, max_failing=0)
+    check = _check(
+        checked_port,
+        name="Amounts",
+        kind="range",
+        columns=["amount"],
+        min=-10,
+        max=1000,
+        max_failing=0,
+    )
     _run_sync([check])  # new -> passed: no alert
     assert not Notification.objects.filter(kind__startswith="quality").exists()
     services.check_update(check=check, params={"min": 0, "max": 100, "max_failing": 0})
@@ -163,8 +173,11 @@ def hook_server():
 
 def test_webhooks_are_signed_retried_and_logged(checked_port, hook_server):
     server, handler = hook_server
-    hook = Webhook.objects.create(team=checked_port.product.owner_team, secret="s3cr3t",
-                                  url=f"http://127.0.0.1:{server.server_port}/hook")
+    hook = Webhook.objects.create(
+        team=checked_port.product.owner_team,
+        secret="s3cr3t",
+        url=f"http://127.0.0.1:{server.server_port}/hook",
+    )
     check = _check(checked_port)
     _run_sync([check])
     delivery = WebhookDelivery.objects.get(webhook=hook)

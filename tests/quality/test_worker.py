@@ -32,13 +32,16 @@ def _status(run_id):
 
 
 def test_beat_dispatch_runs_checks_on_the_worker(worker_port):
-    a = services.check_create(port=worker_port.port, name="Names", kind="missing",
-                              columns=["name"], params={"max": 0})
-    b = services.check_create(port=worker_port.port, name="Rows", kind="row_count",
-                              params={"min": 1})
+    a = services.check_create(
+        port=worker_port.port, name="Names", kind="missing", columns=["name"], params={"max": 0}
+    )
+    b = services.check_create(
+        port=worker_port.port, name="Rows", kind="row_count", params={"min": 1}
+    )
     dispatch_due_checks.apply_async(queue="quality")  # as beat does every minute
-    wait_for(lambda: QualityRun.objects.filter(status__in=["passed", "failed"]).count() == 2,
-             timeout=60)
+    wait_for(
+        lambda: QualityRun.objects.filter(status__in=["passed", "failed"]).count() == 2, timeout=60
+    )
     assert QualityRun.objects.get(check_obj=a).observed == 1
     assert QualityRun.objects.get(check_obj=b).status == "passed"
     a.refresh_from_db()
@@ -47,16 +50,24 @@ def test_beat_dispatch_runs_checks_on_the_worker(worker_port):
 
 def test_a_killed_worker_and_a_timed_out_query_are_recovered(worker_port, celery_worker):
     slow = services.check_create(
-        port=worker_port.port, name="Slow", kind="custom_sql", timeout_seconds=30,
-        params={"sql": "SELECT COUNT(*) FROM (SELECT pg_sleep(20)) s"})
+        port=worker_port.port,
+        name="Slow",
+        kind="custom_sql",
+        timeout_seconds=30,
+        params={"sql": "SELECT COUNT(*) FROM (SELECT pg_sleep(20)) s"},
+    )
     [run] = services.run_now(checks=[slow])
     wait_for(lambda: _status(run.pk) == "running", timeout=60)
     os.kill(celery_worker.pid, signal.SIGKILL)  # mid-query
     celery_worker.wait(10)
     assert _status(run.pk) == "running"
     # The sweeper (run by the every-minute dispatch) ends it once its deadline has passed.
-    later = timezone.now() + timedelta(seconds=slow.timeout_seconds) + services.RUN_GRACE \
+    later = (
+        timezone.now()
+        + timedelta(seconds=slow.timeout_seconds)
+        + services.RUN_GRACE
         + timedelta(seconds=5)
+    )
     services.sweep_stuck(now=later)
     run.refresh_from_db()
     assert run.status == "error" and "worker stopped" in run.message
@@ -77,5 +88,7 @@ def test_a_killed_worker_and_a_timed_out_query_are_recovered(worker_port, celery
     from tests.quality.conftest import pg_dsn_kwargs
 
     with psycopg.connect(**pg_dsn_kwargs(), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                     "application_name = 'mesh-portal-quality' AND datname = current_database()")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+            "application_name = 'mesh-portal-quality' AND datname = current_database()"
+        )

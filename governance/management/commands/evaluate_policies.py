@@ -13,6 +13,9 @@ class Command(BaseCommand):
             run = policy_services.evaluate_policies(trigger=EvaluationRun.Trigger.COMMAND)
         failing = PolicyStatus.objects.filter(outcome=PolicyStatus.Outcome.FAIL).count()
         secs = (run.finished_at - run.started_at).total_seconds()
-        self.stdout.write(self.style.SUCCESS(
-            f"Evaluated {run.policies} policies over {run.products} products in {secs:.1f} s: "
-            f"{run.changed} outcomes changed, {failing} failing."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Evaluated {run.policies} policies over {run.products} products in {secs:.1f} s: "
+                f"{run.changed} outcomes changed, {failing} failing."
+            )
+        )

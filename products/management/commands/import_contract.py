@@ -11,8 +11,10 @@ from products import contracts
 
 
 class Command(BaseCommand):
-    help = ("Create or update data products from ODCS v3 YAML documents, as --user would "
-            "through the API (same rules). Exits non-zero if any document is rejected.")
+    help = (
+        "Create or update data products from ODCS v3 YAML documents, as --user would "
+        "through the API (same rules). Exits non-zero if any document is rejected."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", help="ODCS YAML files")
@@ -44,10 +46,17 @@ class Command(BaseCommand):
                     self.stdout.write(f"{name}: {urn} unchanged")
                     continue
                 verb = "would change" if dry_run else ("created" if result.created else "updated")
-                self.stdout.write(f"{name}: {urn} {verb}"
-                                  + (f" (contract version {result.version.number})"
-                                     if result.version and not dry_run else ""))
+                self.stdout.write(
+                    f"{name}: {urn} {verb}"
+                    + (
+                        f" (contract version {result.version.number})"
+                        if result.version and not dry_run
+                        else ""
+                    )
+                )
                 for c in result.changes:
                     self.stdout.write(f"  {'BREAKING ' if c.breaking else ''}{c.message}")
         if failed:
-            raise CommandError(f"{failed} of {len(files)} documents rejected; nothing changed for them.")
+            raise CommandError(
+                f"{failed} of {len(files)} documents rejected; nothing changed for them."
+            )

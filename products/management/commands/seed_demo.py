@@ -27,10 +27,12 @@ class Command(BaseCommand):
         )
         with audit_context(door="command"), transaction.atomic():
             quality_services.seed()  # checks on the warehouse tables, due at once
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "
-            f"Sign in as olivia / {demo.PASSWORD} (see README)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "
+                f"Sign in as olivia / {demo.PASSWORD} (see README)."
+            )
+        )
 
 
 def seed() -> int:
@@ -41,8 +43,14 @@ def seed() -> int:
     for username, (first, last, email, staff) in demo.USERS.items():
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User(username=username, first_name=first, last_name=last, email=email,
-                        is_staff=staff, is_superuser=staff)
+            user = User(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=email,
+                is_staff=staff,
+                is_superuser=staff,
+            )
             user.set_password(demo.PASSWORD)
             user.save()
             if username in demo.PLATFORM:
@@ -55,8 +63,9 @@ def seed() -> int:
     for slug, (name, description, contact, members) in demo.TEAMS.items():
         team = Team.objects.filter(slug=slug).first()
         if team is None:
-            team = domain_services.team_create(slug=slug, name=name, description=description,
-                                               contact_email=contact)
+            team = domain_services.team_create(
+                slug=slug, name=name, description=description, contact_email=contact
+            )
             for username, role in members.items():
                 domain_services.membership_set(team=team, user=users[username], role=role)
         teams[slug] = team
@@ -66,7 +75,10 @@ def seed() -> int:
         domain = Domain.objects.filter(slug=slug).first()
         if domain is None:
             domain = domain_services.domain_create(
-                slug=slug, name=name, owner_team=teams[team_slug], description=description,
+                slug=slug,
+                name=name,
+                owner_team=teams[team_slug],
+                description=description,
                 parent=domains.get(parent) if parent else None,
             )
         domains[slug] = domain
@@ -77,9 +89,13 @@ def seed() -> int:
         if DataProduct.objects.filter(domain=domains[spec["domain"]], slug=spec["slug"]).exists():
             continue
         services.product_create(
-            domain=domains[spec["domain"]], slug=spec["slug"], name=spec["name"],
-            summary=spec["summary"], description=spec["description"],
-            classification=spec["classification"], tags=spec["tags"],
+            domain=domains[spec["domain"]],
+            slug=spec["slug"],
+            name=spec["name"],
+            summary=spec["summary"],
+            description=spec["description"],
+            classification=spec["classification"],
+            tags=spec["tags"],
             freshness_slo_hours=spec["slo"],
             ports=[_port(p, source) for p in spec["ports"]],
         )
@@ -99,22 +115,34 @@ def _demo_source() -> DataSource:
     db = settings.DATABASES["default"]
     if demo_warehouse.is_postgres():
         return DataSource.objects.create(
-            slug="demo-warehouse", name="Demo warehouse", kind="postgresql",
-            host=db.get("HOST") or "127.0.0.1", port=int(db.get("PORT") or 5432),
-            database=db["NAME"], user=db.get("USER") or "", password_env="DEMO_WAREHOUSE_PASSWORD",  # noqa: S106 - a variable name  # nosec B106
+            slug="demo-warehouse",
+            name="Demo warehouse",
+            kind="postgresql",
+            host=db.get("HOST") or "127.0.0.1",
+            port=int(db.get("PORT") or 5432),
+            database=db["NAME"],
+            user=db.get("USER") or "",
+            password_env="DEMO_WAREHOUSE_PASSWORD",  # noqa: S106 - a variable name  # nosec B106
             default_schema=settings.MESH_DEMO_WAREHOUSE_SCHEMA,
             description="Demo tables in the portal's own PostgreSQL database.",
         )
     return DataSource.objects.create(
-        slug="demo-warehouse", name="Demo warehouse", kind="sqlite",
-        database=settings.MESH_DEMO_WAREHOUSE_PATH, default_schema="main",
+        slug="demo-warehouse",
+        name="Demo warehouse",
+        kind="sqlite",
+        database=settings.MESH_DEMO_WAREHOUSE_PATH,
+        default_schema="main",
         description="Demo tables in a SQLite file beside the portal's database.",
     )
 
 
 def _port(spec: dict, source: DataSource) -> dict:
-    port = {"slug": spec["slug"], "name": spec["name"], "kind": spec["kind"],
-            "format": spec.get("format", "")}
+    port = {
+        "slug": spec["slug"],
+        "name": spec["name"],
+        "kind": spec["kind"],
+        "format": spec.get("format", ""),
+    }
     if spec.get("table"):
         port["location"] = f"{demo_warehouse.schema_name()}.{spec['table']}"
         port["data_source"] = source

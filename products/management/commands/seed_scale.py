@@ -6,8 +6,10 @@ from products import scale
 
 
 class Command(BaseCommand):
-    help = ("Generate a large, deterministic mesh for benchmarks (bulk inserts; COPY on "
-            "PostgreSQL). Generated users sign in with the password 'mesh-scale'.")
+    help = (
+        "Generate a large, deterministic mesh for benchmarks (bulk inserts; COPY on "
+        "PostgreSQL). Generated users sign in with the password 'mesh-scale'."
+    )
 
     def add_arguments(self, parser):
         d = scale.Options()
@@ -15,21 +17,39 @@ class Command(BaseCommand):
         parser.add_argument("--domains", type=int, default=d.domains)
         parser.add_argument("--teams", type=int, default=d.teams)
         parser.add_argument("--ports-per-product", type=int, default=d.ports_per_product)
-        parser.add_argument("--fields-per-port", type=int, default=d.fields_per_port,
-                            help="average; each port gets between half and 1.5 times this")
+        parser.add_argument(
+            "--fields-per-port",
+            type=int,
+            default=d.fields_per_port,
+            help="average; each port gets between half and 1.5 times this",
+        )
         parser.add_argument("--users", type=int, default=None, help="default: 5 per team")
         parser.add_argument("--seed", type=int, default=d.seed)
-        parser.add_argument("--reset", action="store_true",
-                            help="delete a previously generated mesh first")
+        parser.add_argument(
+            "--reset", action="store_true", help="delete a previously generated mesh first"
+        )
 
     def handle(self, *args, **o):
         options = scale.Options(
-            products=o["products"], domains=o["domains"], teams=o["teams"],
-            ports_per_product=o["ports_per_product"], fields_per_port=o["fields_per_port"],
-            users=o["users"], seed=o["seed"],
+            products=o["products"],
+            domains=o["domains"],
+            teams=o["teams"],
+            ports_per_product=o["ports_per_product"],
+            fields_per_port=o["fields_per_port"],
+            users=o["users"],
+            seed=o["seed"],
         )
-        if min(options.products, options.domains, options.teams, options.ports_per_product,
-               options.fields_per_port, options.user_count) < 1:
+        if (
+            min(
+                options.products,
+                options.domains,
+                options.teams,
+                options.ports_per_product,
+                options.fields_per_port,
+                options.user_count,
+            )
+            < 1
+        ):
             raise CommandError("Every size must be at least 1.")
         if problem := scale.size_problem(options.products, connection.vendor):
             raise CommandError(problem)
@@ -37,11 +57,16 @@ class Command(BaseCommand):
         with audit_context(door="command"):
             if o["reset"]:
                 scale.reset(progress)
-            elif (n := scale.existing_size()):
-                raise CommandError(f"A generated mesh is already here ({n:,} products); "
-                                   "pass --reset to replace it.")
+            elif n := scale.existing_size():
+                raise CommandError(
+                    f"A generated mesh is already here ({n:,} products); "
+                    "pass --reset to replace it."
+                )
             ctx = scale.generate(options, progress)
         summary = ", ".join(f"{k} {v:,}" for k, v in ctx.counts.items() if k != "seconds")
-        self.stdout.write(self.style.SUCCESS(
-            f"Generated mesh in {ctx.counts['seconds']}s: {summary}. "
-            f"Sign in as any generated user with the password {scale.PASSWORD!r}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Generated mesh in {ctx.counts['seconds']}s: {summary}. "
+                f"Sign in as any generated user with the password {scale.PASSWORD!r}."
+            )
+        )
