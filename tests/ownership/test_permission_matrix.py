@@ -21,7 +21,7 @@ SECRET = "sales.secret_table"  # the port location: a connection detail
 
 def expected(role: str, state: str, action: str, door: str) -> str:
     if role == "anon":
-        return LOGIN
+        return LOGIN  # pages redirect to sign-in; the API answers 401
     if door == "admin":
         # The admin console is the platform team's: everyone else is sent to its sign-in.
         return OK if role == "staff" else LOGIN
@@ -47,7 +47,9 @@ def expected(role: str, state: str, action: str, door: str) -> str:
 def outcome_of(response) -> str:
     if response.status_code == 302 and "login" in response["Location"]:
         return LOGIN
-    return {200: OK, 302: OK, 403: FORBIDDEN, 404: HIDDEN}[response.status_code]
+    return {200: OK, 204: OK, 302: OK, 401: LOGIN, 403: FORBIDDEN, 404: HIDDEN}[
+        response.status_code
+    ]
 
 
 def _url(p: DataProduct, name: str, **extra) -> str:
@@ -128,6 +130,36 @@ def admin_delete(client, m, p):
     return outcome_of(r)
 
 
+def _api_url(p: DataProduct) -> str:
+    return f"/api/v1/products/{p.domain.slug}/{p.slug}/"
+
+
+def api_view(client, m, p):
+    return outcome_of(client.get(_api_url(p)))
+
+
+def api_view_connection(client, m, p):
+    r = client.get(_api_url(p))
+    if r.status_code != 200:
+        return outcome_of(r)
+    port = p.ports.get()
+    detail = client.get(f"/api/v1/ports/{port.pk}/")
+    return OK if detail.json().get("location") == SECRET else FORBIDDEN
+
+
+def api_edit(client, m, p):
+    r = client.patch(_api_url(p), {"summary": "via api"}, content_type="application/json")
+    changed = _reload(p).summary == "via api"
+    assert changed == (outcome_of(r) == OK)
+    return outcome_of(r)
+
+
+def api_delete(client, m, p):
+    r = client.delete(_api_url(p))
+    assert (_reload(p) is None) == (outcome_of(r) == OK)
+    return outcome_of(r)
+
+
 DOORS = {
     "page": {
         "view": page_view,
@@ -146,6 +178,12 @@ DOORS = {
     "admin": {
         "view": admin_view,
         "delete": admin_delete,
+    },
+    "api": {
+        "view": api_view,
+        "view_connection": api_view_connection,
+        "edit": api_edit,
+        "delete": api_delete,
     },
 }
 
