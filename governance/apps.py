@@ -43,3 +43,13 @@ class GovernanceConfig(AppConfig):
             quality_services.TRUST_COMPONENTS.append(
                 ("compliance", 20, lambda product, state: policy_services.compliance_share(product))
             )
+        # Discovery: sort by trust, "most trusted" on home, and check shares on domain tiles.
+        from products import discovery
+
+        from . import quality_selectors
+
+        discovery.SORTS["trust"] = lambda qs: quality_services.with_trust(qs).order_by(
+            "-trust", "name"
+        )
+        if quality_selectors.domain_check_shares not in discovery.DOMAIN_TILE_STATS:
+            discovery.DOMAIN_TILE_STATS.append(quality_selectors.domain_check_shares)

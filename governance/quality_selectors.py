@@ -86,3 +86,32 @@ def failing_by_domain(*, user) -> list[tuple]:
     for check in qs:
         groups[check.port.product.domain].append(check)
     return list(groups.items())
+
+
+def domain_check_shares(user, domains) -> dict[int, str]:
+    """Home page tiles: per domain, the share of (visible) checked products whose enabled
+    checks all pass. One query."""
+    from django.db.models import Count, Q
+
+    from meshportal.permissions import visible
+    from products.models import DataProduct
+
+    rows = (
+        visible(user, DataProduct.objects.all())
+        .filter(domain__in=[d.pk for d in domains], ports__quality_checks__enabled=True)
+        .values("domain_id")
+        .annotate(
+            total=Count("pk", distinct=True),
+            failing=Count(
+                "pk",
+                distinct=True,
+                filter=Q(ports__quality_checks__last_status__in=["failed", "error"]),
+            ),
+        )
+    )
+    return {
+        r["domain_id"]: f"{(r['total'] - r['failing']) * 100 // r['total']}% of checked products "
+        "pass their checks"
+        for r in rows
+        if r["total"]
+    }

@@ -1,0 +1,30 @@
+"""Quality feeds discovery: the trust sort, "most trusted" and the domain tiles' check share."""
+
+import pytest
+
+from governance.models import ProductQuality, QualityCheck
+from products import discovery
+
+pytestmark = pytest.mark.django_db
+
+
+def test_search_sorts_by_trust_and_home_shows_the_most_trusted(client, mesh):
+    low = mesh.products[("orders", "published")]
+    high = mesh.products[("users", "published")]
+    ProductQuality.objects.create(product=low, trust_score=20)
+    ProductQuality.objects.create(product=high, trust_score=90)
+    assert "trust" in discovery.sort_choices()
+    client.force_login(mesh.consumer)
+    page = client.get("/search/?sort=trust").text
+    assert page.index("Users published") < page.index("Orders published")
+    assert [p.pk for p in discovery.most_trusted(user=mesh.consumer)][:2] == [high.pk, low.pk]
+
+
+def test_domain_tiles_show_share_of_products_passing_checks(client, mesh):
+    for state, status in [("published", "passed"), ("deprecated", "failed")]:
+        port = mesh.products[("orders", state)].ports.get()
+        QualityCheck.objects.create(
+            port=port, name="rows", kind="row_count", params={"min": 1}, last_status=status
+        )
+    client.force_login(mesh.consumer)
+    assert "50% of checked products pass their checks" in client.get("/").text
