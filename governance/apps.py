@@ -51,5 +51,16 @@ class GovernanceConfig(AppConfig):
         discovery.SORTS["trust"] = lambda qs: quality_services.with_trust(qs).order_by(
             "-trust", "name"
         )
+        if not any(f.key == "quality" for f in discovery.FACETS):
+            from .models import ProductQuality
+
+            discovery.FACETS.append(
+                discovery.Facet(
+                    "quality",
+                    "Quality",
+                    "quality_state__state",
+                    labels=dict(ProductQuality.State.choices),
+                )
+            )
         if quality_selectors.domain_check_shares not in discovery.DOMAIN_TILE_STATS:
             discovery.DOMAIN_TILE_STATS.append(quality_selectors.domain_check_shares)

@@ -651,6 +651,13 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     state.freshness_breached = bool(
         slo is not None and newest is not None and timezone.now() - newest > timedelta(hours=slo)
     )
+    statuses = {c.last_status for c in checks}
+    if statuses & {"failed", "error"}:
+        state.state = ProductQuality.State.FAILING
+    elif checks and statuses == {"passed"}:
+        state.state = ProductQuality.State.PASSING
+    else:
+        state.state = ProductQuality.State.UNCHECKED
     components = {
         "checks": (50, _checks_component(product, checks)),
         "freshness": (20, _freshness_component(product, state)),

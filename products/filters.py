@@ -32,13 +32,28 @@ class DataProductFilter(django_filters.FilterSet):
         choices=DataProduct.Classification.choices, distinct=False
     )
     tag = django_filters.CharFilter(field_name="tags__slug", method="filter_tag")
+    # The quality app keeps each product's state (governance.ProductQuality.state).
+    quality = django_filters.MultipleChoiceFilter(
+        field_name="quality_state__state",
+        choices=[("passing", "Passing"), ("failing", "Failing"), ("unchecked", "Not yet checked")],
+        distinct=False,
+    )
     port_kind = django_filters.MultipleChoiceFilter(
         choices=OutputPort.Kind.choices, method="filter_port_kind", distinct=False
     )
 
     class Meta:
         model = DataProduct
-        fields = ["q", "domain", "owner_team", "status", "classification", "tag", "port_kind"]
+        fields = [
+            "q",
+            "domain",
+            "owner_team",
+            "status",
+            "classification",
+            "tag",
+            "port_kind",
+            "quality",
+        ]
 
     def filter_q(self, queryset, name, value):
         # Full-text on PostgreSQL, a simpler fallback on SQLite; ordered best match first.

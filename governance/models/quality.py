@@ -140,6 +140,16 @@ class ProductQuality(models.Model):
     components = models.JSONField(default=dict, blank=True)
     newest_data_at = models.DateTimeField(null=True, blank=True)
     freshness_breached = models.BooleanField(default=False)
+
+    class State(models.TextChoices):
+        PASSING = "passing", "Passing"
+        FAILING = "failing", "Failing"
+        UNCHECKED = "unchecked", "Not yet checked"
+
+    # Derived from the checks' latest results; stored so search can facet on it in SQL.
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.UNCHECKED, db_index=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -28,3 +28,23 @@ def test_domain_tiles_show_share_of_products_passing_checks(client, mesh):
         )
     client.force_login(mesh.consumer)
     assert "50% of checked products pass their checks" in client.get("/").text
+
+
+def test_quality_state_is_a_search_facet(client, mesh):
+    from governance import quality_services
+
+    failing = mesh.products[("orders", "published")]
+    passing = mesh.products[("users", "published")]
+    for product, status in [(failing, "failed"), (passing, "passed")]:
+        QualityCheck.objects.create(
+            port=product.ports.get(),
+            name="rows",
+            kind="row_count",
+            params={"min": 1},
+            last_status=status,
+        )
+        quality_services.product_quality_refresh(product=product)
+    client.force_login(mesh.consumer)
+    page = client.get("/search/?quality=failing").text
+    assert "Orders published" in page and "Users published" not in page
+    assert 'name="quality"' in page  # the facet is offered with its counts
