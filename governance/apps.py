@@ -62,5 +62,9 @@ class GovernanceConfig(AppConfig):
                     labels=dict(ProductQuality.State.choices),
                 )
             )
+        from products import search
+
+        if policy_services.glossary_document_part not in search.DOCUMENT_PARTS:
+            search.DOCUMENT_PARTS.append(policy_services.glossary_document_part)
         if quality_selectors.domain_check_shares not in discovery.DOMAIN_TILE_STATS:
             discovery.DOMAIN_TILE_STATS.append(quality_selectors.domain_check_shares)

@@ -429,7 +429,24 @@ def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: A
         obj=term,
         changes=audit.diff(before, audit.snapshot(term)),
     )
+    # Linked products are found by the term's name and synonyms: refresh their search text.
+    from products.search import index_product
+
+    for product in DataProduct.objects.filter(ports__fields__glossary_term=term).distinct():
+        index_product(product)
     return term
+
+
+def glossary_document_part(product):
+    """Search text for a product: the glossary terms (and synonyms) its fields are linked to."""
+    names = set()
+    for port in product.ports.all():
+        for field in port.fields.all():
+            if field.glossary_term_id:
+                term = field.glossary_term
+                names.add(term.name)
+                names.update(term.synonym_list)
+    return [("C", " ".join(sorted(names)))]
 
 
 def glossary_search(query: str, *, limit: int = 20) -> QuerySet:

@@ -76,7 +76,9 @@ def index_product(product) -> None:
     from .models import DataProduct
 
     # Read afresh: the caller's instance may carry prefetched ports or tags from before the write.
-    product = DataProduct.objects.prefetch_related("tags", "ports__fields").get(pk=product.pk)
+    product = DataProduct.objects.prefetch_related("tags", "ports__fields__glossary_term").get(
+        pk=product.pk
+    )
     doc = document(product)
     vector = None
     for weight, text in doc.items():
@@ -142,7 +144,12 @@ def _sqlite_match(words: list[str]) -> Q:
     cond = Q()
     for w in words:
         tagged = DataProduct.tags.through.objects.filter(tag__name__icontains=w)
-        fields = SchemaField.objects.filter(name__icontains=w)
+        # A field matches by its name or by the glossary term (or synonym) it is linked to.
+        fields = SchemaField.objects.filter(
+            Q(name__icontains=w)
+            | Q(glossary_term__name__icontains=w)
+            | Q(glossary_term__synonyms__icontains=w)
+        )
         cond &= (
             Q(name__icontains=w)
             | Q(summary__icontains=w)
