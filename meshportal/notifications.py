@@ -59,6 +59,8 @@ def email_wanted(user, kind: str) -> bool:
 
     if kind.startswith("quality."):  # quality.failed, quality.passed, quality.freshness, ...
         kind = "quality_change"
+    elif kind == "contract_breaking":
+        kind = "breaking_change"
     return not NotificationPreference.objects.filter(user=user, kind=kind, email=False).exists()
 
 

@@ -721,15 +721,11 @@ def record_version(product: DataProduct, *, extras: dict | None = None) -> Contr
 
 
 def _notify_consumers(product: DataProduct, version: ContractVersion, changes) -> None:
-    from .selectors import consumers
+    """Consumers, watchers and the owners of downstream products hear of a breaking change."""
+    from .lineage_services import product_event_recipients
 
-    users = []
-    for req in consumers(product=product):
-        users.append(req.requester)
-        if req.team_id:
-            users += list(req.team.members.all())
     notify(
-        users,
+        product_event_recipients(product, "breaking_change"),
         kind="contract_breaking",
         title=f"Breaking change to {product} (v{version.version})",
         url=f"{product.get_absolute_url()}?tab=contract",

@@ -284,3 +284,16 @@ def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, mon
         yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0]["quality"]
         == rule
     )  # now written by the exporter
+
+
+def test_breaking_change_reaches_watchers_too(mesh):
+    from products.lineage_services import watch_set
+
+    product = mesh.products[("orders", "published")]
+    watch_set(user=mesh.consumer, product=product, on=True)
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    doc["schema"][0]["properties"] = []
+    doc["version"] = "2.0.0"
+    contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
+    for user in (mesh.consumer, mesh.approved):  # a watcher and a consumer, once each
+        assert Notification.objects.filter(user=user, kind="contract_breaking").count() == 1
