@@ -1,23 +1,16 @@
 from django.contrib import admin
 
-from meshportal.permissions import is_platform
+from meshportal.admin import PlatformOnlyAdmin
 
 from .models import DataSource
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(admin.ModelAdmin):
+class DataSourceAdmin(PlatformOnlyAdmin):
     list_display = ("name", "kind", "host", "database")
     list_filter = ("kind",)
     search_fields = ("name", "slug", "database")
     prepopulated_fields = {"slug": ("name",)}
-
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    has_view_permission = has_change_permission = has_add_permission = has_delete_permission = (
-        lambda self, request, obj=None: is_platform(request.user)
-    )
 
 
 # -- policies (platform staff; writes to terms and policies go through the services' audit) ------
@@ -26,16 +19,7 @@ from meshportal import audit  # noqa: E402
 from .models import EvaluationRun, GlossaryTerm, Policy, Waiver  # noqa: E402
 
 
-class _PlatformOnly(admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    has_view_permission = has_change_permission = has_add_permission = has_delete_permission = (
-        lambda self, request, obj=None: is_platform(request.user)
-    )
-
-
-class _AuditedAdmin(_PlatformOnly):
+class _AuditedAdmin(PlatformOnlyAdmin):
     def save_model(self, request, obj, form, change):
         before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
@@ -66,18 +50,18 @@ class GlossaryTermAdmin(_AuditedAdmin):
 
 
 @admin.register(Waiver)
-class WaiverAdmin(_PlatformOnly):
+class WaiverAdmin(PlatformOnlyAdmin):
     list_display = ("policy", "product", "status", "expires_at")
     list_filter = ("status",)
     readonly_fields = [f.name for f in Waiver._meta.fields]
 
-    has_change_permission = has_add_permission = lambda self, request, obj=None: False  # noqa: E731
+    has_change_permission = has_add_permission = PlatformOnlyAdmin._nobody
 
 
 @admin.register(EvaluationRun)
-class EvaluationRunAdmin(_PlatformOnly):
+class EvaluationRunAdmin(PlatformOnlyAdmin):
     list_display = ("pk", "trigger", "started_at", "finished_at", "products", "policies", "changed")
-    has_change_permission = has_add_permission = lambda self, request, obj=None: False  # noqa: E731
+    has_change_permission = has_add_permission = PlatformOnlyAdmin._nobody
 
 
 # -- quality ---------------------------------------------------------------------------------
@@ -90,16 +74,6 @@ from meshportal.forms import apply_errors  # noqa: E402
 
 from . import quality_engine, quality_services  # noqa: E402
 from .models import QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402
-
-
-class _PlatformOnly:
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    has_change_permission = has_add_permission = has_delete_permission = has_view_permission
 
 
 @admin.action(description="Test connection (read-only)")
@@ -148,7 +122,7 @@ class QualityCheckAdminForm(forms.ModelForm):
 
 
 @admin.register(QualityCheck)
-class QualityCheckAdmin(_PlatformOnly, admin.ModelAdmin):
+class QualityCheckAdmin(PlatformOnlyAdmin):
     form = QualityCheckAdminForm
     list_display = (
         "name",
@@ -207,7 +181,7 @@ class QualityCheckAdmin(_PlatformOnly, admin.ModelAdmin):
 
 
 @admin.register(QualityRun)
-class QualityRunAdmin(_PlatformOnly, admin.ModelAdmin):
+class QualityRunAdmin(PlatformOnlyAdmin):
     list_display = (
         "check_obj",
         "status",
@@ -228,13 +202,13 @@ class QualityRunAdmin(_PlatformOnly, admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(_PlatformOnly, admin.ModelAdmin):
+class WebhookAdmin(PlatformOnlyAdmin):
     list_display = ("team", "url", "active", "created_at")
     list_filter = ("active",)
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(_PlatformOnly, admin.ModelAdmin):
+class WebhookDeliveryAdmin(PlatformOnlyAdmin):
     list_display = ("event", "webhook", "status", "attempts", "response_code", "created_at")
     list_filter = ("status", "event")
     readonly_fields = ("webhook", "event", "body", "status", "attempts", "response_code", "error")

@@ -39,8 +39,22 @@ class PortalPermissionAdmin(admin.ModelAdmin):
         return can(request.user, self.delete_action, obj)
 
 
+class PlatformOnlyAdmin(admin.ModelAdmin):
+    """The platform team's own records: only platform staff see or change them. Subclasses
+    turn off what nobody may do (e.g. edit the audit log)."""
+
+    def _platform(self, request, obj=None) -> bool:
+        return is_platform(request.user)
+
+    has_module_permission = has_view_permission = _platform
+    has_add_permission = has_change_permission = has_delete_permission = _platform
+
+    def _nobody(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(PlatformOnlyAdmin):
     list_display = ("timestamp", "actor_name", "door", "action", "content_type", "object_repr")
     list_filter = (
         "door",
@@ -54,46 +68,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
     list_select_related = ("content_type",)
 
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    has_add_permission = has_change_permission = has_delete_permission = PlatformOnlyAdmin._nobody
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(PlatformOnlyAdmin):
     list_display = ("created_at", "user", "kind", "title", "read_at")
     list_filter = ("kind", "created_at")
     search_fields = ("title", "user__username")
 
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return is_platform(request.user)
+    has_add_permission = has_change_permission = PlatformOnlyAdmin._nobody
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(PlatformOnlyAdmin):
     """Platform staff create tokens for service accounts here; the secret is shown once."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
@@ -103,20 +91,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ("user", "name")
     actions = ["revoke"]
 
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    def has_add_permission(self, request):
-        return is_platform(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    has_change_permission = has_delete_permission = PlatformOnlyAdmin._nobody
 
     def save_model(self, request, obj, form, change):
         from django.contrib import messages
@@ -161,7 +136,7 @@ class PortalInlineMixin:
 
 
 @admin.register(PendingTask)
-class PendingTaskAdmin(admin.ModelAdmin):
+class PendingTaskAdmin(PlatformOnlyAdmin):
     """Tasks kept while the broker was down; beat sends them every minute, staff can push."""
 
     list_display = ("created_at", "task_name", "attempts", "sent_at", "last_error")
@@ -169,20 +144,7 @@ class PendingTaskAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in PendingTask._meta.fields]
     actions = ["send_now"]
 
-    def has_module_permission(self, request):
-        return is_platform(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return is_platform(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_platform(request.user)
+    has_add_permission = PlatformOnlyAdmin._nobody
 
     @admin.action(description="Send all pending tasks now")
     def send_now(self, request, queryset):

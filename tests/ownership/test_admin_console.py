@@ -58,3 +58,24 @@ def test_staff_who_is_not_platform_only_changes_their_own(client, mesh):
     r = client.post(reverse("admin:products_dataproduct_delete", args=[other.pk]), {"post": "yes"})
     assert r.status_code == 403
     assert DataProduct.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "governance/datasource",
+        "governance/policy",
+        "governance/qualitycheck",
+        "meshportal/apitoken",
+        "meshportal/pendingtask",
+        "meshportal/auditentry",
+    ],
+)
+def test_platform_records_are_for_platform_staff_only(client, mesh, model):
+    url = f"/admin/{model}/"
+    client.force_login(mesh.staff)
+    assert client.get(url).status_code == 200
+    mesh.owner.is_staff = True  # in the console, but not on the platform team
+    mesh.owner.save()
+    client.force_login(mesh.owner)
+    assert client.get(url).status_code == 403
