@@ -278,13 +278,16 @@ BROKER_IS_REDIS = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    _queue_dir.mkdir(parents=True, exist_ok=True)
-    _processed_dir.mkdir(parents=True, exist_ok=True)
+    # kombu keeps broadcast (control) exchanges in ./control unless told otherwise.
+    _control_dir = VAR_DIR / "celery" / "control"
+    for _dir in (_queue_dir, _processed_dir, _control_dir):
+        _dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        "control_folder": str(_control_dir),
     }
 else:
     # A broker that is down must fail fast: the web process records the task and moves on.

@@ -15,16 +15,18 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 FAIL_ON_SKIP = os.environ.get("MESH_FAIL_ON_SERVICE_SKIP") == "1"
+REDIS_DB_BASE = int(os.environ.get("MESH_TEST_REDIS_DB_BASE", "10"))
 
 
 def pytest_configure(config):
     """Under pytest-xdist each worker gets a Redis database of its own, so a Celery worker
-    started by one test process never takes another's tasks (each uses its own test DB)."""
+    started by one test process never takes another's tasks (each uses its own test DB).
+    MESH_TEST_REDIS_DB_BASE (default 10) moves the range when several checkouts test at once."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and settings.CELERY_BROKER_URL.startswith("redis"):
         index = int(worker.removeprefix("gw"))
         settings.CELERY_BROKER_URL = (
-            re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{10 + index}"
+            re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{REDIS_DB_BASE + index}"
         )
         os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL  # Celery reads it first
 
