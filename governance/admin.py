@@ -1,13 +1,24 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from meshportal.admin import PlatformOnlyAdmin
 
+from . import quality_engine
 from .models import DataSource
+
+
+@admin.action(description="Test connection (read-only)")
+def test_connection(modeladmin, request, queryset):
+    for source in queryset:
+        try:
+            messages.success(request, f"{source}: {quality_engine.test_connection(source)}")
+        except quality_engine.EngineError as e:
+            messages.error(request, f"{source}: {e}")
 
 
 @admin.register(DataSource)
 class DataSourceAdmin(PlatformOnlyAdmin):
-    list_display = ("name", "kind", "host", "database")
+    list_display = ("name", "kind", "host", "database", "password_env")
+    actions = [test_connection]
     list_filter = ("kind",)
     search_fields = ("name", "slug", "database")
     prepopulated_fields = {"slug": ("name",)}
@@ -67,26 +78,12 @@ class EvaluationRunAdmin(PlatformOnlyAdmin):
 # -- quality ---------------------------------------------------------------------------------
 
 from django import forms  # noqa: E402
-from django.contrib import messages  # noqa: E402
 from django.core.exceptions import ValidationError  # noqa: E402
 
 from meshportal.forms import apply_errors  # noqa: E402
 
-from . import quality_engine, quality_services  # noqa: E402
+from . import quality_services  # noqa: E402
 from .models import QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402
-
-
-@admin.action(description="Test connection (read-only)")
-def test_connection(modeladmin, request, queryset):
-    for source in queryset:
-        try:
-            messages.success(request, f"{source}: {quality_engine.test_connection(source)}")
-        except quality_engine.EngineError as e:
-            messages.error(request, f"{source}: {e}")
-
-
-DataSourceAdmin.actions = [test_connection]
-DataSourceAdmin.list_display = ("name", "kind", "host", "database", "password_env")
 
 
 class QualityCheckAdminForm(forms.ModelForm):

@@ -161,7 +161,7 @@ def _evaluate_policy(policy: Policy, products: QuerySet) -> dict[int, list[str]]
 
 @transaction.atomic
 def evaluate_policies(
-    *, trigger: str = EvaluationRun.Trigger.MANUAL, products: QuerySet | None = None
+    *, trigger: str = EvaluationRun.Trigger.MANUAL, products: QuerySet[DataProduct] | None = None
 ) -> EvaluationRun:
     """Evaluate every active policy over every live product (or the given ones).
 
@@ -171,7 +171,7 @@ def evaluate_policies(
     now = timezone.now()
     full = products is None
     live = DataProduct.objects.exclude(status=DataProduct.Status.RETIRED)
-    products = live if full else live.filter(pk__in=products.values("pk"))
+    products = live if products is None else live.filter(pk__in=products.values("pk"))
     policies = list(Policy.objects.filter(status=Policy.Status.ACTIVE))
     scope = dict(products.values_list("pk", "domain_id"))
     run = EvaluationRun.objects.create(trigger=trigger, products=len(scope), policies=len(policies))

@@ -152,14 +152,14 @@ def compliance(request):
 
 
 def domain_scorecard(request, domain: str):
-    domain = get_object_or_404(Domain, slug=domain)
+    obj = get_object_or_404(Domain, slug=domain)
     return render(
         request,
         "governance/policies/domain_scorecard.html",
         {
-            "domain": domain,
-            "scores": selectors.domain_scorecard(domain=domain, user=request.user),
-            "page": _page(request, selectors.domain_failures(domain=domain, user=request.user)),
+            "domain": obj,
+            "scores": selectors.domain_scorecard(domain=obj, user=request.user),
+            "page": _page(request, selectors.domain_failures(domain=obj, user=request.user)),
         },
     )
 

@@ -4,7 +4,9 @@
 customer ids, duplicate order ids and e-mails, stale timestamps, 'lost' and 'unknown' statuses.
 """
 
-CHECKS = {
+from typing import Any
+
+CHECKS: dict[tuple[str, str, str], list[tuple[str, str, list[str], dict[str, Any]]]] = {
     ("orders", "orders", "orders"): [
         ("Has orders", "row_count", [], {"min": 1000}),
         ("Every order has a customer", "missing", ["customer_id"], {"max": 0}),

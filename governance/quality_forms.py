@@ -1,4 +1,8 @@
+from __future__ import annotations
+
 from django import forms
+
+from products.models import OutputPort
 
 from .models import QualityCheck
 
@@ -6,7 +10,9 @@ from .models import QualityCheck
 class CheckForm(forms.Form):
     """One form for every check type; the service validates the parameters per type."""
 
-    port = forms.ModelChoiceField(queryset=None, empty_label=None)
+    port: forms.ModelChoiceField[OutputPort] = forms.ModelChoiceField(
+        queryset=None, empty_label=None
+    )
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(label="Type", choices=QualityCheck.Kind.choices)
     columns = forms.CharField(

@@ -17,6 +17,8 @@ for percentages.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 
 from . import quality_services as services
@@ -24,7 +26,7 @@ from .models import QualityCheck
 
 
 def _threshold(max_value, unit: str = "count") -> dict:
-    rule = {"mustBe": 0} if not max_value else {"mustBeLessOrEqualTo": max_value}
+    rule: dict[str, Any] = {"mustBe": 0} if not max_value else {"mustBeLessOrEqualTo": max_value}
     if unit == "percent":
         rule["unit"] = "percent"
     return rule
@@ -51,7 +53,7 @@ def checks_to_odcs(port) -> dict:
                 op = {"mustBeLessOrEqualTo": p["max"]}
             out["quality"].append({"name": c.name, "type": "library", "metric": "rowCount", **op})
         elif c.kind == "missing":
-            rule = {"name": c.name, "type": "library", "metric": "nullValues"}
+            rule: dict[str, Any] = {"name": c.name, "type": "library", "metric": "nullValues"}
             if p.get("missing_values"):
                 rule = {
                     "name": c.name,
@@ -80,7 +82,8 @@ def checks_to_odcs(port) -> dict:
                 | _threshold(p.get("max"), p.get("unit"))
             )
         elif c.kind == "range":
-            conds, quoted = [], '"' + col.replace('"', '""') + '"'
+            # range checks have exactly one column (COLUMN_KINDS)
+            conds, quoted = [], '"' + c.columns[0].replace('"', '""') + '"'
             if p.get("min") is not None:  # numbers, validated when the check was defined
                 conds.append(f"{quoted} < {float(p['min']):g}")
             if p.get("max") is not None:
@@ -89,7 +92,8 @@ def checks_to_odcs(port) -> dict:
                 {
                     "name": c.name,
                     "type": "sql",
-                    "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608
+                    # a quoted identifier and formatted floats only
+                    "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608  # nosec B608
                 }
                 | _threshold(p.get("max_failing"))
             )

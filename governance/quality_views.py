@@ -39,7 +39,11 @@ def quality_tab_context(request, product) -> dict:
         "chart": selectors.daily_chart(product=product),
         "can_edit_checks": can_edit,
         "check_form": CheckForm(ports=_checkable_ports(product)) if can_edit else None,
-        "any_active": any(c.recent and c.recent[0].status in ("queued", "running") for c in checks),
+        # `recent` is a to_attr prefetch (quality_selectors.product_checks), unknown to mypy
+        "any_active": any(
+            c.recent and c.recent[0].status in ("queued", "running")  # type: ignore[attr-defined]
+            for c in checks
+        ),
     }
 
 

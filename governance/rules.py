@@ -65,7 +65,7 @@ class RuleType:
         unknown = set(data) - set(form.fields)
         errors = [f"{name}: unknown parameter for {self.label}." for name in sorted(unknown)]
         if not form.is_valid():
-            errors += [f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()]
+            errors += [f"{name}: {' '.join(map(str, msgs))}" for name, msgs in form.errors.items()]
         if errors:
             raise ValidationError({"parameters": errors})
         return form.cleaned_data

@@ -52,7 +52,8 @@ class ErrorItemSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = ErrorItemSerializer(many=True, required=False)
+    # mypy sees Serializer.errors here, but DRF's metaclass takes declared fields off the class.
+    errors = ErrorItemSerializer(many=True, required=False)  # type: ignore[assignment]
 
 
 def flatten_errors(data, path: str = "") -> list[dict]:

@@ -8,12 +8,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
 from . import audit
 from .models import ApiToken
 
-TOKEN_PREFIX = "mesh_"  # noqa: S105 - a label, not a secret
+TOKEN_PREFIX = "mesh_"  # a label, not a secret  # noqa: S105  # nosec B105
 
 
 def _hash(key: str) -> str:
@@ -107,12 +108,6 @@ class TokenThrottle(_Rates, throttling.SimpleRateThrottle):
         if not isinstance(request.auth, ApiToken):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
-
-
-try:
-    from drf_spectacular.extensions import OpenApiAuthenticationExtension
-except ImportError:  # pragma: no cover - drf-spectacular is a dependency
-    OpenApiAuthenticationExtension = object
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -73,7 +73,7 @@ _Dumper.add_multi_representer(str, lambda dumper, value: dumper.represent_str(st
 
 def parse(text: str) -> dict:
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass  # noqa: S506  # nosec B506
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -194,12 +194,12 @@ def _plan(doc: dict) -> dict:
     if rest:
         extras["description"] = rest
     product["tags"] = [str(t) for t in doc.get("tags") or []]
-    custom, rest = _custom(doc.get("customProperties"), ("classification", "summary"))
+    custom, custom_rest = _custom(doc.get("customProperties"), ("classification", "summary"))
     product["summary"] = _text(custom.get("summary"))
     if "classification" in custom:
         product["classification"] = _text(custom["classification"])
-    if rest:
-        extras["customProperties"] = rest
+    if custom_rest:
+        extras["customProperties"] = custom_rest
     team = doc.get("team")
     if isinstance(team, dict):
         if team.get("name"):
@@ -225,11 +225,12 @@ def _plan(doc: dict) -> dict:
             product["freshness_slo_hours"] = int(value * factor)
         elif plain and name == "availability" and product["availability_slo"] is None:
             try:
-                product["availability_slo"] = Decimal(str(value)).quantize(Decimal("0.001"))
+                availability = Decimal(str(value)).quantize(Decimal("0.001"))
             except InvalidOperation:
                 errors[f"slaProperties[{i}].value"] = "Availability is a percentage, e.g. 99.9."
                 continue
-            if not 0 <= product["availability_slo"] <= 100:
+            product["availability_slo"] = availability
+            if not 0 <= availability <= 100:
                 errors[f"slaProperties[{i}].value"] = "Availability is between 0 and 100."
         else:
             sla_rest.append(sla)
@@ -252,7 +253,7 @@ def _plan(doc: dict) -> dict:
                 f"{', '.join(sorted(PORT_KINDS))}."
             )
         custom, rest_custom = _custom(obj.get("customProperties"), ("format",))
-        port = {
+        port: dict[str, Any] = {
             "slug": slug,
             "name": _text(obj.get("businessName")) or slug,
             "kind": kind or "table",
@@ -893,8 +894,7 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
             pending.pop(product.pk, None)  # recorded below with the document's extras
     extras = _hand_over_quality(product, plan["extras"])
     version = record_version(product, extras=extras)
-    latest = version or latest_version(product)
-    changes = [Change(**c) for c in latest.changelog] if version else []
+    changes = [Change(**c) for c in version.changelog] if version else []
     # Importers that created something of their own (quality checks) made a change too.
     touched = getattr(product, "_contract_hooks_changed", False)
     return ImportResult(
@@ -933,9 +933,9 @@ def _sync_ports(product: DataProduct, ports: list[dict]) -> None:
 
     existing = {p.slug: p for p in product.ports.prefetch_related("fields")}
     wanted = {p["slug"] for p in ports}
-    for slug, port in existing.items():
+    for slug, stale in existing.items():
         if slug not in wanted:
-            services.port_delete(port=port)
+            services.port_delete(port=stale)
     for spec in ports:
         spec = dict(spec)
         fields = spec.pop("fields")
@@ -949,9 +949,9 @@ def _sync_ports(product: DataProduct, ports: list[dict]) -> None:
                 services.port_update(port=port, **updates)
             current = {f.name: f for f in port.fields.all()}
         names = {f["name"] for f in fields}
-        for name, f in current.items():
+        for name, old in current.items():
             if name not in names:
-                services.field_delete(field=f)
+                services.field_delete(field=old)
         for i, f in enumerate(fields):
             f = {**f, "ordinal": i}
             field = current.get(f["name"])

@@ -192,14 +192,15 @@ def home(*, user) -> dict:
 
     counts = selectors.domain_product_counts(user=user)
     domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
+    # Attributes for the template; the model's stubs cannot know them.
     for d in domains:
-        d.product_count = counts.get(d.pk, 0)
-        d.stats = []
+        d.product_count = counts.get(d.pk, 0)  # type: ignore[attr-defined]
+        d.stats = []  # type: ignore[attr-defined]
     for stat in DOMAIN_TILE_STATS:
         extra = stat(user, domains)
         for d in domains:
             if d.pk in extra:
-                d.stats.append(extra[d.pk])
+                d.stats.append(extra[d.pk])  # type: ignore[attr-defined]
     products = visible(user, DataProduct.objects.select_related("domain", "owner_team"))
     recent = list(
         products.filter(status=DataProduct.Status.PUBLISHED).order_by(

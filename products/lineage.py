@@ -243,7 +243,8 @@ def mesh_map(*, user) -> dict:
     sql, params = pairs.query.sql_with_params()
     with connection.cursor() as cur:  # count distinct product pairs per pair of domains
         cur.execute(
-            f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",  # noqa: S608 (Django-compiled SQL, params bound)
+            # Django-compiled SQL, params bound
+            f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",  # noqa: S608  # nosec B608
             params,
         )
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
@@ -294,16 +295,17 @@ class Impact:
             "products": [
                 {
                     "product": i.label,
-                    "name": i.product.name,
-                    "url": i.product.get_absolute_url(),
-                    "status": i.product.status,
-                    "domain": i.product.domain.slug,
+                    "name": p.name,
+                    "url": p.get_absolute_url(),
+                    "status": p.status,
+                    "domain": p.domain.slug,
                     "team": i.team,
                     "owners": i.owners,
                     "depth": i.depth,
                     "path": i.path,
                 }
-                for i in self.products
+                for i in self.items
+                if (p := i.product) is not None  # the visible ones, as `products`
             ],
             "teams": [{"team": t, "owners": o} for t, o in sorted(self.teams.items())],
             "hidden_products": self.hidden,

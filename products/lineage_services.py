@@ -102,7 +102,7 @@ def input_ports_approve_for_grant(*, request: AccessRequest) -> int:
     teams = (
         [request.team_id]
         if request.team_id
-        else Membership.objects.filter(user=request.requester_id).values("team_id")
+        else Membership.objects.filter(user=request.requester_id).values_list("team_id", flat=True)
     )
     pending = InputPort.objects.filter(
         source_product=request.product, approved=False, product__owner_team__in=teams
@@ -204,7 +204,7 @@ def downstream_owners(product: DataProduct) -> list:
 def retirement_blockers(product: DataProduct) -> dict[str, list[str]]:
     """What keeps product from being retired: active consumers and live downstream products."""
     consumers = [
-        (f"team {r.team.name}" if r.team_id else r.requester.get_username())
+        (f"team {r.team.name}" if r.team is not None else r.requester.get_username())
         for r in AccessRequest.objects.filter(
             product=product, status=AccessRequest.Status.APPROVED
         ).select_related("team", "requester")

@@ -1,5 +1,7 @@
 """Pages and JSON endpoints for lineage, impact, watching and notification preferences."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -80,7 +82,7 @@ def lineage_context(request, product: DataProduct) -> dict:
     """Context of the product page's Lineage tab."""
     user = request.user
     inputs = list(product.input_ports.select_related("source_product__domain", "source_port"))
-    sources = [i.source_product for i in inputs if i.source_product_id]
+    sources = [i.source_product for i in inputs if i.source_product is not None]
     seen = set(
         visible(user, DataProduct.objects.filter(pk__in=[p.pk for p in sources])).values_list(
             "pk", flat=True
@@ -163,7 +165,7 @@ def input_add(request, domain: str, product: str):
                 ),
             )
         else:
-            if inp.approved:
+            if inp.approved or inp.source_product is None:  # external inputs need no approval
                 messages.success(
                     request, f"{obj.name} now consumes {inp.source_port or inp.external_name}."
                 )
@@ -250,7 +252,7 @@ def lineage_confirm_context(request, product: DataProduct, action: str) -> dict:
         return {}
     from meshportal.permissions import is_platform
 
-    ctx = {"impact": lineage.impact(user=request.user, product=product)}
+    ctx: dict[str, Any] = {"impact": lineage.impact(user=request.user, product=product)}
     if action == "retire":
         ctx["blockers"] = lineage_services.retirement_blockers(product)
         ctx["can_force"] = is_platform(request.user)

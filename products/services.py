@@ -540,14 +540,16 @@ def product_save_with_ports(
     `ports=None` leaves the ports as they are.
     """
     if product is None:
+        if domain is None:
+            raise ValidationError({"domain": "A new product needs a domain."})
         product = product_create(domain=domain, tags=tags, **fields)
     else:
         product = product_update(product=product, tags=tags, **fields)
     if ports is None:
         return product
     keep_ports = {p["id"] for p in ports if p.get("id")}
-    for port in product.ports.exclude(pk__in=keep_ports):
-        port_delete(port=port)
+    for stale in product.ports.exclude(pk__in=keep_ports):
+        port_delete(port=stale)
     for i, raw in enumerate(ports):
         data = dict(raw)
         rows = data.pop("fields", [])
@@ -565,8 +567,8 @@ def product_save_with_ports(
         except ValidationError as e:
             raise _prefixed(e, f"ports-{i}") from e
         keep = {f["id"] for f in rows if f.get("id")}
-        for field in port.fields.exclude(pk__in=keep):
-            field_delete(field=field)
+        for stale_field in port.fields.exclude(pk__in=keep):
+            field_delete(field=stale_field)
         for j, raw_field in enumerate(rows):
             fdata = {**raw_field, "ordinal": j}
             fid = fdata.pop("id", None)

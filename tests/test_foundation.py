@@ -151,7 +151,7 @@ def test_demo_warehouse_holds_flawed_tables(demo):
             "demo_warehouse.orders_orders" if connection.vendor == "postgresql" else "orders_orders"
         )
         cur.execute(
-            f"SELECT COUNT(*), COUNT(*) - COUNT(customer_id), "  # noqa: S608
+            f"SELECT COUNT(*), COUNT(*) - COUNT(customer_id), "  # noqa: S608  # nosec B608
             f"COUNT(*) - COUNT(DISTINCT order_id) FROM {table}"
         )
         rows, nulls, duplicates = cur.fetchone()

@@ -28,8 +28,13 @@ class TeamSerializer(serializers.ModelSerializer):
 
 
 class DomainSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # mypy sees Field.parent here, but DRF's metaclass takes declared fields off the class.
+    parent: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    owner_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Domain

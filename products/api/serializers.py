@@ -98,7 +98,8 @@ class PortFieldSerializer(serializers.ModelSerializer):
 
 class PortSerializer(serializers.ModelSerializer):
     product = ProductRefField()
-    fields = PortFieldSerializer(many=True, read_only=True)
+    # mypy sees Serializer.fields here, but DRF's metaclass takes declared fields off the class.
+    fields = PortFieldSerializer(many=True, read_only=True)  # type: ignore[assignment]
     location = serializers.CharField(
         max_length=500,
         required=False,
