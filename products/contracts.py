@@ -14,6 +14,7 @@ version's `extras` and merged back on export, so a round trip loses nothing.
 
 import contextvars
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -71,9 +72,41 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_multi_representer(str, lambda dumper, value: dumper.represent_str(str(value)))
 
 
+MAX_DEPTH = 50  # far deeper than any ODCS document
+MAX_NODES = 1_000_000  # more than a request body can hold without YAML aliases (&a, *a)
+
+
+def _json_only(doc: dict) -> None:
+    """Refuse what YAML can express but JSON (and so ODCS) cannot: explicit tags such as
+    !!binary, !!set or !!timestamp, non-text keys, NaN and infinities, absurd nesting, and
+    aliases that expand into more values than any contract has (a "billion laughs")."""
+    stack: list[tuple[Any, tuple]] = [(doc, ())]
+    nodes = 0
+    while stack:
+        value, parts = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ValidationError({"document": f"More than {MAX_NODES:,} values."})
+        if len(parts) > MAX_DEPTH:
+            raise ValidationError({path_of(parts): f"Nested deeper than {MAX_DEPTH} levels."})
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise ValidationError({path_of(parts): f"Key {k!r} is not text."})
+                stack.append((v, (*parts, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (*parts, i)) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError({path_of(parts): f"{value} is not a JSON number."})
+        elif value is not None and not isinstance(value, str | int | float):
+            raise ValidationError({path_of(parts): f"A {type(value).__name__} is not JSON data."})
+
+
 def parse(text: str) -> dict:
     try:
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass  # noqa: S506  # nosec B506
+    except RecursionError as e:
+        raise ValidationError({"document": f"Nested deeper than {MAX_DEPTH} levels."}) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -84,6 +117,7 @@ def parse(text: str) -> dict:
         raise ValidationError({"document": f"Not valid YAML: {e}"}) from e
     if not isinstance(doc, dict):
         raise ValidationError({"document": "An ODCS contract is a YAML mapping (key: value)."})
+    _json_only(doc)
     return doc
 
 
