@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -51,7 +52,9 @@ def _number(params: dict, key: str, errors: dict, *, required=False, minimum=Non
         return None
     try:
         n = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        n = math.nan
+    if not math.isfinite(n):
         errors.setdefault("params", []).append(f"{key} must be a number.")
         return None
     if minimum is not None and n < minimum:
@@ -64,7 +67,11 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
     errors: dict[str, list[str]] = {}
     if kind not in Kind.values:
         raise ValidationError({"kind": "Unknown check type."})
-    columns = [c.strip() for c in columns or [] if c and c.strip()]
+    raw = list(columns or [])
+    for c in raw:
+        if not isinstance(c, str):
+            errors.setdefault("columns", []).append(f"{c!r} is not a column name.")
+    columns = [c.strip() for c in raw if isinstance(c, str) and c.strip()]
     for c in columns:
         if len(c) > 200 or any(ord(ch) < 32 for ch in c):
             errors.setdefault("columns", []).append(f"{c!r} is not a valid column name.")
@@ -92,11 +99,16 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
         if unit == "percent" and clean["max"] > 100:
             errors.setdefault("params", []).append("A percentage is at most 100.")
     if kind == "missing" and params.get("missing_values"):
-        clean["missing_values"] = [str(v) for v in params["missing_values"]]
+        if isinstance(params["missing_values"], list):
+            clean["missing_values"] = [str(v) for v in params["missing_values"]]
+        else:
+            errors.setdefault("params", []).append("missing_values is a list of values.")
     if kind == "accepted_values":
         values = params.get("values") or []
         if isinstance(values, str):
             values = [v.strip() for v in values.split(",")]
+        if not isinstance(values, list):
+            values = []  # refused just below
         values = [str(v) for v in values if str(v) != ""]
         if not values:
             errors.setdefault("params", []).append("List the accepted values.")
@@ -110,6 +122,9 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
         clean["max_failing"] = _number(params, "max_failing", errors, minimum=0) or 0
     if kind == "pattern":
         pattern = params.get("pattern") or ""
+        if not isinstance(pattern, str):
+            errors.setdefault("params", []).append("The pattern is text.")
+            pattern = ""
         try:
             re.compile(pattern)
         except re.error as e:
@@ -125,7 +140,10 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
         clean["allow_extra"] = bool(params.get("allow_extra", False))
     if kind == "custom_sql":
         try:
-            clean["sql"] = engine.validate_custom_sql(params.get("sql", ""))
+            sql = params.get("sql", "")
+            if not isinstance(sql, str):
+                raise engine.EngineError("The SQL is text.")
+            clean["sql"] = engine.validate_custom_sql(sql)
         except engine.EngineError as e:
             errors.setdefault("params", []).append(str(e))
     if errors:
