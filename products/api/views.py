@@ -159,7 +159,8 @@ class ProductViewSet(
     viewsets.GenericViewSet,
 ):
     """Data products, addressed as `/api/v1/products/<domain>/<product>/` or by URN
-    (`/api/v1/products/urn:mesh:<domain>:<product>/`, or `?urn=` on the list)."""
+    (`/api/v1/products/urn:mesh:<domain>:<product>/`, the same reads, writes and actions;
+    `?urn=` on the list)."""
 
     filterset_class = ApiProductFilter
     ordering_fields = ["name", "slug", "created_at", "updated_at", "published_at", "status"]
@@ -222,38 +223,6 @@ class ProductViewSet(
     )
     def retire(self, request, domain, product):
         return self._lifecycle(request, services.product_retire)
-
-
-class ProductByUrnView(generics.RetrieveAPIView):
-    """A data product by its URN (read only; write to `/products/<domain>/<product>/`)."""
-
-    serializer_class = ProductDetailSerializer
-    queryset = DataProduct.objects.none()
-
-    @extend_schema(
-        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
-        operation_id="products_retrieve_by_urn",
-        parameters=[
-            OpenApiParameter(
-                "urn", str, OpenApiParameter.PATH, description="urn:mesh:<domain>:<product>"
-            )
-        ],
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_object(self):
-        parts = self.kwargs["urn"].split(":")
-        obj = None
-        if len(parts) == 4 and parts[:2] == ["urn", "mesh"]:
-            obj = (
-                visible(self.request.user, _product_detail_queryset(self.request.user))
-                .filter(domain__slug=parts[2], slug=parts[3])
-                .first()
-            )
-        if obj is None:
-            raise NotFound("No such data product, or you may not see it.")
-        return obj
 
 
 class PortFilter(django_filters.FilterSet):
