@@ -170,6 +170,9 @@ class QualityCheckSerializer(serializers.ModelSerializer):
         "{values}; range {min, max, max_failing}; pattern {pattern}; freshness {hours}; "
         "schema {allow_extra}; custom_sql {sql}.",
     )
+    last_status = serializers.CharField(
+        read_only=True, help_text="passed, failed or error; empty until the first run ends."
+    )
 
     class Meta:
         model = QualityCheck
