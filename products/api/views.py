@@ -30,7 +30,7 @@ from meshportal.permissions import (
     visible,
 )
 from products import contracts, selectors, services
-from products.filters import DataProductFilter
+from products.filters import DataProductFilter, ProductUrnFilter
 from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
 
 from .serializers import (
@@ -226,18 +226,12 @@ class ProductViewSet(
 
 
 class PortFilter(django_filters.FilterSet):
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter()
     kind = django_filters.MultipleChoiceFilter(choices=OutputPort.Kind.choices)
 
     class Meta:
         model = OutputPort
         fields = ["product", "kind", "slug"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
 
 
 @extend_schema_view(
@@ -289,17 +283,11 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
 
 
 class FieldFilter(django_filters.FilterSet):
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter(field_name="port__product")
 
     class Meta:
         model = SchemaField
         fields = ["port", "product", "name"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(port__product__domain__slug=parts[2], port__product__slug=parts[3])
 
 
 @extend_schema_view(
@@ -344,17 +332,11 @@ class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
 
 class AccessRequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=AccessRequest.Status.choices)
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter()
 
     class Meta:
         model = AccessRequest
         fields = ["status", "product"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
 
 
 DECISION = extend_schema(
