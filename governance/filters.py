@@ -8,7 +8,7 @@ from domains.models import Domain
 from products.filters import ProductUrnFilter
 
 from . import rules
-from .models import Policy, PolicyStatus, QualityCheck, QualityRun, Waiver
+from .models import Policy, PolicyResult, PolicyStatus, QualityCheck, QualityRun, Waiver
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -42,6 +42,16 @@ class PolicyEvaluationFilter(django_filters.FilterSet):
     class Meta:
         model = PolicyStatus
         fields = ["product", "policy", "outcome", "waived"]
+
+
+class PolicyResultFilter(django_filters.FilterSet):
+    product = ProductUrnFilter()
+    policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
+    outcome = django_filters.ChoiceFilter(choices=PolicyStatus.Outcome.choices)
+
+    class Meta:
+        model = PolicyResult
+        fields = ["product", "policy", "outcome"]
 
 
 class WaiverFilter(django_filters.FilterSet):

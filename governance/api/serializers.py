@@ -5,6 +5,7 @@ from domains.models import Domain
 from governance import rules
 from governance.models import (
     Policy,
+    PolicyResult,
     PolicyStatus,
     PolicyVote,
     QualityCheck,
@@ -104,6 +105,15 @@ class PolicyEvaluationSerializer(serializers.ModelSerializer):
     class Meta:
         model = PolicyStatus
         fields = ["policy", "severity", "product", "outcome", "reason", "waived", "changed_at"]
+
+
+class PolicyResultSerializer(serializers.ModelSerializer):
+    policy = serializers.CharField(source="policy.key", read_only=True)
+    product = serializers.CharField(source="product.urn", read_only=True)
+
+    class Meta:
+        model = PolicyResult
+        fields = ["policy", "product", "outcome", "reason", "run", "created_at"]
 
 
 class EvaluationQueuedSerializer(serializers.Serializer):

@@ -12,11 +12,20 @@ from governance import policy_selectors, policy_services, quality_services
 from governance.filters import (
     PolicyEvaluationFilter,
     PolicyFilter,
+    PolicyResultFilter,
     QualityCheckFilter,
     QualityRunFilter,
     WaiverFilter,
 )
-from governance.models import Policy, PolicyStatus, PolicyVote, QualityCheck, QualityRun, Waiver
+from governance.models import (
+    Policy,
+    PolicyResult,
+    PolicyStatus,
+    PolicyVote,
+    QualityCheck,
+    QualityRun,
+    Waiver,
+)
 from governance.policy_permissions import PROPOSE, REQUEST_WAIVER, VOTE
 from meshportal.api import ERROR_RESPONSES, ErrorSerializer
 from meshportal.permissions import DECIDE, EDIT, RETIRE, can, visible
@@ -25,6 +34,7 @@ from .serializers import (
     EvaluationQueuedSerializer,
     PolicyDetailSerializer,
     PolicyEvaluationSerializer,
+    PolicyResultSerializer,
     PolicySerializer,
     QualityCheckSerializer,
     QualityRunSerializer,
@@ -141,6 +151,19 @@ class PolicyEvaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "Evaluation queued; results appear in a moment." if result.queued else (result.message)
         )
         return Response({"queued": result.queued, "detail": detail}, status=202)
+
+
+class PolicyResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Evaluation history, newest first: a row each time a policy's outcome on a product, or
+    its reason, changed (products you may see)."""
+
+    serializer_class = PolicyResultSerializer
+    filterset_class = PolicyResultFilter
+    ordering_fields = ["created_at"]
+    queryset = PolicyResult.objects.none()
+
+    def get_queryset(self):
+        return policy_selectors.results(user=self.request.user).order_by("-created_at", "-pk")
 
 
 # -- waivers -----------------------------------------------------------------------------------

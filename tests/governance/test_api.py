@@ -137,6 +137,27 @@ def test_evaluations_are_filtered_by_visibility_product_policy_and_outcome(mesh)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "outcome"
 
 
+def test_evaluation_history_shows_each_change_on_visible_products(mesh):
+    naming(mesh)
+    ps.evaluate_policies()
+    published = mesh.products[("orders", "published")]
+    field = published.ports.get().fields.get()
+    services.field_update(field=field, name="OrderID")
+    ps.evaluate_policies()
+    services.field_update(field=field, name="order_id")
+    ps.evaluate_policies()
+    c = client_for(mesh.consumer)
+    rows = c.get(E + "history/", {"product": published.urn}).json()
+    assert rows["count"] == 3  # pass, fail, pass again: newest first
+    assert [r["outcome"] for r in rows["results"]] == ["pass", "fail", "pass"]
+    assert "OrderID" in rows["results"][1]["reason"]
+    assert c.get(E + "history/", {"outcome": "fail"}).json()["count"] == 1
+    everything = c.get(E + "history/").json()["results"]
+    assert "urn:mesh:orders:draft-product" not in {r["product"] for r in everything}
+    r = c.get(E + "history/", {"outcome": "x"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "outcome"
+
+
 def test_evaluate_now_is_for_council_and_platform(mesh, monkeypatch):
     sent = []
     monkeypatch.setattr(queue, "_publish", lambda name, args, kwargs, opts: sent.append(kwargs))
@@ -227,7 +248,9 @@ def _grow(mesh, n, start=0):
     ps.evaluate_policies()
 
 
-@pytest.mark.parametrize("url", [P, E, W, P + "?status=active", E + "?outcome=fail"])
+@pytest.mark.parametrize(
+    "url", [P, E, W, E + "history/", P + "?status=active", E + "?outcome=fail"]
+)
 def test_list_query_count_does_not_grow_with_the_data(mesh, url, django_assert_max_num_queries):
     c = client_for(mesh.owner)
     c.get(url)  # warm caches
