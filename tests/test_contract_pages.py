@@ -126,6 +126,7 @@ def test_edit_form_refuses_breaking_change_without_major_bump(mesh, client):
     assert r.status_code == 400
     error = r.context["form"].errors["version"][0]
     assert "Field main.order_id removed" in error and "set version to 2.0.0" in error
+    assert 'id="id_version-error"' in r.text  # shown under the Version field
     assert "needs a major version bump" in r.text
     assert SchemaField.objects.filter(port__product=product, name="order_id").exists()
     assert product.contract_versions.count() == versions
