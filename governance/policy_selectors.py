@@ -6,7 +6,15 @@ from meshportal.permissions import can, visible
 from products.models import DataProduct
 
 from . import rules
-from .models import GlossaryTerm, Policy, PolicyRunSummary, PolicyStatus, PolicyVote, Waiver
+from .models import (
+    GlossaryTerm,
+    Policy,
+    PolicyResult,
+    PolicyRunSummary,
+    PolicyStatus,
+    PolicyVote,
+    Waiver,
+)
 from .policy_permissions import REQUEST_WAIVER
 from .policy_services import PASS, active_waivers, waived_exists
 
@@ -19,6 +27,13 @@ def statuses(*, user) -> QuerySet:
     """Current results on products the user may see, each marked waived or not."""
     return PolicyStatus.objects.filter(product__in=_visible_ids(user)).annotate(
         waived=waived_exists()
+    )
+
+
+def results(*, user) -> QuerySet:
+    """Outcome history on products the user may see."""
+    return PolicyResult.objects.filter(product__in=_visible_ids(user)).select_related(
+        "policy", "product__domain"
     )
 
 

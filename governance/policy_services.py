@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -28,7 +28,7 @@ from .models import (
     PolicyVote,
     Waiver,
 )
-from .policy_permissions import PROPOSE, REQUEST_WAIVER, VOTE
+from .policy_permissions import EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 
 logger = logging.getLogger(__name__)
 PASS, FAIL = PolicyStatus.Outcome.PASS, PolicyStatus.Outcome.FAIL
@@ -271,6 +271,18 @@ def product_mark_changed(*, product_id: int) -> None:
             evaluate_changed_products.apply_async(countdown=settings.MESH_POLICY_DEBOUNCE_SECONDS)
         except Exception:
             logger.exception("could not schedule policy evaluation; the next scheduled run will")
+
+
+def evaluate_on_demand(*, by):
+    """The "Evaluate now" button and API action: queue a full evaluation (council or platform).
+    Through meshportal.queue, so a broker outage keeps the request for later."""
+    from meshportal import queue
+
+    from .tasks.policies import evaluate_policies as task
+
+    if not can(by, EVALUATE, Policy()):
+        raise PermissionDenied("Only council delegates and the platform team evaluate on demand.")
+    return queue.enqueue(task, trigger=EvaluationRun.Trigger.MANUAL)
 
 
 def evaluate_changed_products() -> EvaluationRun | None:

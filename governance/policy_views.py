@@ -133,10 +133,11 @@ def policy_retire(request, key: str):
 @require_POST
 def evaluate_now(request):
     require(request.user, EVALUATE, Policy())
-    from .tasks.policies import evaluate_policies
-
-    evaluate_policies.delay(trigger="manual")
-    messages.success(request, "Evaluation started; results appear in a moment.")
+    result = services.evaluate_on_demand(by=request.user)
+    if result.queued:
+        messages.success(request, "Evaluation started; results appear in a moment.")
+    else:
+        messages.add_message(request, result.level, result.message)
     return redirect("governance:compliance")
 
 

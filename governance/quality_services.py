@@ -98,6 +98,16 @@ def validate_check(*, kind: str, columns: list[str], params: dict) -> tuple[list
         clean["unit"] = unit
         if unit == "percent" and clean["max"] > 100:
             errors.setdefault("params", []).append("A percentage is at most 100.")
+    # The API passes JSON as it came: a wrong type is the caller's error, not a crash.
+    for key, types, what in (
+        ("missing_values", list, "a list"),
+        ("values", (list, str), "a list or a comma-separated string"),
+        ("pattern", str, "a string"),
+        ("sql", str, "a string"),
+    ):
+        if params.get(key) is not None and not isinstance(params[key], types):
+            errors.setdefault("params", []).append(f"{key} must be {what}.")
+            params.pop(key)
     if kind == "missing" and params.get("missing_values"):
         if isinstance(params["missing_values"], list):
             clean["missing_values"] = [str(v) for v in params["missing_values"]]

@@ -335,7 +335,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "meshportal.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "meshportal.api_schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "meshportal.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "meshportal.api_auth.AnonThrottle",
@@ -350,7 +350,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mesh Portal API",
-    "DESCRIPTION": "Data products, ports, fields, access requests and ODCS v3 data contracts.",
+    "DESCRIPTION": (
+        "Data products, ports, fields, access requests, ODCS v3 data contracts, governance "
+        "policies, evaluations and waivers, and quality checks and their runs."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -361,6 +364,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProductStatusEnum": "products.models.DataProduct.Status",
         "AccessRequestStatusEnum": "products.models.AccessRequest.Status",
+        "PolicyStatusEnum": "governance.models.Policy.Status",
+        "WaiverStatusEnum": "governance.models.Waiver.Status",
+        "QualityRunStatusEnum": "governance.models.QualityRun.Status",
     },
 }
 

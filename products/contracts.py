@@ -653,9 +653,10 @@ def major(version: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-# Refusing unannounced breaking changes applies to the automation doors (contract imports and
-# API writes, which run inside enforcing()); edits on pages, in the admin and by tasks are
-# recorded and announced to consumers but not refused.
+# Refusing unannounced breaking changes applies to the doors people and automation use
+# (contract imports, API writes and the product edit page, which run inside enforcing()); the
+# admin (a staff override) and tasks are recorded as breaking versions and announced to
+# consumers but not refused.
 _enforce: contextvars.ContextVar[bool] = contextvars.ContextVar("contract_enforce", default=False)
 
 

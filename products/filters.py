@@ -72,3 +72,24 @@ class DataProductFilter(django_filters.FilterSet):
         return queryset.filter(
             pk__in=OutputPort.objects.filter(kind__in=value).values("product_id")
         )
+
+
+class ProductUrnFilter(django_filters.CharFilter):
+    """`?product=urn:mesh:<domain>:<product>` (or `<domain>/<product>`) on rows that point at a
+    product through `field_name` (e.g. "port__product"). An unknown reference matches nothing."""
+
+    def __init__(self, *, field_name: str = "product", **kwargs):
+        kwargs.setdefault("label", "Product URN")
+        super().__init__(field_name=field_name, **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        parts = (
+            value.split(":")[2:] if value.startswith("urn:mesh:") else value.strip("/").split("/")
+        )
+        if len(parts) != 2:
+            return qs.none()
+        return qs.filter(
+            **{f"{self.field_name}__domain__slug": parts[0], f"{self.field_name}__slug": parts[1]}
+        )

@@ -537,8 +537,14 @@ def product_save_with_ports(
     Ports and fields with an "id" are updated, those without are created, and the product's
     ports and fields not listed are deleted (first, so a renamed row may take a freed name).
     Errors on a port or field are keyed by its form prefix; nothing is saved if any fails.
-    `ports=None` leaves the ports as they are.
+    `ports=None` leaves the ports as they are. One save is one contract version, so a major
+    bump and the breaking edits it announces are judged together.
     """
+    with contracts.batch():
+        return _save_with_ports(product=product, domain=domain, tags=tags, ports=ports, **fields)
+
+
+def _save_with_ports(*, product, domain, tags, ports, **fields: Any) -> DataProduct:
     if product is None:
         if domain is None:
             raise ValidationError({"domain": "A new product needs a domain."})

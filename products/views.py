@@ -27,7 +27,7 @@ from meshportal.permissions import (
     visible,
 )
 
-from . import discovery, search, selectors, services, tabs
+from . import contracts, discovery, search, selectors, services, tabs
 from .forms import AccessRequestForm, DecisionForm, DeprecateForm, ProductEditor
 from .lineage_views import lineage_confirm_context
 from .models import AccessRequest, DataProduct, Tag
@@ -150,11 +150,14 @@ def _editor_page(request, editor, *, domain, product=None, title, action_url):
     if request.method == "POST" and editor.is_valid():
         data = editor.cleaned()
         try:
-            saved = services.product_save_with_ports(
-                product=DataProduct.objects.get(pk=product.pk) if product else None,
-                domain=domain,
-                **data,
-            )
+            # A breaking change to a published product needs a major version bump here too,
+            # as in the API: the error lands on the Version field with what breaks.
+            with contracts.enforcing():
+                saved = services.product_save_with_ports(
+                    product=DataProduct.objects.get(pk=product.pk) if product else None,
+                    domain=domain,
+                    **data,
+                )
         except ValidationError as e:
             editor.apply_errors(e)
         else:

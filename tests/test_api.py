@@ -469,3 +469,34 @@ def test_nul_bytes_are_a_400_not_a_500(client, mesh):
     r = client.get("/api/v1/products/?search=a%00b")
     assert r.status_code == 400 and "NUL" in r.json()["detail"]
     assert client.get("/search/?q=a%00b").status_code == 400
+
+
+# -- products by URN: the same reads and writes as by <domain>/<product> -------------------------
+
+
+def test_urn_routes_read_and_write_like_the_path(mesh):
+    U = P + "urn:mesh:orders:draft-product/"
+    member, owner = client_for(mesh.member), client_for(mesh.owner)
+    r = member.patch(U, {"summary": "By URN"}, format="json")
+    assert r.status_code == 200 and r.json()["summary"] == "By URN"
+    assert member.get(U + "contract/versions/").json()["count"] >= 2
+    assert member.get(U + "contract/diff/", {"from": 1}).status_code == 200
+    assert "By URN" in member.get(U + "contract").content.decode()
+    doc = yaml.safe_load(member.get(U + "contract").content)
+    doc["name"] = "Renamed by URN"
+    r = member.put(U + "contract", data=yaml.safe_dump(doc), content_type="application/yaml")
+    assert r.status_code == 200 and r.json()["changed"], r.json()
+    assert member.post(U + "publish/").status_code == 403  # members edit, owners publish
+    r = owner.post(U + "publish/")
+    assert r.status_code == 200 and r.json()["status"] == "published"
+    assert owner.post(U + "deprecate/", {}, format="json").json()["status"] == "deprecated"
+    # The same refusals as by path: 404 invisible, 403 not theirs.
+    c = client_for(mesh.consumer)
+    assert c.get(P + "urn:mesh:users:draft-product/").status_code == 404
+    assert c.patch(P + "urn:mesh:users:draft-product/", {"name": "x"}).status_code == 404
+    assert c.patch(U, {"name": "x"}, format="json").status_code == 403
+    assert c.delete(U).status_code == 403
+    assert c.get(P + "urn:mesh:nope/").status_code == 404
+    assert DataProduct.objects.get(slug="draft-product", domain=mesh.orders).name == (
+        "Renamed by URN"
+    )

@@ -34,7 +34,37 @@ def wsgi_app():
         request_finished.connect(close_old_connections)
 
 
-def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
+def _governance_and_quality(mesh, tmp_path) -> dict:
+    """A policy of each scope, a waiver, a quality check and a run, for real ids."""
+    from governance import policy_services as ps
+    from governance import quality_services as qs
+    from governance.models import DataSource
+
+    ps.policy_propose(by=mesh.owner, key="slo", title="SLO", rule_type="freshness")
+    names = ps.policy_propose(
+        by=mesh.owner, key="names", title="Names", rule_type="naming", domain=mesh.orders
+    )
+    product = mesh.products[("orders", "published")]
+    waiver = ps.waiver_request(policy=names, product=product, by=mesh.owner, justification="x")
+    ps.evaluate_policies()
+    port = product.ports.get()
+    port.data_source = DataSource.objects.create(
+        slug="wh", name="Warehouse", kind="sqlite", database=str(tmp_path / "wh.sqlite3")
+    )
+    port.save()
+    check = qs.check_create(
+        port=port, name="rows", kind="row_count", params={"min": 1}, verify_columns=False
+    )
+    run = qs.run_now(checks=[check])[0]
+    return {
+        "policies": ["slo", "names"],
+        "waivers": [waiver.pk],
+        "quality-checks": [check.pk],
+        "quality-runs": [run.pk],
+    }
+
+
+def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast, tmp_path):
     _, key = token_create(user=mesh.member, name="schemathesis")
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     headers = {"Authorization": f"Bearer {key}"}
@@ -47,6 +77,7 @@ def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
         "access-requests": list(AccessRequest.objects.values_list("pk", flat=True)),
         "teams": ["orders-team", "users-team"],
         "domains": ["orders", "users"],
+        **_governance_and_quality(mesh, tmp_path),
     }
     real = st.fixed_dictionaries(
         {"product": st.sampled_from(products), **{k: st.sampled_from(v) for k, v in ids.items()}}
@@ -70,15 +101,16 @@ def test_api_conforms_to_its_schema(mesh, wsgi_app, settings_fast):
                 params["domain"], params["product"] = pick["product"]
             elif use_real:
                 for name, choices in pick.items():
-                    if path.startswith(f"/api/v1/{name}/") and ("id" in params or "slug" in params):
-                        params["id" if "id" in params else "slug"] = choices
+                    lookup = next((k for k in ("id", "slug", "key") if k in params), None)
+                    if path.startswith(f"/api/v1/{name}/") and lookup:
+                        params[lookup] = choices
             case.call_and_validate(
                 headers=headers, checks=[not_a_server_error, response_schema_conformance]
             )
 
         run()
         checked += 1
-    assert checked >= 25
+    assert checked >= 55
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from meshportal.permissions import (
     visible,
 )
 from products import contracts, selectors, services
-from products.filters import DataProductFilter
+from products.filters import DataProductFilter, ProductUrnFilter
 from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
 
 from .serializers import (
@@ -159,7 +159,8 @@ class ProductViewSet(
     viewsets.GenericViewSet,
 ):
     """Data products, addressed as `/api/v1/products/<domain>/<product>/` or by URN
-    (`/api/v1/products/urn:mesh:<domain>:<product>/`, or `?urn=` on the list)."""
+    (`/api/v1/products/urn:mesh:<domain>:<product>/`, the same reads, writes and actions;
+    `?urn=` on the list)."""
 
     filterset_class = ApiProductFilter
     ordering_fields = ["name", "slug", "created_at", "updated_at", "published_at", "status"]
@@ -224,51 +225,13 @@ class ProductViewSet(
         return self._lifecycle(request, services.product_retire)
 
 
-class ProductByUrnView(generics.RetrieveAPIView):
-    """A data product by its URN (read only; write to `/products/<domain>/<product>/`)."""
-
-    serializer_class = ProductDetailSerializer
-    queryset = DataProduct.objects.none()
-
-    @extend_schema(
-        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
-        operation_id="products_retrieve_by_urn",
-        parameters=[
-            OpenApiParameter(
-                "urn", str, OpenApiParameter.PATH, description="urn:mesh:<domain>:<product>"
-            )
-        ],
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_object(self):
-        parts = self.kwargs["urn"].split(":")
-        obj = None
-        if len(parts) == 4 and parts[:2] == ["urn", "mesh"]:
-            obj = (
-                visible(self.request.user, _product_detail_queryset(self.request.user))
-                .filter(domain__slug=parts[2], slug=parts[3])
-                .first()
-            )
-        if obj is None:
-            raise NotFound("No such data product, or you may not see it.")
-        return obj
-
-
 class PortFilter(django_filters.FilterSet):
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter()
     kind = django_filters.MultipleChoiceFilter(choices=OutputPort.Kind.choices)
 
     class Meta:
         model = OutputPort
         fields = ["product", "kind", "slug"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
 
 
 @extend_schema_view(
@@ -320,17 +283,11 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
 
 
 class FieldFilter(django_filters.FilterSet):
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter(field_name="port__product")
 
     class Meta:
         model = SchemaField
         fields = ["port", "product", "name"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(port__product__domain__slug=parts[2], port__product__slug=parts[3])
 
 
 @extend_schema_view(
@@ -375,17 +332,11 @@ class FieldViewSet(EnforceContractMixin, viewsets.ModelViewSet):
 
 class AccessRequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=AccessRequest.Status.choices)
-    product = django_filters.CharFilter(method="filter_product", label="Product URN")
+    product = ProductUrnFilter()
 
     class Meta:
         model = AccessRequest
         fields = ["status", "product"]
-
-    def filter_product(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4:
-            return queryset.none()
-        return queryset.filter(product__domain__slug=parts[2], product__slug=parts[3])
 
 
 DECISION = extend_schema(

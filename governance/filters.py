@@ -1,0 +1,87 @@
+"""FilterSets for governance and quality lists (the API's; pages filter with the same names)."""
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from domains.models import Domain
+from products.filters import ProductUrnFilter
+
+from . import rules
+from .models import Policy, PolicyResult, PolicyStatus, QualityCheck, QualityRun, Waiver
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class SlugFilter(django_filters.ModelChoiceFilter):
+    """An object named by its slug (`?domain=orders`)."""
+
+
+class PolicyFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Policy.Status.choices)
+    severity = django_filters.ChoiceFilter(choices=Policy.Severity.choices)
+    rule_type = django_filters.ChoiceFilter(choices=rules.choices)
+    domain = SlugFilter(field_name="domain", to_field_name="slug", queryset=Domain.objects.all())
+    scope = django_filters.ChoiceFilter(
+        choices=[("global", "Global"), ("domain", "One domain")], method="filter_scope"
+    )
+
+    class Meta:
+        model = Policy
+        fields = ["status", "severity", "rule_type", "domain", "scope"]
+
+    def filter_scope(self, queryset, name, value):
+        return queryset.filter(domain__isnull=value == "global")
+
+
+class PolicyEvaluationFilter(django_filters.FilterSet):
+    product = ProductUrnFilter()
+    policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
+    outcome = django_filters.ChoiceFilter(choices=PolicyStatus.Outcome.choices)
+    waived = django_filters.BooleanFilter()
+
+    class Meta:
+        model = PolicyStatus
+        fields = ["product", "policy", "outcome", "waived"]
+
+
+class PolicyResultFilter(django_filters.FilterSet):
+    product = ProductUrnFilter()
+    policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
+    outcome = django_filters.ChoiceFilter(choices=PolicyStatus.Outcome.choices)
+
+    class Meta:
+        model = PolicyResult
+        fields = ["product", "policy", "outcome"]
+
+
+class WaiverFilter(django_filters.FilterSet):
+    product = ProductUrnFilter()
+    policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
+    status = django_filters.MultipleChoiceFilter(choices=Waiver.Status.choices)
+
+    class Meta:
+        model = Waiver
+        fields = ["product", "policy", "status"]
+
+
+class QualityCheckFilter(django_filters.FilterSet):
+    product = ProductUrnFilter(field_name="port__product")
+    kind = django_filters.MultipleChoiceFilter(choices=QualityCheck.Kind.choices)
+    last_status = django_filters.MultipleChoiceFilter(choices=QualityCheck.Status.choices)
+
+    class Meta:
+        model = QualityCheck
+        fields = ["product", "port", "kind", "enabled", "last_status"]
+
+
+class QualityRunFilter(django_filters.FilterSet):
+    product = ProductUrnFilter(field_name="check_obj__port__product")
+    check = django_filters.NumberFilter(field_name="check_obj_id", label="Check id")
+    status = django_filters.MultipleChoiceFilter(choices=QualityRun.Status.choices)
+    trigger = django_filters.ChoiceFilter(
+        choices=[("schedule", "Schedule"), ("manual", "On demand")]
+    )
+
+    class Meta:
+        model = QualityRun
+        fields = ["product", "check", "status", "trigger"]
