@@ -62,7 +62,11 @@ class GovernanceConfig(AppConfig):
                     labels=dict(ProductQuality.State.choices),
                 )
             )
-        from products import search
+        # The freshness SLO badge on every product list and header reads quality_state.
+        from products import search, selectors
+
+        if "quality_state" not in selectors.LIST_RELATED:
+            selectors.LIST_RELATED.append("quality_state")
 
         if policy_services.glossary_document_part not in search.DOCUMENT_PARTS:
             search.DOCUMENT_PARTS.append(policy_services.glossary_document_part)
