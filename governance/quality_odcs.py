@@ -345,11 +345,11 @@ def sla_importer(product, sla) -> bool:
 def register_contract_hooks() -> None:
     from products import contracts
 
-    for hooks, hook in (
-        (contracts.QUALITY_EXPORTERS, contract_exporter),
-        (contracts.QUALITY_IMPORTERS, contract_importer),
-        (contracts.SLA_EXPORTERS, sla_exporter),
-        (contracts.SLA_IMPORTERS, sla_importer),
-    ):
-        if hook not in hooks:
-            hooks.append(hook)
+    if contract_exporter not in contracts.QUALITY_EXPORTERS:
+        contracts.QUALITY_EXPORTERS.append(contract_exporter)
+    if contract_importer not in contracts.QUALITY_IMPORTERS:
+        contracts.QUALITY_IMPORTERS.append(contract_importer)
+    if sla_exporter not in contracts.SLA_EXPORTERS:
+        contracts.SLA_EXPORTERS.append(sla_exporter)
+    if sla_importer not in contracts.SLA_IMPORTERS:
+        contracts.SLA_IMPORTERS.append(sla_importer)

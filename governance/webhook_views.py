@@ -17,7 +17,7 @@ from .models import Webhook
 from .quality_forms import WebhookForm
 
 
-def _page(request, team, form, *, secret_for=None, status=200):
+def _page(request, team, form, *, secret_for=None, secret="", status=200):
     return render(
         request,
         "governance/webhooks/team.html",
@@ -27,6 +27,7 @@ def _page(request, team, form, *, secret_for=None, status=200):
             "deliveries": services.team_deliveries(team=team),
             "form": form,
             "secret_for": secret_for,
+            "secret": secret,
         },
         status=status,
     )
@@ -47,8 +48,7 @@ def team_webhooks(request, team: str):
             apply_errors(form, e)
         else:
             # Rendered, not redirected: the secret lives in this one response (no-store) only.
-            hook.new_secret = secret
-            return _page(request, obj, WebhookForm(), secret_for=hook, status=201)
+            return _page(request, obj, WebhookForm(), secret_for=hook, secret=secret, status=201)
     return _page(request, obj, form, status=400 if form.errors else 200)
 
 
