@@ -571,10 +571,12 @@ def _validate_webhook_url(url: str) -> str:
     return url
 
 
-def webhook_create(*, team, url: str, by=None) -> tuple[Webhook, str]:
+def webhook_create(*, team, url: str, active: bool = True, by=None) -> tuple[Webhook, str]:
     """-> (webhook, secret). The secret is returned this once and never shown again."""
     secret = secrets.token_urlsafe(32)
-    hook = Webhook.objects.create(team=team, url=_validate_webhook_url(url), secret=secret)
+    hook = Webhook.objects.create(
+        team=team, url=_validate_webhook_url(url), active=bool(active), secret=secret
+    )
     audit.record(
         action="create", obj=hook, changes=audit.diff({}, _webhook_snapshot(hook)), scope=team
     )

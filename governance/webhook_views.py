@@ -41,9 +41,7 @@ def team_webhooks(request, team: str):
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            hook, secret = services.webhook_create(
-                team=obj, url=form.cleaned_data["url"], by=request.user
-            )
+            hook, secret = services.webhook_create(team=obj, by=request.user, **form.cleaned_data)
         except ValidationError as e:
             apply_errors(form, e)
         else:

@@ -48,6 +48,7 @@ def test_owner_adds_a_webhook_and_sees_the_secret_once(client, mesh):
     assert r.status_code == 201
     assert "no-store" in r.headers["Cache-Control"]
     hook = Webhook.objects.get(team=mesh.orders_team)
+    assert hook.active and hook.url == "https://example.test/hook"
     assert len(hook.secret) >= 32 and hook.secret in r.text  # shown on this response only
     # Never again: not on the list, the edit page, the admin list, nor in the audit log.
     assert hook.secret not in client.get(URL).text
@@ -55,6 +56,9 @@ def test_owner_adds_a_webhook_and_sees_the_secret_once(client, mesh):
     entry = AuditEntry.objects.filter(object_id=str(hook.pk), action="create").latest("pk")
     assert entry.changes["url"] == [None, "https://example.test/hook"]
     assert hook.secret not in json.dumps(entry.changes) and "secret" not in entry.changes
+    # Added switched off, it stays off.
+    client.post(URL, {"url": "https://off.test/hook"})
+    assert not Webhook.objects.get(url="https://off.test/hook").active
     client.force_login(mesh.staff)
     assert hook.secret not in client.get(f"/admin/governance/webhook/{hook.pk}/change/").text
 
