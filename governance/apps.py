@@ -15,11 +15,13 @@ class GovernanceConfig(AppConfig):
             policy_services,
             policy_signals,
             quality_permissions,
+            quality_signals,
             quality_views,
         )
 
         policy_permissions.register()
         policy_signals.connect()
+        quality_signals.connect()
         if policy_services.publish_check not in product_services.PUBLISH_CHECKS:
             product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
         tabs.register_tab(

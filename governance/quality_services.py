@@ -779,6 +779,22 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     return state
 
 
+def freshness_recheck(*, product_id: int) -> None:
+    """After a product edit: if its freshness SLO now judges the stored newest data
+    differently, refresh the state (which updates the badge and alerts). One query otherwise."""
+    state = (
+        ProductQuality.objects.filter(product_id=product_id, newest_data_at__isnull=False)
+        .select_related("product")
+        .first()
+    )
+    if state is None:
+        return
+    slo = state.product.freshness_slo_hours
+    breached = slo is not None and timezone.now() - state.newest_data_at > timedelta(hours=slo)
+    if breached != state.freshness_breached:
+        product_quality_refresh(product=state.product)
+
+
 def with_trust(queryset):
     """Annotate products with `trust` (0–100, 0 when never checked) so lists and search can
     sort by it: `with_trust(qs).order_by("-trust")`."""
