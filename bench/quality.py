@@ -124,7 +124,7 @@ def run_per_check(src, tables, per_table):
             table_sql = conn.table(SCHEMA, f"t{t:03d}")
             started = time.perf_counter()
             for s in specs:
-                sql, params, _ = engine.compile_metrics(conn, table_sql, [s])
+                sql, params, _ = engine.compile_metrics(conn, table_sql, [s], (SCHEMA, f"t{t:03d}"))
                 conn.execute(sql, params)
             times.append(time.perf_counter() - started)
             queries.append(len(conn.statements))

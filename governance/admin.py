@@ -202,6 +202,12 @@ class QualityRunAdmin(PlatformOnlyAdmin):
 class WebhookAdmin(PlatformOnlyAdmin):
     list_display = ("team", "url", "active", "created_at")
     list_filter = ("active",)
+    # The secret is generated when a webhook is added on the team's Webhooks page and shown
+    # there once; the admin never shows it, and adds none (no way to show the secret once).
+    exclude = ("secret",)
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(WebhookDelivery)

@@ -15,11 +15,13 @@ class GovernanceConfig(AppConfig):
             policy_services,
             policy_signals,
             quality_permissions,
+            quality_signals,
             quality_views,
         )
 
         policy_permissions.register()
         policy_signals.connect()
+        quality_signals.connect()
         if policy_services.publish_check not in product_services.PUBLISH_CHECKS:
             product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
         tabs.register_tab(
@@ -62,7 +64,11 @@ class GovernanceConfig(AppConfig):
                     labels=dict(ProductQuality.State.choices),
                 )
             )
-        from products import search
+        # The freshness SLO badge on every product list and header reads quality_state.
+        from products import search, selectors
+
+        if "quality_state" not in selectors.LIST_RELATED:
+            selectors.LIST_RELATED.append("quality_state")
 
         if policy_services.glossary_document_part not in search.DOCUMENT_PARTS:
             search.DOCUMENT_PARTS.append(policy_services.glossary_document_part)

@@ -1,5 +1,6 @@
 """Quality checks <-> the ODCS v3 contract's quality rules, so a contract exported from the
-portal carries its checks and an imported one creates them.
+portal carries its checks and an imported one creates them: export -> import -> export gives
+the same document for every check type.
 
 Mapping (ODCS v3 `quality` entries, `type: library` unless said otherwise):
   row_count        object-level  metric rowCount        mustBeBetween / mustBeGreaterOrEqualTo / mustBeLessOrEqualTo
@@ -7,10 +8,14 @@ Mapping (ODCS v3 `quality` entries, `type: library` unless said otherwise):
   duplicates       property      metric duplicateValues (several columns: object-level, arguments.properties)
   accepted_values  property      metric invalidValues, arguments.validValues
   pattern          property      metric invalidValues, arguments.pattern
-  range            object-level  type sql (COUNT of rows outside [min, max])
+  range            object-level  type sql (COUNT of rows outside [min, max]) + portal entry (*)
   custom_sql       object-level  type sql, query with ${object}
-  freshness        slaProperties {property: freshness, value: hours, unit: h, element: table.column}
-  schema           (the contract's schema itself; not a quality rule)
+  freshness        slaProperties {property: freshness, value: hours, unit: h, element: object.column}
+  schema           object-level  type custom, engine mesh-portal, dimension conformity + portal entry (*)
+(*) ODCS has no range metric and no schema-conformance rule (the declared schema is the
+contract itself). Such a rule carries the portal's exact check in its `customProperties` as
+{property: meshPortalCheck, value: {kind, columns, params}}; other tools still read the SQL (or
+skip the custom rule), and the portal's import restores the check from that entry.
 Thresholds use mustBe / mustBeLessThan / mustBeLessOrEqualTo / mustBeBetween, `unit: percent`
 for percentages.
 """
@@ -32,15 +37,23 @@ def _threshold(max_value, unit: str = "count") -> dict:
     return rule
 
 
-def _table_name(port) -> str:
-    return (port.location or port.slug).split(".")[-1]
+PORTAL_PROPERTY = "meshPortalCheck"
+
+
+def _portal_entry(c: QualityCheck) -> list[dict]:
+    """The customProperties entry that lets the portal restore a check ODCS cannot express."""
+    value = {"kind": c.kind, "columns": list(c.columns), "params": dict(c.params)}
+    return [{"property": PORTAL_PROPERTY, "value": value}]
+
+
+def _hours(value):
+    return int(value) if float(value).is_integer() else value
 
 
 def checks_to_odcs(port) -> dict:
     """-> {"quality": [object-level rules], "properties": {column: [rules]},
     "slaProperties": [freshness entries]} for the port's enabled checks."""
     out: dict = {"quality": [], "properties": {}, "slaProperties": []}
-    table = _table_name(port)
     for c in QualityCheck.objects.filter(port=port, enabled=True).order_by("name"):
         p = c.params
         col = c.columns[0] if c.columns else None
@@ -94,8 +107,22 @@ def checks_to_odcs(port) -> dict:
                     "type": "sql",
                     # a quoted identifier and formatted floats only
                     "query": f"SELECT COUNT(*) FROM ${{object}} WHERE {' OR '.join(conds)}",  # noqa: S608  # nosec B608
+                    "customProperties": _portal_entry(c),
                 }
                 | _threshold(p.get("max_failing"))
+            )
+        elif c.kind == "schema":
+            out["quality"].append(
+                {
+                    "name": c.name,
+                    "type": "custom",
+                    "engine": "mesh-portal",
+                    "implementation": "schema conformance",
+                    "dimension": "conformity",
+                    "description": "The table's real columns and types match the declared "
+                    "properties" + (" (extra columns allowed)." if p.get("allow_extra") else "."),
+                    "customProperties": _portal_entry(c),
+                }
             )
         elif c.kind == "custom_sql":
             out["quality"].append(
@@ -105,9 +132,10 @@ def checks_to_odcs(port) -> dict:
             out["slaProperties"].append(
                 {
                     "property": "freshness",
-                    "value": p["hours"],
+                    "value": _hours(p["hours"]),
                     "unit": "h",
-                    "element": f"{table}.{col}",
+                    # The contract's object (the port) and property: ODCS's `table.column`.
+                    "element": f"{port.slug}.{col}",
                 }
             )
     return out
@@ -146,6 +174,17 @@ def _max_from(rule: dict, percent: bool):
 
 
 def _rule_to_check(rule: dict, column: str | None) -> tuple[str, list, dict] | None:
+    for prop in rule.get("customProperties") or []:
+        value = prop.get("value") if isinstance(prop, dict) else None
+        if prop.get("property") == PORTAL_PROPERTY and isinstance(value, dict):
+            # The portal's own check, exactly (validated by check_create like any other).
+            return (
+                str(value.get("kind")),
+                list(value.get("columns") or []),
+                value.get("params") or {},
+            )
+    if rule.get("type") == "custom":
+        return None  # another engine's rule: kept in the contract
     metric = rule.get("metric") or rule.get("rule")
     percent = rule.get("unit") == "percent"
     unit = "percent" if percent else "count"
@@ -215,13 +254,17 @@ def odcs_to_checks(
             )
         )
         existing.add(name)
+    fresh_columns = {
+        c.columns[0] for c in QualityCheck.objects.filter(port=port, kind="freshness") if c.columns
+    }
     for sla in sla_properties or []:
-        if sla.get("property") != "freshness" or not sla.get("element"):
+        if not is_freshness_sla(sla):
             continue
         column = sla["element"].split(".")[-1]
         hours = float(sla["value"]) * _UNIT_HOURS.get(str(sla.get("unit", "h")).lower(), 1)
         name = f"Freshness of {column}"
-        if name in existing:
+        # SLA entries carry no check name: one freshness check per column is the identity.
+        if name in existing or column in fresh_columns:
             continue
         created.append(
             services.check_create(
@@ -229,12 +272,23 @@ def odcs_to_checks(
                 name=name,
                 kind="freshness",
                 columns=[column],
-                params={"hours": hours},
+                params={"hours": _hours(hours)},
                 by=by,
             )
         )
         existing.add(name)
+        fresh_columns.add(column)
     return created
+
+
+def is_freshness_sla(sla) -> bool:
+    return (
+        isinstance(sla, dict)
+        and sla.get("property") == "freshness"
+        and isinstance(sla.get("element"), str)
+        and "." in sla["element"]
+        and isinstance(sla.get("value"), int | float)
+    )
 
 
 # -- hooks into products.contracts ---------------------------------------------------------------
@@ -269,6 +323,29 @@ def contract_importer(product, port, field_name, rules) -> bool:
     return True
 
 
+def sla_exporter(product) -> list:
+    """Freshness checks as `slaProperties` entries with an element (object.column)."""
+    return [sla for port in product.ports.all() for sla in _port_rules(port)["slaProperties"]]
+
+
+def sla_importer(product, sla) -> bool:
+    """A freshness entry naming object.column becomes a freshness check on that port (matched
+    by the object's name, i.e. the port's slug, or else its table)."""
+    if not is_freshness_sla(sla):
+        return False
+    obj = sla["element"].rsplit(".", 1)[0]
+    ports = list(product.ports.all())
+    port = next((p for p in ports if p.slug == obj), None) or next(
+        (p for p in ports if p.location and p.location.split(".")[-1] == obj.split(".")[-1]),
+        None,
+    )
+    if port is None or port.data_source_id is None:
+        return False
+    if odcs_to_checks(port, sla_properties=[sla]):
+        product._contract_hooks_changed = True
+    return True
+
+
 def register_contract_hooks() -> None:
     from products import contracts
 
@@ -276,3 +353,7 @@ def register_contract_hooks() -> None:
         contracts.QUALITY_EXPORTERS.append(contract_exporter)
     if contract_importer not in contracts.QUALITY_IMPORTERS:
         contracts.QUALITY_IMPORTERS.append(contract_importer)
+    if sla_exporter not in contracts.SLA_EXPORTERS:
+        contracts.SLA_EXPORTERS.append(sla_exporter)
+    if sla_importer not in contracts.SLA_IMPORTERS:
+        contracts.SLA_IMPORTERS.append(sla_importer)

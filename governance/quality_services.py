@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import re
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -579,6 +581,85 @@ def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDeli
     return deliveries
 
 
+# -- team webhooks, managed by the team's owners ---------------------------------------------
+
+WEBHOOK_TEST_EVENT = "webhook.test"
+
+
+def _webhook_snapshot(hook: Webhook) -> dict:
+    # The secret never goes into the audit log.
+    return {k: v for k, v in audit.snapshot(hook).items() if k != "secret"}
+
+
+def _validate_webhook_url(url: str) -> str:
+    url = (url or "").strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValidationError({"url": "Give an http(s) URL."}) from None
+    return url
+
+
+def webhook_create(*, team, url: str, active: bool = True, by=None) -> tuple[Webhook, str]:
+    """-> (webhook, secret). The secret is returned this once and never shown again."""
+    secret = secrets.token_urlsafe(32)
+    hook = Webhook.objects.create(
+        team=team, url=_validate_webhook_url(url), active=bool(active), secret=secret
+    )
+    audit.record(
+        action="create", obj=hook, changes=audit.diff({}, _webhook_snapshot(hook)), scope=team
+    )
+    return hook, secret
+
+
+def webhook_update(*, hook: Webhook, url: str, active: bool, by=None) -> Webhook:
+    before = _webhook_snapshot(hook)
+    hook.url, hook.active = _validate_webhook_url(url), bool(active)
+    hook.save(update_fields=["url", "active"])
+    audit.record(
+        action="update",
+        obj=hook,
+        changes=audit.diff(before, _webhook_snapshot(hook)),
+        scope=hook.team,
+    )
+    return hook
+
+
+def webhook_delete(*, hook: Webhook, by=None) -> None:
+    audit.record(
+        action="delete",
+        obj=hook,
+        changes=audit.diff(_webhook_snapshot(hook), {}),
+        scope=hook.team,
+    )
+    hook.delete()
+
+
+def webhook_send_test(*, hook: Webhook, by=None):
+    """Queue a signed test delivery to one webhook (active or not); it shows in the log."""
+    from meshportal import queue
+
+    from .tasks.quality import deliver_webhook
+
+    body = json.dumps(
+        {"event": WEBHOOK_TEST_EVENT, "team": hook.team.slug, "test": True}, sort_keys=True
+    )
+    delivery = WebhookDelivery.objects.create(webhook=hook, event=WEBHOOK_TEST_EVENT, body=body)
+    return delivery, queue.enqueue(deliver_webhook, delivery.pk, options={"queue": "notifications"})
+
+
+def team_webhooks(*, team) -> list[Webhook]:
+    return list(Webhook.objects.filter(team=team).order_by("created_at"))
+
+
+def team_deliveries(*, team, limit: int = 30) -> list[WebhookDelivery]:
+    return list(
+        WebhookDelivery.objects.filter(webhook__team=team)
+        .select_related("webhook")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 class DeliveryFailed(Exception):
     pass
 
@@ -726,6 +807,22 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
             },
         )
     return state
+
+
+def freshness_recheck(*, product_id: int) -> None:
+    """After a product edit: if its freshness SLO now judges the stored newest data
+    differently, refresh the state (which updates the badge and alerts). One query otherwise."""
+    state = (
+        ProductQuality.objects.filter(product_id=product_id, newest_data_at__isnull=False)
+        .select_related("product")
+        .first()
+    )
+    if state is None:
+        return
+    slo = state.product.freshness_slo_hours
+    breached = slo is not None and timezone.now() - state.newest_data_at > timedelta(hours=slo)
+    if breached != state.freshness_breached:
+        product_quality_refresh(product=state.product)
 
 
 def with_trust(queryset):

@@ -1,10 +1,14 @@
 from django.urls import include, path  # noqa: F401
 
-from . import policy_views, quality_views
+from . import policy_views, quality_views, webhook_views
 
 app_name = "governance"
 
 urlpatterns: list = [
+    path("teams/<slug:team>/webhooks/", webhook_views.team_webhooks, name="team_webhooks"),
+    path("webhooks/<int:pk>/edit/", webhook_views.webhook_edit, name="webhook_edit"),
+    path("webhooks/<int:pk>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
+    path("webhooks/<int:pk>/test/", webhook_views.webhook_test, name="webhook_test"),
     path("governance/policies/", policy_views.policy_list, name="policies"),
     path("governance/policies/propose/", policy_views.policy_propose, name="policy_propose"),
     path("governance/policies/<slug:key>/", policy_views.policy_detail, name="policy"),

@@ -49,6 +49,11 @@ HOURS_PER_UNIT = {"h": 1, "hr": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "d
 # (product, port_or_None, field_name_or_None) and returns a list of ODCS rules or None.
 QUALITY_IMPORTERS: list[Callable[..., bool]] = []
 QUALITY_EXPORTERS: list[Callable[..., list | None]] = []
+# The same for `slaProperties` entries the product's own SLOs do not cover (e.g. freshness of
+# one column): an exporter gets (product) and returns entries; an importer gets (product, entry)
+# and returns True when it took the entry over.
+SLA_EXPORTERS: list[Callable[..., list]] = []
+SLA_IMPORTERS: list[Callable[..., bool]] = []
 
 
 # -- parsing and validation ----------------------------------------------------------------------
@@ -435,6 +440,8 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
                 "unit": "percent",
             }
         )
+    for sla_exporter in SLA_EXPORTERS:
+        sla += sla_exporter(product)
     sla += extras.get("slaProperties", [])
     if sla:
         doc["slaProperties"] = sla
@@ -943,10 +950,17 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
 
 
 def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
-    """Offer each `quality` section to QUALITY_IMPORTERS; keep the ones nobody takes over."""
-    if not QUALITY_IMPORTERS:
+    """Offer each `quality` section to QUALITY_IMPORTERS (and each leftover `slaProperties`
+    entry to SLA_IMPORTERS); keep the ones nobody takes over."""
+    if not QUALITY_IMPORTERS and not SLA_IMPORTERS:
         return extras
     extras = json.loads(json.dumps(extras))
+    if "slaProperties" in extras:
+        extras["slaProperties"] = [
+            sla
+            for sla in extras["slaProperties"]
+            if not any(imp(product, sla) for imp in SLA_IMPORTERS)
+        ]
     ports = {p.slug: p for p in product.ports.all()}
     for slug, obj in extras.get("objects", {}).items():
         sections = [(None, obj.get("object", {}))]

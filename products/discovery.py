@@ -15,6 +15,7 @@ from django.db.models import CharField, Count, F, Q, QuerySet, Value
 
 from meshportal.permissions import visible
 
+from . import selectors
 from .filters import DataProductFilter
 from .models import AccessRequest, DataProduct, OutputPort
 from .search import search_products
@@ -94,9 +95,7 @@ def search(*, user, data) -> SearchResult:
     for name, value in cleaned.items():
         if name != "q":
             qs = fs.filters[name].filter(qs, value)
-    qs = sort_products(
-        qs.select_related("domain", "owner_team").prefetch_related("tags"), sort, searching=bool(q)
-    )
+    qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     return SearchResult(
         fs,
         qs,
@@ -159,7 +158,7 @@ def popular(*, user, limit: int = 5) -> QuerySet:
                 "access_requests", filter=Q(access_requests__status=AccessRequest.Status.APPROVED)
             )
         )
-        .select_related("domain", "owner_team")
+        .select_related("domain", "owner_team", *selectors.LIST_RELATED)
         .prefetch_related("tags")
         .order_by("-consumers", "-published_at", "name")[:limit]
     )
@@ -175,7 +174,7 @@ DOMAIN_TILE_STATS: list[Callable] = []
 def most_trusted(*, user, limit: int = 5) -> QuerySet:
     """The most trusted published products; until a trust sort exists, the recently updated."""
     qs = visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
-    qs = qs.select_related("domain", "owner_team")
+    qs = selectors.for_lists(qs)
     if "trust" in SORTS:
         return SORTS["trust"](qs)[:limit]
     return qs.order_by("-updated_at", "name")[:limit]
@@ -188,8 +187,6 @@ def home(*, user) -> dict:
     from domains.models import Domain
     from meshportal.permissions import team_roles
 
-    from . import selectors
-
     counts = selectors.domain_product_counts(user=user)
     domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
     # Attributes for the template; the model's stubs cannot know them.
@@ -201,7 +198,7 @@ def home(*, user) -> dict:
         for d in domains:
             if d.pk in extra:
                 d.stats.append(extra[d.pk])  # type: ignore[attr-defined]
-    products = visible(user, DataProduct.objects.select_related("domain", "owner_team"))
+    products = visible(user, selectors.for_lists(DataProduct.objects.all()))
     recent = list(
         products.filter(status=DataProduct.Status.PUBLISHED).order_by(
             F("published_at").desc(nulls_last=True), "name"

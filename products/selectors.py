@@ -7,9 +7,18 @@ from meshportal.permissions import is_platform, team_roles, visible
 from .filters import DataProductFilter
 from .models import AccessRequest, DataProduct, OutputPort, SchemaField
 
+# One-to-one rows of other apps that product badges read (e.g. the quality app's
+# "quality_state", for the freshness SLO badge): joined into every list so that a badge costs
+# no query per row.
+LIST_RELATED: list[str] = []
+
+
+def for_lists(qs: QuerySet) -> QuerySet:
+    return qs.select_related("domain", "owner_team", *LIST_RELATED)
+
 
 def product_queryset() -> QuerySet:
-    return DataProduct.objects.select_related("domain", "owner_team").prefetch_related("tags")
+    return for_lists(DataProduct.objects.all()).prefetch_related("tags")
 
 
 def product_list(*, user, data=None) -> QuerySet:

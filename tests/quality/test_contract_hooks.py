@@ -27,17 +27,22 @@ def test_contract_carries_checks_out_and_back_in(transactional_db, demo):
     contracts.validate(doc)  # still a valid ODCS document
 
     port = product.ports.get()
-    # Freshness travels as the product's freshness SLO and schema checks are the schema itself;
-    # every other check travels as a quality rule.
-    names = set(
-        QualityCheck.objects.filter(port=port)
-        .exclude(kind__in=["freshness", "schema"])
-        .values_list("name", flat=True)
-    )
+    # Every check travels: freshness as a slaProperties entry (element object.column, which
+    # has no name: it comes back named after its column), the rest as quality rules.
+    sla = [s for s in doc["slaProperties"] if s.get("element")]
+    assert sla and all(s["property"] == "freshness" and s["unit"] == "h" for s in sla)
+    kinds = {}
+    for c in QualityCheck.objects.filter(port=port):
+        name = f"Freshness of {c.columns[0]}" if c.kind == "freshness" else c.name
+        kinds[name] = (c.kind, c.columns, c.params)
     QualityCheck.objects.filter(port=port).delete()
     olivia = get_user_model().objects.get(username="olivia")
     contracts.contract_import(text=text, user=olivia, product=product)
-    assert set(QualityCheck.objects.filter(port=port).values_list("name", flat=True)) == names
+    assert {
+        c.name: (c.kind, c.columns, c.params) for c in QualityCheck.objects.filter(port=port)
+    } == kinds
+    # ... and the contract it exports is the same document.
+    assert yaml.safe_load(contracts.export_yaml(product)) == doc
     # The same document again changes nothing.
     before = QualityCheck.objects.count()
     contracts.contract_import(text=text, user=olivia, product=product)

@@ -48,3 +48,40 @@ def test_quality_state_is_a_search_facet(client, mesh):
     page = client.get("/search/?quality=failing").text
     assert "Orders published" in page and "Users published" not in page
     assert 'name="quality"' in page  # the facet is offered with its counts
+
+
+def test_freshness_breach_badge_shows_in_header_and_lists_without_a_query_per_row(
+    client, mesh, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from products.models import DataProduct
+
+    breached = mesh.products[("orders", "published")]
+    ProductQuality.objects.create(product=breached, freshness_breached=True)
+    ProductQuality.objects.create(product=mesh.products[("users", "published")])
+    client.force_login(mesh.consumer)
+    badge = "Freshness SLO breached"
+    # The product page header, whatever the tab.
+    for tab in ("overview", "schema", "activity"):
+        page = client.get(breached.get_absolute_url() + f"?tab={tab}").text
+        assert badge in page, tab
+    assert badge not in client.get(mesh.products[("users", "published")].get_absolute_url()).text
+    # Search result cards and product lists.
+    page = client.get("/search/?q=published").text
+    assert page.count(badge) == 1
+    assert badge in client.get("/products/").text
+    assert badge in client.get(breached.domain.get_absolute_url()).text
+
+    def queries(url):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    before = {url: queries(url) for url in ("/search/?q=published", "/products/", "/")}
+    # Every other product breaches too: the same number of queries.
+    for p in DataProduct.objects.exclude(quality_state__isnull=False):
+        ProductQuality.objects.create(product=p, freshness_breached=True)
+    assert {url: queries(url) for url in before} == before
+    assert client.get("/products/").text.count(badge) > 1

@@ -1,5 +1,8 @@
 """The ODCS v3 quality mapping: exported checks carry their rules; importing creates them."""
 
+import pytest
+import yaml
+
 from governance import quality_services as services
 from governance.models import QualityCheck
 from governance.quality_odcs import checks_to_odcs, odcs_to_checks
@@ -52,7 +55,12 @@ def test_export_follows_odcs_v3_quality_rules(checked_port):
     ][0].items()
     assert props["id"][0]["metric"] == "duplicateValues" and props["id"][0]["mustBe"] == 0
     assert out["slaProperties"] == [
-        {"property": "freshness", "value": 24, "unit": "h", "element": "t_known.created_at"}
+        {
+            "property": "freshness",
+            "value": 24,
+            "unit": "h",
+            "element": f"{checked_port.port.slug}.created_at",
+        }
     ]
 
 
@@ -69,17 +77,16 @@ def test_import_round_trips_and_is_idempotent(checked_port):
     )
     assert len(created) == 9
     after = {(c.name, c.kind, tuple(c.columns)) for c in QualityCheck.objects.all()}
-    # Everything comes back; a range check returns as the equivalent custom SQL and the SLA
-    # entry as a freshness check named after its column.
-    assert before - after == {
-        ("amounts", "range", ("amount",)),
-        ("fresh", "freshness", ("created_at",)),
+    # Everything comes back as it was; the SLA entry (which has no name) as a freshness check
+    # named after its column.
+    assert before - after == {("fresh", "freshness", ("created_at",))}
+    assert ("Freshness of created_at", "freshness", ("created_at",)) in after
+    assert QualityCheck.objects.get(name="amounts").params == {
+        "min": 0,
+        "max": 100,
+        "unit": "count",
+        "max_failing": 0,
     }
-    assert ("amounts", "custom_sql", ()) in after and (
-        "Freshness of created_at",
-        "freshness",
-        ("created_at",),
-    ) in after
     names = QualityCheck.objects.get(name="names")
     assert names.params == {"max": 20, "unit": "percent"}
     assert (
@@ -123,3 +130,83 @@ def test_import_reads_property_lists_and_operators(checked_port):
     assert kinds["missing"].params == {"max": 5, "unit": "percent", "missing_values": ["", "N/A"]}
     assert kinds["row_count"].params["min"] == 0
     assert len(created) == 3
+
+
+KINDS = [
+    ("row_count", [], {"min": 1, "max": 100}),
+    ("missing", ["name"], {"max": 20, "unit": "percent"}),
+    ("missing", ["status"], {"max": 1, "unit": "count", "missing_values": ["", "N/A"]}),
+    ("duplicates", ["id"], {"max": 0}),
+    ("duplicates", ["id", "name"], {"max": 1}),
+    ("accepted_values", ["status"], {"values": ["ok", "late"], "max": 0}),
+    ("pattern", ["name"], {"pattern": "^[a-z]$", "max": 2}),
+    ("range", ["amount"], {"min": 0, "max": 100.5, "max_failing": 1}),
+    ("custom_sql", [], {"sql": "SELECT COUNT(*) FROM ${object} WHERE amount < 0"}),
+    ("freshness", ["created_at"], {"hours": 6}),
+    ("freshness", ["created_at"], {"hours": 1.5}),
+    ("schema", [], {"allow_extra": True}),
+    ("schema", [], {}),
+]
+
+
+@pytest.mark.parametrize(("kind", "columns", "params"), KINDS, ids=lambda v: str(v)[:30])
+def test_each_check_type_round_trips_through_a_valid_contract(checked_port, kind, columns, params):
+    """export -> import -> export through the whole ODCS document: the same check comes back,
+    the second export equals the first, and every export passes the official ODCS schema."""
+    from products import contracts
+
+    port, product = checked_port.port, checked_port.product
+    # A draft: the fixture re-pointed the port without a contract version, which a published
+    # product would refuse as a breaking change without a major version.
+    product.status = "draft"
+    product.save(update_fields=["status"])
+    QualityCheck.objects.filter(port=port).delete()
+    check = services.check_create(
+        port=port, name=f"the {kind}", kind=kind, columns=columns, params=params
+    )
+    first = contracts.export_document(product)
+    contracts.validate(first)
+    text = contracts.dump(first)
+    assert kind in ("freshness",) or "the " + kind in text  # rules carry the check's name
+    if kind == "freshness":
+        assert {
+            "property": "freshness",
+            "value": params["hours"],
+            "unit": "h",
+            "element": f"{port.slug}.created_at",
+        } in first["slaProperties"]
+
+    QualityCheck.objects.filter(port=port).delete()
+    contracts.contract_import(text=text, user=checked_port.mesh.owner, product=product)
+    back = QualityCheck.objects.get(port=port)
+    assert (back.kind, back.columns, back.params) == (check.kind, check.columns, check.params)
+
+    second = contracts.export_document(product)
+    contracts.validate(second)
+    assert yaml.safe_load(contracts.dump(second)) == yaml.safe_load(text)
+    # Importing the same document again creates nothing (no second freshness check either).
+    contracts.contract_import(text=text, user=checked_port.mesh.owner, product=product)
+    assert QualityCheck.objects.filter(port=port).count() == 1
+
+
+def test_schema_check_is_a_custom_rule_other_tools_can_skip(checked_port):
+    services.check_create(
+        port=checked_port.port, name="drift", kind="schema", params={"allow_extra": True}
+    )
+    (rule,) = checks_to_odcs(checked_port.port)["quality"]
+    assert rule["type"] == "custom" and rule["engine"] == "mesh-portal"
+    assert rule["dimension"] == "conformity"
+    assert rule["customProperties"] == [
+        {
+            "property": "meshPortalCheck",
+            "value": {"kind": "schema", "columns": [], "params": {"allow_extra": True}},
+        }
+    ]
+    # Another vendor's custom rule is not the portal's to run: it stays in the contract.
+    assert (
+        odcs_to_checks(
+            checked_port.port,
+            quality=[{"type": "custom", "engine": "soda", "implementation": "row_count > 0"}],
+        )
+        == []
+    )

@@ -232,3 +232,23 @@ def test_policy_compliance_can_join_the_trust_score(checked_port, monkeypatch):
     assert state.components["policy"] == {"weight": 50, "value": 0.0}
     without = services.TRUST_COMPONENTS
     assert without  # the hook is a plain list other apps append to
+
+
+def test_changing_the_freshness_slo_rejudges_the_breach_without_a_run(
+    checked_port, django_capture_on_commit_callbacks
+):
+    from products import services as product_services
+
+    product = checked_port.product
+    fresh = _check(checked_port, name="fresh", kind="freshness", columns=["created_at"], hours=24)
+    product.freshness_slo_hours = 24
+    product.save()
+    _run_sync([fresh])  # newest row an hour old: within 24 h
+    assert not product.quality_state.freshness_breached
+    runs = QualityRun.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        product_services.product_update(product=product, freshness_slo_hours=0)
+    product.quality_state.refresh_from_db()
+    assert product.quality_state.freshness_breached  # badge now, no new run
+    assert QualityRun.objects.count() == runs
+    assert Notification.objects.filter(kind="quality.freshness").exists()
