@@ -817,7 +817,7 @@ def freshness_recheck(*, product_id: int) -> None:
         .select_related("product")
         .first()
     )
-    if state is None:
+    if state is None or state.newest_data_at is None:  # the filter excludes None; mypy can't tell
         return
     slo = state.product.freshness_slo_hours
     breached = slo is not None and timezone.now() - state.newest_data_at > timedelta(hours=slo)
