@@ -1,6 +1,7 @@
 """Writes and business rules for policies, votes, evaluations, waivers and the glossary."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -305,20 +306,47 @@ def applicable_policies(product: DataProduct) -> QuerySet:
     )
 
 
-def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
-    """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
+@dataclass(frozen=True)
+class GateResult:
+    """One blocking policy the product fails now: why, how to fix it, and whether it is waived."""
+
+    policy: Policy
+    reasons: list[str]
+    fix: str
+    waived: bool
+
+    @property
+    def title(self) -> str:
+        return self.policy.title
+
+    @property
+    def url(self) -> str:
+        return self.policy.get_absolute_url()
+
+
+def publish_gate(*, product: DataProduct) -> list[GateResult]:
+    """Each applicable blocking policy the product fails now, waived ones included (marked).
+    The publish gate and its preview on the product and confirmation pages share it."""
     waived = set(active_waivers().filter(product=product).values_list("policy_id", flat=True))
     one = DataProduct.objects.filter(pk=product.pk)
     out = []
     for policy in applicable_policies(product).filter(severity=Policy.Severity.BLOCKING):
-        if policy.pk in waived:
-            continue
         rule = rules.get(policy.rule_type)
         params = rule.clean_params(policy.parameters)
         reasons = rule.evaluate(one, params).get(product.pk)
         if reasons:
-            out.append((policy, reasons, rule.fix_hint(params)))
+            out.append(GateResult(policy, reasons, rule.fix_hint(params), policy.pk in waived))
     return out
+
+
+def publish_preview(product: DataProduct) -> list[GateResult]:
+    """products.services.PUBLISH_PREVIEWS: the gate's verdict, shown before Publish is pressed."""
+    return publish_gate(product=product)
+
+
+def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
+    """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
+    return [(r.policy, r.reasons, r.fix) for r in publish_gate(product=product) if not r.waived]
 
 
 def publish_check(product: DataProduct) -> None:
