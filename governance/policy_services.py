@@ -465,6 +465,57 @@ def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: A
     return term
 
 
+def glossary_term_resolve(ref: str) -> GlossaryTerm | None:
+    """The term a person typed or picked: its slug, else its exact name (case-insensitive).
+    None for an empty reference; ValidationError when nothing (or more than one) matches."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    terms = GlossaryTerm.objects.select_related("domain")
+    term = terms.filter(slug=ref).first()
+    if term is None:
+        named = list(terms.filter(name__iexact=ref)[:2])
+        if len(named) > 1:
+            raise ValidationError({"term": f"Several terms are called “{ref}”: pick one."})
+        term = named[0] if named else None
+    if term is None:
+        raise ValidationError({"term": f"No glossary term “{ref}”."})
+    return term
+
+
+@transaction.atomic
+def field_glossary_link(*, field, term: GlossaryTerm | None, by):
+    """Link a schema field to a glossary term (None unlinks). Only the product's team may; a
+    deprecated term is refused. Through field_update, so the product's search document is
+    rebuilt, the audit log records it and the debounced policy evaluation (glossary usage)
+    is scheduled."""
+    from products.services import field_update
+
+    product = field.port.product
+    if not can(by, EDIT, product):
+        raise ValidationError(f"Only the team owning {product} links its fields to terms.")
+    if term is not None and term.status == GlossaryTerm.Status.DEPRECATED:
+        raise ValidationError({"term": f"“{term}” is deprecated; link a current term."})
+    if field.glossary_term_id == (term.pk if term else None):
+        return field
+    return field_update(field=field, glossary_term=term)
+
+
+def glossary_suggest(query: str, *, limit: int = 10) -> list[GlossaryTerm]:
+    """Terms to offer while someone types a field's term: names first, then synonyms."""
+    q = query.strip()
+    if not q:
+        return []
+    terms = GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED).select_related(
+        "domain"
+    )
+    found = list(terms.filter(Q(name__icontains=q) | Q(slug__icontains=q))[:limit])
+    if len(found) < limit:
+        more = terms.filter(synonyms__icontains=q).exclude(pk__in=[t.pk for t in found])
+        found += list(more[: limit - len(found)])
+    return found
+
+
 def glossary_document_part(product):
     """Search text for a product: the glossary terms (and synonyms) its fields are linked to."""
     names = set()
