@@ -24,6 +24,8 @@ class GovernanceConfig(AppConfig):
         quality_signals.connect()
         if policy_services.publish_check not in product_services.PUBLISH_CHECKS:
             product_services.PUBLISH_CHECKS.append(policy_services.publish_check)
+        if policy_services.publish_preview not in product_services.PUBLISH_PREVIEWS:
+            product_services.PUBLISH_PREVIEWS.append(policy_services.publish_preview)
         tabs.register_tab(
             tabs.Tab(
                 "governance",

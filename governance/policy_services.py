@@ -1,6 +1,7 @@
 """Writes and business rules for policies, votes, evaluations, waivers and the glossary."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -317,20 +318,47 @@ def applicable_policies(product: DataProduct) -> QuerySet:
     )
 
 
-def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
-    """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
+@dataclass(frozen=True)
+class GateResult:
+    """One blocking policy the product fails now: why, how to fix it, and whether it is waived."""
+
+    policy: Policy
+    reasons: list[str]
+    fix: str
+    waived: bool
+
+    @property
+    def title(self) -> str:
+        return self.policy.title
+
+    @property
+    def url(self) -> str:
+        return self.policy.get_absolute_url()
+
+
+def publish_gate(*, product: DataProduct) -> list[GateResult]:
+    """Each applicable blocking policy the product fails now, waived ones included (marked).
+    The publish gate and its preview on the product and confirmation pages share it."""
     waived = set(active_waivers().filter(product=product).values_list("policy_id", flat=True))
     one = DataProduct.objects.filter(pk=product.pk)
     out = []
     for policy in applicable_policies(product).filter(severity=Policy.Severity.BLOCKING):
-        if policy.pk in waived:
-            continue
         rule = rules.get(policy.rule_type)
         params = rule.clean_params(policy.parameters)
         reasons = rule.evaluate(one, params).get(product.pk)
         if reasons:
-            out.append((policy, reasons, rule.fix_hint(params)))
+            out.append(GateResult(policy, reasons, rule.fix_hint(params), policy.pk in waived))
     return out
+
+
+def publish_preview(product: DataProduct) -> list[GateResult]:
+    """products.services.PUBLISH_PREVIEWS: the gate's verdict, shown before Publish is pressed."""
+    return publish_gate(product=product)
+
+
+def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
+    """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
+    return [(r.policy, r.reasons, r.fix) for r in publish_gate(product=product) if not r.waived]
 
 
 def publish_check(product: DataProduct) -> None:
@@ -447,6 +475,57 @@ def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: A
     for product in DataProduct.objects.filter(ports__fields__glossary_term=term).distinct():
         index_product(product)
     return term
+
+
+def glossary_term_resolve(ref: str) -> GlossaryTerm | None:
+    """The term a person typed or picked: its slug, else its exact name (case-insensitive).
+    None for an empty reference; ValidationError when nothing (or more than one) matches."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    terms = GlossaryTerm.objects.select_related("domain")
+    term = terms.filter(slug=ref).first()
+    if term is None:
+        named = list(terms.filter(name__iexact=ref)[:2])
+        if len(named) > 1:
+            raise ValidationError({"term": f"Several terms are called “{ref}”: pick one."})
+        term = named[0] if named else None
+    if term is None:
+        raise ValidationError({"term": f"No glossary term “{ref}”."})
+    return term
+
+
+@transaction.atomic
+def field_glossary_link(*, field, term: GlossaryTerm | None, by):
+    """Link a schema field to a glossary term (None unlinks). Only the product's team may; a
+    deprecated term is refused. Through field_update, so the product's search document is
+    rebuilt, the audit log records it and the debounced policy evaluation (glossary usage)
+    is scheduled."""
+    from products.services import field_update
+
+    product = field.port.product
+    if not can(by, EDIT, product):
+        raise ValidationError(f"Only the team owning {product} links its fields to terms.")
+    if term is not None and term.status == GlossaryTerm.Status.DEPRECATED:
+        raise ValidationError({"term": f"“{term}” is deprecated; link a current term."})
+    if field.glossary_term_id == (term.pk if term else None):
+        return field
+    return field_update(field=field, glossary_term=term)
+
+
+def glossary_suggest(query: str, *, limit: int = 10) -> list[GlossaryTerm]:
+    """Terms to offer while someone types a field's term: names first, then synonyms."""
+    q = query.strip()
+    if not q:
+        return []
+    terms = GlossaryTerm.objects.exclude(status=GlossaryTerm.Status.DEPRECATED).select_related(
+        "domain"
+    )
+    found = list(terms.filter(Q(name__icontains=q) | Q(slug__icontains=q))[:limit])
+    if len(found) < limit:
+        more = terms.filter(synonyms__icontains=q).exclude(pk__in=[t.pk for t in found])
+        found += list(more[: limit - len(found)])
+    return found
 
 
 def glossary_document_part(product):

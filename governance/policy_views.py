@@ -1,13 +1,15 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
 from meshportal.forms import apply_errors
 from meshportal.permissions import DECIDE, EDIT, RETIRE, can, require
-from products.models import DataProduct
+from products import selectors as product_selectors
+from products.models import DataProduct, SchemaField
 
 from . import policy_selectors as selectors
 from . import policy_services as services
@@ -276,3 +278,54 @@ def glossary_term_edit(request, slug: str | None = None):
             messages.success(request, f"Saved “{saved}”.")
             return redirect(saved)
     return render(request, "governance/policies/glossary_form.html", {"form": form, "term": term})
+
+
+def glossary_suggest(request):
+    """Autocomplete for a field's term: <option>s for the field's <datalist> (htmx)."""
+    query = request.GET.get("term") or request.GET.get("q") or ""
+    return render(
+        request,
+        "governance/policies/_term_options.html",
+        {"terms": services.glossary_suggest(query)},
+    )
+
+
+@require_POST
+def field_glossary_link(request, domain: str, product: str, field: int):
+    """Link or unlink one schema field and a glossary term, from the product's Schema tab.
+    htmx gets the field's glossary cell back; a plain form post goes back to the tab."""
+    obj = product_selectors.product_get(user=request.user, domain=domain, product=product)
+    if obj is None:
+        raise Http404("No such data product, or you may not see it.")
+    require(request.user, EDIT, obj)
+    schema_field = get_object_or_404(
+        SchemaField.objects.select_related("port__product", "glossary_term"),
+        pk=field,
+        port__product=obj,
+    )
+    ref = "" if request.POST.get("action") == "unlink" else request.POST.get("term", "")
+    error = ""
+    try:
+        term = services.glossary_term_resolve(ref)
+        schema_field = services.field_glossary_link(field=schema_field, term=term, by=request.user)
+    except ValidationError as e:
+        error = " ".join(e.messages)
+    if request.htmx:
+        return render(
+            request,
+            "products/_field_glossary.html",
+            {
+                "f": schema_field,
+                "product": obj,
+                "can_edit": True,
+                "error": error,
+                "typed": ref if error else "",
+            },
+        )  # 200 even with an error: htmx swaps only successful responses
+    if error:
+        messages.error(request, error)
+    elif schema_field.glossary_term_id:
+        messages.success(request, f"Linked {schema_field.name} to “{schema_field.glossary_term}”.")
+    else:
+        messages.success(request, f"Unlinked {schema_field.name} from the glossary.")
+    return redirect(obj.get_absolute_url() + "?tab=schema")

@@ -29,6 +29,12 @@ urlpatterns: list = [
     path("governance/waivers/", policy_views.waiver_list, name="waivers"),
     path("governance/waivers/<int:pk>/decide/", policy_views.waiver_decide, name="waiver_decide"),
     path("glossary/", policy_views.glossary, name="glossary"),
+    path("glossary/suggest/", policy_views.glossary_suggest, name="term_suggest"),
+    path(
+        "products/<slug:domain>/<slug:product>/fields/<int:field>/glossary/",
+        policy_views.field_glossary_link,
+        name="field_glossary",
+    ),
     path("glossary/new/", policy_views.glossary_term_edit, name="term_create"),
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),

@@ -758,9 +758,28 @@ def record_version(product: DataProduct, *, extras: dict | None = None) -> Contr
         breaking=breaking,
         created_by=who if getattr(who, "is_authenticated", False) else None,
     )
-    if breaking and latest is not None and product.status == DataProduct.Status.PUBLISHED:
-        _notify_consumers(product, version, changes)
+    if latest is not None and product.status == DataProduct.Status.PUBLISHED:
+        if breaking:
+            _notify_consumers(product, version, changes)
+        elif major(product.version) > major(latest.version):
+            # A breaking change already announces its (required) new major version: tell
+            # people of a major version on its own only when nothing in it breaks.
+            _announce_major_version(product, version, changes)
     return version
+
+
+def _announce_major_version(product: DataProduct, version: ContractVersion, changes) -> None:
+    """Watchers, consumers and downstream owners hear of a new major version (after commit)."""
+    from .lineage_services import product_event_announce
+
+    product_event_announce(
+        product=product,
+        kind="major_version",
+        title=f"{product}: new major contract version {version.version}",
+        url=f"{product.get_absolute_url()}?tab=contract",
+        body="\n".join(f"- {c.message}" for c in changes)
+        or "No breaking change: nothing to do unless you rely on the version number.",
+    )
 
 
 def _notify_consumers(product: DataProduct, version: ContractVersion, changes) -> None:

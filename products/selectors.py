@@ -36,7 +36,12 @@ def product_get(*, user, domain: str, product: str) -> DataProduct | None:
             Prefetch(
                 "ports",
                 queryset=OutputPort.objects.select_related("data_source").prefetch_related(
-                    Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
+                    Prefetch(
+                        "fields",
+                        queryset=SchemaField.objects.select_related("glossary_term").order_by(
+                            "ordinal", "name"
+                        ),
+                    )
                 ),
             )
         )

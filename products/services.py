@@ -144,6 +144,14 @@ def product_publish(*, product: DataProduct) -> DataProduct:
 
 # Other apps (governance's publish gate) add checks that raise ValidationError.
 PUBLISH_CHECKS: list = []
+# ...and a preview of the same checks, fn(product) -> items with title, url, reasons, fix and
+# waived, so that the pages show what would refuse the publication before it is tried.
+PUBLISH_PREVIEWS: list = []
+
+
+def product_publish_preview(*, product: DataProduct) -> list:
+    """What the publish checks say about product now (waived items included, marked)."""
+    return [item for preview in PUBLISH_PREVIEWS for item in preview(product)]
 
 
 @transaction.atomic

@@ -106,9 +106,17 @@ def product_detail(request, domain: str, product: str):
         "can_approve": can(user, APPROVE_ACCESS, obj),
         "can_clone": can(user, CREATE_PRODUCT, obj.domain),
     }
+    if ctx["can_publish"]:
+        ctx.update(_publish_gate_context(obj))
     if tab is not None and tab.context:
         ctx.update(tab.context(request, obj))
     return render(request, "products/product_detail.html", ctx)
+
+
+def _publish_gate_context(product) -> dict:
+    """The publish checks' verdict, for owners of a draft: shown before they press Publish."""
+    gate = services.product_publish_preview(product=product)
+    return {"publish_gate": gate, "publish_refused": any(not item.waived for item in gate)}
 
 
 def _overview_context(request, product):
@@ -300,6 +308,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
             "consequence": consequence,
             "form": form,
             **lineage_confirm_context(request, obj, action),
+            **(_publish_gate_context(obj) if action == "publish" else {}),
         },
     )
 

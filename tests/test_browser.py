@@ -117,3 +117,34 @@ def test_member_creates_a_product_with_two_fields_after_fixing_an_error(page, me
     page.click("a[role=tab] >> text=Schema")
     page.wait_for_selector("td >> text=event_id")
     assert page.locator("td >> text=email").is_visible()
+
+
+def test_owner_links_a_field_to_a_glossary_term_from_the_keyboard(page, mesh):
+    """Schema tab: type part of a synonym, the suggestions arrive in place, Enter links the
+    field without leaving the page, and Unlink undoes it."""
+    from governance import policy_services
+    from products.models import SchemaField
+
+    policy_services.glossary_term_save(
+        name="Order number",
+        slug="order-number",
+        definition="The number on the invoice.",
+        synonyms="order id, invoice no",
+        status="approved",
+    )
+    field = SchemaField.objects.get(port__product=mesh.products[("orders", "published")])
+    sign_in(page, "owner")
+    page.goto("/products/orders/published-product/?tab=schema")
+    page.evaluate("window.stillTheSamePage = true")
+    box = page.get_by_label("Glossary term for order_id")
+    box.focus()
+    box.press_sequentially("invoice")
+    page.wait_for_selector(f'#terms-{field.pk} option[value="order-number"]', state="attached")
+    box.fill("order-number")  # what picking the suggestion with the arrow keys puts there
+    box.press("Enter")
+    page.wait_for_selector(f"#glossary-{field.pk} a >> text=Order number")
+    assert page.evaluate("window.stillTheSamePage") is True  # swapped in place
+    assert SchemaField.objects.get(pk=field.pk).glossary_term.slug == "order-number"
+    page.get_by_role("button", name="Unlink order_id from Order number").click()
+    page.wait_for_selector(f"#glossary-{field.pk} >> text=Order number", state="detached")
+    assert SchemaField.objects.get(pk=field.pk).glossary_term is None

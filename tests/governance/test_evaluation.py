@@ -153,8 +153,14 @@ def test_evaluation_and_debounced_reevaluation_through_a_real_worker(
 
 
 @pytest.mark.django_db
-def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(demo, client):
+def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(
+    demo, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Issue 6's "Done means", in the browser wherever the portal offers a page."""
     from django.contrib.auth import get_user_model
+
+    from governance.tasks import policies as policy_tasks
+    from tests.html_forms import form_data
 
     naming = Policy.objects.get(key="snake-case-fields")
     assert naming.status == "active" and naming.proposed_by.username == "olivia"
@@ -167,23 +173,46 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(de
     client.force_login(uma)
     tab = client.get(accounts.get_absolute_url() + "?tab=governance").content.decode()
     assert "field `UserID` is not snake_case" in tab
-    # The owner renames the fields; the next evaluation passes.
+    # The owner renames the fields on the Edit page; the edit schedules the debounced
+    # evaluation, and when it runs the product passes.
     renames = {
         "UserID": "user_id",
         "LastLoginTS": "last_login_ts",
         "isActive": "is_active",
         "EmailAddress": "email_address",
     }
-    for field in SchemaField.objects.filter(port__product=accounts):
-        services.field_update(field=field, name=renames[field.name])
-    ps.evaluate_policies()
+    edit_url = reverse("products:edit", args=[accounts.domain.slug, accounts.slug])
+    data = form_data(client.get(edit_url).content.decode(), containing="ports-TOTAL_FORMS")
+    for key, value in list(data.items()):
+        if key.endswith("-name") and value in renames:
+            data[key] = renames[value]
+    scheduled = []
+    monkeypatch.setattr(
+        policy_tasks.evaluate_changed_products, "apply_async", lambda **kw: scheduled.append(kw)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(edit_url, data)
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    assert sorted(
+        SchemaField.objects.filter(port__product=accounts).values_list("name", flat=True)
+    ) == sorted(renames.values())
+    assert scheduled  # the debounced evaluation is on its way
+    ps.evaluate_changed_products()
     assert PolicyStatus.objects.get(policy=naming, product=accounts).outcome == "pass"
-    # A blocking Orders policy keeps the undocumented draft from being published.
+    tab = client.get(accounts.get_absolute_url() + "?tab=governance").content.decode()
+    assert "field `UserID` is not snake_case" not in tab
+    # A blocking Orders policy keeps the undocumented draft from being published: Olivia sees
+    # why on the product page and the confirmation before she presses Publish...
     olivia = get_user_model().objects.get(username="olivia")
     client.force_login(olivia)
-    resp = client.post(
-        reverse("products:lifecycle", args=["orders", "order-events", "publish"]), follow=True
-    )
+    page = client.get("/products/orders/order-events/").content.decode()
+    assert "Publishing would be refused" in page
+    assert "Orders products are documented" in page and "description has 0 characters" in page
+    publish_url = reverse("products:lifecycle", args=["orders", "order-events", "publish"])
+    confirm = client.get(publish_url).content.decode()
+    assert 'type="submit" disabled' in confirm and "To fix:" in confirm
+    # ...and a publication tried anyway (e.g. a stale page) is refused with the same reasons.
+    resp = client.post(publish_url, follow=True)
     assert (
         "Blocking policy “Orders products are documented” fails: description has 0 "
         "characters, needs 20" in resp.content.decode()

@@ -265,3 +265,59 @@ def test_policy_compliance_is_a_term_of_the_trust_score(mesh):
     assert policy_services.compliance_share(product) == 0.5  # no SLO fails, lifecycle passes
     state = quality_services.product_quality_refresh(product=product)
     assert state.components["compliance"] == {"weight": 20, "value": 0.5}
+
+
+def test_publish_gate_shows_before_publish_is_pressed(client, mesh):
+    """The product page and the confirmation page show the gate's verdict; the button is
+    disabled while it would be refused, and a waived failure is marked and lets it through."""
+    draft = mesh.products[("orders", "draft")]
+    policy = active(
+        {
+            "key": "slo",
+            "title": "Freshness declared",
+            "rule_type": "freshness",
+            "severity": "blocking",
+        },
+        mesh.owner,
+    )
+    active({"key": "advice", "title": "Advice only", "rule_type": "ownership"}, mesh.owner)
+    client.force_login(mesh.owner)
+    page = client.get(reverse("products:product", args=["orders", "draft-product"])).text
+    assert "Publishing would be refused" in page and "blocked</span>" in page
+    assert "no freshness SLO is declared" in page
+    assert "To fix: Declare how fresh the data is" in page
+    assert "Advice only" not in page  # advisory policies never block
+    url = reverse("products:lifecycle", args=["orders", "draft-product", "publish"])
+    confirm = client.get(url).text
+    assert "Publishing would be refused" in confirm
+    assert 'type="submit" disabled aria-disabled="true"' in confirm
+    # Waived: still listed, marked, and the button is enabled.
+    waiver = ps.waiver_request(policy=policy, product=draft, by=mesh.owner, justification="soon")
+    ps.waiver_decide(
+        waiver=waiver,
+        by=mesh.council,
+        grant=True,
+        reason="ok",
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    confirm = client.get(url).text
+    assert "each is waived" in confirm and ">waived</span>" in confirm
+    assert "disabled" not in confirm.split('type="submit"')[1][:20]
+    assert "blocked</span>" not in client.get(draft.get_absolute_url()).text
+    # Fixed: nothing to show at all.
+    services.product_update(product=draft, freshness_slo_hours=24)
+    Waiver.objects.all().delete()
+    assert "publish-gate" not in client.get(url).text
+    assert client.post(url).status_code == 302
+    assert DataProduct.objects.get(pk=draft.pk).status == "published"
+
+
+def test_publish_gate_preview_is_for_owners_only(client, mesh):
+    active({"key": "slo", "title": "Freshness declared", "rule_type": "freshness"}, mesh.owner)
+    Policy.objects.filter(key="slo").update(severity="blocking")
+    url = reverse("products:lifecycle", args=["orders", "draft-product", "publish"])
+    client.force_login(mesh.member)  # in the team, not an owner: sees the draft, may not publish
+    assert "Publishing would be refused" not in client.get("/products/orders/draft-product/").text
+    assert client.get(url).status_code == 403
+    client.force_login(mesh.other_owner)  # another team: the draft does not exist for them
+    assert client.get(url).status_code == 404

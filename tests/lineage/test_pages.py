@@ -5,7 +5,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from products import lineage_services
+from products import contracts, lineage_services, services
 from products.models import DataProduct, InputPort, Watch
 
 from .conftest import make_product
@@ -142,10 +142,24 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
 
 
 def test_demo_deprecation_reaches_watchers_and_downstream_owners(client, demo, eager_tasks):
+    """Issue 8's "Done means": Olivia sees who depends on Orders, announces a new major
+    version and then a deprecation; watchers and downstream owners find both in their
+    notification centre (unread count in the navigation) and in their mail."""
+    from django.core import mail
+
     from meshportal.models import Notification
 
     User = get_user_model()
     client.force_login(User.objects.get(username="olivia"))
+    lineage_tab = client.get("/products/orders/orders/?tab=lineage").text
+    assert "Campaign Attribution" in lineage_tab and "Customer 360" in lineage_tab
+    assert "tariq" in lineage_tab and "mia" in lineage_tab
+    Notification.objects.all().delete()
+    mail.outbox.clear()
+    orders = DataProduct.objects.get(slug="orders")
+    version = f"{contracts.major(orders.version) + 1}.0.0"
+    with eager_tasks(execute=True):
+        services.product_update(product=orders, version=version)
     confirm = client.get("/products/orders/orders/deprecate/").text
     assert "Customer 360" in confirm and "Campaign Attribution" in confirm
     with eager_tasks(execute=True):
@@ -158,4 +172,9 @@ def test_demo_deprecation_reaches_watchers_and_downstream_owners(client, demo, e
         page = client.get("/notifications/").text
         assert "Orders is deprecated" in page, username
         assert "retired on 2099-01-01" in page
+        assert f"Orders: new major contract version {version}" in page, username
+        assert 'aria-label="2 unread"' in page, username
+        address = User.objects.get(username=username).email
+        subjects = [m.subject for m in mail.outbox if address in m.to]
+        assert "[Mesh Portal] Orders is deprecated" in subjects, username
     assert Notification.objects.filter(kind="deprecation", user__username="uma").count() == 0
