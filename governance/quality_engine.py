@@ -391,15 +391,15 @@ def _pg_distinct(conn, table_sql: str, location: tuple[str, str], columns: list[
     schema, table = location
     # Only quoted identifiers are formatted into these statements.
     hashed = (
-        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table_sql} WHERE {present} GROUP BY {keys}) AS d)"  # noqa: S608, E501
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table_sql} WHERE {present} GROUP BY {keys}) AS d)"  # noqa: S608, E501  # nosec B608
     )
     target = cols[0] if len(cols) == 1 else f"ROW({keys})"
-    sorted_ = f"(SELECT COUNT(DISTINCT {target}) FROM {table_sql} WHERE {present})"  # noqa: S608
+    sorted_ = f"(SELECT COUNT(DISTINCT {target}) FROM {table_sql} WHERE {present})"  # noqa: S608  # nosec B608
     if not table:
         return sorted_, ()
     names = _in_list(conn, len(columns))
     small = (
-        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608 - placeholders only
+        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608  # nosec B608 - placeholders only
         " WHERE s.schemaname = %s AND s.tablename = %s"
         f" AND s.attname IN ({names}) AND s.n_distinct BETWEEN 0 AND %s)"
     )
