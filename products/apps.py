@@ -6,4 +6,6 @@ class ProductsConfig(AppConfig):
     verbose_name = "Data products"
 
     def ready(self) -> None:
-        from . import lineage_views  # noqa: F401  (registers the Lineage tab)
+        from . import lineage_scale, lineage_views  # noqa: F401  (lineage_views: the Lineage tab)
+
+        lineage_scale.register()
