@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from products import scale
@@ -137,12 +138,24 @@ def stage_glossary(ctx: scale.Context) -> int:
         ],
         [(*r[:5], r[5] if len(r) > 5 else None, status, ctx.at(300), ctx.at(30)) for r in rows],
     )
-    if ctx.ports:
-        lo, hi = ctx.ports[0][0], ctx.ports[-1][0]
-        for pk, names in links:
-            n += SchemaField.objects.filter(
-                port_id__gte=lo, port_id__lte=hi, name__in=names
-            ).update(glossary_term_id=pk)
+    if not ctx.ports:
+        return n
+    lo, hi = ctx.ports[0][0], ctx.ports[-1][0]
+    pairs = [(name, pk) for pk, names in links for name in names]
+    if connection.vendor == "postgresql":  # one pass over the fields, not one per term
+        values = ", ".join(["(%s, %s)"] * len(pairs))
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE products_schemafield f SET glossary_term_id = v.term "  # noqa: S608 (placeholders only)
+                f"FROM (VALUES {values}) AS v(name, term) "
+                "WHERE f.name = v.name AND f.port_id BETWEEN %s AND %s",
+                [x for pair in pairs for x in pair] + [lo, hi],
+            )
+            return n + cur.rowcount
+    for name, pk in pairs:
+        n += SchemaField.objects.filter(port_id__gte=lo, port_id__lte=hi, name=name).update(
+            glossary_term_id=pk
+        )
     return n
 
 

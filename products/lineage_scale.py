@@ -60,9 +60,9 @@ def stage_lineage(ctx: scale.Context) -> int:
     wanted = dict.fromkeys((p["id"] for p in readers), 1)
     extra = ctx.options.edge_count - len(readers)
     if readers and extra > 0:
-        weights = [rng.paretovariate(1.5) for _ in readers]
+        weights = [rng.paretovariate(2.5) for _ in readers]
         for p in rng.choices(readers, weights, k=extra):
-            wanted[p["id"]] = min(wanted[p["id"]] + 1, 40)
+            wanted[p["id"]] += 1  # beyond 40 (or the sources there are) goes to the next ones
 
     def pick_source(reader: dict) -> int | None:
         layer = layer_of[reader["id"]]
@@ -82,6 +82,7 @@ def stage_lineage(ctx: scale.Context) -> int:
 
     def rows():
         nonlocal edges
+        debt = 0  # inputs a reader could not find sources for go to the next readers
         for p in products:
             if layer_of[p["id"]] == 0:
                 for name, kind in rng.sample(EXTERNAL, rng.randint(1, 2)):
@@ -98,8 +99,9 @@ def stage_lineage(ctx: scale.Context) -> int:
                     )
                 continue
             taken: set[int] = set()
-            for _ in range(wanted[p["id"]] * 3):  # a few tries for each wanted input
-                if len(taken) >= wanted[p["id"]]:
+            want = min(wanted[p["id"]] + debt, 40)
+            for _ in range(want * 3):  # a few tries for each wanted input
+                if len(taken) >= want:
                     break
                 src = pick_source(p)
                 if src is None or not ports_of[src]:
@@ -128,6 +130,7 @@ def stage_lineage(ctx: scale.Context) -> int:
                     approved,
                     ctx.at(rng.uniform(1, 300)),
                 )
+            debt = wanted[p["id"]] + debt - len(taken)
 
     n = ctx.insert(
         InputPort,

@@ -143,9 +143,18 @@ class Context:
                     )
                 yield row
 
+        # JSON columns take Python values or JSON text from a stage: COPY needs text, model
+        # instances need values.
+        json_at = [
+            i
+            for i, f in enumerate(fields)
+            if isinstance(model._meta.get_field(f), models.JSONField)
+        ]
         if connection.vendor == "postgresql":
             from psycopg import sql
 
+            if json_at:
+                rows = _json_columns(rows, json_at, json.dumps, wanted=str)
             columns = [model._meta.get_field(f).column for f in fields]
             stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(model._meta.db_table),
@@ -155,6 +164,8 @@ class Context:
                 for row in counted(rows):
                     copy.write_row(row)
         else:
+            if json_at:
+                rows = _json_columns(rows, json_at, json.loads, wanted=(dict, list))
             batch: list[models.Model] = []
             for row in counted(rows):
                 batch.append(model(**dict(zip(fields, row, strict=True))))
@@ -172,6 +183,15 @@ class Context:
     def stage_rng(self, name: str) -> random.Random:
         """A generator of its own for a stage, so adding a stage leaves the others' draws alone."""
         return random.Random(f"{self.options.seed}:{name}")
+
+
+def _json_columns(rows: Iterable[tuple], at: list[int], convert: Callable, wanted) -> Iterable:
+    for row in rows:
+        values = list(row)
+        for i in at:
+            if values[i] is not None and not isinstance(values[i], wanted):
+                values[i] = convert(values[i])
+        yield tuple(values)
 
 
 # -- vocabulary ------------------------------------------------------------------------------
