@@ -423,6 +423,11 @@ def main() -> None:
     env = {
         "DATABASE_URL": db,
         "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        # A shared cache, as production has (the mesh map is cached there).
+        "CACHE_URL": os.environ.get(
+            "BENCH_CACHE_URL",
+            os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        ),
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + os.urandom(16).hex(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from django.db.models import QuerySet
 
-from . import scale
+from . import lineage, scale
 from .models import DataProduct, InputPort
 
 # Share of products per layer, first (sources) to last (reports).
@@ -149,12 +149,14 @@ def stage_lineage(ctx: scale.Context) -> int:
         total=ctx.options.edge_count,
     )
     ctx.counts["lineage edges"] = edges
+    lineage.invalidate_mesh()  # bulk writes send no signals
     return n
 
 
 def reset_lineage(products: QuerySet) -> None:
     InputPort.objects.filter(product__in=products)._raw_delete(InputPort.objects.db)
     InputPort.objects.filter(source_product__in=products)._raw_delete(InputPort.objects.db)
+    lineage.invalidate_mesh()
 
 
 def register() -> None:
