@@ -161,7 +161,7 @@ def _among(ids: set[int], column: str = "pk") -> Q:
 def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
     """The products by id (with their domain and team), and the ids the user may see.
 
-    Four queries whatever the size. Products carry only what graphs, impact lists and their
+    At most four queries whatever the size. Products carry only what graphs, impact lists and their
     templates read; domains and teams (a few dozen) are loaded once and shared rather than
     joined and instantiated per product, which at a thousand downstream products was most of
     an impact analysis's time.
@@ -180,11 +180,16 @@ def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
     domain_of, team_of = {d.pk: d for d in domains}, {t.pk: t for t in teams}
     for p in products.values():
         p.domain, p.owner_team = domain_of[p.domain_id], team_of[p.owner_team_id]
-    seen = set(
-        visible(user, DataProduct.objects.filter(_among(ids)))
-        .order_by()
-        .values_list("pk", flat=True)
-    )
+    # Everyone sees public products; only the drafts among them need the permission query.
+    signed_in = getattr(user, "is_authenticated", False) and user.is_active
+    seen = {pk for pk, p in products.items() if signed_in and p.status != DataProduct.Status.DRAFT}
+    drafts = {pk for pk in products if pk not in seen}
+    if drafts:
+        seen |= set(
+            visible(user, DataProduct.objects.filter(_among(drafts)).exclude(PUBLIC_PRODUCTS))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
     return products, seen
 
 
