@@ -136,6 +136,17 @@ def mesh_facts() -> dict:
         .order_by("-n", "pk")
         .first()
     )
+    # A mid-layer product: it reads others and a few read it (the typical graph and impact).
+    mid = (
+        DataProduct.objects.filter(status="published")
+        .annotate(
+            ins=Count("input_ports", distinct=True), outs=Count("consumer_inputs", distinct=True)
+        )
+        .filter(ins__gt=0, outs__range=(3, 6))
+        .select_related("domain")
+        .order_by("pk")
+        .first()
+    ) or hub
     return {
         "sizes": {
             "domains": Domain.objects.count(),
@@ -158,6 +169,8 @@ def mesh_facts() -> dict:
             "urn": product.urn,
             "hub_domain": hub.domain.slug,
             "hub": hub.slug,
+            "mid_domain": mid.domain.slug,
+            "mid": mid.slug,
         },
     }
 
