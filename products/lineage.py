@@ -334,16 +334,15 @@ def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
         InputPort.objects.filter(source_product__isnull=False)
         .exclude(source_product__status=DataProduct.Status.DRAFT)  # PUBLIC_PRODUCTS, joined
         .exclude(product__status=DataProduct.Status.DRAFT)
-        .exclude(source_product__domain_id=F("product__domain_id"))
+        .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
+        .exclude(sd=F("dd"))
         .order_by()
-        .values_list(
-            "source_product_id", "product_id", "source_product__domain_id", "product__domain_id"
-        )
+        .values_list("source_product_id", "product_id", "sd", "dd")
         .distinct()
     )
     sql, params = pairs.query.sql_with_params()
     with connection.cursor() as cur:  # distinct product pairs per pair of domains, in SQL
-        query = f"SELECT c, d, COUNT(*) FROM ({sql}) AS pairs(a, b, c, d) GROUP BY c, d"  # noqa: S608 (Django-compiled SQL, params bound)
+        query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608 (Django-compiled SQL, params bound)
         cur.execute(query, params)
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
     result = (counts, weights)
