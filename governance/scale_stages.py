@@ -19,7 +19,8 @@ Histories end at the time of generation (`ctx.clock`): schedules become due and 
 
 import json
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -105,7 +106,8 @@ def stage_glossary(ctx: scale.Context) -> int:
     rng = ctx.stage_rng("glossary")
     taken = set(GlossaryTerm.objects.values_list("slug", flat=True))
     ids = iter(ctx.next_ids(GlossaryTerm, len(TERMS) + len(ctx.domains)))
-    rows, links = [], []
+    rows: list[tuple] = []
+    links: list[tuple[int, list[str]]] = []
     for slug, name, definition, synonyms, fields in TERMS:
         pk = next(ids)
         rows.append((pk, scale._unique(SCALE_PREFIX + slug, taken), name, definition, synonyms))
@@ -145,10 +147,10 @@ def stage_glossary(ctx: scale.Context) -> int:
     if connection.vendor == "postgresql":  # one pass over the fields, not one per term
         values = ", ".join(["(%s, %s)"] * len(pairs))
         with connection.cursor() as cur:
+            # Only "(%s, %s)" placeholders are formatted in; the values are bound.
+            query = f"UPDATE products_schemafield f SET glossary_term_id = v.term FROM (VALUES {values}) AS v(name, term) WHERE f.name = v.name AND f.port_id BETWEEN %s AND %s"  # noqa: S608  # nosec B608
             cur.execute(
-                "UPDATE products_schemafield f SET glossary_term_id = v.term "  # noqa: S608 (placeholders only)
-                f"FROM (VALUES {values}) AS v(name, term) "
-                "WHERE f.name = v.name AND f.port_id BETWEEN %s AND %s",
+                query,
                 [x for pair in pairs for x in pair] + [lo, hi],
             )
             return n + cur.rowcount
@@ -171,7 +173,7 @@ def reset_glossary(products: QuerySet) -> None:
 
 def _check_templates(fields: list[str], slo: int | None) -> list[tuple[str, str, list, dict]]:
     """(name, kind, columns, params) a team would plausibly write for a port with these fields."""
-    out = [
+    out: list[tuple[str, str, list[str], dict[str, Any]]] = [
         ("Row count", "row_count", [], {"min": 1000.0, "max": None}),
         ("Unique id", "duplicates", ["id"], {"max": 0.0, "unit": "count"}),
         ("Schema conforms", "schema", [], {"allow_extra": False}),
@@ -411,7 +413,8 @@ def stage_quality(ctx: scale.Context) -> int:
     # What the trust stage needs: per product, its checks' latest statuses and freshness.
     port_product = dict(ctx.ports)
     ctx.extra["checks_by_product"] = by_product = defaultdict(list)
-    ctx.extra["newest_data"] = newest = {}
+    newest: dict[int, datetime] = {}
+    ctx.extra["newest_data"] = newest
     for pk, port, *_ in checks:
         product = port_product[port]
         by_product[product].append(latest.get(pk, ("",))[0])
@@ -573,17 +576,17 @@ def stage_policies(ctx: scale.Context) -> int:
                 state[prod] = (outcome, reason)
         changes[0] = [(prod, *v) for prod, v in state.items()]
         last_change = {}
-        for i, (run, at) in enumerate(zip(run_ids, times, strict=True)):
+        for i, (run, when) in enumerate(zip(run_ids, times, strict=True)):
             for prod, outcome, reason in changes[i]:
                 state[prod] = (outcome, reason)
-                last_change[prod] = (run, at)
-                results.append((run, pk, prod, outcome, reason, at))
+                last_change[prod] = (run, when)
+                results.append((run, pk, prod, outcome, reason, when))
             changed[i] += len(changes[i])
             passed = sum(1 for v in state.values() if v[0] == "pass")
             summaries.append((run, pk, passed, len(state) - passed))
         for prod, (outcome, reason) in state.items():
-            run, at = last_change[prod]
-            statuses.append((pk, prod, outcome, reason, at, run))
+            run, when = last_change[prod]
+            statuses.append((pk, prod, outcome, reason, when, run))
     n += ctx.insert(
         EvaluationRun,
         ["id", "trigger", "started_at", "finished_at", "products", "policies", "changed"],

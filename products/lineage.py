@@ -342,7 +342,8 @@ def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     )
     sql, params = pairs.query.sql_with_params()
     with connection.cursor() as cur:  # distinct product pairs per pair of domains, in SQL
-        query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608 (Django-compiled SQL, params bound)
+        # Django-compiled SQL, its params bound.
+        query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608  # nosec B608
         cur.execute(query, params)
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
     result = (counts, weights)
