@@ -6,6 +6,7 @@ Runs in a throwaway test database (test_<name>, created and dropped here; in mem
 SQLite). The mesh is layered like a real one: 10 layers of 1,000 products, each product after
 the first layer reading 3-4 products from the layers before it (mostly the one just before).
 Prints median and 95th percentile timings of the graph queries the pages and API use.
+`--existing` measures the mesh `seed_scale` left in DATABASE_URL instead (nothing is written).
 """
 
 import os
@@ -87,29 +88,68 @@ def timed(fn, samples) -> tuple[float, float]:
     return statistics.median(runs), runs[int(len(runs) * 0.95) - 1]
 
 
+def existing_samples() -> tuple[list, list]:
+    """On a `seed_scale` mesh: mid-layer products (they read others and are read), and
+    products near the end of the graph (read, but by few)."""
+    from django.db.models import Count
+
+    from products.models import DataProduct
+
+    rnd = random.Random(7)
+    reading = DataProduct.objects.filter(status="published").annotate(
+        ins=Count("input_ports", distinct=True), outs=Count("consumer_inputs", distinct=True)
+    )
+    middle_ids = list(
+        reading.filter(ins__gt=0, outs__gte=3).order_by("pk").values_list("pk", flat=True)
+    )
+    late_ids = list(
+        reading.filter(ins__gt=0, outs__range=(1, 2)).order_by("pk").values_list("pk", flat=True)
+    )
+    pick = lambda pool: [  # noqa: E731
+        DataProduct.objects.select_related("domain").get(pk=rnd.choice(pool))
+        for _ in range(SAMPLES)
+    ]
+    return pick(middle_ids), pick(late_ids)
+
+
 def main() -> None:
+    existing = "--existing" in sys.argv
     setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    if not existing:
+        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         from products import lineage
-        from products.models import DataProduct
+        from products.models import DataProduct, InputPort
 
         t = time.perf_counter()
-        ids = build()
-        print(
-            f"{connection.vendor}: built {PRODUCTS} products, {EDGES} edges in "
-            f"{time.perf_counter() - t:.1f} s (database {name})"
-        )
-        user = get_user_model().objects.create_user("reader")  # sees published products only
-        rnd = random.Random(7)
-        middle = [
-            DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[4000:6000]))
-            for _ in range(SAMPLES)
-        ]
-        late = [
-            DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[8000:]))
-            for _ in range(SAMPLES)
-        ]
+        if existing:  # the mesh seed_scale generated in DATABASE_URL, left as it is
+            print(
+                f"{connection.vendor}: existing mesh, {DataProduct.objects.count()} products, "
+                f"{InputPort.objects.filter(source_product__isnull=False).count()} edges"
+            )
+            user = (
+                get_user_model()
+                .objects.filter(email__endswith="@scale.mesh.example", memberships__isnull=True)
+                .first()
+                or get_user_model().objects.filter(is_staff=False).first()
+            )
+            middle, late = existing_samples()
+        else:
+            ids = build()
+            print(
+                f"{connection.vendor}: built {PRODUCTS} products, {EDGES} edges in "
+                f"{time.perf_counter() - t:.1f} s (database {name})"
+            )
+            user = get_user_model().objects.create_user("reader")  # sees published products only
+            rnd = random.Random(7)
+            middle = [
+                DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[4000:6000]))
+                for _ in range(SAMPLES)
+            ]
+            late = [
+                DataProduct.objects.select_related("domain").get(pk=rnd.choice(ids[8000:]))
+                for _ in range(SAMPLES)
+            ]
         rows = [
             (
                 "edges_within down, depth 2",
@@ -132,12 +172,16 @@ def main() -> None:
                 middle,
             ),
             (
-                "impact, transitive (layer 9 product)",
+                "impact, transitive (late product)"
+                if existing
+                else "impact, transitive (layer 9 product)",
                 lambda p: lineage.impact(user=user, product=p),
                 late,
             ),
             (
-                "impact, transitive (layer 5 product)",
+                "impact, transitive (mid-layer product)"
+                if existing
+                else "impact, transitive (layer 5 product)",
                 lambda p: lineage.impact(user=user, product=p),
                 middle,
             ),
@@ -164,7 +208,8 @@ def main() -> None:
             f"  mesh_map: {timed(lambda _: lineage.mesh_map(user=user), range(5))[0]:.1f} ms median"
         )
     finally:
-        connection.creation.destroy_test_db(name, verbosity=0)
+        if not existing:
+            connection.creation.destroy_test_db(name, verbosity=0)
 
 
 if __name__ == "__main__":

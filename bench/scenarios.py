@@ -1,11 +1,11 @@
 """What `make bench` measures. One line per scenario; add yours to SCENARIOS.
 
 A scenario's target is either a URL (formatted with the bench's `{domain}`, `{product}`,
-`{team}`, `{urn}`, `{search}` placeholders and fetched from the portal under gunicorn), or a
-dotted path to a callable run inside the bench process against the benchmark database (for
-work that is not a page: policy evaluation, dispatching quality checks). A URL that answers 404
-or a dotted path that does not import is reported as "not available" and skipped, so scenarios
-for features still on their way light up by themselves once they land.
+`{team}`, `{urn}`, `{mid_domain}`/`{mid}`, `{hub_domain}`/`{hub}`, `{search}` placeholders and
+fetched from the portal under gunicorn), or a dotted path to a callable run inside the bench
+process against the benchmark database (for work that is not a page: policy evaluation,
+dispatching quality checks). A URL must answer 200 and a job must import: anything else is
+reported as an error and fails the run, so a scenario cannot quietly measure an error page.
 """
 
 from dataclasses import dataclass, field
@@ -65,11 +65,39 @@ SCENARIOS: list[Scenario] = [
     Scenario("product page: schema", "/products/{domain}/{product}/?tab=schema", p95_ms=50),
     Scenario("product page: activity", "/products/{domain}/{product}/?tab=activity"),
     Scenario("inbox", "/access/inbox/"),
-    # Light up once the REST API, contracts and lineage land (adjust the URL if it differs).
+    # REST API, contract export (ODCS), lineage: the URLs the portal serves (each must answer 200).
     Scenario("API product list", "/api/v1/products/", kind="api"),
-    Scenario("API product detail", "/api/v1/products/{urn}/", kind="api"),
-    Scenario("contract export", "/api/v1/products/{urn}/contract/", kind="api"),
-    Scenario("lineage graph", "/products/{domain}/{product}/lineage/"),
+    Scenario("API product detail", "/api/v1/products/{domain}/{product}/", kind="api"),
+    Scenario("API product by URN", "/api/v1/products/{urn}/", kind="api"),
+    Scenario("contract export", "/api/v1/products/{domain}/{product}/contract", kind="api"),
+    # Issue 8: graph queries under 100 ms at 10,000 products and 30,000 edges, on a mid-layer
+    # product (it reads others, a few read it). The "hub" (the product most others read, with
+    # about a fifth of the mesh downstream) shows the worst case.
+    Scenario("product page: lineage", "/products/{mid_domain}/{mid}/?tab=lineage"),
+    Scenario(
+        "lineage graph (depth 2)",
+        "/products/{mid_domain}/{mid}/lineage/graph.json",
+        kind="api",
+        p95_ms=100,
+    ),
+    Scenario(
+        "lineage graph (depth 4)",
+        "/products/{mid_domain}/{mid}/lineage/graph.json?depth=4",
+        kind="api",
+        p95_ms=100,
+    ),
+    Scenario(
+        "impact analysis",
+        "/products/{mid_domain}/{mid}/lineage/impact.json",
+        kind="api",
+        p95_ms=100,
+    ),
+    Scenario(
+        "impact analysis (most-read product)",
+        "/products/{hub_domain}/{hub}/lineage/impact.json",
+        kind="api",
+    ),
+    Scenario("mesh map", "/lineage/mesh.json", kind="api", p95_ms=100),
     # Jobs, run in-process.
     Scenario(
         "policy evaluation (all products)",

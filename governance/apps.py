@@ -39,6 +39,10 @@ class GovernanceConfig(AppConfig):
         from . import quality_odcs
 
         quality_odcs.register_contract_hooks()
+        # seed_scale: glossary, quality checks and runs, policies and evaluations, trust.
+        from . import scale_stages
+
+        scale_stages.register()
         # Policy compliance is one term of the trust score (weight 20, beside checks 50,
         # freshness 20 and documentation 30; the score is normalised by the weights present).
         from . import quality_services

@@ -274,6 +274,9 @@ class SchemaRule(RuleType):
         ports = OutputPort.objects.filter(
             product__in=products.values("pk"), kind__in=["table", "view"]
         ).annotate(n=Count("fields"), keys=Count("fields", filter=Q(fields__primary_key=True)))
+        # Meta.ordering does not apply to GROUP BY queries: without this the reasons' order, and
+        # so the recorded outcome, would change from one evaluation to the next.
+        ports = ports.order_by("product_id", "slug")
         out: Failures = defaultdict(list)
         for pk, slug, n, keys in ports.values_list("product_id", "slug", "n", "keys"):
             if not n:
@@ -391,6 +394,7 @@ class QualityCoverageRule(RuleType):
                 kind__in=[OutputPort.Kind.TABLE, OutputPort.Kind.VIEW],
             )
             .annotate(n=Count("quality_checks", filter=Q(quality_checks__enabled=True)))
+            .order_by("product_id", "slug")  # a stable order of reasons (no Meta.ordering here)
             .values_list("product_id", "slug", "n")
         )
         for pk, slug, n in ports:

@@ -258,6 +258,12 @@ def _access_request_rule(user, action: str, req) -> bool:
     return is_platform(user)
 
 
+# The products every signed-in user sees (anything but drafts); beyond them a user sees the
+# drafts their team's or their own object permissions show. Views cached for everyone (the
+# mesh map) are built from these and add the user's own on top.
+PUBLIC_PRODUCTS = ~Q(status="draft")
+
+
 def _visible_products(user, qs: QuerySet) -> QuerySet:
     if is_platform(user):
         return qs
@@ -270,7 +276,7 @@ def _visible_products(user, qs: QuerySet) -> QuerySet:
     by_user = DataProductUserObjectPermission.objects.filter(
         content_object=OuterRef("pk"), permission_id=view, user=user
     )
-    return qs.filter(~Q(status="draft") | Exists(by_group) | Exists(by_user))
+    return qs.filter(PUBLIC_PRODUCTS | Exists(by_group) | Exists(by_user))
 
 
 def _visible_through_product(path: str):

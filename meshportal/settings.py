@@ -271,6 +271,19 @@ del EMAIL_HOST
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mesh-portal@localhost")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
+# A cache shared by every process (Redis) when CACHE_URL is set; otherwise each process keeps
+# its own, and caches that need invalidating across processes (the mesh map) stay off.
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "mesh",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+
 # Celery: Redis in production; with no CELERY_BROKER_URL, kombu's filesystem transport under
 # var/ so that `make run` needs no server at all.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

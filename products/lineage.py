@@ -6,15 +6,19 @@ one query per hop. Every result is visibility-filtered: a product the user may n
 team's draft) appears only as a redacted node, never with its name, domain, team or link.
 """
 
-from collections import deque
+import logging
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
-from django.db.models import Count, F
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.db.models.expressions import RawSQL
 
-from domains.models import Domain, Membership
-from meshportal.permissions import visible
+from domains.models import Domain, Membership, Team
+from meshportal.permissions import PUBLIC_PRODUCTS, visible
 
 from .models import DataProduct, InputPort, OutputPort, SchemaField
 
@@ -24,6 +28,7 @@ MAX_DEPTH = 6
 # (cycles are refused when edges are declared).
 IMPACT_MAX_DEPTH = 50
 HIDDEN_LABEL = "Hidden product"
+logger = logging.getLogger(__name__)
 
 # Hooks for other areas (quality): callables (products) -> {product_id: badge dict} merged
 # into the graph nodes as node["badge"], e.g. {"label": "passing", "level": "success"}.
@@ -43,6 +48,23 @@ WITH RECURSIVE walk(node, depth) AS (
 SELECT DISTINCT e.source_product_id, e.product_id
 FROM products_inputport e JOIN walk w ON e.{near} = w.node
 WHERE w.depth < %s AND e.source_product_id IS NOT NULL
+"""
+
+
+# The transitive closure (impact) walks edges, not (node, depth) pairs: UNION keeps each edge
+# once, so a product reached by many paths at many depths is expanded once per edge into it
+# rather than once per depth, and the edges come out of the walk itself (no second pass over
+# the edge table). It ends without a depth bound because the edges are finite (and cycles are
+# refused when declared). Measured on the seed_scale mesh: README, Lineage.
+_CLOSURE = """
+WITH RECURSIVE walk(src, node) AS (
+    SELECT CAST(NULL AS bigint), CAST(%s AS bigint)
+    UNION
+    SELECT e.{near}, e.{far}
+    FROM products_inputport e JOIN walk w ON e.{near} = w.node
+    WHERE e.source_product_id IS NOT NULL
+)
+SELECT {pair} FROM walk WHERE src IS NOT NULL
 """
 
 
@@ -68,9 +90,13 @@ def edges_within(
         ("source_product_id", "product_id") if downstream else ("product_id", "source_product_id")
     )
     if connection.vendor == "postgresql" and len(roots) == 1:
-        sql = _CTE.format(near=near, far=far)
+        root = next(iter(roots))
         with connection.cursor() as cur:
-            cur.execute(sql, [next(iter(roots)), depth, depth])
+            if depth >= IMPACT_MAX_DEPTH:
+                pair = "src, node" if downstream else "node, src"  # (source, product)
+                cur.execute(_CLOSURE.format(near=near, far=far, pair=pair), [root])
+            else:
+                cur.execute(_CTE.format(near=near, far=far), [root, depth, depth])
             return {(s, d) for s, d in cur.fetchall()}
     return _edges_iterative(roots, depth=depth, near=near, far=far)
 
@@ -124,14 +150,46 @@ def _bfs_paths(root: int, edges: set[tuple[int, int]], *, downstream: bool) -> d
 # -- nodes, with visibility --------------------------------------------------------------------
 
 
+def _among(ids: set[int], column: str = "pk") -> Q:
+    """column in ids: one array parameter on PostgreSQL (a thousand-id IN list costs more to
+    build and send than the query takes to run)."""
+    if connection.vendor == "postgresql":
+        return Q(**{f"{column}__in": RawSQL("SELECT unnest(%s::bigint[])", (sorted(ids),))})
+    return Q(**{f"{column}__in": ids})
+
+
 def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
-    """The products by id, and the ids the user may see (two queries whatever the size)."""
+    """The products by id (with their domain and team), and the ids the user may see.
+
+    At most four queries whatever the size. Products carry only what graphs, impact lists and their
+    templates read; domains and teams (a few dozen) are loaded once and shared rather than
+    joined and instantiated per product, which at a thousand downstream products was most of
+    an impact analysis's time.
+    """
     ids = set(ids)
     products = {
         p.pk: p
-        for p in DataProduct.objects.filter(pk__in=ids).select_related("domain", "owner_team")
+        for p in DataProduct.objects.filter(_among(ids))
+        .only("slug", "name", "status", "domain_id", "owner_team_id")
+        .order_by()
     }
-    seen = set(visible(user, DataProduct.objects.filter(pk__in=ids)).values_list("pk", flat=True))
+    domains = Domain.objects.filter(pk__in={p.domain_id for p in products.values()}).only(
+        "slug", "name"
+    )
+    teams = Team.objects.filter(pk__in={p.owner_team_id for p in products.values()}).only("name")
+    domain_of, team_of = {d.pk: d for d in domains}, {t.pk: t for t in teams}
+    for p in products.values():
+        p.domain, p.owner_team = domain_of[p.domain_id], team_of[p.owner_team_id]
+    # Everyone sees public products; only the drafts among them need the permission query.
+    signed_in = getattr(user, "is_authenticated", False) and user.is_active
+    seen = {pk for pk, p in products.items() if signed_in and p.status != DataProduct.Status.DRAFT}
+    drafts = {pk for pk in products if pk not in seen}
+    if drafts:
+        seen |= set(
+            visible(user, DataProduct.objects.filter(_among(drafts)).exclude(PUBLIC_PRODUCTS))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
     return products, seen
 
 
@@ -222,32 +280,118 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
     }
 
 
-def mesh_map(*, user) -> dict:
-    """Domains as nodes (sized by visible products), edges weighted by product dependencies."""
-    products = visible(user, DataProduct.objects.all())
+MESH_CACHE_SECONDS = 3600  # a safety net: every change of a product or an edge invalidates it
+
+
+def _mesh_cache_key() -> str:
+    # Per database: several portals (and the benchmark) may share one Redis.
+    return f"lineage:mesh-public:{connection.settings_dict['NAME']}"
+
+
+def _shared_cache() -> bool:
+    """Only a cache every process shares can be invalidated from the process that writes."""
+    return settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+
+
+def _forget_mesh() -> None:
+    try:
+        cache.delete(_mesh_cache_key())
+    except Exception:  # a cache that is down must not fail the write; it expires anyway
+        logger.warning("could not invalidate the cached mesh map", exc_info=True)
+
+
+def invalidate_mesh(**kwargs) -> None:
+    """Forget the cached mesh map once the change commits (a reader between the change and the
+    commit would otherwise cache the old mesh again). A signal receiver: see apps.py."""
+    if _shared_cache():
+        transaction.on_commit(_forget_mesh)
+
+
+def _domain_pairs(edges: Iterable[tuple[int, int, int, int]]) -> dict[tuple[int, int], int]:
+    """Distinct product pairs per pair of different domains, from (src, dst, sd, dd) rows."""
+    pairs = {(s, d): (sd, dd) for s, d, sd, dd in edges if sd != dd}
+    return dict(Counter(pairs.values()))
+
+
+def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
+    """Products per domain and dependencies between domains, among the products everyone
+    sees: cached in Redis (one key per database) and forgotten whenever a product or an edge
+    changes, so only the first mesh map after a change pays for the walk over every edge."""
+    shared = _shared_cache()
+    if shared:
+        try:
+            hit = cache.get(_mesh_cache_key())
+        except Exception:
+            logger.warning("mesh map cache unavailable", exc_info=True)
+            hit, shared = None, False
+        if hit is not None:
+            return hit
+    public = DataProduct.objects.filter(PUBLIC_PRODUCTS)
     counts = dict(
-        products.order_by()
-        .values("domain_id")
-        .annotate(n=Count("pk"))
-        .values_list("domain_id", "n")
+        public.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n")
     )
     pairs = (
-        InputPort.objects.filter(
-            source_product__in=products.values("pk"), product__in=products.values("pk")
-        )
+        InputPort.objects.filter(source_product__isnull=False)
+        .exclude(source_product__status=DataProduct.Status.DRAFT)  # PUBLIC_PRODUCTS, joined
+        .exclude(product__status=DataProduct.Status.DRAFT)
         .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
+        .exclude(sd=F("dd"))
         .order_by()
-        .values("sd", "dd", "source_product_id", "product_id")
+        .values_list("source_product_id", "product_id", "sd", "dd")
         .distinct()
     )
     sql, params = pairs.query.sql_with_params()
-    with connection.cursor() as cur:  # count distinct product pairs per pair of domains
-        cur.execute(
-            # Django-compiled SQL, params bound
-            f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs WHERE sd <> dd GROUP BY sd, dd",  # noqa: S608  # nosec B608
-            params,
-        )
+    with connection.cursor() as cur:  # distinct product pairs per pair of domains, in SQL
+        # Django-compiled SQL, its params bound.
+        query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608  # nosec B608
+        cur.execute(query, params)
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
+    result = (counts, weights)
+    if shared:
+        try:
+            cache.set(_mesh_cache_key(), result, MESH_CACHE_SECONDS)
+        except Exception:
+            logger.warning("could not cache the mesh map", exc_info=True)
+    return result
+
+
+def mesh_map(*, user) -> dict:
+    """Domains as nodes (sized by visible products), edges weighted by product dependencies.
+
+    The public part (see `_public_mesh`) plus what only this user sees: drafts of their teams
+    (all drafts for the platform team), and the edges that touch them.
+    """
+    public_counts, public_weights = _public_mesh()
+    own = dict(
+        visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS))
+        .order_by()
+        .values_list("pk", "domain_id")
+    )
+    counts = Counter(public_counts)
+    counts.update(Counter(own.values()))
+    weights = Counter(public_weights)
+    if own:
+        rows = (
+            InputPort.objects.filter(source_product__isnull=False)
+            .filter(_among(set(own), "source_product_id") | _among(set(own), "product_id"))
+            .order_by()
+            .values_list(
+                "source_product_id",
+                "product_id",
+                "source_product__domain_id",
+                "product__domain_id",
+                "source_product__status",
+                "product__status",
+            )
+        )
+        seen = [
+            (s, d, sd, dd)
+            for s, d, sd, dd, ss, ds in rows
+            # each end is one of the user's own drafts or a public product (PUBLIC_PRODUCTS)
+            if (s in own or ss != DataProduct.Status.DRAFT)
+            and (d in own or ds != DataProduct.Status.DRAFT)
+        ]
+        weights.update(_domain_pairs(seen))
     nodes = [
         {
             "id": f"d{d.pk}",
@@ -334,6 +478,7 @@ def impact(
     paths = _bfs_paths(product.pk, edges, downstream=True)
     paths.pop(product.pk, None)
     products, seen = _load(user, set(paths) | {product.pk})
+    labels = {pk: _label(p, seen) for pk, p in products.items()}
     team_ids = {products[pk].owner_team_id for pk in paths if pk in seen}
     owners: dict[int, list[str]] = {}
     for team_id, username in (
@@ -343,18 +488,16 @@ def impact(
     ):
         owners.setdefault(team_id, []).append(username)
     items, teams, hidden = [], {}, 0
-    for pk, path in sorted(
-        paths.items(), key=lambda kv: (len(kv[1]), _label(products[kv[0]], seen))
-    ):
+    for pk, path in sorted(paths.items(), key=lambda kv: (len(kv[1]), labels[kv[0]])):
         p = products[pk]
-        labels = [_label(products[x], seen) for x in path]
+        path_labels = [labels[x] for x in path]
         if pk in seen:
             team_owners = owners.get(p.owner_team_id, [])
             items.append(
                 ImpactItem(
-                    label=labels[-1],
+                    label=path_labels[-1],
                     depth=len(path) - 1,
-                    path=labels,
+                    path=path_labels,
                     product=p,
                     team=p.owner_team.name,
                     owners=team_owners,
@@ -363,7 +506,7 @@ def impact(
             teams[p.owner_team.name] = team_owners
         else:
             hidden += 1
-            items.append(ImpactItem(label=HIDDEN_LABEL, depth=len(path) - 1, path=labels))
+            items.append(ImpactItem(label=HIDDEN_LABEL, depth=len(path) - 1, path=path_labels))
     return Impact(subject=subject, items=items, teams=teams, hidden=hidden)
 
 

@@ -61,16 +61,30 @@ class Options:
     fields_per_port: int = 17
     users: int | None = None  # default: 5 per team
     seed: int = 42
+    lineage_edges: int | None = None  # product-to-product inputs; default: 3 per product
+    checks_per_product: float = 2.0  # quality checks, on table and view ports
+    check_runs: int | None = None  # quality check runs in all; default: 100 per product
 
     @property
     def user_count(self) -> int:
         return self.users if self.users is not None else max(self.teams * 5, 20)
+
+    @property
+    def edge_count(self) -> int:
+        return self.lineage_edges if self.lineage_edges is not None else 3 * self.products
+
+    @property
+    def run_count(self) -> int:
+        return self.check_runs if self.check_runs is not None else 100 * self.products
 
 
 @dataclass
 class Stage:
     name: str
     run: Callable[["Context"], int]
+    # Removes this stage's rows of a generated mesh, given its products (for --reset); runs
+    # before the core tables are emptied, in reverse stage order.
+    reset: Callable[[models.QuerySet], None] | None = None
 
 
 def _column(model: type[models.Model], name: str) -> str:
@@ -93,7 +107,13 @@ class Context:
     tags: list[int] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)  # id, slug, domain, team, status
     ports: list[tuple[int, int]] = field(default_factory=list)  # (port id, product id)
-    counts: dict[str, float] = field(default_factory=dict)  # rows per table, and "seconds"
+    port_kinds: dict[int, str] = field(default_factory=dict)
+    fields_by_port: dict[int, list[str]] = field(default_factory=dict)  # field names
+    # Wall-clock time of the run: histories that schedules and "last N days" rules read
+    # (quality runs, policy evaluations) end here rather than at the fixed BASE_TIME.
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC))
+    counts: dict[str, float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # what a stage hands to a later one
     _next: dict[type, int] = field(default_factory=dict)
     touched: set = field(default_factory=set)
 
@@ -131,9 +151,18 @@ class Context:
                     )
                 yield row
 
+        # JSON columns take Python values or JSON text from a stage: COPY needs text, model
+        # instances need values.
+        json_at = [
+            i
+            for i, f in enumerate(fields)
+            if isinstance(model._meta.get_field(f), models.JSONField)
+        ]
         if connection.vendor == "postgresql":
             from psycopg import sql
 
+            if json_at:
+                rows = _json_columns(rows, json_at, json.dumps, wanted=str)
             columns: list[sql.Composable] = [sql.Identifier(_column(model, f)) for f in fields]
             stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(model._meta.db_table), sql.SQL(", ").join(columns)
@@ -142,6 +171,8 @@ class Context:
                 for row in counted(rows):
                     copy.write_row(row)
         else:
+            if json_at:
+                rows = _json_columns(rows, json_at, json.loads, wanted=(dict, list))
             batch: list[models.Model] = []
             for row in counted(rows):
                 batch.append(model(**dict(zip(fields, row, strict=True))))
@@ -155,6 +186,19 @@ class Context:
 
     def at(self, days_ago: float) -> datetime:
         return self.now - timedelta(days=days_ago)
+
+    def stage_rng(self, name: str) -> random.Random:
+        """A generator of its own for a stage, so adding a stage leaves the others' draws alone."""
+        return random.Random(f"{self.options.seed}:{name}")  # nosec B311 - test data, not secrets
+
+
+def _json_columns(rows: Iterable[tuple], at: list[int], convert: Callable, wanted) -> Iterable:
+    for row in rows:
+        values = list(row)
+        for i in at:
+            if values[i] is not None and not isinstance(values[i], wanted):
+                values[i] = convert(values[i])
+        yield tuple(values)
 
 
 # -- vocabulary ------------------------------------------------------------------------------
@@ -651,6 +695,10 @@ def stage_products(ctx: Context) -> int:
                 s.format(team=team["slug"], domain=d["name"], entity_singular=entity.rstrip("s"))
                 for s in rng.sample(SENTENCES, 3)
             )
+            # Drawn in this order so that the same seed keeps giving the same mesh.
+            version = f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}"
+            classification = rng.choice(CLASSIFICATIONS)
+            slo = rng.choice([None, 1, 6, 24, 24, 168])
             ctx.products.append(
                 {
                     "id": pk,
@@ -659,6 +707,8 @@ def stage_products(ctx: Context) -> int:
                     "team": team,
                     "status": status,
                     "entity": entity,
+                    "classification": classification,
+                    "freshness_slo_hours": slo,
                 }
             )
             yield (
@@ -671,10 +721,10 @@ def stage_products(ctx: Context) -> int:
                 ],
                 f"## {name}\n\n{text}\n",
                 status,
-                f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}",
-                rng.choice(CLASSIFICATIONS),
+                version,
+                classification,
                 team["id"],
-                rng.choice([None, 1, 6, 24, 24, 168]),
+                slo,
                 rng.choice([None, Decimal("99.000"), Decimal("99.500"), Decimal("99.900")]),
                 None,
                 None,
@@ -743,6 +793,7 @@ def stage_ports(ctx: Context) -> int:
                 }[kind]
                 fmt = {"file": "parquet", "stream": "avro", "api": "json"}.get(kind, "")
                 ctx.ports.append((pk, p["id"]))
+                ctx.port_kinds[pk] = kind
                 yield (
                     pk,
                     p["id"],
@@ -788,6 +839,7 @@ def stage_fields(ctx: Context) -> int:
     def rows():
         for (port_id, _), n in zip(ctx.ports, per_port, strict=True):
             chosen = [FIELD_NAMES[0], *rng.sample(FIELD_NAMES[1:], min(n, len(FIELD_NAMES)) - 1)]
+            ctx.fields_by_port[port_id] = [name for name, _ in chosen]
             for k, (name, logical) in enumerate(chosen):
                 yield (
                     next(ids),
@@ -1030,7 +1082,12 @@ def reset(progress: Callable[[str], None] = lambda s: None) -> None:
     teams = Team.objects.filter(contact_email__endswith=f"@{SCALE_EMAIL_DOMAIN}")
     products = DataProduct.objects.filter(domain__owner_team__in=teams)
     with transaction.atomic():
-        SchemaField.objects.filter(port__product__in=products).delete()
+        for stage in reversed(STAGES):
+            if stage.reset is not None:
+                stage.reset(products)
+        # Raw deletes: no per-row signals (governance marks a product changed for each field
+        # deleted, which for 500,000 generated fields means minutes of queries after commit).
+        SchemaField.objects.filter(port__product__in=products)._raw_delete(connection.alias)
         OutputPort.objects.filter(product__in=products)._raw_delete(connection.alias)
         AuditEntry.objects.filter(request_id="seed-scale").delete()
         DataProductGroupObjectPermission.objects.filter(content_object__in=products).delete()

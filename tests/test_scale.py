@@ -179,3 +179,118 @@ def test_postgresql_connections_run_without_jit():
             assert cur.fetchone()[0] == "off"
     else:
         assert "options" not in connection.settings_dict.get("OPTIONS", {})
+
+
+@pytest.mark.django_db
+def test_generator_builds_lineage_governance_and_quality_consistently():
+    from governance import policy_services, quality_services
+    from governance.models import (
+        DataSource,
+        GlossaryTerm,
+        Policy,
+        PolicyResult,
+        PolicyStatus,
+        ProductQuality,
+        QualityCheck,
+        QualityRun,
+    )
+    from products.models import InputPort
+
+    options = scale.Options(
+        products=200, domains=5, teams=10, fields_per_port=5, users=40, check_runs=6000, seed=3
+    )
+    ctx = scale.generate(options, quiet)
+    products = {p["id"]: p for p in ctx.products}
+
+    # Lineage: about 3 inputs per product between real output ports, acyclic, readable sources.
+    edges = list(
+        InputPort.objects.filter(source_port__isnull=False).values_list(
+            "source_product_id", "product_id", "source_port__product_id"
+        )
+    )
+    assert 0.9 * options.edge_count <= len(edges) <= options.edge_count
+    assert all(src == port_owner for src, _, port_owner in edges)
+    assert all(products[src]["status"] in ("published", "deprecated") for src, _, _ in edges)
+    assert InputPort.objects.filter(source_port__isnull=True).exclude(external_name="").exists()
+    cross = sum(products[s]["domain"] is not products[d]["domain"] for s, d, _ in edges)
+    assert 0.2 < cross / len(edges) < 0.6
+    downstream: dict[int, set[int]] = {}
+    for s, d, _ in edges:
+        downstream.setdefault(s, set()).add(d)
+    indegree = {pk: 0 for pk in products}
+    for targets in downstream.values():
+        for d in targets:
+            indegree[d] += 1
+    ready, ordered = [pk for pk, n in indegree.items() if n == 0], 0
+    while ready:  # Kahn: every node gets ordered only if there is no cycle
+        node = ready.pop()
+        ordered += 1
+        for d in downstream.get(node, ()):
+            indegree[d] -= 1
+            if indegree[d] == 0:
+                ready.append(d)
+    assert ordered == len(products), "the generated lineage has a cycle"
+
+    # Policies: every live product judged by every active policy that applies, with history,
+    # and the next evaluation finds nothing to change.
+    active = list(Policy.objects.filter(status="active"))
+    assert len(active) >= 5
+    live = DataProduct.objects.exclude(status="retired")
+    for policy in active:
+        scope = live.filter(domain_id=policy.domain_id) if policy.domain_id else live
+        assert PolicyStatus.objects.filter(policy=policy).count() == scope.count()
+    assert PolicyStatus.objects.filter(outcome="fail").exists()
+    assert PolicyResult.objects.values("run_id").distinct().count() > 1
+    assert policy_services.evaluate_policies(trigger="command").changed == 0
+
+    # Quality: the requested runs; each check's last status is its newest run's; trust and
+    # state are what a refresh computes.
+    assert QualityRun.objects.count() == 6000
+    assert QualityCheck.objects.count() >= 200
+    for check in QualityCheck.objects.all()[:50]:
+        newest = check.runs.order_by("-finished_at").first()
+        assert (check.last_status, check.last_run_at) == (newest.status, newest.finished_at)
+        assert check.next_run_at > newest.finished_at
+        assert check.port.data_source_id is not None
+    assert ProductQuality.objects.count() == 200
+    assert ProductQuality.objects.filter(state="failing").exists()
+    assert ProductQuality.objects.filter(state="passing").exists()
+    for state in ProductQuality.objects.select_related("product")[:60]:
+        before = (state.trust_score, state.state, state.freshness_breached, state.components)
+        after = quality_services.product_quality_refresh(product=state.product)
+        assert before == (
+            after.trust_score,
+            after.state,
+            after.freshness_breached,
+            after.components,
+        )
+
+    # Glossary terms with their fields linked.
+    assert SchemaField.objects.filter(glossary_term__slug="scale-customer").exists()
+
+    scale.reset()
+    assert not InputPort.objects.exists()
+    assert not QualityRun.objects.exists() and not QualityCheck.objects.exists()
+    assert not Policy.objects.exists() and not GlossaryTerm.objects.exists()
+    assert not DataSource.objects.exists() and not ProductQuality.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_bench_scenario_answers_200_on_a_generated_mesh(client):
+    import importlib
+
+    from bench.__main__ import mesh_facts
+    from bench.scenarios import SCENARIOS
+
+    scale.generate(LARGE, quiet)
+    facts = mesh_facts()
+    client.force_login(get_user_model().objects.get(username=facts["user"]))
+    search = "/search/" if client.get("/search/?q=orders").status_code != 404 else "/products/"
+    for s in SCENARIOS:
+        if s.is_url:
+            url = s.target.format(**facts["vars"], search=search)
+            response = client.get(url)
+            assert response.status_code == 200, (s.name, url, response.status_code)
+        else:
+            module, _, name = s.target.rpartition(".")
+            assert callable(getattr(importlib.import_module(module), name)), s.name

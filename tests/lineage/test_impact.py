@@ -150,3 +150,67 @@ def test_mesh_map_weights_cross_domain_dependencies(client, mesh, graph):
     assert by_id[f"d{mesh.orders.pk}"]["url"] == "/domains/orders/"
     page = client.get("/lineage/mesh/")
     assert page.status_code == 200 and 'id="mesh-graph"' in page.text
+
+
+def _mesh_reference(user):
+    """The mesh map by definition: visible products per domain, and distinct pairs of visible
+    products in different domains per pair of domains."""
+    from collections import Counter
+
+    from meshportal.permissions import visible
+    from products.models import DataProduct, InputPort
+
+    domain_of = dict(visible(user, DataProduct.objects.all()).values_list("pk", "domain_id"))
+    pairs = {
+        (s, d)
+        for s, d in InputPort.objects.filter(source_product__isnull=False).values_list(
+            "source_product_id", "product_id"
+        )
+        if s in domain_of and d in domain_of and domain_of[s] != domain_of[d]
+    }
+    weights = Counter((f"d{domain_of[s]}", f"d{domain_of[d]}") for s, d in pairs)
+    return dict(Counter(domain_of.values())), dict(weights)
+
+
+def _mesh_got(user):
+    data = lineage.mesh_map(user=user)
+    counts = {int(n["id"][1:]): n["products"] for n in data["nodes"] if n["products"]}
+    return counts, {(e["source"], e["target"]): e["weight"] for e in data["edges"]}
+
+
+@pytest.mark.parametrize("shared_cache", [False, True], ids=["no cache", "redis cache"])
+def test_mesh_map_is_right_for_everyone_before_and_after_changes(
+    mesh, graph, settings, shared_cache, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from products import services
+
+    if shared_cache:
+        if not settings.CELERY_BROKER_URL.startswith("redis"):
+            pytest.skip("needs Redis: set CELERY_BROKER_URL=redis://…")
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": settings.CELERY_BROKER_URL,  # this test worker's own Redis database
+                "KEY_PREFIX": "mesh-test",
+            }
+        }
+        cache.delete(lineage._mesh_cache_key())  # left by an earlier (rolled back) test
+    people = [mesh.consumer, mesh.owner, mesh.other_owner, mesh.staff]
+
+    def check():
+        for user in people * 2:  # the second round reads the cache
+            assert _mesh_got(user) == _mesh_reference(user), user.username
+
+    check()
+    if shared_cache:
+        assert cache.get(lineage._mesh_cache_key()) is not None
+    with django_capture_on_commit_callbacks(execute=True):  # a new cross-domain edge
+        lineage_services.input_port_create(
+            product=graph["f"], by=mesh.owner, source_port=graph["c"].ports.get()
+        )
+    check()
+    with django_capture_on_commit_callbacks(execute=True):  # the draft d goes public
+        services.product_publish(product=graph["d"])
+    check()

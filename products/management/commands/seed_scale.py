@@ -26,6 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=None, help="default: 5 per team")
         parser.add_argument("--seed", type=int, default=d.seed)
         parser.add_argument(
+            "--lineage-edges", type=int, default=None, help="default: 3 per product"
+        )
+        parser.add_argument(
+            "--checks-per-product",
+            type=float,
+            default=d.checks_per_product,
+            help="quality checks per product, on average",
+        )
+        parser.add_argument(
+            "--check-runs",
+            type=int,
+            default=None,
+            help="quality check runs; default: 100 per product",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="delete a previously generated mesh first"
         )
 
@@ -38,6 +53,9 @@ class Command(BaseCommand):
             fields_per_port=o["fields_per_port"],
             users=o["users"],
             seed=o["seed"],
+            lineage_edges=o["lineage_edges"],
+            checks_per_product=o["checks_per_product"],
+            check_runs=o["check_runs"],
         )
         if (
             min(
@@ -51,6 +69,8 @@ class Command(BaseCommand):
             < 1
         ):
             raise CommandError("Every size must be at least 1.")
+        if options.edge_count < 0 or options.run_count < 0 or options.checks_per_product < 0:
+            raise CommandError("Edges, checks and runs cannot be negative.")
         if problem := scale.size_problem(options.products, connection.vendor):
             raise CommandError(problem)
         progress = (lambda s: self.stderr.write(s)) if o["verbosity"] else (lambda s: None)
