@@ -85,6 +85,8 @@ class Stage:
     # Removes this stage's rows of a generated mesh, given its products (for --reset); runs
     # before the core tables are emptied, in reverse stage order.
     reset: Callable[[models.QuerySet], None] | None = None
+    # Runs after every other stage, whatever registers later (the search index reads them all).
+    last: bool = False
 
 
 def _column(model: type[models.Model], name: str) -> str:
@@ -1031,6 +1033,14 @@ def stage_audit(ctx: Context) -> int:
     )
 
 
+def stage_search_index(ctx: Context) -> int:
+    """The products' stored full-text vectors (names, tags, fields, glossary terms), as the
+    product services keep them; without them search would find nothing but typos."""
+    from .search import reindex
+
+    return reindex(DataProduct.objects.filter(pk__in=[p["id"] for p in ctx.products]))
+
+
 STAGES: list[Stage] = [
     Stage("users", stage_users),
     Stage("teams", stage_teams),
@@ -1043,6 +1053,7 @@ STAGES: list[Stage] = [
     Stage("team permissions", stage_team_permissions),
     Stage("access requests", stage_access_requests),
     Stage("audit", stage_audit),
+    Stage("search index", stage_search_index, last=True),
 ]
 
 
@@ -1052,7 +1063,10 @@ def register_stage(stage: Stage, *, after: str | None = None) -> None:
     if stage.name in names:
         STAGES[names.index(stage.name)] = stage
         return
-    STAGES.insert(names.index(after) + 1 if after else len(STAGES), stage)
+    if after:
+        STAGES.insert(names.index(after) + 1, stage)
+    else:
+        STAGES.insert(next((i for i, s in enumerate(STAGES) if s.last), len(STAGES)), stage)
 
 
 # -- running ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from domains.models import Domain, Team
 from meshportal.permissions import can, visible
 from products import scale
 from products.models import AccessRequest, DataProduct, SchemaField
+from products.search import search_products
 
 MAX_QUERIES = 15
 SMALL = scale.Options(products=12, domains=3, teams=6, fields_per_port=4, users=30, seed=1)
@@ -45,6 +46,10 @@ def test_generator_builds_the_requested_mesh_with_working_permissions():
     # Approved requests come with the grant a real approval writes.
     grant = AccessRequest.objects.filter(status="approved").select_related("requester").first()
     assert can(grant.requester, "view_connection", grant.product)
+    # The search index is built too: a product is found by a word of its name.
+    published = products.filter(status="published").first()
+    word = published.name.split()[0]
+    assert search_products(products, word).filter(pk=published.pk).exists()
 
 
 @pytest.mark.django_db

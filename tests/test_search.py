@@ -169,3 +169,15 @@ def test_search_only_finds_visible_products(mesh):
     owner_view = visible(mesh.owner, DataProduct.objects.all())
     found = search.search_products(owner_view, "orders draft")
     assert found.filter(status="draft", domain__slug="orders").exists()
+
+
+@pytest.mark.postgres
+def test_bulk_reindex_writes_the_same_vectors_as_the_per_product_index(corpus):
+    products = DataProduct.objects.all()
+    for p in products:
+        search.index_product(p)
+    one_by_one = dict(products.values_list("pk", "search_vector"))
+    products.update(search_vector=None)
+    assert search.reindex(products, batch_size=3) == len(one_by_one)
+    assert dict(products.values_list("pk", "search_vector")) == one_by_one
+    assert top("refund") == "refunds"
