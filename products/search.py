@@ -109,7 +109,7 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
     ids = list(products.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), batch_size):
         batch = DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
-        rows = [
+        rows: list[dict[str, str | int]] = [
             {"config": CONFIG, "id": p.pk, "A": "", "B": "", "C": "", "D": ""} | document(p)
             for p in batch.prefetch_related("tags", "ports__fields__glossary_term")
         ]
