@@ -110,7 +110,7 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
     for start in range(0, len(ids), batch_size):
         batch = DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
         rows: list[dict[str, str | int]] = [
-            {"config": CONFIG, "id": p.pk, "A": "", "B": "", "C": "", "D": ""} | document(p)
+            {"config": CONFIG, "id": p.pk, "A": "", "B": "", "C": "", "D": "", **document(p)}
             for p in batch.prefetch_related("tags", "ports__fields__glossary_term")
         ]
         with connection.cursor() as cursor:
