@@ -186,6 +186,10 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(
     for key, value in list(data.items()):
         if key.endswith("-name") and value in renames:
             data[key] = renames[value]
+    # Renaming fields breaks the published contract: without a major bump the form says so.
+    resp = client.post(edit_url, data)
+    assert resp.status_code == 400 and "needs a major version bump" in resp.content.decode()
+    data["version"] = f"{int(accounts.version.split('.')[0]) + 1}.0.0"
     scheduled = []
     monkeypatch.setattr(
         policy_tasks.evaluate_changed_products, "apply_async", lambda **kw: scheduled.append(kw)
