@@ -446,6 +446,12 @@ def _item(ctx: _Ctx, item: Any, required: tuple[str, ...]) -> dict:
     return item
 
 
+def _at(ctx: _Ctx, item: Any) -> Any:
+    """Errors from here on point at item's line."""
+    ctx.line = getattr(item, "line", ctx.line)
+    return item
+
+
 def _errors(e: ValidationError) -> str:
     if hasattr(e, "error_dict"):
         return "; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items())
@@ -537,6 +543,7 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
         )
         # Owners first: a team never has members without an owner.
         for m in sorted(item.get("members", []), key=lambda m: m.get("role") != "owner"):
+            _at(ctx, m)
             domain_services.membership_set(team=team, user=ctx.user(m.get("user")), role=m["role"])
         teams[team.slug] = team
     counts["teams"] = len(teams)
@@ -700,12 +707,13 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
                 if not port.fields.filter(name=field).update(glossary_term=terms[term]):
                     raise ctx.fail(f"{key}/{slug} has no field “{field}”")
         for c in st.get("checks") or []:
-            c = dict(c)
+            c = dict(_at(ctx, c))
             port = ports.get(c.pop("port", None))
             if port is None:
                 raise ctx.fail(f"a check of {key} names no port of it")
             quality_services.check_create(port=port, by=ctx.actor, verify_columns=False, **c)
         for r in st.get("access_requests") or []:
+            _at(ctx, r)
             req = AccessRequest.objects.create(
                 product=p,
                 requester=ctx.user(r["requester"]),
@@ -730,6 +738,7 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
     for key, st in state.items():
         ctx.line = getattr(st, "line", None)
         for i in st.get("inputs") or []:
+            _at(ctx, i)
             source_port = None
             if i.get("source"):
                 src_key, _, port_slug = i["source"].rpartition("/")
@@ -769,6 +778,7 @@ def _import_policies(ctx: _Ctx, domains: dict, products: dict) -> None:
         policy.full_clean()
         policy.save()
         for v in item.get("votes") or []:
+            _at(ctx, v)
             PolicyVote.objects.create(
                 policy=policy,
                 voter=ctx.user(v["voter"]),
@@ -776,6 +786,7 @@ def _import_policies(ctx: _Ctx, domains: dict, products: dict) -> None:
                 comment=v.get("comment", ""),
             )
         for w in item.get("waivers") or []:
+            _at(ctx, w)
             if w["product"] not in products:
                 raise ctx.fail(f"unknown product “{w['product']}”")
             waiver = Waiver.objects.create(
