@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from bench.__main__ import (
     gunicorn,
     log,
     machine,
+    percentile,
     prepare_mesh,
     setup_django,
 )
@@ -115,6 +117,35 @@ def read_failures(prefix: Path) -> list[dict]:
         ]
 
 
+# gunicorn.conf.py's access log: `addr "GET /path HTTP/1.1" status bytes 123ms "agent"`.
+ACCESS = re.compile(r'"GET (\S+) [^"]*" \d+ \S+ (\d+)ms')
+KINDS = [
+    ("search", re.compile(r"^/search/$")),
+    ("home", re.compile(r"^/$")),
+    ("domain page", re.compile(r"^/domains/[^/]+/$")),
+    ("product page", re.compile(r"^/products/[^/]+/[^/]+/$")),
+    ("API product list", re.compile(r"^/api/v1/products/$")),
+    ("API product detail", re.compile(r"^/api/v1/products/[^/]+/[^/]+/$")),
+    ("API contract export", re.compile(r"^/api/v1/products/[^/]+/[^/]+/contract$")),
+]
+
+
+def server_times(log_file: Path) -> dict[str, dict]:
+    """Per request kind, the time gunicorn spent on it (no queueing), from its access log."""
+    times: dict[str, list[float]] = {}
+    for line in log_file.read_text(errors="replace").splitlines():
+        m = ACCESS.search(line)
+        if not m or m.group(1) == "/healthz":
+            continue
+        kind = next((k for k, rx in KINDS if rx.match(m.group(1))), "other")
+        for key in (kind, "Aggregated"):
+            times.setdefault(key, []).append(float(m.group(2)))
+    return {
+        k: {f"server_p{p}_ms": round(percentile(v, p)) for p in (50, 95, 99)}
+        for k, v in times.items()
+    }
+
+
 def markdown(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     total = report["total"]
@@ -128,16 +159,18 @@ def markdown(report: dict) -> str:
         f"{report['mesh']['sizes']['products']:,} products.",
         "",
         f"**{total['requests']:,} requests, {total['failures']} errors, "
-        f"{total['rps']} req/s.** Times are client-side (locust), in ms.",
+        f"{total['rps']} req/s.** Times in ms: p50/p95/p99/max as the users saw them (locust, "
+        "queueing included), and server p50/p95 as gunicorn's access log has them.",
         "",
-        "| request | count | errors | req/s | p50 | p95 | p99 | max |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| request | count | errors | req/s | p50 | p95 | p99 | max | server p50 | server p95 |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in report["results"]:
         name = "**all**" if r["name"] == "Aggregated" else r["name"]
         lines.append(
             f"| {name} | {r['requests']:,} | {r['failures']} | {r['rps']} | {r['p50_ms']:g} | "
-            f"{r['p95_ms']:g} | {r['p99_ms']:g} | {r['max_ms']:g} |"
+            f"{r['p95_ms']:g} | {r['p99_ms']:g} | {r['max_ms']:g} | "
+            f"{r.get('server_p50_ms', '')} | {r.get('server_p95_ms', '')} |"
         )
     for f in report["failures"]:
         lines.append(f"\nError: {f['name']}: {f['error']} × {f['count']}")
@@ -217,6 +250,9 @@ def main() -> int:
         elapsed = round(time.monotonic() - started, 1)
     plan_file.unlink()
     results = read_stats(prefix)
+    server = server_times(RESULTS / "gunicorn-load.log")
+    for r in results:
+        r.update(server.get(r["name"], {}))
     failures = read_failures(prefix)
     for suffix in ("_stats.csv", "_failures.csv", "_exceptions.csv", "_stats_history.csv"):
         Path(f"{prefix}{suffix}").unlink(missing_ok=True)

@@ -421,7 +421,7 @@ class _Ctx:
 def _load(ctx: _Ctx, name: str, kind: type = list) -> Any:
     ctx.file, ctx.line = ctx.root / name, None
     try:
-        data = yaml.load(ctx.file.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - safe loader subclass
+        data = yaml.load(ctx.file.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506  # nosec B506 - safe loader subclass
     except FileNotFoundError:
         raise ctx.fail("missing from the backup") from None
     except yaml.MarkedYAMLError as e:
@@ -558,7 +558,7 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
         if slug in domains:
             return domains[slug]
         item = items[slug]
-        ctx.line = item.line
+        ctx.line = getattr(item, "line", None)
         parent = item.get("parent")
         if parent and parent not in items:
             raise ctx.fail(f"unknown parent domain “{parent}”")
@@ -657,6 +657,7 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
             raise ctx.fail(
                 _errors(e), _line_of(text, where) if where != "document" else None
             ) from e
+        assert result.product is not None  # applied, not a dry run
         products[key] = result.product
     return products
 
@@ -739,7 +740,7 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
         ctx.line = getattr(st, "line", None)
         for i in st.get("inputs") or []:
             _at(ctx, i)
-            source_port = None
+            source_port: OutputPort | None = None
             if i.get("source"):
                 src_key, _, port_slug = i["source"].rpartition("/")
                 source_port = product(src_key).ports.filter(slug=port_slug).first()
