@@ -26,6 +26,7 @@ sign in by single sign-on or get a new password), API tokens and webhooks.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,7 +38,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from guardian.shortcuts import assign_perm
 
 from domains import services as domain_services
@@ -54,7 +55,15 @@ from governance.models import (
 from meshportal.audit import audit_context
 
 from . import contracts
-from .models import AccessRequest, DataProduct, InputPort, OutputPort, SchemaField, Watch
+from .models import (
+    AccessRequest,
+    ContractVersion,
+    DataProduct,
+    InputPort,
+    OutputPort,
+    SchemaField,
+    Watch,
+)
 from .search import index_product
 from .services import CONSUME
 
@@ -199,8 +208,16 @@ def export_mesh(directory: Path | str) -> dict[str, int]:
 
 
 def _export_products(root: Path) -> int:
+    # Everything an export reads is fetched per chunk of products, not per product: the
+    # contract's kept extras (latest version), ports, fields, tags and quality checks.
+    latest_extras = Subquery(
+        ContractVersion.objects.filter(product=OuterRef("pk"))
+        .order_by("-number")
+        .values("extras")[:1]
+    )
     products = (
         DataProduct.objects.order_by("domain__slug", "slug")
+        .annotate(latest_extras=latest_extras)
         .select_related("domain", "owner_team", "replacement__domain")
         .prefetch_related(
             "tags",
@@ -230,7 +247,8 @@ def _export_products(root: Path) -> int:
         key = f"{p.domain.slug}/{p.slug}"
         path = root / PRODUCTS_DIR / p.domain.slug / f"{p.slug}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = contracts.export_yaml(p)
+        extras = json.loads(p.latest_extras) if p.latest_extras else {}
+        text = contracts.dump(contracts.export_document(p, extras))
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
         written.add(path)
