@@ -675,7 +675,8 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
             raise ctx.fail(
                 _errors(e), _line_of(text, where) if where != "document" else None
             ) from e
-        assert result.product is not None  # applied, not a dry run
+        if result.product is None:  # only a dry run has none
+            raise ctx.fail("the contract was not applied")
         products[key] = result.product
     return products
 
@@ -727,10 +728,10 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
                     raise ctx.fail(f"{key}/{slug} has no field “{field}”")
         for c in st.get("checks") or []:
             c = dict(_at(ctx, c))
-            port = ports.get(c.pop("port", None))
-            if port is None:
+            check_port = ports.get(c.pop("port", None))
+            if check_port is None:
                 raise ctx.fail(f"a check of {key} names no port of it")
-            quality_services.check_create(port=port, by=ctx.actor, verify_columns=False, **c)
+            quality_services.check_create(port=check_port, by=ctx.actor, verify_columns=False, **c)
         for r in st.get("access_requests") or []:
             _at(ctx, r)
             req = AccessRequest.objects.create(
