@@ -527,8 +527,11 @@ def _import_all(ctx: _Ctx, username: str | None) -> dict:
         u.save()
         u.groups.add(*[Group.objects.get_or_create(name=g)[0] for g in item.get("groups", [])])
         ctx.users[u.username] = u
-    if username:
-        ctx.actor = ctx.user(username)
+    ctx.line = None
+    if username:  # someone in the backup, or already in the portal (the new installation's admin)
+        ctx.actor = ctx.users.get(username) or User.objects.filter(username=username).first()
+        if ctx.actor is None:
+            raise ctx.fail(f"unknown user “{username}” (--user)")
     else:
         ctx.actor = next((u for u in ctx.users.values() if u.is_superuser and u.is_active), None)
     if ctx.actor is None:

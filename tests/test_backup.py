@@ -160,3 +160,12 @@ def test_yaml_syntax_error_names_file_and_line(exported):
 def test_not_a_backup(tmp_path, db):
     with pytest.raises(CommandError, match="mesh.yaml: missing from the backup"):
         call_command("import_mesh", str(tmp_path), verbosity=0)
+
+
+def test_restore_as_the_new_installations_admin(exported):
+    wipe()
+    get_user_model().objects.create_superuser("restorer", "r@example.com", None)
+    with pytest.raises(CommandError, match="unknown user “nobody” \\(--user\\)"):
+        call_command("import_mesh", str(exported), "--user", "nobody", verbosity=0)
+    call_command("import_mesh", str(exported), "--user", "restorer", verbosity=0)
+    assert DataProduct.objects.filter(domain__slug="orders", slug="orders").exists()
