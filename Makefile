@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run test ruff lint install dev-install migrate seed bench clean
+.PHONY: run test ruff lint install dev-install migrate seed bench load clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
@@ -51,6 +51,10 @@ lint: ruff
 
 bench: dev-install
 	$(PY) -m bench
+
+# 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
+load: dev-install
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

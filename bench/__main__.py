@@ -185,14 +185,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, workers: int):
+def gunicorn(env: dict, workers: int, extra: tuple[str, ...] = (), log: str = "gunicorn.log"):
+    """gunicorn on a free loopback port; `extra` adds arguments (e.g. `-c gunicorn.conf.py`)."""
     port = free_port()
-    logf = open(RESULTS / "gunicorn.log", "w")  # noqa: SIM115
+    logf = open(RESULTS / log, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
+            *extra,
             "meshportal.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
@@ -214,9 +216,7 @@ def gunicorn(env: dict, workers: int):
                 if requests.get(base + "/healthz", timeout=10).ok:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(
-                    "gunicorn did not start:\n" + (RESULTS / "gunicorn.log").read_text()
-                )
+                raise SystemExit("gunicorn did not start:\n" + (RESULTS / log).read_text())
             time.sleep(0.3)
         yield base
     finally:

@@ -54,7 +54,9 @@ def checks_to_odcs(port) -> dict:
     """-> {"quality": [object-level rules], "properties": {column: [rules]},
     "slaProperties": [freshness entries]} for the port's enabled checks."""
     out: dict = {"quality": [], "properties": {}, "slaProperties": []}
-    for c in QualityCheck.objects.filter(port=port, enabled=True).order_by("name"):
+    # port.quality_checks.all() uses checks prefetched by a bulk export (products.backup).
+    checks = sorted((c for c in port.quality_checks.all() if c.enabled), key=lambda c: c.name)
+    for c in checks:
         p = c.params
         col = c.columns[0] if c.columns else None
         if c.kind == "row_count":
