@@ -44,6 +44,7 @@ from guardian.shortcuts import assign_perm
 from domains import services as domain_services
 from domains.models import Domain, Team
 from governance import quality_services, rules
+from governance.quality_odcs import is_freshness_sla
 from governance.models import (
     DataSource,
     GlossaryTerm,
@@ -625,7 +626,14 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
 
 def _strip_quality(doc: dict, ports_with_source: set[str]) -> None:
     """Quality rules of ports with a data source are the portal's checks: product_state.yaml
-    restores them with their schedules, so the contract's copy must not be kept as extras."""
+    restores them with their schedules, so the contract's copy must not be kept as extras:
+    neither the schema's quality rules nor freshness SLAs naming such a port (`port.column`)."""
+    if isinstance(doc.get("slaProperties"), list):
+        doc["slaProperties"] = [
+            sla
+            for sla in doc["slaProperties"]
+            if not (is_freshness_sla(sla) and sla["element"].rsplit(".", 1)[0] in ports_with_source)
+        ]
     for obj in doc.get("schema") or []:
         if isinstance(obj, dict) and obj.get("name") in ports_with_source:
             obj.pop("quality", None)
