@@ -44,7 +44,6 @@ from guardian.shortcuts import assign_perm
 from domains import services as domain_services
 from domains.models import Domain, Team
 from governance import quality_services, rules
-from governance.quality_odcs import is_freshness_sla
 from governance.models import (
     DataSource,
     GlossaryTerm,
@@ -53,6 +52,7 @@ from governance.models import (
     QualityCheck,
     Waiver,
 )
+from governance.quality_odcs import is_freshness_sla
 from meshportal.audit import audit_context
 
 from . import contracts

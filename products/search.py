@@ -22,7 +22,7 @@ from django.contrib.postgres.search import (
     TrigramSimilarity,
     TrigramWordSimilarity,
 )
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Concat, Length
@@ -31,6 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 CONFIG = "english"
 TYPO_THRESHOLD = 0.3
+WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to known names
 # Private-use characters mark highlights inside ts_headline's output; the text is escaped
 # first and only then are they turned into <mark>, so product text can never inject HTML.
 _START, _STOP = "\ue000", "\ue001"
@@ -203,26 +204,38 @@ def _search_sqlite(queryset: QuerySet, words: list[str]) -> QuerySet:
 # -- spelling --------------------------------------------------------------------------------
 
 
-def vocabulary(queryset: QuerySet) -> set[str]:
-    """Words the products of `queryset` are known by: names, tags and field names."""
+def vocabulary(queryset: QuerySet, near: list[str] | None = None) -> set[str]:
+    """Words the products of `queryset` are known by: names, tags and field names.
+
+    With `near` on PostgreSQL, only names trigram-close to one of those words, found through
+    the trigram indexes: reading every field name of a large mesh took seconds."""
     from .models import SchemaField, Tag
 
+    close = Q()
+    if near and _is_postgres():
+        for w in near:
+            close |= Q(name__trigram_word_similar=w)
     words: set[str] = set()
     ids = queryset.order_by().values("pk")
-    for name in queryset.order_by().values_list("name", flat=True):
-        words.update(terms(name))
-    for name in Tag.objects.filter(products__in=ids).values_list("name", flat=True).distinct():
-        words.update(terms(name))
-    for name in (
-        SchemaField.objects.filter(port__product__in=ids).values_list("name", flat=True).distinct()
-    ):
-        words.update(terms(name.replace("_", " ")))
+    with transaction.atomic():
+        if close:
+            # The operator's default threshold (0.6) misses one-letter typos in short words.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [WORD_THRESHOLD])
+        for name in queryset.filter(close).order_by().values_list("name", flat=True):
+            words.update(terms(name))
+        tags = Tag.objects.filter(close, products__in=ids).values_list("name", flat=True)
+        for name in tags.order_by().distinct():  # no default ordering: distinct names only
+            words.update(terms(name))
+        fields = SchemaField.objects.filter(close, port__product__in=ids)
+        for name in fields.order_by().values_list("name", flat=True).distinct():
+            words.update(terms(name.replace("_", " ")))
     return {w for w in words if len(w) > 2}
 
 
 def correct(queryset: QuerySet, words: list[str]) -> list[str]:
     """Each word that no product is known by replaced by the closest one that is."""
-    vocab = vocabulary(queryset)
+    vocab = vocabulary(queryset, near=words)
     out = []
     for w in words:
         if w in vocab or any(v.startswith(w) for v in vocab):
