@@ -180,17 +180,24 @@ def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
     domain_of, team_of = {d.pk: d for d in domains}, {t.pk: t for t in teams}
     for p in products.values():
         p.domain, p.owner_team = domain_of[p.domain_id], team_of[p.owner_team_id]
-    # Everyone sees public products; only the drafts among them need the permission query.
+    return products, seen_among(user, products.values())
+
+
+def seen_among(user, products: Iterable[DataProduct]) -> set[int]:
+    """The ids of `products` (loaded, with their status) that user may see. Everyone signed in
+    sees public products; only the drafts among them need the permission query."""
     signed_in = getattr(user, "is_authenticated", False) and user.is_active
-    seen = {pk for pk, p in products.items() if signed_in and p.status != DataProduct.Status.DRAFT}
-    drafts = {pk for pk in products if pk not in seen}
+    seen: set[int] = set()
+    drafts: set[int] = set()
+    for p in products:
+        (seen if signed_in and p.status != DataProduct.Status.DRAFT else drafts).add(p.pk)
     if drafts:
         seen |= set(
             visible(user, DataProduct.objects.filter(_among(drafts)).exclude(PUBLIC_PRODUCTS))
             .order_by()
             .values_list("pk", flat=True)
         )
-    return products, seen
+    return seen
 
 
 def _label(p: DataProduct, seen: set[int]) -> str:

@@ -7,7 +7,7 @@ quality) call to tell the people who follow a product.
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from domains.models import Domain, Membership
 from meshportal import audit, permissions
@@ -169,6 +169,15 @@ def watchers_of(product: DataProduct) -> list:
 def is_watching(user, *, product: DataProduct | None = None, domain: Domain | None = None) -> bool:
     target = {"product": product} if product is not None else {"domain": domain}
     return Watch.objects.filter(user=user, **target).exists()
+
+
+def watch_counts(user, *, product: DataProduct) -> dict:
+    """{"watching": whether user watches product, "watchers": how many do}, in one query."""
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    counts = Watch.objects.filter(product=product).aggregate(
+        watchers=Count("pk"), mine=Count("pk", filter=Q(user_id=user_id))
+    )
+    return {"watching": bool(counts["mine"]), "watchers": counts["watchers"]}
 
 
 # -- who depends on a product ------------------------------------------------------------------

@@ -9,6 +9,7 @@ P = "products/<slug:domain>/<slug:product>/lineage"
 urlpatterns = [
     path(f"{P}/graph.json", views.graph_json, name="graph"),
     path(f"{P}/impact.json", views.impact_json, name="impact"),
+    path(f"{P}/impact/", views.impact_html, name="impact_html"),
     path(f"{P}/inputs/add/", views.input_add, name="input_add"),
     path(f"{P}/inputs/<int:pk>/delete/", views.input_delete, name="input_delete"),
     path(f"{P}/watch/", views.product_watch, name="watch"),

@@ -15,7 +15,7 @@ from meshportal.notifications import SUBSCRIPTION_KINDS, preferences_get, prefer
 from meshportal.permissions import EDIT, require, visible
 
 from . import lineage, lineage_services, selectors, tabs
-from .models import DataProduct, InputPort, OutputPort, Watch
+from .models import DataProduct, InputPort, OutputPort
 
 DATALIST_SIZE = 300
 
@@ -83,17 +83,15 @@ def lineage_context(request, product: DataProduct) -> dict:
     user = request.user
     inputs = list(product.input_ports.select_related("source_product__domain", "source_port"))
     sources = [i.source_product for i in inputs if i.source_product is not None]
-    seen = set(
-        visible(user, DataProduct.objects.filter(pk__in=[p.pk for p in sources])).values_list(
-            "pk", flat=True
+    seen = lineage.seen_among(user, sources)
+    consumers = list(
+        InputPort.objects.filter(source_product=product).select_related(
+            "product__domain", "product__owner_team", "source_port"
         )
     )
-    consumed = list(
-        InputPort.objects.filter(source_product=product)
-        .filter(product__in=visible(user, DataProduct.objects.all()).values("pk"))
-        .select_related("product__domain", "product__owner_team", "source_port")
-    )
-    hidden_consumers = InputPort.objects.filter(source_product=product).count() - len(consumed)
+    shown = lineage.seen_among(user, [i.product for i in consumers])
+    consumed = [i for i in consumers if i.product_id in shown]
+    hidden_consumers = len(consumers) - len(consumed)
     ports = list(product.ports.all())
     port = next((p for p in ports if p.slug == request.GET.get("port")), None)
     return {
@@ -102,11 +100,9 @@ def lineage_context(request, product: DataProduct) -> dict:
         "inputs": [(i, i.source_product_id is None or i.source_product_id in seen) for i in inputs],
         "consumed_by": consumed,
         "hidden_consumers": hidden_consumers,
-        "impact": lineage.impact(user=user, product=product, port=port),
         "depth": _depth(request),
         "depths": range(1, lineage.MAX_DEPTH + 1),
-        "watching": lineage_services.is_watching(user, product=product),
-        "watchers": Watch.objects.filter(product=product).count(),
+        **lineage_services.watch_counts(user, product=product),
         "input_form": InputPortForm(user=user),
         "port_choices": _port_choices(user),
     }
@@ -124,15 +120,26 @@ def graph_json(request, domain: str, product: str):
     )
 
 
-def impact_json(request, domain: str, product: str):
+def _impact(request, domain: str, product: str) -> tuple[DataProduct, lineage.Impact]:
     obj = _product_or_404(request, domain, product)
     port = field = None
     if request.GET.get("port"):
         port = get_object_or_404(obj.ports, slug=request.GET["port"])
         if request.GET.get("field"):
             field = get_object_or_404(port.fields, name=request.GET["field"])
-    result = lineage.impact(user=request.user, product=obj, port=port, field=field)
-    return JsonResponse(result.as_json())
+    return obj, lineage.impact(user=request.user, product=obj, port=port, field=field)
+
+
+def impact_json(request, domain: str, product: str):
+    return JsonResponse(_impact(request, domain, product)[1].as_json())
+
+
+def impact_html(request, domain: str, product: str):
+    """The Lineage tab's impact table, fetched after the tab renders: a transitive walk can
+    reach thousands of products, and the tab itself stays within its query budget."""
+    obj, result = _impact(request, domain, product)
+    template = "impact.html" if request.htmx else "impact_page.html"  # a page without JavaScript
+    return render(request, f"products/lineage/{template}", {"product": obj, "impact": result})
 
 
 def _lineage_tab(product: DataProduct):

@@ -158,7 +158,12 @@ def test_non_owners_cannot_declare_or_remove_inputs(client, mesh, who, status):
 def test_drafts_are_404_for_outsiders(client, mesh):
     client.force_login(mesh.consumer)
     base = "/products/orders/draft-product/lineage"
-    for url in (f"{base}/graph.json", f"{base}/impact.json", f"{base}/inputs/add/"):
+    for url in (
+        f"{base}/graph.json",
+        f"{base}/impact.json",
+        f"{base}/impact/",
+        f"{base}/inputs/add/",
+    ):
         assert client.get(url).status_code == 404, url
     assert client.post(f"{base}/watch/", {"on": "1"}).status_code == 404
 
