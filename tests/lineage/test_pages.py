@@ -124,6 +124,8 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
             page.click("button[type=submit]")
             page.goto(f"{live_server.url}/products/orders/published-product/?tab=lineage")
             page.wait_for_selector("#lineage-graph[data-ready=true]", timeout=15000)
+            # The impact table arrives after the tab (htmx): let the page settle before clicking.
+            page.wait_for_selector("section[aria-label='Downstream impact']:not([hx-get])")
             labels = page.evaluate(
                 "window.meshGraph.nodes('.product').map(n => n.data('label')).sort()"
             )
