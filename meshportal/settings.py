@@ -131,7 +131,11 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # JIT compilation costs 100-300 ms on the portal's short list queries (their estimated cost
     # passes jit_above_cost at 10,000 products) and never pays off for OLTP: off (make bench).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # The trigram word-similarity operator's threshold is search's typo tolerance, so the typo
+    # fallback can use the trigram index (products.search.TYPO_THRESHOLD).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", "-c jit=off -c pg_trgm.word_similarity_threshold=0.3"
+    )
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -30,7 +30,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 CONFIG = "english"
-TYPO_THRESHOLD = 0.3
+TYPO_THRESHOLD = 0.3  # also pg_trgm.word_similarity_threshold in settings.DATABASES
 WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to known names
 # Private-use characters mark highlights inside ts_headline's output; the text is escaped
 # first and only then are they turned into <mark>, so product text can never inject HTML.
@@ -152,9 +152,12 @@ def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
                 highlight_all=False,
             ),
         ).order_by("-search_rank", Length("name"), "name")
-    # Nothing matched as typed: tolerate typos by trigram similarity to the product's name.
+    # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
+    # operator (threshold set per connection in settings) lets the trigram index find them.
+    phrase = " ".join(words)
     return (
-        queryset.annotate(search_rank=TrigramWordSimilarity(" ".join(words), "name"))
+        queryset.filter(name__trigram_word_similar=phrase)
+        .annotate(search_rank=TrigramWordSimilarity(phrase, "name"))
         .filter(search_rank__gte=TYPO_THRESHOLD)
         .order_by("-search_rank", Length("name"), "name")
     )
