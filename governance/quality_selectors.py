@@ -89,24 +89,27 @@ def failing_by_domain(*, user) -> list[tuple]:
 
 
 def domain_check_shares(user, domains) -> dict[int, str]:
-    """Home page tiles: per domain, the share of (visible) checked products whose enabled
-    checks all pass. One query."""
+    """Home page tiles: per domain, the share of (visible) checked products (every enabled
+    check has run, or one fails) that pass all their checks. One query."""
     from django.db.models import Count, Q
 
+    from governance.models import ProductQuality
     from meshportal.permissions import visible
     from products.models import DataProduct
 
+    # The stored per-product state (kept current after every run), not a join over every
+    # port and check of the mesh (29 ms -> a few at 10,000 products).
+    State = ProductQuality.State
     rows = (
         visible(user, DataProduct.objects.all())
-        .filter(domain__in=[d.pk for d in domains], ports__quality_checks__enabled=True)
+        .filter(
+            domain__in=[d.pk for d in domains],
+            quality_state__state__in=[State.PASSING, State.FAILING],
+        )
+        .order_by()
         .values("domain_id")
         .annotate(
-            total=Count("pk", distinct=True),
-            failing=Count(
-                "pk",
-                distinct=True,
-                filter=Q(ports__quality_checks__last_status__in=["failed", "error"]),
-            ),
+            total=Count("pk"), failing=Count("pk", filter=Q(quality_state__state=State.FAILING))
         )
     )
     return {
