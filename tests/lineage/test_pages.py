@@ -94,6 +94,7 @@ def test_lineage_pages_query_count_bounded(client, mesh, n, django_assert_max_nu
 @pytest.mark.browser
 def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactional_db):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from tests.factories import PASSWORD, build_mesh
@@ -131,14 +132,23 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
             )
             assert labels == ["Orders published", "Users published"]
             page.locator("#lineage-graph").scroll_into_view_if_needed()
-            pos = page.evaluate(
-                "(() => { const n = window.meshGraph.nodes('.product')"
-                ".filter(n => n.data('key') === 'users/published-product')[0];"
-                " return n.renderedPosition(); })()"
-            )
-            box = page.locator("#lineage-graph").bounding_box()
-            page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
-            page.wait_for_url(f"{live_server.url}/products/users/published-product/", timeout=10000)
+            target = f"{live_server.url}/products/users/published-product/"
+            # The node's place is read just before each click: on a loaded CI host the graph
+            # may still re-fit (a late resize) between reading it and clicking.
+            for _attempt in range(4):
+                pos = page.evaluate(
+                    "(() => { const n = window.meshGraph.nodes('.product')"
+                    ".filter(n => n.data('key') === 'users/published-product')[0];"
+                    " return n.renderedPosition(); })()"
+                )
+                box = page.locator("#lineage-graph").bounding_box()
+                page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+                try:
+                    page.wait_for_url(target, timeout=5000)
+                    break
+                except PlaywrightTimeout:
+                    page.screenshot(path="test-artifacts/lineage-click.png")
+            assert page.url == target
             assert page.locator("h1").first.inner_text().startswith("Users published")
             page.goto(f"{live_server.url}/lineage/mesh/")
             page.wait_for_selector("#mesh-graph[data-ready=true]", timeout=15000)
