@@ -381,11 +381,28 @@ def dispatch_due(*, now: datetime | None = None) -> int:
             .exclude(runs__status__in=QualityRun.ACTIVE)
             .order_by("port_id", "pk")
         )
-        by_port: dict[int, list[int]] = defaultdict(list)
-        for check in due:
-            run = _create_run(check, "schedule", now)
+        checks = list(due)
+        # Batched: thousands of checks fall due together on a large mesh (4-5 queries each
+        # took 36 s for 10,000).
+        runs: list[QualityRun | None]
+        try:
+            with transaction.atomic():
+                runs = list(
+                    QualityRun.objects.bulk_create(
+                        [
+                            QualityRun(check_obj=c, trigger="schedule", deadline=now + QUEUE_GRACE)
+                            for c in checks
+                        ],
+                        batch_size=1000,
+                    )
+                )
+        except IntegrityError:  # a "Run now" got in first: one at a time, skipping its check
+            runs = [_create_run(c, "schedule", now) for c in checks]
+        for check in checks:
             check.next_run_at = next_run_after(check, now)
-            check.save(update_fields=["next_run_at"])
+        QualityCheck.objects.bulk_update(checks, ["next_run_at"], batch_size=1000)
+        by_port: dict[int, list[int]] = defaultdict(list)
+        for check, run in zip(checks, runs, strict=True):
             if run is not None:
                 by_port[check.port_id].append(run.pk)
                 queued += 1

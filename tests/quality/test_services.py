@@ -95,6 +95,17 @@ def test_dispatch_queues_due_checks_once_and_reschedules(checked_port):
     a.refresh_from_db()
 
 
+def test_dispatch_is_batched_whatever_the_number_of_due_checks(
+    checked_port, django_assert_max_num_queries
+):
+    for i in range(30):
+        _check(checked_port, name=f"rows {i}", kind="row_count", columns=(), min=1)
+    with django_assert_max_num_queries(10):
+        assert services.dispatch_due() == 30
+    assert QualityRun.objects.filter(status="queued", trigger="schedule").count() == 30
+    assert not QualityCheck.objects.filter(next_run_at__lte=timezone.now()).exists()
+
+
 def test_results_are_recorded_with_observed_value_and_history(checked_port):
     check = _check(checked_port)
     [run] = _run_sync([check])
