@@ -31,6 +31,7 @@ from bench.__main__ import (
     percentile,
     prepare_mesh,
     setup_django,
+    update_readme,
 )
 from bench.scenarios import SEARCHES
 
@@ -177,16 +178,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- load:start -->", "<!-- load:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{table}{end}{tail}")
-
-
 def main() -> int:
     args = parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -280,7 +271,7 @@ def main() -> int:
     table = markdown(report)
     (RESULTS / "load.md").write_text(table)
     if not args.no_readme:
-        update_readme(table)
+        update_readme(table, "load")
     print(table)
     if total["failures"] or proc.returncode:
         log(f"FAILED: {total['failures']} errors (locust exit code {proc.returncode})")
