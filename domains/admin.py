@@ -3,9 +3,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import render
-from guardian.admin import GuardedModelAdminMixin
 
-from meshportal.admin import PortalInlineMixin, PortalPermissionAdmin
+from meshportal.admin import ObjectPermissionsAdminMixin, PortalInlineMixin, PortalPermissionAdmin
 from meshportal.permissions import MANAGE_TEAM, TRANSFER, can, is_platform
 
 from . import services
@@ -31,7 +30,7 @@ class MembershipFormSet(forms.BaseInlineFormSet):
 
 
 class MembershipInline(PortalInlineMixin, admin.TabularInline):
-    parent_action = MANAGE_TEAM
+    grants_rights = True  # team owners manage their team on its page, not in the console
     formset = MembershipFormSet
     model = Membership
     extra = 1
@@ -84,7 +83,7 @@ class TransferForm(forms.Form):
 
 
 @admin.register(Domain)
-class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignore[misc]
+class DomainAdmin(ObjectPermissionsAdminMixin, PortalPermissionAdmin):  # type: ignore[misc]
     list_display = ("name", "slug", "owner_team", "parent")
     list_filter = ("owner_team", "parent")
     search_fields = ("name", "slug", "description")
@@ -94,7 +93,8 @@ class DomainAdmin(GuardedModelAdminMixin, PortalPermissionAdmin):  # type: ignor
 
     def get_readonly_fields(self, request, obj=None):
         # Ownership moves only through the confirmed transfer action.
-        return ("owner_team",) if obj is not None else ()
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "owner_team") if obj is not None else fields
 
     def save_model(self, request, obj, form, change):
         data = {

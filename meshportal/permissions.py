@@ -177,6 +177,37 @@ def visible(user, queryset: QuerySet) -> QuerySet:
     return queryset if is_platform(user) else queryset.none()
 
 
+# -- giving rights and moving products between teams -------------------------------------------
+
+
+def may_grant(user) -> bool:
+    """Giving anyone rights — object permissions, groups (platform, governance), team
+    memberships, staff and superuser flags, tokens — in the admin console is the platform
+    team's alone. (Team owners manage their own team on its page, under MANAGE_TEAM.)"""
+    return is_platform(user)
+
+
+def can_transfer(user, product, team) -> bool:
+    """May user move product to team? An owner of both the current and the new team, or platform
+    staff. A new product named for another team than its domain's is the same move (pass an
+    unsaved product whose owner_team is the domain's team)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return is_platform(user) or (
+        is_team_owner(user, product.owner_team_id) and is_team_owner(user, team.pk)
+    )
+
+
+def require_transfer(user, product, team) -> None:
+    """403 with one message at every door (API, contract upload, edit page, admin). Doors have
+    already answered 404 to someone who may not see the product."""
+    if not can_transfer(user, product, team):
+        raise PermissionDenied(
+            f"Only an owner of both {product.owner_team} and {team}, or platform staff, "
+            "may move a product between them."
+        )
+
+
 # -- rules for the core models ---------------------------------------------------------------
 
 
@@ -198,6 +229,8 @@ def _product_rule(user, action: str, product) -> bool:
     if action == RETIRE:
         return owner and product.status in ("published", "deprecated")
     if action in (DELETE, APPROVE_ACCESS):
+        return owner
+    if action == TRANSFER:  # may move it away at all; to which team: can_transfer()
         return owner
     if action == REQUEST_ACCESS:
         return (

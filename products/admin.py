@@ -5,10 +5,14 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
-from guardian.admin import GuardedModelAdminMixin
 
-from meshportal.admin import PortalInlineMixin, PortalPermissionAdmin
-from meshportal.permissions import DEPRECATE, can
+from meshportal.admin import (
+    ObjectPermissionsAdminMixin,
+    PlatformOnlyAdmin,
+    PortalInlineMixin,
+    PortalPermissionAdmin,
+)
+from meshportal.permissions import DEPRECATE, can, require_transfer
 
 from . import services
 from .models import (
@@ -96,7 +100,7 @@ class ServiceSavingAdmin(PortalPermissionAdmin):
 
 
 @admin.register(DataProduct)
-class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ignore[misc]
+class DataProductAdmin(ObjectPermissionsAdminMixin, ServiceSavingAdmin):  # type: ignore[misc]
     list_display = (
         "name",
         "domain",
@@ -106,7 +110,14 @@ class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ign
         "version",
         "updated_at",
     )
-    list_filter = ("status", "classification", "domain", "owner_team", "tags")
+    # Only the tags of products the user may see (a draft's tags are as private as the draft).
+    list_filter = (
+        "status",
+        "classification",
+        "domain",
+        "owner_team",
+        ("tags", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("name", "slug", "summary")
     list_select_related = ("domain", "owner_team")
     prepopulated_fields = {"slug": ("name",)}
@@ -114,18 +125,26 @@ class DataProductAdmin(GuardedModelAdminMixin, ServiceSavingAdmin):  # type: ign
     autocomplete_fields = ("replacement",)
     inlines = [OutputPortInline]
     actions = ["deprecate_selected", "export_csv"]
+    rights_fields = ("owner_team",)  # moving a product: platform staff here, through the service
 
     def get_readonly_fields(self, request, obj=None):
-        return ("domain",) if obj is not None else ()
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "domain") if obj is not None else fields
 
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data[k] for k in PRODUCT_FIELDS if k in form.cleaned_data}
         tags = [t.name for t in form.cleaned_data.get("tags", [])]
+        team = data.pop("owner_team", None)
         if change:
-            services.product_update(product=DataProduct.objects.get(pk=obj.pk), tags=tags, **data)
+            product = services.product_update(
+                product=DataProduct.objects.get(pk=obj.pk), tags=tags, **data
+            )
         else:
             product = services.product_create(domain=form.cleaned_data["domain"], tags=tags, **data)
             obj.pk = product.pk
+        if team is not None and team.pk != product.owner_team_id:
+            require_transfer(request.user, product, team)  # 403, as at every other door
+            services.product_transfer(product=product, team=team, by=request.user)
 
     def save_related(self, request, form, formsets, change):
         # Tags were saved by the service; only the inlines remain.
@@ -204,7 +223,7 @@ class OutputPortAdmin(ServiceSavingAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(PlatformOnlyAdmin):  # teams tag their products on the product
     list_display = ("name", "slug")
     search_fields = ("name", "slug")
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Subquery
 from guardian.shortcuts import assign_perm
@@ -680,6 +680,8 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
         _strip_quality(doc, {slug for slug, p in ports.items() if p.get("data_source")})
         try:
             result = contracts.contract_import(text=contracts.dump(doc), user=ctx.actor)
+        except PermissionDenied as e:  # --user may not give the product to its team
+            raise ctx.fail(str(e)) from e
         except ValidationError as e:
             errors = getattr(e, "message_dict", {"document": e.messages})
             where, msgs = next(iter(errors.items()))

@@ -3,7 +3,7 @@ the diff between two contract versions. The work is in products.contracts."""
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -44,6 +44,7 @@ def contract_import(request):
     """Upload an ODCS document; the first submit previews the changes, the second applies."""
     form = ContractImportForm(request.POST or None, request.FILES or None)
     ctx: dict = {"form": form}
+    status = 200
     if request.method == "POST" and form.is_valid():
         text = form.cleaned_data["document"]
         apply = request.POST.get("apply") == "1"
@@ -51,6 +52,8 @@ def contract_import(request):
             result = contracts.contract_import(text=text, user=request.user, dry_run=not apply)
         except ValidationError as e:
             ctx["errors"] = _errors(e)
+        except PermissionDenied as e:  # e.g. a team.name that moves the product: as the API
+            ctx["errors"], status = [str(e)], 403
         else:
             if apply:
                 if result.changed:
@@ -63,7 +66,7 @@ def contract_import(request):
                     messages.info(request, "The document matches the product: nothing changed.")
                 return redirect(f"{result.product.get_absolute_url()}?tab=contract")
             ctx.update(result=result, document=text)
-    return render(request, "products/contract_import.html", ctx)
+    return render(request, "products/contract_import.html", ctx, status=status)
 
 
 def contract_diff(request, domain: str, product: str):

@@ -32,7 +32,7 @@ from jsonschema.exceptions import best_match
 from domains.models import Domain, Team
 from meshportal import audit
 from meshportal.notifications import notify
-from meshportal.permissions import CREATE_PRODUCT, EDIT, can
+from meshportal.permissions import CREATE_PRODUCT, EDIT, can, require_transfer
 
 from .models import ContractVersion, DataProduct, OutputPort
 
@@ -909,9 +909,15 @@ def contract_import(
         raise ValidationError(
             {"domain": (f"You may not change {existing.urn}: it belongs to {existing.owner_team}.")}
         )
+    team = _team(plan["product"]["owner_team"]) if "owner_team" in plan["product"] else None
+    current = existing or DataProduct(domain=domain, owner_team=domain.owner_team)
+    if team is not None and team.pk != current.owner_team_id:
+        # A `team.name` naming another team moves the product: the same rule (and 403) as
+        # every other door, checked before the preview too.
+        require_transfer(user, current, team)
     try:
         with transaction.atomic(), enforcing():
-            result = _apply(plan, domain, slug, existing)
+            result = _apply(plan, domain, slug, existing, team=team, user=user)
             if dry_run or not result.changed:
                 raise _Rollback(result)
     except _Rollback as r:
@@ -929,12 +935,12 @@ class _Rollback(Exception):  # noqa: N818 - control flow, not an error
         self.result = result
 
 
-def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) -> ImportResult:
+def _apply(
+    plan: dict, domain: Domain, slug: str, existing: DataProduct | None, *, team, user
+) -> ImportResult:
     from . import services
 
-    data = dict(plan["product"])
-    if "owner_team" in data:
-        data["owner_team"] = _team(data["owner_team"])
+    data = {k: v for k, v in plan["product"].items() if k != "owner_team"}
     with batch():
         if existing is None:
             product = services.product_create(domain=domain, slug=slug, **data)
@@ -951,6 +957,8 @@ def _apply(plan: dict, domain: Domain, slug: str, existing: DataProduct | None) 
             if updates or tags is not None:
                 product = services.product_update(product=product, tags=tags, **updates)
             created = False
+        if team is not None and team.pk != product.owner_team_id:
+            product = services.product_transfer(product=product, team=team, by=user)
         _sync_ports(product, plan["ports"])
         pending = _batch.get()
         if pending is not None:

@@ -11,6 +11,13 @@ class ProductForm(forms.ModelForm):
         required=False,
         help_text="Comma-separated, e.g. orders, finance",
     )
+    # Not a model field of the form: a change is a transfer (products.views._editor_page).
+    owner_team = forms.ModelChoiceField(
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        empty_label=None,
+        help_text="Moving the product to another team takes an owner of both teams.",
+    )
 
     class Meta:
         model = DataProduct
@@ -37,6 +44,10 @@ class ProductForm(forms.ModelForm):
         self.fields["slug"].help_text = "Part of the URL and URN; made from the name if empty."
         if self.instance.pk and "tags" not in self.initial:
             self.initial["tags"] = ", ".join(t.name for t in self.instance.tags.all())
+        if self.instance.pk:
+            self.initial.setdefault("owner_team", self.instance.owner_team_id)
+        else:  # a new product belongs to its domain's team
+            del self.fields["owner_team"]
 
     def clean_tags(self):
         return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]

@@ -100,19 +100,48 @@ def product_update(*, product: DataProduct, tags=None, **fields: Any) -> DataPro
     before = _product_snapshot(product)
     if "domain" in fields and fields["domain"] != product.domain:
         raise ValidationError({"domain": "A product cannot move to another domain."})
-    old_team = product.owner_team_id
+    if "owner_team" in fields and fields["owner_team"] != product.owner_team:
+        # Moving a product between teams has its own rule and service: product_transfer.
+        raise ValidationError({"owner_team": "Use product_transfer to move a product."})
     for key, value in fields.items():
         setattr(product, key, value)
     product.full_clean()
     product.save()
     if tags is not None:
         product.tags.set(tags_from_names(tags))
-    if product.owner_team_id != old_team:
-        product_sync_permissions(product=product)
     audit.record(
         action="update", obj=product, changes=audit.diff(before, _product_snapshot(product))
     )
     _changed(product)
+    return product
+
+
+@transaction.atomic
+def product_transfer(*, product: DataProduct, team: Team, by) -> DataProduct:
+    """Move product to team: the team-level rights follow it, the audit log records it and the
+    new team's owners hear of it once it commits. Doors ask permissions.require_transfer
+    first (owner of both teams, or platform staff); this checks nothing else."""
+    product = (
+        DataProduct.objects.select_for_update().select_related("owner_team").get(pk=product.pk)
+    )
+    old = product.owner_team
+    if team.pk == old.pk:
+        return product
+    product.owner_team = team
+    product.save(update_fields=["owner_team", "updated_at"])
+    product_sync_permissions(product=product)
+    clear_caches(by)
+    audit.record(
+        action="update", obj=product, actor=by, changes={"owner_team": [str(old), str(team)]}
+    )
+    _changed(product)  # the contract names the team; search facets it
+    owners = [u for u in _owners(product) if u.pk != getattr(by, "pk", None)]
+    title = f"{product} moved to {team}"
+    body = f"{by.get_username() if by else 'The platform'} moved it from {old} to {team}."
+    url = product.get_absolute_url()
+    transaction.on_commit(
+        lambda: notify(owners, kind="product_transfer", title=title, url=url, body=body)
+    )
     return product
 
 
@@ -538,6 +567,8 @@ def product_save_with_ports(
     domain: Domain | None = None,
     tags=(),
     ports: list[dict[str, Any]] | None = None,
+    owner_team: Team | None = None,
+    by=None,
     **fields: Any,
 ) -> DataProduct:
     """Create (no `product`) or update a product together with its ports and their fields.
@@ -546,10 +577,14 @@ def product_save_with_ports(
     ports and fields not listed are deleted (first, so a renamed row may take a freed name).
     Errors on a port or field are keyed by its form prefix; nothing is saved if any fails.
     `ports=None` leaves the ports as they are. One save is one contract version, so a major
-    bump and the breaking edits it announces are judged together.
+    bump and the breaking edits it announces are judged together. An `owner_team` other than
+    the product's moves it (product_transfer; the caller asked require_transfer).
     """
     with contracts.batch():
-        return _save_with_ports(product=product, domain=domain, tags=tags, ports=ports, **fields)
+        saved = _save_with_ports(product=product, domain=domain, tags=tags, ports=ports, **fields)
+        if owner_team is not None and owner_team.pk != saved.owner_team_id:
+            saved = product_transfer(product=saved, team=owner_team, by=by)
+        return saved
 
 
 def _save_with_ports(*, product, domain, tags, ports, **fields: Any) -> DataProduct:

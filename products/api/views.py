@@ -1,6 +1,7 @@
 """The products API: thin viewsets over products.services, selectors and contracts."""
 
 import django_filters
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -27,6 +28,7 @@ from meshportal.permissions import (
     VIEW,
     can,
     prefetch_product_perms,
+    require_transfer,
     visible,
 )
 from products import contracts, selectors, services
@@ -176,17 +178,33 @@ class ProductViewSet(
     def get_queryset(self):
         return selectors.product_list(user=self.request.user).select_related("replacement__domain")
 
+    # Moving a product to another team (owner_team) is its own action: refused with 403 and
+    # require_transfer's message, as on the pages and in contract uploads.
+
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        if not can(self.request.user, CREATE_PRODUCT, data["domain"]):
+        user = self.request.user
+        if not can(user, CREATE_PRODUCT, data["domain"]):
             raise PermissionDenied(f"Only the team owning {data['domain']} creates products in it.")
-        product = services.product_create(**data)
+        team = data.pop("owner_team", None)
+        if team is not None and team != data["domain"].owner_team:
+            require_transfer(user, DataProduct(owner_team=data["domain"].owner_team), team)
+        with transaction.atomic():
+            product = services.product_create(**data)
+            if team is not None:
+                services.product_transfer(product=product, team=team, by=user)
         serializer.instance = _product_detail_queryset(None).get(pk=product.pk)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         product = DataProduct.objects.get(pk=serializer.instance.pk)
-        services.product_update(product=product, **data)
+        team = data.pop("owner_team", None)
+        if team is not None and team != product.owner_team:
+            require_transfer(self.request.user, product, team)
+        with transaction.atomic():
+            product = services.product_update(product=product, **data)
+            if team is not None:
+                services.product_transfer(product=product, team=team, by=self.request.user)
         serializer.instance = _product_detail_queryset(None).get(pk=product.pk)
 
     def perform_destroy(self, instance):

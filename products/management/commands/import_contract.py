@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from meshportal.audit import audit_context
@@ -34,6 +34,10 @@ class Command(BaseCommand):
                 except OSError as e:
                     failed += 1
                     self.stderr.write(f"{name}: cannot read: {e}")
+                    continue
+                except PermissionDenied as e:
+                    failed += 1
+                    self.stderr.write(f"{name}: {e}")
                     continue
                 except ValidationError as e:
                     failed += 1
