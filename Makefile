@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run test ruff lint install dev-install migrate seed bench load clean
+.PHONY: run test ruff lint install dev-install datacontract-cli migrate seed bench load clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
@@ -19,8 +19,18 @@ $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# datacontract-cli, for the tests that run it on exported contracts: its own environment, as
+# its many dependencies would pin ours.
+DC_VENV := .venv-datacontract
+$(DC_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
+	test -x $(DC_VENV)/bin/python || $(PYTHON) -m venv $(DC_VENV)
+	$(DC_VENV)/bin/python -m pip install --quiet "datacontract-cli[postgres]>=1.2.8,<2"
+	touch $@
+
 install: $(VENV)/.installed
 dev-install: $(VENV)/.dev-installed
+datacontract-cli: $(DC_VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -34,20 +44,23 @@ run: seed
 
 # Two pytest-xdist workers (the machine has two cores); TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: dev-install
+test: dev-install datacontract-cli
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Static analysis, as CI runs it: ruff (lint + format), mypy with django-stubs, bandit.
-# Tests are scanned by bandit too, without the checks that flag test fixtures (asserts,
+# Static analysis, as CI runs it: ruff (lint + format), the import layers (import-linter,
+# contracts in pyproject.toml), mypy with django-stubs, bandit.
+# Tests are scanned by bandit too, without the checks that flag test fixtures (asserts, SQL
+# built on purpose by the SQL-box attack tests,
 # subprocesses, made-up passwords).
 ruff: dev-install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 lint: ruff
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance gunicorn.conf.py
-	$(VENV)/bin/bandit -q -c pyproject.toml -r tests -s B101,B105,B106,B404,B603,B607
+	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance agents demo backup gunicorn.conf.py
+	$(VENV)/bin/bandit -q -c pyproject.toml -r tests -s B101,B105,B106,B404,B603,B607,B608
 
 bench: dev-install
 	$(PY) -m bench

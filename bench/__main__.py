@@ -6,7 +6,7 @@
 3. Signs in as an owner of a team, and for every scenario in bench/scenarios.py measures server
    time (p50/p95/p99, from the Server-Timing header), SQL queries (X-SQL-Queries), and throughput
    with concurrent clients as a ratio of a trivial view's.
-4. Writes bench/results/latest.json and latest.md and the README's table.
+4. Writes bench/results/latest.json and latest.md and the table in docs/benchmarks.md.
 """
 
 import argparse
@@ -47,7 +47,11 @@ def parse_args():
     p.add_argument("--clients", type=int, default=4, help="concurrent clients for throughput")
     p.add_argument("--only", default="", help="regex: run only matching scenarios")
     p.add_argument("--reseed", action="store_true", help="regenerate the mesh even if present")
-    p.add_argument("--no-readme", action="store_true", help="do not update README.md's table")
+    p.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not update docs/benchmarks.md's table",
+    )
     p.add_argument("--output", default=str(RESULTS / "latest"), help="path without extension")
     return p.parse_args()
 
@@ -79,7 +83,7 @@ def setup_django(env: dict) -> None:
 def prepare_mesh(products: int, reseed: bool) -> dict:
     from django.core.management import call_command
 
-    from products import scale
+    from demo import scale
 
     call_command("migrate", verbosity=0, interactive=False)
     have = scale.existing_size()
@@ -95,9 +99,9 @@ def mesh_facts() -> dict:
     """Sizes, and the person and objects the scenarios visit (deterministic choices)."""
     from django.db.models import Count
 
+    from demo import scale
     from domains.models import Domain, Membership, Team
     from governance.models import PolicyStatus, QualityCheck, QualityRun
-    from products import scale
     from products.models import (
         AccessRequest,
         DataProduct,
@@ -431,15 +435,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str, marker: str = "bench") -> None:
-    """Replace the README's text between <!-- marker:start --> and <!-- marker:end -->."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+def update_benchmarks_doc(table: str, marker: str = "bench") -> None:
+    """Replace docs/benchmarks.md's text between <!-- marker:start --> and <!-- marker:end -->.
+    The published tables live there, never in the README (which stays short)."""
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text()
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+    if start not in text or end not in text:
+        log(f"{doc}: markers {start} … {end} not found; table not written")
+        return
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
 def main() -> None:
@@ -464,7 +471,7 @@ def main() -> None:
     ensure_database(db)
     setup_django(env)
     mesh = prepare_mesh(args.products, args.reseed)
-    from products import scale
+    from demo import scale
 
     log(f"signing in as {mesh['user']}; product {mesh['vars']['urn']}")
     chosen = [s for s in SCENARIOS if s is TRIVIAL or re.search(args.only, s.name)]
@@ -519,8 +526,8 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     out.with_suffix(".md").write_text(table)
-    if not args.no_readme and out == RESULTS / "latest":
-        update_readme(table)
+    if not args.no_docs and out == RESULTS / "latest":
+        update_benchmarks_doc(table)
     print(table)
     missed = [r["name"] for r in results if r["missed"]]
     errors = [r["name"] for r in results if r["status"] != "ok"]

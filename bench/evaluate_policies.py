@@ -25,8 +25,9 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from domains import services as domain_services  # noqa: E402
 from domains.models import Domain, Team  # noqa: E402
-from governance import policy_services, rules  # noqa: E402
 from governance.models import Policy  # noqa: E402
+from governance.policies import rules  # noqa: E402
+from governance.policies import services as policy_services  # noqa: E402
 from meshportal.audit import audit_context  # noqa: E402
 from products.models import DataProduct, OutputPort, SchemaField  # noqa: E402
 

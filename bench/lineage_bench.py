@@ -118,7 +118,7 @@ def main() -> None:
     if not existing:
         name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
-        from products import lineage
+        from products.lineage import graph as lineage
         from products.models import DataProduct, InputPort
 
         t = time.perf_counter()

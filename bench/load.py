@@ -4,8 +4,8 @@ Reuses `make bench`'s set-up (database, `seed_scale` unless a mesh of the size i
 gunicorn on a free 127.0.0.1 port, now with gunicorn.conf.py) and runs locust headless with
 bench/locustfile.py: `--users` people (default 200), each a different generated user with their
 own session, browsing and calling the API for `--duration` seconds. Writes
-bench/results/load.json and load.md, the README's load table, and exits non-zero when any
-request failed. Only loopback traffic; locust and gunicorn are stopped at the end.
+bench/results/load.json and load.md, the load table in docs/benchmarks.md, and exits non-zero
+when any request failed. Only loopback traffic; locust and gunicorn are stopped at the end.
 """
 
 import argparse
@@ -31,7 +31,7 @@ from bench.__main__ import (
     percentile,
     prepare_mesh,
     setup_django,
-    update_readme,
+    update_benchmarks_doc,
 )
 from bench.scenarios import SEARCHES
 
@@ -46,7 +46,11 @@ def parse_args():
     p.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     p.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     p.add_argument("--reseed", action="store_true")
-    p.add_argument("--no-readme", action="store_true", help="do not update README.md's table")
+    p.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not update docs/benchmarks.md's table",
+    )
     return p.parse_args()
 
 
@@ -57,8 +61,8 @@ def make_plan(n_users: int, search: str) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from demo import scale
     from domains.models import Domain
-    from products import scale
     from products.models import DataProduct
 
     users = list(
@@ -270,8 +274,8 @@ def main() -> int:
     (RESULTS / "load.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     (RESULTS / "load.md").write_text(table)
-    if not args.no_readme:
-        update_readme(table, "load")
+    if not args.no_docs:
+        update_benchmarks_doc(table, "load")
     print(table)
     if total["failures"] or proc.returncode:
         log(f"FAILED: {total['failures']} errors (locust exit code {proc.returncode})")

@@ -19,8 +19,8 @@ from types import SimpleNamespace
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from governance import quality_engine as engine  # noqa: E402
-from governance.quality_engine import CheckSpec  # noqa: E402
+from governance.quality import engine  # noqa: F401
+from governance.quality.engine import CheckSpec  # noqa: E402
 
 SCHEMA = "bench_quality"
 

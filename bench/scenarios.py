@@ -101,14 +101,14 @@ SCENARIOS: list[Scenario] = [
     # Jobs, run in-process.
     Scenario(
         "policy evaluation (all products)",
-        "governance.policy_services.evaluate_policies",
+        "governance.policies.services.evaluate_policies",
         kind="job",
         max_queries=None,
         max_seconds=30,
     ),
     Scenario(
         "dispatch due quality checks",
-        "governance.quality_services.dispatch_due",
+        "governance.quality.services.dispatch_due",
         kind="job",
         max_queries=None,
     ),

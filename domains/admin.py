@@ -4,11 +4,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import render
 
-from meshportal.admin import ObjectPermissionsAdminMixin, PortalInlineMixin, PortalPermissionAdmin
+from domains import services
+from domains.models import Domain, Membership, Team
+from meshportal.admin import (
+    AuditedDeleteMixin,
+    ObjectPermissionsAdminMixin,
+    PortalInlineMixin,
+    PortalPermissionAdmin,
+)
 from meshportal.permissions import MANAGE_TEAM, TRANSFER, can, is_platform
-
-from . import services
-from .models import Domain, Membership, Team
 
 
 class MembershipFormSet(forms.BaseInlineFormSet):
@@ -53,7 +57,7 @@ def _save_memberships(formset) -> None:
 
 
 @admin.register(Team)
-class TeamAdmin(PortalPermissionAdmin):
+class TeamAdmin(AuditedDeleteMixin, PortalPermissionAdmin):  # saves: the services
     edit_action = MANAGE_TEAM
     list_display = ("name", "slug", "contact_email", "member_count")
     search_fields = ("name", "slug", "contact_email")
@@ -83,7 +87,7 @@ class TransferForm(forms.Form):
 
 
 @admin.register(Domain)
-class DomainAdmin(ObjectPermissionsAdminMixin, PortalPermissionAdmin):  # type: ignore[misc]
+class DomainAdmin(AuditedDeleteMixin, ObjectPermissionsAdminMixin, PortalPermissionAdmin):  # type: ignore[misc]
     list_display = ("name", "slug", "owner_team", "parent")
     list_filter = ("owner_team", "parent")
     search_fields = ("name", "slug", "description")
@@ -137,8 +141,10 @@ class DomainAdmin(ObjectPermissionsAdminMixin, PortalPermissionAdmin):  # type: 
             {
                 **self.admin_site.each_context(request),
                 "title": "Transfer domains",
-                "domains": queryset,
+                "objects": queryset,
                 "form": form,
+                "action": "transfer",
+                "submit": "Yes, transfer",
                 "opts": self.model._meta,
             },
         )

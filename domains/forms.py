@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .models import Membership
+from domains.models import Membership
 
 
 class MemberForm(forms.Form):

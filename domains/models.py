@@ -4,6 +4,8 @@ from django.db import models
 from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from meshportal.fields import NameField
+
 slug_validator_help = "Lower-case letters, digits and hyphens; used in URLs and URNs."
 
 
@@ -11,7 +13,7 @@ class Team(models.Model):
     """A group of people who own domains. Wraps one Django Group that carries its permissions."""
 
     slug = models.SlugField(max_length=80, unique=True, help_text=slug_validator_help)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     description = models.TextField(blank=True)
     contact_email = models.EmailField(blank=True)
     group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team")
@@ -58,7 +60,7 @@ class Membership(models.Model):
 
 class Domain(models.Model):
     slug = models.SlugField(max_length=80, unique=True, help_text=slug_validator_help)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     description = models.TextField(blank=True, help_text="Markdown.")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"

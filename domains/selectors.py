@@ -1,8 +1,7 @@
 from django.db.models import QuerySet
 
+from domains.models import Domain, Membership, Team
 from meshportal.audit import entries_for
-
-from .models import Domain, Membership, Team
 
 
 def domain_list() -> QuerySet:

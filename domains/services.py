@@ -5,10 +5,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from domains.models import Domain, Membership, Team
 from meshportal import audit
 from meshportal.permissions import clear_caches
-
-from .models import Domain, Membership, Team
 
 DOMAIN_TEAM_PERMS = ("change_domain",)
 

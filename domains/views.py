@@ -5,15 +5,14 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from domains import selectors, services
+from domains.forms import MemberForm
+from domains.models import Domain, Team
 from meshportal import audit
 from meshportal.forms import apply_errors
 from meshportal.permissions import CREATE_PRODUCT, MANAGE_TEAM, can, require
-from products import discovery
 from products import selectors as product_selectors
-
-from . import selectors, services
-from .forms import MemberForm
-from .models import Domain, Team
+from products.discovery import facets as discovery
 
 
 def home(request):

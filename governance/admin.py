@@ -1,9 +1,29 @@
+"""The console's governance pages. Every write goes through the services (and so the audit
+log): a policy becomes active only by the council's vote or the explicit platform override."""
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import render
 
-from meshportal.admin import PlatformOnlyAdmin
-
-from . import quality_engine
-from .models import DataSource
+from governance.models import (
+    DataSource,
+    EvaluationRun,
+    GlossaryTerm,
+    Policy,
+    QualityCheck,
+    QualityRun,
+    Waiver,
+    Webhook,
+    WebhookDelivery,
+)
+from governance.policies import services as policy_services
+from governance.quality import engine as quality_engine
+from governance.quality import services as quality_services
+from governance.quality import webhook_targets
+from meshportal.admin import AuditedDeleteMixin, AuditedSaveMixin, PlatformOnlyAdmin
+from meshportal.forms import apply_errors
 
 
 @admin.action(description="Test connection (read-only)")
@@ -16,7 +36,7 @@ def test_connection(modeladmin, request, queryset):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(PlatformOnlyAdmin):
+class DataSourceAdmin(AuditedSaveMixin, PlatformOnlyAdmin):  # no service writes data sources
     list_display = ("name", "kind", "host", "database", "password_env")
     actions = [test_connection]
     list_filter = ("kind",)
@@ -24,44 +44,115 @@ class DataSourceAdmin(PlatformOnlyAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
-# -- policies (platform staff; writes to terms and policies go through the services' audit) ------
-from meshportal import audit  # noqa: E402
-
-from .models import EvaluationRun, GlossaryTerm, Policy, Waiver  # noqa: E402
+# -- policies (platform staff): through the services; a policy becomes active by the council's
+# vote, or by the explicit, audited override action below ----------------------------------------
 
 
-class _AuditedAdmin(PlatformOnlyAdmin):
-    def save_model(self, request, obj, form, change):
-        before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
-        super().save_model(request, obj, form, change)
-        audit.record(
-            action="update" if change else "create",
-            obj=obj,
-            changes=audit.diff(before, audit.snapshot(obj)),
-        )
+# What the council's vote decides (or the service sets): never edited in the console.
+POLICY_DECIDED = ("status", "activated_at", "retired_at", "proposed_by")
+# What the council voted on: fixed once proposed (a change is a new proposal).
+POLICY_VOTED = ("key", "rule_type", "parameters", "severity", "domain")
+PROPOSE_FIELDS = ("key", "title", "rationale", "rule_type", "parameters", "severity", "domain")
 
-    def delete_model(self, request, obj):
-        audit.record(action="delete", obj=obj, changes=audit.diff(audit.snapshot(obj), {}))
-        super().delete_model(request, obj)
+
+class PolicyAdminForm(forms.ModelForm):
+    class Meta:
+        model = Policy
+        fields = PROPOSE_FIELDS
+
+    def clean(self):
+        data = super().clean()
+        if "rule_type" in self.fields:  # adding: the rule's parameters, as on the proposal page
+            try:
+                data["parameters"] = policy_services.policy_parameters_clean(
+                    data.get("rule_type", ""), data.get("parameters")
+                )
+            except ValidationError as e:
+                apply_errors(self, e)
+        return data
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Recorded in the audit log and sent to the council.",
+    )
 
 
 @admin.register(Policy)
-class PolicyAdmin(_AuditedAdmin):
+class PolicyAdmin(AuditedSaveMixin, PlatformOnlyAdmin):
+    form = PolicyAdminForm
     list_display = ("key", "title", "rule_type", "severity", "domain", "status")
     list_filter = ("status", "severity", "rule_type")
     search_fields = ("key", "title")
+    actions = ["override_activate"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = (*super().get_readonly_fields(request, obj), *POLICY_DECIDED)
+        return (*fields, *POLICY_VOTED) if obj is not None else fields
+
+    def save_model(self, request, obj, form, change):
+        if change:  # the wording only (title, rationale): an audited save, no service changes it
+            super().save_model(request, obj, form, change)
+        else:  # a new policy is a proposal, as on the Governance pages
+            data = {k: form.cleaned_data.get(k) for k in PROPOSE_FIELDS}
+            obj.pk = policy_services.policy_propose(by=request.user, **data).pk
+
+    @admin.action(description="Activate without a council vote (platform override)")
+    def override_activate(self, request, queryset):
+        form = OverrideForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    for policy in queryset:
+                        policy_services.policy_override_activate(
+                            policy=policy, by=request.user, reason=form.cleaned_data["reason"]
+                        )
+            except (PermissionDenied, ValidationError) as e:
+                text = " ".join(e.messages) if isinstance(e, ValidationError) else str(e)
+                self.message_user(request, text, messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"Activated {queryset.count()} polic(ies) by platform override; "
+                "the council has been told.",
+                messages.WARNING,
+            )
+            return None
+        return render(
+            request,
+            "admin/governance/override.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Activate without a council vote",
+                "objects": queryset,
+                "form": form,
+                "action": "override_activate",
+                "submit": "Yes, activate without a vote",
+                "opts": self.model._meta,
+            },
+        )
 
 
 @admin.register(GlossaryTerm)
-class GlossaryTermAdmin(_AuditedAdmin):
+class GlossaryTermAdmin(AuditedSaveMixin, PlatformOnlyAdmin):  # deletes: the audited delete
     list_display = ("name", "domain", "status")
     list_filter = ("status",)
     search_fields = ("name", "synonyms")
     prepopulated_fields = {"slug": ("name",)}
 
+    def save_model(self, request, obj, form, change):
+        # Through the glossary's service: its rules, its audit entry, linked products reindexed.
+        term = GlossaryTerm.objects.get(pk=obj.pk) if change else None
+        fields = {k: form.cleaned_data[k] for k in form.changed_data if k in form.cleaned_data}
+        saved = policy_services.glossary_term_save(
+            term=term, by=request.user, **(fields if change else form.cleaned_data)
+        )
+        obj.pk = saved.pk
+
 
 @admin.register(Waiver)
-class WaiverAdmin(PlatformOnlyAdmin):
+class WaiverAdmin(AuditedDeleteMixin, PlatformOnlyAdmin):  # asked for and decided in the portal
     list_display = ("policy", "product", "status", "expires_at")
     list_filter = ("status",)
     readonly_fields = [f.name for f in Waiver._meta.fields]
@@ -76,14 +167,6 @@ class EvaluationRunAdmin(PlatformOnlyAdmin):
 
 
 # -- quality ---------------------------------------------------------------------------------
-
-from django import forms  # noqa: E402
-from django.core.exceptions import ValidationError  # noqa: E402
-
-from meshportal.forms import apply_errors  # noqa: E402
-
-from . import quality_services  # noqa: E402
-from .models import QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402
 
 
 class QualityCheckAdminForm(forms.ModelForm):
@@ -109,6 +192,7 @@ class QualityCheckAdminForm(forms.ModelForm):
                 kind=data.get("kind"),
                 columns=data.get("columns") or [],
                 params=data.get("params") or {},
+                port=data.get("port"),
             )
             quality_services.validate_schedule(
                 interval_minutes=data.get("interval_minutes"), cron=data.get("cron", "")
@@ -176,6 +260,9 @@ class QualityCheckAdmin(PlatformOnlyAdmin):
             )
             obj.pk = created.pk
 
+    def delete_model(self, request, obj):
+        quality_services.check_delete(check=obj, by=request.user)
+
 
 @admin.register(QualityRun)
 class QualityRunAdmin(PlatformOnlyAdmin):
@@ -198,16 +285,43 @@ class QualityRunAdmin(PlatformOnlyAdmin):
         return False
 
 
+class WebhookAdminForm(forms.ModelForm):
+    class Meta:
+        model = Webhook
+        fields = ("team", "url", "active")
+
+    def clean_url(self):
+        # The same rule as the team's Webhooks page (and every delivery).
+        try:
+            return webhook_targets.validate(self.cleaned_data["url"])
+        except ValidationError as e:
+            raise ValidationError(e.message_dict["url"]) from None
+
+
 @admin.register(Webhook)
 class WebhookAdmin(PlatformOnlyAdmin):
+    form = WebhookAdminForm
     list_display = ("team", "url", "active", "created_at")
     list_filter = ("active",)
     # The secret is generated when a webhook is added on the team's Webhooks page and shown
     # there once; the admin never shows it, and adds none (no way to show the secret once).
     exclude = ("secret",)
+    readonly_fields = ("team",)  # a webhook carries its team's events; it never changes team
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the service that the team's Webhooks page uses: its URL rule, its audit entry.
+        quality_services.webhook_update(
+            hook=Webhook.objects.get(pk=obj.pk),
+            url=form.cleaned_data["url"],
+            active=form.cleaned_data["active"],
+            by=request.user,
+        )
+
+    def delete_model(self, request, obj):
+        quality_services.webhook_delete(hook=obj, by=request.user)
 
 
 @admin.register(WebhookDelivery)

@@ -6,18 +6,15 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance and quality"
 
     def ready(self):
+        from governance.policies import permissions as policy_permissions
+        from governance.policies import selectors as policy_selectors
+        from governance.policies import services as policy_services
+        from governance.policies import signals as policy_signals
+        from governance.quality import permissions as quality_permissions
+        from governance.quality import signals as quality_signals
+        from governance.quality import views as quality_views  # noqa: F401  (registers the Quality tab)
         from products import services as product_services
         from products import tabs
-
-        from . import (  # noqa: F401 - quality_views registers the Quality tab
-            policy_permissions,
-            policy_selectors,
-            policy_services,
-            policy_signals,
-            quality_permissions,
-            quality_signals,
-            quality_views,
-        )
 
         policy_permissions.register()
         policy_signals.connect()
@@ -36,31 +33,25 @@ class GovernanceConfig(AppConfig):
             )
         )
         quality_permissions.register()
-        from . import quality_odcs
+        from django.apps import apps
+
+        from governance.quality import engine as quality_engine
+
+        # A data source that can read any of these is refused (docs/security.md).
+        quality_engine.PORTAL_TABLES.update(m._meta.db_table for m in apps.get_models())
+        from governance.quality import odcs as quality_odcs
 
         quality_odcs.register_contract_hooks()
-        # seed_scale: glossary, quality checks and runs, policies and evaluations, trust.
-        from . import scale_stages
-
-        scale_stages.register()
-        # Policy compliance is one term of the trust score (weight 20, beside checks 50,
-        # freshness 20 and documentation 30; the score is normalised by the weights present).
-        from . import quality_services
-
-        if not any(key == "compliance" for key, _, _ in quality_services.TRUST_COMPONENTS):
-            quality_services.TRUST_COMPONENTS.append(
-                ("compliance", 20, lambda product, state: policy_services.compliance_share(product))
-            )
         # Discovery: sort by trust, "most trusted" on home, and check shares on domain tiles.
-        from products import discovery
-
-        from . import quality_selectors
+        from governance.quality import selectors as quality_selectors
+        from governance.quality import services as quality_services
+        from products.discovery import facets as discovery
 
         discovery.SORTS["trust"] = lambda qs: quality_services.with_trust(qs).order_by(
             "-trust", "name"
         )
         if not any(f.key == "quality" for f in discovery.FACETS):
-            from .models import ProductQuality
+            from governance.models import ProductQuality
 
             discovery.FACETS.append(
                 discovery.Facet(
@@ -71,7 +62,8 @@ class GovernanceConfig(AppConfig):
                 )
             )
         # The freshness SLO badge on every product list and header reads quality_state.
-        from products import search, selectors
+        from products import selectors
+        from products.discovery import search
 
         if "quality_state" not in selectors.LIST_RELATED:
             selectors.LIST_RELATED.append("quality_state")
@@ -80,3 +72,8 @@ class GovernanceConfig(AppConfig):
             search.DOCUMENT_PARTS.append(policy_services.glossary_document_part)
         if quality_selectors.domain_check_shares not in discovery.DOMAIN_TILE_STATS:
             discovery.DOMAIN_TILE_STATS.append(quality_selectors.domain_check_shares)
+        # Lineage graph nodes show trust.
+        from products.lineage import graph as lineage
+
+        if quality_selectors.trust_badges not in lineage.NODE_BADGES:
+            lineage.NODE_BADGES.append(quality_selectors.trust_badges)

@@ -5,10 +5,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from domains.models import Domain
-from products.filters import ProductUrnFilter
-
-from . import rules
-from .models import Policy, PolicyResult, PolicyStatus, QualityCheck, QualityRun, Waiver
+from governance.models import Policy, PolicyResult, PolicyStatus, QualityCheck, QualityRun, Waiver
+from governance.policies import rules
+from products.filters import ProductUrnFilter, visible_to_requester
+from products.models import OutputPort
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -66,6 +66,7 @@ class WaiverFilter(django_filters.FilterSet):
 
 class QualityCheckFilter(django_filters.FilterSet):
     product = ProductUrnFilter(field_name="port__product")
+    port = django_filters.ModelChoiceFilter(queryset=visible_to_requester(OutputPort))
     kind = django_filters.MultipleChoiceFilter(choices=QualityCheck.Kind.choices)
     last_status = django_filters.MultipleChoiceFilter(choices=QualityCheck.Status.choices)
 

@@ -1,6 +1,8 @@
 from django.urls import include, path  # noqa: F401
 
-from . import policy_views, quality_views, webhook_views
+from governance.policies import views as policy_views
+from governance.quality import views as quality_views
+from governance.quality import webhook_views
 
 app_name = "governance"
 

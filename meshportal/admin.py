@@ -7,16 +7,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from guardian.admin import (
     AdminGroupObjectPermissionsForm,
     AdminUserObjectPermissionsForm,
     GuardedModelAdminMixin,
 )
 
-from . import audit
-from .models import ApiToken, AuditEntry, Notification, PendingTask
-from .permissions import DELETE, EDIT, VIEW, can, is_platform, may_grant, visible
-from .queue import send_pending
+from meshportal import audit
+from meshportal.models import ApiToken, AuditEntry, Notification, PendingTask
+from meshportal.permissions import DELETE, EDIT, VIEW, can, is_platform, may_grant, visible
+from meshportal.queue import send_pending
 
 
 class ConsoleAdmin(admin.ModelAdmin):
@@ -60,6 +61,13 @@ class ConsoleAdmin(admin.ModelAdmin):
             return fields
         return fields + tuple(f for f in self.rights_fields if f not in fields)
 
+    def delete_queryset(self, request, queryset):
+        # The changelist's "delete selected" deletes one by one through delete_model, so a bulk
+        # delete takes the same service (and audit entry) as the object's own delete page.
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
 
 class PortalPermissionAdmin(ConsoleAdmin):
     """Admin pages ask the same permission model as the portal's pages and API.
@@ -101,6 +109,29 @@ class PlatformOnlyAdmin(ConsoleAdmin):
 
     def _nobody(self, request, obj=None) -> bool:
         return False
+
+
+class AuditedDeleteMixin:
+    """For records no service deletes (teams, domains, tags, ...): the admin's own delete, in
+    the audit log with what the record held (audit.record masks secrets)."""
+
+    def delete_model(self, request, obj):
+        audit.record(action="delete", obj=obj, changes=audit.diff(audit.snapshot(obj), {}))
+        super().delete_model(request, obj)
+
+
+class AuditedSaveMixin(AuditedDeleteMixin):
+    """For records no service writes (data sources, tags, a policy's wording): the admin's own
+    save too, in the audit log with a before/after diff."""
+
+    def save_model(self, request, obj, form, change):
+        before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+        audit.record(
+            action="update" if change else "create",
+            obj=obj,
+            changes=audit.diff(before, audit.snapshot(obj)),
+        )
 
 
 # -- object permissions (guardian): platform staff only, every grant audited -------------------
@@ -320,7 +351,7 @@ class ApiTokenAdmin(PlatformOnlyAdmin):
     def save_model(self, request, obj, form, change):
         from django.contrib import messages
 
-        from .api_auth import token_create
+        from meshportal.api.auth import token_create
 
         token, key = token_create(user=obj.user, name=obj.name, created_by=request.user)
         obj.pk = token.pk
@@ -330,7 +361,7 @@ class ApiTokenAdmin(PlatformOnlyAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
-        from .api_auth import token_revoke
+        from meshportal.api.auth import token_revoke
 
         for token in queryset:
             token_revoke(token=token)

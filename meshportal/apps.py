@@ -8,7 +8,7 @@ class MeshportalConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import permissions
+        from meshportal import permissions
 
         permissions._register_core()
         # Permission ids are cached per process; a flush (tests) or migration may renumber them.

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from .models import AuditEntry
+from meshportal.models import AuditEntry
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "audit_context", default=None
@@ -65,6 +65,21 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)}
 
 
+# Values never written to the log, whoever records them: an entry says only that one changed.
+SECRET_KEYS = frozenset({"secret", "password", "password_env", "key_hash"})
+MASKED = "(secret)"
+
+
+def _without_secrets(changes: dict[str, Any]) -> dict[str, Any]:
+    def mask(value: Any) -> Any:
+        return MASKED if value not in (None, "") else value
+
+    return {
+        k: ([mask(x) for x in v] if isinstance(v, list) else mask(v)) if k in SECRET_KEYS else v
+        for k, v in changes.items()
+    }
+
+
 def record(
     *,
     action: str,
@@ -91,7 +106,7 @@ def record(
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
         object_id=str(obj.pk),
         object_repr=str(obj)[:300],
-        changes=changes or {},
+        changes=_without_secrets(changes or {}),
         scope_type=ContentType.objects.get_for_model(scope),
         scope_id=str(scope.pk),
         request_id=ctx["request_id"],

@@ -1,4 +1,4 @@
-from .permissions import is_platform
+from meshportal.permissions import is_platform
 
 
 def navigation(request):
@@ -20,7 +20,7 @@ def service_banner(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_staff:
         return {}
-    from .queue import status
+    from meshportal.queue import status
 
     state = status()
     if state["broker_ok"] and not state["pending"]:

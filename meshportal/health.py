@@ -54,7 +54,7 @@ def broker_ping(timeout: float = 2.0) -> tuple[bool, str]:
     if url.startswith("filesystem://"):
         folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         return Path(folder).is_dir(), "filesystem"
-    from .celery import app
+    from meshportal.celery import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)

@@ -6,7 +6,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from .audit import audit_context
+from meshportal.audit import audit_context
 
 log = logging.getLogger(__name__)
 

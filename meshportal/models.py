@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from meshportal.fields import NameField
+
 
 class AuditEntry(models.Model):
     """One create, update or delete, with who, when, through which door and a field diff.
@@ -20,6 +22,7 @@ class AuditEntry(models.Model):
         ADMIN = "admin", "Admin"
         TASK = "task", "Task"
         COMMAND = "command", "Command"
+        MCP = "mcp", "MCP (AI assistants)"
 
     timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -116,12 +119,12 @@ class PendingTask(models.Model):
 
 class ApiToken(models.Model):
     """A named API token for automation. Only a SHA-256 hash of the secret is stored; the secret
-    is shown once, when the token is created (meshportal.api_auth.token_create)."""
+    is shown once, when the token is created (meshportal.api.auth.token_create)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
-    name = models.CharField(max_length=100)
+    name = NameField(max_length=100)
     prefix = models.CharField(
         max_length=12, help_text="The token's first characters, to tell it apart."
     )

@@ -1,21 +1,47 @@
-"""In-app notifications and their e-mails. Services call notify(); nothing else sends mail."""
+"""In-app notifications and their e-mails. Services call notify(); nothing else sends mail.
+
+The in-app rows are written in the caller's transaction; the e-mails leave when it commits
+(never over SMTP while the transaction holds its locks, and never for a change rolled back).
+"""
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
+from django.db import transaction
 
-from .models import Notification
+from meshportal.fields import one_line
+from meshportal.models import Notification
 
 log = logging.getLogger(__name__)
 
 
-def notify(users: Iterable, *, kind: str, title: str, url: str = "", body: str = "") -> int:
-    """Create one notification per user (once each) and e-mail those who have an address."""
+def notify(
+    users: Iterable,
+    *,
+    kind: str,
+    title: str,
+    url: str = "",
+    body: str = "",
+    about: Any = None,
+) -> int:
+    """Create one notification per user (once each) and e-mail those who have an address.
+
+    `about`: the object the notification speaks of (a product, ...). It reaches only those who
+    may see it (can VIEW), whoever the caller listed: a title naming another team's draft
+    must not tell an outsider that it exists."""
     recipients = {u.pk: u for u in users if u is not None and u.is_active}
+    if about is not None:
+        from meshportal.permissions import VIEW, can
+
+        recipients = {pk: u for pk, u in recipients.items() if can(u, VIEW, about)}
     if not recipients:
         return 0
+    # One line, within the column: titles carry names, and an e-mail subject with a line
+    # break is refused by the mailer (the whole batch would be lost).
+    title = one_line(title)[: Notification._meta.get_field("title").max_length]
     Notification.objects.bulk_create(
         [
             Notification(user=u, kind=kind, title=title, url=url, body=body)
@@ -33,12 +59,17 @@ def notify(users: Iterable, *, kind: str, title: str, url: str = "", body: str =
         )
         for u in wants_mail
     ]
+    if messages:
+        transaction.on_commit(lambda: _send(messages, kind))
+    return len(recipients)
+
+
+def _send(messages: list[tuple[str, str, str, list[str]]], kind: str) -> None:
     try:
         send_mass_mail(messages, fail_silently=False)
     except OSError:
         # A mail server outage must not undo the change that caused the notification.
         log.exception("Could not send %d notification e-mails of kind %s", len(messages), kind)
-    return len(recipients)
 
 
 # The kinds a user may switch e-mail off for (preferences page); in-app notifications always
@@ -55,7 +86,7 @@ SUBSCRIPTION_KINDS = {
 
 def email_wanted(user, kind: str) -> bool:
     """Whether the user wants e-mail for this kind: on unless they switched it off."""
-    from .models import NotificationPreference
+    from meshportal.models import NotificationPreference
 
     if kind.startswith("quality."):  # quality.failed, quality.passed, quality.freshness, ...
         kind = "quality_change"
@@ -66,7 +97,7 @@ def email_wanted(user, kind: str) -> bool:
 
 def preferences_get(*, user) -> dict[str, bool]:
     """{kind: wants e-mail} for every subscription kind."""
-    from .models import NotificationPreference
+    from meshportal.models import NotificationPreference
 
     off = set(
         NotificationPreference.objects.filter(user=user, email=False).values_list("kind", flat=True)
@@ -76,7 +107,7 @@ def preferences_get(*, user) -> dict[str, bool]:
 
 def preferences_set(*, user, email_kinds: set[str]) -> None:
     """Switch e-mail on for email_kinds and off for the other subscription kinds."""
-    from .models import NotificationPreference
+    from meshportal.models import NotificationPreference
 
     for kind in SUBSCRIPTION_KINDS:
         NotificationPreference.objects.update_or_create(

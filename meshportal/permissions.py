@@ -33,6 +33,9 @@ CREATE_PRODUCT = "create_product"
 MANAGE_TEAM = "manage_team"
 TRANSFER = "transfer"
 DECIDE = "decide"
+OWN = "own"  # an owner of the product's team (or platform): whoever may take its lifecycle steps
+REVOKE = "revoke"  # end an approved access grant
+WITHDRAW = "withdraw"  # the requester takes back a pending access request
 GOVERN = "govern"
 
 OWNER_ACTIONS = {PUBLISH, DEPRECATE, RETIRE, DELETE, APPROVE_ACCESS}
@@ -159,10 +162,28 @@ def can(user, action: str, obj: Any) -> bool:
     return is_platform(user)
 
 
+def refusal(user, action: str, obj: Any) -> str:
+    """The one message for "you may see obj but not do action to it", at every door."""
+    if action == CREATE_PRODUCT:
+        return f"Only the team owning {obj}, {obj.owner_team}, creates products in it."
+    if action == DECIDE and getattr(obj, "requester_id", None) == user.pk:
+        return "You cannot decide your own request."
+    if action in (DECIDE, REVOKE) and hasattr(obj, "requester_id"):
+        verb = "decide requests for" if action == DECIDE else "revoke access to"
+        return f"Only owners of {obj.product.owner_team} {verb} {obj.product}."
+    if action == WITHDRAW:
+        return "Only the requester withdraws a request."
+    if action == OWN:
+        return f"Only owners of {obj.owner_team} take {obj} through its lifecycle."
+    return f"You may not {action.replace('_', ' ')} {obj}."
+
+
 def require(user, action: str, obj: Any) -> None:
-    """Raise 404 when the user may not even see obj, 403 when they may see it but not act."""
+    """Raise 404 when the user may not even see obj, 403 when they may see it but not act.
+    Pages, the API, contract uploads, the admin and the services all ask here, so every door
+    answers alike."""
     if action != VIEW and can(user, VIEW, obj) and not can(user, action, obj):
-        raise PermissionDenied(f"You may not {action.replace('_', ' ')} {obj}.")
+        raise PermissionDenied(refusal(user, action, obj))
     if not can(user, action, obj):
         raise Http404
 
@@ -212,12 +233,19 @@ def require_transfer(user, product, team) -> None:
 
 
 def _product_rule(user, action: str, product) -> bool:
+    if action == VIEW and product.status != "draft":
+        return True  # every signed-in user (can() checked that): no query, e.g. per recipient
     platform = is_platform(user)
     perms = set() if platform else product_perms(user, product)
     team = platform or "change_dataproduct" in perms
     owner = platform or (team and is_team_owner(user, product.owner_team_id))
     if action == VIEW:
-        return platform or product.status != "draft" or "view_dataproduct" in perms
+        return (
+            platform
+            or product.status != "draft"
+            or "view_dataproduct" in perms
+            or _reads_draft(user, product)
+        )
     if action == VIEW_CONNECTION:
         return team or "consume_dataproduct" in perms
     if action == EDIT:
@@ -228,7 +256,7 @@ def _product_rule(user, action: str, product) -> bool:
         return owner and product.status == "published"
     if action == RETIRE:
         return owner and product.status in ("published", "deprecated")
-    if action in (DELETE, APPROVE_ACCESS):
+    if action in (DELETE, APPROVE_ACCESS, OWN):
         return owner
     if action == TRANSFER:  # may move it away at all; to which team: can_transfer()
         return owner
@@ -278,16 +306,13 @@ def _access_request_rule(user, action: str, req) -> bool:
             or is_platform(user)
             or _product_rule(user, APPROVE_ACCESS, req.product)
         )
+    # Who may act; whether the request's state allows it is the service's to say (400).
     if action == DECIDE:
-        return (
-            req.requester_id != user.pk
-            and req.status == "pending"
-            and _product_rule(user, APPROVE_ACCESS, req.product)
-        )
-    if action == "revoke":
-        return req.status == "approved" and _product_rule(user, APPROVE_ACCESS, req.product)
-    if action == "withdraw":
-        return req.requester_id == user.pk and req.status == "pending"
+        return req.requester_id != user.pk and _product_rule(user, APPROVE_ACCESS, req.product)
+    if action == REVOKE:
+        return _product_rule(user, APPROVE_ACCESS, req.product)
+    if action == WITHDRAW:
+        return req.requester_id == user.pk
     return is_platform(user)
 
 
@@ -295,6 +320,29 @@ def _access_request_rule(user, action: str, req) -> bool:
 # drafts their team's or their own object permissions show. Views cached for everyone (the
 # mesh map) are built from these and add the user's own on top.
 PUBLIC_PRODUCTS = ~Q(status="draft")
+
+
+# Drafts are seen only by their team, with one exception, registered by the governance app
+# (governance.policies.permissions): a council delegate sees the draft a pending waiver asks them
+# to decide. `may_see(user, product)` answers for one draft (can VIEW); `condition(user)` is
+# the same rule as a Q on products for visible() (an empty Q() adds nothing).
+_draft_readers: list[tuple[Callable[[Any, Any], bool], Callable[[Any], Q]]] = []
+
+
+def register_draft_reader(*, may_see: Callable[[Any, Any], bool], condition) -> None:
+    if (may_see, condition) not in _draft_readers:
+        _draft_readers.append((may_see, condition))
+
+
+def _reads_draft(user, product) -> bool:
+    return any(may_see(user, product) for may_see, _ in _draft_readers)
+
+
+def _draft_reader_conditions(user) -> Q:
+    q = Q()
+    for _, condition in _draft_readers:
+        q |= condition(user)
+    return q
 
 
 def _visible_products(user, qs: QuerySet) -> QuerySet:
@@ -309,7 +357,9 @@ def _visible_products(user, qs: QuerySet) -> QuerySet:
     by_user = DataProductUserObjectPermission.objects.filter(
         content_object=OuterRef("pk"), permission_id=view, user=user
     )
-    return qs.filter(PUBLIC_PRODUCTS | Exists(by_group) | Exists(by_user))
+    return qs.filter(
+        PUBLIC_PRODUCTS | Exists(by_group) | Exists(by_user) | _draft_reader_conditions(user)
+    )
 
 
 def _visible_through_product(path: str):
@@ -331,6 +381,21 @@ def _visible_access_requests(user, qs: QuerySet) -> QuerySet:
     return qs.filter(Q(requester=user) | Q(product__owner_team_id__in=owned))
 
 
+def _visible_tags(user, qs: QuerySet) -> QuerySet:
+    """A tag exists for a reader through the products they may see: a tag used only by another
+    team's drafts is as private as those drafts (its page, lists and widgets answer as for a tag
+    that does not exist)."""
+    if is_platform(user):
+        return qs
+    from products.models import DataProduct
+
+    tagged = DataProduct.tags.through.objects.filter(
+        tag_id=OuterRef("pk"),
+        dataproduct_id__in=_visible_products(user, DataProduct.objects.all()).values("pk"),
+    )
+    return qs.filter(Exists(tagged))
+
+
 def _everyone(user, qs: QuerySet) -> QuerySet:
     return qs
 
@@ -345,5 +410,5 @@ def _register_core() -> None:
     register(Domain, rule=_domain_rule, visibility=_everyone)
     register(Team, rule=_team_rule, visibility=_everyone)
     register(Membership, visibility=_everyone)
-    register(Tag, visibility=_everyone)
+    register(Tag, visibility=_visible_tags)
     register(AccessRequest, rule=_access_request_rule, visibility=_visible_access_requests)

@@ -1,11 +1,17 @@
 """Hand tasks to Celery without letting a broker outage break the action that asked.
 
-    from meshportal import queue
-    result = queue.enqueue(tasks.run_checks, product.pk, queue="quality")
-    messages.add_message(request, result.level, result.message)
+The one way the portal queues work. Services write, then queue on commit:
 
-When the broker is unreachable the task is stored as a PendingTask row and sent again by
-send_pending_tasks (beat, every minute) once the broker is back. Arguments must be JSON.
+    from meshportal import queue
+    queue.enqueue_on_commit(tasks.run_checks, [run.pk], options={"queue": "quality"})
+
+so a task never runs before the rows it reads are committed, and a rolled-back change queues
+nothing. `enqueue()` sends at once (for a door that answers "queued" and wrote nothing).
+
+When the broker is unreachable the task is stored as a PendingTask row (with its options:
+queue, countdown) and sent again by send_pending_tasks (beat, every minute) once the broker is
+back. Arguments and options must be JSON. With Celery's task_always_eager (tests) the task runs
+in-line, as delay() would.
 """
 
 import logging
@@ -19,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from .models import PendingTask
+from meshportal.models import PendingTask
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,7 @@ def _publish(task_name: str, args, kwargs, options) -> None:
 
 
 def _app() -> Celery:
-    from .celery import app
+    from meshportal.celery import app
 
     return app
 
@@ -83,6 +89,10 @@ def enqueue(task, *args, **kwargs) -> EnqueueResult:
     """
     options = kwargs.pop("options", {}) or {}
     name = task if isinstance(task, str) else task.name
+    app = _app()
+    if app.conf.task_always_eager:
+        app.tasks[name].apply(args=list(args), kwargs=kwargs)
+        return EnqueueResult(queued=True)
     try:
         _publish(name, list(args), kwargs, options)
     except BROKER_ERRORS as exc:
@@ -97,6 +107,26 @@ def enqueue(task, *args, **kwargs) -> EnqueueResult:
         cache.delete(STATUS_CACHE_KEY)
         return EnqueueResult(queued=False, pending_id=pending.pk)
     return EnqueueResult(queued=True)
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> EnqueueResult | None:
+    """enqueue() once the current transaction commits (nothing if it rolls back). With no
+    transaction open it sends at once and returns the result; otherwise None (use tell())."""
+    sent: list[EnqueueResult] = []
+    transaction.on_commit(lambda: sent.append(enqueue(task, *args, **kwargs)))
+    return sent[0] if sent else None
+
+
+def tell(request, queued_text: str, result: EnqueueResult | None = None) -> None:
+    """The message after work was handed to enqueue_on_commit(): queued, or, with the broker
+    down, saved for later. Without its result at hand (still waiting for the commit), the
+    broker's status decides."""
+    if result is None:
+        result = EnqueueResult(queued=status()["broker_ok"])
+    if result.queued:
+        messages.success(request, queued_text)
+    else:
+        messages.add_message(request, result.level, result.message)
 
 
 def send_pending() -> dict[str, int]:
@@ -131,7 +161,7 @@ def status() -> dict:
     cached = cache.get(STATUS_CACHE_KEY)
     if cached is not None:
         return cached
-    from .health import broker_ping
+    from meshportal.health import broker_ping
 
     try:
         broker_ok = broker_ping(timeout=0.5)[0]

@@ -68,6 +68,12 @@ INSTALLED_APPS = [
     "domains",
     "products",
     "governance",
+    # The MCP server for AI assistants (`manage.py mcp`, its own process): no models.
+    "agents",
+    # Management commands only: seed_demo/seed_scale and export_mesh/import_mesh. Web and
+    # worker processes never import their modules (import-linter keeps it so).
+    "demo",
+    "backup",
 ]
 
 MIDDLEWARE = [
@@ -129,10 +135,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database that does not answer (a dropped route, a paused VM) must not hold a request
+    # until gunicorn kills the worker: give up connecting after a few seconds, answer 503.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+    )
     # JIT compilation costs 100-300 ms on the portal's short list queries (their estimated cost
     # passes jit_above_cost at 10,000 products) and never pays off for OLTP: off (make bench).
     # The trigram word-similarity operator's threshold is search's typo tolerance, so the typo
-    # fallback can use the trigram index (products.search.TYPO_THRESHOLD).
+    # fallback can use the trigram index (products.discovery.search.TYPO_THRESHOLD).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", "-c jit=off -c pg_trgm.word_similarity_threshold=0.3"
     )
@@ -277,11 +288,12 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # A cache shared by every process (Redis) when CACHE_URL is set; otherwise each process keeps
 # its own, and caches that need invalidating across processes (the mesh map) stay off.
+# The Redis cache fails open (meshportal.cache): with Redis down, pages and the API run uncached.
 CACHE_URL = env.str("CACHE_URL", default="")
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "meshportal.cache.FailOpenRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "mesh",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -342,22 +354,26 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "meshportal.api_auth.ApiTokenAuthentication",
+        "meshportal.api.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["meshportal.api.PortalPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["meshportal.api.common.PortalPermission"],
+    # JSON only (DRF's parser with a depth limit): one body type per operation in the OpenAPI
+    # schema, so generated clients can send nested objects. Contract uploads take YAML/JSON text.
+    "DEFAULT_PARSER_CLASSES": ["meshportal.api.common.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "meshportal.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "meshportal.api.common.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "meshportal.api_schema.PortalAutoSchema",
-    "EXCEPTION_HANDLER": "meshportal.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "meshportal.api.schema.PortalAutoSchema",
+    "EXCEPTION_HANDLER": "meshportal.api.common.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "meshportal.api_auth.AnonThrottle",
-        "meshportal.api_auth.UserThrottle",
-        "meshportal.api_auth.TokenThrottle",
+        "meshportal.api.auth.AnonThrottle",
+        "meshportal.api.auth.UserThrottle",
+        "meshportal.api.auth.TokenThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
@@ -416,8 +432,21 @@ MESH_DEMO_WAREHOUSE_PATH = env.str(
     "MESH_DEMO_WAREHOUSE_PATH", default=str(VAR_DIR / "warehouse.sqlite3")
 )
 MESH_DEMO_WAREHOUSE_SCHEMA = "demo_warehouse"
+# On PostgreSQL the demo data source connects as this login role, which can only SELECT the
+# demo schema (seed_demo creates it; its password, if any, from DEMO_WAREHOUSE_PASSWORD).
+MESH_DEMO_WAREHOUSE_ROLE = env.str("MESH_DEMO_WAREHOUSE_ROLE", default="mesh_demo_reader")
 
 # Governance: approvals a global policy needs from the council; seconds a burst of product edits
 # waits before the changed products are evaluated.
 MESH_POLICY_QUORUM = env.int("MESH_POLICY_QUORUM", default=3)
 MESH_POLICY_DEBOUNCE_SECONDS = env.int("MESH_POLICY_DEBOUNCE_SECONDS", default=30)
+
+# Webhooks (docs/security.md "Webhooks"): https only unless MESH_WEBHOOK_ALLOW_HTTP (development);
+# never to loopback, private, link-local, multicast, reserved or the portal's own service hosts,
+# except the hosts, addresses or networks (CIDR) the platform team lists here.
+MESH_WEBHOOK_ALLOW_HTTP = env.bool("MESH_WEBHOOK_ALLOW_HTTP", default=False)
+MESH_WEBHOOK_ALLOWED_HOSTS = env.list("MESH_WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# Input limits (docs/security.md "Input limits"): the largest contract document (ODCS YAML or
+# JSON) accepted by the API, the upload page and import_contract, checked before it is read.
+MESH_CONTRACT_MAX_BYTES = env.int("MESH_CONTRACT_MAX_BYTES", default=512 * 1024)

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import queue
+from meshportal import queue
 
 
 @shared_task(name="meshportal.tasks.send_pending_tasks")

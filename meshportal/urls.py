@@ -1,31 +1,29 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from domains import views as domain_views
-
-from . import views
+from meshportal import views
 
 urlpatterns = [
     path("", domain_views.home, name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
+        views.LoginView.as_view(
             redirect_authenticated_user=True,
             extra_context={"oidc_enabled": settings.OIDC_ENABLED},
         ),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("api/", include("meshportal.api_urls")),
+    path("api/", include("meshportal.api.urls")),
     path("profile/tokens/", views.tokens, name="tokens"),
-    path("", include("products.lineage_urls")),
+    path("", include("products.lineage.urls")),
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),

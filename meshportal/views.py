@@ -1,5 +1,6 @@
 import sys
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,8 +9,17 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import health
-from .middleware import DATABASE_ERRORS, database_unavailable_response
+from meshportal import health
+from meshportal.middleware import DATABASE_ERRORS, database_unavailable_response
+from meshportal.redirects import SafeNextMixin
+
+
+class LoginView(SafeNextMixin, auth_views.LoginView):
+    pass
+
+
+class LogoutView(SafeNextMixin, auth_views.LogoutView):
+    pass
 
 
 def notifications(request):
@@ -57,8 +67,8 @@ def tokens(request):
     from django.contrib import messages
     from django.core.exceptions import ValidationError
 
-    from .api_auth import token_create, token_revoke
-    from .models import ApiToken
+    from meshportal.api.auth import token_create, token_revoke
+    from meshportal.models import ApiToken
 
     new_key = None
     error = ""
@@ -74,5 +84,8 @@ def tokens(request):
             error = " ".join(e.messages)
     items = request.user.api_tokens.all()
     return render(
-        request, "meshportal/tokens.html", {"items": items, "new_key": new_key, "error": error}
+        request,
+        "meshportal/tokens.html",
+        {"items": items, "new_key": new_key, "error": error},
+        status=400 if error else 200,
     )

@@ -7,15 +7,17 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from meshportal.admin import (
+    AuditedDeleteMixin,
+    AuditedSaveMixin,
     ObjectPermissionsAdminMixin,
     PlatformOnlyAdmin,
     PortalInlineMixin,
     PortalPermissionAdmin,
 )
-from meshportal.permissions import DEPRECATE, can, require_transfer
-
-from . import services
-from .models import (
+from meshportal.permissions import DEPRECATE, can, require_transfer, visible
+from products import connection, services
+from products.lineage import services as lineage_services
+from products.models import (
     AccessRequest,
     DataProduct,
     InputPort,
@@ -77,6 +79,13 @@ class OutputPortInline(PortalInlineMixin, admin.TabularInline):
     readonly_fields = ("fields_link",)
     show_change_link = True
 
+    def get_fields(self, request, obj=None):
+        # Locations and data sources only for those who may read the data (obj: the product).
+        fields = super().get_fields(request, obj)
+        if obj is not None and not connection.sees_connection(request.user, obj):
+            return [f for f in fields if f not in connection.CONNECTION_KEYS]
+        return fields
+
     @admin.display(description="Fields")
     def fields_link(self, obj):
         if not obj.pk:
@@ -130,6 +139,12 @@ class DataProductAdmin(ObjectPermissionsAdminMixin, ServiceSavingAdmin):  # type
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         return (*fields, "domain") if obj is not None else fields
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # The tag picker offers the tags the user may see (a draft-only tag is the draft's).
+        if db_field.name == "tags":
+            kwargs["queryset"] = visible(request.user, Tag.objects.all())
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data[k] for k in PRODUCT_FIELDS if k in form.cleaned_data}
@@ -194,12 +209,38 @@ class DataProductAdmin(ObjectPermissionsAdminMixin, ServiceSavingAdmin):  # type
 
 @admin.register(OutputPort)
 class OutputPortAdmin(ServiceSavingAdmin):
-    list_display = ("name", "product", "kind", "location", "data_source")
-    list_filter = ("kind", "data_source")
-    search_fields = ("name", "slug", "location", "product__name")
+    list_filter = ("kind",)
+    search_fields = ("name", "slug", "product__name")
     list_select_related = ("product__domain", "data_source")
     inlines = [SchemaFieldInline]
     readonly_fields = ("product",)
+
+    def get_list_display(self, request):
+        # Location and data source only on rows whose data the user may read.
+        def shown(attr, title):
+            @admin.display(description=title)
+            def column(obj):
+                if connection.sees_connection(request.user, obj.product):
+                    return getattr(obj, attr) or "—"
+                return connection.HIDDEN
+
+            return column
+
+        return (
+            "name",
+            "product",
+            "kind",
+            shown("location", "Location"),
+            shown("data_source", "Data source"),
+        )
+
+    def get_fields(self, request, obj=None):
+        # The page opens for whoever may see the port; where its data lives only for those who
+        # may read the data (as on the product's Ports tab).
+        fields = super().get_fields(request, obj)
+        if obj is not None and not connection.sees_connection(request.user, obj.product):
+            return [f for f in fields if f not in connection.CONNECTION_KEYS]
+        return fields
 
     def has_add_permission(self, request):
         return False  # ports are added on their product
@@ -223,13 +264,13 @@ class OutputPortAdmin(ServiceSavingAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(PlatformOnlyAdmin):  # teams tag their products on the product
+class TagAdmin(AuditedSaveMixin, PlatformOnlyAdmin):  # teams tag their products on the product
     list_display = ("name", "slug")
     search_fields = ("name", "slug")
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(PortalPermissionAdmin):
+class AccessRequestAdmin(AuditedDeleteMixin, PortalPermissionAdmin):
     list_display = ("product", "requester", "team", "status", "created_at", "expires_at")
     list_filter = ("status", "created_at")
     search_fields = ("product__name", "requester__username", "purpose")
@@ -241,6 +282,13 @@ class AccessRequestAdmin(PortalPermissionAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # decided in the inbox, where the rules and notifications live
+
+    def delete_model(self, request, obj):
+        # A grant is revoked through the service first (its permissions go, the requester is
+        # told), so a deleted request never leaves access behind; the delete is audited.
+        if obj.status == AccessRequest.Status.APPROVED:
+            services.access_grant_revoke(request=obj, by=request.user, comment="Deleted.")
+        super().delete_model(request, obj)
 
 
 @admin.register(InputPort)
@@ -257,6 +305,9 @@ class InputPortAdmin(PortalPermissionAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        lineage_services.input_port_delete(input_port=obj, by=request.user)
 
 
 @admin.register(Watch)

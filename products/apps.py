@@ -6,14 +6,12 @@ class ProductsConfig(AppConfig):
     verbose_name = "Data products"
 
     def ready(self) -> None:
-        from . import lineage_scale, lineage_views  # noqa: F401  (lineage_views: the Lineage tab)
-
-        lineage_scale.register()
         # The cached mesh map is forgotten whenever a product or an edge changes.
         from django.db.models.signals import post_delete, post_save
 
-        from . import lineage
-        from .models import DataProduct, InputPort
+        from products.lineage import graph as lineage
+        from products.lineage import views as lineage_views  # noqa: F401  (the Lineage tab)
+        from products.models import DataProduct, InputPort
 
         for model in (DataProduct, InputPort):
             for signal in (post_save, post_delete):

@@ -4,9 +4,8 @@ import django_filters
 
 from domains.models import Domain, Team
 from meshportal.forms import FastSelectMultiple
-
-from .models import DataProduct, OutputPort
-from .search import search_products
+from products.discovery.search import search_products
+from products.models import DataProduct, OutputPort
 
 
 class DataProductFilter(django_filters.FilterSet):
@@ -60,7 +59,7 @@ class DataProductFilter(django_filters.FilterSet):
         return search_products(queryset, value)
 
     def filter_tag(self, queryset, name, value):
-        from .models import Tag
+        from products.models import Tag
 
         return queryset.filter(
             pk__in=Tag.products.through.objects.filter(tag__slug=value).values("dataproduct_id")
@@ -74,9 +73,19 @@ class DataProductFilter(django_filters.FilterSet):
         )
 
 
+def _request_user(f):
+    request = getattr(f.parent, "request", None)
+    return getattr(request, "user", None)
+
+
 class ProductUrnFilter(django_filters.CharFilter):
     """`?product=urn:mesh:<domain>:<product>` (or `<domain>/<product>`) on rows that point at a
-    product through `field_name` (e.g. "port__product"). An unknown reference matches nothing."""
+    product through `field_name` (e.g. "port__product").
+
+    The reference is resolved as the requesting user sees the mesh (selectors.visible_by_ref):
+    a product that does not exist and one the user may not see (another team's draft) both
+    match nothing, so the answer (status and body) is the same and tells nobody a draft exists.
+    Every list filter by product uses this filter, never its own lookup."""
 
     def __init__(self, *, field_name: str = "product", **kwargs):
         kwargs.setdefault("label", "Product URN")
@@ -85,11 +94,22 @@ class ProductUrnFilter(django_filters.CharFilter):
     def filter(self, qs, value):
         if value in ("", None):
             return qs
-        parts = (
-            value.split(":")[2:] if value.startswith("urn:mesh:") else value.strip("/").split("/")
-        )
-        if len(parts) != 2:
+        from products.selectors import visible_by_ref
+
+        pk = visible_by_ref(user=_request_user(self), ref=value)
+        if pk is None:
             return qs.none()
-        return qs.filter(
-            **{f"{self.field_name}__domain__slug": parts[0], f"{self.field_name}__slug": parts[1]}
-        )
+        return qs.filter(**{self.field_name: pk})
+
+
+def visible_to_requester(model):
+    """A queryset callable for ModelChoiceFilters: only the rows the requesting user may see,
+    so that `?port=<id of a hidden draft's port>` is refused exactly like an id that does not
+    exist ("Select a valid choice"), instead of answering an empty list."""
+
+    def queryset(request):
+        from meshportal.permissions import visible
+
+        return visible(getattr(request, "user", None), model.objects.all())
+
+    return queryset

@@ -1,9 +1,9 @@
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from domains.models import Team
-
-from .models import AccessRequest, DataProduct, OutputPort, SchemaField
+from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 
 class ProductForm(forms.ModelForm):
@@ -50,7 +50,12 @@ class ProductForm(forms.ModelForm):
             del self.fields["owner_team"]
 
     def clean_tags(self):
-        return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
+        from products.services import clean_tag_names
+
+        try:
+            return clean_tag_names(self.cleaned_data["tags"].split(","))
+        except ValidationError as e:
+            raise ValidationError(e.message_dict["tags"]) from None
 
     def clean(self):
         data = super().clean()

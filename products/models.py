@@ -5,10 +5,13 @@ from django.db import models
 from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from meshportal.fields import NameField, PercentField
+from products import urns
+
 
 class Tag(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
-    name = models.CharField(max_length=60)
+    name = NameField(max_length=60)
 
     class Meta:
         ordering = ["slug"]
@@ -35,7 +38,7 @@ class DataProduct(models.Model):
 
     domain = models.ForeignKey("domains.Domain", on_delete=models.PROTECT, related_name="products")
     slug = models.SlugField(max_length=100)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     summary = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True, help_text="Markdown.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
@@ -54,7 +57,7 @@ class DataProduct(models.Model):
     freshness_slo_hours = models.PositiveIntegerField(
         null=True, blank=True, help_text="Newest data is at most this many hours old."
     )
-    availability_slo = models.DecimalField(
+    availability_slo = PercentField(
         max_digits=6, decimal_places=3, null=True, blank=True, help_text="Percent, e.g. 99.9"
     )
     sunset_date = models.DateField(null=True, blank=True)
@@ -64,7 +67,7 @@ class DataProduct(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Weighted full-text document, kept by products.search.index_product (PostgreSQL only).
+    # Weighted full-text document, kept by products.discovery.search.index_product (PostgreSQL only).
     search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
@@ -95,16 +98,50 @@ class DataProduct(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # Column values as last loaded or saved (from_db, save): a save writes only what differs.
+    _loaded: dict[str, object] | None = None
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded = instance._column_values()
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._loaded = {**(self._loaded or {}), **self._column_values(kwargs.get("fields"))}
+
+    def _column_values(self, names=None) -> dict[str, object]:
+        return {
+            f.attname: self.__dict__[f.attname]
+            for f in self._meta.concrete_fields
+            if f.attname in self.__dict__ and (names is None or f.name in names)
+        }
+
+    def _changed(self, field) -> bool:
+        if self._loaded is None or field.name == "updated_at":
+            return True
+        if field.attname not in self.__dict__:  # deferred and never set
+            return False
+        return (
+            field.attname not in self._loaded
+            or self._loaded[field.attname] != self.__dict__[field.attname]
+        )
+
     def save(self, *args, **kwargs):
-        # search_vector is written only by products.search.index_product: an ordinary save of
-        # an instance loaded earlier must not overwrite it with a stale (or empty) value.
+        # An ordinary save of a loaded product writes only the columns that changed since it
+        # was loaded (and updated_at), so post_save's update_fields says what changed: hooks
+        # that react to one field (the freshness re-check) run only when it did. search_vector
+        # is written only by products.discovery.search.index_product, never by a save.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.name
                 for f in self._meta.concrete_fields
-                if not f.primary_key and f.name != "search_vector"
+                if not f.primary_key and f.name != "search_vector" and self._changed(f)
             ]
         super().save(*args, **kwargs)
+        saved = kwargs.get("update_fields")
+        self._loaded = {**(self._loaded or {}), **self._column_values(saved)}
 
     def get_absolute_url(self) -> str:
         return reverse(
@@ -113,7 +150,7 @@ class DataProduct(models.Model):
 
     @property
     def urn(self) -> str:
-        return f"urn:mesh:{self.domain.slug}:{self.slug}"
+        return urns.format_urn(self.domain.slug, self.slug)
 
     def clean(self) -> None:
         if self.domain_id and not self.owner_team_id:
@@ -133,7 +170,7 @@ class OutputPort(models.Model):
 
     product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="ports")
     slug = models.SlugField(max_length=100)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TABLE)
     location = models.CharField(
         max_length=500, blank=True, help_text="schema.table, a path or a URL."
@@ -176,9 +213,10 @@ class SchemaField(models.Model):
         TIMESTAMP = "timestamp", "timestamp"
         OBJECT = "object", "object"
         ARRAY = "array", "array"
+        MAP = "map", "map"
 
     port = models.ForeignKey(OutputPort, on_delete=models.CASCADE, related_name="fields")
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     logical_type = models.CharField(
         max_length=10, choices=LogicalType.choices, default=LogicalType.STRING
     )
@@ -212,6 +250,7 @@ class SchemaField(models.Model):
                         "timestamp",
                         "object",
                         "array",
+                        "map",
                     ]
                 ),
                 name="schemafield_logical_type_valid",
@@ -291,7 +330,7 @@ class DataProductGroupObjectPermission(GroupObjectPermissionBase):
 
 
 class ContractVersion(models.Model):
-    """One version of a product's data contract (products.contracts): a snapshot of what the
+    """One version of a product's data contract (products.contracts.services): a snapshot of what the
     contract promises (metadata, ports, fields, SLOs, kept ODCS extras), the exported ODCS
     document, and the changelog against the previous version."""
 

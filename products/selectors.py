@@ -3,9 +3,9 @@
 from django.db.models import Count, Prefetch, QuerySet
 
 from meshportal.permissions import is_platform, team_roles, visible
-
-from .filters import DataProductFilter
-from .models import AccessRequest, DataProduct, OutputPort, SchemaField
+from products import urns
+from products.filters import DataProductFilter
+from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 # One-to-one rows of other apps that product badges read (e.g. the quality app's
 # "quality_state", for the freshness SLO badge): joined into every list so that a badge costs
@@ -51,10 +51,26 @@ def product_get(*, user, domain: str, product: str) -> DataProduct | None:
 
 
 def product_by_urn(*, user, urn: str) -> DataProduct | None:
-    parts = urn.split(":")
-    if len(parts) != 4 or parts[:2] != ["urn", "mesh"]:
+    parts = urns.parse(urn, path_form=False)
+    if parts is None:
         return None
-    return visible(user, product_queryset()).filter(domain__slug=parts[2], slug=parts[3]).first()
+    return visible(user, product_queryset()).filter(domain__slug=parts[0], slug=parts[1]).first()
+
+
+def visible_by_ref(*, user, ref: str) -> int | None:
+    """The id of the product `ref` names (`urn:mesh:<domain>:<product>` or `<domain>/<product>`)
+    if the user may see it, else None — the same None for a product that does not exist and
+    for one the user may not see (another team's draft), so that every filter by product
+    answers both alike. Every list filter by product reference goes through here."""
+    parts = urns.parse(ref)
+    if parts is None:
+        return None
+    return (
+        visible(user, DataProduct.objects.all())
+        .filter(domain__slug=parts[0], slug=parts[1])
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def domain_product_counts(*, user) -> dict[int, int]:

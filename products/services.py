@@ -16,10 +16,10 @@ from domains.models import Domain, Membership, Team
 from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import clear_caches
-
-from . import contracts, lineage_services
-from .models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
-from .search import index_product
+from products.contracts import services as contracts
+from products.discovery.search import index_product
+from products.lineage import services as lineage_services
+from products.models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 
 TEAM_PRODUCT_PERMS = ("view_dataproduct", "change_dataproduct")
 CONSUME = "consume_dataproduct"
@@ -38,7 +38,7 @@ def _product_snapshot(product: DataProduct) -> dict[str, Any]:
 
 def product_sync_permissions(*, product: DataProduct) -> None:
     """The owning team's group holds the team-level object permissions, and no other group."""
-    from .models import DataProductGroupObjectPermission
+    from products.models import DataProductGroupObjectPermission
 
     DataProductGroupObjectPermission.objects.filter(
         content_object=product, permission__codename__in=TEAM_PRODUCT_PERMS
@@ -47,10 +47,30 @@ def product_sync_permissions(*, product: DataProduct) -> None:
         assign_perm(perm, product.owner_team.group, product)
 
 
+def clean_tag_names(names) -> list[str]:
+    """Tag names as given (stripped, empty ones dropped), each within Tag.name's own rules
+    (length, one line); ValidationError on ``tags`` naming the tag. Every door uses this."""
+    from meshportal.fields import check_value
+
+    cleaned = []
+    for raw in names:
+        name = str(raw).strip()
+        if not name:
+            continue
+        try:
+            check_value(Tag, "name", name)
+        except ValidationError as e:
+            shown = name if len(name) <= 30 else f"{name[:30]}…"
+            raise ValidationError(
+                {"tags": [f"Tag “{shown}”: {m}" for m in e.message_dict["name"]]}
+            ) from None
+        cleaned.append(name)
+    return cleaned
+
+
 def tags_from_names(names) -> list[Tag]:
     tags = []
-    for raw in names:
-        name = raw.strip()
+    for name in clean_tag_names(names):
         slug = slugify(name)
         if not slug:
             continue
@@ -140,7 +160,9 @@ def product_transfer(*, product: DataProduct, team: Team, by) -> DataProduct:
     body = f"{by.get_username() if by else 'The platform'} moved it from {old} to {team}."
     url = product.get_absolute_url()
     transaction.on_commit(
-        lambda: notify(owners, kind="product_transfer", title=title, url=url, body=body)
+        lambda: notify(
+            owners, kind="product_transfer", title=title, url=url, body=body, about=product
+        )
     )
     return product
 
@@ -413,20 +435,26 @@ def access_request_create(
         title=f"{requester.get_username()} requests access to {product}",
         url="/access/inbox/",
         body=purpose,
+        about=product,
     )
     return req
 
 
-def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
-    from meshportal.permissions import APPROVE_ACCESS, can
+def _locked(req: AccessRequest, by, action: str) -> AccessRequest:
+    """The request, locked, once the one rule says `by` may take `action` on it: every door
+    (page, API, admin) calls the transitions below and gets the same 404/403 and message;
+    a request in the wrong state is a 400 (ValidationError)."""
+    from meshportal.permissions import require
 
-    req = AccessRequest.objects.select_for_update().get(pk=req.pk)
-    if req.requester_id == by.pk:
-        raise ValidationError("You cannot decide your own request.")
-    if not can(by, APPROVE_ACCESS, req.product):
-        raise ValidationError(
-            f"Only owners of {req.product.owner_team} decide requests for {req.product}."
-        )
+    req = AccessRequest.objects.select_for_update().select_related("product").get(pk=req.pk)
+    require(by, action, req)
+    return req
+
+
+def _decide(req: AccessRequest, by, status: str, comment: str) -> AccessRequest:
+    from meshportal.permissions import DECIDE
+
+    req = _locked(req, by, DECIDE)
     if req.status != AccessRequest.Status.PENDING:
         raise ValidationError(f"This request was already {req.status}.")
     before = audit.snapshot(req)
@@ -453,6 +481,7 @@ def access_request_approve(*, request: AccessRequest, by, comment: str = "") -> 
         title=f"Access to {req.product} approved",
         url=req.product.get_absolute_url(),
         body=comment,
+        about=req.product,
     )
     return req
 
@@ -468,15 +497,18 @@ def access_request_deny(*, request: AccessRequest, by, comment: str = "") -> Acc
         title=f"Access to {req.product} denied",
         url="/access/mine/",
         body=comment,
+        about=req.product,
     )
     return req
 
 
 @transaction.atomic
 def access_request_withdraw(*, request: AccessRequest, by) -> AccessRequest:
-    req = AccessRequest.objects.select_for_update().get(pk=request.pk)
-    if req.requester_id != by.pk or req.status != AccessRequest.Status.PENDING:
-        raise ValidationError("Only the requester can withdraw a pending request.")
+    from meshportal.permissions import WITHDRAW
+
+    req = _locked(request, by, WITHDRAW)
+    if req.status != AccessRequest.Status.PENDING:
+        raise ValidationError(f"Only a pending request can be withdrawn; this one is {req.status}.")
     audit.record(
         action="delete", obj=req, scope=req.product, changes=audit.diff(audit.snapshot(req), {})
     )
@@ -508,13 +540,9 @@ def _end_grant(req: AccessRequest, status: str) -> None:
 
 @transaction.atomic
 def access_grant_revoke(*, request: AccessRequest, by, comment: str = "") -> AccessRequest:
-    from meshportal.permissions import APPROVE_ACCESS, can
+    from meshportal.permissions import REVOKE
 
-    req = AccessRequest.objects.select_for_update().get(pk=request.pk)
-    if not can(by, APPROVE_ACCESS, req.product):
-        raise ValidationError(
-            f"Only owners of {req.product.owner_team} revoke access to {req.product}."
-        )
+    req = _locked(request, by, REVOKE)
     if req.status != AccessRequest.Status.APPROVED:
         raise ValidationError(f"Only approved access can be revoked; this request is {req.status}.")
     if comment:
@@ -526,6 +554,7 @@ def access_grant_revoke(*, request: AccessRequest, by, comment: str = "") -> Acc
         title=f"Access to {req.product} revoked",
         url="/access/mine/",
         body=comment,
+        about=req.product,
     )
     return req
 
@@ -546,6 +575,7 @@ def access_grants_expire(*, now=None) -> int:
             kind="access_expired",
             title=f"Your access to {req.product} has expired",
             url=req.product.get_absolute_url(),
+            about=req.product,
         )
     return expired
 

@@ -1,8 +1,7 @@
 from celery import shared_task
 
 from meshportal.audit import audit_context
-
-from . import services
+from products import services
 
 
 @shared_task(name="products.tasks.expire_access_grants")
@@ -16,7 +15,7 @@ def notify_product_event(
     product_id: int, kind: str, title: str, body: str = "", url: str = "", urn: str = ""
 ) -> int:
     """Fan out one product event (publication, deprecation, ...) to its followers."""
-    from . import lineage_services
+    from products.lineage import services as lineage_services
 
     with audit_context(door="task"):
         return lineage_services.product_event_fanout(

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import contract_views, views
+from products import views
+from products.contracts import views as contract_views
 
 app_name = "products"
 

@@ -56,6 +56,18 @@ def _test_settings(settings, tmp_path):
     settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    """Each test starts with an empty in-process cache: ids repeat from test to test, so a
+    throttle budget or cached count left by one test would otherwise land on the next."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    for alias in settings.CACHES:
+        if isinstance(caches[alias], LocMemCache):
+            caches[alias].clear()
+
+
 @pytest.fixture
 def mesh(db):
     """A small mesh with people in every role (see tests/factories.py)."""

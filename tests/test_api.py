@@ -5,7 +5,7 @@ import yaml
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from meshportal.api_auth import token_create
+from meshportal.api.auth import token_create
 from meshportal.models import ApiToken
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 from products.services import product_create
@@ -229,8 +229,10 @@ def test_api_refuses_breaking_field_removal_without_major_bump(mesh):
 def test_owner_publishes_through_the_api(mesh):
     r = client_for(mesh.owner).post(P + "orders/draft-product/publish/")
     assert r.status_code == 200 and r.json()["status"] == "published"
+    r = client_for(mesh.owner).post(P + "orders/draft-product/deprecate/", {}, format="json")
+    assert r.status_code == 200 and r.json()["status"] == "deprecated"
     r = client_for(mesh.owner).post(P + "orders/draft-product/publish/")
-    assert r.status_code == 403  # no longer a draft: the action is not open
+    assert r.status_code == 403  # deprecated: publishing is not a step back
 
 
 def test_connection_details_only_for_team_and_approved_consumers(mesh):
@@ -458,7 +460,8 @@ def test_contract_put_errors_are_400_with_paths_and_change_nothing(mesh):
         data=CONTRACT.replace("domain: orders", "domain: users"),
         content_type="application/yaml",
     )
-    assert r.status_code == 400 and "not in Users Team" in r.json()["detail"]
+    # Rights are 403 at every door (tests/ownership/test_same_answer.py), not a 400.
+    assert r.status_code == 403 and "Only the team owning Users" in r.json()["detail"]
     r = ci.put(P + "orders/other/contract", data=CONTRACT, content_type="application/yaml")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "dataProduct"
     assert not DataProduct.objects.filter(slug__in=["returns", "other"]).exists()
@@ -500,3 +503,45 @@ def test_urn_routes_read_and_write_like_the_path(mesh):
     assert DataProduct.objects.get(slug="draft-product", domain=mesh.orders).name == (
         "Renamed by URN"
     )
+
+
+def test_lifecycle_steps_are_idempotent_for_pipelines(mesh):
+    """A pipeline that publishes (deprecates, retires) on every run succeeds on the second run
+    with `changed: false`; someone who may not take the step is still refused."""
+    c = client_for(mesh.owner)
+    url = P + "orders/draft-product/"
+    first, again = c.post(url + "publish/"), c.post(url + "publish/")
+    assert (first.status_code, first.json()["changed"]) == (200, True)
+    assert (again.status_code, again.json()["changed"]) == (200, False)
+    assert again.json()["status"] == "published"
+    assert DataProduct.objects.get(slug="draft-product", domain__slug="orders").published_at
+    for step, state in (("deprecate", "deprecated"), ("retire", "retired")):
+        url = P + "users/published-product/"
+        owner = client_for(mesh.other_owner)  # owns the users team
+        answers = [owner.post(url + f"{step}/", {}, format="json") for _ in range(2)]
+        assert [(r.status_code, r.json()["changed"]) for r in answers] == [
+            (200, True),
+            (200, False),
+        ]
+        assert answers[1].json()["status"] == state
+    refused = client_for(mesh.member).post(P + "orders/draft-product/publish/")
+    assert refused.status_code == 403 and "Only owners of Orders Team" in refused.json()["detail"]
+    stranger = client_for(mesh.consumer).post(P + "orders/published-product/deprecate/", {})
+    assert stranger.status_code == 403
+
+
+def test_every_request_body_in_the_schema_is_json(mesh):
+    """One body type per operation (contract uploads: YAML or JSON text), so that generated
+    clients can send nested objects (before: JSON, form and multipart everywhere)."""
+    schema = yaml.safe_load(client_for(mesh.member).get("/api/schema/").content)
+    types = {
+        f"{method.upper()} {path}": sorted(op["requestBody"]["content"])
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if isinstance(op, dict) and "requestBody" in op
+    }
+    assert types
+    odd = {
+        k: v for k, v in types.items() if v != ["application/json"] and not k.endswith("/contract")
+    }
+    assert odd == {}

@@ -122,7 +122,7 @@ def test_member_creates_a_product_with_two_fields_after_fixing_an_error(page, me
 def test_owner_links_a_field_to_a_glossary_term_from_the_keyboard(page, mesh):
     """Schema tab: type part of a synonym, the suggestions arrive in place, Enter links the
     field without leaving the page, and Unlink undoes it."""
-    from governance import policy_services
+    from governance.policies import services as policy_services
     from products.models import SchemaField
 
     policy_services.glossary_term_save(

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from products import contracts
+from products.contracts import services as contracts
 from products.models import DataProduct, SchemaField
 
 pytestmark = pytest.mark.django_db
@@ -47,13 +47,14 @@ def test_import_form_previews_then_applies(mesh, client):
 
 
 def test_import_form_refuses_someone_elses_product(mesh, client):
-    product = mesh.products[("orders", "draft")]
+    # (Another team's draft answers as a missing name: tests/ownership/test_draft_existence.py.)
+    product = mesh.products[("orders", "published")]
     client.force_login(mesh.other_owner)
     r = client.post(
         "/contracts/import/", {"document": _edited(product, name="Hijack"), "apply": "1"}
     )
-    assert r.status_code == 200 and "You may not change" in r.text
-    assert DataProduct.objects.get(pk=product.pk).name == "Orders draft"
+    assert r.status_code == 403 and "You may not edit" in r.text  # refused, as by the API
+    assert DataProduct.objects.get(pk=product.pk).name == "Orders published"
 
 
 def test_diff_page_between_two_versions(mesh, client):
@@ -162,6 +163,6 @@ def test_upload_form_refuses_breaking_change_without_major_bump(mesh, client):
     doc["schema"][0]["properties"] = []
     client.force_login(mesh.member)
     r = client.post("/contracts/import/", {"document": yaml.safe_dump(doc), "apply": "1"})
-    assert r.status_code == 200
+    assert r.status_code == 400  # refused, the reasons on the page
     assert "needs a major version bump" in r.text and "set version to 2.0.0" in r.text
     assert SchemaField.objects.filter(port__product=product, name="order_id").exists()

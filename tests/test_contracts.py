@@ -3,9 +3,10 @@
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 
 from meshportal.models import AuditEntry, Notification
-from products import contracts
+from products.contracts import services as contracts
 from products.models import ContractVersion, DataProduct, SchemaField
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +145,6 @@ def _state():
         (_doc(version=3), "version", "is not of type 'string'"),
         (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0 to v3.2.0"),
         (_doc(domain="nowhere"), "domain", "Unknown domain “nowhere”"),
-        (_doc(domain="users"), "domain", "not in Users Team"),
         (
             _doc(
                 schema=[
@@ -179,6 +179,13 @@ def test_bad_documents_are_refused_precisely_and_change_nothing(mesh, text, path
     errors = e.value.message_dict
     assert path in errors, errors
     assert any(needle in m for m in errors[path]), errors
+    assert _state() == before
+
+
+def test_a_document_for_another_teams_domain_is_refused_as_at_every_door(mesh):
+    before = _state()
+    with pytest.raises(PermissionDenied, match="Only the team owning Users, Users Team"):
+        contracts.contract_import(text=_doc(domain="users"), user=mesh.owner)
     assert _state() == before
 
 
@@ -287,7 +294,7 @@ def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, mon
 
 
 def test_breaking_change_reaches_watchers_too(mesh):
-    from products.lineage_services import watch_set
+    from products.lineage.services import watch_set
 
     product = mesh.products[("orders", "published")]
     watch_set(user=mesh.consumer, product=product, on=True)
@@ -297,3 +304,47 @@ def test_breaking_change_reaches_watchers_too(mesh):
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     for user in (mesh.consumer, mesh.approved):  # a watcher and a consumer, once each
         assert Notification.objects.filter(user=user, kind="contract_breaking").count() == 1
+
+
+def test_optional_odcs_fields_are_asked_for_or_defaulted_not_refused(mesh, client):
+    """ODCS does not require `name` or `domain` and has logical type `map` (v3.1+): a document
+    without a domain goes into the domain the upload names (form, API route, --domain); a new
+    product without a name is named by its slug; `map` is stored."""
+    doc = yaml.safe_load(_doc())
+    for key in ("domain", "name"):
+        doc.pop(key, None)
+    string = {"name": "k", "logicalType": "string"}
+    attributes = {
+        "name": "attributes",
+        "logicalType": "map",
+        "map": {"key": string, "value": string},
+    }
+    doc["schema"][0]["properties"].append(attributes)
+    text = yaml.safe_dump(doc)
+    with pytest.raises(Exception) as asked:  # noqa: B017 - ValidationError, checked below
+        contracts.contract_import(text=text, user=mesh.owner)
+    assert "Choose the portal domain" in asked.value.message_dict["domain"][0]
+    result = contracts.contract_import(text=text, user=mesh.owner, domain_slug="orders")
+    product = result.product
+    assert (product.domain.slug, product.name) == ("orders", product.slug)
+    assert SchemaField.objects.get(port__product=product, name="attributes").logical_type == "map"
+    exported = yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][-1]
+    assert exported["map"] == attributes["map"]  # the key/value definition travels back out
+    client.force_login(mesh.owner)
+    doc["dataProduct"] = doc["id"] = "from-the-form"
+    r = client.post(
+        "/contracts/import/", {"document": yaml.safe_dump(doc), "domain": "orders", "apply": "1"}
+    )
+    assert r.status_code == 302
+    assert DataProduct.objects.filter(domain__slug="orders", slug="from-the-form").exists()
+
+
+def test_a_map_field_made_in_the_portal_exports_a_valid_document(mesh):
+    product = mesh.products[("orders", "draft")]
+    from products import services
+
+    services.field_create(port=product.ports.get(), name="attrs", logical_type="map")
+    doc = contracts.export_document(product)
+    contracts.validate(doc)  # ODCS requires a map's key and value types
+    (attrs,) = [p for p in doc["schema"][0]["properties"] if p["name"] == "attrs"]
+    assert attrs["map"]["key"]["logicalType"] == "string"

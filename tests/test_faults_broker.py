@@ -125,8 +125,14 @@ def test_kept_task_runs_when_the_broker_is_back(transactional_db, celery_worker,
     from tests import factories
 
     mesh = factories.build_mesh()
-    # Building the mesh publishes and deprecates products; their notifications were kept too.
-    PendingTask.objects.filter(task_name="products.tasks.notify_product_event").delete()
+    # Building the mesh publishes and deprecates products; their notifications and the
+    # debounced policy evaluation were kept too.
+    PendingTask.objects.filter(
+        task_name__in=[
+            "products.tasks.notify_product_event",
+            "governance.tasks.evaluate_changed_products",
+        ]
+    ).delete()
     grant = AccessRequest.objects.filter(
         requester=mesh.approved, status=AccessRequest.Status.APPROVED
     ).first()
@@ -163,3 +169,95 @@ def test_enqueue_sends_right_away_when_the_broker_is_up(transactional_db, celery
             ).exists()
         )
     )
+
+
+# -- every door queues through meshportal.queue, after commit (issue 15, item 5) --------------
+
+
+def test_a_product_event_is_kept_after_commit(
+    mesh, broker_down, django_capture_on_commit_callbacks
+):
+    from products.lineage.services import product_event_announce
+
+    product = mesh.products[("orders", "published")]
+    with django_capture_on_commit_callbacks(execute=True):
+        product_event_announce(product=product, kind="deprecation", title="Going away")
+        assert not PendingTask.objects.exists()  # nothing leaves before the commit
+    row = PendingTask.objects.get()
+    assert row.task_name == "products.tasks.notify_product_event"
+    assert row.args[:3] == [product.pk, "deprecation", "Going away"]
+
+
+def test_the_debounced_policy_evaluation_is_kept_with_its_countdown(
+    mesh, broker_down, settings, django_capture_on_commit_callbacks
+):
+    from governance.models import DirtyProduct
+    from governance.policies.services import product_mark_changed
+
+    DirtyProduct.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        product_mark_changed(product_id=mesh.products[("orders", "published")].pk)
+    row = PendingTask.objects.get()
+    assert row.task_name == "governance.tasks.evaluate_changed_products"
+    assert row.options == {"countdown": settings.MESH_POLICY_DEBOUNCE_SECONDS}
+
+
+def test_a_webhook_delivery_is_kept_after_commit(
+    mesh, broker_down, settings, django_capture_on_commit_callbacks
+):
+    from governance.quality import services as quality_services
+
+    settings.MESH_WEBHOOK_ALLOW_HTTP = True
+    settings.MESH_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    quality_services.webhook_create(team=mesh.orders_team, url="http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        [delivery] = quality_services.webhook_emit(
+            team_id=mesh.orders_team.pk, event="quality.failed", payload={"x": 1}
+        )
+        assert not PendingTask.objects.exists()
+    row = PendingTask.objects.get()
+    assert row.task_name == "governance.tasks.quality.deliver_webhook"
+    assert row.args == [delivery.pk] and row.options == {"queue": "notifications"}
+
+
+def test_nothing_is_queued_or_mailed_when_the_change_rolls_back(
+    mesh, broker_down, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from meshportal.notifications import notify
+    from products.lineage.services import product_event_announce
+
+    product = mesh.products[("orders", "published")]
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            notify([mesh.owner], kind="publication", title="Published")
+            product_event_announce(product=product, kind="publication", title="Published")
+            raise RuntimeError("the service failed after notifying")
+    assert mailoutbox == [] and not PendingTask.objects.exists()
+
+
+def test_notification_mail_leaves_on_commit_not_inside_the_transaction(
+    mesh, mailoutbox, django_capture_on_commit_callbacks
+):
+    from meshportal.notifications import notify
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notify([mesh.owner], kind="publication", title="Published")
+        assert mailoutbox == []  # the transaction is still open
+    assert [m.to for m in mailoutbox] == [[mesh.owner.email]]
+
+
+def test_eager_mode_runs_an_enqueued_task_in_line(db):
+    calls = []
+
+    @app.task(name="tests.record_call")
+    def record_call(x):
+        calls.append(x)
+
+    app.conf.task_always_eager = True
+    try:
+        assert queue.enqueue(record_call, 7).queued
+    finally:
+        app.conf.task_always_eager = False
+    assert calls == [7]

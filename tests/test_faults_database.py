@@ -2,6 +2,7 @@
 recovery without a restart. The portal runs under gunicorn with the production profile."""
 
 import json
+import socket
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -25,7 +26,7 @@ def static_root(tmp_path_factory):
     return root
 
 
-def portal(database_url: str, static_root, tmp_path) -> Gunicorn:
+def portal(database_url: str, static_root, tmp_path, **extra: str) -> Gunicorn:
     env = production_env(
         DATABASE_URL=database_url,
         STATIC_ROOT=str(static_root),
@@ -33,6 +34,7 @@ def portal(database_url: str, static_root, tmp_path) -> Gunicorn:
         DJANGO_SETTINGS_MODULE="tests.fault_settings",
         DB_CONN_MAX_AGE="60",
         CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0",
+        **extra,
     )
     return Gunicorn(env, tmp_path / "gunicorn.log")
 
@@ -65,6 +67,29 @@ def test_database_on_a_closed_port_gives_503_page_and_json(static_root, tmp_path
         assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
     finally:
         server.stop()
+
+
+def test_a_silent_database_gives_503_not_a_hung_worker(static_root, tmp_path):
+    """A database that accepts the connection and never answers (a dropped route, a paused
+    VM): the connect timeout turns it into the outage answers instead of a request that hangs
+    until gunicorn kills the worker (the client below gives up after 30 s)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # the kernel completes the handshake; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        server = portal(
+            f"postgres://postgres@127.0.0.1:{port}/mesh",
+            static_root,
+            tmp_path,
+            DB_CONNECT_TIMEOUT="2",
+        )
+        try:
+            pid = server.proc.pid
+            assert_outage_answers(server)
+            assert server.proc.pid == pid and server.proc.poll() is None
+            assert "WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_text()
+        finally:
+            server.stop()
 
 
 @pytest.mark.postgres

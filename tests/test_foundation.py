@@ -142,7 +142,7 @@ def test_seed_demo_is_idempotent_and_complete():
 
 
 def test_demo_warehouse_holds_flawed_tables(demo):
-    from products.demo_warehouse import schema_name, warehouse_cursor
+    from demo.warehouse import schema_name, warehouse_cursor
 
     port = OutputPort.objects.get(product__slug="orders", product__domain__slug="orders")
     assert port.location == f"{schema_name()}.orders_orders"

@@ -7,11 +7,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from demo import scale
 from domains.models import Domain, Team
 from meshportal.permissions import can, visible
-from products import scale
+from products.discovery.search import search_products
 from products.models import AccessRequest, DataProduct, SchemaField
-from products.search import search_products
 
 MAX_QUERIES = 15
 SMALL = scale.Options(products=12, domains=3, teams=6, fields_per_port=4, users=30, seed=1)
@@ -188,7 +188,6 @@ def test_postgresql_connections_run_without_jit():
 
 @pytest.mark.django_db
 def test_generator_builds_lineage_governance_and_quality_consistently():
-    from governance import policy_services, quality_services
     from governance.models import (
         DataSource,
         GlossaryTerm,
@@ -199,6 +198,8 @@ def test_generator_builds_lineage_governance_and_quality_consistently():
         QualityCheck,
         QualityRun,
     )
+    from governance.policies import services as policy_services
+    from governance.quality import services as quality_services
     from products.models import InputPort
 
     options = scale.Options(

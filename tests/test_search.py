@@ -5,7 +5,8 @@ from django.conf import settings
 
 from domains import services as domain_services
 from meshportal.audit import audit_context
-from products import search, services
+from products import services
+from products.discovery import search
 from products.models import DataProduct
 from tests import factories
 

@@ -2,11 +2,10 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
+from domains.api.serializers import DomainSerializer, TeamSerializer
 from domains.models import Domain, Membership, Team
-from meshportal.api import ERROR_RESPONSES
+from meshportal.api.common import ERROR_RESPONSES
 from meshportal.permissions import visible
-
-from .serializers import DomainSerializer, TeamSerializer
 
 
 @extend_schema_view(

@@ -2,7 +2,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from domains.models import Domain
-from governance import rules
 from governance.models import (
     Policy,
     PolicyResult,
@@ -12,7 +11,9 @@ from governance.models import (
     QualityRun,
     Waiver,
 )
+from governance.policies import rules
 from meshportal.permissions import visible
+from products import connection
 from products.api.serializers import ProductRefField
 from products.models import OutputPort
 
@@ -250,3 +251,12 @@ class QualityRunSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField())
     def get_product(self, obj) -> str:
         return obj.check_obj.port.product.urn
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        port = instance.check_obj.port
+        if not connection.sees_connection(self.context["request"].user, port.product):
+            # Sampled values and the table's location are for those who may read the data.
+            data["sample"] = []
+            data["message"] = connection.redact_text(data["message"] or "", [port.location])
+        return data

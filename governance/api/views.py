@@ -8,7 +8,19 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from governance import policy_selectors, policy_services, quality_services
+from governance.api.serializers import (
+    EvaluationQueuedSerializer,
+    PolicyDetailSerializer,
+    PolicyEvaluationSerializer,
+    PolicyResultSerializer,
+    PolicySerializer,
+    QualityCheckSerializer,
+    QualityRunSerializer,
+    VoteRequestSerializer,
+    WaiverDenySerializer,
+    WaiverGrantSerializer,
+    WaiverSerializer,
+)
 from governance.filters import (
     PolicyEvaluationFilter,
     PolicyFilter,
@@ -26,23 +38,13 @@ from governance.models import (
     QualityRun,
     Waiver,
 )
-from governance.policy_permissions import PROPOSE, REQUEST_WAIVER, VOTE
-from meshportal.api import ERROR_RESPONSES, ErrorSerializer
+from governance.policies import selectors as policy_selectors
+from governance.policies import services as policy_services
+from governance.policies.permissions import PROPOSE, REQUEST_WAIVER, VOTE
+from governance.quality import services as quality_services
+from meshportal.api.common import ERROR_RESPONSES, ErrorSerializer
 from meshportal.permissions import DECIDE, EDIT, RETIRE, can, visible
-
-from .serializers import (
-    EvaluationQueuedSerializer,
-    PolicyDetailSerializer,
-    PolicyEvaluationSerializer,
-    PolicyResultSerializer,
-    PolicySerializer,
-    QualityCheckSerializer,
-    QualityRunSerializer,
-    VoteRequestSerializer,
-    WaiverDenySerializer,
-    WaiverGrantSerializer,
-    WaiverSerializer,
-)
+from products.api.views import _PermsPrefetchMixin
 
 # -- policies ----------------------------------------------------------------------------------
 
@@ -213,7 +215,11 @@ class WaiverViewSet(
             reason=s.validated_data["decision_reason"],
             expires_at=s.validated_data.get("expires_at"),
         )
-        fresh = self.get_queryset().get(pk=waiver.pk)
+        # Read back without the visibility filter: a delegate's sight of a draft ends with the
+        # decision (policy_permissions.delegate_sees_draft), but they are answered with it.
+        fresh = Waiver.objects.select_related(
+            "policy", "product__domain", "requested_by", "decided_by"
+        ).get(pk=waiver.pk)
         return Response(WaiverSerializer(fresh, context=self.get_serializer_context()).data)
 
     @extend_schema(
@@ -309,8 +315,11 @@ class QualityCheckViewSet(viewsets.ModelViewSet):
 @extend_schema_view(
     retrieve=extend_schema(responses={200: QualityRunSerializer, **ERROR_RESPONSES})
 )
-class QualityRunViewSet(viewsets.ReadOnlyModelViewSet):
+class QualityRunViewSet(_PermsPrefetchMixin, viewsets.ReadOnlyModelViewSet):
     """Runs of quality checks, newest first: a check's history is `?check=<id>`."""
+
+    def product_of(self, obj):
+        return obj.check_obj.port.product
 
     serializer_class = QualityRunSerializer
     filterset_class = QualityRunFilter

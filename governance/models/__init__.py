@@ -1,8 +1,8 @@
 # Governance holds two areas, each in its own modules: policies (rules, evaluations, waivers,
 # votes, glossary) and quality (data sources, checks, runs). Models are imported here so Django
 # finds them.
-from .datasource import DataSource
-from .policies import (  # noqa: F401
+from governance.models.datasource import DataSource
+from governance.models.policies import (  # noqa: F401
     DirtyProduct,
     EvaluationRun,
     GlossaryTerm,
@@ -15,4 +15,10 @@ from .policies import (  # noqa: F401
 )
 
 __all__ = ["DataSource"]
-from .quality import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery  # noqa: E402,F401
+from governance.models.quality import (  # noqa: E402,F401
+    ProductQuality,
+    QualityCheck,
+    QualityRun,
+    Webhook,
+    WebhookDelivery,
+)

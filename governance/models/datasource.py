@@ -1,5 +1,7 @@
 from django.db import models
 
+from meshportal.fields import NameField
+
 
 class DataSource(models.Model):
     """A warehouse the platform team registers once; output ports point at it.
@@ -12,7 +14,7 @@ class DataSource(models.Model):
         SQLITE = "sqlite", "SQLite"
 
     slug = models.SlugField(max_length=80, unique=True)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     host = models.CharField(max_length=200, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from meshportal.fields import NameField
+
 
 class Policy(models.Model):
     class Severity(models.TextChoices):
@@ -19,7 +21,7 @@ class Policy(models.Model):
     key = models.SlugField(
         max_length=80, unique=True, help_text="Short unique name, e.g. snake-case-fields."
     )
-    title = models.CharField(max_length=200)
+    title = NameField(max_length=200)
     rationale = models.TextField(blank=True, help_text="Markdown: why the mesh wants this.")
     rule_type = models.CharField(max_length=40)
     parameters = models.JSONField(default=dict, blank=True)
@@ -217,7 +219,7 @@ class GlossaryTerm(models.Model):
         DEPRECATED = "deprecated", "Deprecated"
 
     slug = models.SlugField(max_length=100, unique=True)
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     definition = models.TextField(help_text="Markdown.")
     synonyms = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
     domain = models.ForeignKey(

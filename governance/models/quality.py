@@ -4,6 +4,8 @@ outgoing webhooks per team."""
 from django.conf import settings
 from django.db import models
 
+from meshportal.fields import NameField
+
 
 class QualityCheck(models.Model):
     class Kind(models.TextChoices):
@@ -25,7 +27,7 @@ class QualityCheck(models.Model):
     port = models.ForeignKey(
         "products.OutputPort", on_delete=models.CASCADE, related_name="quality_checks"
     )
-    name = models.CharField(max_length=200)
+    name = NameField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Columns the check reads (one for most kinds, several for duplicates, none for row count,
     # schema and custom SQL).

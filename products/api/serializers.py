@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from domains.models import Domain, Team
 from meshportal.permissions import VIEW_CONNECTION, can, visible
-from products import selectors
+from products import selectors, urns
 from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
 
 
@@ -20,24 +20,30 @@ class ProductRefField(serializers.RelatedField):
         return visible(self.context["request"].user, selectors.product_queryset())
 
     def to_internal_value(self, data):
+        # The one resolver of product references: a hidden draft fails like an unknown URN.
         ref = str(data)
-        if ref.startswith("urn:mesh:"):
-            parts = ref.split(":")[2:]
-        else:
-            parts = ref.strip("/").split("/")
-        product = None
-        if len(parts) == 2:
-            product = self.get_queryset().filter(domain__slug=parts[0], slug=parts[1]).first()
-        if product is None:
+        pk = selectors.visible_by_ref(user=self.context["request"].user, ref=ref)
+        if pk is None:
             self.fail("missing", ref=ref)
-        return product
+        return selectors.product_queryset().get(pk=pk)
 
     def to_representation(self, value):
         return value.urn
 
 
 class TagsField(serializers.ListField):
-    child = serializers.CharField(max_length=60)
+    # Tag.name's rules (max_length, one line) are checked by services.clean_tag_names.
+    child = serializers.CharField()
+
+    def to_internal_value(self, data):
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from products.services import clean_tag_names
+
+        try:
+            return clean_tag_names(super().to_internal_value(data))
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(e.message_dict["tags"]) from None
 
     def get_attribute(self, instance):
         return [t.name for t in instance.tags.all()] if instance.pk else []
@@ -183,7 +189,7 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_replacement(self, obj) -> str | None:
         return (
-            f"urn:mesh:{obj.replacement.domain.slug}:{obj.replacement.slug}"
+            urns.format_urn(obj.replacement.domain.slug, obj.replacement.slug)
             if obj.replacement_id
             else None
         )
@@ -198,6 +204,16 @@ class ProductDetailSerializer(ProductSerializer):
     @extend_schema_field(PortSerializer(many=True))
     def get_ports(self, obj):
         return PortSerializer(obj.ports.all(), many=True, context=self.context).data
+
+
+class LifecycleResultSerializer(ProductDetailSerializer):
+    changed = serializers.BooleanField(
+        read_only=True,
+        help_text="false when the product was already in the state asked for (nothing happened)",
+    )
+
+    class Meta(ProductDetailSerializer.Meta):
+        fields = [*ProductDetailSerializer.Meta.fields, "changed"]
 
 
 class DeprecateSerializer(serializers.Serializer):

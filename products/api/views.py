@@ -13,29 +13,27 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, mixins, parsers, renderers, status, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from domains.models import Domain, Team
-from meshportal.api import ERROR_RESPONSES
+from meshportal.api.common import ERROR_RESPONSES
 from meshportal.permissions import (
-    APPROVE_ACCESS,
     CREATE_PRODUCT,
     DEPRECATE,
     EDIT,
+    OWN,
     PUBLISH,
     RETIRE,
     VIEW,
     can,
     prefetch_product_perms,
+    require,
     require_transfer,
     visible,
 )
-from products import contracts, selectors, services
-from products.filters import DataProductFilter, ProductUrnFilter
-from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
-
-from .serializers import (
+from products import connection, selectors, services, urns
+from products.api.serializers import (
     AccessRequestSerializer,
     ContractDiffSerializer,
     ContractImportResultSerializer,
@@ -44,10 +42,14 @@ from .serializers import (
     DecisionSerializer,
     DeprecateSerializer,
     FieldSerializer,
+    LifecycleResultSerializer,
     PortSerializer,
     ProductDetailSerializer,
     ProductSerializer,
 )
+from products.contracts import services as contracts
+from products.filters import DataProductFilter, ProductUrnFilter, visible_to_requester
+from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
 
 PRODUCT_PATH = [
     OpenApiParameter("domain", str, OpenApiParameter.PATH, description="The domain's slug."),
@@ -72,16 +74,11 @@ class ApiProductFilter(DataProductFilter):
     )
 
     search = django_filters.CharFilter(method="filter_q", label="Search")
-    urn = django_filters.CharFilter(method="filter_urn", label="URN")
+    # The shared product-reference filter (hidden drafts answer like unknown URNs).
+    urn = ProductUrnFilter(field_name="pk", label="URN")
 
     class Meta(DataProductFilter.Meta):
         fields = [*DataProductFilter.Meta.fields, "search", "urn"]
-
-    def filter_urn(self, queryset, name, value):
-        parts = value.split(":")
-        if len(parts) != 4 or parts[:2] != ["urn", "mesh"]:
-            return queryset.none()
-        return queryset.filter(domain__slug=parts[2], slug=parts[3])
 
 
 class EnforceContractMixin:
@@ -167,7 +164,8 @@ class ProductViewSet(
     filterset_class = ApiProductFilter
     ordering_fields = ["name", "slug", "created_at", "updated_at", "published_at", "status"]
     ordering = ["domain__name", "name"]
-    object_actions = {"publish": PUBLISH, "deprecate": DEPRECATE, "retire": RETIRE}
+    # Lifecycle steps check their right in _lifecycle (a repeated step is a success).
+    object_actions = {"publish": VIEW, "deprecate": VIEW, "retire": VIEW}
     queryset = DataProduct.objects.none()  # for the schema; get_queryset does the work
 
     def get_serializer_class(self):
@@ -184,8 +182,7 @@ class ProductViewSet(
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         user = self.request.user
-        if not can(user, CREATE_PRODUCT, data["domain"]):
-            raise PermissionDenied(f"Only the team owning {data['domain']} creates products in it.")
+        require(user, CREATE_PRODUCT, data["domain"])
         team = data.pop("owner_team", None)
         if team is not None and team != data["domain"].owner_team:
             require_transfer(user, DataProduct(owner_team=data["domain"].owner_team), team)
@@ -210,37 +207,47 @@ class ProductViewSet(
     def perform_destroy(self, instance):
         services.product_delete(product=instance)
 
-    def _lifecycle(self, request, fn, **kwargs):
-        product = self.get_object()
-        fn(product=DataProduct.objects.get(pk=product.pk), **kwargs)
+    def _lifecycle(self, request, action: str, target: str, fn, **kwargs):
+        """One lifecycle step. Idempotent for pipelines that repeat it: a product already in
+        the target state answers 200 with `changed: false` to whoever may take the step."""
+        product = self.get_object()  # 404 for a product the user may not see
+        changed = product.status != target
+        if changed:
+            require(request.user, action, product)
+            fn(product=DataProduct.objects.get(pk=product.pk), **kwargs)
+        else:
+            require(request.user, OWN, product)
         obj = _product_detail_queryset(None).get(pk=product.pk)
-        return Response(ProductDetailSerializer(obj, context=self.get_serializer_context()).data)
+        obj.changed = changed
+        return Response(LifecycleResultSerializer(obj, context=self.get_serializer_context()).data)
 
     @extend_schema(
         parameters=PRODUCT_PATH,
         request=None,
-        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+        responses={200: LifecycleResultSerializer, **ERROR_RESPONSES},
     )
     def publish(self, request, domain, product):
-        return self._lifecycle(request, services.product_publish)
+        return self._lifecycle(request, PUBLISH, "published", services.product_publish)
 
     @extend_schema(
         parameters=PRODUCT_PATH,
         request=DeprecateSerializer,
-        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+        responses={200: LifecycleResultSerializer, **ERROR_RESPONSES},
     )
     def deprecate(self, request, domain, product):
         s = DeprecateSerializer(data=request.data, context=self.get_serializer_context())
         s.is_valid(raise_exception=True)
-        return self._lifecycle(request, services.product_deprecate, **s.validated_data)
+        return self._lifecycle(
+            request, DEPRECATE, "deprecated", services.product_deprecate, **s.validated_data
+        )
 
     @extend_schema(
         parameters=PRODUCT_PATH,
         request=None,
-        responses={200: ProductDetailSerializer, **ERROR_RESPONSES},
+        responses={200: LifecycleResultSerializer, **ERROR_RESPONSES},
     )
     def retire(self, request, domain, product):
-        return self._lifecycle(request, services.product_retire)
+        return self._lifecycle(request, RETIRE, "retired", services.product_retire)
 
 
 class PortFilter(django_filters.FilterSet):
@@ -302,6 +309,7 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
 
 class FieldFilter(django_filters.FilterSet):
     product = ProductUrnFilter(field_name="port__product")
+    port = django_filters.ModelChoiceFilter(queryset=visible_to_requester(OutputPort))
 
     class Meta:
         model = SchemaField
@@ -394,10 +402,8 @@ class AccessRequestViewSet(
             requester=self.request.user, **serializer.validated_data
         )
 
-    def _decide(self, request, fn, *, owner_only=True, **kwargs):
-        req = self.get_object()
-        if owner_only and not can(request.user, APPROVE_ACCESS, req.product):
-            raise PermissionDenied(f"Only owners of {req.product.owner_team} decide this request.")
+    def _decide(self, request, fn):
+        req = self.get_object()  # 404 for a request the user may not see; the service asks who
         s = DecisionSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         req = fn(request=req, by=request.user, comment=s.validated_data["comment"])
@@ -418,8 +424,6 @@ class AccessRequestViewSet(
     @extend_schema(request=None, responses={204: None, **ERROR_RESPONSES})
     def withdraw(self, request, pk):
         req = self.get_object()
-        if req.requester_id != request.user.pk:
-            raise PermissionDenied("Only the requester withdraws a request.")
         services.access_request_withdraw(request=req, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -439,12 +443,36 @@ class YAMLRenderer(renderers.BaseRenderer):
 
 
 class RawTextParser(parsers.BaseParser):
-    """The body as text: the contract module parses YAML itself (to report lines/columns)."""
+    """The body as text: the contract module parses YAML itself (to report lines/columns).
+    The size limit is checked before the body is read (Content-Length), and reading stops one
+    byte past it for bodies that do not say their length."""
 
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return stream.read().decode("utf-8", errors="replace")
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        limit = contracts.max_bytes()
+        request = (parser_context or {}).get("request")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0) if request else 0
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise PayloadTooLarge(contracts.too_large_message(declared))
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise PayloadTooLarge(contracts.too_large_message())
+        try:
+            return contracts.decode(data)
+        except DjangoValidationError as e:
+            raise ValidationError(e.message_dict) from None
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
 
 
 def import_result_data(result) -> dict:
@@ -482,7 +510,7 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
     )
     def get(self, request, domain, product):
         obj = self.get_object()
-        body = contracts.export_yaml(obj)
+        body = connection.contract_yaml_for(request.user, obj)
         response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
         if request.query_params.get("download"):
             response["Content-Disposition"] = (
@@ -500,25 +528,26 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
         },
     )
     def put(self, request, domain, product):
+        # A product the user may not see is answered as one that does not exist (the import
+        # decides both alike: contracts.contract_import).
         existing = (
             visible(request.user, DataProduct.objects.select_related("domain"))
             .filter(domain__slug=domain, slug=product)
             .first()
         )
-        if (
-            existing is None
-            and DataProduct.objects.filter(domain__slug=domain, slug=product).exists()
-        ):
-            raise NotFound("No such data product, or you may not see it.")
-        if existing is not None and not can(request.user, EDIT, existing):
-            raise PermissionDenied(f"You may not edit {existing}.")
+        if existing is not None:
+            require(request.user, EDIT, existing)
         text = request.data if isinstance(request.data, str) else ""
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
         if existing is None:
             # The URL names the product to create; the document must agree.
-            doc_ok = f"urn:mesh:{domain}:{product}"
+            doc_ok = urns.format_urn(domain, product)
             result = contracts.contract_import(
-                text=text, user=request.user, dry_run=dry_run, expected_urn=doc_ok
+                text=text,
+                user=request.user,
+                dry_run=dry_run,
+                expected_urn=doc_ok,
+                domain_slug=domain,
             )
         else:
             result = contracts.contract_import(
@@ -540,8 +569,14 @@ class ContractVersionList(ProductLookupMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        product = self.get_object()
-        return product.contract_versions.select_related("created_by").order_by("-number")
+        self.product = self.get_object()
+        return self.product.contract_versions.select_related("created_by").order_by("-number")
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is None:
+            return None
+        return connection.hide_in_versions(self.request.user, self.product, page)
 
 
 class ContractVersionDetail(ProductLookupMixin, generics.GenericAPIView):
@@ -559,6 +594,7 @@ class ContractVersionDetail(ProductLookupMixin, generics.GenericAPIView):
         version = obj.contract_versions.filter(number=number).first()
         if version is None:
             raise NotFound(f"{obj} has no contract version {number}.")
+        (version,) = connection.hide_in_versions(request.user, obj, [version])
         return Response(self.get_serializer(version).data)
 
 
@@ -580,7 +616,7 @@ class ContractDiffView(ProductLookupMixin, generics.GenericAPIView):
     def get(self, request, domain, product):
         obj = self.get_object()
         a, b = diff_versions(obj, request.query_params.get("from"), request.query_params.get("to"))
-        changes = contracts.versions_diff(a, b)
+        changes = connection.hide_in_changes(request.user, obj, contracts.versions_diff(a, b))
         return Response(
             {
                 "from_version": a.number,

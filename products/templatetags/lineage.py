@@ -1,6 +1,6 @@
 from django import template
 
-from products.lineage_services import is_watching
+from products.lineage.services import is_watching
 
 register = template.Library()
 

@@ -1,6 +1,6 @@
 from django import template
 
-from products import search
+from products.discovery import search
 
 register = template.Library()
 

@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from governance import policy_services as ps
 from governance.models import DirtyProduct, GlossaryTerm, Policy, PolicyStatus
+from governance.policies import services as ps
 from meshportal.models import AuditEntry
 from products import services
 from products.models import SchemaField
@@ -28,7 +28,7 @@ def term(db):
 
 
 def _found(user, q: str) -> list[str]:
-    from products import discovery
+    from products.discovery import facets as discovery
 
     return [p.name for p in discovery.search(user=user, data={"q": q}).queryset]
 
@@ -41,7 +41,6 @@ def _link_url(field):
 def test_owner_links_a_field_which_reindexes_search_and_reevaluates_policies(
     client, mesh, term, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from governance.tasks import policies as policy_tasks
 
     product = mesh.products[("orders", "published")]
     field = product.ports.get().fields.get()
@@ -52,10 +51,9 @@ def test_owner_links_a_field_which_reindexes_search_and_reevaluates_policies(
     assert PolicyStatus.objects.get(policy=policy, product=product).outcome == "fail"
     DirtyProduct.objects.all().delete()
     scheduled = []
-    monkeypatch.setattr(
-        policy_tasks.evaluate_changed_products,
-        "apply_async",
-        lambda **kw: scheduled.append(kw["countdown"]),
+    monkeypatch.setattr(  # the one enqueue (meshportal.queue) hands it to the broker
+        "meshportal.queue._publish",
+        lambda name, args, kwargs, options: scheduled.append((name, options["countdown"])),
     )
     client.force_login(mesh.owner)
     page = client.get(product.get_absolute_url() + "?tab=schema").text

@@ -3,7 +3,7 @@ fields are linked to (and their synonyms)."""
 
 import pytest
 
-from governance import policy_services
+from governance.policies import services as policy_services
 from products import services
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from governance import policy_services as ps
 from governance.models import GlossaryTerm, Policy, Waiver
+from governance.policies import services as ps
 from products import services
 from tests import factories
 

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from governance import policy_services as ps
 from governance.models import Policy, PolicyStatus, Waiver
+from governance.policies import services as ps
 from meshportal.models import AuditEntry
 from products import services
 from products.models import DataProduct
@@ -228,16 +228,19 @@ def test_evaluation_stores_current_state_history_and_trend(mesh):
         policy.results.filter(product=product).order_by("created_at").values_list("run", "outcome")
     )
     assert history == [(run1.pk, "fail"), (run2.pk, "pass")]
+    # The trend is shown to everyone: it counts the products everyone sees (not drafts).
+    public = DataProduct.objects.exclude(status__in=["retired", "draft"]).count()
     trend = list(policy.summaries.order_by("run__started_at").values_list("passed", "failed"))
-    assert trend == [(0, live), (1, live - 1)]
+    assert trend == [(0, public), (1, public - 1)]
     # Retiring the policy removes its current state from scorecards.
     ps.policy_retire(policy=policy, by=mesh.staff)
     assert not PolicyStatus.objects.filter(policy=policy).exists()
 
 
 def test_policy_compliance_is_a_term_of_the_trust_score(mesh):
-    from governance import policy_services, quality_services
     from governance.models import Policy
+    from governance.policies import services as policy_services
+    from governance.quality import services as quality_services
 
     product = mesh.products[("orders", "published")]
     assert policy_services.compliance_share(product) is None  # nothing judged yet

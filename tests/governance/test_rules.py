@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from domains import services as domain_services
-from governance import rules
+from governance.policies import rules
 from products import services
 from products.models import DataProduct, SchemaField
 
@@ -144,7 +144,7 @@ def test_freshness_declared_and_bounded(mesh):
 
 
 def test_glossary_share_of_linked_fields(mesh):
-    from governance import policy_services
+    from governance.policies import services as policy_services
 
     term = policy_services.glossary_term_save(slug="order", name="Order", definition="An order.")
     p = make(mesh, "g", fields=[{"name": "order_id"}, {"name": "b"}, {"name": "c"}])

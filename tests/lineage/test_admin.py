@@ -1,6 +1,6 @@
 import pytest
 
-from products import lineage_services
+from products.lineage import services as lineage_services
 from products.models import InputPort, Watch
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from meshportal.permissions import clear_caches
-from products import lineage, lineage_services
+from products.lineage import graph as lineage
+from products.lineage import services as lineage_services
 from products.models import InputPort
-
-from .conftest import make_product
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from products import lineage, lineage_services
-
-from .conftest import make_product
+from products.lineage import graph as lineage
+from products.lineage import services as lineage_services
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from meshportal.models import AuditEntry
-from products import lineage_services, services
+from products import services
+from products.lineage import services as lineage_services
 from products.models import DataProduct
-
-from .conftest import make_product
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from meshportal.models import Notification
 from meshportal.notifications import SUBSCRIPTION_KINDS, preferences_set
-from products import lineage_services, services
+from products import services
+from products.lineage import services as lineage_services
 from products.models import SchemaField, Watch
-
-from .conftest import make_product
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +45,8 @@ def _retirement(mesh):
 
 
 def _quality_change(mesh):
-    from governance import quality_services
     from governance.models import QualityCheck, QualityRun
+    from governance.quality import services as quality_services
 
     port = mesh.products[("orders", "published")].ports.get()
     check = QualityCheck.objects.create(port=port, name="Ids present", kind="missing")
@@ -121,7 +121,7 @@ def test_a_breaking_change_with_its_major_version_is_announced_once(mesh, eager_
     assert sorted(kinds) == ["contract_breaking", "major_version"]  # two changes, two notes
     Notification.objects.all().delete()
     with eager_tasks(execute=True):  # one write that breaks and bumps: only the breaking note
-        from products import contracts
+        from products.contracts import services as contracts
 
         with contracts.batch():
             services.product_update(product=product, version="3.0.0")

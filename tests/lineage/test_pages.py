@@ -5,10 +5,11 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from products import contracts, lineage_services, services
+from products import services
+from products.contracts import services as contracts
+from products.lineage import services as lineage_services
 from products.models import DataProduct, InputPort, Watch
-
-from .conftest import make_product
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_demo_orders_owner_sees_downstream_products_and_owners(client, demo):
 
 
 def test_demo_lineage_seed_is_idempotent(demo):
-    from products import lineage_demo
+    from demo import lineage as lineage_demo
 
     before = (InputPort.objects.count(), Watch.objects.count())
     assert lineage_demo.seed() == 0
@@ -94,7 +95,6 @@ def test_lineage_pages_query_count_bounded(client, mesh, n, django_assert_max_nu
 @pytest.mark.browser
 def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactional_db):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from tests.factories import PASSWORD, build_mesh
@@ -133,21 +133,28 @@ def test_browser_opens_lineage_graph_and_clicks_a_node(live_server, transactiona
             assert labels == ["Orders published", "Users published"]
             page.locator("#lineage-graph").scroll_into_view_if_needed()
             target = f"{live_server.url}/products/users/published-product/"
-            # The node's place is read just before each click: on a loaded CI host the graph
-            # may still re-fit (a late resize) between reading it and clicking.
-            for _attempt in range(4):
-                pos = page.evaluate(
-                    "(() => { const n = window.meshGraph.nodes('.product')"
-                    ".filter(n => n.data('key') === 'users/published-product')[0];"
-                    " return n.renderedPosition(); })()"
-                )
-                box = page.locator("#lineage-graph").bounding_box()
-                page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
-                try:
-                    page.wait_for_url(target, timeout=5000)
-                    break
-                except PlaywrightTimeout:
-                    page.screenshot(path="test-artifacts/lineage-click.png")
+            # Click where the node is once the graph has settled: its place on the page the same
+            # in two consecutive animation frames (a late re-fit or a shifting layout moves it).
+            where = (
+                "() => { const n = window.meshGraph.nodes('.product')"
+                ".filter(n => n.data('key') === 'users/published-product')[0];"
+                " const p = n.renderedPosition();"
+                " const b = document.getElementById('lineage-graph').getBoundingClientRect();"
+                " return [b.x + p.x, b.y + p.y]; }"
+            )
+            page.wait_for_function(
+                f"""() => new Promise(done => {{
+                    const where = {where};
+                    const first = where();
+                    requestAnimationFrame(() => requestAnimationFrame(() => {{
+                        const second = where();
+                        done(first[0] === second[0] && first[1] === second[1]);
+                    }}));
+                }})"""
+            )
+            x, y = page.evaluate(f"({where})()")
+            page.mouse.click(x, y)
+            page.wait_for_url(target, timeout=15000)
             assert page.url == target
             assert page.locator("h1").first.inner_text().startswith("Users published")
             page.goto(f"{live_server.url}/lineage/mesh/")

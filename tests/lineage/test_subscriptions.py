@@ -7,10 +7,10 @@ from django.core import mail
 from django.utils import timezone
 
 from meshportal.models import Notification
-from products import lineage_services, services
+from products import services
+from products.lineage import services as lineage_services
 from products.models import Watch
-
-from .conftest import make_product
+from tests.lineage.conftest import make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_deprecation_notifications_through_a_real_worker(transactional_db, celer
 
 
 def test_watchers_hear_quality_alerts_and_can_mute_their_email(mesh):
-    from governance.quality_services import alert_recipients
+    from governance.quality.services import alert_recipients
     from meshportal.notifications import email_wanted, preferences_set
 
     product = mesh.products[("orders", "published")]

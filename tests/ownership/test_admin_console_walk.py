@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from meshportal.admin import ConsoleAdmin
-from meshportal.api_auth import token_create
+from meshportal.api.auth import token_create
 from meshportal.models import Notification, PendingTask
 from meshportal.permissions import DELETE, PLATFORM_GROUP, can, visible
-from products import lineage_services
+from products.lineage import services as lineage_services
 from products.models import DataProduct, Watch
 
 pytestmark = pytest.mark.django_db

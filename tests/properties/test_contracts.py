@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from products import contracts
+from products.contracts import services as contracts
 from products.models import DataProduct
 
 BOUNDED = settings(
@@ -54,6 +54,9 @@ def properties(draw):
             "unique": draw(st.booleans()),
             "primaryKey": draw(st.booleans()),
         }
+        if prop["logicalType"] == "map":  # ODCS: a map names its key and value types
+            kind = {"logicalType": "string"}
+            prop["map"] = {"key": {"name": "key", **kind}, "value": {"name": "value", **kind}}
         if draw(st.booleans()):
             prop["description"] = draw(names)
         if draw(st.booleans()):

@@ -9,8 +9,10 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from governance import policy_services, quality_services, rules
 from governance.models import QualityCheck
+from governance.policies import rules
+from governance.policies import services as policy_services
+from governance.quality import services as quality_services
 
 BOUNDED = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -71,7 +73,7 @@ def test_rule_parameters_are_accepted_or_refused_by_field(rule_type, params):
 @BOUNDED
 def test_any_json_as_policy_parameters_is_a_field_error_at_worst(rule_type, params):
     try:
-        policy_services._clean_parameters(rule_type, params)
+        policy_services.policy_parameters_clean(rule_type, params)
     except ValidationError as e:
         _assert_field_error(e)
 

@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from django.db import connection
 
+from governance.quality.warehouse_roles import ensure_reader_role
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 # id, name, status, amount, created_at
@@ -76,6 +78,10 @@ def _sqlite_count(path) -> int:
         conn.close()
 
 
+# The login role tests' data sources read PostgreSQL tables as (SELECT on their schema only).
+READER_ROLE = "mesh_test_reader"
+
+
 def pg_dsn_kwargs() -> dict:
     s = connection.settings_dict
     return {
@@ -104,12 +110,14 @@ def pg_warehouse(db):
             # the schema name is generated above
             sql = f'INSERT INTO "{schema}".t_known VALUES (%s, %s, %s, %s, %s)'  # nosec B608
             cur.executemany(sql, ROWS)
+            # The engine refuses a superuser: read the table as a least-privilege role.
+            ensure_reader_role(cur, READER_ROLE, [schema])
     source = SimpleNamespace(
         kind="postgresql",
         host=kw["host"],
         port=int(kw["port"]),
         database=kw["dbname"],
-        user=kw["user"],
+        user=READER_ROLE,
         password_env="PGPASSWORD_UNUSED",
         sslmode="",
         default_schema=schema,

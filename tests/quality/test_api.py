@@ -4,8 +4,8 @@ validated per type as on the check form, runs with their history; fixed query co
 import pytest
 from rest_framework.test import APIClient
 
-from governance import quality_services as qs
 from governance.models import DataSource, QualityCheck, QualityRun
+from governance.quality import services as qs
 from products.models import SchemaField
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from governance.models import QualityCheck
-from products import contracts
+from products.contracts import services as contracts
 from products.models import DataProduct
 
 pytestmark = pytest.mark.django_db

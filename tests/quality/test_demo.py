@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from governance import quality_services as services
 from governance.models import QualityCheck, QualityRun
+from governance.quality import services
 from meshportal.models import Notification
 from products.models import DataProduct
 

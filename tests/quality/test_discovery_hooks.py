@@ -3,7 +3,7 @@
 import pytest
 
 from governance.models import ProductQuality, QualityCheck
-from products import discovery
+from products.discovery import facets as discovery
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def test_search_sorts_by_trust_and_home_shows_the_most_trusted(client, mesh):
 
 
 def test_domain_tiles_show_share_of_products_passing_checks(client, mesh):
-    from governance import quality_services
+    from governance.quality import services as quality_services
 
     for state, status in [("published", "passed"), ("deprecated", "failed")]:
         product = mesh.products[("orders", state)]
@@ -35,7 +35,7 @@ def test_domain_tiles_show_share_of_products_passing_checks(client, mesh):
 
 
 def test_quality_state_is_a_search_facet(client, mesh):
-    from governance import quality_services
+    from governance.quality import services as quality_services
 
     failing = mesh.products[("orders", "published")]
     passing = mesh.products[("users", "published")]

@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
-from governance import quality_services as services
 from governance.models import QualityCheck
-from governance.quality_odcs import checks_to_odcs, odcs_to_checks
+from governance.quality import services
+from governance.quality.odcs import checks_to_odcs, odcs_to_checks
 
 
 def _define(port):
@@ -153,7 +153,7 @@ KINDS = [
 def test_each_check_type_round_trips_through_a_valid_contract(checked_port, kind, columns, params):
     """export -> import -> export through the whole ODCS document: the same check comes back,
     the second export equals the first, and every export passes the official ODCS schema."""
-    from products import contracts
+    from products.contracts import services as contracts
 
     port, product = checked_port.port, checked_port.product
     # A draft: the fixture re-pointed the port without a contract version, which a published
@@ -187,6 +187,26 @@ def test_each_check_type_round_trips_through_a_valid_contract(checked_port, kind
     # Importing the same document again creates nothing (no second freshness check either).
     contracts.contract_import(text=text, user=checked_port.mesh.owner, product=product)
     assert QualityCheck.objects.filter(port=port).count() == 1
+
+
+def test_reimporting_a_changed_rule_updates_its_check_and_says_so(checked_port):
+    """Before: a changed rule answered changed: false and the old check stayed."""
+    from products.contracts import services as contracts
+
+    port, owner = checked_port.port, checked_port.mesh.owner
+    product = port.product
+    product.status = "draft"  # a draft: no version bump needed for the change
+    product.save(update_fields=["status"])
+    QualityCheck.objects.filter(port=port).delete()
+    check = services.check_create(port=port, name="Rows", kind="row_count", params={"min": 1})
+    doc = contracts.export_document(product)
+    (rule,) = doc["schema"][0]["quality"]
+    rule["mustBeGreaterOrEqualTo"] = 5  # the contract now asks for at least 5 rows
+    result = contracts.contract_import(text=contracts.dump(doc), user=owner, product=product)
+    check.refresh_from_db()
+    assert result.changed and check.params["min"] == 5
+    again = contracts.contract_import(text=contracts.dump(doc), user=owner, product=product)
+    assert not again.changed and QualityCheck.objects.filter(port=port).count() == 1
 
 
 def test_schema_check_is_a_custom_rule_other_tools_can_skip(checked_port):

@@ -11,8 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from governance import quality_services as services
 from governance.models import QualityCheck, QualityRun, Webhook, WebhookDelivery
+from governance.quality import services
 from meshportal.models import Notification
 from products.models import DataProduct
 
@@ -131,7 +131,9 @@ def test_the_sweeper_ends_runs_of_a_lost_worker_and_the_next_schedule_proceeds(c
     assert QualityRun.objects.filter(check_obj=check, status="queued").count() == 1
 
 
-def test_state_changes_alert_the_owning_team(checked_port, mailoutbox):
+def test_state_changes_alert_the_owning_team(
+    checked_port, mailoutbox, django_capture_on_commit_callbacks
+):
     m = checked_port.mesh
     check = _check(
         checked_port,
@@ -145,7 +147,8 @@ def test_state_changes_alert_the_owning_team(checked_port, mailoutbox):
     _run_sync([check])  # new -> passed: no alert
     assert not Notification.objects.filter(kind__startswith="quality").exists()
     services.check_update(check=check, params={"min": 0, "max": 100, "max_failing": 0})
-    [run] = _run_sync([check])
+    with django_capture_on_commit_callbacks(execute=True):  # e-mails leave on commit
+        [run] = _run_sync([check])
     assert run.status == "failed" and run.observed == 2
     alerts = Notification.objects.filter(kind="quality.failed")
     assert {n.user for n in alerts} == {m.owner, m.member}
@@ -173,7 +176,10 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def hook_server():
+def hook_server(settings):
+    # A local listener is loopback: allowed here by the platform allowlist, over http.
+    settings.MESH_WEBHOOK_ALLOW_HTTP = True
+    settings.MESH_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     _Hook.received, _Hook.status = [], 200
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -237,12 +243,47 @@ def test_trust_score_and_freshness_slo(checked_port):
     assert ranked[0] == product and ranked[0].trust == state.trust_score
 
 
-def test_policy_compliance_can_join_the_trust_score(checked_port, monkeypatch):
-    monkeypatch.setattr(services, "TRUST_COMPONENTS", [("policy", 50, lambda p, s: 0.0)])
-    state = services.product_quality_refresh(product=checked_port.product)
-    assert state.components["policy"] == {"weight": 50, "value": 0.0}
-    without = services.TRUST_COMPONENTS
-    assert without  # the hook is a plain list other apps append to
+def test_policy_compliance_is_a_term_once_a_policy_judged_the_product(checked_port, monkeypatch):
+    product = checked_port.product
+    state = services.product_quality_refresh(product=product)
+    assert "compliance" not in state.components  # no policy has judged it: left out
+    monkeypatch.setattr(services.policy_services, "compliance_share", lambda product: 0.0)
+    state = services.product_quality_refresh(product=product)
+    assert state.components["compliance"] == {"weight": 20, "value": 0.0}
+
+
+def test_a_product_save_writes_and_rechecks_only_what_changed(
+    mesh, monkeypatch, django_capture_on_commit_callbacks
+):
+    """DataProduct.save() used to write every column, so the freshness re-check ran on every
+    save of a product. Now a save writes the columns that changed (and updated_at)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rechecked = []
+    monkeypatch.setattr(
+        services, "freshness_recheck", lambda *, product_id: rechecked.append(product_id)
+    )
+    product = DataProduct.objects.get(pk=mesh.products[("orders", "published")].pk)
+    product.summary = "A new summary"
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as q:
+        product.save()
+    [update] = [x["sql"] for x in q.captured_queries if x["sql"].startswith("UPDATE")][:1]
+    assert "summary" in update and "freshness_slo_hours" not in update and '"name"' not in update
+    assert rechecked == []
+    with django_capture_on_commit_callbacks(execute=True):
+        product.save(update_fields=["description"])  # what the caller names, nothing more
+    assert rechecked == []
+    assert DataProduct.objects.get(pk=product.pk).summary == "A new summary"
+
+    product.freshness_slo_hours = 12
+    with django_capture_on_commit_callbacks(execute=True):
+        product.save()
+    assert rechecked == [product.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        product.save()  # unchanged since: no second re-check
+    assert rechecked == [product.pk]
+    assert DataProduct.objects.get(pk=product.pk).freshness_slo_hours == 12
 
 
 def test_changing_the_freshness_slo_rejudges_the_breach_without_a_run(
@@ -263,3 +304,30 @@ def test_changing_the_freshness_slo_rejudges_the_breach_without_a_run(
     assert product.quality_state.freshness_breached  # badge now, no new run
     assert QualityRun.objects.count() == runs
     assert Notification.objects.filter(kind="quality.freshness").exists()
+
+
+def test_sweeping_stuck_runs_is_bulk_one_trust_refresh_per_product(
+    checked_port, django_assert_max_num_queries
+):
+    """A worker outage leaves a queued run on every check. Sweeping them costs a few
+    statements per 1,000 runs, one alert per check (its state changed) and one trust refresh
+    per product (it was an UPDATE, a state change and a trust refresh per run)."""
+    from meshportal.models import Notification
+
+    checks = [
+        _check(checked_port, name=f"rows {i}", kind="row_count", columns=()) for i in range(20)
+    ]
+    past = timezone.now() - timedelta(minutes=1)
+    QualityRun.objects.bulk_create(
+        QualityRun(check_obj=c, trigger="schedule", status="queued", deadline=past) for c in checks
+    )
+    with django_assert_max_num_queries(110) as captured:
+        assert services.sweep_stuck() == 20
+    refreshes = [q for q in captured.captured_queries if "governance_productquality" in q["sql"]]
+    assert len([q for q in refreshes if q["sql"].startswith("UPDATE")]) == 1
+    assert not QualityRun.objects.filter(status__in=QualityRun.ACTIVE).exists()
+    assert set(QualityCheck.objects.values_list("last_status", flat=True)) == {"error"}
+    alerts = Notification.objects.filter(kind="quality.error")
+    recipients = alerts.values("user").distinct().count()
+    assert recipients and alerts.count() == 20 * recipients  # one alert per check each
+    assert services.sweep_stuck() == 0

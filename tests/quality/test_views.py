@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from governance import quality_services as services
 from governance.models import QualityCheck, QualityRun
+from governance.quality import services
 
 
 def _tab(cp):

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from governance import quality_services as services
 from governance.models import Webhook, WebhookDelivery
+from governance.quality import services
 from meshportal.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,10 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # A local listener is loopback: allowed here by the platform allowlist, over http.
+    settings.MESH_WEBHOOK_ALLOW_HTTP = True
+    settings.MESH_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     _Receiver.received = []
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -77,7 +80,7 @@ def test_owner_edits_and_deletes(client, mesh):
 
 
 def test_send_test_delivers_a_signed_post_and_the_log_shows_the_status_code(
-    client, mesh, receiver, monkeypatch
+    client, mesh, receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
     url, handler = receiver
     hook, secret = services.webhook_create(team=mesh.orders_team, url=url)
@@ -88,14 +91,16 @@ def test_send_test_delivers_a_signed_post_and_the_log_shows_the_status_code(
         lambda name, args, kwargs, options: sent.append((name, args, options)),
     )
     client.force_login(mesh.owner)
-    r = client.post(f"/webhooks/{hook.pk}/test/", follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # queued once the row commits
+        r = client.post(f"/webhooks/{hook.pk}/test/", follow=True)
     assert "Test delivery sent" in r.text
     (name, args, options) = sent[0]
     assert name.endswith("deliver_webhook") and options == {"queue": "notifications"}
     handler.status = 500
     assert services.webhook_deliver(delivery_id=args[0], final=True) == "failed"
     handler.status = 204
-    client.post(f"/webhooks/{hook.pk}/test/")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/webhooks/{hook.pk}/test/")
     assert services.webhook_deliver(delivery_id=sent[1][1][0]) == "delivered"
     headers, body = handler.received[-1]
     assert headers["X-Mesh-Event"] == "webhook.test"

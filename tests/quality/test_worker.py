@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from governance import quality_services as services
 from governance.models import QualityCheck, QualityRun
-from governance.tasks.quality import dispatch_due_checks
+from governance.quality import services
+from governance.quality.tasks import dispatch_due_checks
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -23,7 +23,7 @@ def worker_port(celery_worker, checked_port):
 
 @pytest.fixture(params=["postgresql"])
 def warehouse(request):
-    """Worker tests use the PostgreSQL warehouse only (pg_sleep, committed tables)."""
+    """Worker tests use the PostgreSQL warehouse only (statement timeout, committed tables)."""
     return request.getfixturevalue("pg_warehouse")
 
 
@@ -54,7 +54,11 @@ def test_a_killed_worker_and_a_timed_out_query_are_recovered(worker_port, celery
         name="Slow",
         kind="custom_sql",
         timeout_seconds=30,
-        params={"sql": "SELECT COUNT(*) FROM (SELECT pg_sleep(20)) s"},
+        # pure SQL that runs long (pg_sleep is not an allowed function); ended below
+        params={
+            "sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+            "WHERE x < 1000000000) SELECT COUNT(*) FROM c"
+        },
     )
     [run] = services.run_now(checks=[slow])
     wait_for(lambda: _status(run.pk) == "running", timeout=60)
@@ -81,7 +85,7 @@ def test_a_killed_worker_and_a_timed_out_query_are_recovered(worker_port, celery
     again.refresh_from_db()
     assert again.status == "error" and "timeout" in again.message
     assert again.duration_ms < 5000
-    # The killed worker's query is still sleeping in PostgreSQL until its timeout: end it so
+    # The killed worker's query is still running in PostgreSQL until its timeout: end it so
     # the test database can be dropped.
     import psycopg
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from governance import policy_services
 from governance.models import EvaluationRun, PolicyStatus
+from governance.policies import services as policy_services
 from meshportal.audit import audit_context
 
 

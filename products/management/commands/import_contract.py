@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from meshportal.audit import audit_context
-from products import contracts
+from products.contracts import services as contracts
 
 
 class Command(BaseCommand):
@@ -20,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", help="ODCS YAML files")
         parser.add_argument("--user", required=True, help="the user to act as (their rights apply)")
         parser.add_argument("--dry-run", action="store_true", help="only show what would change")
+        parser.add_argument("--domain", help="the domain (slug) for documents that name none")
 
     def handle(self, *args, files, user, dry_run, **options):
         actor = get_user_model().objects.filter(username=user, is_active=True).first()
@@ -29,8 +30,15 @@ class Command(BaseCommand):
         with audit_context(actor=actor, door="command"):
             for name in files:
                 try:
-                    text = Path(name).read_text(encoding="utf-8")
-                    result = contracts.contract_import(text=text, user=actor, dry_run=dry_run)
+                    path = Path(name)
+                    if path.stat().st_size > contracts.max_bytes():  # before reading it
+                        raise ValidationError(
+                            {"document": contracts.too_large_message(path.stat().st_size)}
+                        )
+                    text = contracts.decode(path.read_bytes())
+                    result = contracts.contract_import(
+                        text=text, user=actor, dry_run=dry_run, domain_slug=options["domain"]
+                    )
                 except OSError as e:
                     failed += 1
                     self.stderr.write(f"{name}: cannot read: {e}")

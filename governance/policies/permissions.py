@@ -1,0 +1,141 @@
+"""Who may propose, vote on, retire and waive policies, and who keeps the glossary.
+
+Registered with meshportal.permissions from GovernanceConfig.ready(); pages, tasks and services
+ask `can()` like everywhere else.
+"""
+
+from django.db.models import Exists, OuterRef, Q
+
+from meshportal import permissions
+from meshportal.permissions import (
+    DECIDE,
+    EDIT,
+    GOVERNANCE_GROUP,
+    RETIRE,
+    VIEW,
+    is_council,
+    is_platform,
+    is_team_owner,
+    team_roles,
+)
+
+PROPOSE = "propose_policy"
+VOTE = "vote"
+EVALUATE = "evaluate_policies"
+REQUEST_WAIVER = "request_waiver"
+CREATE_TERM = "create_term"
+# Make a policy active without the council's vote: the platform team's, audited as such.
+OVERRIDE = "override_policy"
+
+
+def owns_a_domain(user) -> bool:
+    from domains.models import Domain
+
+    owned = [t for t, r in team_roles(user).items() if r == "owner"]
+    return bool(owned) and Domain.objects.filter(owner_team_id__in=owned).exists()
+
+
+def _domain_owner(user, domain_id, domain) -> bool:
+    return domain_id is not None and is_team_owner(user, domain.owner_team_id)
+
+
+def policy_rule(user, action: str, policy) -> bool:
+    if action == VIEW:
+        return True
+    platform = is_platform(user)
+    if action == EVALUATE:
+        return platform or is_council(user)
+    domain_owner = _domain_owner(
+        user, policy.domain_id, policy.domain if policy.domain_id else None
+    )
+    if action == PROPOSE:
+        # A global policy: any domain owner or council delegate. A domain's: that domain's owners.
+        if policy.domain_id:
+            return platform or domain_owner
+        return platform or is_council(user) or owns_a_domain(user)
+    if action == VOTE:
+        return policy.status == "proposed" and policy.domain_id is None and is_council(user)
+    if action == OVERRIDE:
+        return platform and policy.status in ("proposed", "rejected")
+    if action == RETIRE:
+        if policy.status not in ("proposed", "active"):
+            return False
+        return platform or (domain_owner if policy.domain_id else is_council(user))
+    return platform
+
+
+def waiver_rule(user, action: str, waiver) -> bool:
+    if action == VIEW:
+        return permissions.can(user, VIEW, waiver.product)
+    if action == REQUEST_WAIVER:
+        return is_platform(user) or is_team_owner(user, waiver.product.owner_team_id)
+    if action == DECIDE:
+        return (
+            waiver.status == "requested"
+            and waiver.requested_by_id != user.pk
+            and (is_platform(user) or is_council(user))
+        )
+    return is_platform(user)
+
+
+# -- the one exception to "drafts only to their team" ------------------------------------------
+#
+# A council delegate must read the draft a waiver is asked of them for, to decide it. They see
+# that draft, and only it, while a waiver on it waits for their decision (one they may DECIDE:
+# pending, and not their own request); once it is decided the draft is private to its team
+# again. Registered with meshportal.permissions, so can(VIEW) and visible() — every page, API
+# list, filter, count and notification — follow it; nothing else grants it.
+
+
+def _awaiting_delegate(user):
+    from governance.models import Waiver
+
+    return Waiver.objects.filter(status=Waiver.Status.REQUESTED).exclude(requested_by_id=user.pk)
+
+
+def delegate_sees_draft(user, product) -> bool:
+    return is_council(user) and _awaiting_delegate(user).filter(product_id=product.pk).exists()
+
+
+def delegate_drafts(user) -> Q:
+    # Asked inside the visibility query rather than with is_council(): most users are not on
+    # the council, and a separate group lookup would cost every page one more query.
+    if not getattr(user, "is_authenticated", False):
+        return Q()
+    from django.contrib.auth import get_user_model
+
+    in_council = get_user_model().groups.through.objects.filter(
+        user_id=user.pk, group__name=GOVERNANCE_GROUP
+    )
+    return Q(Exists(in_council)) & Q(
+        Exists(_awaiting_delegate(user).filter(product=OuterRef("pk")))
+    )
+
+
+def glossary_rule(user, action: str, term) -> bool:
+    if action == VIEW:
+        return True
+    if action == EDIT:
+        return (
+            is_platform(user)
+            or is_council(user)
+            or _domain_owner(user, term.domain_id, term.domain if term.domain_id else None)
+        )
+    if action == CREATE_TERM:  # the council keeps global terms, owners their domain's
+        return is_platform(user) or is_council(user) or owns_a_domain(user)
+    return is_platform(user)
+
+
+def _everyone(user, qs):
+    return qs
+
+
+def register() -> None:
+    from governance.models import GlossaryTerm, Policy, Waiver
+
+    permissions.register(Policy, rule=policy_rule, visibility=_everyone)
+    permissions.register(
+        Waiver, rule=waiver_rule, visibility=permissions._visible_through_product("product")
+    )
+    permissions.register(GlossaryTerm, rule=glossary_rule, visibility=_everyone)
+    permissions.register_draft_reader(may_see=delegate_sees_draft, condition=delegate_drafts)

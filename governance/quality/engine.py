@@ -1,0 +1,915 @@
+"""The quality engine: compiles a table's checks into SQL and runs them on a read-only
+connection to the port's data source.
+
+All metric checks of one table become ONE `SELECT` of aggregates (one scan); identical
+expressions are computed once. The schema check reads the catalogue once per table; custom SQL
+runs as its own statement, checked and re-written by `quality_sql` (one SELECT of the port's
+own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
+`sql.Identifier`, a strict helper for SQLite); values are always bound parameters. Every
+statement is sent as one prepared statement (the driver cannot split it) in a read-only
+transaction, on a connection whose role is checked first: never a superuser, never one that can
+read the portal's own tables (docs/security.md "Custom SQL checks").
+
+The engine knows nothing about Django models beyond duck-typed attributes: a source (kind,
+host, port, database, user, password_env, sslmode, max_timeout_seconds) and check specs
+(`CheckSpec`), so that the benchmark can drive it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import time
+import urllib.parse
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from governance.quality import sql as quality_sql
+
+log = logging.getLogger(__name__)
+
+# Tables of the portal itself (Django's and, once the app registry is ready, every model's):
+# a data source whose role can read one of them is refused (`Connection.guard`).
+PORTAL_TABLES: set[str] = {
+    "auth_user",
+    "auth_group",
+    "auth_user_groups",
+    "auth_permission",
+    "django_session",
+    "django_migrations",
+    "django_content_type",
+    "django_admin_log",
+}
+# Predefined PostgreSQL roles that read or write server files, run programs, signal other
+# backends or read every table: a data source's role must not hold any of them.
+PG_DANGEROUS_ROLES = (
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+    "pg_signal_backend",
+    "pg_read_all_data",
+    "pg_write_all_data",
+)
+NOT_A_NUMBER = "The query must return one number (one row, one numeric column)."
+
+METRIC_KINDS = {
+    "row_count",
+    "missing",
+    "duplicates",
+    "accepted_values",
+    "range",
+    "pattern",
+    "freshness",
+}
+SAMPLE_KINDS = {"accepted_values", "range", "pattern"}
+SAMPLE_SIZE = 5
+
+
+class EngineError(Exception):
+    """A problem with the source or a query; its message is safe to show (no credentials)."""
+
+
+class QueryTimeout(EngineError):
+    pass
+
+
+class UnsafeSource(EngineError):
+    """The source's role may do more than read its own tables; for the platform team to fix."""
+
+
+@dataclass
+class CheckSpec:
+    id: int
+    kind: str
+    columns: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    timeout_seconds: int = 60
+
+
+@dataclass
+class Result:
+    status: str  # passed | failed | error
+    observed: float | None = None
+    threshold: str = ""
+    message: str = ""
+    sample: list = field(default_factory=list)
+    duration_ms: int = 0
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+class Connection:
+    vendor = ""
+    placeholder = "%s"
+
+    def __init__(self):
+        self.statements: list[str] = []  # every statement sent, for tests and the benchmark
+        self.max_timeout: float | None = None  # the source's cap; no statement runs longer
+
+    def quote(self, name: str) -> str:
+        raise NotImplementedError
+
+    def capped(self, seconds: float) -> float:
+        return min(seconds, self.max_timeout) if self.max_timeout else seconds
+
+    def guard(self, portal_tables) -> None:
+        """Refuse (UnsafeSource) a role that is more than a reader of its warehouse."""
+        raise NotImplementedError
+
+    def table(self, schema: str, table: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(table)}" if schema else self.quote(table)
+
+    def execute(self, sql: str, params=(), *, untrusted: bool = False) -> list[tuple]:
+        """Run one statement. `untrusted` (custom SQL): a failure's message is fixed text, never
+        the database's, which may quote values from the data."""
+        raise NotImplementedError
+
+    def set_timeout(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    # SQL dialect pieces that differ.
+    def tuple_text(self, cols: list[str]) -> str:
+        raise NotImplementedError
+
+    def not_matching(self, col: str) -> str:
+        raise NotImplementedError
+
+
+class PostgresConnection(Connection):
+    vendor = "postgresql"
+    placeholder = "%s"
+
+    def __init__(self, source, timeout: float):
+        super().__init__()
+        import psycopg
+
+        self._psycopg = psycopg
+        password = os.environ.get(source.password_env) if source.password_env else None
+        kwargs = {
+            "host": source.host or "127.0.0.1",
+            "port": source.port or 5432,
+            "dbname": source.database,
+            "user": source.user or None,
+            "password": password or None,
+            "connect_timeout": 5,
+            "application_name": "mesh-portal-quality",
+            # Read-only at the session level, and every transaction below is READ ONLY too.
+            # jit=off: a table's statement is costed with every branch of its distinct counts,
+            # which tips it over jit_above_cost, and compiling hundreds of expressions in each
+            # parallel worker then costs more than the scan (0.5 s of 1.3 s on 1M rows).
+            "options": (
+                "-c default_transaction_read_only=on -c jit=off "
+                f"-c statement_timeout={int(timeout * 1000)}"
+            ),
+        }
+        work_mem = os.environ.get("MESH_QUALITY_WORK_MEM", "")
+        if re.fullmatch(r"\d+(kB|MB|GB)", work_mem):
+            # More memory per sort keeps COUNT(DISTINCT …) of big tables off the disk.
+            kwargs["options"] += f" -c work_mem={work_mem}"
+        if source.sslmode:
+            kwargs["sslmode"] = source.sslmode
+        try:
+            self.conn = psycopg.connect(**{k: v for k, v in kwargs.items() if v is not None})
+        except psycopg.Error as e:
+            raise EngineError(f"Could not connect to the data source: {_first_line(e)}") from None
+        self.conn.read_only = True  # BEGIN READ ONLY
+
+    def quote(self, name: str) -> str:
+        from psycopg import sql
+
+        return sql.Identifier(name).as_string(self.conn)
+
+    def execute(self, sql_text: str, params=(), *, untrusted: bool = False) -> list[tuple]:
+        self.statements.append(sql_text)
+        return self._run(sql_text, params, untrusted=untrusted)
+
+    def _run(self, sql_text: str, params=(), *, untrusted: bool = False) -> list[tuple]:
+        try:
+            with self.conn.cursor() as cur:
+                # prepare=True: the extended protocol's Parse message holds exactly one
+                # statement, so a `; COMMIT; …` can never reach the server as a second one.
+                cur.execute(sql_text, list(params) or None, prepare=True)
+                rows = cur.fetchall() if cur.description else []
+            self.conn.rollback()  # end the read-only transaction; nothing to keep
+            return rows
+        except self._psycopg.errors.QueryCanceled:
+            self.conn.rollback()
+            raise QueryTimeout("The query ran past its timeout and was cancelled.") from None
+        except self._psycopg.Error as e:
+            if not self.conn.closed:
+                self.conn.rollback()
+            if untrusted:
+                name = type(e).__name__
+                raise EngineError(
+                    f"The query failed on the data source ({name}, SQLSTATE {e.sqlstate})."
+                ) from None
+            raise EngineError(_first_line(e)) from None
+
+    def set_timeout(self, seconds: float) -> None:
+        # SET is allowed inside read-only transactions; this one is session-wide.
+        seconds = self.capped(seconds)
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT set_config('statement_timeout', %s, false)", [str(int(seconds * 1000))]
+            )
+        self.conn.commit()  # a rolled-back SET would be undone
+
+    def guard(self, portal_tables) -> None:
+        role, superuser, createrole, bypassrls = self._run(
+            "SELECT current_user, r.rolsuper, r.rolcreaterole, r.rolbypassrls "
+            "FROM pg_roles r WHERE r.rolname = current_user"
+        )[0]
+        if superuser or createrole or bypassrls:
+            what = "a superuser" if superuser else "allowed to create roles or bypass RLS"
+            raise UnsafeSource(
+                f"Refused: this data source connects as {role}, which is {what}. Quality "
+                "checks need a login role that can only SELECT the warehouse's tables "
+                "(see docs/security.md, 'Custom SQL checks')."
+            )
+        held = self._run(
+            "SELECT string_agg(rolname, ', ' ORDER BY rolname) FROM pg_roles "
+            "WHERE rolname = ANY(%s) AND pg_has_role(current_user, oid, 'USAGE')",
+            [list(PG_DANGEROUS_ROLES)],
+        )[0][0]
+        if held:
+            raise UnsafeSource(
+                f"Refused: this data source's role {role} holds {held}. Quality checks need "
+                "a login role that can only SELECT the warehouse's tables."
+            )
+        readable = self._run(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND has_any_column_privilege(c.oid, 'SELECT') LIMIT 1",
+            [sorted(portal_tables)],
+        )
+        if readable:
+            raise UnsafeSource(
+                f"Refused: this data source's role {role} can read the portal's own table "
+                f"{readable[0][0]}. Give quality checks a role that can only SELECT the "
+                "warehouse's tables, not the portal's."
+            )
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        rows = self.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [schema or "public", table],
+        )
+        return {name: typ for name, typ in rows}
+
+    def tuple_text(self, cols: list[str]) -> str:
+        return "ROW(" + ", ".join(cols) + ")::text"
+
+    def not_matching(self, col: str) -> str:
+        return f"CAST({col} AS TEXT) !~ %s"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sqlite_quote(name: str) -> str:
+    """Quote an SQLite identifier strictly: refuse NUL and control characters, double quotes."""
+    if not isinstance(name, str) or not name or any(ord(ch) < 32 for ch in name):
+        raise EngineError(f"Invalid identifier {name!r}.")
+    return '"' + name.replace('"', '""') + '"'
+
+
+# SQLite messages that only quote the query's own text (names the author typed), never data.
+_SQLITE_SAFE = ("no such column", "no such table", "no such function", "ambiguous column")
+
+
+def _sqlite_message(e: Exception, untrusted: bool) -> str:
+    text = str(e)
+    if not untrusted or text.startswith(_SQLITE_SAFE):
+        return text
+    return f"The query failed on the data source ({type(e).__name__})."
+
+
+def _regexp(pattern, value) -> int:
+    if value is None:
+        return 0
+    return 1 if re.search(pattern, str(value)) else 0
+
+
+class SqliteConnection(Connection):
+    vendor = "sqlite"
+    placeholder = "?"
+
+    def __init__(self, source, timeout: float):
+        super().__init__()
+        path = os.path.abspath(source.database)
+        if not os.path.exists(path):
+            raise EngineError(
+                "Could not connect to the data source: the database file does not exist."
+            )
+        uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+            self.conn.execute("PRAGMA query_only = ON")
+            # A double-quoted name that is not a column must be an error, never a string.
+            self.conn.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)
+            self.conn.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)
+        except sqlite3.Error as e:
+            raise EngineError(f"Could not connect to the data source: {e}") from None
+        self.conn.create_function("regexp", 2, _regexp, deterministic=True)
+        self.set_timeout(timeout)
+        self.conn.set_progress_handler(self._progress, 10_000)
+
+    def _progress(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def set_timeout(self, seconds: float) -> None:
+        self._timeout = self.capped(seconds)
+        self._deadline = time.monotonic() + self._timeout
+
+    def guard(self, portal_tables) -> None:
+        names = sorted(portal_tables)
+        marks = _in_list(self, len(names))
+        sql_text = f"SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name IN ({marks}) LIMIT 1"  # noqa: S608, E501 - placeholders  # nosec B608
+        found = self._run(sql_text, names)
+        if found:
+            raise UnsafeSource(
+                f"Refused: this SQLite data source holds the portal's own table {found[0][0]} "
+                "(is it the portal's database?). Point it at the warehouse file."
+            )
+
+    def quote(self, name: str) -> str:
+        return sqlite_quote(name)
+
+    def execute(self, sql_text: str, params=(), *, untrusted: bool = False) -> list[tuple]:
+        self.statements.append(sql_text)
+        return self._run(sql_text, params, untrusted=untrusted)
+
+    def _run(self, sql_text: str, params=(), *, untrusted: bool = False) -> list[tuple]:
+        self._deadline = time.monotonic() + self._timeout
+        try:
+            # sqlite3's execute() refuses a string holding more than one statement.
+            cur = self.conn.execute(sql_text, list(params))
+            rows = cur.fetchall()
+            self.conn.rollback()
+            return rows
+        except sqlite3.OperationalError as e:
+            self.conn.rollback()
+            if "interrupted" in str(e):
+                raise QueryTimeout("The query ran past its timeout and was cancelled.") from None
+            raise EngineError(_sqlite_message(e, untrusted)) from None
+        except (sqlite3.Error, sqlite3.Warning) as e:
+            raise EngineError(_sqlite_message(e, untrusted)) from None
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        rows = self.execute(
+            "SELECT name, type FROM pragma_table_info(?, ?)", [table, schema or "main"]
+        )
+        return {name: typ for name, typ in rows}
+
+    def tuple_text(self, cols: list[str]) -> str:
+        return " || ',' || ".join(f"quote({c})" for c in cols)
+
+    def not_matching(self, col: str) -> str:
+        return f"NOT ({col} REGEXP ?)"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextmanager
+def connect(source, timeout: float = 60):
+    """A read-only connection whose role has passed `guard` (every door: runs, column checks
+    at definition time, "test connection"). No statement runs past the source's maximum."""
+    cap = getattr(source, "max_timeout_seconds", None) or None
+    timeout = min(timeout, cap) if cap else timeout
+    conn: Connection
+    if source.kind == "postgresql":
+        conn = PostgresConnection(source, timeout)
+    elif source.kind == "sqlite":
+        conn = SqliteConnection(source, timeout)
+    else:
+        raise EngineError(f"Unknown data source kind {source.kind!r}.")
+    conn.max_timeout = cap
+    try:
+        conn.guard(PORTAL_TABLES)
+        yield conn
+    finally:
+        conn.close()
+
+
+def test_connection(source) -> str:
+    """Open a read-only connection, check its role and run SELECT 1. Returns a short,
+    credential-free text; a refused role raises UnsafeSource with what to fix."""
+    with connect(source, timeout=10) as conn:
+        conn.execute("SELECT 1")
+        return (
+            f"Connected ({conn.vendor}, read-only; the role is no superuser and cannot read "
+            "the portal's tables)."
+        )
+
+
+# not a pytest test; mypy does not model attributes set on functions
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+def split_location(location: str, default_schema: str = "") -> tuple[str, str]:
+    """'schema.table' -> (schema, table); a bare table takes the source's default schema."""
+    location = (location or "").strip()
+    if not location:
+        raise EngineError("The port has no location (schema.table).")
+    if "." in location:
+        schema, table = location.split(".", 1)
+        return schema, table
+    return default_schema, location
+
+
+# -- compilation -------------------------------------------------------------------------------
+
+
+class Aggregates:
+    """The SELECT list of one scan. Identical expressions share one column."""
+
+    def __init__(self):
+        self.exprs: list[tuple[str, tuple]] = []
+        self._index: dict[tuple[str, tuple], int] = {}
+
+    def add(self, expr: str, params=()) -> int:
+        key = (expr, tuple(params))
+        if key not in self._index:
+            self._index[key] = len(self.exprs)
+            self.exprs.append(key)
+        return self._index[key]
+
+    def sql(self, table_sql: str) -> tuple[str, list]:
+        select = ", ".join(e for e, _ in self.exprs)
+        params = [p for _, ps in self.exprs for p in ps]
+        # quoted identifiers only; values are bound parameters
+        return f"SELECT {select} FROM {table_sql}", params  # noqa: S608  # nosec B608
+
+
+def _in_list(conn: Connection, n: int) -> str:
+    return ", ".join([conn.placeholder] * n)
+
+
+def _missing_condition(conn, col: str, spec: CheckSpec) -> tuple[str, list]:
+    extra = [str(v) for v in spec.params.get("missing_values") or []]
+    if extra:
+        return f"({col} IS NULL OR CAST({col} AS TEXT) IN ({_in_list(conn, len(extra))}))", extra
+    return f"{col} IS NULL", []
+
+
+def _invalid_condition(conn, spec: CheckSpec) -> tuple[str, list]:
+    """The WHERE condition of the rows a validity check counts as failing."""
+    col = conn.quote(spec.columns[0])
+    p = spec.params
+    if spec.kind == "accepted_values":
+        values = [str(v) for v in p.get("values") or []]
+        return (
+            f"{col} IS NOT NULL AND CAST({col} AS TEXT) NOT IN ({_in_list(conn, len(values))})",
+            values,
+        )
+    if spec.kind == "range":
+        parts, params = [], []
+        if p.get("min") is not None:
+            parts.append(f"{col} < {conn.placeholder}")
+            params.append(p["min"])
+        if p.get("max") is not None:
+            parts.append(f"{col} > {conn.placeholder}")
+            params.append(p["max"])
+        return "(" + " OR ".join(parts or ["1 = 0"]) + ")", params
+    if spec.kind == "pattern":
+        return f"{col} IS NOT NULL AND {conn.not_matching(col)}", [p["pattern"]]
+    if spec.kind == "missing":
+        return _missing_condition(conn, col, spec)
+    raise EngineError(f"No failing-row condition for {spec.kind}.")
+
+
+def _count_when(cond: str) -> str:
+    return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+
+
+# At most this many groups (by the planner's statistics) and a distinct count is hashed.
+HASH_DISTINCT_MAX_GROUPS = 50_000
+
+
+def _pg_distinct(conn, table_sql: str, location: tuple[str, str], columns: list[str]):
+    """The number of distinct non-missing values (tuples) of `columns`, as one expression of the
+    table's single statement.
+
+    `COUNT(DISTINCT c)` inside the main aggregate is slow on PostgreSQL: it always sorts (per
+    aggregate, spilling past work_mem, text compared by collation) and it makes the whole
+    aggregate unable to use parallel workers. So each distinct count is an uncorrelated scalar
+    subquery (an InitPlan, still in the same statement), leaving the main aggregate parallel.
+    Few groups -> hash aggregation (`GROUP BY`, parallel, no sort); many groups (a key) -> a sort,
+    which beats a hash table spilling to disk. Which one comes from `pg_stats` in the same
+    statement: PostgreSQL runs only the InitPlan of the CASE branch taken. No statistics (never
+    analysed) -> the sort, the safe choice.
+    """
+    cols = [conn.quote(c) for c in columns]
+    present = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+    keys = ", ".join(cols)
+    per_column = max(1, int(HASH_DISTINCT_MAX_GROUPS ** (1 / len(cols))))
+    schema, table = location
+    # Only quoted identifiers are formatted into these statements.
+    hashed = (
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table_sql} WHERE {present} GROUP BY {keys}) AS d)"  # noqa: S608, E501  # nosec B608
+    )
+    target = cols[0] if len(cols) == 1 else f"ROW({keys})"
+    sorted_ = f"(SELECT COUNT(DISTINCT {target}) FROM {table_sql} WHERE {present})"  # noqa: S608  # nosec B608
+    if not table:
+        return sorted_, ()
+    names = _in_list(conn, len(columns))
+    small = (
+        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608  # nosec B608 - placeholders only
+        " WHERE s.schemaname = %s AND s.tablename = %s"
+        f" AND s.attname IN ({names}) AND s.n_distinct BETWEEN 0 AND %s)"
+    )
+    # Like columns(): no schema means public (current_schema() would make the whole statement
+    # parallel-unsafe, i.e. run without workers).
+    params = (schema or "public", table, *columns, per_column, len(columns))
+    return f"CASE WHEN {small} = %s THEN {hashed} ELSE {sorted_} END", params
+
+
+def compile_metrics(
+    conn: Connection, table_sql: str, specs: list[CheckSpec], location: tuple[str, str] = ("", "")
+):
+    """-> (sql, params, {check id: {name: column index}}). `location` is the (schema, table)
+    that `table_sql` names, for the statistics lookup of PostgreSQL's distinct counts."""
+    agg = Aggregates()
+    slots: dict[int, dict[str, int]] = {}
+    total = None
+    for spec in specs:
+        s: dict[str, int] = {}
+        if (
+            spec.kind in ("row_count", "missing", "duplicates")
+            or spec.params.get("unit") == "percent"
+        ):
+            total = agg.add("COUNT(*)")
+            s["total"] = total
+        if spec.kind in ("missing", "accepted_values", "range", "pattern"):
+            cond, params = _invalid_condition(conn, spec)
+            s["bad"] = agg.add(_count_when(cond), params)
+            if spec.params.get("unit") == "percent":
+                s["total"] = agg.add("COUNT(*)")
+        elif spec.kind == "duplicates":
+            cols = [conn.quote(c) for c in spec.columns]
+            all_present = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+            s["present"] = agg.add(
+                f"COUNT({cols[0]})" if len(cols) == 1 else _count_when(all_present)
+            )
+            if conn.vendor == "postgresql":
+                s["distinct"] = agg.add(*_pg_distinct(conn, table_sql, location, spec.columns))
+            elif len(cols) == 1:
+                s["distinct"] = agg.add(f"COUNT(DISTINCT {cols[0]})")
+            else:
+                s["distinct"] = agg.add(
+                    f"COUNT(DISTINCT CASE WHEN {all_present} THEN {conn.tuple_text(cols)} END)"
+                )
+        elif spec.kind == "freshness":
+            s["newest"] = agg.add(f"MAX({conn.quote(spec.columns[0])})")
+        slots[spec.id] = s
+    sql_text, params = agg.sql(table_sql)
+    return sql_text, params, slots
+
+
+# -- evaluation --------------------------------------------------------------------------------
+
+
+def _num(v) -> float:
+    if v is None:
+        return 0.0
+    if isinstance(v, Decimal):
+        return float(v)
+    return float(v)
+
+
+def _as_datetime(v) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    elif isinstance(v, date) and not isinstance(v, datetime):
+        v = datetime(v.year, v.month, v.day)
+    if not isinstance(v, datetime):
+        return None
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+
+def _threshold_result(observed: float, spec: CheckSpec, what: str, unit: str = "") -> Result:
+    # A range check's min/max are the bounds; its allowance is max_failing.
+    limit = float(spec.params.get("max_failing" if spec.kind == "range" else "max", 0) or 0)
+    suffix = "%" if unit == "percent" else ""
+    threshold = f"≤ {_fmt(limit)}{suffix}"
+    ok = observed <= limit
+    return Result(
+        "passed" if ok else "failed",
+        observed,
+        threshold,
+        f"{_fmt(observed)}{suffix} {what} (allowed {threshold}).",
+    )
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def evaluate(spec: CheckSpec, row: tuple, slots: dict[str, int], now: datetime) -> Result:
+    p = spec.params
+    if spec.kind == "row_count":
+        n = _num(row[slots["total"]])
+        lo, hi = p.get("min"), p.get("max")
+        threshold = " and ".join(
+            x
+            for x in (f"≥ {lo}" if lo is not None else "", f"≤ {hi}" if hi is not None else "")
+            if x
+        )
+        ok = (lo is None or n >= float(lo)) and (hi is None or n <= float(hi))
+        return Result(
+            "passed" if ok else "failed",
+            n,
+            threshold,
+            f"{_fmt(n)} rows (expected {threshold or 'any'}).",
+        )
+    if spec.kind == "freshness":
+        newest = _as_datetime(row[slots["newest"]])
+        hours = float(p.get("hours", 24))
+        if newest is None:
+            return Result(
+                "failed",
+                None,
+                f"≤ {_fmt(hours)} h",
+                "No timestamp found: the table is empty or the column has no values.",
+            )
+        age = round((now - newest).total_seconds() / 3600, 2)
+        ok = age <= hours
+        return Result(
+            "passed" if ok else "failed",
+            age,
+            f"≤ {_fmt(hours)} h",
+            f"Newest value is {age:.1f} h old (allowed {_fmt(hours)} h); newest {newest:%Y-%m-%d %H:%M} UTC.",
+        )
+    unit = p.get("unit", "count")
+    if spec.kind == "duplicates":
+        count = _num(row[slots["present"]]) - _num(row[slots["distinct"]])
+        what = "duplicate rows over " + ", ".join(spec.columns)
+    else:
+        count = _num(row[slots["bad"]])
+        what = {
+            "missing": f"missing values in {spec.columns[0]}",
+            "accepted_values": f"values of {spec.columns[0]} outside the accepted set",
+            "range": f"values of {spec.columns[0]} out of range",
+            "pattern": f"values of {spec.columns[0]} not matching the pattern",
+        }[spec.kind]
+    if unit == "percent":
+        total = _num(row[slots["total"]])
+        observed = round(100.0 * count / total, 4) if total else 0.0
+    else:
+        observed = count
+    return _threshold_result(observed, spec, what, unit)
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+_TYPE_ALIASES = {
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "varchar": "character varying",
+    "bool": "boolean",
+    "float8": "double precision",
+    "float4": "real",
+    "decimal": "numeric",
+}
+
+
+def normalise_type(t: str) -> str:
+    t = (t or "").strip().lower()
+    t = re.sub(r"\s*\(.*\)$", "", t)
+    return _TYPE_ALIASES.get(t, t)
+
+
+def evaluate_schema(declared: list[dict], actual: dict[str, str], spec: CheckSpec) -> Result:
+    problems = []
+    for f in declared:
+        name = f["name"]
+        if name not in actual:
+            problems.append(f"missing column {name}")
+        elif f.get("physical_type") and normalise_type(f["physical_type"]) != normalise_type(
+            actual[name]
+        ):
+            problems.append(f"{name} is {actual[name]}, declared {f['physical_type']}")
+    if not spec.params.get("allow_extra", False):
+        names = {f["name"] for f in declared}
+        problems += [f"undeclared column {c}" for c in actual if c not in names]
+    if not actual:
+        return Result("error", None, "0 differences", "The table does not exist or has no columns.")
+    n = len(problems)
+    return Result(
+        "passed" if n == 0 else "failed",
+        float(n),
+        "0 differences",
+        "Schema matches the declared fields."
+        if n == 0
+        else "Schema drift: " + "; ".join(problems[:20]) + ".",
+    )
+
+
+# -- custom SQL --------------------------------------------------------------------------------
+
+
+def validate_custom_sql(text: str, kind: str = "postgresql", location: str = "") -> str:
+    """Custom SQL inside its box (quality_sql): one SELECT of the port's own table, allowlisted
+    functions. Returns the text as stored; EngineError names the problem."""
+    schema, table = _split_quietly(location)
+    try:
+        return quality_sql.validate(text, kind=kind, schema=schema, table=table)
+    except quality_sql.SqlRefused as e:
+        raise EngineError(str(e)) from None
+
+
+def render_custom_sql(conn: Connection, text: str, schema: str, table: str) -> str:
+    """The statement sent: validated again (defence in depth) and generated from the parse
+    tree with the port's table named exactly."""
+    kind = {"postgresql": "postgresql", "sqlite": "sqlite"}.get(conn.vendor, conn.vendor)
+    try:
+        return quality_sql.render(text, kind=kind, schema=schema, table=table)
+    except quality_sql.SqlRefused as e:
+        raise EngineError(str(e)) from None
+
+
+def _split_quietly(location: str) -> tuple[str, str]:
+    try:
+        return split_location(location)
+    except EngineError:
+        return "", ""
+
+
+def custom_sql_number(rows: list[tuple]) -> float:
+    """The one number a custom query returns. Anything else is a fixed message: the query's
+    text values never reach run messages, notifications or e-mails."""
+    if len(rows) != 1 or len(rows[0]) != 1:
+        raise EngineError(NOT_A_NUMBER)
+    value = rows[0][0]
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise EngineError(NOT_A_NUMBER)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise EngineError(NOT_A_NUMBER)
+    return number
+
+
+# -- running a table's checks ------------------------------------------------------------------
+
+
+def run_table(
+    source,
+    location: str,
+    specs: list[CheckSpec],
+    *,
+    declared_fields=None,
+    allow_samples: bool = False,
+    now: datetime | None = None,
+) -> dict[int, Result]:
+    """Run every check on one table. Never raises: problems become error results."""
+    now = now or datetime.now(UTC)
+    results: dict[int, Result] = {}
+    if not specs:
+        return results
+    timeout = max(s.timeout_seconds for s in specs)
+    try:
+        schema, table = split_location(location, getattr(source, "default_schema", ""))
+        with connect(source, timeout) as conn:
+            results = _run_on(conn, schema, table, specs, declared_fields or [], allow_samples, now)
+    except EngineError as e:
+        for s in specs:
+            results.setdefault(s.id, Result("error", message=str(e)))
+    except Exception as e:  # noqa: BLE001 - a broken source must never crash the worker
+        log.exception("Quality run failed unexpectedly on %s", location)
+        for s in specs:
+            results.setdefault(
+                s.id, Result("error", message=f"Unexpected error: {type(e).__name__}")
+            )
+    return results
+
+
+def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[int, Result]:
+    results: dict[int, Result] = {}
+    table_sql = conn.table(schema, table)
+    metric = [s for s in specs if s.kind in METRIC_KINDS]
+    catalogue: dict[str, str] | None = None
+
+    def get_catalogue():
+        nonlocal catalogue
+        if catalogue is None:
+            catalogue = conn.columns(schema, table)
+        return catalogue
+
+    if metric:
+        runnable = metric
+        for attempt in (1, 2):
+            sql_text, params, slots = compile_metrics(conn, table_sql, runnable, (schema, table))
+            started = time.monotonic()
+            try:
+                row = conn.execute(sql_text, params)[0]
+            except QueryTimeout as e:
+                for s in runnable:
+                    results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
+                break
+            except EngineError as e:
+                if attempt == 2:
+                    for s in runnable:
+                        results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
+                    break
+                # Find the checks whose columns are gone, report them, run the rest again.
+                cols = get_catalogue()
+                if not cols:
+                    for s in runnable:
+                        results[s.id] = Result(
+                            "error", message=f"Table {schema}.{table} not found: {e}"
+                        )
+                    break
+                broken = [s for s in runnable if any(c not in cols for c in s.columns)]
+                for s in broken:
+                    gone = [c for c in s.columns if c not in cols]
+                    results[s.id] = Result(
+                        "error", message=f"Column {', '.join(gone)} does not exist in {table}."
+                    )
+                runnable = [s for s in runnable if s not in broken]
+                if not runnable:
+                    break
+                if not broken:
+                    for s in runnable:
+                        results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
+                    break
+                continue
+            ms = _ms(started)
+            for s in runnable:
+                try:
+                    r = evaluate(s, row, slots[s.id], now)
+                except (TypeError, ValueError) as e:
+                    r = Result("error", message=f"Could not evaluate the result: {e}")
+                r.duration_ms = ms
+                results[s.id] = r
+            break
+        if allow_samples:
+            for s in metric:
+                failed = results.get(s.id)
+                if failed and failed.status == "failed" and s.kind in SAMPLE_KINDS:
+                    failed.sample = _sample(conn, table_sql, s)
+
+    for s in specs:
+        if s.kind == "schema":
+            started = time.monotonic()
+            try:
+                r = evaluate_schema(declared, get_catalogue(), s)
+            except EngineError as e:
+                r = Result("error", message=str(e))
+            r.duration_ms = _ms(started)
+            results[s.id] = r
+        elif s.kind == "custom_sql":
+            started = time.monotonic()
+            try:
+                conn.set_timeout(s.timeout_seconds)  # capped by the source's maximum
+                sql_text = render_custom_sql(conn, s.params.get("sql", ""), schema, table)
+                observed = custom_sql_number(conn.execute(sql_text, untrusted=True))
+                r = _threshold_result(observed, s, "failing rows")
+            except EngineError as e:
+                r = Result("error", message=str(e))
+            r.duration_ms = _ms(started)
+            results[s.id] = r
+    return results
+
+
+def _sample(conn, table_sql: str, spec: CheckSpec) -> list:
+    try:
+        cond, params = _invalid_condition(conn, spec)
+        col = conn.quote(spec.columns[0])
+        rows = conn.execute(
+            # quoted identifiers and a constant; values are bound parameters
+            f"SELECT DISTINCT CAST({col} AS TEXT) FROM {table_sql} WHERE {cond} LIMIT {SAMPLE_SIZE}",  # noqa: S608  # nosec B608
+            params,
+        )
+        return [r[0] for r in rows]
+    except EngineError:
+        return []
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -1,0 +1,50 @@
+"""Permission rules for quality objects: they follow their product (see meshportal.permissions).
+To see a check is to see the product; to define, change, delete or run one is to edit it.
+A team's webhooks and their delivery log: the team's owners (MANAGE_TEAM) and platform staff."""
+
+from meshportal import permissions as p
+
+
+def _check_rule(user, action, check) -> bool:
+    return p.can(user, p.VIEW if action == p.VIEW else p.EDIT, check.port.product)
+
+
+def _run_rule(user, action, run) -> bool:
+    return _check_rule(user, action, run.check_obj)
+
+
+def _webhook_rule(user, action, hook) -> bool:
+    # A team's webhooks (seeing them, their log, changing, testing) are its owners' business.
+    return p.can(user, p.MANAGE_TEAM, hook.team)
+
+
+def _delivery_rule(user, action, delivery) -> bool:
+    return _webhook_rule(user, action, delivery.webhook)
+
+
+def _visible_webhooks(path: str):
+    def visibility(user, qs):
+        if p.is_platform(user):
+            return qs
+        owned = [t for t, role in p.team_roles(user).items() if role == "owner"]
+        return qs.filter(**{f"{path}__in": owned})
+
+    return visibility
+
+
+def register() -> None:
+    from governance.models import QualityCheck, QualityRun, Webhook, WebhookDelivery
+
+    p.register(Webhook, rule=_webhook_rule, visibility=_visible_webhooks("team_id"))
+    p.register(
+        WebhookDelivery, rule=_delivery_rule, visibility=_visible_webhooks("webhook__team_id")
+    )
+
+    p.register(
+        QualityCheck, rule=_check_rule, visibility=p._visible_through_product("port__product")
+    )
+    p.register(
+        QualityRun,
+        rule=_run_rule,
+        visibility=p._visible_through_product("check_obj__port__product"),
+    )

@@ -1,0 +1,136 @@
+"""Quality pages: the product's Quality tab, defining/running/deleting checks, and the
+mesh-wide page of failing checks. Thin: rules live in quality_services and permissions."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from governance.models import QualityCheck
+from governance.quality import selectors, services
+from governance.quality.forms import CheckForm
+from meshportal import queue
+from meshportal.forms import apply_errors
+from meshportal.permissions import EDIT, VIEW, can, require, visible
+from products import selectors as product_selectors
+from products import tabs
+from products.connection import hide_in_runs
+
+
+def _product_or_404(request, domain, product):
+    obj = product_selectors.product_get(user=request.user, domain=domain, product=product)
+    if obj is None:
+        raise Http404("No such data product, or you may not see it.")
+    return obj
+
+
+def _checkable_ports(product):
+    return product.ports.filter(data_source__isnull=False).order_by("slug")
+
+
+def quality_tab_context(request, product) -> dict:
+    checks = selectors.product_checks(product=product)
+    can_edit = can(request.user, EDIT, product)
+    # `recent` is a to_attr prefetch (quality_selectors.product_checks), unknown to mypy
+    hide_in_runs(request.user, product, [r for c in checks for r in c.recent])  # type: ignore[attr-defined]
+    return {
+        "checks": checks,
+        "quality_state": selectors.product_state(product=product),
+        "trust_formula": services.TRUST_FORMULA,
+        "chart": selectors.daily_chart(product=product),
+        "can_edit_checks": can_edit,
+        "check_form": CheckForm(ports=_checkable_ports(product)) if can_edit else None,
+        # `recent` is a to_attr prefetch (quality_selectors.product_checks), unknown to mypy
+        "any_active": any(
+            c.recent and c.recent[0].status in ("queued", "running")  # type: ignore[attr-defined]
+            for c in checks
+        ),
+    }
+
+
+tabs.register_tab(
+    tabs.Tab("quality", "Quality", "governance/quality/tab.html", quality_tab_context, order=50)
+)
+
+
+def _tab_url(product) -> str:
+    return f"{product.get_absolute_url()}?tab=quality"
+
+
+@require_http_methods(["GET", "POST"])
+def check_create(request, domain: str, product: str):
+    obj = _product_or_404(request, domain, product)
+    require(request.user, EDIT, obj)
+    form = CheckForm(request.POST or None, ports=_checkable_ports(obj))
+    if request.method == "POST" and form.is_valid():
+        try:
+            check = services.check_create(by=request.user, **form.service_kwargs())
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, f"Added the check “{check.name}”; its first run is queued.")
+            services.run_now(checks=[check], by=request.user)
+            return redirect(_tab_url(obj))
+    return render(request, "governance/quality/check_form.html", {"form": form, "product": obj})
+
+
+def _check_or_404(request, pk) -> QualityCheck:
+    qs = visible(request.user, QualityCheck.objects.select_related("port__product__domain"))
+    return get_object_or_404(qs, pk=pk)
+
+
+@require_POST
+def check_run(request, pk: int):
+    check = _check_or_404(request, pk)
+    require(request.user, EDIT, check)
+    runs = services.run_now(checks=[check], by=request.user)
+    if runs:
+        queue.tell(request, f"“{check.name}” is queued; the result appears here shortly.")
+    else:
+        messages.info(request, f"“{check.name}” is already queued or running.")
+    return redirect(_tab_url(check.port.product))
+
+
+@require_POST
+def product_run(request, domain: str, product: str):
+    obj = _product_or_404(request, domain, product)
+    require(request.user, EDIT, obj)
+    checks = QualityCheck.objects.filter(port__product=obj, enabled=True).select_related("port")
+    runs = services.run_now(checks=checks, by=request.user)
+    queue.tell(request, f"Queued {len(runs)} checks; results appear here shortly.")
+    return redirect(_tab_url(obj))
+
+
+@require_POST
+def check_delete(request, pk: int):
+    check = _check_or_404(request, pk)
+    require(request.user, EDIT, check)
+    product = check.port.product
+    services.check_delete(check=check, by=request.user)
+    messages.success(request, f"Deleted the check “{check.name}”.")
+    return redirect(_tab_url(product))
+
+
+def check_detail(request, pk: int):
+    check = _check_or_404(request, pk)
+    require(request.user, VIEW, check)
+    runs = hide_in_runs(request.user, check.port.product, check.runs.all()[:100])
+    return render(
+        request,
+        "governance/quality/check_detail.html",
+        {
+            "check": check,
+            "product": check.port.product,
+            "runs": runs,
+            "can_edit_checks": can(request.user, EDIT, check),
+        },
+    )
+
+
+def quality_overview(request):
+    return render(
+        request,
+        "governance/quality/overview.html",
+        {"groups": selectors.failing_by_domain(user=request.user)},
+    )

@@ -1,0 +1,152 @@
+"""Connection details: which values they are, and how every door hides them.
+
+Where a product's data lives (a port's table location and data source, the ODCS `servers` and
+`physicalName`) and the failing values a quality run sampled are for the people who may read
+the data: `can(user, VIEW_CONNECTION, product)` (the owning team, approved consumers, the
+platform team). Every door that carries them — pages and their tabs, the activity log, the
+API, the contract export, stored contract versions and their changelogs, quality results —
+asks `sees_connection()` and, for everyone else, shows the value as HIDDEN through the
+functions below. Adding a private field means adding its name here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from meshportal.permissions import VIEW_CONNECTION, can
+
+HIDDEN = "(hidden)"
+
+# Names under which a connection detail travels: model fields (audit diffs, snapshots), ODCS
+# keys (contract documents) and quality results.
+CONNECTION_KEYS = frozenset(
+    {
+        "location",
+        "data_source",
+        "data_source_id",
+        "physicalName",
+        "servers",
+        "server",
+        "sample",
+        "connection",
+        "host",
+        "database",
+        "password_env",
+        "default_schema",
+        "sslmode",
+    }
+)
+# Keys removed outright from ODCS documents (rather than shown as HIDDEN) so an export stays a
+# valid document for those who may not see where the data lives.
+DOCUMENT_KEYS = frozenset({"physicalName", "servers", "server"})
+
+
+def sees_connection(user, product) -> bool:
+    return can(user, VIEW_CONNECTION, product)
+
+
+def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
+    """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN."""
+    if isinstance(value, dict):
+        return {
+            k: (HIDDEN if k in keys and v not in (None, "", []) else redact(v, keys))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v, keys) for v in value]
+    return value
+
+
+def strip_document(doc: Any) -> Any:
+    """An ODCS document without where its data lives (physicalName, servers)."""
+    if isinstance(doc, dict):
+        return {k: strip_document(v) for k, v in doc.items() if k not in DOCUMENT_KEYS}
+    if isinstance(doc, list):
+        return [strip_document(v) for v in doc]
+    return copy.copy(doc)
+
+
+def strip_yaml(text: str) -> str:
+    """A stored contract document (YAML) as strip_document() would have exported it."""
+    import yaml
+
+    from products.contracts import services as contracts
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return ""
+    return contracts.dump(strip_document(doc)) if isinstance(doc, dict) else ""
+
+
+def redact_change(change: dict) -> dict:
+    """A contract changelog entry whose subject is a connection detail keeps its path and
+    kind; its message no longer quotes the values."""
+    last = str(change.get("path", "")).rsplit(".", 1)[-1]
+    if last not in CONNECTION_KEYS:
+        return change
+    subject = str(change.get("path", "")).split(".")
+    where = f"Port {subject[1]}: " if len(subject) > 2 and subject[0] == "ports" else ""
+    return {**change, "message": f"{where}{last} changed (hidden)."}
+
+
+def redact_text(text: str, secrets: list[str]) -> str:
+    """Free text (a run message) with each known private value replaced by HIDDEN."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
+def hide_in_entries(user, product, entries) -> list:
+    """Audit entries of product as user may read them (values of private fields HIDDEN)."""
+    entries = list(entries)
+    if sees_connection(user, product):
+        return entries
+    for e in entries:
+        e.changes = redact(e.changes)
+    return entries
+
+
+def hide_in_versions(user, product, versions) -> list:
+    """Stored contract versions of product as user may read them: changelog messages that
+    quote a private value and the stored document's physicalName/servers go."""
+    versions = list(versions)
+    if sees_connection(user, product):
+        return versions
+    for v in versions:
+        v.changelog = [redact_change(c) for c in v.changelog or []]
+        if v.document:
+            v.document = strip_yaml(v.document)
+    return versions
+
+
+def hide_in_changes(user, product, changes: list) -> list:
+    """Computed contract changes (objects with path/message) as user may read them."""
+    if sees_connection(user, product):
+        return changes
+    return [type(c)(**redact_change(dict(c.__dict__))) for c in changes]
+
+
+def hide_in_runs(user, product, runs) -> list:
+    """Quality runs of product's checks as user may read them: no sampled values, and the
+    port's location kept out of messages."""
+    runs = list(runs)
+    if sees_connection(user, product):
+        return runs
+    secrets = [p.location for p in product.ports.all()]
+    for r in runs:
+        if r is None:
+            continue
+        r.sample = []
+        if r.message:
+            r.message = redact_text(r.message, secrets)
+    return runs
+
+
+def contract_yaml_for(user, product) -> str:
+    """The product's ODCS export as user may read it."""
+    from products.contracts import services as contracts
+
+    doc = contracts.export_document(product)
+    return contracts.dump(doc if sees_connection(user, product) else strip_document(doc))

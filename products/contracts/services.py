@@ -1,0 +1,1208 @@
+"""Data contracts in the Open Data Contract Standard (ODCS) v3, and their versions.
+
+* `export_yaml(product)`: the product as an ODCS v3.2.0 document.
+* `contract_import(text=..., user=...)`: validate (YAML, the official ODCS JSON schema shipped by
+  the `open-data-contract-standard` package, the portal's rules) and upsert a product from a
+  document; `dry_run=True` only says what would change. A rejected document changes nothing.
+* `record_version(product)`: called by the services after every change to a product's
+  metadata, ports, fields or SLOs; stores a `ContractVersion` with a classified changelog and
+  refuses a breaking change to a published product without a major version bump.
+
+ODCS content the portal does not map is kept (per product, object and property) in the latest
+version's `extras` and merged back on export, so a round trip loses nothing.
+"""
+
+import contextvars
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from jsonschema import Draft201909Validator
+from jsonschema.exceptions import best_match
+
+from domains.models import Domain, Team
+from meshportal import audit
+from meshportal.notifications import notify
+from meshportal.permissions import CREATE_PRODUCT, EDIT, VIEW, can, require, require_transfer
+from products import urns
+from products.models import ContractVersion, DataProduct, OutputPort
+
+API_VERSION = "v3.2.0"
+ACCEPTED_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0")
+PORT_KINDS = {k: k for k in OutputPort.Kind.values} | {"topic": "stream"}
+LOGICAL_TYPES = {
+    "string", "integer", "number", "boolean", "date", "timestamp", "object", "array", "map"
+}  # fmt: skip
+FRESHNESS_NAMES = ("freshness", "latency")
+HOURS_PER_UNIT = {"h": 1, "hr": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24}
+
+# Hooks for quality rules (the quality app appends to these). An importer gets
+# (product, port_or_None, field_name_or_None, rules) for every ODCS `quality` list and returns
+# True when it took the rules over (they are then not kept as raw extras); an exporter gets
+# (product, port_or_None, field_name_or_None) and returns a list of ODCS rules or None.
+QUALITY_IMPORTERS: list[Callable[..., bool]] = []
+QUALITY_EXPORTERS: list[Callable[..., list | None]] = []
+# The same for `slaProperties` entries the product's own SLOs do not cover (e.g. freshness of
+# one column): an exporter gets (product) and returns entries; an importer gets (product, entry)
+# and returns True when it took the entry over.
+SLA_EXPORTERS: list[Callable[..., list]] = []
+SLA_IMPORTERS: list[Callable[..., bool]] = []
+
+
+# -- parsing and validation ----------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: ODCS wants dates as strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+# libyaml's emitter, when PyYAML has it, writes the same text as the pure-Python one (compared on
+# 1,500 generated and all demo contracts) about four times faster: exports of a whole mesh.
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+# Model choices (str enums) are written as their plain values.
+_Dumper.add_multi_representer(str, lambda dumper, value: dumper.represent_str(str(value)))
+
+
+MAX_DEPTH = 50  # far deeper than any ODCS document
+MAX_NODES = 1_000_000  # more than a request body can hold without YAML aliases (&a, *a)
+
+
+def _json_only(doc: dict) -> None:
+    """Refuse what YAML can express but JSON (and so ODCS) cannot: explicit tags such as
+    !!binary, !!set or !!timestamp, non-text keys, NaN and infinities, absurd nesting, and
+    aliases that expand into more values than any contract has (a "billion laughs")."""
+    stack: list[tuple[Any, tuple]] = [(doc, ())]
+    nodes = 0
+    while stack:
+        value, parts = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ValidationError({"document": f"More than {MAX_NODES:,} values."})
+        if len(parts) > MAX_DEPTH:
+            raise ValidationError({path_of(parts): f"Nested deeper than {MAX_DEPTH} levels."})
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise ValidationError({path_of(parts): f"Key {k!r} is not text."})
+                if "\x00" in k:
+                    raise ValidationError({path_of(parts): "A key contains a NUL character."})
+                stack.append((v, (*parts, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (*parts, i)) for i, v in enumerate(value))
+        elif isinstance(value, str) and "\x00" in value:
+            # YAML's "\0" escape: PostgreSQL cannot store it in text, and no contract needs it.
+            raise ValidationError({path_of(parts): "Contains a NUL character."})
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError({path_of(parts): f"{value} is not a JSON number."})
+        elif value is not None and not isinstance(value, str | int | float):
+            raise ValidationError({path_of(parts): f"A {type(value).__name__} is not JSON data."})
+
+
+def max_bytes() -> int:
+    """The largest contract document accepted (settings.MESH_CONTRACT_MAX_BYTES), checked by
+    every door before it reads the document: API, upload page, import_contract."""
+    from django.conf import settings
+
+    return settings.MESH_CONTRACT_MAX_BYTES
+
+
+def too_large_message(size: int | None = None) -> str:
+    limit = max_bytes()
+    has = f" (it has {size:,} bytes)" if size is not None else ""
+    return f"The document is larger than {limit:,} bytes{has}; split the product or trim it."
+
+
+def decode(data: bytes) -> str:
+    """A document's bytes as text: UTF-8 (with or without a byte-order mark), nothing else."""
+    if len(data) > max_bytes():
+        raise ValidationError({"document": too_large_message(len(data))})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValidationError(
+            {"document": f"The document is not UTF-8 text (byte {e.start + 1} is not UTF-8)."}
+        ) from None
+    return text
+
+
+def parse(text: str) -> dict:
+    if "\x00" in text:
+        # PostgreSQL cannot store it and no YAML needs it: refuse before parsing.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValidationError({"document": f"The document contains a NUL byte (line {line})."})
+    if len(text) > max_bytes():
+        raise ValidationError({"document": too_large_message(len(text.encode()))})
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass  # noqa: S506  # nosec B506
+    except RecursionError as e:
+        raise ValidationError({"document": f"Nested deeper than {MAX_DEPTH} levels."}) from e
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ValidationError(
+            {"document": f"YAML syntax error at {where}: {e.problem or e.context}."}
+        ) from e
+    except yaml.YAMLError as e:
+        raise ValidationError({"document": f"Not valid YAML: {e}"}) from e
+    if not isinstance(doc, dict):
+        raise ValidationError({"document": "An ODCS contract is a YAML mapping (key: value)."})
+    _json_only(doc)
+    return doc
+
+
+@cache
+def _validator() -> Draft201909Validator:
+    schema = json.loads(files("open_data_contract_standard").joinpath("schema.json").read_text())
+    return Draft201909Validator(schema)
+
+
+def path_of(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "document"
+
+
+def validate(doc: dict) -> None:
+    """Check doc against the official ODCS JSON schema and the versions the portal reads."""
+    errors: dict[str, list[str]] = {}
+    for err in _validator().iter_errors(doc):
+        deepest = best_match([err])
+        errors.setdefault(path_of(deepest.absolute_path), []).append(deepest.message)
+        if len(errors) >= 20:
+            break
+    if errors:
+        raise ValidationError(errors)
+    if doc.get("apiVersion") not in ACCEPTED_VERSIONS:
+        raise ValidationError(
+            {
+                "apiVersion": (
+                    f"The portal reads ODCS {ACCEPTED_VERSIONS[0]} to {ACCEPTED_VERSIONS[-1]}; "
+                    f"this document is {doc.get('apiVersion')}."
+                )
+            }
+        )
+
+
+# -- document <-> plan -----------------------------------------------------------------------------
+
+TOP_KEYS = (
+    "apiVersion",
+    "kind",
+    "id",
+    "name",
+    "version",
+    "status",
+    "domain",
+    "dataProduct",
+    "description",
+    "tags",
+    "team",
+    "schema",
+    "slaProperties",
+    "customProperties",
+)
+OBJECT_KEYS = (
+    "name",
+    "businessName",
+    "physicalType",
+    "physicalName",
+    "description",
+    "logicalType",
+    "properties",
+    "customProperties",
+)
+PROPERTY_KEYS = (
+    "name",
+    "logicalType",
+    "physicalType",
+    "description",
+    "required",
+    "unique",
+    "primaryKey",
+    "classification",
+)
+
+
+def _custom(items, known: tuple[str, ...]) -> tuple[dict, list]:
+    mapped, rest = {}, []
+    for item in items or []:
+        if item.get("property") in known and item["property"] not in mapped:
+            mapped[item["property"]] = item.get("value")
+        else:
+            rest.append(item)
+    return mapped, rest
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _plan(doc: dict) -> dict:
+    """The document as the portal's terms: product fields, ports with fields, and extras."""
+    errors: dict[str, str] = {}
+    extras: dict[str, Any] = {"top": {}, "objects": {}}
+    for key, value in doc.items():
+        if key not in TOP_KEYS:
+            extras["top"][key] = value
+    product: dict[str, Any] = {"version": _text(doc["version"])}
+    if doc.get("name") is not None:  # optional in ODCS: a new product is named by its slug
+        product["name"] = _text(doc["name"])
+    if doc.get("id") is not None and doc["id"] != urns.format_urn(
+        str(doc.get("domain")), str(doc.get("dataProduct"))
+    ):
+        extras["id"] = doc["id"]  # a document's own id; the portal's default is the URN
+    desc = doc.get("description") or {}
+    product["description"] = _text(desc.get("purpose"))
+    rest = {k: v for k, v in desc.items() if k != "purpose"}
+    if rest:
+        extras["description"] = rest
+    product["tags"] = [str(t) for t in doc.get("tags") or []]
+    custom, custom_rest = _custom(doc.get("customProperties"), ("classification", "summary"))
+    product["summary"] = _text(custom.get("summary"))
+    if "classification" in custom:
+        product["classification"] = _text(custom["classification"])
+    if custom_rest:
+        extras["customProperties"] = custom_rest
+    team = doc.get("team")
+    if isinstance(team, dict):
+        if team.get("name"):
+            product["owner_team"] = str(team["name"])
+        rest = {k: v for k, v in team.items() if k != "name"}
+        if rest:
+            extras["team"] = rest
+    elif team is not None:
+        extras["team_members"] = team  # ODCS v3.0.x: a list of members
+    product["freshness_slo_hours"] = None
+    product["availability_slo"] = None
+    sla_rest = []
+    for i, sla in enumerate(doc.get("slaProperties") or []):
+        name, value = sla.get("property"), sla.get("value")
+        plain = set(sla) <= {"property", "value", "unit"}
+        if plain and name in FRESHNESS_NAMES and product["freshness_slo_hours"] is None:
+            factor = HOURS_PER_UNIT.get(str(sla.get("unit", "h")).lower())
+            if factor is None or not isinstance(value, int | float) or value <= 0:
+                errors[f"slaProperties[{i}]"] = (
+                    "Freshness needs a positive number with unit h or d (e.g. value: 24, unit: h)."
+                )
+                continue
+            product["freshness_slo_hours"] = int(value * factor)
+        elif plain and name == "availability" and product["availability_slo"] is None:
+            try:
+                availability = Decimal(str(value)).quantize(Decimal("0.001"))
+            except InvalidOperation:
+                errors[f"slaProperties[{i}].value"] = "Availability is a percentage, e.g. 99.9."
+                continue
+            product["availability_slo"] = availability
+            if not 0 <= availability <= 100:
+                errors[f"slaProperties[{i}].value"] = "Availability is between 0 and 100."
+        else:
+            sla_rest.append(sla)
+    if sla_rest:
+        extras["slaProperties"] = sla_rest
+
+    ports, seen_ports = [], set()
+    for i, obj in enumerate(doc.get("schema") or []):
+        at = f"schema[{i}]"
+        slug = str(obj["name"])
+        if not slug.replace("-", "").replace("_", "").isalnum():
+            errors[f"{at}.name"] = f"“{slug}” is not a port slug (letters, digits, - and _)."
+        if slug in seen_ports:
+            errors[f"{at}.name"] = f"Duplicate schema object “{slug}”."
+        seen_ports.add(slug)
+        kind = PORT_KINDS.get(str(obj.get("physicalType", "table")).lower())
+        if kind is None:
+            errors[f"{at}.physicalType"] = (
+                f"“{obj['physicalType']}” is not a port kind the portal knows: "
+                f"{', '.join(sorted(PORT_KINDS))}."
+            )
+        custom, rest_custom = _custom(obj.get("customProperties"), ("format",))
+        port: dict[str, Any] = {
+            "slug": slug,
+            "name": _text(obj.get("businessName")) or slug,
+            "kind": kind or "table",
+            "location": _location(_text(obj.get("physicalName")), doc.get("servers")),
+            "format": _text(custom.get("format")),
+            "description": _text(obj.get("description")),
+            "fields": [],
+        }
+        o_extras: dict[str, Any] = {
+            "object": {k: v for k, v in obj.items() if k not in OBJECT_KEYS},
+            "properties": {},
+        }
+        if obj.get("physicalType") and obj["physicalType"] != kind:
+            o_extras["object"]["physicalType"] = obj["physicalType"]
+        if rest_custom:
+            o_extras["object"]["customProperties"] = rest_custom
+        seen_fields = set()
+        for j, prop in enumerate(obj.get("properties") or []):
+            fat = f"{at}.properties[{j}]"
+            name = str(prop["name"])
+            if name in seen_fields:
+                errors[f"{fat}.name"] = f"Duplicate field “{name}” in {at} ({slug})."
+            seen_fields.add(name)
+            logical = prop.get("logicalType", "string")
+            if logical not in LOGICAL_TYPES:
+                errors[f"{fat}.logicalType"] = (
+                    f"The portal stores {', '.join(sorted(LOGICAL_TYPES))}; not “{logical}”."
+                )
+            classification = prop.get("classification")
+            port["fields"].append(
+                {
+                    "name": name,
+                    "logical_type": logical,
+                    "physical_type": _text(prop.get("physicalType")),
+                    "description": _text(prop.get("description")),
+                    "required": bool(prop.get("required", False)),
+                    "unique": bool(prop.get("unique", False)),
+                    "primary_key": bool(prop.get("primaryKey", False)),
+                    "pii": classification == "pii",
+                }
+            )
+            p_extras = {k: v for k, v in prop.items() if k not in PROPERTY_KEYS}
+            if classification is not None and classification != "pii":
+                p_extras["classification"] = classification
+            if p_extras:
+                o_extras["properties"][name] = p_extras
+        if o_extras["object"] or o_extras["properties"]:
+            extras["objects"][slug] = o_extras
+        ports.append(port)
+    if errors:
+        raise ValidationError(errors)
+    source = _data_source_for(doc.get("servers"))
+    if source is not None:
+        for port in ports:
+            if port["location"]:
+                port["data_source"] = source  # the registered data source the server names
+
+        # Its servers are written from the data source on export: not kept as extras too.
+        def ours(srv) -> bool:
+            names = {source.slug, f"{source.slug}-{srv.get('schema')}"}
+            return str(srv.get("server", "")) in names
+
+        kept = [
+            srv
+            for srv in extras["top"].get("servers") or []
+            if not (isinstance(srv, dict) and ours(srv))
+        ]
+        if kept:
+            extras["top"]["servers"] = kept
+        else:
+            extras["top"].pop("servers", None)
+    return {
+        "domain": str(doc["domain"]) if doc.get("domain") else None,
+        "slug": str(doc.get("dataProduct") or ""),
+        "product": product,
+        "ports": ports,
+        "extras": _prune(extras),
+    }
+
+
+def _prune(extras: dict) -> dict:
+    return {k: v for k, v in extras.items() if v not in ({}, [], None)}
+
+
+def _extras_of(product: DataProduct) -> dict:
+    latest = latest_version(product)
+    return json.loads(latest.extras) if latest and latest.extras else {}
+
+
+# The portal's data-source kinds that ODCS (and datacontract-cli) can reach as a server.
+SERVER_TYPES = {"postgresql": "postgres"}
+
+
+def _servers(ports: list[OutputPort]) -> tuple[list[dict], dict[int, str]]:
+    """ODCS `servers` from the ports' data sources (type, host, port, database, schema; never a
+    user or password), and the bare object name (`physicalName`) of each port they serve: the
+    standard puts the schema in the server and the table's own name in the schema object."""
+    by_key: dict[tuple[int, str], dict] = {}
+    names: dict[int, str] = {}
+    for port in ports:
+        ds = port.data_source
+        if ds is None or ds.kind not in SERVER_TYPES or not port.location:
+            continue
+        schema, _, name = port.location.rpartition(".")
+        schema = schema or ds.default_schema or "public"
+        by_key.setdefault(
+            (ds.pk, schema),
+            {
+                "server": ds.slug,
+                "type": SERVER_TYPES[ds.kind],
+                "host": ds.host or "localhost",
+                "port": ds.port or 5432,
+                "database": ds.database,
+                "schema": schema,
+            },
+        )
+        names[port.pk] = name
+    servers = list(by_key.values())
+    slugs = [s["server"] for s in servers]
+    for s in servers:  # one data source, several schemas: one server each
+        if slugs.count(s["server"]) > 1:
+            s["server"] = f"{s['server']}-{s['schema']}"
+    return servers, names
+
+
+def _location(physical_name: str, servers: Any) -> str:
+    """A port's location from an ODCS object name and the document's servers: a bare name is
+    qualified by the servers' schema when they agree on one."""
+    if not physical_name or "." in physical_name or not isinstance(servers, list):
+        return physical_name
+    schemas = {s.get("schema") for s in servers if isinstance(s, dict) and s.get("schema")}
+    return f"{schemas.pop()}.{physical_name}" if len(schemas) == 1 else physical_name
+
+
+def _data_source_for(servers: Any):
+    """The registered data source the document's servers name (by slug, or by type, host, port
+    and database), if exactly one matches; None otherwise. Never creates one."""
+    if not isinstance(servers, list):
+        return None
+    data_source = OutputPort._meta.get_field("data_source").related_model
+    kinds = {v: k for k, v in SERVER_TYPES.items()} | {"postgresql": "postgresql"}
+    found = set()
+    for s in servers:
+        if not isinstance(s, dict) or s.get("type") not in kinds:
+            continue
+        match = data_source._default_manager.filter(slug=str(s.get("server", ""))).first()
+        if match is None:
+            same = data_source._default_manager.filter(
+                kind=kinds[s["type"]],
+                host=s.get("host") or "",
+                database=s.get("database") or "",
+                port=s.get("port") or None,
+            )
+            match = same.first() if same.count() == 1 else None
+        if match is not None:
+            found.add(match)
+    return found.pop() if len(found) == 1 else None
+
+
+def export_document(product: DataProduct, extras: dict | None = None) -> dict:
+    extras = _extras_of(product) if extras is None else extras
+    ports = list(product.ports.select_related("data_source"))
+    servers, object_names = _servers(ports)
+    doc: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "DataContract",
+        "id": extras.get("id", product.urn),
+        "name": product.name,
+        "version": product.version,
+        "status": product.status,
+        "domain": product.domain.slug,
+        "dataProduct": product.slug,
+    }
+    desc = {"purpose": product.description} if product.description else {}
+    desc.update(extras.get("description", {}))
+    if desc:
+        doc["description"] = desc
+    tags = [t.name for t in product.tags.all()]
+    if tags:
+        doc["tags"] = tags
+    if "team_members" in extras:
+        doc["team"] = extras["team_members"]
+    else:
+        doc["team"] = {"name": product.owner_team.slug, **extras.get("team", {})}
+    schema = []
+    for port in ports:
+        o_extras = extras.get("objects", {}).get(port.slug, {})
+        obj: dict[str, Any] = {
+            "name": port.slug,
+            "businessName": port.name,
+            "physicalType": port.kind,
+            "logicalType": "object",
+        }
+        if port.location:
+            obj["physicalName"] = object_names.get(port.pk, port.location)
+        if port.description:
+            obj["description"] = port.description
+        props = []
+        for f in sorted(port.fields.all(), key=lambda f: (f.ordinal, f.name)):
+            prop: dict[str, Any] = {"name": f.name, "logicalType": f.logical_type}
+            if f.physical_type:
+                prop["physicalType"] = f.physical_type
+            if f.description:
+                prop["description"] = f.description
+            prop.update(required=f.required, unique=f.unique, primaryKey=f.primary_key)
+            if f.pii:
+                prop["classification"] = "pii"
+            prop.update(o_extras.get("properties", {}).get(f.name, {}))
+            if f.logical_type == "map" and "map" not in prop:
+                # A map made in the portal: ODCS requires its key and value types.
+                text = {"logicalType": "string"}
+                prop["map"] = {"key": {"name": "key", **text}, "value": {"name": "value", **text}}
+            for exporter in QUALITY_EXPORTERS:
+                rules = exporter(product, port, f.name)
+                if rules:
+                    prop["quality"] = rules
+            props.append(prop)
+        obj["properties"] = props
+        custom = [{"property": "format", "value": port.format}] if port.format else []
+        obj_extra = dict(o_extras.get("object", {}))
+        custom += obj_extra.pop("customProperties", [])
+        if custom:
+            obj["customProperties"] = custom
+        obj.update(obj_extra)
+        for exporter in QUALITY_EXPORTERS:
+            rules = exporter(product, port, None)
+            if rules:
+                obj["quality"] = rules
+        schema.append(obj)
+    if schema:
+        doc["schema"] = schema
+    sla = []
+    if product.freshness_slo_hours is not None:
+        sla.append({"property": "freshness", "value": product.freshness_slo_hours, "unit": "h"})
+    if product.availability_slo is not None:
+        sla.append(
+            {
+                "property": "availability",
+                "value": float(product.availability_slo),
+                "unit": "percent",
+            }
+        )
+    for sla_exporter in SLA_EXPORTERS:
+        sla += sla_exporter(product)
+    sla += extras.get("slaProperties", [])
+    if sla:
+        doc["slaProperties"] = sla
+    custom = [{"property": "classification", "value": product.classification}]
+    if product.summary:
+        custom.append({"property": "summary", "value": product.summary})
+    doc["customProperties"] = custom + extras.get("customProperties", [])
+    top = dict(extras.get("top", {}))
+    if servers:  # the data sources' servers, then the document's own others, as they came
+        ours = {s["server"] for s in servers}
+        kept = top.pop("servers", None)
+        kept = kept if isinstance(kept, list) else []
+        doc["servers"] = servers + [
+            s for s in kept if not (isinstance(s, dict) and s.get("server") in ours)
+        ]
+    doc.update(top)
+    return doc
+
+
+def dump(doc: dict) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def export_yaml(product: DataProduct) -> str:
+    return dump(export_document(product))
+
+
+# -- snapshots, changes and versions ---------------------------------------------------------
+
+
+def snapshot(product: DataProduct, extras: dict) -> dict:
+    """What the contract promises, as plain JSON (compared to detect and classify changes)."""
+    return {
+        "product": {
+            "name": product.name,
+            "summary": product.summary,
+            "description": product.description,
+            "version": product.version,
+            "classification": product.classification,
+            "owner_team": product.owner_team.slug,
+            "tags": sorted(t.name for t in product.tags.all()),
+        },
+        "slo": {
+            "freshness_hours": product.freshness_slo_hours,
+            "availability": None
+            if product.availability_slo is None
+            else str(Decimal(product.availability_slo).quantize(Decimal("0.001"))),
+        },
+        "ports": {
+            p.slug: {
+                "name": p.name,
+                "kind": p.kind,
+                "location": p.location,
+                "format": p.format,
+                "description": p.description,
+                "fields": {
+                    f.name: {
+                        "logical_type": f.logical_type,
+                        "physical_type": f.physical_type,
+                        "description": f.description,
+                        "required": f.required,
+                        "unique": f.unique,
+                        "primary_key": f.primary_key,
+                        "pii": f.pii,
+                        "ordinal": f.ordinal,
+                    }
+                    for f in p.fields.all()
+                },
+            }
+            for p in product.ports.all()
+        },
+        "extras": extras,
+    }
+
+
+@dataclass
+class Change:
+    path: str
+    kind: str
+    breaking: bool
+    message: str
+
+
+BREAKING_FIELD_KEYS = {"logical_type", "physical_type", "unique", "primary_key"}
+BREAKING_EXTRA_KEYS = {"enum", "logicalTypeOptions"}  # accepted values and type constraints
+
+
+def _fmt(v) -> str:
+    return "—" if v in (None, "") else str(v)
+
+
+def classify(old: dict | None, new: dict) -> list[Change]:
+    """Changes from old to new, judged from the consumer's side."""
+    if old is None:
+        return [Change("", "created", False, "First version of the contract.")]
+    changes: list[Change] = []
+    for key, value in new["product"].items():
+        before = old["product"].get(key)
+        if before != value:
+            changes.append(
+                Change(
+                    key, "changed", False, f"{key} changed from {_fmt(before)} to {_fmt(value)}."
+                )
+            )
+    o_slo, n_slo = old["slo"], new["slo"]
+    if o_slo["freshness_hours"] != n_slo["freshness_hours"]:
+        weaker = n_slo["freshness_hours"] is None or (
+            o_slo["freshness_hours"] is not None
+            and n_slo["freshness_hours"] > o_slo["freshness_hours"]
+        )
+        changes.append(
+            Change(
+                "slo.freshness",
+                "slo_weakened" if weaker else "slo_changed",
+                weaker,
+                f"Freshness SLO {_fmt(o_slo['freshness_hours'])} h → "
+                f"{_fmt(n_slo['freshness_hours'])} h.",
+            )
+        )
+    if o_slo["availability"] != n_slo["availability"]:
+        weaker = n_slo["availability"] is None or (
+            o_slo["availability"] is not None
+            and Decimal(n_slo["availability"]) < Decimal(o_slo["availability"])
+        )
+        changes.append(
+            Change(
+                "slo.availability",
+                "slo_weakened" if weaker else "slo_changed",
+                weaker,
+                f"Availability SLO {_fmt(o_slo['availability'])} % → "
+                f"{_fmt(n_slo['availability'])} %.",
+            )
+        )
+    for slug in old["ports"]:
+        if slug not in new["ports"]:
+            changes.append(Change(f"ports.{slug}", "port_removed", True, f"Port {slug} removed."))
+    for slug, port in new["ports"].items():
+        if slug not in old["ports"]:
+            changes.append(Change(f"ports.{slug}", "port_added", False, f"Port {slug} added."))
+            continue
+        before = old["ports"][slug]
+        for key in ("name", "kind", "location", "format", "description"):
+            if before[key] != port[key]:
+                breaking = key in ("kind", "location", "format")
+                changes.append(
+                    Change(
+                        f"ports.{slug}.{key}",
+                        "port_changed",
+                        breaking,
+                        f"Port {slug}: {key} {_fmt(before[key])} → {_fmt(port[key])}.",
+                    )
+                )
+        for name in before["fields"]:
+            if name not in port["fields"]:
+                changes.append(
+                    Change(
+                        f"ports.{slug}.fields.{name}",
+                        "field_removed",
+                        True,
+                        f"Field {slug}.{name} removed.",
+                    )
+                )
+        for name, f in port["fields"].items():
+            at = f"ports.{slug}.fields.{name}"
+            if name not in before["fields"]:
+                changes.append(
+                    Change(
+                        at,
+                        "field_added",
+                        f["required"],
+                        f"{'Required' if f['required'] else 'Optional'} field {slug}.{name} added.",
+                    )
+                )
+                continue
+            was = before["fields"][name]
+            for key, value in f.items():
+                if was.get(key) == value:
+                    continue
+                if key == "required":
+                    breaking, kind = True, ("made_required" if value else "made_optional")
+                elif key in BREAKING_FIELD_KEYS:
+                    breaking, kind = True, f"{key}_changed"
+                else:
+                    breaking, kind = False, f"{key}_changed"
+                changes.append(
+                    Change(
+                        f"{at}.{key}",
+                        kind,
+                        breaking,
+                        f"Field {slug}.{name}: {key} {_fmt(was.get(key))} → {_fmt(value)}.",
+                    )
+                )
+    o_ex, n_ex = old.get("extras", {}), new.get("extras", {})
+    if o_ex != n_ex:
+        for slug, obj in n_ex.get("objects", {}).items():
+            for name, props in obj.get("properties", {}).items():
+                was = o_ex.get("objects", {}).get(slug, {}).get("properties", {}).get(name, {})
+                for key in BREAKING_EXTRA_KEYS:
+                    if (
+                        key in was
+                        and was.get(key) != props.get(key)
+                        and name in new["ports"].get(slug, {}).get("fields", {})
+                    ):
+                        changes.append(
+                            Change(
+                                f"ports.{slug}.fields.{name}.{key}",
+                                "accepted_values_changed",
+                                True,
+                                f"Field {slug}.{name}: {key} changed.",
+                            )
+                        )
+        changes.append(
+            Change("extras", "odcs_changed", False, "Other ODCS content (kept as is) changed.")
+        )
+    return changes
+
+
+def latest_version(product: DataProduct) -> ContractVersion | None:
+    return product.contract_versions.order_by("-number").first()
+
+
+def major(version: str) -> int:
+    head = str(version).lstrip("vV").split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
+# Refusing unannounced breaking changes applies to the doors people and automation use
+# (contract imports, API writes and the product edit page, which run inside enforcing()); the
+# admin (a staff override) and tasks are recorded as breaking versions and announced to
+# consumers but not refused.
+_enforce: contextvars.ContextVar[bool] = contextvars.ContextVar("contract_enforce", default=False)
+
+
+@contextmanager
+def enforcing() -> Iterator[None]:
+    token = _enforce.set(True)
+    try:
+        yield
+    finally:
+        _enforce.reset(token)
+
+
+def _breaking_refusal(
+    product: DataProduct, latest: ContractVersion | None, changes: list[Change]
+) -> None:
+    breaking = [c for c in changes if c.breaking]
+    if (
+        not _enforce.get()
+        or not breaking
+        or latest is None
+        or product.status != DataProduct.Status.PUBLISHED
+    ):
+        return
+    # One major version per breaking release: the current major must be new (some earlier
+    # version has a lower one) and not yet have carried a breaking change.
+    history = list(product.contract_versions.values_list("version", "breaking"))
+    current = major(product.version)
+    if any(major(v) < current for v, _ in history) and not any(
+        b and major(v) == current for v, b in history
+    ):
+        return
+    needed = max([major(v) for v, _ in history] + [current]) + 1
+    raise ValidationError(
+        {
+            "version": (
+                f"Breaking change to published product {product.urn} "
+                f"({'; '.join(c.message for c in breaking)}) needs a major version bump: "
+                f"set version to {needed}.0.0 or higher (it is {product.version})."
+            )
+        }
+    )
+
+
+def _carry_extras(product: DataProduct) -> dict:
+    """The latest extras, without objects and properties that no longer exist."""
+    extras = _extras_of(product)
+    objects = extras.get("objects")
+    if objects:
+        ports = {p.slug: {f.name for f in p.fields.all()} for p in product.ports.all()}
+        kept = {}
+        for slug, obj in objects.items():
+            if slug in ports:
+                obj = dict(obj)
+                obj["properties"] = {
+                    k: v for k, v in obj.get("properties", {}).items() if k in ports[slug]
+                }
+                kept[slug] = _prune(obj)
+        extras["objects"] = {k: v for k, v in kept.items() if v}
+    return _prune(extras)
+
+
+def _fresh(product: DataProduct) -> DataProduct:
+    return (
+        DataProduct.objects.select_related("domain", "owner_team")
+        .prefetch_related("tags", "ports__fields")
+        .get(pk=product.pk)
+    )
+
+
+def record_version(product: DataProduct, *, extras: dict | None = None) -> ContractVersion | None:
+    """Store a new contract version if the contract changed; refuse unannounced breaking ones."""
+    product = _fresh(product)
+    extras = _carry_extras(product) if extras is None else extras
+    snap = json.loads(json.dumps(snapshot(product, extras)))
+    latest = latest_version(product)
+    if latest is not None and latest.snapshot == snap:
+        return None
+    changes = classify(latest.snapshot if latest else None, snap)
+    _breaking_refusal(product, latest, changes)
+    who = audit.current_context()["actor"]
+    if hasattr(who, "resolve"):
+        who = who.resolve()
+    breaking = any(c.breaking for c in changes)
+    version = ContractVersion.objects.create(
+        product=product,
+        number=(latest.number + 1) if latest else 1,
+        version=product.version,
+        snapshot=snap,
+        extras=json.dumps(extras) if extras else "",
+        document=dump(export_document(product, extras)),
+        changelog=[asdict(c) for c in changes],
+        breaking=breaking,
+        created_by=who if getattr(who, "is_authenticated", False) else None,
+    )
+    if latest is not None and product.status == DataProduct.Status.PUBLISHED:
+        if breaking:
+            _notify_consumers(product, version, changes)
+        elif major(product.version) > major(latest.version):
+            # A breaking change already announces its (required) new major version: tell
+            # people of a major version on its own only when nothing in it breaks.
+            _announce_major_version(product, version, changes)
+    return version
+
+
+def _announce_major_version(product: DataProduct, version: ContractVersion, changes) -> None:
+    """Watchers, consumers and downstream owners hear of a new major version (after commit)."""
+    from products.lineage.services import product_event_announce
+
+    product_event_announce(
+        product=product,
+        kind="major_version",
+        title=f"{product}: new major contract version {version.version}",
+        url=f"{product.get_absolute_url()}?tab=contract",
+        body="\n".join(f"- {_public_message(c)}" for c in changes)
+        or "No breaking change: nothing to do unless you rely on the version number.",
+    )
+
+
+def _notify_consumers(product: DataProduct, version: ContractVersion, changes) -> None:
+    """Consumers, watchers and the owners of downstream products hear of a breaking change."""
+    from products.lineage.services import product_event_recipients
+
+    notify(
+        product_event_recipients(product, "breaking_change"),
+        kind="contract_breaking",
+        title=f"Breaking change to {product} (v{version.version})",
+        url=f"{product.get_absolute_url()}?tab=contract",
+        body="\n".join(f"- {_public_message(c)}" for c in changes if c.breaking),
+        about=product,
+    )
+
+
+def _public_message(change: Change) -> str:
+    # Watchers and downstream owners may not read the data: no locations in the message.
+    from products.connection import redact_change
+
+    return redact_change(asdict(change))["message"]
+
+
+# Services call changed(product) after every write; inside batch() the versions are recorded
+# once per product when the batch ends (a product created with ten fields is one version).
+_batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("contract_batch", default=None)
+
+
+def changed(product: DataProduct) -> None:
+    pending = _batch.get()
+    if pending is not None:
+        pending.setdefault(product.pk, product)
+    else:
+        record_version(product)
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    if _batch.get() is not None:
+        yield
+        return
+    pending: dict = {}
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    for product in pending.values():
+        if DataProduct.objects.filter(pk=product.pk).exists():
+            record_version(product)
+
+
+def versions_diff(a: ContractVersion, b: ContractVersion) -> list[Change]:
+    return classify(a.snapshot, b.snapshot)
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    product: DataProduct | None
+    created: bool
+    changed: bool
+    applied: bool
+    changes: list[Change]
+    version: ContractVersion | None = None
+
+    @property
+    def breaking(self) -> bool:
+        return any(c.breaking for c in self.changes)
+
+
+def _team(ref: str) -> Team:
+    team = Team.objects.filter(slug=ref).first() or Team.objects.filter(name=ref).first()
+    if team is None:
+        raise ValidationError({"team.name": f"Unknown team “{ref}”."})
+    return team
+
+
+def contract_import(
+    *,
+    text: str,
+    user,
+    product: DataProduct | None = None,
+    expected_urn: str | None = None,
+    domain_slug: str | None = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Create or update a product from an ODCS document; all or nothing.
+
+    `product` (from the URL) must be the product the document names. With dry_run the changes
+    are computed by applying them and rolling back, so the preview is exactly what would happen.
+    """
+    doc = parse(text)
+    validate(doc)
+    plan = _plan(doc)
+    # `domain` is the portal's addition to ODCS: a document without it goes into the domain the
+    # upload names (the form's choice, the API route, --domain), else it is asked for.
+    plan["domain"] = plan["domain"] or domain_slug or (product.domain.slug if product else None)
+    if not plan["domain"]:
+        raise ValidationError(
+            {
+                "domain": "Choose the portal domain: `domain` in the document, or the upload's domain."
+            }
+        )
+    domain = Domain.objects.filter(slug=plan["domain"]).first()
+    if domain is None:
+        raise ValidationError({"domain": f"Unknown domain “{plan['domain']}”."})
+    slug = plan["slug"] or (product.slug if product else "")
+    expected = urns.parse(expected_urn, path_form=False) if expected_urn else None
+    if not slug and expected:
+        slug = expected[1]
+    if not slug:
+        raise ValidationError({"dataProduct": "Name the product (its slug) in `dataProduct`."})
+    if product is not None and (product.domain_id != domain.pk or product.slug != slug):
+        raise ValidationError(
+            {
+                "dataProduct": (
+                    f"This document describes {urns.format_urn(domain.slug, slug)}, "
+                    f"not {product.urn}."
+                )
+            }
+        )
+    if expected_urn and urns.format_urn(domain.slug, slug) != expected_urn:
+        raise ValidationError(
+            {
+                "dataProduct": (
+                    f"This document describes {urns.format_urn(domain.slug, slug)}, "
+                    f"not {expected_urn}."
+                )
+            }
+        )
+    existing = product or DataProduct.objects.filter(domain=domain, slug=slug).first()
+    taken = existing is not None and not can(user, VIEW, existing)
+    if taken:
+        # Another team's draft the user may not see: answered exactly as a name that does not
+        # exist, so that the import tells nobody it is there.
+        existing = None
+    if existing is None:
+        require(user, CREATE_PRODUCT, domain)  # 403, as at every other door
+    if taken:
+        # Only someone who may create products in the domain gets here; the name is unique
+        # within it, so the creation cannot happen — said without naming whose it is.
+        raise ValidationError(
+            {"dataProduct": f"The name {slug} is not available in domain {domain.slug}."}
+        )
+    if existing is not None:
+        require(user, EDIT, existing)
+    team = _team(plan["product"]["owner_team"]) if "owner_team" in plan["product"] else None
+    current = existing or DataProduct(domain=domain, owner_team=domain.owner_team)
+    if team is not None and team.pk != current.owner_team_id:
+        # A `team.name` naming another team moves the product: the same rule (and 403) as
+        # every other door, checked before the preview too.
+        require_transfer(user, current, team)
+    try:
+        with transaction.atomic(), enforcing():
+            result = _apply(plan, domain, slug, existing, team=team, user=user)
+            if dry_run or not result.changed:
+                raise _Rollback(result)
+    except _Rollback as r:
+        result = r.result
+        result.applied = False
+        if existing is not None:
+            result.product = existing
+        elif dry_run:
+            result.product = None
+    return result
+
+
+class _Rollback(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, result: ImportResult):
+        self.result = result
+
+
+def _apply(
+    plan: dict, domain: Domain, slug: str, existing: DataProduct | None, *, team, user
+) -> ImportResult:
+    from products import services
+
+    data = {k: v for k, v in plan["product"].items() if k != "owner_team"}
+    with batch():
+        if existing is None:
+            data.setdefault("name", slug)
+            product = services.product_create(domain=domain, slug=slug, **data)
+            created = True
+        else:
+            product = DataProduct.objects.select_for_update().get(pk=existing.pk)
+            current = {k: getattr(product, k) for k in data if k != "tags"}
+            updates = {k: v for k, v in data.items() if k != "tags" and current[k] != v}
+            tags = (
+                data["tags"]
+                if sorted(data["tags"]) != sorted(t.name for t in product.tags.all())
+                else None
+            )
+            if updates or tags is not None:
+                product = services.product_update(product=product, tags=tags, **updates)
+            created = False
+        if team is not None and team.pk != product.owner_team_id:
+            product = services.product_transfer(product=product, team=team, by=user)
+        _sync_ports(product, plan["ports"])
+        pending = _batch.get()
+        if pending is not None:
+            pending.pop(product.pk, None)  # recorded below with the document's extras
+    extras = _hand_over_quality(product, plan["extras"])
+    version = record_version(product, extras=extras)
+    changes = [Change(**c) for c in version.changelog] if version else []
+    # Importers that created something of their own (quality checks) made a change too.
+    touched = getattr(product, "_contract_hooks_changed", False)
+    return ImportResult(
+        product=product,
+        created=created,
+        changed=version is not None or touched,
+        applied=True,
+        changes=changes,
+        version=version,
+    )
+
+
+def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
+    """Offer each `quality` section to QUALITY_IMPORTERS (and each leftover `slaProperties`
+    entry to SLA_IMPORTERS); keep the ones nobody takes over."""
+    if not QUALITY_IMPORTERS and not SLA_IMPORTERS:
+        return extras
+    extras = json.loads(json.dumps(extras))
+    if "slaProperties" in extras:
+        extras["slaProperties"] = [
+            sla
+            for sla in extras["slaProperties"]
+            if not any(imp(product, sla) for imp in SLA_IMPORTERS)
+        ]
+    ports = {p.slug: p for p in product.ports.all()}
+    for slug, obj in extras.get("objects", {}).items():
+        sections = [(None, obj.get("object", {}))]
+        sections += list(obj.get("properties", {}).items())
+        for field_name, part in sections:
+            rules = part.get("quality")
+            if rules and any(
+                imp(product, ports.get(slug), field_name, rules) for imp in QUALITY_IMPORTERS
+            ):
+                del part["quality"]
+        obj["properties"] = {k: v for k, v in obj.get("properties", {}).items() if v}
+        extras["objects"][slug] = _prune(obj)
+    extras["objects"] = {k: v for k, v in extras.get("objects", {}).items() if v}
+    return _prune(extras)
+
+
+def _sync_ports(product: DataProduct, ports: list[dict]) -> None:
+    from products import services
+
+    existing = {p.slug: p for p in product.ports.prefetch_related("fields")}
+    wanted = {p["slug"] for p in ports}
+    for slug, stale in existing.items():
+        if slug not in wanted:
+            services.port_delete(port=stale)
+    for spec in ports:
+        spec = dict(spec)
+        fields = spec.pop("fields")
+        port = existing.get(spec["slug"])
+        if port is None:
+            port = services.port_create(product=product, **spec)
+            current = {}
+        else:
+            updates = {k: v for k, v in spec.items() if getattr(port, k) != v}
+            if updates:
+                services.port_update(port=port, **updates)
+            current = {f.name: f for f in port.fields.all()}
+        names = {f["name"] for f in fields}
+        for name, old in current.items():
+            if name not in names:
+                services.field_delete(field=old)
+        for i, f in enumerate(fields):
+            f = {**f, "ordinal": i}
+            field = current.get(f["name"])
+            if field is None:
+                services.field_create(port=port, **f)
+            else:
+                updates = {k: v for k, v in f.items() if getattr(field, k) != v}
+                if updates:
+                    services.field_update(field=field, **updates)

@@ -1,0 +1,284 @@
+"""Product search, one entry point for pages and API: `search_products(queryset, q)`.
+
+PostgreSQL: a stored, weighted tsvector (`DataProduct.search_vector`, GIN-indexed) matched with
+prefix queries (`word:*`, so results appear while the user types); when nothing matches, a
+typo-tolerant pass ranks names by pg_trgm word similarity. SQLite: substring matching over the
+same fields, with difflib correcting words that match nothing.
+
+The document is built in one place, `document()`. Other apps add text with
+`DOCUMENT_PARTS.append(fn)`, where `fn(product)` yields `(weight, text)` pairs (e.g. glossary
+terms at weight "C"), and call `index_product(product)` when their text changes.
+"""
+
+import contextlib
+import difflib
+import re
+from collections.abc import Callable, Iterable
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    TrigramSimilarity,
+    TrigramWordSimilarity,
+)
+from django.db import connection, transaction
+from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Concat, Length
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+CONFIG = "english"
+TYPO_THRESHOLD = 0.3  # also pg_trgm.word_similarity_threshold in settings.DATABASES
+WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to known names
+# Private-use characters mark highlights inside ts_headline's output; the text is escaped
+# first and only then are they turned into <mark>, so product text can never inject HTML.
+_START, _STOP = "\ue000", "\ue001"
+
+DocumentPart = Callable[[object], Iterable[tuple[str, str]]]
+DOCUMENT_PARTS: list[DocumentPart] = []
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def terms(q: str) -> list[str]:
+    return re.findall(r"\w+", (q or "").lower())[:10]
+
+
+# -- the document ----------------------------------------------------------------------------
+
+
+def _core_parts(product) -> Iterable[tuple[str, str]]:
+    yield "A", product.name
+    yield "B", product.summary
+    yield "B", " ".join(t.name for t in product.tags.all())
+    yield "C", product.description
+    for port in product.ports.all():
+        yield "C", port.name
+        yield "C", " ".join(f.name.replace("_", " ") + " " + f.name for f in port.fields.all())
+
+
+def document(product) -> dict[str, str]:
+    """{weight: text} of everything a search should find the product by."""
+    out: dict[str, list[str]] = {"A": [], "B": [], "C": [], "D": []}
+    for part in (_core_parts, *DOCUMENT_PARTS):
+        for weight, text in part(product):
+            if text:
+                out[weight].append(text)
+    return {w: " ".join(texts) for w, texts in out.items() if texts}
+
+
+def index_product(product) -> None:
+    """Rebuild the product's stored search vector (a no-op on SQLite, which searches live)."""
+    if not _is_postgres() or product is None or product.pk is None:
+        return
+    from products.models import DataProduct
+
+    # Read afresh: the caller's instance may carry prefetched ports or tags from before the write.
+    product = DataProduct.objects.prefetch_related("tags", "ports__fields__glossary_term").get(
+        pk=product.pk
+    )
+    doc = document(product)
+    vector: SearchVector | CombinedExpression | None = None
+    for weight, text in doc.items():
+        part = SearchVector(Value(text), weight=weight, config=CONFIG)
+        vector = part if vector is None else vector + part
+    DataProduct.objects.filter(pk=product.pk).update(search_vector=vector)
+
+
+# One product's vector from its document's weighted parts, as index_product builds it.
+_UPDATE_VECTOR = (
+    "UPDATE products_dataproduct SET search_vector ="
+    " setweight(to_tsvector(%(config)s::regconfig, %(A)s), 'A')"
+    " || setweight(to_tsvector(%(config)s::regconfig, %(B)s), 'B')"
+    " || setweight(to_tsvector(%(config)s::regconfig, %(C)s), 'C')"
+    " || setweight(to_tsvector(%(config)s::regconfig, %(D)s), 'D')"
+    " WHERE id = %(id)s"
+)
+
+
+def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
+    """Rebuild the stored vectors of many products: documents built in batches (a few queries
+    each, with prefetching), written with one pipelined statement per product."""
+    if not _is_postgres():
+        return 0
+    from products.models import DataProduct
+
+    ids = list(products.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch_size):
+        batch = DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
+        rows: list[dict[str, str | int]] = [
+            {"config": CONFIG, "id": p.pk, "A": "", "B": "", "C": "", "D": "", **document(p)}
+            for p in batch.prefetch_related("tags", "ports__fields__glossary_term")
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(_UPDATE_VECTOR, rows)
+    return len(ids)
+
+
+# -- searching -------------------------------------------------------------------------------
+
+
+def search_products(queryset: QuerySet, q: str) -> QuerySet:
+    """The products of `queryset` matching `q`, annotated with `search_rank` (higher is better)
+    and, on PostgreSQL, `search_headline`; ordered best first."""
+    words = terms(q)
+    if not words:
+        return queryset
+    if _is_postgres():
+        return _search_postgres(queryset, words)
+    return _search_sqlite(queryset, words)
+
+
+def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
+    query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
+    hits = queryset.filter(search_vector=query)
+    if hits.exists():
+        return hits.annotate(
+            # Closeness of the whole query to the name breaks ties between documents.
+            search_rank=SearchRank(F("search_vector"), query)
+            + 0.3 * TrigramSimilarity("name", " ".join(words)),  # a str is taken as a Value
+            search_headline=SearchHeadline(
+                Concat("summary", Value(" — "), "description", output_field=TextField()),
+                query,
+                config=CONFIG,
+                start_sel=_START,
+                stop_sel=_STOP,
+                max_words=30,
+                min_words=12,
+                highlight_all=False,
+            ),
+        ).order_by("-search_rank", Length("name"), "name")
+    # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
+    # operator (threshold set per connection in settings) lets the trigram index find them.
+    phrase = " ".join(words)
+    return (
+        queryset.filter(name__trigram_word_similar=phrase)
+        .annotate(search_rank=TrigramWordSimilarity(phrase, "name"))
+        .filter(search_rank__gte=TYPO_THRESHOLD)
+        .order_by("-search_rank", Length("name"), "name")
+    )
+
+
+def _sqlite_match(words: list[str]) -> Q:
+    from products.models import DataProduct, SchemaField
+
+    cond = Q()
+    for w in words:
+        tagged = DataProduct.tags.through.objects.filter(tag__name__icontains=w)
+        # A field matches by its name or by the glossary term (or synonym) it is linked to.
+        fields = SchemaField.objects.filter(
+            Q(name__icontains=w)
+            | Q(glossary_term__name__icontains=w)
+            | Q(glossary_term__synonyms__icontains=w)
+        )
+        cond &= (
+            Q(name__icontains=w)
+            | Q(summary__icontains=w)
+            | Q(description__icontains=w)
+            | Q(pk__in=tagged.values("dataproduct_id"))
+            | Q(pk__in=fields.values("port__product_id"))
+        )
+    return cond
+
+
+def _search_sqlite(queryset: QuerySet, words: list[str]) -> QuerySet:
+    hits = queryset.filter(_sqlite_match(words))
+    if not hits.exists():
+        corrected = correct(queryset, words)
+        if corrected != words:
+            words = corrected
+            hits = queryset.filter(_sqlite_match(words))
+    first = words[0]
+    return hits.annotate(
+        search_rank=Case(
+            When(name__iexact=" ".join(words), then=Value(4.0)),
+            When(name__icontains=first, then=Value(3.0)),
+            When(summary__icontains=first, then=Value(2.0)),
+            default=Value(1.0),
+            output_field=FloatField(),
+        ),
+    ).order_by("-search_rank", Length("name"), "name")  # shorter name: closer match
+
+
+# -- spelling --------------------------------------------------------------------------------
+
+
+def vocabulary(queryset: QuerySet, near: list[str] | None = None) -> set[str]:
+    """Words the products of `queryset` are known by: names, tags and field names.
+
+    With `near` on PostgreSQL, only names trigram-close to one of those words, found through
+    the trigram indexes: reading every field name of a large mesh took seconds."""
+    from products.models import SchemaField, Tag
+
+    close = Q()
+    if near and _is_postgres():
+        for w in near:
+            close |= Q(name__trigram_word_similar=w)
+    words: set[str] = set()
+    ids = queryset.order_by().values("pk")
+    # A transaction only for SET LOCAL (PostgreSQL): elsewhere its savepoints are wasted queries.
+    with transaction.atomic() if close else contextlib.nullcontext():
+        if close:
+            # The operator's default threshold (0.6) misses one-letter typos in short words.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [WORD_THRESHOLD])
+        for name in queryset.filter(close).order_by().values_list("name", flat=True):
+            words.update(terms(name))
+        tags = Tag.objects.filter(close, products__in=ids).values_list("name", flat=True)
+        for name in tags.order_by().distinct():  # no default ordering: distinct names only
+            words.update(terms(name))
+        fields = SchemaField.objects.filter(close, port__product__in=ids)
+        for name in fields.order_by().values_list("name", flat=True).distinct():
+            words.update(terms(name.replace("_", " ")))
+    return {w for w in words if len(w) > 2}
+
+
+def correct(queryset: QuerySet, words: list[str]) -> list[str]:
+    """Each word that no product is known by replaced by the closest one that is."""
+    vocab = vocabulary(queryset, near=words)
+    out = []
+    for w in words:
+        if w in vocab or any(v.startswith(w) for v in vocab):
+            out.append(w)
+            continue
+        close = difflib.get_close_matches(w, vocab, n=1, cutoff=0.6)
+        out.append(close[0] if close else w)
+    return out
+
+
+def suggest(queryset: QuerySet, q: str) -> str | None:
+    """A close spelling of `q` for "Did you mean …?", or None when q is spelt as products are."""
+    words = terms(q)
+    if not words:
+        return None
+    fixed = correct(queryset, words)
+    return " ".join(fixed) if fixed != words else None
+
+
+# -- showing ---------------------------------------------------------------------------------
+
+
+def snippet(product, q: str = "") -> SafeString:
+    """A short, escaped text for a result with the matched words in <mark>."""
+    headline = getattr(product, "search_headline", None)
+    if headline:
+        marked = escape(headline.strip(" —"))
+        # escaped above; only our own <mark> markers become markup
+        html = marked.replace(_START, "<mark>").replace(_STOP, "</mark>")
+        return mark_safe(html)  # noqa: S308  # nosec B703, B308
+    text = product.summary or (product.description or "")[:200]
+    words = terms(q)
+    if not words:
+        return escape(text)
+    # Split the raw text on matches and escape every piece, so only our <mark> is markup.
+    pattern = re.compile(r"(?i)\b((?:" + "|".join(re.escape(w) for w in words) + r")\w*)")
+    out = []
+    for i, piece in enumerate(pattern.split(text)):
+        out.append(f"<mark>{escape(piece)}</mark>" if i % 2 else escape(piece))
+    html = "".join(out)  # every piece escaped above
+    return mark_safe(html)  # noqa: S308  # nosec B703, B308

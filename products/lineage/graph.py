@@ -1,0 +1,524 @@
+"""Lineage reads: walking product-to-product edges, graphs for the browser, impact analysis.
+
+Edges are input ports (`InputPort.source_product` → `InputPort.product`). On PostgreSQL one
+recursive CTE with a depth bound collects the reachable edges; elsewhere (SQLite) a loop does
+one query per hop. Every result is visibility-filtered: a product the user may not see (another
+team's draft) appears only as a redacted node, never with its name, domain, team or link.
+"""
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.db.models.expressions import RawSQL
+
+from domains.models import Domain, Membership, Team
+from meshportal.permissions import PUBLIC_PRODUCTS, visible
+from products.models import DataProduct, InputPort, OutputPort, SchemaField
+
+DEFAULT_DEPTH = 2
+MAX_DEPTH = 6
+# Impact follows edges "transitively"; the bound only protects against pathological meshes
+# (cycles are refused when edges are declared).
+IMPACT_MAX_DEPTH = 50
+HIDDEN_LABEL = "Hidden product"
+logger = logging.getLogger(__name__)
+
+# Hooks for other areas (quality): callables (products) -> {product_id: badge dict} merged
+# into the graph nodes as node["badge"], e.g. {"label": "passing", "level": "success"}.
+NODE_BADGES: list[Callable[[list[DataProduct]], dict[int, dict]]] = []
+
+
+# -- walking edges -----------------------------------------------------------------------------
+
+_CTE = """
+WITH RECURSIVE walk(node, depth) AS (
+    SELECT CAST(%s AS bigint), 0
+    UNION
+    SELECT e.{far}, w.depth + 1
+    FROM products_inputport e JOIN walk w ON e.{near} = w.node
+    WHERE w.depth < %s AND e.source_product_id IS NOT NULL
+)
+SELECT DISTINCT e.source_product_id, e.product_id
+FROM products_inputport e JOIN walk w ON e.{near} = w.node
+WHERE w.depth < %s AND e.source_product_id IS NOT NULL
+"""
+
+
+# The transitive closure (impact) walks edges, not (node, depth) pairs: UNION keeps each edge
+# once, so a product reached by many paths at many depths is expanded once per edge into it
+# rather than once per depth, and the edges come out of the walk itself (no second pass over
+# the edge table). It ends without a depth bound because the edges are finite (and cycles are
+# refused when declared). Measured on the seed_scale mesh: README, Lineage.
+_CLOSURE = """
+WITH RECURSIVE walk(src, node) AS (
+    SELECT CAST(NULL AS bigint), CAST(%s AS bigint)
+    UNION
+    SELECT e.{near}, e.{far}
+    FROM products_inputport e JOIN walk w ON e.{near} = w.node
+    WHERE e.source_product_id IS NOT NULL
+)
+SELECT {pair} FROM walk WHERE src IS NOT NULL
+"""
+
+
+def edges_within(
+    root_ids: Iterable[int], *, depth: int, downstream: bool, first_hop_port: int | None = None
+) -> set[tuple[int, int]]:
+    """(source_product_id, product_id) edges reachable from root_ids within `depth` hops.
+
+    first_hop_port restricts the first hop to consumers of one output port (port impact).
+    """
+    roots = set(root_ids)
+    if not roots or depth < 1:
+        return set()
+    if first_hop_port is not None:
+        first = set(
+            InputPort.objects.filter(source_port_id=first_hop_port)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+        )
+        nexts = {dst for _, dst in first}
+        return first | edges_within(nexts, depth=depth - 1, downstream=True)
+    near, far = (
+        ("source_product_id", "product_id") if downstream else ("product_id", "source_product_id")
+    )
+    # One recursive query where the database has WITH RECURSIVE ... UNION (PostgreSQL and
+    # SQLite); elsewhere one query per hop.
+    if connection.vendor in ("postgresql", "sqlite") and len(roots) == 1:
+        root = next(iter(roots))
+        with connection.cursor() as cur:
+            if depth >= IMPACT_MAX_DEPTH:
+                pair = "src, node" if downstream else "node, src"  # (source, product)
+                cur.execute(_CLOSURE.format(near=near, far=far, pair=pair), [root])
+            else:
+                cur.execute(_CTE.format(near=near, far=far), [root, depth, depth])
+            return {(s, d) for s, d in cur.fetchall()}
+    return _edges_iterative(roots, depth=depth, near=near, far=far)
+
+
+def _edges_iterative(roots: set[int], *, depth: int, near: str, far: str) -> set[tuple[int, int]]:
+    edges: set[tuple[int, int]] = set()
+    seen, frontier = set(roots), set(roots)
+    for _ in range(depth):
+        if not frontier:
+            break
+        rows = (
+            InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+            .distinct()
+        )
+        step = set(rows)
+        edges |= step
+        reached = {s if near == "product_id" else d for s, d in step}
+        frontier = reached - seen
+        seen |= reached
+    return edges
+
+
+def find_path(start: int, goal: int, *, max_depth: int = IMPACT_MAX_DEPTH) -> list[int] | None:
+    """A shortest downstream path start → … → goal (product ids), or None."""
+    if start == goal:
+        return [start]
+    edges = edges_within([start], depth=max_depth, downstream=True)
+    paths = _bfs_paths(start, edges, downstream=True)
+    return paths.get(goal)
+
+
+def _bfs_paths(root: int, edges: set[tuple[int, int]], *, downstream: bool) -> dict[int, list[int]]:
+    """Shortest path from root to every reached node, following edges in the given direction."""
+    adj: dict[int, list[int]] = {}
+    for s, d in sorted(edges):
+        a, b = (s, d) if downstream else (d, s)
+        adj.setdefault(a, []).append(b)
+    paths = {root: [root]}
+    queue = deque([root])
+    while queue:
+        node = queue.popleft()
+        for nxt in adj.get(node, ()):
+            if nxt not in paths:
+                paths[nxt] = paths[node] + [nxt]
+                queue.append(nxt)
+    return paths
+
+
+# -- nodes, with visibility --------------------------------------------------------------------
+
+
+def _among(ids: set[int], column: str = "pk") -> Q:
+    """column in ids: one array parameter on PostgreSQL (a thousand-id IN list costs more to
+    build and send than the query takes to run)."""
+    if connection.vendor == "postgresql":
+        return Q(**{f"{column}__in": RawSQL("SELECT unnest(%s::bigint[])", (sorted(ids),))})
+    return Q(**{f"{column}__in": ids})
+
+
+def _load(user, ids: Iterable[int]) -> tuple[dict[int, DataProduct], set[int]]:
+    """The products by id (with their domain and team), and the ids the user may see.
+
+    At most four queries whatever the size. Products carry only what graphs, impact lists and their
+    templates read; domains and teams (a few dozen) are loaded once and shared rather than
+    joined and instantiated per product, which at a thousand downstream products was most of
+    an impact analysis's time.
+    """
+    ids = set(ids)
+    products = {
+        p.pk: p
+        for p in DataProduct.objects.filter(_among(ids))
+        .only("slug", "name", "status", "domain_id", "owner_team_id")
+        .order_by()
+    }
+    domains = Domain.objects.filter(pk__in={p.domain_id for p in products.values()}).only(
+        "slug", "name"
+    )
+    teams = Team.objects.filter(pk__in={p.owner_team_id for p in products.values()}).only("name")
+    domain_of, team_of = {d.pk: d for d in domains}, {t.pk: t for t in teams}
+    for p in products.values():
+        p.domain, p.owner_team = domain_of[p.domain_id], team_of[p.owner_team_id]
+    return products, seen_among(user, products.values())
+
+
+def seen_among(user, products: Iterable[DataProduct]) -> set[int]:
+    """The ids of `products` (loaded, with their status) that user may see. Everyone signed in
+    sees public products; only the drafts among them need the permission query."""
+    signed_in = getattr(user, "is_authenticated", False) and user.is_active
+    seen: set[int] = set()
+    drafts: set[int] = set()
+    for p in products:
+        (seen if signed_in and p.status != DataProduct.Status.DRAFT else drafts).add(p.pk)
+    if drafts:
+        seen |= set(
+            visible(user, DataProduct.objects.filter(_among(drafts)).exclude(PUBLIC_PRODUCTS))
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+    return seen
+
+
+def _label(p: DataProduct, seen: set[int]) -> str:
+    return f"{p.domain.slug}/{p.slug}" if p.pk in seen else HIDDEN_LABEL
+
+
+def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> dict:
+    """Nodes and edges N hops up- and downstream of product, as cytoscape-ready JSON data."""
+    depth = max(1, min(int(depth), MAX_DEPTH))
+    down = edges_within([product.pk], depth=depth, downstream=True)
+    up = edges_within([product.pk], depth=depth, downstream=False)
+    hops = {pk: len(path) - 1 for pk, path in _bfs_paths(product.pk, down, downstream=True).items()}
+    for pk, path in _bfs_paths(product.pk, up, downstream=False).items():
+        hops.setdefault(pk, -(len(path) - 1))
+    edges = down | up
+    products, seen = _load(user, hops)
+    badges: dict[int, dict] = {}
+    for hook in NODE_BADGES:
+        badges.update(hook([products[pk] for pk in seen if pk in products]))
+    unapproved = set(
+        InputPort.objects.filter(
+            source_product_id__isnull=False,
+            approved=False,
+            product_id__in=list(hops),
+            source_product_id__in=list(hops),
+        )
+        .order_by()
+        .values_list("source_product_id", "product_id")
+    )
+
+    # Hidden products get opaque ids so that nothing about them (not even their pk) leaks.
+    ids = {pk: (f"p{pk}" if pk in seen else f"hidden{i}") for i, pk in enumerate(sorted(hops))}
+    nodes, domains = [], {}
+    for pk, hop in sorted(hops.items(), key=lambda kv: (kv[1], kv[0])):
+        p = products.get(pk)
+        if p is None:
+            continue
+        if pk in seen:
+            domains[p.domain.slug] = p.domain.name
+            nodes.append(
+                {
+                    "id": ids[pk],
+                    "label": p.name,
+                    "key": f"{p.domain.slug}/{p.slug}",
+                    "domain": p.domain.slug,
+                    "domain_name": p.domain.name,
+                    "parent": f"d-{p.domain.slug}",
+                    "team": p.owner_team.name,
+                    "status": p.status,
+                    "url": p.get_absolute_url(),
+                    "depth": hop,
+                    "root": pk == product.pk,
+                    "badge": badges.get(pk),
+                }
+            )
+        else:
+            nodes.append(
+                {
+                    "id": ids[pk],
+                    "label": HIDDEN_LABEL,
+                    "hidden": True,
+                    "depth": hop,
+                    "status": "hidden",
+                    "parent": "d-hidden",
+                }
+            )
+    groups = [
+        {"id": f"d-{slug}", "label": name, "group": True} for slug, name in sorted(domains.items())
+    ]
+    if any(n.get("hidden") for n in nodes):
+        groups.append({"id": "d-hidden", "label": "Not visible to you", "group": True})
+    return {
+        "root": ids[product.pk],
+        "depth": depth,
+        "groups": groups,
+        "nodes": nodes,
+        "edges": [
+            {
+                "id": f"{ids[s]}-{ids[d]}",
+                "source": ids[s],
+                "target": ids[d],
+                "approved": (s, d) not in unapproved,
+            }
+            for s, d in sorted(edges)
+            if s in ids and d in ids
+        ],
+    }
+
+
+MESH_CACHE_SECONDS = 3600  # a safety net: every change of a product or an edge invalidates it
+
+
+def _mesh_cache_key() -> str:
+    # Per database: several portals (and the benchmark) may share one Redis.
+    return f"lineage:mesh-public:{connection.settings_dict['NAME']}"
+
+
+def _shared_cache() -> bool:
+    """Only a cache every process shares can be invalidated from the process that writes."""
+    return settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+
+
+def _forget_mesh() -> None:
+    try:
+        cache.delete(_mesh_cache_key())
+    except Exception:  # a cache that is down must not fail the write; it expires anyway
+        logger.warning("could not invalidate the cached mesh map", exc_info=True)
+
+
+def invalidate_mesh(**kwargs) -> None:
+    """Forget the cached mesh map once the change commits (a reader between the change and the
+    commit would otherwise cache the old mesh again). A signal receiver: see apps.py."""
+    if _shared_cache():
+        transaction.on_commit(_forget_mesh)
+
+
+def _domain_pairs(edges: Iterable[tuple[int, int, int, int]]) -> dict[tuple[int, int], int]:
+    """Distinct product pairs per pair of different domains, from (src, dst, sd, dd) rows."""
+    pairs = {(s, d): (sd, dd) for s, d, sd, dd in edges if sd != dd}
+    return dict(Counter(pairs.values()))
+
+
+def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
+    """Products per domain and dependencies between domains, among the products everyone
+    sees: cached in Redis (one key per database) and forgotten whenever a product or an edge
+    changes, so only the first mesh map after a change pays for the walk over every edge."""
+    shared = _shared_cache()
+    if shared:
+        try:
+            hit = cache.get(_mesh_cache_key())
+        except Exception:
+            logger.warning("mesh map cache unavailable", exc_info=True)
+            hit, shared = None, False
+        if hit is not None:
+            return hit
+    public = DataProduct.objects.filter(PUBLIC_PRODUCTS)
+    counts = dict(
+        public.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n")
+    )
+    pairs = (
+        InputPort.objects.filter(source_product__isnull=False)
+        .exclude(source_product__status=DataProduct.Status.DRAFT)  # PUBLIC_PRODUCTS, joined
+        .exclude(product__status=DataProduct.Status.DRAFT)
+        .annotate(sd=F("source_product__domain_id"), dd=F("product__domain_id"))
+        .exclude(sd=F("dd"))
+        .order_by()
+        .values_list("source_product_id", "product_id", "sd", "dd")
+        .distinct()
+    )
+    sql, params = pairs.query.sql_with_params()
+    with connection.cursor() as cur:  # distinct product pairs per pair of domains, in SQL
+        # Django-compiled SQL, its params bound.
+        query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608  # nosec B608
+        cur.execute(query, params)
+        weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
+    result = (counts, weights)
+    if shared:
+        try:
+            cache.set(_mesh_cache_key(), result, MESH_CACHE_SECONDS)
+        except Exception:
+            logger.warning("could not cache the mesh map", exc_info=True)
+    return result
+
+
+def mesh_map(*, user) -> dict:
+    """Domains as nodes (sized by visible products), edges weighted by product dependencies.
+
+    The public part (see `_public_mesh`) plus what only this user sees: drafts of their teams
+    (all drafts for the platform team), and the edges that touch them.
+    """
+    public_counts, public_weights = _public_mesh()
+    own = dict(
+        visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS))
+        .order_by()
+        .values_list("pk", "domain_id")
+    )
+    counts = Counter(public_counts)
+    counts.update(Counter(own.values()))
+    weights = Counter(public_weights)
+    if own:
+        rows = (
+            InputPort.objects.filter(source_product__isnull=False)
+            .filter(_among(set(own), "source_product_id") | _among(set(own), "product_id"))
+            .order_by()
+            .values_list(
+                "source_product_id",
+                "product_id",
+                "source_product__domain_id",
+                "product__domain_id",
+                "source_product__status",
+                "product__status",
+            )
+        )
+        seen = [
+            (s, d, sd, dd)
+            for s, d, sd, dd, ss, ds in rows
+            # each end is one of the user's own drafts or a public product (PUBLIC_PRODUCTS)
+            if (s in own or ss != DataProduct.Status.DRAFT)
+            and (d in own or ds != DataProduct.Status.DRAFT)
+        ]
+        weights.update(_domain_pairs(seen))
+    nodes = [
+        {
+            "id": f"d{d.pk}",
+            "label": d.name,
+            "slug": d.slug,
+            "url": d.get_absolute_url(),
+            "products": counts.get(d.pk, 0),
+        }
+        for d in Domain.objects.order_by("name")
+    ]
+    edges = [
+        {"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
+        for (s, t), n in sorted(weights.items())
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+# -- impact ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImpactItem:
+    label: str
+    depth: int
+    path: list[str]
+    product: DataProduct | None = None  # None when the user may not see it
+    team: str = ""
+    owners: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Impact:
+    subject: str
+    items: list[ImpactItem]
+    teams: dict[str, list[str]]  # team name -> owner usernames, for visible downstream products
+    hidden: int = 0
+
+    @property
+    def products(self) -> list[ImpactItem]:
+        return [i for i in self.items if i.product is not None]
+
+    def as_json(self) -> dict:
+        return {
+            "subject": self.subject,
+            "products": [
+                {
+                    "product": i.label,
+                    "name": p.name,
+                    "url": p.get_absolute_url(),
+                    "status": p.status,
+                    "domain": p.domain.slug,
+                    "team": i.team,
+                    "owners": i.owners,
+                    "depth": i.depth,
+                    "path": i.path,
+                }
+                for i in self.items
+                if (p := i.product) is not None  # the visible ones, as `products`
+            ],
+            "teams": [{"team": t, "owners": o} for t, o in sorted(self.teams.items())],
+            "hidden_products": self.hidden,
+        }
+
+
+def impact(
+    *, user, product: DataProduct, port: OutputPort | None = None, field: SchemaField | None = None
+) -> Impact:
+    """Every product downstream of product (or of one of its ports or fields), transitively,
+    with one shortest path each, and the teams owning them.
+
+    Input ports are declared per output port, so a field's impact is its port's impact.
+    """
+    if field is not None:
+        port = field.port
+    subject = f"{product.domain.slug}/{product.slug}"
+    if port is not None:
+        subject += f" port {port.slug}" + (f" field {field.name}" if field is not None else "")
+    edges = edges_within(
+        [product.pk],
+        depth=IMPACT_MAX_DEPTH,
+        downstream=True,
+        first_hop_port=port.pk if port is not None else None,
+    )
+    paths = _bfs_paths(product.pk, edges, downstream=True)
+    paths.pop(product.pk, None)
+    products, seen = _load(user, set(paths) | {product.pk})
+    labels = {pk: _label(p, seen) for pk, p in products.items()}
+    team_ids = {products[pk].owner_team_id for pk in paths if pk in seen}
+    owners: dict[int, list[str]] = {}
+    for team_id, username in (
+        Membership.objects.filter(team_id__in=team_ids, role=Membership.Role.OWNER)
+        .values_list("team_id", "user__username")
+        .order_by("user__username")
+    ):
+        owners.setdefault(team_id, []).append(username)
+    items, teams, hidden = [], {}, 0
+    for pk, path in sorted(paths.items(), key=lambda kv: (len(kv[1]), labels[kv[0]])):
+        p = products[pk]
+        path_labels = [labels[x] for x in path]
+        if pk in seen:
+            team_owners = owners.get(p.owner_team_id, [])
+            items.append(
+                ImpactItem(
+                    label=path_labels[-1],
+                    depth=len(path) - 1,
+                    path=path_labels,
+                    product=p,
+                    team=p.owner_team.name,
+                    owners=team_owners,
+                )
+            )
+            teams[p.owner_team.name] = team_owners
+        else:
+            hidden += 1
+            items.append(ImpactItem(label=HIDDEN_LABEL, depth=len(path) - 1, path=path_labels))
+    return Impact(subject=subject, items=items, teams=teams, hidden=hidden)
+
+
+def downstream_ids(product: DataProduct) -> set[int]:
+    """Every product transitively downstream of product (no visibility: for notifications)."""
+    edges = edges_within([product.pk], depth=IMPACT_MAX_DEPTH, downstream=True)
+    return {d for _, d in edges} - {product.pk}

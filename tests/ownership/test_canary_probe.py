@@ -1,0 +1,197 @@
+"""The probe of the security issue's "Done means": canaries planted in every kind of private
+detail, and every URL name in the URLconf (pages, API, JSON endpoints; the admin console has
+its own walk in test_admin_console_walk.py) fetched as every role, with the product kwargs of a
+draft and of a published product and the list filters that could reveal them. No canary may
+reach a role outside its audience — in bodies, lists, counts, facets, exports or diffs.
+"""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from governance.models import QualityCheck, QualityRun
+from meshportal.api.auth import token_create
+from meshportal.audit import audit_context
+from products import services
+from products.models import AccessRequest
+from tests.factories import user
+
+pytestmark = pytest.mark.django_db
+
+DRAFT = "zq71draft"  # in the draft's name, summary and description
+DRAFT_TAG = "Zq71 Draft Tag"  # a tag only the draft uses (its slug: zq71-draft-tag)
+LOCATION = "vault.zq93_location"  # a published port's table
+SAMPLE = "zq55sample"  # failing values a quality run sampled
+PURPOSE = "zq38purpose"  # another consumer's access request
+
+# Who may see each canary (besides platform staff, who see everything and are not walked).
+AUDIENCE = {
+    DRAFT: {"owner", "member"},
+    DRAFT_TAG: {"owner", "member"},
+    LOCATION: {"owner", "member", "approved"},
+    SAMPLE: {"owner", "member", "approved"},
+    PURPOSE: {"owner", "bystander"},
+}
+ROLES = ["anon", "consumer", "other_owner", "approved", "member", "token"]
+SKIP_NAMESPACES = {"admin"}
+SKIP_NAMES = {"logout", "set_language"}  # GETs that act on the session
+# Filters that would find the draft, written without the canaries (the search box echoes them).
+FILTERS = (
+    "?q=zq71alph&search=zq71alph&tag=zq71-draft-tag"
+    "&urn=urn:mesh:orders:draft-product&product=urn:mesh:orders:draft-product"
+)
+
+
+def _plant(mesh) -> dict:
+    """The canaries, written through the services (audited, versioned, announced)."""
+    draft = mesh.products[("orders", "draft")]
+    published = mesh.products[("orders", "published")]
+    bystander = user("bystander")
+    with audit_context(actor=mesh.owner, door="web"):
+        services.product_update(
+            product=draft,
+            name=f"Orders {DRAFT} zq71alpha",
+            summary=f"summary {DRAFT}",
+            description=f"description {DRAFT}",
+            tags=[DRAFT_TAG],
+        )
+        port = published.ports.get()
+        services.port_update(port=port, location=LOCATION)
+    check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["x"])
+    run = QualityRun.objects.create(
+        check_obj=check,
+        trigger="manual",
+        status="failed",
+        observed=3,
+        message="3 nulls",
+        sample=[SAMPLE],
+        deadline=timezone.now() + timedelta(minutes=5),
+        finished_at=timezone.now(),
+    )
+    request = services.access_request_create(
+        product=published, requester=bystander, purpose=PURPOSE
+    )
+    return {
+        "domain": ["orders"],
+        "product": ["draft-product", "published-product"],
+        "pk": [request.pk, check.pk, run.pk, port.pk, draft.pk],
+        "check": [check.pk],
+        "run": [run.pk],
+        "slug": ["zq71-draft-tag", "orders-team"],
+        "tag": ["zq71-draft-tag"],
+        "team": ["orders-team"],
+        "number": [1, 2],
+        "version": [1, 2],
+        "user_id": [mesh.member.pk],
+        "product_id": [draft.pk],
+        "field": [draft.ports.get().fields.first().pk],
+        "action": ["publish", "deprecate"],
+    }
+
+
+def _patterns(resolver=None, prefix="", namespace=""):
+    resolver = resolver or get_resolver()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            if ns in SKIP_NAMESPACES:
+                continue
+            yield from _patterns(p, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern) and p.name not in SKIP_NAMES:
+            yield prefix + str(p.pattern), p
+
+
+def _urls(values: dict) -> list[str]:
+    """Every pattern filled with each combination of the planted objects' kwargs."""
+    import re
+
+    urls = set()
+    for route, _ in _patterns():
+        if route.startswith(("^static", "static", "media", "mcp")):
+            continue
+        names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route)
+        params = [a or b for a, b in names]
+        if any(p not in values for p in params):
+            continue
+        for combo in itertools.islice(itertools.product(*(values[p] for p in params)), 12):
+            url = route
+            for p, v in zip(params, combo, strict=True):
+                url = re.sub(rf"<(?:\w+:)?{p}>|\(\?P<{p}>[^)]*\)", str(v), url, count=1)
+            # Router routes are regexes with anchors inside (api/v1/^teams/$) and an optional
+            # trailing slash.
+            url = "/" + url.replace("^", "").replace("$", "").replace("/?", "/").replace("\\", "")
+            if not re.search(r"[\[\]()?*+|]", url):
+                urls.add(url)
+                if not params:
+                    urls.add(url + FILTERS)
+    return sorted(urls)
+
+
+def _client(client, mesh, role, secret):
+    client.logout()
+    if role == "token":
+        client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+        return client
+    client.defaults.pop("HTTP_AUTHORIZATION", None)
+    if role != "anon":
+        client.force_login(getattr(mesh, role))
+    return client
+
+
+def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox):
+    values = _plant(mesh)
+    _, secret = token_create(user=mesh.consumer, name="probe")
+    urls = _urls(values)
+    leaks, cells, answered = [], 0, 0
+    for role in ROLES:
+        who = "consumer" if role == "token" else role
+        hidden = [c for c, audience in AUDIENCE.items() if who not in audience]
+        c = _client(client, mesh, role, secret)
+        for url in urls:
+            r = c.get(url)
+            cells += 1
+            answered += r.status_code == 200
+            body = r.content.decode(errors="replace") if r.status_code < 500 else ""
+            assert r.status_code < 500, f"{role} {url}: {r.status_code}"
+            leaks += [f"{role} {url}: {canary}" for canary in hidden if canary in body]
+    assert leaks == []
+    # The walk cannot quietly shrink: every role, well over a hundred URLs each.
+    assert len(urls) > 150 and cells == len(urls) * len(ROLES) and answered > 300
+    # E-mails sent while planting (watchers, owners) carry no location or sample.
+    for m in mailoutbox:
+        assert LOCATION not in m.body + m.subject and SAMPLE not in m.body + m.subject
+
+
+def test_the_canaries_are_visible_to_their_audience(client, mesh):
+    """The probe would pass if nothing showed the canaries at all: check that it can see them."""
+    values = _plant(mesh)
+    seen = {c: set() for c in AUDIENCE}
+    for role in ["owner", "approved", "bystander"]:
+        client.force_login(getattr(mesh, role, None) or user_named(role))
+        for url in [
+            "/products/orders/draft-product/",
+            "/products/orders/published-product/?tab=ports",
+            f"/quality/checks/{values['check'][0]}/",
+            "/access/inbox/",
+            "/access/mine/",
+            "/api/v1/access-requests/",
+        ]:
+            body = client.get(url).content.decode()
+            seen.update({c: seen[c] | {role} for c in AUDIENCE if c in body})
+    assert seen == {
+        DRAFT: {"owner"},
+        DRAFT_TAG: {"owner"},
+        LOCATION: {"owner", "approved"},
+        SAMPLE: {"owner", "approved"},
+        PURPOSE: {"owner", "bystander"},
+    }
+    assert AccessRequest.objects.filter(purpose=PURPOSE).count() == 1
+
+
+def user_named(username):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
