@@ -74,6 +74,20 @@ def mesh(db):
     return factories.build_mesh()
 
 
+@pytest.fixture(scope="module")
+def module_mesh(django_db_setup, django_db_blocker):
+    """The same mesh, built once for a whole module (the permission matrix asks hundreds of
+    cells of it). It lives in a transaction rolled back when the module ends; each test runs in
+    a savepoint of it (pytest-django's `db`), so what one test changes is gone for the next.
+    Use it through a module's own `mesh` fixture: `return copy.deepcopy(module_mesh)` after
+    `db`, so changes to the Python objects do not carry over either."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield factories.build_mesh()
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
 def demo(db):
     from django.core.management import call_command

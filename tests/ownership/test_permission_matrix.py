@@ -5,6 +5,8 @@ from meshportal.permissions, so the two are checked against each other.
 Adding a door or an action means adding one entry to DOORS (and to `expected`), not copying tests.
 """
 
+import copy
+
 import pytest
 from django.urls import reverse
 
@@ -50,6 +52,12 @@ def outcome_of(response) -> str:
     return {200: OK, 204: OK, 302: OK, 401: LOGIN, 403: FORBIDDEN, 404: HIDDEN}[
         response.status_code
     ]
+
+
+@pytest.fixture
+def mesh(module_mesh, db):
+    """The module's one mesh (see tests/conftest.py): built once, not once per cell."""
+    return copy.deepcopy(module_mesh)
 
 
 def _url(p: DataProduct, name: str, **extra) -> str:
