@@ -2,9 +2,10 @@
 connection to the port's data source.
 
 All metric checks of one table become ONE `SELECT` of aggregates (one scan); identical
-expressions are computed once. The schema check reads the catalogue once per table; custom SQL
-runs as its own statement, checked and re-written by `quality_sql` (one SELECT of the port's
-own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
+expressions are computed once. The schema check reads the catalogue once per table, and its
+counts of declared required/unique fields' missing and duplicate values join that one
+`SELECT`; custom SQL runs as its own statement, checked and re-written by `quality_sql` (one
+SELECT of the port's own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
 `sql.Identifier`, a strict helper for SQLite); values are always bound parameters. Every
 statement is sent as one prepared statement (the driver cannot split it) in a read-only
 transaction, on a connection whose role is checked first: never a superuser, never one that can
