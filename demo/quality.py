@@ -2,6 +2,8 @@
 
 (domain, product, port): [(name, kind, columns, params)]. Failing on purpose: missing
 customer ids, duplicate order ids and e-mails, stale timestamps, 'lost' and 'unknown' statuses.
+The schema checks fail too, on the same rows: the contracts declare `order_id` and `email`
+unique and `customer_id` required, as datacontract-cli also finds.
 """
 
 from typing import Any
@@ -39,6 +41,7 @@ CHECKS: dict[tuple[str, str, str], list[tuple[str, str, list[str], dict[str, Any
     ("users", "customer-profiles", "profiles"): [
         ("E-mails are unique", "duplicates", ["email"], {"max": 0}),
         ("Country mostly known", "missing", ["country"], {"max": 15, "unit": "percent"}),
+        ("Schema matches the contract", "schema", [], {}),
     ],
     ("traffic", "page-views", "page-views"): [
         ("Page views are fresh", "freshness", ["viewed_at"], {"hours": 2}),

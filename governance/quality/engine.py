@@ -2,9 +2,10 @@
 connection to the port's data source.
 
 All metric checks of one table become ONE `SELECT` of aggregates (one scan); identical
-expressions are computed once. The schema check reads the catalogue once per table; custom SQL
-runs as its own statement, checked and re-written by `quality_sql` (one SELECT of the port's
-own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
+expressions are computed once. The schema check reads the catalogue once per table, and its
+counts of declared required/unique fields' missing and duplicate values join that one
+`SELECT`; custom SQL runs as its own statement, checked and re-written by `quality_sql` (one
+SELECT of the port's own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
 `sql.Identifier`, a strict helper for SQLite); values are always bound parameters. Every
 statement is sent as one prepared statement (the driver cannot split it) in a read-only
 transaction, on a connection whose role is checked first: never a superuser, never one that can
@@ -23,6 +24,7 @@ import re
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,6 +56,8 @@ PG_DANGEROUS_ROLES = (
     "pg_read_all_data",
     "pg_write_all_data",
 )
+# PostgreSQL types without an equality operator: no COUNT(DISTINCT …) / GROUP BY of them.
+PG_NOT_COMPARABLE = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
 NOT_A_NUMBER = "The query must return one number (one row, one numeric column)."
 
 METRIC_KINDS = {
@@ -141,6 +145,10 @@ class Connection:
 
     def not_matching(self, col: str) -> str:
         raise NotImplementedError
+
+    def comparable(self, data_type: str) -> bool:
+        """Whether values of this catalogue type can be told apart (counted as distinct)."""
+        return True
 
 
 class PostgresConnection(Connection):
@@ -271,6 +279,9 @@ class PostgresConnection(Connection):
 
     def not_matching(self, col: str) -> str:
         return f"CAST({col} AS TEXT) !~ %s"
+
+    def comparable(self, data_type: str) -> bool:
+        return normalise_type(data_type) not in PG_NOT_COMPARABLE
 
     def close(self) -> None:
         self.conn.close()
@@ -699,7 +710,50 @@ def normalise_type(t: str) -> str:
     return _TYPE_ALIASES.get(t, t)
 
 
-def evaluate_schema(declared: list[dict], actual: dict[str, str], spec: CheckSpec) -> Result:
+@dataclass
+class Constraint:
+    """A declared `required` or `unique` the schema check verifies (a primary key is both; a
+    composite one is unique as a tuple). `spec` is the metric that counts its violations in
+    the table's one aggregate statement: missing values, or duplicates (non-missing values
+    minus distinct values, as the duplicates check counts them)."""
+
+    label: str  # the field, or "(a, b)" for a composite key
+    why: str  # "declared required", "declared unique", "primary key"
+    spec: CheckSpec
+
+
+def declared_constraints(declared: list[dict], actual: dict[str, str]) -> list[Constraint]:
+    """The required/unique declarations of the columns that exist (a missing one is drift)."""
+    out: list[Constraint] = []
+
+    def add(kind: str, columns: list[str], why: str) -> None:
+        label = columns[0] if len(columns) == 1 else "(" + ", ".join(columns) + ")"
+        # Negative ids: never a run's id, so these stay apart from the table's checks.
+        spec = CheckSpec(-1 - len(out), kind, columns, {"max": 0})
+        out.append(Constraint(label, why, spec))
+
+    keys = [f["name"] for f in declared if f.get("primary_key")]
+    for f in declared:
+        name = f["name"]
+        if name not in actual:
+            continue
+        if f.get("required") or f.get("primary_key"):
+            add("missing", [name], "declared required" if f.get("required") else "primary key")
+        if f.get("unique") or (f.get("primary_key") and len(keys) == 1):
+            add("duplicates", [name], "declared unique" if f.get("unique") else "primary key")
+    if len(keys) > 1 and all(k in actual for k in keys):
+        add("duplicates", keys, "primary key")
+    return out
+
+
+def evaluate_schema(
+    declared: list[dict],
+    actual: dict[str, str],
+    spec: CheckSpec,
+    constraints: Sequence[tuple[Constraint, Result]] = (),
+) -> Result:
+    """Drift (columns and types) plus the declared constraints' counts (`constraints`: each
+    with the result of its metric, computed in the table's aggregate statement)."""
     problems = []
     for f in declared:
         name = f["name"]
@@ -714,15 +768,30 @@ def evaluate_schema(declared: list[dict], actual: dict[str, str], spec: CheckSpe
         problems += [f"undeclared column {c}" for c in actual if c not in names]
     if not actual:
         return Result("error", None, "0 differences", "The table does not exist or has no columns.")
-    n = len(problems)
-    return Result(
-        "passed" if n == 0 else "failed",
-        float(n),
-        "0 differences",
-        "Schema matches the declared fields."
-        if n == 0
-        else "Schema drift: " + "; ".join(problems[:20]) + ".",
-    )
+    violations, unverified = [], []
+    for c, r in constraints:
+        if r.status == "failed":
+            n = r.observed or 0
+            noun = "missing value" if c.spec.kind == "missing" else "duplicate value"
+            violations.append(f"{c.label}: {c.why}, {_fmt(n)} {noun}{'' if n == 1 else 's'}")
+        elif r.status == "error":
+            unverified.append(f"{c.label}, {c.why} ({r.message.rstrip('.')})")
+    n = len(problems) + len(violations)
+    parts = []
+    if problems:
+        parts.append("Schema drift: " + "; ".join(problems[:20]) + ".")
+    if violations:
+        parts.append("Declared constraints not met: " + "; ".join(violations[:20]) + ".")
+    if unverified:
+        parts.append("Could not verify: " + "; ".join(unverified[:20]) + ".")
+    if n == 0 and not unverified:
+        checked = " and their required/unique declarations hold" if constraints else ""
+        return Result(
+            "passed", 0.0, "0 differences", f"Schema matches the declared fields{checked}."
+        )
+    if n == 0:  # nothing wrong found, but not everything could be counted
+        return Result("error", None, "0 differences", " ".join(parts))
+    return Result("failed", float(n), "0 differences", " ".join(parts))
 
 
 # -- custom SQL --------------------------------------------------------------------------------
@@ -809,6 +878,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
     results: dict[int, Result] = {}
     table_sql = conn.table(schema, table)
     metric = [s for s in specs if s.kind in METRIC_KINDS]
+    schema_checks = [s for s in specs if s.kind == "schema"]
     catalogue: dict[str, str] | None = None
 
     def get_catalogue():
@@ -817,9 +887,29 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
             catalogue = conn.columns(schema, table)
         return catalogue
 
-    if metric:
-        runnable = metric
-        for attempt in (1, 2):
+    # The schema check's required/unique counts ride in the table's one aggregate statement
+    # (expressions shared with the metric checks that count the same thing). The catalogue is
+    # read first -- the schema check reads it anyway -- so only existing columns are counted.
+    constraints: list[Constraint] = []
+    if schema_checks and any(
+        f.get("required") or f.get("unique") or f.get("primary_key") for f in declared
+    ):
+        try:
+            constraints = declared_constraints(declared, get_catalogue())
+        except EngineError:
+            pass  # the schema check reports the catalogue's problem below
+    for c in constraints:
+        types = {catalogue[col] for col in c.spec.columns} if catalogue else set()
+        odd = sorted(t for t in types if not conn.comparable(t))
+        if c.spec.kind == "duplicates" and odd:
+            vendor = {"postgresql": "PostgreSQL"}.get(conn.vendor, conn.vendor)
+            what = f"{vendor} cannot compare {', '.join(odd)} values"
+            results[c.spec.id] = Result("error", message=what)
+    own = {c.spec.id for c in constraints}
+
+    runnable = metric + [c.spec for c in constraints if c.spec.id not in results]
+    if runnable:
+        for attempt in (1, 2, 3):
             sql_text, params, slots = compile_metrics(conn, table_sql, runnable, (schema, table))
             started = time.monotonic()
             try:
@@ -829,7 +919,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                     results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
                 break
             except EngineError as e:
-                if attempt == 2:
+                if attempt == 3:
                     for s in runnable:
                         results[s.id] = Result("error", message=str(e), duration_ms=_ms(started))
                     break
@@ -847,6 +937,12 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                     results[s.id] = Result(
                         "error", message=f"Column {', '.join(gone)} does not exist in {table}."
                     )
+                if not broken and any(s.id in own for s in runnable):
+                    # A declared column whose type the database cannot count (e.g. json has
+                    # no equality): the schema check says so; the table's checks run again.
+                    broken = [s for s in runnable if s.id in own]
+                    for s in broken:
+                        results[s.id] = Result("error", message=str(e))
                 runnable = [s for s in runnable if s not in broken]
                 if not runnable:
                     break
@@ -869,12 +965,14 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                 failed = results.get(s.id)
                 if failed and failed.status == "failed" and s.kind in SAMPLE_KINDS:
                     failed.sample = _sample(conn, table_sql, s)
+    # Counts only, never values: a constraint's result carries no sample.
+    counted = [(c, results.pop(c.spec.id, Result("error"))) for c in constraints]
 
     for s in specs:
         if s.kind == "schema":
             started = time.monotonic()
             try:
-                r = evaluate_schema(declared, get_catalogue(), s)
+                r = evaluate_schema(declared, get_catalogue(), s, counted)
             except EngineError as e:
                 r = Result("error", message=str(e))
             r.duration_ms = _ms(started)

@@ -122,7 +122,10 @@ def checks_to_odcs(port) -> dict:
                     "implementation": "schema conformance",
                     "dimension": "conformity",
                     "description": "The table's real columns and types match the declared "
-                    "properties" + (" (extra columns allowed)." if p.get("allow_extra") else "."),
+                    "properties"
+                    + (" (extra columns allowed)" if p.get("allow_extra") else "")
+                    + "; properties declared required have no missing values, and those "
+                    "declared unique (or the primary key) no duplicates.",
                     "customProperties": _portal_entry(c),
                 }
             )

@@ -561,7 +561,11 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
                 s.id: engine.Result("error", message="The port has no data source.") for s in specs
             }
         else:
-            declared = list(port.fields.values("name", "physical_type", "logical_type"))
+            declared = list(
+                port.fields.values(
+                    "name", "physical_type", "logical_type", "required", "unique", "primary_key"
+                )
+            )
             results = engine.run_table(
                 port.data_source,
                 port.location,

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 
 from governance.quality.warehouse_roles import ensure_reader_role
@@ -186,6 +188,16 @@ def checked_port(mesh, warehouse):
             ordinal=n,
         )
     return SimpleNamespace(port=port, product=product, source=ds, warehouse=warehouse, mesh=mesh)
+
+
+@pytest.fixture
+def demo_committed(transactional_db):
+    """seed_demo with committed tables (the engine reads them over its own connection)."""
+    call_command("seed_demo", verbosity=0)
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{settings.MESH_DEMO_WAREHOUSE_SCHEMA}" CASCADE')
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ again and sees it pass and the alert clear."""
 
 import sqlite3
 
-import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
@@ -13,16 +12,6 @@ from governance.models import QualityCheck, QualityRun
 from governance.quality import services
 from meshportal.models import Notification
 from products.models import DataProduct
-
-
-@pytest.fixture
-def demo_committed(transactional_db):
-    """seed_demo with committed tables (the engine reads them over its own connection)."""
-    call_command("seed_demo", verbosity=0)
-    yield
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{settings.MESH_DEMO_WAREHOUSE_SCHEMA}" CASCADE')
 
 
 def _warehouse_execute(sql):
@@ -41,12 +30,12 @@ def _warehouse_execute(sql):
 
 
 def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
-    assert QualityCheck.objects.count() == 18
+    assert QualityCheck.objects.count() == 19
     call_command("seed_demo", verbosity=0)
-    assert QualityCheck.objects.count() == 18  # idempotent
-    assert services.dispatch_due() == 18  # due immediately after `make run`
+    assert QualityCheck.objects.count() == 19  # idempotent
+    assert services.dispatch_due() == 19  # due immediately after `make run`
     services.execute_runs(run_ids=list(QualityRun.objects.values_list("pk", flat=True)))
-    status = dict(QualityCheck.objects.values_list("name", "last_status"))
+    status = dict(QualityCheck.objects.exclude(kind="schema").values_list("name", "last_status"))
     assert status["Every order has a customer"] == "failed"
     assert status["Order ids are unique"] == "failed"
     assert status["Known order status"] == "failed"
@@ -56,7 +45,30 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     assert status["Page views are fresh"] == "failed"
     assert status["Stock is fresh"] == "failed"
     assert status["Has orders"] == "passed" and status["Known currency"] == "passed"
-    assert status["Schema matches the contract"] == "passed"
+    # The schema checks find what datacontract-cli finds: the declared required and unique
+    # fields hold the same missing and duplicate values as the metric checks count.
+    schema = {
+        run.check_obj.port.product.slug: run
+        for run in QualityRun.objects.filter(check_obj__kind="schema").select_related(
+            "check_obj__port__product"
+        )
+    }
+    assert set(schema) == {"orders", "customer-profiles"}
+    missing = QualityRun.objects.get(check_obj__name="Every order has a customer").observed
+    assert missing > 0
+    assert (schema["orders"].status, schema["orders"].observed) == ("failed", 2)
+    assert schema["orders"].message == (
+        f"Declared constraints not met: order_id: declared unique, 5 duplicate values; "
+        f"customer_id: declared required, {missing:g} missing values."
+    )
+    assert (schema["customer-profiles"].status, schema["customer-profiles"].observed) == (
+        "failed",
+        1,
+    )
+    assert schema["customer-profiles"].message == (
+        "Declared constraints not met: email: declared unique, 5 duplicate values."
+    )
+    assert schema["orders"].sample == []  # counts, never values
     assert status["No payment without an order"] == "passed"
     orders = DataProduct.objects.get(slug="orders")
     assert orders.quality_state.freshness_breached
