@@ -87,6 +87,8 @@ def policy_detail(request, key: str):
             "votes": policy.votes.select_related("voter"),
             "quorum": services.quorum(),
             "counts": selectors.policy_counts(policy=policy, user=user),
+            "evaluated": policy.status != Policy.Status.ACTIVE
+            or selectors.policy_evaluated(policy=policy),
             "trend": selectors.policy_trend(policy=policy),
             "page": _page(
                 request, selectors.policy_failures(policy=policy, user=user, domain_slug=domain)
@@ -112,7 +114,13 @@ def policy_vote(request, key: str):
     except ValidationError as e:
         _errors(request, e)
     else:
-        messages.success(request, "Your vote is counted.")
+        adopted = Policy.objects.filter(pk=policy.pk, status=Policy.Status.ACTIVE).exists()
+        messages.success(
+            request,
+            "Your vote is counted. The policy is now active; its first evaluation is queued."
+            if adopted
+            else "Your vote is counted.",
+        )
     return redirect(policy)
 
 
