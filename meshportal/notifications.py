@@ -48,7 +48,7 @@ def notify(
             for u in recipients.values()
         ]
     )
-    link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
+    link = absolute_url(url)
     wants_mail = [u for u in recipients.values() if u.email and email_wanted(u, kind)]
     messages = [
         (
@@ -62,6 +62,17 @@ def notify(
     if messages:
         transaction.on_commit(lambda: _send(messages, kind))
     return len(recipients)
+
+
+def absolute_url(path: str = "") -> str:
+    """A portal path as a link people can follow from an e-mail: on PORTAL_BASE_URL (which by
+    default follows MESH_PORT, the port `make run` serves)."""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    if not path:
+        return base + "/"
+    if path.startswith(("http://", "https://")):
+        return path
+    return base + ("" if path.startswith("/") else "/") + path
 
 
 def _send(messages: list[tuple[str, str, str, list[str]]], kind: str) -> None:
