@@ -416,16 +416,24 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "meshportal.logging.JsonFormatter"},
     },
-    "filters": {"database_outage": {"()": "meshportal.logging.DatabaseOutageFilter"}},
+    "filters": {
+        "database_outage": {"()": "meshportal.logging.DatabaseOutageFilter"},
+        "client_errors": {"()": "meshportal.logging.ClientErrorFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["database_outage"],
+            "filters": ["database_outage", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own default handlers for "django" (a console one when DEBUG is on) would
+        # print every django.* line a second time next to the root's: the root writes them.
+        "django": {"handlers": [], "propagate": True},
+    },
 }
 
 # Mesh Portal's own knobs.
