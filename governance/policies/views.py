@@ -18,6 +18,7 @@ from governance.policies.forms import (
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 from meshportal.forms import apply_errors
 from meshportal.permissions import DECIDE, EDIT, RETIRE, can, require
+from meshportal.text import past_tense
 from products import selectors as product_selectors
 from products.models import DataProduct, SchemaField
 
@@ -231,7 +232,7 @@ def waiver_decide(request, pk: int):
     except ValidationError as e:
         _errors(request, e)
     else:
-        messages.success(request, f"Waiver {data['decision']}ed.")
+        messages.success(request, f"Waiver {past_tense(data['decision'])}.")
     return redirect("governance:waivers")
 
 
