@@ -17,7 +17,7 @@ from governance.policies.forms import (
 )
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 from meshportal.forms import apply_errors
-from meshportal.permissions import DECIDE, EDIT, RETIRE, can, require
+from meshportal.permissions import DECIDE, EDIT, RETIRE, VIEW, can, require
 from meshportal.text import past_tense
 from products import selectors as product_selectors
 from products.models import DataProduct, SchemaField
@@ -205,6 +205,9 @@ def waiver_list(request):
     page = _page(request, selectors.waiver_queue(user=request.user))
     for w in page:
         w.can_decide = can(request.user, DECIDE, w)
+        # A waiver its delegate decided stays in their list; the draft it is about may be
+        # its team's alone again (then named, not linked).
+        w.product_visible = can(request.user, VIEW, w.product)
     return render(
         request,
         "governance/policies/waiver_list.html",
