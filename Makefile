@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run test ruff lint install dev-install datacontract-cli migrate seed bench load clean
+.PHONY: run banner test ruff lint install dev-install datacontract-cli migrate seed bench load clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
@@ -38,8 +38,15 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
-	@echo "Mesh Portal on http://127.0.0.1:8000/ — Ctrl-C stops web, worker and beat."
+# The ports the Procfile serves on (set MESH_PORT / MESH_MCP_PORT in the environment to move them;
+# e-mails link to PORTAL_BASE_URL, which follows MESH_PORT unless it is set itself).
+MESH_PORT ?= 8000
+MESH_MCP_PORT ?= 8001
+
+banner:
+	@echo "Mesh Portal on http://127.0.0.1:$(MESH_PORT)/ (MCP server on http://127.0.0.1:$(MESH_MCP_PORT)/mcp)$(if $(PORTAL_BASE_URL), — e-mails link to $(PORTAL_BASE_URL),) — Ctrl-C stops web, worker, beat and MCP."
+
+run: seed banner
 	$(VENV)/bin/honcho start
 
 # Two pytest-xdist workers (the machine has two cores); TEST_WORKERS=0 runs in one process.

@@ -24,6 +24,7 @@ from governance.quality import services as quality_services
 from governance.quality import webhook_targets
 from meshportal.admin import AuditedDeleteMixin, AuditedSaveMixin, PlatformOnlyAdmin
 from meshportal.forms import apply_errors
+from meshportal.text import plural
 
 
 @admin.action(description="Test connection (read-only)")
@@ -114,7 +115,7 @@ class PolicyAdmin(AuditedSaveMixin, PlatformOnlyAdmin):
                 return None
             self.message_user(
                 request,
-                f"Activated {queryset.count()} polic(ies) by platform override; "
+                f"Activated {plural(queryset.count(), 'policy')} by platform override; "
                 "the council has been told.",
                 messages.WARNING,
             )

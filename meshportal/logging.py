@@ -46,3 +46,15 @@ class DatabaseOutageFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+class ClientErrorFilter(logging.Filter):
+    """A 403 (or any 4xx) is the portal answering as it should, not an error: Django logs it
+    at WARNING with the exception's traceback attached; keep the one line, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.exc_info and isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -5,7 +5,9 @@ The in-app rows are written in the caller's transaction; the e-mails leave when 
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +18,19 @@ from meshportal.fields import one_line
 from meshportal.models import Notification
 
 log = logging.getLogger(__name__)
+
+_no_email: ContextVar[bool] = ContextVar("mesh_no_email", default=False)
+
+
+@contextmanager
+def without_email() -> Iterator[None]:
+    """Within it notify() writes the in-app notifications but sends no e-mail (seed_demo: the
+    demo's own actions are not news for the made-up people of the demo, nor for the console)."""
+    token = _no_email.set(True)
+    try:
+        yield
+    finally:
+        _no_email.reset(token)
 
 
 def notify(
@@ -48,8 +63,12 @@ def notify(
             for u in recipients.values()
         ]
     )
-    link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
-    wants_mail = [u for u in recipients.values() if u.email and email_wanted(u, kind)]
+    link = absolute_url(url)
+    wants_mail = (
+        []
+        if _no_email.get()
+        else [u for u in recipients.values() if u.email and email_wanted(u, kind)]
+    )
     messages = [
         (
             f"[Mesh Portal] {title}",
@@ -62,6 +81,17 @@ def notify(
     if messages:
         transaction.on_commit(lambda: _send(messages, kind))
     return len(recipients)
+
+
+def absolute_url(path: str = "") -> str:
+    """A portal path as a link people can follow from an e-mail: on PORTAL_BASE_URL (which by
+    default follows MESH_PORT, the port `make run` serves)."""
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    if not path:
+        return base + "/"
+    if path.startswith(("http://", "https://")):
+        return path
+    return base + ("" if path.startswith("/") else "/") + path
 
 
 def _send(messages: list[tuple[str, str, str, list[str]]], kind: str) -> None:

@@ -284,7 +284,10 @@ else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 del EMAIL_HOST
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mesh-portal@localhost")
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Where people reach the portal, for the absolute links in e-mails. By default the development
+# server's own address, on the port `make run` serves (MESH_PORT, as in the Procfile).
+MESH_PORT = env.int("MESH_PORT", default=8000)
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default=f"http://127.0.0.1:{MESH_PORT}").rstrip("/")
 
 # A cache shared by every process (Redis) when CACHE_URL is set; otherwise each process keeps
 # its own, and caches that need invalidating across processes (the mesh map) stay off.
@@ -413,16 +416,24 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "meshportal.logging.JsonFormatter"},
     },
-    "filters": {"database_outage": {"()": "meshportal.logging.DatabaseOutageFilter"}},
+    "filters": {
+        "database_outage": {"()": "meshportal.logging.DatabaseOutageFilter"},
+        "client_errors": {"()": "meshportal.logging.ClientErrorFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["database_outage"],
+            "filters": ["database_outage", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own default handlers for "django" (a console one when DEBUG is on) would
+        # print every django.* line a second time next to the root's: the root writes them.
+        "django": {"handlers": [], "propagate": True},
+    },
 }
 
 # Mesh Portal's own knobs.

@@ -2,8 +2,9 @@ import sys
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -31,6 +32,13 @@ def notifications(request):
 def notifications_read(request):
     request.user.notifications.filter(read_at__isnull=True).update(read_at=timezone.now())
     return redirect("notifications")
+
+
+@login_not_required
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links: send them to the portal's icon
+    (a static file, hashed in production)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @login_not_required

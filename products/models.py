@@ -439,6 +439,7 @@ class Watch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "watches"
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "product"],

@@ -27,6 +27,7 @@ from meshportal.permissions import (
     require_transfer,
     visible,
 )
+from meshportal.text import past_tense
 from products import connection, selectors, services, tabs
 from products.contracts import services as contracts
 from products.discovery import facets as discovery
@@ -312,7 +313,7 @@ def product_lifecycle(request, domain: str, product: str, action: str):
         else:
             messages.success(
                 request,
-                f"{label}d {obj.name}." if label.endswith("e") else f"{label}ed {obj.name}.",
+                f"{past_tense(label)} {obj.name}.",
             )
             return redirect(fresh)
     return render(

@@ -170,6 +170,7 @@ class PolicyRunSummary(models.Model):
 
     class Meta:
         ordering = ["-run__started_at"]
+        verbose_name_plural = "policy run summaries"
 
     def __str__(self) -> str:
         return f"{self.policy_id}: {self.passed} pass, {self.failed} fail"

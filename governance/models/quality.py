@@ -154,6 +154,10 @@ class ProductQuality(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "product quality"
+        verbose_name_plural = "product quality"
+
     def __str__(self) -> str:
         return f"{self.product}: trust {self.trust_score}"
 

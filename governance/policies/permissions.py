@@ -66,7 +66,11 @@ def policy_rule(user, action: str, policy) -> bool:
 
 def waiver_rule(user, action: str, waiver) -> bool:
     if action == VIEW:
-        return permissions.can(user, VIEW, waiver.product)
+        # The delegate who decided a waiver keeps it in their list (their own decision), even
+        # once the draft it is about is private to its team again.
+        return (
+            waiver.decided_by_id is not None and waiver.decided_by_id == user.pk
+        ) or permissions.can(user, VIEW, waiver.product)
     if action == REQUEST_WAIVER:
         return is_platform(user) or is_team_owner(user, waiver.product.owner_team_id)
     if action == DECIDE:
@@ -130,12 +134,19 @@ def _everyone(user, qs):
     return qs
 
 
+def _visible_waivers(user, qs):
+    """Waivers on products the user sees (a delegate sees the drafts awaiting their decision:
+    delegate_drafts), and the waivers they decided themselves."""
+    if is_platform(user):
+        return qs
+    through_product = permissions._visible_through_product("product")(user, qs)
+    return qs.filter(Q(pk__in=through_product.values("pk")) | Q(decided_by_id=user.pk))
+
+
 def register() -> None:
     from governance.models import GlossaryTerm, Policy, Waiver
 
     permissions.register(Policy, rule=policy_rule, visibility=_everyone)
-    permissions.register(
-        Waiver, rule=waiver_rule, visibility=permissions._visible_through_product("product")
-    )
+    permissions.register(Waiver, rule=waiver_rule, visibility=_visible_waivers)
     permissions.register(GlossaryTerm, rule=glossary_rule, visibility=_everyone)
     permissions.register_draft_reader(may_see=delegate_sees_draft, condition=delegate_drafts)

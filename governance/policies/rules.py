@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Length
 
+from meshportal.text import plural
 from products.models import DataProduct, OutputPort, SchemaField
 
 SNAKE_CASE = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
@@ -194,10 +195,32 @@ class DocumentationRule(RuleType):
             for pk, n, described in shares:
                 if described * 100 < pct * n:
                     out[pk].append(
-                        f"{described} of {n} fields have a description "
+                        f"{described} of {plural(n, 'field')} "
+                        f"{'has' if n == 1 else 'have'} a description "
                         f"({described * 100 // n}%), needs {pct}%"
                     )
         return dict(out)
+
+    def fix_hint(self, params: dict[str, Any]) -> str:
+        # Only the requirements the parameters set: a 0 asks nothing, and is not said.
+        summary, description = params["min_summary_length"], params["min_description_length"]
+        pct = params["min_field_description_pct"]
+        parts = []
+        if summary:
+            parts.append(f"a summary of at least {plural(summary, 'character')}")
+        if description:
+            parts.append(f"a description of at least {plural(description, 'character')}")
+        asks = []
+        if parts:
+            asks.append("write " + " and ".join(parts))
+        if pct >= 100:
+            asks.append("describe every field")
+        elif pct:
+            asks.append(f"describe at least {pct}% of the fields")
+        if not asks:
+            return "Nothing to do: this policy's parameters ask for no documentation."
+        text = ", and ".join(asks)
+        return text[0].upper() + text[1:] + "."
 
 
 @register

@@ -3,6 +3,7 @@
 from django.db.models import Count, Q, QuerySet
 
 from governance.models import (
+    EvaluationRun,
     GlossaryTerm,
     Policy,
     PolicyResult,
@@ -84,6 +85,19 @@ def policy_counts(*, policy: Policy, user) -> dict:
         passing=Count("pk", filter=Q(outcome=PASS)),
         waived=Count("pk", filter=Q(outcome=PolicyStatus.Outcome.FAIL) & Q(waived_exists())),
     )
+
+
+def policy_evaluated(*, policy: Policy) -> bool:
+    """Has an evaluation covered this active policy since it was adopted? Until one has, its
+    page says the evaluation is queued rather than "0 of 0 products pass"."""
+    if PolicyStatus.objects.filter(policy=policy).exists():
+        return True
+    runs = EvaluationRun.objects.filter(finished_at__isnull=False).exclude(
+        trigger=EvaluationRun.Trigger.CHANGE  # a run over changed products only
+    )
+    if policy.activated_at:
+        runs = runs.filter(started_at__gte=policy.activated_at)
+    return runs.exists()
 
 
 def policy_trend(*, policy: Policy, limit: int = 30) -> list[PolicyRunSummary]:

@@ -77,6 +77,8 @@ def policy_propose(
     policy.full_clean()
     policy.save()
     audit.record(action="create", obj=policy, changes=audit.diff({}, audit.snapshot(policy)))
+    if policy.status == Policy.Status.ACTIVE:
+        _queue_first_evaluation()
     return policy
 
 
@@ -112,6 +114,7 @@ def policy_vote(*, policy: Policy, by, decision: str, comment: str = "") -> Poli
     tally = dict(policy.votes.values_list("decision").annotate(n=Count("pk")))
     if tally.get(PolicyVote.Decision.APPROVE, 0) >= quorum():
         _set_status(policy, Policy.Status.ACTIVE, activated_at=timezone.now())
+        _queue_first_evaluation()
     elif tally.get(PolicyVote.Decision.REJECT, 0) >= quorum():
         _set_status(policy, Policy.Status.REJECTED)
     return vote
@@ -155,6 +158,7 @@ def policy_override_activate(*, policy: Policy, by, reason: str) -> Policy:
         note={"override": [None, f"platform override by {by.get_username()}: {reason}"]},
         activated_at=timezone.now(),
     )
+    _queue_first_evaluation()
     notify(
         _council().exclude(pk=policy.proposed_by_id),  # the proposer heard it from _set_status
         kind="policy_override",
@@ -163,6 +167,15 @@ def policy_override_activate(*, policy: Policy, by, reason: str) -> Policy:
         body=reason,
     )
     return policy
+
+
+def _queue_first_evaluation() -> None:
+    """A policy just became active: evaluate it over the mesh once the adoption commits, so its
+    page shows results rather than "0 of 0" until the next scheduled run. Until that run
+    finishes the page says the evaluation is queued (selectors.policy_evaluated)."""
+    from governance.policies.tasks import evaluate_policies as task
+
+    queue.enqueue_on_commit(task, trigger=EvaluationRun.Trigger.MANUAL)
 
 
 def _council() -> QuerySet:

@@ -17,7 +17,8 @@ from governance.policies.forms import (
 )
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 from meshportal.forms import apply_errors
-from meshportal.permissions import DECIDE, EDIT, RETIRE, can, require
+from meshportal.permissions import DECIDE, EDIT, RETIRE, VIEW, can, require
+from meshportal.text import past_tense
 from products import selectors as product_selectors
 from products.models import DataProduct, SchemaField
 
@@ -87,6 +88,8 @@ def policy_detail(request, key: str):
             "votes": policy.votes.select_related("voter"),
             "quorum": services.quorum(),
             "counts": selectors.policy_counts(policy=policy, user=user),
+            "evaluated": policy.status != Policy.Status.ACTIVE
+            or selectors.policy_evaluated(policy=policy),
             "trend": selectors.policy_trend(policy=policy),
             "page": _page(
                 request, selectors.policy_failures(policy=policy, user=user, domain_slug=domain)
@@ -112,7 +115,13 @@ def policy_vote(request, key: str):
     except ValidationError as e:
         _errors(request, e)
     else:
-        messages.success(request, "Your vote is counted.")
+        adopted = Policy.objects.filter(pk=policy.pk, status=Policy.Status.ACTIVE).exists()
+        messages.success(
+            request,
+            "Your vote is counted. The policy is now active; its first evaluation is queued."
+            if adopted
+            else "Your vote is counted.",
+        )
     return redirect(policy)
 
 
@@ -196,6 +205,9 @@ def waiver_list(request):
     page = _page(request, selectors.waiver_queue(user=request.user))
     for w in page:
         w.can_decide = can(request.user, DECIDE, w)
+        # A waiver its delegate decided stays in their list; the draft it is about may be
+        # its team's alone again (then named, not linked).
+        w.product_visible = can(request.user, VIEW, w.product)
     return render(
         request,
         "governance/policies/waiver_list.html",
@@ -223,7 +235,7 @@ def waiver_decide(request, pk: int):
     except ValidationError as e:
         _errors(request, e)
     else:
-        messages.success(request, f"Waiver {data['decision']}ed.")
+        messages.success(request, f"Waiver {past_tense(data['decision'])}.")
     return redirect("governance:waivers")
 
 

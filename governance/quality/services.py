@@ -773,8 +773,14 @@ class DeliveryFailed(Exception):
 
 
 def webhook_deliver(*, delivery_id: int, final: bool = False) -> str:
-    """POST one delivery. Raises DeliveryFailed so the task retries with backoff."""
-    d = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    """POST one delivery. Raises DeliveryFailed so the task retries with backoff.
+
+    A webhook deleted meanwhile takes its deliveries with it: the delivery is dropped with an
+    INFO line (its owners removed it on purpose), not an error."""
+    d = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    if d is None:
+        log.info("Webhook delivery %s dropped: its webhook was deleted.", delivery_id)
+        return "dropped"
     if d.status == "delivered":
         return d.status
     body = d.body.encode()
@@ -804,7 +810,12 @@ def webhook_deliver(*, delivery_id: int, final: bool = False) -> str:
             d.error = f"HTTP {code}"
     if d.status != "delivered" and final:
         d.status = "failed"
-    d.save(update_fields=["attempts", "response_code", "status", "error", "updated_at"])
+    d.updated_at = timezone.now()
+    fields = ["attempts", "response_code", "status", "error", "updated_at"]
+    if not WebhookDelivery.objects.filter(pk=d.pk).update(**{f: getattr(d, f) for f in fields}):
+        # Deleted with its webhook while we were sending.
+        log.info("Webhook delivery %s dropped: its webhook was deleted.", delivery_id)
+        return "dropped"
     if d.status == "pending":
         raise DeliveryFailed(d.error)
     return d.status

@@ -102,11 +102,19 @@ def product_run(request, domain: str, product: str):
     return redirect(_tab_url(obj))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def check_delete(request, pk: int):
+    """GET asks for confirmation (a page of its own, so it works without JavaScript); POST
+    deletes."""
     check = _check_or_404(request, pk)
     require(request.user, EDIT, check)
     product = check.port.product
+    if request.method == "GET":
+        return render(
+            request,
+            "governance/quality/check_confirm_delete.html",
+            {"check": check, "product": product, "runs": check.runs.count()},
+        )
     services.check_delete(check=check, by=request.user)
     messages.success(request, f"Deleted the check “{check.name}”.")
     return redirect(_tab_url(product))

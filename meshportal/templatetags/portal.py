@@ -5,7 +5,16 @@ import nh3
 from django import forms, template
 from django.utils.safestring import mark_safe
 
+from meshportal.text import past_tense
+
 register = template.Library()
+
+
+@register.filter
+def past(verb: str) -> str:
+    """{{ vote.decision|past }}: approve → approved, deny → denied (meshportal.text)."""
+    return past_tense(str(verb))
+
 
 ALLOWED_TAGS = {
     "p",

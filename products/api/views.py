@@ -475,9 +475,12 @@ class PayloadTooLarge(APIException):
     default_code = "too_large"
 
 
-def import_result_data(result) -> dict:
+def import_result_data(result, *, urn: str = "") -> dict:
+    """The import's answer. `urn`: the URN the product gets (a dry run creating a product has
+    no product to read it from; the route names it, and the import checked the document
+    agrees)."""
     return {
-        "urn": result.product.urn if result.product else "",
+        "urn": result.product.urn if result.product else urn,
         "created": result.created,
         "changed": result.changed,
         "applied": result.applied,
@@ -539,9 +542,9 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
             require(request.user, EDIT, existing)
         text = request.data if isinstance(request.data, str) else ""
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        # The URL names the product; the document must agree (the import checks it).
+        doc_ok = urns.format_urn(domain, product)
         if existing is None:
-            # The URL names the product to create; the document must agree.
-            doc_ok = urns.format_urn(domain, product)
             result = contracts.contract_import(
                 text=text,
                 user=request.user,
@@ -554,7 +557,7 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
                 text=text, user=request.user, product=existing, dry_run=dry_run
             )
         code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
-        return Response(import_result_data(result), status=code)
+        return Response(import_result_data(result, urn=doc_ok), status=code)
 
 
 class ContractVersionList(ProductLookupMixin, generics.ListAPIView):

@@ -13,6 +13,7 @@ from domains import services as domain_services
 from domains.models import Domain, Team
 from governance.models import DataSource
 from meshportal.audit import audit_context
+from meshportal.notifications import without_email
 from meshportal.permissions import GOVERNANCE_GROUP, PLATFORM_GROUP
 from products import services
 from products.models import DataProduct
@@ -22,15 +23,18 @@ class Command(BaseCommand):
     help = "Load the demo mesh and its warehouse. Idempotent: a second run changes no row."
 
     def handle(self, *args, **options):
-        with audit_context(door="command"), transaction.atomic():
-            created = seed()
-            lineage_demo.seed()
-            policy_demo.seed()
-        tables = demo_warehouse.build(
-            [p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("table")]
-        )
-        with audit_context(door="command"), transaction.atomic():
-            quality_demo.seed()  # checks on the warehouse tables, due at once
+        # The demo's own actions (votes, waivers, requests) leave in-app notifications but no
+        # e-mail: with no mail server they would be printed to the console.
+        with without_email():
+            with audit_context(door="command"), transaction.atomic():
+                created = seed()
+                lineage_demo.seed()
+                policy_demo.seed()
+            tables = demo_warehouse.build(
+                [p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("table")]
+            )
+            with audit_context(door="command"), transaction.atomic():
+                quality_demo.seed()  # checks on the warehouse tables, due at once
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "
