@@ -672,6 +672,13 @@ def documented_rules(product, extras: dict) -> list[dict]:
                             "port": port,
                             "column": column,
                             "rule": rule,
+                            "label": str(rule.get("name") or rule.get("metric") or "rule"),
+                            "about": ", ".join(
+                                str(rule[k])
+                                for k in ("type", "engine", "dimension", "severity")
+                                if rule.get(k)
+                            ),
+                            "description": str(rule.get("description") or ""),
                             "reason": str(mapped)
                             if port.data_source_id
                             else "the port has no data source",

@@ -471,6 +471,11 @@ def _prune(extras: dict) -> dict:
     return {k: v for k, v in extras.items() if v not in ({}, [], None)}
 
 
+def current_extras(product: DataProduct) -> dict:
+    """The ODCS content the product's contract keeps (latest version), e.g. its quality rules."""
+    return _extras_of(product)
+
+
 def _extras_of(product: DataProduct) -> dict:
     latest = latest_version(product)
     return json.loads(latest.extras) if latest and latest.extras else {}

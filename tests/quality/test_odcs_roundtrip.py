@@ -335,3 +335,15 @@ def test_reimport_with_changed_added_and_removed_slas(port):
     assert removed.changed
     assert not QualityCheck.objects.filter(port=port.port, kind="freshness").exists()
     assert _exported(port)["slaProperties"] == doc["slaProperties"]
+
+
+def test_the_quality_tab_lists_the_rules_the_portal_does_not_run(port, client):
+    quality = [
+        {"name": "reviewed", "type": "text", "description": "Reviewed every quarter."},
+        {"name": "soda rows", "type": "custom", "engine": "soda", "implementation": "x > 0"},
+    ]
+    _import(port, _doc(port, quality=quality))
+    client.force_login(port.mesh.owner)
+    page = client.get(port.product.get_absolute_url() + "?tab=quality").content.decode()
+    assert "not run by the portal" in page
+    assert "Reviewed every quarter." in page and "soda" in page
