@@ -1,5 +1,7 @@
 """ODCS v3 contracts: export, import, validation, versions and breaking changes."""
 
+import json
+
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
@@ -264,7 +266,7 @@ def test_dry_run_previews_without_changing(mesh):
     assert DataProduct.objects.get(pk=product.pk).name != "Renamed"
 
 
-def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, monkeypatch):
+def test_quality_sections_are_kept_and_handed_to_the_quality_hooks(mesh, monkeypatch):
     product = mesh.products[("orders", "draft")]
     doc = yaml.safe_load(contracts.export_yaml(product))
     rule = [{"metric": "nullValues", "mustBe": 0}]
@@ -276,21 +278,24 @@ def test_quality_sections_are_kept_until_a_quality_importer_takes_them(mesh, mon
     monkeypatch.setattr(
         contracts,
         "QUALITY_IMPORTERS",
-        [lambda p, port, field, rules: taken.append((port.slug, field)) or True],
+        [lambda p, port, sections, previous: taken.append((port.slug, sections, previous))],
     )
+    written = [{"metric": "nullValues", "mustBeLessThan": 3}]
     monkeypatch.setattr(
-        contracts,
-        "QUALITY_EXPORTERS",
-        [lambda p, port, field: rule if field == "order_id" else None],
+        contracts, "QUALITY_EXPORTERS", [lambda p, port, sections: {"order_id": written}]
     )
     doc["name"] = "Touched"
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
-    assert taken == [("main", "order_id")]
-    assert "quality" not in contracts.latest_version(product).extras
+    # The importer sees the port's sections, this document's and the last version's ...
+    assert taken == [("main", [("order_id", rule)], [("order_id", rule)])]
+    # ... the contract keeps them as they came ...
+    extras = json.loads(contracts.latest_version(product).extras)
+    assert extras["objects"]["main"]["properties"]["order_id"]["quality"] == rule
+    # ... and the exporter writes them.
     assert (
         yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0]["quality"]
-        == rule
-    )  # now written by the exporter
+        == written
+    )
 
 
 def test_breaking_change_reaches_watchers_too(mesh):

@@ -618,8 +618,9 @@ def _threshold_result(observed: float, spec: CheckSpec, what: str, unit: str = "
     # A range check's min/max are the bounds; its allowance is max_failing.
     limit = float(spec.params.get("max_failing" if spec.kind == "range" else "max", 0) or 0)
     suffix = "%" if unit == "percent" else ""
-    threshold = f"≤ {_fmt(limit)}{suffix}"
-    ok = observed <= limit
+    strict = bool(spec.params.get("max_exclusive"))  # ODCS mustBeLessThan
+    threshold = f"{'<' if strict else '≤'} {_fmt(limit)}{suffix}"
+    ok = observed < limit if strict else observed <= limit
     return Result(
         "passed" if ok else "failed",
         observed,
@@ -637,12 +638,21 @@ def evaluate(spec: CheckSpec, row: tuple, slots: dict[str, int], now: datetime) 
     if spec.kind == "row_count":
         n = _num(row[slots["total"]])
         lo, hi = p.get("min"), p.get("max")
+        lo_op, hi_op = (
+            (">" if p.get("min_exclusive") else "≥"),
+            ("<" if p.get("max_exclusive") else "≤"),
+        )
         threshold = " and ".join(
             x
-            for x in (f"≥ {lo}" if lo is not None else "", f"≤ {hi}" if hi is not None else "")
+            for x in (
+                f"{lo_op} {lo}" if lo is not None else "",
+                f"{hi_op} {hi}" if hi is not None else "",
+            )
             if x
         )
-        ok = (lo is None or n >= float(lo)) and (hi is None or n <= float(hi))
+        ok = (lo is None or (n > float(lo) if lo_op == ">" else n >= float(lo))) and (
+            hi is None or (n < float(hi) if hi_op == "<" else n <= float(hi))
+        )
         return Result(
             "passed" if ok else "failed",
             n,

@@ -95,6 +95,10 @@ def validate_check(
             errors.setdefault("params", []).append("Give a minimum, a maximum or both.")
         elif None not in (clean["min"], clean["max"]) and clean["min"] > clean["max"]:
             errors.setdefault("params", []).append("The minimum is above the maximum.")
+        # Strict bounds (ODCS mustBeGreaterThan / mustBeLessThan): stored only when set.
+        for key in ("min_exclusive", "max_exclusive"):
+            if params.get(key):
+                clean[key] = True
     elif kind in ("missing", "duplicates", "accepted_values", "pattern", "custom_sql"):
         clean["max"] = _number(params, "max", errors, minimum=0) or 0
         unit = params.get("unit") or "count"
@@ -103,6 +107,10 @@ def validate_check(
         clean["unit"] = unit
         if unit == "percent" and clean["max"] > 100:
             errors.setdefault("params", []).append("A percentage is at most 100.")
+    if kind in ("missing", "duplicates", "accepted_values", "pattern", "custom_sql", "range"):
+        # A strict limit (ODCS mustBeLessThan): fewer failing rows than max, not at most max.
+        if params.get("max_exclusive"):
+            clean["max_exclusive"] = True
     # The API passes JSON as it came: a wrong type is the caller's error, not a crash.
     for key, types, what in (
         ("missing_values", list, "a list"),

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance.models import QualityCheck
-from governance.quality import selectors, services
+from governance.quality import odcs, selectors, services
 from governance.quality.forms import CheckForm
 from meshportal import queue
 from meshportal.forms import apply_errors
@@ -16,6 +16,7 @@ from meshportal.permissions import EDIT, VIEW, can, require, visible
 from products import selectors as product_selectors
 from products import tabs
 from products.connection import hide_in_runs
+from products.contracts import services as contracts
 
 
 def _product_or_404(request, domain, product):
@@ -41,6 +42,8 @@ def quality_tab_context(request, product) -> dict:
         "chart": selectors.daily_chart(product=product),
         "can_edit_checks": can_edit,
         "check_form": CheckForm(ports=_checkable_ports(product)) if can_edit else None,
+        # The contract's quality rules the portal keeps but does not run (odcs.py).
+        "documented_rules": odcs.documented_rules(product, contracts.current_extras(product)),
         # `recent` is a to_attr prefetch (quality_selectors.product_checks), unknown to mypy
         "any_active": any(
             c.recent and c.recent[0].status in ("queued", "running")  # type: ignore[attr-defined]

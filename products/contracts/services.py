@@ -18,9 +18,10 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import cache
 from importlib.resources import files
+from math import ceil
 from typing import Any
 
 import yaml
@@ -43,19 +44,60 @@ LOGICAL_TYPES = {
     "string", "integer", "number", "boolean", "date", "timestamp", "object", "array", "map"
 }  # fmt: skip
 FRESHNESS_NAMES = ("freshness", "latency")
-HOURS_PER_UNIT = {"h": 1, "hr": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24}
+# Time units of SLA values (ODCS: "d, day, days for days; y, yr, years for years, etc."), in
+# hours, exact. A month is a twelfth of a 365-day year.
+_UNITS = {
+    ("s", "sec", "secs", "second", "seconds"): Decimal(1) / 3600,
+    ("m", "min", "mins", "minute", "minutes"): Decimal(1) / 60,
+    ("h", "hr", "hrs", "hour", "hours"): Decimal(1),
+    ("d", "day", "days"): Decimal(24),
+    ("w", "wk", "week", "weeks"): Decimal(168),
+    ("mo", "mon", "month", "months"): Decimal(730),
+    ("y", "yr", "yrs", "year", "years"): Decimal(8760),
+}
+HOURS_PER_UNIT = {name: factor for names, factor in _UNITS.items() for name in names}
+FRESHNESS_MAX_HOURS = 2**31 - 1  # the product's freshness SLO field
 
-# Hooks for quality rules (the quality app appends to these). An importer gets
-# (product, port_or_None, field_name_or_None, rules) for every ODCS `quality` list and returns
-# True when it took the rules over (they are then not kept as raw extras); an exporter gets
-# (product, port_or_None, field_name_or_None) and returns a list of ODCS rules or None.
-QUALITY_IMPORTERS: list[Callable[..., bool]] = []
-QUALITY_EXPORTERS: list[Callable[..., list | None]] = []
-# The same for `slaProperties` entries the product's own SLOs do not cover (e.g. freshness of
-# one column): an exporter gets (product) and returns entries; an importer gets (product, entry)
-# and returns True when it took the entry over.
+
+def sla_hours(value, unit) -> Decimal | None:
+    """An SLA value in hours (Decimal), or None when it is not a number with a time unit."""
+    factor = HOURS_PER_UNIT.get(str("h" if unit is None else unit).strip().lower())
+    if factor is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Decimal(str(value)) * factor
+
+
+def _availability(value) -> Decimal | None:
+    """The product's availability SLO (3 decimals, never rounded up) from an SLA value."""
+    if isinstance(value, bool):
+        return None
+    try:
+        exact = Decimal(str(value))
+        if not exact.is_finite():
+            return None
+        return exact.quantize(Decimal("0.001"), rounding=ROUND_DOWN)
+    except InvalidOperation:
+        return None
+
+
+def _slo_entry(sla) -> bool:
+    """An slaProperties entry about the whole product (no element): freshness/latency and
+    availability of the first such entry are the product's SLOs."""
+    return isinstance(sla, dict) and not ({"element", "valueExt"} & set(sla))
+
+
+# Hooks for quality rules (the quality app appends to these). The contract keeps every ODCS
+# `quality` section and `slaProperties` entry as it came (extras); the hooks run them:
+# an importer gets (product, port, sections, previous_sections) once per port, sections being
+# [(field name or None for the object, rules)] of this document and of the last version; an
+# exporter gets (product, port, sections) and returns {field name or None: rules}, which
+# replace the kept sections on export.
+QUALITY_IMPORTERS: list[Callable[..., Any]] = []
+QUALITY_EXPORTERS: list[Callable[..., dict]] = []
+# The same for `slaProperties`: an importer gets (product, entries, previous_entries), an
+# exporter (product, entries) and returns the entries to write.
 SLA_EXPORTERS: list[Callable[..., list]] = []
-SLA_IMPORTERS: list[Callable[..., bool]] = []
+SLA_IMPORTERS: list[Callable[..., Any]] = []
 
 
 # -- parsing and validation ----------------------------------------------------------------------
@@ -293,31 +335,40 @@ def _plan(doc: dict) -> dict:
         extras["team_members"] = team  # ODCS v3.0.x: a list of members
     product["freshness_slo_hours"] = None
     product["availability_slo"] = None
-    sla_rest = []
+    # Every entry is kept as it came (export writes it back while the product's SLO says the
+    # same); the first freshness/latency and availability entries are the product's SLOs.
+    seen_slo = set()
     for i, sla in enumerate(doc.get("slaProperties") or []):
         name, value = sla.get("property"), sla.get("value")
-        plain = set(sla) <= {"property", "value", "unit"}
-        if plain and name in FRESHNESS_NAMES and product["freshness_slo_hours"] is None:
-            factor = HOURS_PER_UNIT.get(str(sla.get("unit", "h")).lower())
-            if factor is None or not isinstance(value, int | float) or value <= 0:
+        if not _slo_entry(sla) or name not in (*FRESHNESS_NAMES, "availability"):
+            continue
+        slo = "freshness" if name in FRESHNESS_NAMES else "availability"
+        if slo in seen_slo:
+            continue
+        seen_slo.add(slo)
+        if slo == "freshness":
+            hours = sla_hours(value, sla.get("unit"))
+            if hours is None or hours <= 0:
                 errors[f"slaProperties[{i}]"] = (
-                    "Freshness needs a positive number with unit h or d (e.g. value: 24, unit: h)."
+                    "Freshness needs a positive number with a time unit: "
+                    "s, min, h, d, w, mo or y (e.g. value: 24, unit: h)."
                 )
-                continue
-            product["freshness_slo_hours"] = int(value * factor)
-        elif plain and name == "availability" and product["availability_slo"] is None:
-            try:
-                availability = Decimal(str(value)).quantize(Decimal("0.001"))
-            except InvalidOperation:
-                errors[f"slaProperties[{i}].value"] = "Availability is a percentage, e.g. 99.9."
-                continue
-            product["availability_slo"] = availability
-            if not 0 <= availability <= 100:
-                errors[f"slaProperties[{i}].value"] = "Availability is between 0 and 100."
+            elif ceil(hours) > FRESHNESS_MAX_HOURS:
+                errors[f"slaProperties[{i}].value"] = "Freshness is too long."
+            else:
+                # The portal judges freshness in whole hours: a finer SLA (30 min, 1.5 h) is
+                # kept exactly in the contract and judged at the next whole hour.
+                product["freshness_slo_hours"] = ceil(hours)
         else:
-            sla_rest.append(sla)
-    if sla_rest:
-        extras["slaProperties"] = sla_rest
+            availability = _availability(value)
+            if availability is None:
+                errors[f"slaProperties[{i}].value"] = "Availability is a percentage, e.g. 99.9."
+            elif not 0 <= Decimal(str(value)) <= 100:
+                errors[f"slaProperties[{i}].value"] = "Availability is between 0 and 100."
+            else:
+                product["availability_slo"] = availability
+    if doc.get("slaProperties"):
+        extras["slaProperties"] = list(doc["slaProperties"])
 
     ports, seen_ports = [], set()
     for i, obj in enumerate(doc.get("schema") or []):
@@ -418,6 +469,11 @@ def _plan(doc: dict) -> dict:
 
 def _prune(extras: dict) -> dict:
     return {k: v for k, v in extras.items() if v not in ({}, [], None)}
+
+
+def current_extras(product: DataProduct) -> dict:
+    """The ODCS content the product's contract keeps (latest version), e.g. its quality rules."""
+    return _extras_of(product)
 
 
 def _extras_of(product: DataProduct) -> dict:
@@ -523,6 +579,9 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     schema = []
     for port in ports:
         o_extras = extras.get("objects", {}).get(port.slug, {})
+        quality: dict | None = None
+        for exporter in QUALITY_EXPORTERS:
+            quality = exporter(product, port, quality_sections(extras, port.slug))
         obj: dict[str, Any] = {
             "name": port.slug,
             "businessName": port.name,
@@ -548,10 +607,10 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
                 # A map made in the portal: ODCS requires its key and value types.
                 text = {"logicalType": "string"}
                 prop["map"] = {"key": {"name": "key", **text}, "value": {"name": "value", **text}}
-            for exporter in QUALITY_EXPORTERS:
-                rules = exporter(product, port, f.name)
-                if rules:
-                    prop["quality"] = rules
+            if quality is not None:
+                prop.pop("quality", None)
+                if quality.get(f.name):
+                    prop["quality"] = quality[f.name]
             props.append(prop)
         obj["properties"] = props
         custom = [{"property": "format", "value": port.format}] if port.format else []
@@ -560,27 +619,16 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
         if custom:
             obj["customProperties"] = custom
         obj.update(obj_extra)
-        for exporter in QUALITY_EXPORTERS:
-            rules = exporter(product, port, None)
-            if rules:
-                obj["quality"] = rules
+        if quality is not None:
+            obj.pop("quality", None)
+            if quality.get(None):
+                obj["quality"] = quality[None]
         schema.append(obj)
     if schema:
         doc["schema"] = schema
-    sla = []
-    if product.freshness_slo_hours is not None:
-        sla.append({"property": "freshness", "value": product.freshness_slo_hours, "unit": "h"})
-    if product.availability_slo is not None:
-        sla.append(
-            {
-                "property": "availability",
-                "value": float(product.availability_slo),
-                "unit": "percent",
-            }
-        )
+    sla = _export_slas(product, extras.get("slaProperties", []))
     for sla_exporter in SLA_EXPORTERS:
-        sla += sla_exporter(product)
-    sla += extras.get("slaProperties", [])
+        sla = sla_exporter(product, sla)
     if sla:
         doc["slaProperties"] = sla
     custom = [{"property": "classification", "value": product.classification}]
@@ -597,6 +645,47 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
         ]
     doc.update(top)
     return doc
+
+
+def _export_slas(product: DataProduct, kept: list) -> list:
+    """The kept slaProperties with the product's SLOs in their places: an entry as it came while
+    the SLO says the same, its value anew (in hours, percent) when the SLO was edited since,
+    left out when it was removed; an SLO no entry carries comes first."""
+    hours, availability = product.freshness_slo_hours, product.availability_slo
+    out, done = [], set()
+    for sla in kept:
+        name = sla.get("property") if isinstance(sla, dict) else None
+        slo = "freshness" if name in FRESHNESS_NAMES else name
+        if not _slo_entry(sla) or slo not in ("freshness", "availability") or slo in done:
+            out.append(sla)
+            continue
+        done.add(slo)
+        if slo == "freshness" and hours is not None:
+            exact = sla_hours(sla.get("value"), sla.get("unit"))
+            same = exact is not None and exact > 0 and ceil(exact) == hours
+            out.append(sla if same else sla | {"value": hours, "unit": "h"})
+        elif slo == "availability" and availability is not None:
+            same = _availability(sla.get("value")) == availability
+            out.append(sla if same else sla | {"value": float(availability), "unit": "percent"})
+    first = []
+    if hours is not None and "freshness" not in done:
+        first.append({"property": "freshness", "value": hours, "unit": "h"})
+    if availability is not None and "availability" not in done:
+        first.append({"property": "availability", "value": float(availability), "unit": "percent"})
+    return first + out
+
+
+def quality_sections(extras: dict, slug: str) -> list[tuple[str | None, list]]:
+    """A port's kept `quality` sections in document order: [(None, object rules), (field name,
+    rules), ...]."""
+    obj = extras.get("objects", {}).get(slug) or {}
+    out: list[tuple[str | None, list]] = []
+    if obj.get("object", {}).get("quality"):
+        out.append((None, obj["object"]["quality"]))
+    for name, prop in (obj.get("properties") or {}).items():
+        if isinstance(prop, dict) and prop.get("quality"):
+            out.append((name, prop["quality"]))
+    return out
 
 
 def dump(doc: dict) -> str:
@@ -773,6 +862,12 @@ def classify(old: dict | None, new: dict) -> list[Change]:
                     )
                 )
     o_ex, n_ex = old.get("extras", {}), new.get("extras", {})
+    changes += _quality_changes(o_ex, n_ex)
+    if o_ex.get("slaProperties", []) != n_ex.get("slaProperties", []) and not any(
+        c.path.startswith("slo.") for c in changes
+    ):
+        changes.append(Change("slaProperties", "sla_changed", False, "SLA properties changed."))
+    o_ex, n_ex = _without_quality(o_ex), _without_quality(n_ex)
     if o_ex != n_ex:
         for slug, obj in n_ex.get("objects", {}).items():
             for name, props in obj.get("properties", {}).items():
@@ -795,6 +890,43 @@ def classify(old: dict | None, new: dict) -> list[Change]:
             Change("extras", "odcs_changed", False, "Other ODCS content (kept as is) changed.")
         )
     return changes
+
+
+def _without_quality(extras: dict) -> dict:
+    """Extras without slaProperties and quality sections (_quality_changes says those)."""
+    extras = json.loads(json.dumps(extras))
+    extras.pop("slaProperties", None)
+    for obj in extras.get("objects", {}).values():
+        obj.get("object", {}).pop("quality", None)
+        for prop in obj.get("properties", {}).values():
+            prop.pop("quality", None)
+        obj["properties"] = {k: v for k, v in obj.get("properties", {}).items() if v}
+    for slug, obj in list(extras.get("objects", {}).items()):
+        extras["objects"][slug] = _prune({k: _prune(v) for k, v in obj.items()})
+    extras["objects"] = {k: v for k, v in extras.get("objects", {}).items() if v}
+    return _prune(extras)
+
+
+def _quality_changes(old: dict, new: dict) -> list[Change]:
+    out = []
+    slugs = list(dict.fromkeys([*new.get("objects", {}), *old.get("objects", {})]))
+    for slug in slugs:
+        before, after = dict(quality_sections(old, slug)), dict(quality_sections(new, slug))
+        for name in dict.fromkeys([*after, *before]):
+            was, now = before.get(name, []), after.get(name, [])
+            if was == now:
+                continue
+            where = f"{slug}.{name}" if name else slug
+            out.append(
+                Change(
+                    f"ports.{slug}" + (f".fields.{name}" if name else "") + ".quality",
+                    "quality_changed",
+                    False,
+                    f"Quality rules of {where}: {len(was)} → {len(now)} rules"
+                    + (" (changed)." if len(was) == len(now) else "."),
+                )
+            )
+    return out
 
 
 def latest_version(product: DataProduct) -> ContractVersion | None:
@@ -879,13 +1011,26 @@ def _fresh(product: DataProduct) -> DataProduct:
     )
 
 
-def record_version(product: DataProduct, *, extras: dict | None = None) -> ContractVersion | None:
-    """Store a new contract version if the contract changed; refuse unannounced breaking ones."""
+def record_version(
+    product: DataProduct, *, extras: dict | None = None, document_before: str | None = None
+) -> ContractVersion | None:
+    """Store a new contract version if the contract changed; refuse unannounced breaking ones.
+    `document_before` (an import's): the document the portal exported before it; when the
+    product exports the very same document, nothing changed (the kept ODCS content may only
+    have been stored differently, e.g. by an older release)."""
     product = _fresh(product)
     extras = _carry_extras(product) if extras is None else extras
     snap = json.loads(json.dumps(snapshot(product, extras)))
     latest = latest_version(product)
     if latest is not None and latest.snapshot == snap:
+        return None
+    document = dump(export_document(product, extras))
+    if (
+        latest is not None
+        and document == document_before
+        and {k: v for k, v in snap.items() if k != "extras"}
+        == {k: v for k, v in latest.snapshot.items() if k != "extras"}
+    ):
         return None
     changes = classify(latest.snapshot if latest else None, snap)
     _breaking_refusal(product, latest, changes)
@@ -899,7 +1044,7 @@ def record_version(product: DataProduct, *, extras: dict | None = None) -> Contr
         version=product.version,
         snapshot=snap,
         extras=json.dumps(extras) if extras else "",
-        document=dump(export_document(product, extras)),
+        document=document,
         changelog=[asdict(c) for c in changes],
         breaking=breaking,
         created_by=who if getattr(who, "is_authenticated", False) else None,
@@ -1107,6 +1252,7 @@ def _apply(
     from products import services
 
     data = {k: v for k, v in plan["product"].items() if k != "owner_team"}
+    before = dump(export_document(existing)) if existing is not None else None
     with batch():
         if existing is None:
             data.setdefault("name", slug)
@@ -1131,7 +1277,7 @@ def _apply(
         if pending is not None:
             pending.pop(product.pk, None)  # recorded below with the document's extras
     extras = _hand_over_quality(product, plan["extras"])
-    version = record_version(product, extras=extras)
+    version = record_version(product, extras=extras, document_before=before)
     changes = [Change(**c) for c in version.changelog] if version else []
     # Importers that created something of their own (quality checks) made a change too.
     touched = getattr(product, "_contract_hooks_changed", False)
@@ -1146,31 +1292,20 @@ def _apply(
 
 
 def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
-    """Offer each `quality` section to QUALITY_IMPORTERS (and each leftover `slaProperties`
-    entry to SLA_IMPORTERS); keep the ones nobody takes over."""
+    """Hand each port's `quality` sections and the `slaProperties` to the importers, with the
+    last version's (so that they see what was removed). The contract keeps them as they came."""
     if not QUALITY_IMPORTERS and not SLA_IMPORTERS:
         return extras
-    extras = json.loads(json.dumps(extras))
-    if "slaProperties" in extras:
-        extras["slaProperties"] = [
-            sla
-            for sla in extras["slaProperties"]
-            if not any(imp(product, sla) for imp in SLA_IMPORTERS)
-        ]
-    ports = {p.slug: p for p in product.ports.all()}
-    for slug, obj in extras.get("objects", {}).items():
-        sections = [(None, obj.get("object", {}))]
-        sections += list(obj.get("properties", {}).items())
-        for field_name, part in sections:
-            rules = part.get("quality")
-            if rules and any(
-                imp(product, ports.get(slug), field_name, rules) for imp in QUALITY_IMPORTERS
-            ):
-                del part["quality"]
-        obj["properties"] = {k: v for k, v in obj.get("properties", {}).items() if v}
-        extras["objects"][slug] = _prune(obj)
-    extras["objects"] = {k: v for k, v in extras.get("objects", {}).items() if v}
-    return _prune(extras)
+    previous = _extras_of(product)  # the latest version: this import is not recorded yet
+    for imp in SLA_IMPORTERS:
+        imp(product, extras.get("slaProperties", []), previous.get("slaProperties", []))
+    for port in product.ports.all():
+        sections = quality_sections(extras, port.slug)
+        before = quality_sections(previous, port.slug)
+        if sections or before:
+            for imp in QUALITY_IMPORTERS:
+                imp(product, port, sections, before)
+    return extras
 
 
 def _sync_ports(product: DataProduct, ports: list[dict]) -> None:

@@ -126,9 +126,20 @@ def test_import_reads_property_lists_and_operators(checked_port):
         ],
     )
     kinds = {c.kind: c for c in created}
-    assert kinds["accepted_values"].params["max"] == 2
-    assert kinds["missing"].params == {"max": 5, "unit": "percent", "missing_values": ["", "N/A"]}
-    assert kinds["row_count"].params["min"] == 0
+    # Strict operators stay strict (they used to become max - 1 and "at least 0").
+    assert kinds["accepted_values"].params == {
+        "values": ["ok"],
+        "max": 3,
+        "unit": "count",
+        "max_exclusive": True,
+    }
+    assert kinds["missing"].params == {
+        "max": 5,
+        "unit": "percent",
+        "max_exclusive": True,
+        "missing_values": ["", "N/A"],
+    }
+    assert kinds["row_count"].params == {"min": 0, "max": None, "min_exclusive": True}
     assert len(created) == 3
 
 
