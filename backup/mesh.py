@@ -53,7 +53,6 @@ from governance.models import (
 )
 from governance.policies import rules
 from governance.quality import services as quality_services
-from governance.quality.odcs import is_freshness_sla
 from meshportal.audit import audit_context
 from products.contracts import services as contracts
 from products.discovery.search import index_product
@@ -624,24 +623,6 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
     return counts
 
 
-def _strip_quality(doc: dict, ports_with_source: set[str]) -> None:
-    """Quality rules of ports with a data source are the portal's checks: product_state.yaml
-    restores them with their schedules, so the contract's copy must not be kept as extras:
-    neither the schema's quality rules nor freshness SLAs naming such a port (`port.column`)."""
-    if isinstance(doc.get("slaProperties"), list):
-        doc["slaProperties"] = [
-            sla
-            for sla in doc["slaProperties"]
-            if not (is_freshness_sla(sla) and sla["element"].rsplit(".", 1)[0] in ports_with_source)
-        ]
-    for obj in doc.get("schema") or []:
-        if isinstance(obj, dict) and obj.get("name") in ports_with_source:
-            obj.pop("quality", None)
-            for prop in obj.get("properties") or []:
-                if isinstance(prop, dict):
-                    prop.pop("quality", None)
-
-
 def _line_of(text: str, path: str) -> int | None:
     """The line of an ODCS error path such as schema[0].properties[2].logicalType."""
     try:
@@ -676,8 +657,9 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
         key = f"{doc.get('domain')}/{doc.get('dataProduct')}"
         if key != f"{path.parent.name}/{path.stem}":
             raise ctx.fail(f"the document describes {key}, but the file is named after it", 1)
-        ports = (state.get(key) or {}).get("ports") or {}
-        _strip_quality(doc, {slug for slug, p in ports.items() if p.get("data_source")})
+        # The contract keeps its quality rules and SLAs as they came (their metadata, the rules
+        # the portal does not run); the ports get their data sources and checks from
+        # product_state.yaml afterwards, so nothing is created twice.
         try:
             result = contracts.contract_import(text=contracts.dump(doc), user=ctx.actor)
         except PermissionDenied as e:  # --user may not give the product to its team

@@ -169,3 +169,33 @@ def test_restore_as_the_new_installations_admin(exported):
         call_command("import_mesh", str(exported), "--user", "nobody", verbosity=0)
     call_command("import_mesh", str(exported), "--user", "restorer", verbosity=0)
     assert DataProduct.objects.filter(domain__slug="orders", slug="orders").exists()
+
+
+def test_round_trip_keeps_quality_rule_metadata_and_documentation_rules(demo, tmp_path):
+    """A contract's quality rules survive the backup as they came: a text rule the portal does
+    not run, and a rule's description, dimension and severity (issue 16, lossless)."""
+    from products.contracts import services as contracts
+
+    User = get_user_model()
+    orders = DataProduct.objects.get(domain__slug="orders", slug="orders")
+    doc = contracts.export_document(orders)
+    obj = next(o for o in doc["schema"] if o.get("quality"))
+    rule = obj["quality"][0]
+    rule |= {"description": "Never empty.", "dimension": "completeness", "severity": "error"}
+    obj["quality"].append({"type": "text", "description": "Reviewed every quarter."})
+    contracts.contract_import(
+        text=contracts.dump(doc), user=User.objects.get(username="olivia"), product=orders
+    )
+    checks = QualityCheck.objects.count()
+    call_command("export_mesh", str(tmp_path / "a"), verbosity=0)
+    wipe()
+    call_command("import_mesh", str(tmp_path / "a"), verbosity=0)
+    call_command("export_mesh", str(tmp_path / "b"), verbosity=0)
+    assert files(tmp_path / "b") == files(tmp_path / "a")
+    assert QualityCheck.objects.count() == checks
+    restored = contracts.export_document(
+        DataProduct.objects.get(domain__slug="orders", slug="orders")
+    )
+    kept = next(o for o in restored["schema"] if o["name"] == obj["name"])["quality"]
+    assert kept[0]["description"] == "Never empty." and kept[0]["severity"] == "error"
+    assert {"type": "text", "description": "Reviewed every quarter."} in kept

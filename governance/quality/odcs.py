@@ -643,11 +643,23 @@ def contract_exporter(product, port, sections):
 def contract_importer(product, port, sections, previous) -> bool:
     """Create, update and delete checks from a port's quality sections (the contract keeps the
     rules as they came). Rules for a port without a data source cannot run: nothing to do."""
+    product._contract_rules_not_run = getattr(product, "_contract_rules_not_run", []) + [
+        {"port": port.slug, "column": column, "rule": _label(rule), "reason": str(mapped)}
+        for column, entries in plan_rules(port, sections)
+        for rule, _name, mapped in entries
+        if isinstance(mapped, NotRun)
+    ]
     if port.data_source_id is None:
         return False
     if apply_rules(port, sections, previous):
         product._contract_hooks_changed = True  # the import must keep them, not roll back
     return True
+
+
+def _label(rule) -> str:
+    if not isinstance(rule, dict):
+        return "rule"
+    return str(rule.get("name") or rule.get("metric") or rule.get("type") or "rule")
 
 
 def sla_exporter(product, entries) -> list:
@@ -675,7 +687,7 @@ def documented_rules(product, extras: dict) -> list[dict]:
                             "port": port,
                             "column": column,
                             "rule": rule,
-                            "label": str(rule.get("name") or rule.get("metric") or "rule"),
+                            "label": _label(rule),
                             "about": ", ".join(
                                 str(rule[k])
                                 for k in ("type", "engine", "dimension", "severity")

@@ -487,6 +487,7 @@ def import_result_data(result, *, urn: str = "") -> dict:
         "breaking": result.breaking,
         "version": result.version.number if result.version and result.applied else None,
         "changes": [c.__dict__ for c in result.changes],
+        "not_run": result.not_run,
     }
 
 

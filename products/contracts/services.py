@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import cache
 from importlib.resources import files
@@ -1138,6 +1139,9 @@ class ImportResult:
     applied: bool
     changes: list[Change]
     version: ContractVersion | None = None
+    # Quality rules kept as documentation, not run: [{port, column, rule, reason}] (the
+    # importers say which), so a pipeline learns that a rule it sent will not be checked.
+    not_run: list[dict] = dataclass_field(default_factory=list)
 
     @property
     def breaking(self) -> bool:
@@ -1288,6 +1292,7 @@ def _apply(
         applied=True,
         changes=changes,
         version=version,
+        not_run=list(getattr(product, "_contract_rules_not_run", [])),
     )
 
 

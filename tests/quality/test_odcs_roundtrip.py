@@ -347,3 +347,26 @@ def test_the_quality_tab_lists_the_rules_the_portal_does_not_run(port, client):
     page = client.get(port.product.get_absolute_url() + "?tab=quality").content.decode()
     assert "not run by the portal" in page
     assert "Reviewed every quarter." in page and "soda" in page
+
+
+def test_the_import_answer_names_the_rules_it_will_not_run(port, client):
+    """A pipeline that sends a rule the portal keeps as documentation learns it from the
+    answer (API, dry run and apply alike), with the reason; the runnable rule is not listed."""
+    quality = [
+        {"name": "writes", "type": "sql", "query": "DELETE FROM ${object}", "mustBe": 0},
+        {"type": "text", "description": "Reviewed every quarter."},
+        {"name": "rows", "type": "library", "metric": "rowCount", "mustBeGreaterThan": 0},
+    ]
+    client.force_login(port.mesh.owner)
+    url = f"/api/v1/products/{port.product.domain.slug}/{port.product.slug}/contract"
+    body = contracts.dump(_doc(port, quality=quality))
+    for query in ("?dry_run=true", ""):
+        r = client.put(url + query, body, content_type="application/yaml")
+        assert r.status_code == 200, r.content
+        not_run = r.json()["not_run"]
+        assert [(n["port"], n["rule"]) for n in not_run] == [
+            (port.port.slug, "writes"),
+            (port.port.slug, "text"),
+        ]
+        assert all(n["reason"] for n in not_run)
+    assert list(_checks(port)) == ["rows"]

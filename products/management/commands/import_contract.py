@@ -54,6 +54,9 @@ class Command(BaseCommand):
                             self.stderr.write(f"{name}: {key}: {msg}")
                     continue
                 urn = result.product.urn if result.product else "(new product)"
+                for r in result.not_run:
+                    where = r["port"] + (f".{r['column']}" if r["column"] else "")
+                    self.stdout.write(f"{name}: rule {r['rule']} ({where}) not run: {r['reason']}")
                 if not result.changed:
                     self.stdout.write(f"{name}: {urn} unchanged")
                     continue
