@@ -64,12 +64,11 @@ def policy_propose(
         proposed_by=by,
     )
     if not can(by, PROPOSE, policy):
-        raise ValidationError(
-            {
-                "domain": f"Only owners of {domain} adopt its policies."
-                if domain
-                else "Only domain owners and council delegates propose global policies."
-            }
+        # A right, not a state: 403 with this message from page, API and admin alike.
+        raise PermissionDenied(
+            f"Only owners of {domain} adopt its policies."
+            if domain
+            else "Only domain owners and council delegates propose global policies."
         )
     policy.parameters = policy_parameters_clean(rule_type, parameters)
     if domain is not None:
@@ -503,18 +502,16 @@ def waiver_decide(
 @transaction.atomic
 def glossary_term_save(*, term: GlossaryTerm | None = None, by=None, **fields: Any) -> GlossaryTerm:
     """Create or change a term; with `by`, only the council or the owning domain's owners may."""
+    # Rights, not states: 403 with these messages from the page and the admin alike.
     if by is not None and term is not None and not can(by, EDIT, term):
-        raise ValidationError(f"You may not change “{term}”.")
+        raise PermissionDenied(f"You may not change “{term}”.")
     before = audit.snapshot(term) if term else {}
     term = term or GlossaryTerm()
     for k, v in fields.items():
         setattr(term, k, v)
     if by is not None and not can(by, EDIT, term):
-        raise ValidationError(
-            {
-                "domain": "Only the council keeps global terms; domain owners "
-                "keep their own domain's."
-            }
+        raise PermissionDenied(
+            "Only the council keeps global terms; domain owners keep their own domain's."
         )
     term.full_clean()
     term.save()

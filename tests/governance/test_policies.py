@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -64,9 +64,10 @@ def test_quorum_of_rejections_rejects_and_a_rejection_needs_a_comment(mesh, sett
 
 
 def test_who_proposes_and_domain_adoption_without_council(mesh):
-    with pytest.raises(ValidationError):
+    # A right, not a state: PermissionDenied (403 at every door), not a ValidationError.
+    with pytest.raises(PermissionDenied):
         naming(mesh.consumer)  # owns no domain, not on the council
-    with pytest.raises(ValidationError):
+    with pytest.raises(PermissionDenied):
         naming(mesh.owner, domain=mesh.users)  # not an owner of Users
     adopted = naming(mesh.other_owner, domain=mesh.users, severity="blocking")
     assert adopted.status == "active"
