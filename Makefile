@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run banner test ruff lint install dev-install datacontract-cli migrate seed bench load clean
+.PHONY: run banner test ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
@@ -28,9 +28,19 @@ $(DC_VENV)/.installed:
 	$(DC_VENV)/bin/python -m pip install --quiet "datacontract-cli[postgres]>=1.2.8,<2"
 	touch $@
 
+# dataproduct-cli, for the tests that run `dataproduct lint` on exported ODPS documents: its own
+# environment too, as it pins pydantic below the version ours resolve to.
+DP_VENV := .venv-dataproduct
+$(DP_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
+	test -x $(DP_VENV)/bin/python || $(PYTHON) -m venv $(DP_VENV)
+	$(DP_VENV)/bin/python -m pip install --quiet "dataproduct-cli>=0.3.2,<0.4"
+	touch $@
+
 install: $(VENV)/.installed
 dev-install: $(VENV)/.dev-installed
 datacontract-cli: $(DC_VENV)/.installed
+dataproduct-cli: $(DP_VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -51,7 +61,7 @@ run: seed banner
 
 # Two pytest-xdist workers (the machine has two cores); TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: dev-install datacontract-cli
+test: dev-install datacontract-cli dataproduct-cli
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Static analysis, as CI runs it: ruff (lint + format), the import layers (import-linter,

@@ -9,6 +9,8 @@
     datasources.yaml                   data sources (the password is an environment variable name)
     glossary.yaml                      glossary terms
     products/<domain>/<product>.yaml   each product's ODCS v3 contract, as the API exports it
+    products/<domain>/<product>.odps.yaml  the product itself as ODPS v1.1.0, as the API exports
+                                       it to its owners (for dataproduct-cli and catalogs)
     product_state.yaml                 per product, what a contract does not carry: lifecycle,
                                        port data sources, field glossary links, quality checks
                                        with their schedules, inputs (lineage), access requests
@@ -18,6 +20,10 @@
 Every list is sorted by natural keys and no export time is written, so exporting an unchanged
 mesh gives byte-identical files. `import_mesh(directory)` restores all of it in one transaction;
 bad input raises `BackupError` naming the file and line, and nothing is changed.
+
+The ODPS documents carry nothing the contracts and product_state.yaml do not, except when each
+product was created: import_mesh checks each one (the official ODPS schema, the product its file
+is named after) and takes back `productCreatedTs`; the rest is restored from the other files.
 
 History is not part of the backup: contract versions (a restored product starts at version 1),
 the audit log, quality runs, policy evaluations, notifications. Nor are secrets: passwords (people
@@ -42,7 +48,7 @@ from django.db.models import OuterRef, Prefetch, Subquery
 from guardian.shortcuts import assign_perm
 
 from domains import services as domain_services
-from domains.models import Domain, Team
+from domains.models import Domain, Membership, Team
 from governance.models import (
     DataSource,
     GlossaryTerm,
@@ -54,6 +60,7 @@ from governance.models import (
 from governance.policies import rules
 from governance.quality import services as quality_services
 from meshportal.audit import audit_context
+from products.contracts import odps
 from products.contracts import services as contracts
 from products.discovery.search import index_product
 from products.models import (
@@ -69,6 +76,7 @@ from products.services import CONSUME
 
 FORMAT = {"format": "mesh-portal-backup", "version": 1}
 PRODUCTS_DIR = "products"
+ODPS_SUFFIX = ".odps.yaml"
 
 
 class BackupError(Exception):
@@ -239,6 +247,10 @@ def _export_products(root: Path) -> int:
                 AccessRequest.objects.select_related("requester", "team", "decided_by"),
             ),
             Prefetch("watches", Watch.objects.select_related("user")),
+            Prefetch(
+                "owner_team__memberships",
+                Membership.objects.select_related("user").order_by("user__username"),
+            ),
         )
     )
     state: dict[str, dict] = {}
@@ -252,6 +264,11 @@ def _export_products(root: Path) -> int:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
         written.add(path)
+        odps_path = path.with_name(p.slug + ODPS_SUFFIX)
+        text = odps.export_yaml(p)
+        if not odps_path.exists() or odps_path.read_text(encoding="utf-8") != text:
+            odps_path.write_text(text, encoding="utf-8")
+        written.add(odps_path)
         state[key] = _product_state(p)
     for old in (root / PRODUCTS_DIR).glob("*/*.yaml"):
         if old not in written:
@@ -260,7 +277,7 @@ def _export_products(root: Path) -> int:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     _write(root / "product_state.yaml", state)
-    return len(written)
+    return len(state)
 
 
 def _product_state(p: DataProduct) -> dict:
@@ -617,6 +634,7 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
     products = _import_contracts(ctx, state)
     counts["products"] = len(products)
     _import_state(ctx, state_file, state, products, domains, teams, terms)
+    _import_odps(ctx, products)
     _import_policies(ctx, domains, products)
     for product in products.values():
         index_product(product)  # glossary links are part of the search text
@@ -647,6 +665,8 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
     products = {}
     folder = ctx.root / PRODUCTS_DIR
     for path in sorted(folder.glob("*/*.yaml")):
+        if path.name.endswith(ODPS_SUFFIX):
+            continue  # read by _import_odps
         ctx.file, ctx.line = path, None
         text = path.read_text(encoding="utf-8")
         try:
@@ -674,6 +694,36 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
             raise ctx.fail("the contract was not applied")
         products[key] = result.product
     return products
+
+
+def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
+    """Check each product's ODPS document and take back when the product was created (the one
+    value it holds that the contract and product_state.yaml do not). Optional: a backup
+    without ODPS files (an older export) restores all the rest."""
+    for path in sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}")):
+        ctx.file, ctx.line = path, None
+        text = path.read_text(encoding="utf-8")
+        key = f"{path.parent.name}/{path.name.removesuffix(ODPS_SUFFIX)}"
+        try:
+            doc = odps.parse(text)
+            odps.validate(doc)
+        except ValidationError as e:
+            errors = getattr(e, "message_dict", {"document": e.messages})
+            where = next(iter(errors))
+            match = re.search(r"line (\d+)", _errors(e))
+            line = int(match.group(1)) if match else None
+            raise ctx.fail(
+                _errors(e), line or (_line_of(text, where) if where != "document" else None)
+            ) from e
+        if key not in products:
+            raise ctx.fail(f"unknown product “{key}” (no {PRODUCTS_DIR}/{key}.yaml)", 1)
+        if doc.get("id") != products[key].urn:
+            raise ctx.fail(
+                f"the document describes {doc.get('id')}, but the file is named {key}", 1
+            )
+        created = _dt(ctx, doc.get("productCreatedTs"))
+        if created is not None:
+            DataProduct.objects.filter(pk=products[key].pk).update(created_at=created)
 
 
 def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:

@@ -4,7 +4,7 @@ Where a product's data lives (a port's table location and data source, the ODCS 
 `physicalName`) and the failing values a quality run sampled are for the people who may read
 the data: `can(user, VIEW_CONNECTION, product)` (the owning team, approved consumers, the
 platform team). Every door that carries them — pages and their tabs, the activity log, the
-API, the contract export, stored contract versions and their changelogs, quality results —
+API, the contract and ODPS exports, stored contract versions and their changelogs, quality results —
 asks `sees_connection()` and, for everyone else, shows the value as HIDDEN through the
 functions below. Adding a private field means adding its name here, nowhere else.
 """

@@ -48,7 +48,9 @@ def test_export_layout_and_determinism(exported, tmp_path):
     for name in ("mesh.yaml", "users.yaml", "teams.yaml", "domains.yaml", "policies.yaml"):
         assert name in out
     assert "products/orders/orders.yaml" in out
-    assert len([n for n in out if n.startswith("products/")]) == DataProduct.objects.count()
+    contracts_files = [n for n in out if n.startswith("products/") and ".odps." not in n]
+    odps_files = [n for n in out if n.startswith("products/") and n.endswith(".odps.yaml")]
+    assert len(contracts_files) == len(odps_files) == DataProduct.objects.count()
     # The product file is the API's contract export, byte for byte.
     from products.contracts import services as contracts
 
@@ -62,6 +64,37 @@ def test_export_layout_and_determinism(exported, tmp_path):
     DataProduct.objects.filter(domain__slug="inventory", slug="stock-levels").delete()
     call_command("export_mesh", str(exported), verbosity=0)
     assert "products/inventory/stock-levels.yaml" not in files(exported)
+    assert "products/inventory/stock-levels.odps.yaml" not in files(exported)
+
+
+def test_export_writes_each_product_as_odps_as_the_api_exports_it(exported):
+    """products/<domain>/<product>.odps.yaml is the owners' ODPS export, valid against the
+    official ODPS 1.1.0 schema."""
+    from products.contracts import odps
+
+    orders = DataProduct.objects.get(domain__slug="orders", slug="orders")
+    text = (exported / "products" / "orders" / "orders.odps.yaml").read_text()
+    olivia = get_user_model().objects.get(username="olivia")
+    assert text == odps.export_yaml(orders, user=olivia)
+    odps.validate(odps.parse(text))
+
+
+def test_restore_takes_back_creation_times_from_odps(exported, tmp_path):
+    created = dict(DataProduct.objects.values_list("slug", "created_at"))
+    wipe()
+    call_command("import_mesh", str(exported), verbosity=0)
+    assert dict(DataProduct.objects.values_list("slug", "created_at")) == created
+
+
+def test_bad_odps_document_names_file_and_line(exported):
+    path = exported / "products" / "orders" / "orders.odps.yaml"
+    path.write_text(path.read_text().replace("kind: DataProduct", "kind: DataContract"))
+    wipe()
+    with pytest.raises(CommandError) as e:
+        call_command("import_mesh", str(exported), verbosity=0)
+    assert "products/orders/orders.odps.yaml:2: " in str(e.value)
+    assert "nothing was imported" in str(e.value)
+    assert not DataProduct.objects.exists()
 
 
 def test_round_trip_is_lossless(exported, tmp_path):

@@ -57,6 +57,7 @@ PRODUCT_ROUTES = [
         "contract-version",
     ),
     ("contract/diff/", "contract/diff/", p.ContractDiffView.as_view(), "contract-diff"),
+    ("odps", "odps", p.OdpsView.as_view(), "product-odps"),
 ]
 
 v1 = [

@@ -293,3 +293,19 @@ class ContractImportResultSerializer(serializers.Serializer):
     breaking = serializers.BooleanField()
     version = serializers.IntegerField(allow_null=True, help_text="The new contract version.")
     changes = ChangeSerializer(many=True)
+
+
+class OdpsIgnoredSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Where in the document.")
+    reason = serializers.CharField()
+
+
+class OdpsImportResultSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    created = serializers.BooleanField()
+    changed = serializers.BooleanField()
+    applied = serializers.BooleanField(help_text="False for a dry run (?dry_run=true).")
+    changes = serializers.ListField(child=serializers.CharField())
+    ignored = OdpsIgnoredSerializer(
+        many=True, help_text="What the portal did not take from the document, and why."
+    )

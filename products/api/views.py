@@ -1,5 +1,7 @@
 """The products API: thin viewsets over products.services, selectors and contracts."""
 
+import json
+
 import django_filters
 from django.db import transaction
 from django.db.models import Prefetch
@@ -43,10 +45,12 @@ from products.api.serializers import (
     DeprecateSerializer,
     FieldSerializer,
     LifecycleResultSerializer,
+    OdpsImportResultSerializer,
     PortSerializer,
     ProductDetailSerializer,
     ProductSerializer,
 )
+from products.contracts import odps
 from products.contracts import services as contracts
 from products.filters import DataProductFilter, ProductUrnFilter, visible_to_requester
 from products.models import AccessRequest, ContractVersion, DataProduct, OutputPort, SchemaField
@@ -559,6 +563,94 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
             )
         code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
         return Response(import_result_data(result, urn=doc_ok), status=code)
+
+
+class OdpsView(ProductLookupMixin, generics.GenericAPIView):
+    """The data product itself as an ODPS v1.1.0 document (YAML; JSON with
+    `Accept: application/json`), its ports referring to their ODCS contracts.
+
+    PUT an ODPS v1.0.0 or v1.1.0 document (YAML or JSON) to create or update the product the
+    URL names; `?dry_run=true` reports the changes without applying them.
+    """
+
+    parser_classes = [RawTextParser]
+    renderer_classes = [renderers.JSONRenderer, YAMLRenderer]
+    queryset = DataProduct.objects.none()
+
+    @extend_schema(
+        parameters=PRODUCT_PATH,
+        responses={
+            (200, "application/yaml"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The ODPS v1.1.0 document, as YAML."
+            ),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The same document, as JSON."
+            ),
+            **{(code, "application/json"): s for code, s in ERROR_RESPONSES.items()},
+        },
+    )
+    def get(self, request, domain, product):
+        obj = self.get_object()
+        doc = odps.export_document(odps.load(obj), user=request.user)
+        accept = request.META.get("HTTP_ACCEPT", "")
+        if "application/json" in accept and "yaml" not in accept:
+            response = HttpResponse(
+                json.dumps(doc, ensure_ascii=False, indent=2),
+                content_type="application/json; charset=utf-8",
+            )
+            ext = "json"
+        else:
+            response = HttpResponse(
+                contracts.dump(doc), content_type="application/yaml; charset=utf-8"
+            )
+            ext = "yaml"
+        if request.query_params.get("download"):
+            response["Content-Disposition"] = (
+                f'attachment; filename="{obj.domain.slug}-{obj.slug}.odps.{ext}"'
+            )
+        return response
+
+    @extend_schema(
+        parameters=[*PRODUCT_PATH, OpenApiParameter("dry_run", bool, description="Only preview.")],
+        request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        responses={
+            200: OdpsImportResultSerializer,
+            201: OdpsImportResultSerializer,
+            **ERROR_RESPONSES,
+        },
+    )
+    def put(self, request, domain, product):
+        # A product the user may not see is answered as one that does not exist.
+        existing = (
+            visible(request.user, DataProduct.objects.select_related("domain"))
+            .filter(domain__slug=domain, slug=product)
+            .first()
+        )
+        if existing is not None:
+            require(request.user, EDIT, existing)
+        text = request.data if isinstance(request.data, str) else ""
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        with contracts.enforcing():
+            result = odps.odps_import(
+                text=text,
+                user=request.user,
+                product=existing,
+                domain_slug=domain,
+                product_slug=product,
+                dry_run=dry_run,
+            )
+        code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
+        return Response(
+            {
+                "urn": result.product.urn if result.product else urns.format_urn(domain, product),
+                "created": result.created,
+                "changed": result.changed,
+                "applied": result.applied,
+                "changes": result.changes,
+                "ignored": result.ignored,
+            },
+            status=code,
+        )
 
 
 class ContractVersionList(ProductLookupMixin, generics.ListAPIView):
