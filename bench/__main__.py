@@ -101,7 +101,7 @@ def mesh_facts() -> dict:
 
     from demo import scale
     from domains.models import Domain, Membership, Team
-    from governance.models import PolicyStatus, QualityCheck, QualityRun
+    from governance.models import Compliance, QualityCheck, QualityRun
     from products.models import (
         AccessRequest,
         DataProduct,
@@ -163,7 +163,7 @@ def mesh_facts() -> dict:
             "lineage edges": InputPort.objects.filter(source_product__isnull=False).count(),
             "quality checks": QualityCheck.objects.count(),
             "check runs": QualityRun.objects.count(),
-            "policy statuses": PolicyStatus.objects.count(),
+            "policy statuses": Compliance.objects.count(),
         },
         "user": owner.username,
         "vars": {

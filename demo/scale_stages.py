@@ -27,13 +27,13 @@ from django.db.models import Q, QuerySet
 
 from demo import scale
 from governance.models import (
+    Compliance,
+    ComplianceChange,
     DataSource,
     EvaluationRun,
     GlossaryTerm,
     Policy,
-    PolicyResult,
     PolicyRunSummary,
-    PolicyStatus,
     ProductQuality,
     QualityCheck,
     QualityRun,
@@ -353,7 +353,7 @@ def stage_quality(ctx: scale.Context) -> int:
         QualityRun,
         [
             "id",
-            "check_obj_id",
+            "quality_check_id",
             "status",
             "trigger",
             "observed",
@@ -425,7 +425,7 @@ def stage_quality(ctx: scale.Context) -> int:
 
 def reset_quality(products: QuerySet) -> None:
     checks = QualityCheck.objects.filter(port__product__in=products)
-    QualityRun.objects.filter(check_obj__in=checks)._raw_delete(QualityRun.objects.db)
+    QualityRun.objects.filter(quality_check__in=checks)._raw_delete(QualityRun.objects.db)
     checks._raw_delete(QualityCheck.objects.db)
     ProductQuality.objects.filter(product__in=products)._raw_delete(ProductQuality.objects.db)
     OutputPort.objects.filter(product__in=products).update(data_source=None)
@@ -595,9 +595,12 @@ def stage_policies(ctx: scale.Context) -> int:
         ],
     )
     n += ctx.insert(
-        PolicyResult,
+        ComplianceChange,
         ["id", "run_id", "policy_id", "product_id", "outcome", "reason", "created_at"],
-        ((pk, *r) for pk, r in zip(ctx.next_ids(PolicyResult, len(results)), results, strict=True)),
+        (
+            (pk, *r)
+            for pk, r in zip(ctx.next_ids(ComplianceChange, len(results)), results, strict=True)
+        ),
         total=len(results),
     )
     n += ctx.insert(
@@ -609,12 +612,9 @@ def stage_policies(ctx: scale.Context) -> int:
         ],
     )
     n += ctx.insert(
-        PolicyStatus,
+        Compliance,
         ["id", "policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"],
-        (
-            (pk, *s)
-            for pk, s in zip(ctx.next_ids(PolicyStatus, len(statuses)), statuses, strict=True)
-        ),
+        ((pk, *s) for pk, s in zip(ctx.next_ids(Compliance, len(statuses)), statuses, strict=True)),
         total=len(statuses),
     )
     # Compliance per product, for the trust stage: (passed, judged) over the active policies.
@@ -629,7 +629,7 @@ def stage_policies(ctx: scale.Context) -> int:
 def reset_policies(products: QuerySet) -> None:
     Policy.objects.filter(key__startswith=SCALE_PREFIX).delete()
     EvaluationRun.objects.filter(
-        Q(results__isnull=True) & Q(summaries__isnull=True), trigger="schedule"
+        Q(compliance_changes__isnull=True) & Q(summaries__isnull=True), trigger="schedule"
     ).delete()
 
 

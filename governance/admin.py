@@ -268,7 +268,7 @@ class QualityCheckAdmin(PlatformOnlyAdmin):
 @admin.register(QualityRun)
 class QualityRunAdmin(PlatformOnlyAdmin):
     list_display = (
-        "check_obj",
+        "quality_check",
         "status",
         "trigger",
         "observed",

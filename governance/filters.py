@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from domains.models import Domain
-from governance.models import Policy, PolicyResult, PolicyStatus, QualityCheck, QualityRun, Waiver
+from governance.models import Compliance, ComplianceChange, Policy, QualityCheck, QualityRun, Waiver
 from governance.policies import rules
 from products.filters import ProductUrnFilter, visible_to_requester
 from products.models import OutputPort
@@ -33,24 +33,24 @@ class PolicyFilter(django_filters.FilterSet):
         return queryset.filter(domain__isnull=value == "global")
 
 
-class PolicyEvaluationFilter(django_filters.FilterSet):
+class ComplianceFilter(django_filters.FilterSet):
     product = ProductUrnFilter()
     policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
-    outcome = django_filters.ChoiceFilter(choices=PolicyStatus.Outcome.choices)
+    outcome = django_filters.ChoiceFilter(choices=Compliance.Outcome.choices)
     waived = django_filters.BooleanFilter()
 
     class Meta:
-        model = PolicyStatus
+        model = Compliance
         fields = ["product", "policy", "outcome", "waived"]
 
 
-class PolicyResultFilter(django_filters.FilterSet):
+class ComplianceChangeFilter(django_filters.FilterSet):
     product = ProductUrnFilter()
     policy = django_filters.CharFilter(field_name="policy__key", label="Policy key")
-    outcome = django_filters.ChoiceFilter(choices=PolicyStatus.Outcome.choices)
+    outcome = django_filters.ChoiceFilter(choices=Compliance.Outcome.choices)
 
     class Meta:
-        model = PolicyResult
+        model = ComplianceChange
         fields = ["product", "policy", "outcome"]
 
 
@@ -76,8 +76,8 @@ class QualityCheckFilter(django_filters.FilterSet):
 
 
 class QualityRunFilter(django_filters.FilterSet):
-    product = ProductUrnFilter(field_name="check_obj__port__product")
-    check = django_filters.NumberFilter(field_name="check_obj_id", label="Check id")
+    product = ProductUrnFilter(field_name="quality_check__port__product")
+    check = django_filters.NumberFilter(field_name="quality_check_id", label="Check id")
     status = django_filters.MultipleChoiceFilter(choices=QualityRun.Status.choices)
     trigger = django_filters.ChoiceFilter(
         choices=[("schedule", "Schedule"), ("manual", "On demand")]

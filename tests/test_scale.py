@@ -189,11 +189,11 @@ def test_postgresql_connections_run_without_jit():
 @pytest.mark.django_db
 def test_generator_builds_lineage_governance_and_quality_consistently():
     from governance.models import (
+        Compliance,
+        ComplianceChange,
         DataSource,
         GlossaryTerm,
         Policy,
-        PolicyResult,
-        PolicyStatus,
         ProductQuality,
         QualityCheck,
         QualityRun,
@@ -244,9 +244,9 @@ def test_generator_builds_lineage_governance_and_quality_consistently():
     live = DataProduct.objects.exclude(status="retired")
     for policy in active:
         scope = live.filter(domain_id=policy.domain_id) if policy.domain_id else live
-        assert PolicyStatus.objects.filter(policy=policy).count() == scope.count()
-    assert PolicyStatus.objects.filter(outcome="fail").exists()
-    assert PolicyResult.objects.values("run_id").distinct().count() > 1
+        assert Compliance.objects.filter(policy=policy).count() == scope.count()
+    assert Compliance.objects.filter(outcome="fail").exists()
+    assert ComplianceChange.objects.values("run_id").distinct().count() > 1
     assert policy_services.evaluate_policies(trigger="command").changed == 0
 
     # Quality: the requested runs; each check's last status is its newest run's; trust and

@@ -3,9 +3,9 @@ from rest_framework import serializers
 
 from domains.models import Domain
 from governance.models import (
+    Compliance,
+    ComplianceChange,
     Policy,
-    PolicyResult,
-    PolicyStatus,
     PolicyVote,
     QualityCheck,
     QualityRun,
@@ -97,23 +97,23 @@ class VoteRequestSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class PolicyEvaluationSerializer(serializers.ModelSerializer):
+class ComplianceSerializer(serializers.ModelSerializer):
     policy = serializers.CharField(source="policy.key", read_only=True)
     severity = serializers.CharField(source="policy.severity", read_only=True)
     product = serializers.CharField(source="product.urn", read_only=True)
     waived = serializers.BooleanField(read_only=True)
 
     class Meta:
-        model = PolicyStatus
+        model = Compliance
         fields = ["policy", "severity", "product", "outcome", "reason", "waived", "changed_at"]
 
 
-class PolicyResultSerializer(serializers.ModelSerializer):
+class ComplianceChangeSerializer(serializers.ModelSerializer):
     policy = serializers.CharField(source="policy.key", read_only=True)
     product = serializers.CharField(source="product.urn", read_only=True)
 
     class Meta:
-        model = PolicyResult
+        model = ComplianceChange
         fields = ["policy", "product", "outcome", "reason", "run", "created_at"]
 
 
@@ -224,8 +224,8 @@ class QualityCheckSerializer(serializers.ModelSerializer):
 
 
 class QualityRunSerializer(serializers.ModelSerializer):
-    check = serializers.IntegerField(source="check_obj_id", read_only=True)
-    check_name = serializers.CharField(source="check_obj.name", read_only=True)
+    check = serializers.IntegerField(source="quality_check_id", read_only=True)
+    check_name = serializers.CharField(source="quality_check.name", read_only=True)
     product = serializers.SerializerMethodField()
     sample = serializers.ListField(child=serializers.JSONField(), read_only=True)
 
@@ -250,11 +250,11 @@ class QualityRunSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_product(self, obj) -> str:
-        return obj.check_obj.port.product.urn
+        return obj.quality_check.port.product.urn
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        port = instance.check_obj.port
+        port = instance.quality_check.port
         if not connection.sees_connection(self.context["request"].user, port.product):
             # Sampled values and the table's location are for those who may read the data.
             data["sample"] = []

@@ -9,10 +9,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api.serializers import (
+    ComplianceChangeSerializer,
+    ComplianceSerializer,
     EvaluationQueuedSerializer,
     PolicyDetailSerializer,
-    PolicyEvaluationSerializer,
-    PolicyResultSerializer,
     PolicySerializer,
     QualityCheckSerializer,
     QualityRunSerializer,
@@ -22,17 +22,17 @@ from governance.api.serializers import (
     WaiverSerializer,
 )
 from governance.filters import (
-    PolicyEvaluationFilter,
+    ComplianceChangeFilter,
+    ComplianceFilter,
     PolicyFilter,
-    PolicyResultFilter,
     QualityCheckFilter,
     QualityRunFilter,
     WaiverFilter,
 )
 from governance.models import (
+    Compliance,
+    ComplianceChange,
     Policy,
-    PolicyResult,
-    PolicyStatus,
     PolicyVote,
     QualityCheck,
     QualityRun,
@@ -121,18 +121,18 @@ class PolicyViewSet(
         return self._detail(policy)
 
 
-class PolicyEvaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class ComplianceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Each active policy's current outcome on each product you may see, with the reason for
     a failure and whether an active waiver covers it."""
 
-    serializer_class = PolicyEvaluationSerializer
-    filterset_class = PolicyEvaluationFilter
+    serializer_class = ComplianceSerializer
+    filterset_class = ComplianceFilter
     ordering_fields = ["changed_at", "outcome"]
-    queryset = PolicyStatus.objects.none()
+    queryset = Compliance.objects.none()
 
     def get_queryset(self):
         return (
-            policy_selectors.statuses(user=self.request.user)
+            policy_selectors.compliance(user=self.request.user)
             .select_related("policy", "product__domain")
             .order_by("policy__key", "product__domain__slug", "product__slug")
         )
@@ -151,17 +151,19 @@ class PolicyEvaluationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response({"queued": result.queued, "detail": detail}, status=202)
 
 
-class PolicyResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class ComplianceChangeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Evaluation history, newest first: a row each time a policy's outcome on a product, or
     its reason, changed (products you may see)."""
 
-    serializer_class = PolicyResultSerializer
-    filterset_class = PolicyResultFilter
+    serializer_class = ComplianceChangeSerializer
+    filterset_class = ComplianceChangeFilter
     ordering_fields = ["created_at"]
-    queryset = PolicyResult.objects.none()
+    queryset = ComplianceChange.objects.none()
 
     def get_queryset(self):
-        return policy_selectors.results(user=self.request.user).order_by("-created_at", "-pk")
+        return policy_selectors.compliance_changes(user=self.request.user).order_by(
+            "-created_at", "-pk"
+        )
 
 
 # -- waivers -----------------------------------------------------------------------------------
@@ -299,7 +301,7 @@ class QualityCheckViewSet(viewsets.ModelViewSet):
                 {"detail": f"“{check.name}” is already queued or running."},
                 status=status.HTTP_409_CONFLICT,
             )
-        run = QualityRun.objects.select_related("check_obj__port__product__domain").get(
+        run = QualityRun.objects.select_related("quality_check__port__product__domain").get(
             pk=runs[0].pk
         )
         return Response(
@@ -315,7 +317,7 @@ class QualityRunViewSet(_PermsPrefetchMixin, viewsets.ReadOnlyModelViewSet):
     """Runs of quality checks, newest first: a check's history is `?check=<id>`."""
 
     def product_of(self, obj):
-        return obj.check_obj.port.product
+        return obj.quality_check.port.product
 
     serializer_class = QualityRunSerializer
     filterset_class = QualityRunFilter
@@ -325,5 +327,5 @@ class QualityRunViewSet(_PermsPrefetchMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return visible(
             self.request.user,
-            QualityRun.objects.select_related("check_obj__port__product__domain"),
+            QualityRun.objects.select_related("quality_check__port__product__domain"),
         ).order_by("-queued_at", "-pk")

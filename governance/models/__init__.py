@@ -3,13 +3,13 @@
 # finds them.
 from governance.models.datasource import DataSource
 from governance.models.policies import (  # noqa: F401
+    Compliance,
+    ComplianceChange,
     DirtyProduct,
     EvaluationRun,
     GlossaryTerm,
     Policy,
-    PolicyResult,
     PolicyRunSummary,
-    PolicyStatus,
     PolicyVote,
     Waiver,
 )

@@ -115,16 +115,17 @@ class EvaluationRun(models.Model):
         return f"Evaluation {self.pk} ({self.trigger})"
 
 
-class PolicyStatus(models.Model):
-    """The current outcome of one policy on one product: what scorecards read."""
+class Compliance(models.Model):
+    """A product's compliance with a policy: its current outcome, what scorecards read. The
+    one name for it everywhere: the Compliance page, `/api/v1/compliance/`, the MCP tool."""
 
     class Outcome(models.TextChoices):
         PASS = "pass", "Passes"
         FAIL = "fail", "Fails"
 
-    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="statuses")
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="compliance")
     product = models.ForeignKey(
-        "products.DataProduct", on_delete=models.CASCADE, related_name="policy_statuses"
+        "products.DataProduct", on_delete=models.CASCADE, related_name="compliance"
     )
     outcome = models.CharField(max_length=4, choices=Outcome.choices)
     reason = models.TextField(blank=True)
@@ -132,7 +133,7 @@ class PolicyStatus(models.Model):
     run = models.ForeignKey(EvaluationRun, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        verbose_name_plural = "policy statuses"
+        verbose_name = verbose_name_plural = "compliance"
         constraints = [
             models.UniqueConstraint(fields=["policy", "product"], name="policystatus_unique"),
         ]
@@ -142,13 +143,16 @@ class PolicyStatus(models.Model):
         return f"{self.policy_id} on {self.product_id}: {self.outcome}"
 
 
-class PolicyResult(models.Model):
-    """History: a row each time a policy's outcome or reason on a product changes."""
+class ComplianceChange(models.Model):
+    """Compliance history: a row each time a policy's outcome or reason on a product changes
+    (`/api/v1/compliance/history/`)."""
 
-    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="results")
-    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="results")
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.CASCADE, related_name="compliance_changes"
+    )
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="compliance_changes")
     product = models.ForeignKey("products.DataProduct", on_delete=models.CASCADE, related_name="+")
-    outcome = models.CharField(max_length=4, choices=PolicyStatus.Outcome.choices)
+    outcome = models.CharField(max_length=4, choices=Compliance.Outcome.choices)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

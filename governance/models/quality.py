@@ -95,7 +95,7 @@ class QualityRun(models.Model):
 
     ACTIVE = ("queued", "running")
 
-    check_obj = models.ForeignKey(
+    quality_check = models.ForeignKey(
         QualityCheck, on_delete=models.CASCADE, related_name="runs", db_column="check_id"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -116,7 +116,7 @@ class QualityRun(models.Model):
         constraints = [
             # The same check never runs twice at once.
             models.UniqueConstraint(
-                fields=["check_obj"],
+                fields=["quality_check"],
                 condition=models.Q(status__in=["queued", "running"]),
                 name="qualityrun_one_active_per_check",
             ),
@@ -128,7 +128,7 @@ class QualityRun(models.Model):
         indexes = [models.Index(fields=["status", "deadline"], name="qualityrun_sweep")]
 
     def __str__(self) -> str:
-        return f"{self.check_obj} @ {self.queued_at:%Y-%m-%d %H:%M} ({self.status})"
+        return f"{self.quality_check} @ {self.queued_at:%Y-%m-%d %H:%M} ({self.status})"
 
 
 class ProductQuality(models.Model):

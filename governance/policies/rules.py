@@ -431,16 +431,16 @@ class QualityCoverageRule(RuleType):
             since = timezone.now() - timedelta(days=params["days"])
             rows = (
                 QualityRun.objects.filter(
-                    check_obj__port__product__in=products.values("pk"),
+                    quality_check__port__product__in=products.values("pk"),
                     finished_at__gte=since,
                     status__in=["passed", "failed", "error"],
                 )
-                .values("check_obj__port__product_id")
+                .values("quality_check__port__product_id")
                 .annotate(
                     total=Count("pk"),
                     passed=Count("pk", filter=Q(status="passed")),
                 )
-                .values_list("check_obj__port__product_id", "total", "passed")
+                .values_list("quality_check__port__product_id", "total", "passed")
             )
             for pk, total, passed in rows:
                 if passed * 100 < rate * total:

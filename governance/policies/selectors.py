@@ -3,12 +3,12 @@
 from django.db.models import Count, Q, QuerySet
 
 from governance.models import (
+    Compliance,
+    ComplianceChange,
     EvaluationRun,
     GlossaryTerm,
     Policy,
-    PolicyResult,
     PolicyRunSummary,
-    PolicyStatus,
     PolicyVote,
     Waiver,
 )
@@ -23,16 +23,16 @@ def _visible_ids(user) -> QuerySet:
     return visible(user, DataProduct.objects.all()).values("pk")
 
 
-def statuses(*, user) -> QuerySet:
+def compliance(*, user) -> QuerySet:
     """Current results on products the user may see, each marked waived or not."""
-    return PolicyStatus.objects.filter(product__in=_visible_ids(user)).annotate(
+    return Compliance.objects.filter(product__in=_visible_ids(user)).annotate(
         waived=waived_exists()
     )
 
 
-def results(*, user) -> QuerySet:
+def compliance_changes(*, user) -> QuerySet:
     """Outcome history on products the user may see."""
-    return PolicyResult.objects.filter(product__in=_visible_ids(user)).select_related(
+    return ComplianceChange.objects.filter(product__in=_visible_ids(user)).select_related(
         "policy", "product__domain"
     )
 
@@ -58,7 +58,7 @@ def compliance_matrix(*, user) -> dict:
 
     policies = list(Policy.objects.filter(status=Policy.Status.ACTIVE).select_related("domain"))
     rows = (
-        PolicyStatus.objects.filter(
+        Compliance.objects.filter(
             product__in=_visible_ids(user), policy__status=Policy.Status.ACTIVE
         )
         .values("product__domain_id", "policy_id")
@@ -73,24 +73,24 @@ def compliance_matrix(*, user) -> dict:
 
 
 def policy_failures(*, policy: Policy, user, domain_slug: str | None = None) -> QuerySet:
-    qs = statuses(user=user).filter(policy=policy, outcome=PolicyStatus.Outcome.FAIL)
+    qs = compliance(user=user).filter(policy=policy, outcome=Compliance.Outcome.FAIL)
     if domain_slug:
         qs = qs.filter(product__domain__slug=domain_slug)
     return qs.select_related("product__domain").order_by("product__domain__name", "product__name")
 
 
 def policy_counts(*, policy: Policy, user) -> dict:
-    return PolicyStatus.objects.filter(product__in=_visible_ids(user), policy=policy).aggregate(
+    return Compliance.objects.filter(product__in=_visible_ids(user), policy=policy).aggregate(
         total=Count("pk"),
         passing=Count("pk", filter=Q(outcome=PASS)),
-        waived=Count("pk", filter=Q(outcome=PolicyStatus.Outcome.FAIL) & Q(waived_exists())),
+        waived=Count("pk", filter=Q(outcome=Compliance.Outcome.FAIL) & Q(waived_exists())),
     )
 
 
 def policy_evaluated(*, policy: Policy) -> bool:
     """Has an evaluation covered this active policy since it was adopted? Until one has, its
     page says the evaluation is queued rather than "0 of 0 products pass"."""
-    if PolicyStatus.objects.filter(policy=policy).exists():
+    if Compliance.objects.filter(policy=policy).exists():
         return True
     runs = EvaluationRun.objects.filter(finished_at__isnull=False).exclude(
         trigger=EvaluationRun.Trigger.CHANGE  # a run over changed products only
@@ -111,7 +111,7 @@ def policy_trend(*, policy: Policy, limit: int = 30) -> list[PolicyRunSummary]:
 
 def domain_scorecard(*, domain, user) -> list[dict]:
     rows = (
-        statuses(user=user)
+        compliance(user=user)
         .filter(product__domain=domain, policy__status=Policy.Status.ACTIVE)
         .values("policy_id")
         .annotate(total=Count("pk"), ok=Count("pk", filter=_compliant()))
@@ -127,11 +127,11 @@ def domain_scorecard(*, domain, user) -> list[dict]:
 
 def domain_failures(*, domain, user) -> QuerySet:
     return (
-        statuses(user=user)
+        compliance(user=user)
         .filter(
             product__domain=domain,
             policy__status=Policy.Status.ACTIVE,
-            outcome=PolicyStatus.Outcome.FAIL,
+            outcome=Compliance.Outcome.FAIL,
         )
         .select_related("product__domain", "policy")
         .order_by("product__name", "policy__key")
@@ -153,7 +153,7 @@ def product_compliance(*, product: DataProduct) -> list[dict]:
     failure. The Governance tab and the MCP server read it."""
     from governance.policies.services import applicable_policies
 
-    by_policy = {s.policy_id: s for s in PolicyStatus.objects.filter(product=product)}
+    by_policy = {s.policy_id: s for s in Compliance.objects.filter(product=product)}
     waived = {w.policy_id: w for w in active_waivers().filter(product=product)}
     pending = set(
         Waiver.objects.filter(product=product, status=Waiver.Status.REQUESTED).values_list(

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from domains.models import Domain
 from governance.models import (
+    Compliance,
+    ComplianceChange,
     DirtyProduct,
     EvaluationRun,
     GlossaryTerm,
     Policy,
-    PolicyResult,
     PolicyRunSummary,
-    PolicyStatus,
     PolicyVote,
     Waiver,
 )
@@ -31,7 +31,7 @@ from meshportal.permissions import DECIDE, EDIT, PUBLIC_PRODUCTS, RETIRE, can
 from products.models import DataProduct
 
 logger = logging.getLogger(__name__)
-PASS, FAIL = PolicyStatus.Outcome.PASS, PolicyStatus.Outcome.FAIL
+PASS, FAIL = Compliance.Outcome.PASS, Compliance.Outcome.FAIL
 
 
 def quorum() -> int:
@@ -191,7 +191,7 @@ def policy_retire(*, policy: Policy, by) -> Policy:
     if not can(by, RETIRE, policy):
         raise ValidationError(f"You may not retire “{policy}”.")
     _set_status(policy, Policy.Status.RETIRED, retired_at=timezone.now())
-    PolicyStatus.objects.filter(policy=policy).delete()
+    Compliance.objects.filter(policy=policy).delete()
     return policy
 
 
@@ -229,9 +229,9 @@ def evaluate_policies(
     scope = dict(products.values_list("pk", "domain_id"))
     run = EvaluationRun.objects.create(trigger=trigger, products=len(scope), policies=len(policies))
     existing = (
-        PolicyStatus.objects.all()
+        Compliance.objects.all()
         if full
-        else PolicyStatus.objects.filter(product__in=products.values("pk"))
+        else Compliance.objects.filter(product__in=products.values("pk"))
     )
     current = {
         (pol, prod): (pk, outcome, reason)
@@ -256,29 +256,29 @@ def evaluate_policies(
                 new.append((policy.pk, product_id, outcome, reason, now, run.pk))
             elif (old[1], old[2]) != (outcome, reason):
                 changed.append(
-                    PolicyStatus(pk=old[0], outcome=outcome, reason=reason, changed_at=now, run=run)
+                    Compliance(pk=old[0], outcome=outcome, reason=reason, changed_at=now, run=run)
                 )
             else:
                 continue
             history.append((run.pk, policy.pk, product_id, outcome, reason, now))
     _insert(
-        PolicyStatus, ["policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"], new
+        Compliance, ["policy_id", "product_id", "outcome", "reason", "changed_at", "run_id"], new
     )
-    PolicyStatus.objects.bulk_update(
+    Compliance.objects.bulk_update(
         changed, ["outcome", "reason", "changed_at", "run"], batch_size=500
     )
     _insert(
-        PolicyResult,
+        ComplianceChange,
         ["run_id", "policy_id", "product_id", "outcome", "reason", "created_at"],
         history,
     )
     gone = [current[k][0] for k in current.keys() - seen]
     for i in range(0, len(gone), 500):
-        PolicyStatus.objects.filter(pk__in=gone[i : i + 500]).delete()
+        Compliance.objects.filter(pk__in=gone[i : i + 500]).delete()
     # The trend on a policy's page is shown to everyone: it counts the products everyone may
     # see (not drafts), so that it never tells how many drafts another team has.
     counts = (
-        PolicyStatus.objects.filter(policy__status=Policy.Status.ACTIVE)
+        Compliance.objects.filter(policy__status=Policy.Status.ACTIVE)
         .filter(product__in=DataProduct.objects.filter(PUBLIC_PRODUCTS).values("pk"))
         .values("policy_id")
         .annotate(
@@ -362,7 +362,7 @@ def active_waivers(now: datetime | None = None) -> QuerySet:
 
 
 def waived_exists(policy_ref="policy_id", product_ref="product_id") -> Exists:
-    """Exists(an active waiver) for annotating PolicyStatus-like rows."""
+    """Exists(an active waiver) for annotating Compliance-like rows."""
     return Exists(
         active_waivers().filter(policy_id=OuterRef(policy_ref), product_id=OuterRef(product_ref))
     )
@@ -607,7 +607,7 @@ def compliance_share(product: DataProduct) -> float | None:
     """Share of the active policies that apply to the product which it passes (or has waived);
     None when no policy has judged it yet. One term of the trust score."""
     statuses = (
-        PolicyStatus.objects.filter(product=product, policy__in=applicable_policies(product))
+        Compliance.objects.filter(product=product, policy__in=applicable_policies(product))
         .annotate(waived=waived_exists())
         .values_list("outcome", "waived")
     )

@@ -10,7 +10,7 @@ def _check_rule(user, action, check) -> bool:
 
 
 def _run_rule(user, action, run) -> bool:
-    return _check_rule(user, action, run.check_obj)
+    return _check_rule(user, action, run.quality_check)
 
 
 def _webhook_rule(user, action, hook) -> bool:
@@ -46,5 +46,5 @@ def register() -> None:
     p.register(
         QualityRun,
         rule=_run_rule,
-        visibility=p._visible_through_product("check_obj__port__product"),
+        visibility=p._visible_through_product("quality_check__port__product"),
     )

@@ -35,7 +35,7 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
     start = today - timedelta(days=days - 1)
     rows = (
         QualityRun.objects.filter(
-            check_obj__port__product=product,
+            quality_check__port__product=product,
             finished_at__date__gte=start,
             status__in=["passed", "failed", "error"],
         )

@@ -382,7 +382,7 @@ def _create_run(check: QualityCheck, trigger: str, now: datetime) -> QualityRun 
     try:
         with transaction.atomic():
             return QualityRun.objects.create(
-                check_obj=check, trigger=trigger, deadline=now + QUEUE_GRACE
+                quality_check=check, trigger=trigger, deadline=now + QUEUE_GRACE
             )
     except IntegrityError:
         return None
@@ -407,13 +407,15 @@ def run_now(*, checks: Iterable[QualityCheck], by=None) -> list[QualityRun]:
                 runs.append(run)
         by_port: dict[int, list[int]] = defaultdict(list)
         for run in runs:
-            by_port[run.check_obj.port_id].append(run.pk)
+            by_port[run.quality_check.port_id].append(run.pk)
         for ids in by_port.values():
             _enqueue(ids)
         # A check that is due anyway (a new one is due at once) has its due run in this one:
         # move its schedule on, or the scheduler runs it again right after (twice on creation).
         due = [
-            r.check_obj for r in runs if r.check_obj.next_run_at and r.check_obj.next_run_at <= now
+            r.quality_check
+            for r in runs
+            if r.quality_check.next_run_at and r.quality_check.next_run_at <= now
         ]
         for check in due:
             check.next_run_at = next_run_after(check, now)
@@ -442,7 +444,9 @@ def dispatch_due(*, now: datetime | None = None) -> int:
                 runs = list(
                     QualityRun.objects.bulk_create(
                         [
-                            QualityRun(check_obj=c, trigger="schedule", deadline=now + QUEUE_GRACE)
+                            QualityRun(
+                                quality_check=c, trigger="schedule", deadline=now + QUEUE_GRACE
+                            )
                             for c in checks
                         ],
                         batch_size=1000,
@@ -485,7 +489,7 @@ def sweep_stuck(*, now: datetime | None = None) -> int:
                 QualityRun.objects.select_for_update(skip_locked=True)
                 .filter(status__in=QualityRun.ACTIVE, deadline__lt=now)
                 .order_by("pk")
-                .values_list("pk", "status", "check_obj_id")[:SWEEP_BATCH]
+                .values_list("pk", "status", "quality_check_id")[:SWEEP_BATCH]
             )
             if not batch:
                 break
@@ -508,12 +512,12 @@ def _after_sweep(check_ids: set[int], now: datetime) -> None:
     )
     QualityCheck.objects.filter(pk__in=check_ids).update(last_status="error", last_run_at=now)
     last_ids = (
-        QualityRun.objects.filter(check_obj_id__in=check_ids, status="error", finished_at=now)
-        .values("check_obj_id")
+        QualityRun.objects.filter(quality_check_id__in=check_ids, status="error", finished_at=now)
+        .values("quality_check_id")
         .annotate(last=Max("pk"))
         .values_list("last", flat=True)
     )
-    latest = {r.check_obj_id: r for r in QualityRun.objects.filter(pk__in=list(last_ids))}
+    latest = {r.quality_check_id: r for r in QualityRun.objects.filter(pk__in=list(last_ids))}
     products: dict[int, DataProduct] = {}
     recipients: dict[int, list] = {}
     for check in checks:
@@ -538,29 +542,29 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
     now = timezone.now()
     runs = list(
         QualityRun.objects.filter(pk__in=run_ids, status="queued").select_related(
-            "check_obj__port__data_source", "check_obj__port__product__domain"
+            "quality_check__port__data_source", "quality_check__port__product__domain"
         )
     )
     claimed = []
     for run in runs:
-        deadline = now + timedelta(seconds=run.check_obj.timeout_seconds) + RUN_GRACE
+        deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
         if QualityRun.objects.filter(pk=run.pk, status="queued").update(
             status="running", started_at=now, deadline=deadline
         ):
             claimed.append(run)
     by_port: dict[int, list[QualityRun]] = defaultdict(list)
     for run in claimed:
-        by_port[run.check_obj.port_id].append(run)
+        by_port[run.quality_check.port_id].append(run)
     outcome = {}
     for port_runs in by_port.values():
-        port = port_runs[0].check_obj.port
+        port = port_runs[0].quality_check.port
         specs = [
             engine.CheckSpec(
                 id=r.pk,
-                kind=r.check_obj.kind,
-                columns=list(r.check_obj.columns),
-                params=dict(r.check_obj.params),
-                timeout_seconds=r.check_obj.timeout_seconds,
+                kind=r.quality_check.kind,
+                columns=list(r.quality_check.columns),
+                params=dict(r.quality_check.params),
+                timeout_seconds=r.quality_check.timeout_seconds,
             )
             for r in port_runs
         ]
@@ -593,7 +597,7 @@ def samples_allowed(port: OutputPort) -> bool:
 
 def record_result(*, run: QualityRun, result: engine.Result) -> str:
     now = timezone.now()
-    check = run.check_obj
+    check = run.quality_check
     n = QualityRun.objects.filter(pk=run.pk, status="running").update(
         status=result.status,
         observed=result.observed,
@@ -872,7 +876,7 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
             continue
         run = (
             QualityRun.objects.filter(
-                check_obj=c, status__in=["passed", "failed"], observed__isnull=False
+                quality_check=c, status__in=["passed", "failed"], observed__isnull=False
             )
             .order_by("-finished_at")
             .first()

@@ -1,5 +1,6 @@
 """/api/v1/: every app's viewsets, plus the OpenAPI schema and its docs (/api/schema/, /api/docs/)."""
 
+from django.shortcuts import redirect
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
@@ -17,8 +18,8 @@ router.register("ports", p.PortViewSet, basename="port")
 router.register("fields", p.FieldViewSet, basename="field")
 router.register("access-requests", p.AccessRequestViewSet, basename="access-request")
 router.register("policies", g.PolicyViewSet, basename="policy")
-router.register("policy-evaluations/history", g.PolicyResultViewSet, basename="policy-result")
-router.register("policy-evaluations", g.PolicyEvaluationViewSet, basename="policy-evaluation")
+router.register("compliance/history", g.ComplianceChangeViewSet, basename="compliance-change")
+router.register("compliance", g.ComplianceViewSet, basename="compliance")
 router.register("waivers", g.WaiverViewSet, basename="waiver")
 router.register("quality-checks", g.QualityCheckViewSet, basename="quality-check")
 router.register("quality-runs", g.QualityRunViewSet, basename="quality-run")
@@ -31,6 +32,14 @@ product_detail = p.ProductViewSet.as_view(
 
 def _action(viewset, name, method="post"):
     return viewset.as_view({method: name})
+
+
+def _moved_to_compliance(request, rest: str = ""):
+    """`policy-evaluations/` was the old name of `compliance/`: a permanent redirect that keeps
+    the method and body (308), so scripts written against it still work."""
+    query = request.META.get("QUERY_STRING", "")
+    url = f"/api/v1/compliance/{rest}" + (f"?{query}" if query else "")
+    return redirect(url, permanent=True, preserve_request=True)
 
 
 # Every product route twice: /products/<domain>/<product>/… and /products/urn:mesh:<d>:<p>/…,
@@ -87,6 +96,7 @@ v1 = [
         _action(p.AccessRequestViewSet, "withdraw"),
         name="access-request-withdraw",
     ),
+    re_path(r"^policy-evaluations/(?P<rest>.*)$", _moved_to_compliance),
     path("", include(router.urls)),
 ]
 

@@ -103,4 +103,4 @@ def test_a_domain_policy_adopted_at_once_is_queued_too(
     assert policy.status == Policy.Status.ACTIVE
     text = _page(client, policy)
     assert QUEUED not in text and "products pass" in text
-    assert policy.statuses.exists()
+    assert policy.compliance.exists()

@@ -15,7 +15,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 P = "/api/v1/policies/"
-E = "/api/v1/policy-evaluations/"
+E = "/api/v1/compliance/"
 W = "/api/v1/waivers/"
 
 
@@ -263,3 +263,15 @@ def test_list_query_count_does_not_grow_with_the_data(mesh, url, django_assert_m
     with django_assert_max_num_queries(len(small.captured_queries)):
         body = c.get(url).json()
     assert body["count"] >= 10 or "outcome" in url
+
+
+def test_the_old_policy_evaluations_paths_redirect_to_compliance(client, mesh):
+    """`/policy-evaluations/` was the old name of `/compliance/`: scripts written against it
+    are sent on with method and body kept (308), query string included."""
+    client.force_login(mesh.council)
+    r = client.get("/api/v1/policy-evaluations/history/?outcome=fail")
+    assert r.status_code == 308
+    assert r["Location"] == "/api/v1/compliance/history/?outcome=fail"
+    r = client.post("/api/v1/policy-evaluations/evaluate/")
+    assert (r.status_code, r["Location"]) == (308, "/api/v1/compliance/evaluate/")
+    assert client.get("/api/v1/policy-evaluations/", follow=True).status_code == 200

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from governance.models import DirtyProduct, EvaluationRun, Policy, PolicyStatus
+from governance.models import Compliance, DirtyProduct, EvaluationRun, Policy
 from governance.policies import services as ps
 from products import services
 from products.models import DataProduct, SchemaField
@@ -61,9 +61,9 @@ def test_evaluating_all_policies_runs_the_same_queries_for_few_or_many_products(
         )
     # The second run writes only the new products' results: same query count, 4x the products.
     assert counts[1] <= counts[0] <= 40, counts
-    assert PolicyStatus.objects.filter(policy__key="names", outcome="fail").count() == 32
+    assert Compliance.objects.filter(policy__key="names", outcome="fail").count() == 32
     assert (
-        PolicyStatus.objects.get(policy__key="names", product__slug="bulk-5").reason
+        Compliance.objects.get(policy__key="names", product__slug="bulk-5").reason
         == "field `BadName` is not snake_case"
     )
 
@@ -94,7 +94,7 @@ def test_a_burst_of_edits_marks_products_once_and_one_run_evaluates_them(
     assert not DirtyProduct.objects.exists()
     assert (
         "field `OrderID` is not snake_case"
-        in PolicyStatus.objects.get(policy__key="names", product=product).reason
+        in Compliance.objects.get(policy__key="names", product=product).reason
     )
     assert ps.evaluate_changed_products() is None  # nothing left to do
 
@@ -133,7 +133,7 @@ def test_evaluation_and_debounced_reevaluation_through_a_real_worker(
     wait_for(
         lambda: EvaluationRun.objects.filter(trigger="schedule", finished_at__isnull=False).exists()
     )
-    assert PolicyStatus.objects.filter(policy=p, outcome="pass").count() == 3
+    assert Compliance.objects.filter(policy=p, outcome="pass").count() == 3
     before = EvaluationRun.objects.filter(trigger="change").count()
     product = mesh.products[("orders", "published")]
     for name in ("OrderID", "OrderNo", "order_no"):
@@ -150,7 +150,7 @@ def test_evaluation_and_debounced_reevaluation_through_a_real_worker(
     # in the burst would have marked it again and scheduled one), and no second run started.
     assert not DirtyProduct.objects.exists()
     assert EvaluationRun.objects.filter(trigger="change").count() == before + 1
-    status = PolicyStatus.objects.get(policy=p, product=product)
+    status = Compliance.objects.get(policy=p, product=product)
     assert status.outcome == "fail" and status.reason == "field `Order_ID` is not snake_case"
 
 
@@ -168,7 +168,7 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(
     assert naming.status == "active" and naming.proposed_by.username == "olivia"
     assert naming.votes.filter(decision="approve").count() >= 3
     accounts = DataProduct.objects.get(slug="user-accounts")
-    status = PolicyStatus.objects.get(policy=naming, product=accounts)
+    status = Compliance.objects.get(policy=naming, product=accounts)
     assert status.outcome == "fail"
     assert "field `UserID` is not snake_case" in status.reason
     uma = get_user_model().objects.get(username="uma")
@@ -206,7 +206,7 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(
     debounce = {"countdown": settings.MESH_POLICY_DEBOUNCE_SECONDS}
     assert (policy_tasks.evaluate_changed_products.name, [], {}, debounce) in scheduled
     ps.evaluate_changed_products()
-    assert PolicyStatus.objects.get(policy=naming, product=accounts).outcome == "pass"
+    assert Compliance.objects.get(policy=naming, product=accounts).outcome == "pass"
     tab = client.get(accounts.get_absolute_url() + "?tab=governance").content.decode()
     assert "field `UserID` is not snake_case" not in tab
     # A blocking Orders policy keeps the undocumented draft from being published: Olivia sees
@@ -227,10 +227,10 @@ def test_demo_council_adopts_naming_users_fails_then_fixes_and_draft_is_gated(
     )
     assert DataProduct.objects.get(slug="order-events").status == "draft"
     # Seeding again changes nothing.
-    counts = (Policy.objects.count(), EvaluationRun.objects.count(), PolicyStatus.objects.count())
+    counts = (Policy.objects.count(), EvaluationRun.objects.count(), Compliance.objects.count())
     call_command("seed_demo", verbosity=0)
     assert counts == (
         Policy.objects.count(),
         EvaluationRun.objects.count(),
-        PolicyStatus.objects.count(),
+        Compliance.objects.count(),
     )

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from governance.models import DirtyProduct, GlossaryTerm, Policy, PolicyStatus
+from governance.models import Compliance, DirtyProduct, GlossaryTerm, Policy
 from governance.policies import services as ps
 from meshportal.models import AuditEntry
 from products import services
@@ -48,7 +48,7 @@ def test_owner_links_a_field_which_reindexes_search_and_reevaluates_policies(
         key="linked", title="Fields are linked", rule_type="glossary", status="active"
     )
     ps.evaluate_policies()
-    assert PolicyStatus.objects.get(policy=policy, product=product).outcome == "fail"
+    assert Compliance.objects.get(policy=policy, product=product).outcome == "fail"
     DirtyProduct.objects.all().delete()
     scheduled = []
     monkeypatch.setattr(  # the one enqueue (meshportal.queue) hands it to the broker
@@ -70,7 +70,7 @@ def test_owner_links_a_field_which_reindexes_search_and_reevaluates_policies(
     # The debounced evaluation is scheduled, and when it runs the glossary rule passes.
     assert DirtyProduct.objects.filter(product=product).exists() and len(scheduled) == 1
     ps.evaluate_changed_products()
-    assert PolicyStatus.objects.get(policy=policy, product=product).outcome == "pass"
+    assert Compliance.objects.get(policy=policy, product=product).outcome == "pass"
     # Search finds the product by the term's synonym at once.
     assert _found(mesh.consumer, "CLV") == ["Orders published"]
     client.force_login(mesh.consumer)

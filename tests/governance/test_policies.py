@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import Policy, PolicyStatus, Waiver
+from governance.models import Compliance, Policy, Waiver
 from governance.policies import services as ps
 from meshportal.models import AuditEntry
 from products import services
@@ -218,15 +218,17 @@ def test_evaluation_stores_current_state_history_and_trend(mesh):
     )
     run1 = ps.evaluate_policies()
     live = DataProduct.objects.exclude(status="retired").count()
-    assert PolicyStatus.objects.filter(policy=policy, outcome="fail").count() == live
+    assert Compliance.objects.filter(policy=policy, outcome="fail").count() == live
     product = mesh.products[("orders", "published")]
     services.product_update(product=product, freshness_slo_hours=12)
     run2 = ps.evaluate_policies()
     assert run2.changed == 1  # only what changed is written
-    status = PolicyStatus.objects.get(policy=policy, product=product)
+    status = Compliance.objects.get(policy=policy, product=product)
     assert status.outcome == "pass" and status.run == run2
     history = list(
-        policy.results.filter(product=product).order_by("created_at").values_list("run", "outcome")
+        policy.compliance_changes.filter(product=product)
+        .order_by("created_at")
+        .values_list("run", "outcome")
     )
     assert history == [(run1.pk, "fail"), (run2.pk, "pass")]
     # The trend is shown to everyone: it counts the products everyone sees (not drafts).
@@ -235,7 +237,7 @@ def test_evaluation_stores_current_state_history_and_trend(mesh):
     assert trend == [(0, public), (1, public - 1)]
     # Retiring the policy removes its current state from scorecards.
     ps.policy_retire(policy=policy, by=mesh.staff)
-    assert not PolicyStatus.objects.filter(policy=policy).exists()
+    assert not Compliance.objects.filter(policy=policy).exists()
 
 
 def test_policy_compliance_is_a_term_of_the_trust_score(mesh):

@@ -206,10 +206,10 @@ def test_quality_coverage_counts_checks_and_pass_rate(mesh):
     assert evaluate("quality_coverage", p) is None  # a check and no runs yet: nothing to judge
     now = timezone.now()
     for status in ["passed", "failed", "failed"]:
-        QualityRun.objects.create(check_obj=check, status=status, finished_at=now, deadline=now)
+        QualityRun.objects.create(quality_check=check, status=status, finished_at=now, deadline=now)
     # Old runs fall out of the window.
     QualityRun.objects.create(
-        check_obj=check, status="passed", finished_at=now - timedelta(days=40), deadline=now
+        quality_check=check, status="passed", finished_at=now - timedelta(days=40), deadline=now
     )
     assert evaluate("quality_coverage", p, min_pass_rate_pct=50, days=30) == [
         "1 of 3 check runs passed in the last 30 days (33%), needs 50%"

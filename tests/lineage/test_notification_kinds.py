@@ -51,7 +51,7 @@ def _quality_change(mesh):
     port = mesh.products[("orders", "published")].ports.get()
     check = QualityCheck.objects.create(port=port, name="Ids present", kind="missing")
     run = QualityRun.objects.create(
-        check_obj=check, status="failed", message="3 missing", deadline=timezone.now()
+        quality_check=check, status="failed", message="3 missing", deadline=timezone.now()
     )
     quality_services.alert_state_change(check=check, run=run, previous="passed")
     return "quality.failed", "Orders published: check “Ids present” fails"

@@ -240,7 +240,7 @@ def test_sampled_values_and_locations_in_quality_results_only_for_those_granted(
     port = mesh.products[("orders", "published")].ports.get()
     check = QualityCheck.objects.create(port=port, name="No missing ids", kind="missing")
     QualityRun.objects.create(
-        check_obj=check,
+        quality_check=check,
         status="failed",
         observed=1,
         message=f"1 missing value in {LOCATION}.order_id",

@@ -62,7 +62,7 @@ def _plant(mesh) -> dict:
         services.port_update(port=port, location=LOCATION)
     check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["x"])
     run = QualityRun.objects.create(
-        check_obj=check,
+        quality_check=check,
         trigger="manual",
         status="failed",
         observed=3,

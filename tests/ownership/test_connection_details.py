@@ -31,7 +31,7 @@ def moved(mesh):
         services.port_update(port=port, location=SECRET)
     check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["order_id"])
     QualityRun.objects.create(
-        check_obj=check,
+        quality_check=check,
         status="failed",
         message=f"3 nulls in {SECRET}.order_id",
         sample=[SAMPLE],

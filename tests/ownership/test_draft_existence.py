@@ -43,7 +43,7 @@ def world(mesh, django_capture_on_commit_callbacks):
         waiver = ps.waiver_request(policy=policy, product=draft, by=mesh.owner, justification="x")
     port = draft.ports.get()
     check = QualityCheck.objects.create(port=port, name="rows", kind="row_count", params={})
-    QualityRun.objects.create(check_obj=check, status="passed", deadline=timezone.now())
+    QualityRun.objects.create(quality_check=check, status="passed", deadline=timezone.now())
     mesh.draft, mesh.waiver, mesh.policy = draft, waiver, policy
     return mesh
 
@@ -51,8 +51,8 @@ def world(mesh, django_capture_on_commit_callbacks):
 LISTS = [
     "/api/v1/products/?urn={}",
     "/api/v1/products/?urn={}&status=draft",
-    "/api/v1/policy-evaluations/?product={}",
-    "/api/v1/policy-evaluations/history/?product={}",
+    "/api/v1/compliance/?product={}",
+    "/api/v1/compliance/history/?product={}",
     "/api/v1/waivers/?product={}",
     "/api/v1/quality-checks/?product={}",
     "/api/v1/quality-runs/?product={}",
@@ -261,7 +261,7 @@ def test_a_notification_about_a_draft_reaches_only_those_who_may_see_it(
     run = QualityRun.objects.get()
     run.status, run.message = "failed", "too few rows"
     with django_capture_on_commit_callbacks(execute=True):  # e-mails leave on commit
-        quality_services.alert_state_change(check=run.check_obj, run=run, previous="passed")
+        quality_services.alert_state_change(check=run.quality_check, run=run, previous="passed")
     got = set(Notification.objects.filter(kind="quality.failed").values_list("user__username"))
     assert got == {("owner",), ("member",)}
     assert all("other_owner@" not in m.to[0] for m in mail.outbox)

@@ -402,7 +402,7 @@ def policy_evaluate_page(c, m, state, user, sent):
 
 
 def policy_evaluate_api(c, m, state, user, sent):
-    r = c.post(f"{API}/policy-evaluations/evaluate/")
+    r = c.post(f"{API}/compliance/evaluate/")
     assert r.status_code != 202 or r.json()["queued"] is True
     return write(outcome_of(r), bool(sent))
 
@@ -619,7 +619,7 @@ def check_delete_admin(c, m, state, user):
 
 
 def _ran(m, state) -> bool:
-    return QualityRun.objects.filter(check_obj=m.checks[state], trigger="manual").exists()
+    return QualityRun.objects.filter(quality_check=m.checks[state], trigger="manual").exists()
 
 
 def check_run_page(c, m, state, user):

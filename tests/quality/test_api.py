@@ -58,7 +58,7 @@ def test_team_creates_a_check_and_its_first_run_is_queued(mesh, port):
     body = r.json()
     assert body["product"] == "urn:mesh:orders:published-product"
     assert body["params"] == {"max": 10, "unit": "percent"}
-    assert QualityRun.objects.filter(check_obj_id=body["id"], trigger="manual").count() == 1
+    assert QualityRun.objects.filter(quality_check_id=body["id"], trigger="manual").count() == 1
 
 
 @pytest.mark.parametrize(

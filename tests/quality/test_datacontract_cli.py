@@ -57,7 +57,7 @@ def test_datacontract_cli_lints_an_export_and_agrees_with_the_portal(checked_por
     quality_services.execute_runs(run_ids=[r.pk for r in runs])
     portal = dict(
         QualityRun.objects.filter(pk__in=[r.pk for r in runs]).values_list(
-            "check_obj__name", "status"
+            "quality_check__name", "status"
         )
     )
     assert portal == {"Rows": "passed", "Names": "failed"}  # the known table lacks one name
@@ -164,10 +164,10 @@ def test_on_the_demo_mesh_the_schema_checks_fail_as_datacontract_cli_reports(
     quality_services.dispatch_due()
     quality_services.execute_runs(run_ids=list(QualityRun.objects.values_list("pk", flat=True)))
     portal, theirs = {}, {}
-    for run in QualityRun.objects.filter(check_obj__kind="schema").select_related(
-        "check_obj__port__product__owner_team"
+    for run in QualityRun.objects.filter(quality_check__kind="schema").select_related(
+        "quality_check__port__product__owner_team"
     ):
-        product = run.check_obj.port.product
+        product = run.quality_check.port.product
         portal |= {
             (product.slug, field, "required" if kind == "missing" else "unique"): int(n)
             for field, n, kind in FINDING.findall(run.message)

@@ -48,13 +48,13 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     # The schema checks find what datacontract-cli finds: the declared required and unique
     # fields hold the same missing and duplicate values as the metric checks count.
     schema = {
-        run.check_obj.port.product.slug: run
-        for run in QualityRun.objects.filter(check_obj__kind="schema").select_related(
-            "check_obj__port__product"
+        run.quality_check.port.product.slug: run
+        for run in QualityRun.objects.filter(quality_check__kind="schema").select_related(
+            "quality_check__port__product"
         )
     }
     assert set(schema) == {"orders", "customer-profiles"}
-    missing = QualityRun.objects.get(check_obj__name="Every order has a customer").observed
+    missing = QualityRun.objects.get(quality_check__name="Every order has a customer").observed
     assert missing > 0
     assert (schema["orders"].status, schema["orders"].observed) == ("failed", 2)
     assert schema["orders"].message == (
@@ -75,14 +75,14 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
 
     # Olivia fixes the 'lost' statuses in the warehouse and clicks "Run now".
     check = QualityCheck.objects.get(name="Known order status")
-    assert QualityRun.objects.get(check_obj=check).observed == 3
+    assert QualityRun.objects.get(quality_check=check).observed == 3
     _warehouse_execute(
         "UPDATE orders_orders SET order_status = 'shipped' WHERE order_status = 'lost'"
     )
     client.login(username="olivia", password="mesh-demo")
     resp = client.post(reverse("governance:quality_check_run", args=[check.pk]))
     assert resp.status_code == 302
-    run = QualityRun.objects.get(check_obj=check, status="queued")
+    run = QualityRun.objects.get(quality_check=check, status="queued")
     services.execute_runs(run_ids=[run.pk])  # what the worker does
     check.refresh_from_db()
     assert check.last_status == "passed"

@@ -122,7 +122,7 @@ def test_the_ci_flow_runs_on_the_generated_client(mesh_client, live_server, chec
     published = products_publish_create.sync("orders", "returns", client=client)
     assert published.status == "published"
     quality_checks_run_create.sync_detailed(check.id, client=client)
-    queued = QualityRun.objects.filter(check_obj_id=check.id, status="queued")
+    queued = QualityRun.objects.filter(quality_check_id=check.id, status="queued")
     quality_services.execute_runs(run_ids=[r.pk for r in queued])  # as the quality worker does
     runs = quality_runs_list.sync(client=client, product=product.urn)
     assert [(r.check, r.status.value) for r in runs.results] == [(check.id, "passed")]

@@ -89,7 +89,7 @@ def test_run_now_is_kept_and_runs_when_redis_returns(
         response = client.post(f"/api/v1/quality-checks/{check.pk}/run/")
         assert response.status_code == 202, response.content
         assert response.json()["status"] == "queued"
-    run = QualityRun.objects.get(check_obj=check)
+    run = QualityRun.objects.get(quality_check=check)
     assert PendingTask.objects.filter(sent_at__isnull=True).count() == 1
 
     redis_down.restore()
@@ -109,7 +109,7 @@ def test_evaluate_now_is_kept_and_runs_when_redis_returns(
         assert response.status_code == 200
         assert "saved and will run automatically" in response.text
     else:
-        response = client.post("/api/v1/policy-evaluations/evaluate/")
+        response = client.post("/api/v1/compliance/evaluate/")
         assert response.status_code == 202, response.content
         assert response.json()["queued"] is False
         assert "saved and will run automatically" in response.json()["detail"]

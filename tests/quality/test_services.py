@@ -128,7 +128,7 @@ def test_the_sweeper_ends_runs_of_a_lost_worker_and_the_next_schedule_proceeds(c
     # A late result from the lost worker changes nothing.
     assert services.execute_runs(run_ids=[run.pk]) == {}
     assert services.dispatch_due(now=later) == 1
-    assert QualityRun.objects.filter(check_obj=check, status="queued").count() == 1
+    assert QualityRun.objects.filter(quality_check=check, status="queued").count() == 1
 
 
 def test_state_changes_alert_the_owning_team(
@@ -319,7 +319,8 @@ def test_sweeping_stuck_runs_is_bulk_one_trust_refresh_per_product(
     ]
     past = timezone.now() - timedelta(minutes=1)
     QualityRun.objects.bulk_create(
-        QualityRun(check_obj=c, trigger="schedule", status="queued", deadline=past) for c in checks
+        QualityRun(quality_check=c, trigger="schedule", status="queued", deadline=past)
+        for c in checks
     )
     with django_assert_max_num_queries(110) as captured:
         assert services.sweep_stuck() == 20

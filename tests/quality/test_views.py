@@ -46,7 +46,7 @@ def test_owner_defines_a_check_in_the_browser_and_its_first_run_is_queued(client
     assert resp.status_code == 302 and resp["Location"].endswith("?tab=quality")
     check = QualityCheck.objects.get()
     assert check.params == {"values": ["ok", "fine"], "max": 0, "unit": "count"}
-    assert QualityRun.objects.filter(check_obj=check, status="queued").exists()
+    assert QualityRun.objects.filter(quality_check=check, status="queued").exists()
     page = client.get(_tab(checked_port)).content.decode()
     assert "Known status" in page and "queued" in page
 
@@ -89,10 +89,10 @@ def test_run_now_and_the_fix_clears_the_alert(client, checked_port):
     client.force_login(checked_port.mesh.owner)
     resp = client.post(reverse("governance:quality_check_run", args=[check.pk]))
     assert resp.status_code == 302
-    assert QualityRun.objects.filter(check_obj=check, status="queued").count() == 1
+    assert QualityRun.objects.filter(quality_check=check, status="queued").count() == 1
     # A second click while queued does not queue twice.
     client.post(reverse("governance:quality_check_run", args=[check.pk]))
-    assert QualityRun.objects.filter(check_obj=check, status="queued").count() == 1
+    assert QualityRun.objects.filter(quality_check=check, status="queued").count() == 1
 
 
 def test_mesh_wide_page_lists_failing_checks_by_domain(

@@ -42,8 +42,8 @@ def test_beat_dispatch_runs_checks_on_the_worker(worker_port):
     wait_for(
         lambda: QualityRun.objects.filter(status__in=["passed", "failed"]).count() == 2, timeout=60
     )
-    assert QualityRun.objects.get(check_obj=a).observed == 1
-    assert QualityRun.objects.get(check_obj=b).status == "passed"
+    assert QualityRun.objects.get(quality_check=a).observed == 1
+    assert QualityRun.objects.get(quality_check=b).status == "passed"
     a.refresh_from_db()
     assert a.last_status == "failed" and a.next_run_at > timezone.now()
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from governance.models import EvaluationRun, PolicyStatus
+from governance.models import Compliance, EvaluationRun
 from governance.policies import services as policy_services
 from meshportal.audit import audit_context
 
@@ -11,7 +11,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with audit_context(door="command"):
             run = policy_services.evaluate_policies(trigger=EvaluationRun.Trigger.COMMAND)
-        failing = PolicyStatus.objects.filter(outcome=PolicyStatus.Outcome.FAIL).count()
+        failing = Compliance.objects.filter(outcome=Compliance.Outcome.FAIL).count()
         secs = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(

@@ -64,10 +64,10 @@ class Command(BaseCommand):
 
     def _report(self, ids: list[int]) -> None:
         bad = 0
-        runs = QualityRun.objects.filter(pk__in=ids).select_related("check_obj__port__product")
-        for run in runs.order_by("check_obj__port__product__name", "check_obj__name"):
-            product = run.check_obj.port.product
-            line = f"{run.status.upper():7} {product.urn} · {run.check_obj.name}"
+        runs = QualityRun.objects.filter(pk__in=ids).select_related("quality_check__port__product")
+        for run in runs.order_by("quality_check__port__product__name", "quality_check__name"):
+            product = run.quality_check.port.product
+            line = f"{run.status.upper():7} {product.urn} · {run.quality_check.name}"
             if run.threshold:
                 line += f" (observed {run.observed}, expected {run.threshold})"
             if run.status != "passed":
