@@ -456,7 +456,8 @@ class _Ctx:
 def _load(ctx: _Ctx, name: str, kind: type = list) -> Any:
     ctx.file, ctx.line = ctx.root / name, None
     try:
-        data = yaml.load(ctx.file.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506  # nosec B506 - safe loader subclass
+        # _LineLoader is a SafeLoader subclass.
+        data = yaml.load(ctx.file.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506  # nosec B506
     except FileNotFoundError:
         raise ctx.fail("missing from the backup") from None
     except yaml.MarkedYAMLError as e:

@@ -4,7 +4,7 @@ lint` (dataproduct-cli, its own environment: `make dataproduct-cli`)."""
 
 import json
 import os
-import subprocess  # nosec B404 - runs the dataproduct-cli installed for the tests
+import subprocess  # nosec B404
 from pathlib import Path
 
 import pytest
@@ -96,7 +96,7 @@ def _lint(path: Path, cwd: Path) -> dict:
     # (tests/quality/test_datacontract_cli.py); here they must be found by their id.
     env = {**os.environ, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
     env.pop("ENTROPY_DATA_API_KEY", None)
-    done = subprocess.run(  # nosec B603 - fixed arguments
+    done = subprocess.run(  # nosec B603
         [
             str(CLI),
             "lint",

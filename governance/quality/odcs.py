@@ -104,6 +104,7 @@ def check_rule(c: QualityCheck) -> tuple[str | None, dict]:
     p = c.params
     col = c.columns[0] if c.columns else None
     strict = bool(p.get("max_exclusive"))
+    rule: dict[str, Any]
     if c.kind == "row_count":
         op = _row_count_operator(p)
         if op is None:
@@ -112,7 +113,7 @@ def check_rule(c: QualityCheck) -> tuple[str | None, dict]:
             return None, rule
         return None, {"name": c.name, "type": "library", "metric": "rowCount", **op}
     if c.kind == "missing":
-        rule: dict[str, Any] = {"name": c.name, "type": "library", "metric": "nullValues"}
+        rule = {"name": c.name, "type": "library", "metric": "nullValues"}
         if p.get("missing_values"):
             rule = {
                 "name": c.name,
@@ -385,7 +386,7 @@ def plan_rules(port, sections, *, strict: bool = False) -> list[tuple[str | None
     claimed: set[str] = set()
     out = []
     for column, rules in sections:
-        entries = []
+        entries: list[tuple[Any, str | None, Any]] = []
         for n, rule in enumerate(rules or [], 1):
             if port.data_source_id is None:
                 entries.append((rule, None, NotRun("the port has no data source")))
