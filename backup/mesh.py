@@ -679,10 +679,12 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
         if key != f"{path.parent.name}/{path.stem}":
             raise ctx.fail(f"the document describes {key}, but the file is named after it", 1)
         # The contract keeps its quality rules and SLAs as they came (their metadata, the rules
-        # the portal does not run); the ports get their data sources and checks from
-        # product_state.yaml afterwards, so nothing is created twice.
+        # the portal does not run) but makes no checks of them: the checks, with their
+        # schedules, come back from product_state.yaml, so nothing is created twice.
         try:
-            result = contracts.contract_import(text=contracts.dump(doc), user=ctx.actor)
+            result = contracts.contract_import(
+                text=contracts.dump(doc), user=ctx.actor, make_checks=False
+            )
         except PermissionDenied as e:  # --user may not give the product to its team
             raise ctx.fail(str(e)) from e
         except ValidationError as e:

@@ -1163,11 +1163,14 @@ def contract_import(
     expected_urn: str | None = None,
     domain_slug: str | None = None,
     dry_run: bool = False,
+    make_checks: bool = True,
 ) -> ImportResult:
     """Create or update a product from an ODCS document; all or nothing.
 
     `product` (from the URL) must be the product the document names. With dry_run the changes
     are computed by applying them and rolling back, so the preview is exactly what would happen.
+    `make_checks=False` keeps the quality rules and SLAs in the contract without making checks
+    of them (a restore brings the checks back from its own state file).
     """
     doc = parse(text)
     validate(doc)
@@ -1232,7 +1235,9 @@ def contract_import(
         require_transfer(user, current, team)
     try:
         with transaction.atomic(), enforcing():
-            result = _apply(plan, domain, slug, existing, team=team, user=user)
+            result = _apply(
+                plan, domain, slug, existing, team=team, user=user, make_checks=make_checks
+            )
             if dry_run or not result.changed:
                 raise _Rollback(result)
     except _Rollback as r:
@@ -1251,7 +1256,14 @@ class _Rollback(Exception):  # noqa: N818 - control flow, not an error
 
 
 def _apply(
-    plan: dict, domain: Domain, slug: str, existing: DataProduct | None, *, team, user
+    plan: dict,
+    domain: Domain,
+    slug: str,
+    existing: DataProduct | None,
+    *,
+    team,
+    user,
+    make_checks: bool = True,
 ) -> ImportResult:
     from products import services
 
@@ -1280,7 +1292,7 @@ def _apply(
         pending = _batch.get()
         if pending is not None:
             pending.pop(product.pk, None)  # recorded below with the document's extras
-    extras = _hand_over_quality(product, plan["extras"])
+    extras = _hand_over_quality(product, plan["extras"]) if make_checks else plan["extras"]
     version = record_version(product, extras=extras, document_before=before)
     changes = [Change(**c) for c in version.changelog] if version else []
     # Importers that created something of their own (quality checks) made a change too.
