@@ -187,7 +187,8 @@ class Context:
 
     def stage_rng(self, name: str) -> random.Random:
         """A generator of its own for a stage, so adding a stage leaves the others' draws alone."""
-        return random.Random(f"{self.options.seed}:{name}")  # nosec B311 - test data, not secrets
+        # Test data, not secrets.
+        return random.Random(f"{self.options.seed}:{name}")  # nosec B311
 
 
 def _json_columns(rows: Iterable[tuple], at: list[int], convert: Callable, wanted) -> Iterable:

@@ -536,7 +536,8 @@ def _pg_distinct(conn, table_sql: str, location: tuple[str, str], columns: list[
         return sorted_, ()
     names = _in_list(conn, len(columns))
     small = (
-        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608  # nosec B608 - placeholders only
+        # Placeholders only.
+        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608  # nosec B608
         " WHERE s.schemaname = %s AND s.tablename = %s"
         f" AND s.attname IN ({names}) AND s.n_distinct BETWEEN 0 AND %s)"
     )

@@ -6,7 +6,7 @@ many): `make datacontract-cli` installs it into .venv-datacontract."""
 import json
 import os
 import re
-import subprocess  # nosec B404 - runs the datacontract-cli installed for the tests
+import subprocess  # nosec B404
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,8 @@ def _cli(*args, cwd) -> subprocess.CompletedProcess:
         "DATACONTRACT_POSTGRES_USERNAME": kw.get("user") or "postgres",
         "DATACONTRACT_POSTGRES_PASSWORD": kw.get("password") or "unused-with-trust-auth",
     }
-    return subprocess.run(  # nosec B603 - fixed arguments
+    # Fixed arguments.
+    return subprocess.run(  # nosec B603
         [str(CLI), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 

@@ -4,7 +4,7 @@ read its quality results. Every generated module imports."""
 
 import importlib
 import pkgutil
-import subprocess  # nosec B404 - runs the generator installed with the dev dependencies
+import subprocess  # nosec B404
 import sys
 from pathlib import Path
 
@@ -32,7 +32,8 @@ def mesh_client(live_server, tmp_path, monkeypatch):
     schema.write_bytes(
         requests.get(f"{live_server.url}/api/schema/?format=json", timeout=30).content
     )
-    subprocess.run(  # nosec B603 - fixed arguments
+    # Fixed arguments.
+    subprocess.run(  # nosec B603
         [str(GENERATOR), "generate", "--path", str(schema), "--meta", "none"]
         + ["--output-path", str(tmp_path / "mesh_client")],
         check=True,
