@@ -19,7 +19,7 @@ from products.models import DataProduct, InputPort
 from tests.conftest import FAIL_ON_SKIP
 
 pytestmark = pytest.mark.django_db
-CLI = Path(__file__).resolve().parents[1] / ".venv-dataproduct" / "bin" / "dataproduct"
+CLI = Path(__file__).resolve().parents[2] / ".venv-dataproduct" / "bin" / "dataproduct"
 
 
 @pytest.fixture(autouse=True)
