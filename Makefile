@@ -62,7 +62,7 @@ run: seed banner
 # Two pytest-xdist workers (the machine has two cores); TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: dev-install datacontract-cli dataproduct-cli
-	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Static analysis, as CI runs it: ruff (lint + format), the import layers (import-linter,
 # contracts in pyproject.toml), mypy with django-stubs, bandit.

@@ -74,6 +74,20 @@ def mesh(db):
     return factories.build_mesh()
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory):
+    """`collectstatic` with the production profile, once per test process: the production and
+    database-fault tests share it (they are one xdist group, so one process runs them)."""
+    from tests.prod_env import manage, production_env
+
+    root = tmp_path_factory.mktemp("static")
+    result = manage(
+        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return root
+
+
 @pytest.fixture(scope="module")
 def module_mesh(django_db_setup, django_db_blocker):
     """The same mesh, built once for a whole module (the permission matrix asks hundreds of

@@ -9,21 +9,19 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from tests.conftest import database_url_for_subprocess
-from tests.prod_env import Gunicorn, closed_port, manage, production_env
+from tests.prod_env import Gunicorn, closed_port, production_env
 from tests.tcp_proxy import TcpProxy
 
 # Any request carrying a session cookie makes Django read the session from the database.
 SESSION = {"Cookie": "sessionid=doesnotexist0000000000000000000000"}
 
 
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("static")
-    result = manage(
-        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return root
+pytestmark = pytest.mark.xdist_group("collected_static")
+
+
+@pytest.fixture
+def static_root(collected_static):
+    return collected_static
 
 
 def portal(database_url: str, static_root, tmp_path, **extra: str) -> Gunicorn:

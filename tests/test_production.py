@@ -50,15 +50,12 @@ def test_production_settings_are_hardened():
     assert values["log"] == "json"
 
 
-def test_collectstatic_writes_hashed_compressed_files(tmp_path):
-    result = manage(
-        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(tmp_path)), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    manifest = json.loads((tmp_path / "staticfiles.json").read_text())
+@pytest.mark.xdist_group("collected_static")
+def test_collectstatic_writes_hashed_compressed_files(collected_static):
+    manifest = json.loads((collected_static / "staticfiles.json").read_text())
     hashed = manifest["paths"]["css/portal.css"]
     assert re.fullmatch(r"css/portal\.[0-9a-f]{12}\.css", hashed)
-    assert (tmp_path / (hashed + ".gz")).exists()
+    assert (collected_static / (hashed + ".gz")).exists()
 
 
 def test_gunicorn_configuration_loads():
