@@ -5,7 +5,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from domains.models import Domain
-from governance.models import Compliance, ComplianceChange, Policy, QualityCheck, QualityRun, Waiver
+from governance.models import (
+    Compliance,
+    ComplianceChange,
+    Incident,
+    Policy,
+    QualityCheck,
+    QualityRun,
+    Waiver,
+)
 from governance.policies import rules
 from products.filters import ProductUrnFilter, visible_to_requester
 from products.models import OutputPort
@@ -86,3 +94,14 @@ class QualityRunFilter(django_filters.FilterSet):
     class Meta:
         model = QualityRun
         fields = ["product", "check", "status", "trigger"]
+
+
+class IncidentFilter(django_filters.FilterSet):
+    product = ProductUrnFilter()
+    status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
+    kind = django_filters.ChoiceFilter(choices=Incident.Kind.choices)
+    check = django_filters.NumberFilter(field_name="quality_check_id", label="Check id")
+
+    class Meta:
+        model = Incident
+        fields = ["product", "status", "kind", "check"]

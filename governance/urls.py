@@ -1,8 +1,8 @@
 from django.urls import include, path  # noqa: F401
 
 from governance.policies import views as policy_views
+from governance.quality import incident_views, webhook_views
 from governance.quality import views as quality_views
-from governance.quality import webhook_views
 
 app_name = "governance"
 
@@ -41,6 +41,14 @@ urlpatterns: list = [
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),
     path("quality/", quality_views.quality_overview, name="quality"),
+    path("incidents/", incident_views.incident_list, name="incidents"),
+    path("incidents/<int:pk>/", incident_views.incident_detail, name="incident"),
+    path(
+        "incidents/<int:pk>/acknowledge/",
+        incident_views.incident_acknowledge,
+        name="incident_acknowledge",
+    ),
+    path("incidents/<int:pk>/resolve/", incident_views.incident_resolve, name="incident_resolve"),
     path(
         "quality/products/<slug:domain>/<slug:product>/checks/new/",
         quality_views.check_create,

@@ -118,7 +118,7 @@ def email_wanted(user, kind: str) -> bool:
     """Whether the user wants e-mail for this kind: on unless they switched it off."""
     from meshportal.models import NotificationPreference
 
-    if kind.startswith("quality."):  # quality.failed, quality.passed, quality.freshness, ...
+    if kind.startswith(("quality.", "incident.")):  # quality.failed, incident.opened, ...
         kind = "quality_change"
     elif kind == "contract_breaking":
         kind = "breaking_change"

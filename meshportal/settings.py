@@ -403,6 +403,9 @@ SPECTACULAR_SETTINGS = {
         "PolicyStatusEnum": "governance.models.Policy.Status",
         "WaiverStatusEnum": "governance.models.Waiver.Status",
         "QualityRunStatusEnum": "governance.models.QualityRun.Status",
+        "IncidentStatusEnum": "governance.models.Incident.Status",
+        "IncidentKindEnum": "governance.models.Incident.Kind",
+        "IncidentEventKindEnum": "governance.models.IncidentEvent.Kind",
     },
 }
 

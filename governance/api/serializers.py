@@ -5,6 +5,8 @@ from domains.models import Domain
 from governance.models import (
     Compliance,
     ComplianceChange,
+    Incident,
+    IncidentEvent,
     Policy,
     PolicyVote,
     QualityCheck,
@@ -260,3 +262,83 @@ class QualityRunSerializer(serializers.ModelSerializer):
             data["sample"] = []
             data["message"] = connection.redact_text(data["message"] or "", [port.location])
         return data
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user else None
+
+
+class IncidentEventSerializer(serializers.ModelSerializer):
+    by = serializers.SerializerMethodField(help_text="Who did it; null when the portal did.")
+    run = serializers.IntegerField(source="run_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = IncidentEvent
+        fields = ["kind", "at", "by", "note", "run"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_by(self, obj) -> str | None:
+        return _username(obj.by)
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(source="product.urn", read_only=True)
+    check = serializers.IntegerField(source="quality_check_id", read_only=True, allow_null=True)
+    acknowledged_by = serializers.SerializerMethodField()
+    resolved_by = serializers.SerializerMethodField(
+        help_text="Who resolved it; null while open or when it was resolved automatically."
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "product",
+            "kind",
+            "check",
+            "title",
+            "status",
+            "failures",
+            "opened_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolved_by",
+            "resolution_note",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_acknowledged_by(self, obj) -> str | None:
+        return _username(obj.acknowledged_by)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_resolved_by(self, obj) -> str | None:
+        return _username(obj.resolved_by)
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    timeline = serializers.SerializerMethodField()
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+    @extend_schema_field(IncidentEventSerializer(many=True))
+    def get_timeline(self, obj) -> list:
+        from governance.quality import selectors
+
+        return list(
+            IncidentEventSerializer(selectors.incident_timeline(incident=obj), many=True).data
+        )
+
+
+class IncidentAcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class IncidentResolveSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, help_text="What was done.")

@@ -12,6 +12,10 @@ from governance.api.serializers import (
     ComplianceChangeSerializer,
     ComplianceSerializer,
     EvaluationQueuedSerializer,
+    IncidentAcknowledgeSerializer,
+    IncidentDetailSerializer,
+    IncidentResolveSerializer,
+    IncidentSerializer,
     PolicyDetailSerializer,
     PolicySerializer,
     QualityCheckSerializer,
@@ -24,6 +28,7 @@ from governance.api.serializers import (
 from governance.filters import (
     ComplianceChangeFilter,
     ComplianceFilter,
+    IncidentFilter,
     PolicyFilter,
     QualityCheckFilter,
     QualityRunFilter,
@@ -32,6 +37,7 @@ from governance.filters import (
 from governance.models import (
     Compliance,
     ComplianceChange,
+    Incident,
     Policy,
     PolicyVote,
     QualityCheck,
@@ -41,7 +47,10 @@ from governance.models import (
 from governance.policies import selectors as policy_selectors
 from governance.policies import services as policy_services
 from governance.policies.permissions import REQUEST_WAIVER, VOTE
+from governance.quality import incidents as incident_services
+from governance.quality import selectors as quality_selectors
 from governance.quality import services as quality_services
+from governance.quality.permissions import ACKNOWLEDGE, RESOLVE
 from meshportal.api.common import ERROR_RESPONSES, ErrorSerializer
 from meshportal.permissions import DECIDE, EDIT, RETIRE, can, visible
 from products.api.views import _PermsPrefetchMixin
@@ -329,3 +338,68 @@ class QualityRunViewSet(_PermsPrefetchMixin, viewsets.ReadOnlyModelViewSet):
             self.request.user,
             QualityRun.objects.select_related("quality_check__port__product__domain"),
         ).order_by("-queued_at", "-pk")
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Incidents of the products you may see, open first"),
+    retrieve=extend_schema(
+        summary="One incident with its timeline",
+        responses={200: IncidentDetailSerializer, **ERROR_RESPONSES},
+    ),
+)
+class IncidentViewSet(_PermsPrefetchMixin, viewsets.ReadOnlyModelViewSet):
+    """Incidents: a failing quality check or a breached freshness SLO of a product. Opened and
+    resolved automatically with the check's state; the product's team acknowledges them and
+    resolves them with a note. Filter with `?product=<urn>` and `?status=open`."""
+
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilter
+    ordering_fields = ["opened_at", "resolved_at", "status"]
+    object_actions = {"acknowledge": ACKNOWLEDGE, "resolve": RESOLVE}
+    queryset = Incident.objects.none()
+
+    def product_of(self, obj):
+        return obj.product
+
+    def get_queryset(self):
+        return quality_selectors.incidents_visible(user=self.request.user)
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    def _answer(self, incident):
+        fresh = self.get_queryset().get(pk=incident.pk)
+        return Response(IncidentDetailSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Acknowledge an open incident (the product's team)",
+        request=IncidentAcknowledgeSerializer,
+        responses={200: IncidentDetailSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        incident = self.get_object()
+        s = IncidentAcknowledgeSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        incident_services.incident_acknowledge(
+            incident=incident, by=request.user, note=s.validated_data.get("note", "")
+        )
+        return self._answer(incident)
+
+    @extend_schema(
+        summary="Resolve an incident with a note (the product's team)",
+        request=IncidentResolveSerializer,
+        responses={200: IncidentDetailSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        incident = self.get_object()
+        s = IncidentResolveSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        incident_services.incident_resolve(
+            incident=incident, by=request.user, note=s.validated_data["note"]
+        )
+        return self._answer(incident)

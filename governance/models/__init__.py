@@ -15,6 +15,7 @@ from governance.models.policies import (  # noqa: F401
 )
 
 __all__ = ["DataSource"]
+from governance.models.incidents import Incident, IncidentEvent  # noqa: E402,F401
 from governance.models.quality import (  # noqa: E402,F401
     ProductQuality,
     QualityCheck,

@@ -1,8 +1,13 @@
 """Permission rules for quality objects: they follow their product (see meshportal.permissions).
 To see a check is to see the product; to define, change, delete or run one is to edit it.
-A team's webhooks and their delivery log: the team's owners (MANAGE_TEAM) and platform staff."""
+A team's webhooks and their delivery log: the team's owners (MANAGE_TEAM) and platform staff.
+Incidents follow their product too: whoever sees the product sees them; acknowledging and
+resolving one is the product's team's (what editing the product needs), or platform staff's."""
 
 from meshportal import permissions as p
+
+ACKNOWLEDGE = "acknowledge"
+RESOLVE = "resolve"
 
 
 def _check_rule(user, action, check) -> bool:
@@ -11,6 +16,10 @@ def _check_rule(user, action, check) -> bool:
 
 def _run_rule(user, action, run) -> bool:
     return _check_rule(user, action, run.quality_check)
+
+
+def _incident_rule(user, action, incident) -> bool:
+    return p.can(user, p.VIEW if action == p.VIEW else p.EDIT, incident.product)
 
 
 def _webhook_rule(user, action, hook) -> bool:
@@ -33,7 +42,9 @@ def _visible_webhooks(path: str):
 
 
 def register() -> None:
-    from governance.models import QualityCheck, QualityRun, Webhook, WebhookDelivery
+    from governance.models import Incident, QualityCheck, QualityRun, Webhook, WebhookDelivery
+
+    p.register(Incident, rule=_incident_rule, visibility=p._visible_through_product("product"))
 
     p.register(Webhook, rule=_webhook_rule, visibility=_visible_webhooks("team_id"))
     p.register(

@@ -131,3 +131,46 @@ def trust_badges(products) -> dict[int, dict]:
         }
         for pk, score, stale in rows
     }
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+def _incident_order():
+    from django.db.models import Case, IntegerField, Value, When
+
+    # Open first, then acknowledged, then resolved; newest first within each.
+    return Case(
+        When(status="open", then=Value(0)),
+        When(status="acknowledged", then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def incidents_visible(*, user):
+    """Incidents of products the user may see, open first, with what lists show loaded."""
+    from governance.models import Incident
+
+    return (
+        visible(user, Incident.objects.all())
+        .select_related("product__domain", "quality_check", "acknowledged_by", "resolved_by")
+        .annotate(rank=_incident_order())
+        .order_by("rank", "-opened_at", "-pk")
+    )
+
+
+def product_incidents(*, user, product, limit: int = 20) -> list:
+    """The product's incidents for its Quality tab (open first; the caller has checked VIEW)."""
+    from governance.models import Incident
+
+    return list(
+        Incident.objects.filter(product=product)
+        .select_related("quality_check", "acknowledged_by", "resolved_by")
+        .annotate(rank=_incident_order())
+        .order_by("rank", "-opened_at", "-pk")[:limit]
+    )
+
+
+def incident_timeline(*, incident) -> list:
+    return list(incident.events.select_related("by", "run").order_by("at", "pk"))

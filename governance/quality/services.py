@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from governance.models import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery
 from governance.policies import services as policy_services
-from governance.quality import engine, webhook_targets
+from governance.quality import engine, incidents, webhook_targets
 from meshportal import audit, queue
 from meshportal.notifications import notify
 from products import connection
@@ -533,6 +533,9 @@ def _after_sweep(check_ids: set[int], now: datetime) -> None:
                 previous=previous or "new",
                 recipients=recipients[product.pk],
             )
+    incidents.record_check_results(
+        [(check, latest[check.pk]) for check in checks if check.pk in latest], now=now
+    )
     for product in products.values():
         product_quality_refresh(product=product)
 
@@ -621,6 +624,7 @@ def _after_result(check: QualityCheck, run: QualityRun, now: datetime) -> None:
     previous = check.last_status
     QualityCheck.objects.filter(pk=check.pk).update(last_status=run.status, last_run_at=now)
     check.last_status, check.last_run_at = run.status, now
+    incidents.record_check_results([(check, run)], now=now)
     if previous != run.status and not (previous == "" and run.status == "passed"):
         alert_state_change(check=check, run=run, previous=previous or "new")
     product_quality_refresh(product=check.port.product)
@@ -693,13 +697,28 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDelivery]:
+    return webhook_emit_many(team_id=team_id, events=[(event, payload)])
+
+
+def webhook_emit_many(*, team_id: int, events: list[tuple[str, dict]]) -> list[WebhookDelivery]:
+    """Each event to each active webhook of the team: one query for the webhooks, one insert
+    for the deliveries, each delivery queued after commit."""
     from governance.quality.tasks import deliver_webhook
 
-    body = json.dumps({"event": event, **payload}, sort_keys=True, default=str)
-    deliveries = [
-        WebhookDelivery.objects.create(webhook=h, event=event, body=body)
-        for h in Webhook.objects.filter(team_id=team_id, active=True)
-    ]
+    hooks = list(Webhook.objects.filter(team_id=team_id, active=True)) if events else []
+    if not hooks:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                webhook=h,
+                event=event,
+                body=json.dumps({"event": event, **payload}, sort_keys=True, default=str),
+            )
+            for event, payload in events
+            for h in hooks
+        ]
+    )
     for d in deliveries:
         queue.enqueue_on_commit(deliver_webhook, d.pk, options={"queue": "notifications"})
     return deliveries
@@ -910,6 +929,9 @@ def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     state.components = {k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}
     state.save()
     if state.freshness_breached != was_breached:
+        incidents.record_freshness(
+            product=product, breached=state.freshness_breached, slo_hours=slo
+        )
         title = (
             f"{product.name} breaks its freshness SLO ({slo} h)"
             if state.freshness_breached

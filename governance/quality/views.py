@@ -38,6 +38,8 @@ def quality_tab_context(request, product) -> dict:
     return {
         "checks": checks,
         "quality_state": selectors.product_state(product=product),
+        # Open incidents first; the team acknowledges and resolves them here (incident_views).
+        "incidents": selectors.product_incidents(user=request.user, product=product),
         "trust_formula": services.TRUST_FORMULA,
         "chart": selectors.daily_chart(product=product),
         "can_edit_checks": can_edit,

@@ -23,6 +23,7 @@ router.register("compliance", g.ComplianceViewSet, basename="compliance")
 router.register("waivers", g.WaiverViewSet, basename="waiver")
 router.register("quality-checks", g.QualityCheckViewSet, basename="quality-check")
 router.register("quality-runs", g.QualityRunViewSet, basename="quality-run")
+router.register("incidents", g.IncidentViewSet, basename="incident")
 
 product_list = p.ProductViewSet.as_view({"get": "list", "post": "create"})
 product_detail = p.ProductViewSet.as_view(

@@ -74,10 +74,18 @@ def _plant(mesh) -> dict:
     request = services.access_request_create(
         product=published, requester=bystander, purpose=PURPOSE
     )
+    # Incidents: the draft's (its title names the draft) and the published product's failing check.
+    from governance.quality import incidents
+
+    incidents.record_freshness(product=draft, breached=True, slo_hours=1)
+    incidents.record_check_results([(check, run)])
+    incident_pks = list(draft.incidents.values_list("pk", flat=True)) + list(
+        published.incidents.values_list("pk", flat=True)
+    )
     return {
         "domain": ["orders"],
         "product": ["draft-product", "published-product"],
-        "pk": [request.pk, check.pk, run.pk, port.pk, draft.pk],
+        "pk": [request.pk, check.pk, run.pk, port.pk, draft.pk, *incident_pks],
         "check": [check.pk],
         "run": [run.pk],
         "slug": ["zq71-draft-tag", "orders-team"],

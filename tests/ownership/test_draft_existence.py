@@ -44,6 +44,9 @@ def world(mesh, django_capture_on_commit_callbacks):
     port = draft.ports.get()
     check = QualityCheck.objects.create(port=port, name="rows", kind="row_count", params={})
     QualityRun.objects.create(quality_check=check, status="passed", deadline=timezone.now())
+    from governance.quality import incidents
+
+    incidents.record_freshness(product=draft, breached=True, slo_hours=1)  # an open incident
     mesh.draft, mesh.waiver, mesh.policy = draft, waiver, policy
     return mesh
 
@@ -56,6 +59,7 @@ LISTS = [
     "/api/v1/waivers/?product={}",
     "/api/v1/quality-checks/?product={}",
     "/api/v1/quality-runs/?product={}",
+    "/api/v1/incidents/?product={}",
     "/api/v1/ports/?product={}",
     "/api/v1/fields/?product={}",
     "/api/v1/access-requests/?product={}",

@@ -197,7 +197,7 @@ def test_webhooks_are_signed_retried_and_logged(checked_port, hook_server):
     )
     check = _check(checked_port)
     _run_sync([check])
-    delivery = WebhookDelivery.objects.get(webhook=hook)
+    delivery = WebhookDelivery.objects.get(webhook=hook, event="quality.check.failed")
     assert delivery.event == "quality.check.failed" and delivery.status == "pending"
     handler.status = 500
     with pytest.raises(services.DeliveryFailed):
@@ -331,4 +331,9 @@ def test_sweeping_stuck_runs_is_bulk_one_trust_refresh_per_product(
     alerts = Notification.objects.filter(kind="quality.error")
     recipients = alerts.values("user").distinct().count()
     assert recipients and alerts.count() == 20 * recipients  # one alert per check each
+    # ... and one incident per check, opened in bulk (a constant number of its statements).
+    from governance.models import Incident
+
+    assert Incident.objects.filter(status="open").count() == 20
+    assert len([q for q in captured.captured_queries if "governance_incident" in q["sql"]]) <= 4
     assert services.sweep_stuck() == 0
