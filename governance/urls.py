@@ -41,6 +41,7 @@ urlpatterns: list = [
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),
     path("quality/", quality_views.quality_overview, name="quality"),
+    path("quality/trust/", quality_views.trust_help, name="trust_help"),
     path(
         "quality/products/<slug:domain>/<slug:product>/checks/new/",
         quality_views.check_create,

@@ -62,6 +62,16 @@ def _tab_url(product) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+def trust_help(request):
+    """How the trust score is computed (docs/quality.md "Freshness SLO and trust"), with the
+    weights the portal uses now."""
+    return render(
+        request,
+        "governance/quality/trust_help.html",
+        {"weights": services.TRUST_WEIGHTS, "formula": services.TRUST_FORMULA},
+    )
+
+
 def check_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
