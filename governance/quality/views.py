@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.models import QualityCheck
 from governance.quality import odcs, selectors, services
@@ -61,7 +61,7 @@ def _tab_url(product) -> str:
     return f"{product.get_absolute_url()}?tab=quality"
 
 
-@require_http_methods(["GET", "POST"])
+@require_GET
 def trust_help(request):
     """How the trust score is computed (docs/quality.md "Freshness SLO and trust"), with the
     weights the portal uses now."""
@@ -72,6 +72,7 @@ def trust_help(request):
     )
 
 
+@require_http_methods(["GET", "POST"])
 def check_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
