@@ -1,8 +1,10 @@
 """Issue 20 item 8 (part): the add-check form shows the fields of the chosen type only."""
 
+import pytest
 from django.urls import reverse
 
 from governance.models import QualityCheck
+from tests.test_browser import browser, page, sign_in  # noqa: F401  (fixtures)
 
 
 def _url(cp):
@@ -87,3 +89,20 @@ def test_a_complete_form_adds_the_check(client, checked_port):
     )
     assert r.status_code == 302
     assert QualityCheck.objects.get().params["min"] == 1
+
+
+@pytest.mark.browser
+def test_changing_the_type_swaps_the_fields_in_the_browser(page, checked_port):  # noqa: F811
+    """Chromium: choosing "Custom SQL" brings its SQL box in place, without a page load."""
+    sign_in(page, "member")
+    page.goto(_url(checked_port))
+    page.fill("#id_name", "Orphans")
+    page.evaluate("window.stillTheSamePage = true")
+    page.select_option("#id_kind", "custom_sql")
+    page.wait_for_selector("#id_sql")
+    assert page.locator("#id_hours").count() == 0
+    assert page.input_value("#id_name") == "Orphans"
+    page.select_option("#id_kind", "freshness")
+    page.wait_for_selector("#id_hours")
+    assert page.locator("#id_sql").count() == 0
+    assert page.evaluate("window.stillTheSamePage") is True
