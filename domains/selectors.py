@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 
 from domains.models import Domain, Membership, Team
-from meshportal.audit import entries_for
+from meshportal.audit import entries_for, with_names
 
 
 def domain_list() -> QuerySet:
@@ -17,4 +17,4 @@ def team_members(*, team: Team) -> QuerySet:
 
 
 def team_activity(*, team: Team):
-    return entries_for(team)[:100]
+    return with_names(entries_for(team)[:100])

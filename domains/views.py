@@ -32,7 +32,7 @@ def domain_detail(request, domain: str):
             "children": obj.children.all(),
             "owners": selectors.team_members(team=obj.owner_team),
             "can_create": can(request.user, CREATE_PRODUCT, obj),
-            "entries": audit.entries_for(obj)[:50],
+            "entries": audit.with_names(audit.entries_for(obj)[:50]),
         },
     )
 

@@ -49,6 +49,7 @@ urlpatterns: list = [
         name="incident_acknowledge",
     ),
     path("incidents/<int:pk>/resolve/", incident_views.incident_resolve, name="incident_resolve"),
+    path("quality/trust/", quality_views.trust_help, name="trust_help"),
     path(
         "quality/products/<slug:domain>/<slug:product>/checks/new/",
         quality_views.check_create,

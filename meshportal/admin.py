@@ -320,8 +320,38 @@ class AuditEntryAdmin(PlatformOnlyAdmin):
     )
     search_fields = ("object_repr", "actor_name", "request_id")
     date_hierarchy = "timestamp"
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    # The diff as a table of field, before and after (referenced objects by name), not JSON.
+    readonly_fields = [f.name for f in AuditEntry._meta.fields if f.name != "changes"] + [
+        "changes_table"
+    ]
     list_select_related = ("content_type",)
+
+    @admin.display(description="Changes")
+    def changes_table(self, obj):
+        from django.utils.html import format_html, format_html_join
+
+        from meshportal.audit import with_names
+
+        changes = with_names([obj])[0].changes or {}
+        if not changes:
+            return "—"
+
+        def shown(value):
+            return "—" if value is None else value
+
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'><code>{}</code></th><td>{}</td><td>{}</td></tr>",
+            (
+                (key, *(shown(v) for v in (values if isinstance(values, list) else [None, values])))
+                for key, values in changes.items()
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th scope='col'>Field</th><th scope='col'>Before</th>"
+            "<th scope='col'>After</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     has_add_permission = has_change_permission = has_delete_permission = PlatformOnlyAdmin._nobody
 

@@ -152,3 +152,55 @@ def entries_for(obj: models.Model):
     return AuditEntry.objects.filter(
         scope_type=ContentType.objects.get_for_model(obj), scope_id=str(obj.pk)
     ).select_related("actor")
+
+
+def with_names(entries) -> list:
+    """Entries whose diffs name the objects they reference: `product: 38` reads
+    `product: Orders published`. One query per referenced model for the whole page, never one
+    per row; an id whose object is gone reads `#38 (deleted)`. Run after any redaction: only
+    whole-number values of foreign-key fields are replaced, so a HIDDEN value stays hidden.
+    Changes only the entries in memory, never the log."""
+    entries = list(entries)
+    wanted: dict[type[models.Model], set[Any]] = {}
+    plan = []
+    for e in entries:
+        model = ContentType.objects.get_for_id(e.content_type_id).model_class()
+        for key, values in (e.changes or {}).items():
+            field = _foreign_key(model, key)
+            if field is None or not isinstance(values, list):
+                continue
+            target = field.related_model
+            ids = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+            if ids:
+                wanted.setdefault(target, set()).update(ids)
+                plan.append((e, key, target))
+    names = {}
+    for target, ids in wanted.items():
+        # A name often reads its parent (a port is "product / port"): fetched in the same query.
+        parents = [f.name for f in target._meta.concrete_fields if f.many_to_one]
+        rows = target._default_manager.all()
+        if parents:
+            rows = rows.select_related(*parents)
+        found = rows.in_bulk(ids)
+        names[target] = {pk: str(obj) for pk, obj in found.items()}
+    for e, key, target in plan:
+        e.changes = {
+            **e.changes,
+            key: [
+                names[target].get(v, f"#{v} (deleted)")
+                if isinstance(v, int) and not isinstance(v, bool)
+                else v
+                for v in e.changes[key]
+            ],
+        }
+    return entries
+
+
+def _foreign_key(model, name: str):
+    if model is None:
+        return None
+    try:
+        field = model._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - a key that is no field (an extra in the diff)
+        return None
+    return field if getattr(field, "many_to_one", False) and field.concrete else None

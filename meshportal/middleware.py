@@ -162,3 +162,43 @@ class BenchHeadersMiddleware:
         )
         response["X-SQL-Queries"] = str(stats["n"])
         return response
+
+
+class FriendlyNotFoundMiddleware:
+    """The portal's own 404 page in every environment, DEBUG included.
+
+    With DEBUG on, Django answers a missing object or an unknown address with its yellow
+    technical page; a person following a link to something deleted (a notification, say)
+    should get the portal's page instead, which says why and where to go. The API answers
+    for itself (JSON).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and getattr(request, "resolver_match", None) is None
+            and not request.path.startswith(("/api/", "/static/"))
+        ):
+            # No view ran: the address matched no URL (Django's technical page under DEBUG).
+            from django.conf import settings
+
+            if settings.DEBUG:
+                return self._not_found(request, None)
+        return response
+
+    def process_exception(self, request, exception):
+        from django.http import Http404
+
+        if isinstance(exception, Http404) and not request.path.startswith("/api/"):
+            return self._not_found(request, exception)
+        return None
+
+    @staticmethod
+    def _not_found(request, exception):
+        from django.views import defaults
+
+        return defaults.page_not_found(request, exception or Exception())

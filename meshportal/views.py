@@ -2,11 +2,11 @@ import sys
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpResponsePermanentRedirect, HttpResponseServerError, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import timezone
-from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -62,11 +62,16 @@ def readyz(request):
 
 
 def server_error(request):
-    """handler500: database outages get the 503 page; anything else Django's plain 500."""
+    """handler500: database outages get the 503 page; anything else the portal's 500 page,
+    rendered without the request's context (its context processors query the database)."""
     exc = sys.exc_info()[1]
     if isinstance(exc, DATABASE_ERRORS):
         return database_unavailable_response(request, exc)
-    return defaults.server_error(request)
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Server error. It has been logged.", "code": "server_error"}, status=500
+        )
+    return HttpResponseServerError(render_to_string("500.html"))
 
 
 @require_http_methods(["GET", "POST"])

@@ -142,7 +142,7 @@ def _access_context(request, product):
 
 def _activity_context(request, product):
     entries = audit.entries_for(product)[:100]
-    return {"entries": connection.hide_in_entries(request.user, product, entries)}
+    return {"entries": audit.with_names(connection.hide_in_entries(request.user, product, entries))}
 
 
 tabs.register_tab(

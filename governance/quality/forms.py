@@ -42,12 +42,66 @@ class CheckForm(forms.Form):
     interval_minutes = forms.IntegerField(min_value=1, initial=60, label="Every (minutes)")
     cron = forms.CharField(required=False, help_text='Or a cron schedule, e.g. "0 6 * * *" (UTC).')
 
-    def __init__(self, *args, ports=None, **kwargs):
+    # The fields each type asks for (issue 20 item 8): the form shows only these once a type
+    # is chosen; before that, only the port, the name and the type (step one without JS).
+    KIND_FIELDS = {
+        "row_count": ("min", "max"),
+        "missing": ("columns", "max", "unit"),
+        "duplicates": ("columns", "max", "unit"),
+        "accepted_values": ("columns", "values", "max", "unit"),
+        "range": ("columns", "min", "max", "max_failing"),
+        "pattern": ("columns", "pattern", "max", "unit"),
+        "freshness": ("columns", "hours"),
+        "schema": (),
+        "custom_sql": ("sql", "max", "unit"),
+    }
+    PARAM_FIELDS = ("columns", "min", "max", "unit", "max_failing", "values", "pattern", "hours")
+    PARAM_FIELDS += ("sql",)
+    ALWAYS = ("port", "name", "kind")
+
+    def __init__(self, *args, ports=None, kind=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["port"].queryset = ports
+        source = self.data if self.is_bound else self.initial
+        chosen = kind or source.get("kind")
+        self.kind = chosen if chosen in self.KIND_FIELDS else None
+        if self.kind is None:
+            keep = set(self.ALWAYS)
+        else:
+            keep = set(self.fields) - set(self.PARAM_FIELDS) | set(self.KIND_FIELDS[self.kind])
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        if self.kind == "freshness":
+            self.fields["columns"].help_text = "The timestamp column whose newest value counts."
+        if "max" in self.fields and self.kind != "row_count" and self.kind != "range":
+            self.fields["max"].label = "Most failing rows allowed"
+            self.fields["max"].help_text = "0 if empty."
+
+    @property
+    def complete(self) -> bool:
+        """Step two: a type is chosen, so the type's own fields are on the form."""
+        return self.kind is not None
+
+    def add_service_errors(self, error) -> None:
+        """A service's errors next to the field they name ("min is required." under Minimum)."""
+        from meshportal.forms import apply_errors
+
+        if hasattr(error, "error_dict") and "params" in error.error_dict:
+            rest = {k: v for k, v in error.error_dict.items() if k != "params"}
+            for e in error.error_dict["params"]:
+                text = " ".join(e.messages)
+                key = text.split(" ", 1)[0]
+                self.add_error(key if key in self.fields else None, text)
+            if rest:
+                from django.core.exceptions import ValidationError
+
+                apply_errors(self, ValidationError(rest))
+            return
+        apply_errors(self, error)
 
     def service_kwargs(self) -> dict:
-        d = self.cleaned_data
+        d = {name: "" for name in self.PARAM_FIELDS} | self.cleaned_data
         kind = d["kind"]
         params = {}
         if kind == "range":
@@ -67,7 +121,7 @@ class CheckForm(forms.Form):
             "columns": [c.strip() for c in d["columns"].split(",") if c.strip()],
             "params": params,
             "interval_minutes": d["interval_minutes"],
-            "cron": d["cron"].strip(),
+            "cron": (d.get("cron") or "").strip(),
         }
 
 

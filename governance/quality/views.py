@@ -5,13 +5,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.models import QualityCheck
 from governance.quality import odcs, selectors, services
 from governance.quality.forms import CheckForm
 from meshportal import queue
-from meshportal.forms import apply_errors
 from meshportal.permissions import EDIT, VIEW, can, require, visible
 from products import selectors as product_selectors
 from products import tabs
@@ -63,16 +62,36 @@ def _tab_url(product) -> str:
     return f"{product.get_absolute_url()}?tab=quality"
 
 
+@require_GET
+def trust_help(request):
+    """How the trust score is computed (docs/quality.md "Freshness SLO and trust"), with the
+    weights the portal uses now."""
+    return render(
+        request,
+        "governance/quality/trust_help.html",
+        {"weights": services.TRUST_WEIGHTS, "formula": services.TRUST_FORMULA},
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def check_create(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     require(request.user, EDIT, obj)
-    form = CheckForm(request.POST or None, ports=_checkable_ports(obj))
-    if request.method == "POST" and form.is_valid():
+    ports = _checkable_ports(obj)
+    if request.method == "POST" and "choose" not in request.POST:
+        form = CheckForm(request.POST, ports=ports)
+    else:
+        # Step one (or the type changed: htmx asks again with the values typed so far): the
+        # form for the chosen type, unbound so nothing is flagged as missing yet.
+        source = request.POST if request.method == "POST" else request.GET
+        form = CheckForm(
+            initial={k: v for k, v in source.items() if k != "csrfmiddlewaretoken"}, ports=ports
+        )
+    if form.is_bound and form.complete and form.is_valid():
         try:
             check = services.check_create(by=request.user, **form.service_kwargs())
         except ValidationError as e:
-            apply_errors(form, e)
+            form.add_service_errors(e)
         else:
             messages.success(request, f"Added the check “{check.name}”; its first run is queued.")
             services.run_now(checks=[check], by=request.user)
