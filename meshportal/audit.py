@@ -175,13 +175,13 @@ def with_names(entries) -> list:
                 wanted.setdefault(target, set()).update(ids)
                 plan.append((e, key, target))
     names = {}
-    for target, ids in wanted.items():
+    for target, pks in wanted.items():
         # A name often reads its parent (a port is "product / port"): fetched in the same query.
         parents = [f.name for f in target._meta.concrete_fields if f.many_to_one]
         rows = target._default_manager.all()
         if parents:
             rows = rows.select_related(*parents)
-        found = rows.in_bulk(ids)
+        found = rows.in_bulk(pks)
         names[target] = {pk: str(obj) for pk, obj in found.items()}
     for e, key, target in plan:
         e.changes = {

@@ -55,8 +55,8 @@ class CheckForm(forms.Form):
         "schema": (),
         "custom_sql": ("sql", "max", "unit"),
     }
-    PARAM_FIELDS = ("columns", "min", "max", "unit", "max_failing", "values", "pattern", "hours")
-    PARAM_FIELDS += ("sql",)
+    PARAM_FIELDS: tuple[str, ...] = ("columns", "min", "max", "unit", "max_failing", "values")
+    PARAM_FIELDS += ("pattern", "hours", "sql")
     ALWAYS = ("port", "name", "kind")
 
     def __init__(self, *args, ports=None, kind=None, **kwargs):
