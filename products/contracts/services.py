@@ -296,16 +296,26 @@ def upgrade(doc: dict) -> dict:
             options(obj)
     for sla in doc.get("slaProperties") or []:
         if isinstance(sla, dict) and "column" in sla:
-            column = sla.pop("column")
-            sla.setdefault("element", column)
+            _move(sla, "column", "element")
     team = doc.get("team")
     if isinstance(team, list):
         for member in team:
             if isinstance(member, dict) and "comment" in member:
-                comment = member.pop("comment")
-                member.setdefault("description", comment)
+                _move(member, "comment", "description")
         doc["team"] = {"members": team}
     return doc
+
+
+def _move(obj: dict, old: str, new: str) -> None:
+    """Rename an older version's key; when the new key is taken too, the old value travels as
+    a custom property of the same name rather than being dropped."""
+    value = obj.pop(old)
+    if new not in obj:
+        obj[new] = value
+    else:
+        props = obj.setdefault("customProperties", [])
+        if isinstance(props, list):
+            props.append({"property": old, "value": value})
 
 
 _V30_METRICS = {
