@@ -1,8 +1,8 @@
 """Data contracts in the Open Data Contract Standard (ODCS) v3, and their versions.
 
 * `export_yaml(product)`: the product as an ODCS v3.2.0 document.
-* `contract_import(text=..., user=...)`: validate (YAML, the official ODCS JSON schema shipped by
-  the `open-data-contract-standard` package, the portal's rules) and upsert a product from a
+* `contract_import(text=..., user=...)`: validate (YAML, the official ODCS JSON schema of the
+  document's own apiVersion, shipped in schemas/, the portal's rules) and upsert a product from a
   document; `dry_run=True` only says what would change. A rejected document changes nothing.
 * `record_version(product)`: called by the services after every change to a product's
   metadata, ports, fields or SLOs; stores a `ContractVersion` with a classified changelog and
@@ -39,7 +39,7 @@ from products import urns
 from products.models import ContractVersion, DataProduct, OutputPort
 
 API_VERSION = "v3.2.0"
-ACCEPTED_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0")
+ACCEPTED_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0")  # SCHEMA_FILES
 PORT_KINDS = {k: k for k in OutputPort.Kind.values} | {"topic": "stream"}
 LOGICAL_TYPES = {
     "string", "integer", "number", "boolean", "date", "timestamp", "object", "array", "map"
@@ -211,9 +211,21 @@ def parse(text: str) -> dict:
     return doc
 
 
+SCHEMAS = files("products.contracts").joinpath("schemas")
+# Each apiVersion is checked against the official JSON schema of its own version (schemas/,
+# see the README there): v3.0.0 and v3.0.1 share the v3.0.1 schema, which declares both.
+SCHEMA_FILES = {
+    "v3.0.0": "odcs-3.0.1.schema.json",
+    "v3.0.1": "odcs-3.0.1.schema.json",
+    "v3.0.2": "odcs-3.0.2.schema.json",
+    "v3.1.0": "odcs-3.1.0.schema.json",
+    "v3.2.0": "odcs-3.2.0.schema.json",
+}
+
+
 @cache
-def _validator() -> Draft201909Validator:
-    schema = json.loads(files("open_data_contract_standard").joinpath("schema.json").read_text())
+def _validator(api_version: str = API_VERSION) -> Draft201909Validator:
+    schema = json.loads(SCHEMAS.joinpath(SCHEMA_FILES[api_version]).read_text(encoding="utf-8"))
     return Draft201909Validator(schema)
 
 
@@ -225,24 +237,102 @@ def path_of(parts) -> str:
 
 
 def validate(doc: dict) -> None:
-    """Check doc against the official ODCS JSON schema and the versions the portal reads."""
+    """Check doc against the official ODCS JSON schema of its own apiVersion."""
+    api_version = doc.get("apiVersion")
+    if not isinstance(api_version, str) or api_version not in SCHEMA_FILES:
+        raise ValidationError(
+            {
+                "apiVersion": (
+                    f"The portal reads ODCS {', '.join(ACCEPTED_VERSIONS)}; "
+                    f"this document is {api_version!r}."
+                )
+            }
+        )
     errors: dict[str, list[str]] = {}
-    for err in _validator().iter_errors(doc):
+    for err in _validator(api_version).iter_errors(doc):
         deepest = best_match([err])
         errors.setdefault(path_of(deepest.absolute_path), []).append(deepest.message)
         if len(errors) >= 20:
             break
     if errors:
         raise ValidationError(errors)
-    if doc.get("apiVersion") not in ACCEPTED_VERSIONS:
-        raise ValidationError(
-            {
-                "apiVersion": (
-                    f"The portal reads ODCS {ACCEPTED_VERSIONS[0]} to {ACCEPTED_VERSIONS[-1]}; "
-                    f"this document is {doc.get('apiVersion')}."
-                )
-            }
-        )
+
+
+def upgrade(doc: dict) -> dict:
+    """A valid document of an older ODCS version in v3.2.0's shapes (the portal's model and
+    its exports are v3.2.0); nothing is dropped:
+
+    * v3.0.x `logicalTypeOptions` `exclusiveMaximum`/`exclusiveMinimum: true` (with
+      `maximum`/`minimum`) become the number (`exclusiveMaximum: 10`); `false` is dropped
+      (the bound is inclusive, as `maximum` says);
+    * v3.0.x SLA `column` is `element`;
+    * v3.0.x `team` (a list of members) becomes `team: {members: [...]}`, a member's `comment`
+      its `description` (when it has none);
+    * v3.0.x quality `rule` is `metric` (`nullCheck` → `nullValues`, `duplicateCount` →
+      `duplicateValues`, `validValues` → `invalidValues` with `arguments.validValues`).
+    """
+    if doc.get("apiVersion") not in ("v3.0.0", "v3.0.1", "v3.0.2"):
+        return doc
+    doc = json.loads(json.dumps(doc))  # a copy: the caller's document is not changed
+    doc["apiVersion"] = API_VERSION
+
+    def options(prop: dict) -> None:
+        opts = prop.get("logicalTypeOptions")
+        if isinstance(opts, dict):
+            for excl, bound in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+                if isinstance(opts.get(excl), bool):
+                    if opts.pop(excl) and bound in opts:
+                        opts[excl] = opts.pop(bound)
+        for rule in prop.get("quality") or []:
+            _upgrade_rule(rule)
+        for child in prop.get("properties") or []:
+            if isinstance(child, dict):
+                options(child)
+        if isinstance(prop.get("items"), dict):
+            options(prop["items"])
+
+    for obj in doc.get("schema") or []:
+        if isinstance(obj, dict):
+            options(obj)
+    for sla in doc.get("slaProperties") or []:
+        if isinstance(sla, dict) and "column" in sla:
+            _move(sla, "column", "element")
+    team = doc.get("team")
+    if isinstance(team, list):
+        for member in team:
+            if isinstance(member, dict) and "comment" in member:
+                _move(member, "comment", "description")
+        doc["team"] = {"members": team}
+    return doc
+
+
+def _move(obj: dict, old: str, new: str) -> None:
+    """Rename an older version's key; when the new key is taken too, the old value travels as
+    a custom property of the same name rather than being dropped."""
+    value = obj.pop(old)
+    if new not in obj:
+        obj[new] = value
+    else:
+        props = obj.setdefault("customProperties", [])
+        if isinstance(props, list):
+            props.append({"property": old, "value": value})
+
+
+_V30_METRICS = {
+    "nullCheck": "nullValues",
+    "duplicateCount": "duplicateValues",
+    "validValues": "invalidValues",
+    "rowCount": "rowCount",
+}
+
+
+def _upgrade_rule(rule) -> None:
+    if not isinstance(rule, dict) or "rule" not in rule or "metric" in rule:
+        return
+    name = rule.pop("rule")
+    rule["metric"] = _V30_METRICS.get(str(name), name)
+    if name == "validValues" and "validValues" in rule:
+        rule.setdefault("arguments", {})["validValues"] = rule.pop("validValues")
 
 
 # -- document <-> plan -----------------------------------------------------------------------------
@@ -307,6 +397,8 @@ def _plan(doc: dict) -> dict:
         if key not in TOP_KEYS:
             extras["top"][key] = value
     product: dict[str, Any] = {"version": _text(doc["version"])}
+    if not product["version"].strip():
+        errors["version"] = "The portal needs a version to compare contracts by, e.g. 1.0.0."
     if doc.get("name") is not None:  # optional in ODCS: a new product is named by its slug
         product["name"] = _text(doc["name"])
     if doc.get("id") is not None and doc["id"] != urns.format_urn(
@@ -1174,7 +1266,7 @@ def contract_import(
     """
     doc = parse(text)
     validate(doc)
-    plan = _plan(doc)
+    plan = _plan(upgrade(doc))
     # `domain` is the portal's addition to ODCS: a document without it goes into the domain the
     # upload names (the form's choice, the API route, --domain), else it is asked for.
     plan["domain"] = plan["domain"] or domain_slug or (product.domain.slug if product else None)

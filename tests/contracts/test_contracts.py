@@ -59,7 +59,7 @@ def test_export_maps_ports_fields_slos_and_team(mesh):
 
 def _doc(**over) -> str:
     doc = {
-        "apiVersion": "v3.1.0",
+        "apiVersion": "v3.2.0",
         "kind": "DataContract",
         "id": "shipments-contract",
         "name": "Shipments",
@@ -145,7 +145,7 @@ def _state():
     [
         ("apiVersion: v3.1.0\nkind: DataContract\nname: [x\nid: y\n", "document", "line 4, column"),
         (_doc(version=3), "version", "is not of type 'string'"),
-        (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0 to v3.2.0"),
+        (_doc(apiVersion="v2.2.0"), "apiVersion", "v3.0.0, v3.0.1, v3.0.2, v3.1.0, v3.2.0"),
         (_doc(domain="nowhere"), "domain", "Unknown domain “nowhere”"),
         (
             _doc(
