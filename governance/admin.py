@@ -11,6 +11,8 @@ from governance.models import (
     DataSource,
     EvaluationRun,
     GlossaryTerm,
+    Incident,
+    IncidentEvent,
     Policy,
     QualityCheck,
     QualityRun,
@@ -22,7 +24,12 @@ from governance.policies import services as policy_services
 from governance.quality import engine as quality_engine
 from governance.quality import services as quality_services
 from governance.quality import webhook_targets
-from meshportal.admin import AuditedDeleteMixin, AuditedSaveMixin, PlatformOnlyAdmin
+from meshportal.admin import (
+    AuditedDeleteMixin,
+    AuditedSaveMixin,
+    PlatformOnlyAdmin,
+    PortalInlineMixin,
+)
 from meshportal.forms import apply_errors
 from meshportal.text import plural
 
@@ -168,6 +175,28 @@ class EvaluationRunAdmin(PlatformOnlyAdmin):
 
 
 # -- quality ---------------------------------------------------------------------------------
+
+
+class IncidentEventInline(PortalInlineMixin, admin.TabularInline):
+    """The incident's timeline: read by whoever may see the incident, never written here."""
+
+    model = IncidentEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ("kind", "at", "by", "note", "run")
+
+    def _may(self, request, obj) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(PlatformOnlyAdmin):  # acknowledged and resolved in the portal (audited)
+    list_display = ("title", "product", "kind", "status", "failures", "opened_at", "resolved_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("product",)
+    readonly_fields = [f.name for f in Incident._meta.fields]
+    inlines = [IncidentEventInline]
+    has_change_permission = has_add_permission = has_delete_permission = PlatformOnlyAdmin._nobody
 
 
 class QualityCheckAdminForm(forms.ModelForm):

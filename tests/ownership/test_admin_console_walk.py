@@ -42,6 +42,7 @@ NOBODY = {
     "axes_accessfailurelog_add",
     "axes_accesslog_add",
     "governance_evaluationrun_add",  # written by the evaluator
+    "governance_incident_add",  # opened by failing checks, acted on in the portal
     "governance_qualityrun_add",  # written by the quality engine
     "governance_waiver_add",  # asked for and decided in the portal
     "governance_webhook_add",  # added on the team's page, where its secret is shown once

@@ -275,3 +275,28 @@ def test_the_incidents_page_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(15):
         r = client.get("/incidents/?status=acknowledged&page=1")
     assert r.content.decode().count("/incidents/") >= 5
+
+
+def test_the_admin_shows_incidents_with_their_timeline_to_the_platform_only(
+    mesh, published, client
+):
+    """The platform team reads incidents in the admin (acknowledged and resolved in the
+    portal, through the audited services): no add, change or delete there."""
+    check = _check(published)
+    _finish(check, "failed")
+    _finish(check, "failed")
+    incident = Incident.objects.get()
+    url = f"/admin/governance/incident/{incident.pk}/change/"
+    client.force_login(mesh.staff)
+    assert incident.title in client.get("/admin/governance/incident/").text
+    page = client.get(url)
+    assert page.status_code == 200
+    assert page.text.count("Failed again") + page.text.count("failed") >= 2
+    assert 'name="_save"' not in page.text
+    assert client.get("/admin/governance/incident/add/").status_code == 403
+    assert client.post(f"/admin/governance/incident/{incident.pk}/delete/").status_code == 403
+    assert Incident.objects.filter(pk=incident.pk).exists()
+    mesh.member.is_staff = True  # the admin open, but not the platform group
+    mesh.member.save()
+    client.force_login(mesh.member)
+    assert client.get(url).status_code in (302, 403)
