@@ -536,17 +536,7 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
         },
     )
     def put(self, request, domain, product):
-        # A product the user may not see is answered as one that does not exist (the import
-        # decides both alike: contracts.contract_import).
-        existing = (
-            visible(request.user, DataProduct.objects.select_related("domain"))
-            .filter(domain__slug=domain, slug=product)
-            .first()
-        )
-        if existing is not None:
-            require(request.user, EDIT, existing)
-        text = request.data if isinstance(request.data, str) else ""
-        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        existing, text, dry_run = _document_upload(request, domain, product)
         # The URL names the product; the document must agree (the import checks it).
         doc_ok = urns.format_urn(domain, product)
         if existing is None:
@@ -563,6 +553,22 @@ class ContractView(ProductLookupMixin, generics.GenericAPIView):
             )
         code = status.HTTP_201_CREATED if result.created and result.applied else status.HTTP_200_OK
         return Response(import_result_data(result, urn=doc_ok), status=code)
+
+
+def _document_upload(request, domain: str, product: str):
+    """(the product the URL names if the user may edit it, the document text, dry run) for a
+    contract or ODPS upload. A product the user may not see is answered as one that does not
+    exist (the import decides both alike); one they see but may not edit is a 403."""
+    existing = (
+        visible(request.user, DataProduct.objects.select_related("domain"))
+        .filter(domain__slug=domain, slug=product)
+        .first()
+    )
+    if existing is not None:
+        require(request.user, EDIT, existing)
+    text = request.data if isinstance(request.data, str) else ""
+    dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+    return existing, text, dry_run
 
 
 class OdpsView(ProductLookupMixin, generics.GenericAPIView):
@@ -620,16 +626,7 @@ class OdpsView(ProductLookupMixin, generics.GenericAPIView):
         },
     )
     def put(self, request, domain, product):
-        # A product the user may not see is answered as one that does not exist.
-        existing = (
-            visible(request.user, DataProduct.objects.select_related("domain"))
-            .filter(domain__slug=domain, slug=product)
-            .first()
-        )
-        if existing is not None:
-            require(request.user, EDIT, existing)
-        text = request.data if isinstance(request.data, str) else ""
-        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        existing, text, dry_run = _document_upload(request, domain, product)
         with contracts.enforcing():
             result = odps.odps_import(
                 text=text,
