@@ -325,6 +325,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # A broker that is down must fail fast: the web process records the task and moves on.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
+    # A prefix on every broker key lets several portals (or test runs) share one Redis database.
+    if _prefix := env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _prefix
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,5 +1,6 @@
 """Shared fixtures: people in every role, the demo mesh, and real services when present."""
 
+import contextlib
 import os
 import re
 import subprocess
@@ -29,6 +30,31 @@ def pytest_configure(config):
             re.sub(r"/\d*$", "", settings.CELERY_BROKER_URL) + f"/{REDIS_DB_BASE + index}"
         )
         os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL  # Celery reads it first
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        # Broker keys of this test process only, so `celery_worker` can empty them without
+        # touching another checkout's run or a developer's portal on the same Redis database.
+        prefix = f"mesh-test-{os.getpid()}:"
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+            **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            "global_keyprefix": prefix,
+        }
+        os.environ["CELERY_BROKER_KEY_PREFIX"] = prefix
+
+
+def _empty_broker() -> None:
+    """Delete this test process's broker keys (see pytest_configure)."""
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        import redis
+
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2)
+        prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+        for key in broker.scan_iter(match=f"{prefix}*", count=500):
+            broker.delete(key)
+
+
+def pytest_unconfigure(config):
+    with contextlib.suppress(Exception):  # Redis down (the fault tests) leaves nothing to do
+        _empty_broker()
 
 
 def _service_missing(item) -> str | None:
@@ -119,7 +145,12 @@ def database_url_for_subprocess() -> str:
 
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
-    """A real Celery worker process on the real broker, using the test database."""
+    """A real Celery worker process on the real broker, using the test database.
+
+    This test process's broker keys are emptied first: earlier tests leave tasks there (a
+    debounced evaluation with its countdown, a notification), and a stale one run by this
+    worker in the middle of a test would split a burst or change what the test asserts on."""
+    _empty_broker()
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_subprocess(),
