@@ -49,12 +49,17 @@ def policy_list(request):
 @require_http_methods(["GET", "POST"])
 def policy_propose(request):
     require(request.user, PROPOSE, Policy())
-    form = PolicyForm(request.POST or None)
+    if request.method == "POST":
+        form = PolicyForm(request.POST)
+    else:  # htmx asks again when the rule type changes, with what was typed so far
+        form = PolicyForm(
+            initial={k: v for k, v in request.GET.items() if k in PolicyForm.base_fields}
+        )
     if request.method == "POST" and form.is_valid():
         try:
-            policy = services.policy_propose(by=request.user, **form.cleaned_data)
+            policy = services.policy_propose(by=request.user, **form.service_kwargs())
         except ValidationError as e:
-            apply_errors(form, e)
+            form.add_service_errors(e)
         else:
             messages.success(
                 request,

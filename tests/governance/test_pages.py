@@ -35,10 +35,14 @@ def test_propose_page_for_domain_owners_only(client, mesh):
             "title": "Freshness declared",
             "rule_type": "freshness",
             "severity": "blocking",
-            "parameters": '{"max_hours": 0}',
+            "params_for": "freshness",
+            "param_max_hours": "0",
         },
     )
-    assert "max_hours: Ensure this value is greater than or equal to 1." in resp.content.decode()
+    # the parameter is a field of its own, and its error stands next to it
+    assert 'id="id_param_max_hours-error">Ensure this value is greater than or equal to 1.' in (
+        resp.content.decode()
+    )
     resp = client.post(
         url,
         {
