@@ -16,6 +16,7 @@ from governance.policies.forms import (
     WaiverRequestForm,
 )
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
+from governance.quality import selectors as quality_selectors
 from meshportal.forms import apply_errors
 from meshportal.permissions import DECIDE, EDIT, RETIRE, VIEW, can, require
 from meshportal.text import past_tense
@@ -155,11 +156,14 @@ def evaluate_now(request):
 
 
 def compliance(request):
+    matrix = selectors.compliance_matrix(user=request.user)
+    incidents = quality_selectors.active_incidents_by_domain(user=request.user)
     return render(
         request,
         "governance/policies/compliance.html",
         {
-            **selectors.compliance_matrix(user=request.user),
+            "policies": matrix["policies"],
+            "rows": [(d, cells, incidents.get(d.pk, 0)) for d, cells in matrix["rows"]],
             "can_evaluate": can(request.user, EVALUATE, Policy()),
         },
     )

@@ -160,16 +160,45 @@ def incidents_visible(*, user):
     )
 
 
-def product_incidents(*, user, product, limit: int = 20) -> list:
-    """The product's incidents for its Quality tab (open first; the caller has checked VIEW)."""
+def product_incidents_qs(*, product):
+    """The product's incidents, open first (the caller has checked the product is visible)."""
     from governance.models import Incident
 
-    return list(
+    return (
         Incident.objects.filter(product=product)
         .select_related("quality_check", "acknowledged_by", "resolved_by")
         .annotate(rank=_incident_order())
-        .order_by("rank", "-opened_at", "-pk")[:limit]
+        .order_by("rank", "-opened_at", "-pk")
     )
+
+
+def product_incidents(*, user, product, limit: int = 20) -> list:
+    """The product's incidents for its Quality tab (open first; the caller has checked VIEW)."""
+    return list(product_incidents_qs(product=product)[:limit])
+
+
+def incident_timelines(*, incidents) -> dict[int, list]:
+    """The timelines of several incidents in one query: {incident id: [events, oldest first]}."""
+    from governance.models import IncidentEvent
+
+    out: dict[int, list] = {i.pk: [] for i in incidents}
+    events = IncidentEvent.objects.filter(incident__in=list(out)).select_related("by")
+    for e in events.order_by("at", "pk"):
+        out[e.incident_id].append(e)
+    return out
+
+
+def active_incidents_by_domain(*, user) -> dict[int, int]:
+    """Open or acknowledged incidents of the products the user may see, counted per domain
+    (the compliance matrix's column)."""
+    from governance.models import Incident
+
+    rows = (
+        visible(user, Incident.objects.filter(status__in=Incident.ACTIVE))
+        .values("product__domain_id")
+        .annotate(n=Count("pk"))
+    )
+    return {r["product__domain_id"]: r["n"] for r in rows}
 
 
 def incident_timeline(*, incident) -> list:

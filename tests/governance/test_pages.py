@@ -253,3 +253,29 @@ def test_glossary_terms_kept_by_council_and_domain_owners(client, mesh):
         {**data, "domain": mesh.orders.pk, "definition": "A confirmed purchase."},
     )
     assert GlossaryTerm.objects.get(slug="order").definition == "A confirmed purchase."
+
+
+def test_the_compliance_matrix_counts_open_incidents_per_domain_as_the_reader_sees_them(
+    client, mesh
+):
+    from governance.quality import incidents
+
+    policy(mesh, domain=mesh.orders)
+    incidents.record_freshness(
+        product=mesh.products[("orders", "published")], breached=True, slo_hours=24
+    )
+    incidents.record_freshness(
+        product=mesh.products[("users", "draft")], breached=True, slo_hours=24
+    )
+    client.force_login(mesh.consumer)  # not an owner: the users draft's incident is not counted
+    page = client.get(reverse("governance:compliance")).text
+    assert "Open incidents" in page
+    assert page.count(" open</a>") == 1
+    assert f'href="{reverse("governance:incidents")}?domain=orders">1 open</a>' in page
+    listed = client.get(reverse("governance:incidents"), {"domain": "orders"}).text
+    assert "Orders published: freshness SLO (24 h) breached" in listed
+    assert (
+        "Users draft" not in client.get(reverse("governance:incidents"), {"domain": "users"}).text
+    )
+    client.force_login(mesh.other_owner)  # its own team counts it
+    assert "?domain=users" in client.get(reverse("governance:compliance")).text
