@@ -48,9 +48,12 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
         )
     )
     by_day = {r["day"]: r for r in rows}
-    bars, width, height = [], 12, 60
-    for i in range(days):
-        day = start + timedelta(days=i)
+    # An SVG with axes: percentages on the left, dates below, a bar per day (green the share
+    # passing, red the rest), a grey tick for a day without runs.
+    bar, gap, left, top, height, bottom = 12, 3, 38, 8, 100, 22
+    bars: list[dict] = []
+    dates = [start + timedelta(days=i) for i in range(days)]
+    for i, day in enumerate(dates):
         r = by_day.get(day, {"passed": 0, "failed": 0, "error": 0})
         total = r["passed"] + r["failed"] + r["error"]
         rate = r["passed"] / total if total else None
@@ -58,18 +61,39 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
         bars.append(
             {
                 "day": day,
-                "x": i * (width + 2),
+                "x": left + i * (bar + gap),
                 "total": total,
                 "passed": r["passed"],
                 "failed": r["failed"],
                 "error": r["error"],
                 "rate": None if rate is None else round(100 * rate),
                 "pass_h": h,
-                "pass_y": height - h,
+                "pass_y": top + height - h,
                 "fail_h": height - h if total else 0,
             }
         )
-    return {"bars": bars, "width": days * (width + 2), "height": height, "bar": width}
+    right = left + days * (bar + gap)
+    return {
+        "bars": bars,
+        "bar": bar,
+        "top": top,
+        "left": left,
+        "right": right,
+        "baseline": top + height,
+        "empty_y": top + height - 2,
+        "width": right + 4,
+        "height": top + height + bottom,
+        "has_runs": any(b["total"] for b in bars),
+        "y_ticks": [
+            {"y": top + height - round(height * pct / 100), "label": f"{pct}%"}
+            for pct in (0, 50, 100)
+        ],
+        "x_ticks": [
+            {"x": left + i * (bar + gap) + bar // 2, "label": dates[i].strftime("%b %d")}
+            for i in sorted({0, days // 2, days - 1})
+        ],
+        "label_y": top + height + 16,
+    }
 
 
 def failing_by_domain(*, user) -> list[tuple]:
