@@ -46,6 +46,15 @@ def open_page(browser, live_server, request):  # noqa: F811  (browser: the impor
         context.close()
 
 
+def shot(page, name: str) -> None:
+    """`make screenshots` (MESH_SCREENSHOTS=docs/screenshots) keeps the docs' pictures current:
+    the walk saves what it sees there; otherwise nothing is written."""
+    folder = os.environ.get("MESH_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
 def axe_problems(page) -> list[str]:
     """Serious and critical axe-core violations on the page as it is now."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
@@ -53,7 +62,7 @@ def axe_problems(page) -> list[str]:
     found = page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
             .filter(v => v.impact === "serious" || v.impact === "critical")
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target).join(" | ")}`)"""
+            .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target + " " + n.failureSummary).join(" | ")}`)"""
     )
     return [f"{page.url}: {v}" for v in found]
 
@@ -65,6 +74,7 @@ def test_consumer_fills_the_basket_from_search_and_requests_both(open_page, mesh
     sign_in(page, "consumer")
     page.goto("/search/")
     problems = axe_problems(page)
+    shot(page, "search")
     page.get_by_role("button", name=re.compile(r"^Add to basket\s*: Orders published$")).click()
     page.wait_for_selector("text=Added Orders published to your request basket.")
     page.get_by_role("button", name=re.compile(r"^Add to basket\s*: Users published$")).click()
@@ -72,6 +82,7 @@ def test_consumer_fills_the_basket_from_search_and_requests_both(open_page, mesh
     page.click("#nav-basket")
     page.wait_for_selector("h1 >> text=Request basket")
     problems += axe_problems(page)
+    shot(page, "basket")
     page.fill("textarea[name=purpose]", "Churn study")
     page.click("button[type=submit] >> text=Request access to 2 products")
     page.wait_for_selector("text=Requested access to 2 products.")
@@ -89,6 +100,7 @@ def test_phone_width_dark_theme_and_the_collapsed_navigation(open_page, mesh):
     page.click(".navbar-toggler")
     page.wait_for_selector("#nav a >> text=Products", state="visible")
     problems = axe_problems(page)  # dark, with the navigation open
+    shot(page, "phone-dark")
     pages = [
         "/",
         "/search/?q=orders",
@@ -113,22 +125,62 @@ def test_phone_width_dark_theme_and_the_collapsed_navigation(open_page, mesh):
     assert problems == []
 
 
+def _history(product, mesh) -> None:
+    """A policy evaluated, an open incident and two weeks of runs: pages with something on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.models import QualityCheck, QualityRun
+    from governance.policies import services as ps
+    from governance.quality import incidents
+
+    ps.policy_propose(
+        by=mesh.owner,
+        key="slo",
+        title="Freshness declared",
+        rule_type="freshness",
+        domain=mesh.orders,
+    )
+    ps.evaluate_policies()
+    incidents.record_freshness(product=product, breached=True, slo_hours=24)
+    check = QualityCheck.objects.create(
+        port=product.ports.get(), name="Rows", kind="row_count", params={"min": 1}
+    )
+    now = timezone.now()
+    QualityRun.objects.bulk_create(
+        QualityRun(
+            quality_check=check,
+            status="failed" if day % 5 == 0 and i == 0 else "passed",
+            started_at=now - timedelta(days=day),
+            finished_at=now - timedelta(days=day),
+            deadline=now,
+        )
+        for day in range(14)
+        for i in range(3)
+    )
+
+
 def test_main_pages_have_no_serious_accessibility_violations(open_page, mesh):
     from products.lineage import services as lineage_services
 
     product = mesh.products[("orders", "published")]
+    _history(product, mesh)
     lineage_services.input_port_create(
         product=product,
         by=mesh.owner,
         source_port=mesh.products[("users", "published")].ports.get(),
     )
-    page = open_page()
+    page = open_page(viewport={"width": 1280, "height": 800})
     sign_in(page, "owner")
+    seen: list[str] = []
     problems = axe_problems(page)  # home
+    shot(page, "home")
     url = product.get_absolute_url()
     for path in [
         f"{url}?tab=lineage",
         f"{url}?tab=quality",
+        reverse("governance:compliance"),
         "/access/inbox/",
         "/access/mine/",
         reverse("governance:policy_propose"),
@@ -140,6 +192,9 @@ def test_main_pages_have_no_serious_accessibility_violations(open_page, mesh):
             page.wait_for_selector("#lineage-graph[data-ready=true]")
             assert page.evaluate("window.meshGraph.zoom()") <= 1.3
             page.click("[data-graph-fit]")
+        if len(seen) < 3:
+            shot(page, ("lineage", "quality", "compliance")[len(seen)])
+        seen.append(path)
     # the port picker suggests as one types
     page.fill("#id_source", "users publ")
     page.wait_for_function(

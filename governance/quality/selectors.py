@@ -88,9 +88,14 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
             {"y": top + height - round(height * pct / 100), "label": f"{pct}%"}
             for pct in (0, 50, 100)
         ],
-        "x_ticks": [
-            {"x": left + i * (bar + gap) + bar // 2, "label": dates[i].strftime("%b %d")}
-            for i in sorted({0, days // 2, days - 1})
+        "x_ticks": [  # the first and last dates flush with the bars, so none is cut off
+            {"x": left, "label": dates[0].strftime("%b %d"), "anchor": "start"},
+            {
+                "x": left + (days // 2) * (bar + gap) + bar // 2,
+                "label": dates[days // 2].strftime("%b %d"),
+                "anchor": "middle",
+            },
+            {"x": right - gap, "label": dates[-1].strftime("%b %d"), "anchor": "end"},
         ],
         "label_y": top + height + 16,
     }
