@@ -26,6 +26,7 @@ from meshportal.permissions import (
     prefetch_product_perms,
     require,
     require_transfer,
+    team_roles,
     visible,
 )
 from meshportal.text import past_tense
@@ -66,6 +67,8 @@ def _search_page(request, *, title: str):
         "sorts": discovery.sort_choices(),
         "active_filters": any(f["active"] for f in result.facets),
         "show_basket": True,
+        # the person's own teams' products need no request: no basket button on their rows
+        "own_team_ids": set(team_roles(request.user)),
     }
     if not page.object_list:
         ctx["suggestion"] = search.suggest(

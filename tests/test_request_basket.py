@@ -67,6 +67,13 @@ def test_product_page_offers_the_basket(client, mesh):
     assert "Add to basket" not in client.get(product.get_absolute_url()).text
 
 
+def test_search_offers_the_basket_only_for_other_teams_products(client, mesh):
+    client.force_login(mesh.owner)
+    page = client.get(reverse("products:search")).text
+    assert 'visually-hidden">: Users published</span>' in page
+    assert 'visually-hidden">: Orders published</span>' not in page  # the owner's own
+
+
 def test_another_teams_draft_cannot_enter_the_basket(client, mesh):
     draft = mesh.products[("users", "draft")]
     client.force_login(mesh.consumer)
