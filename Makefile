@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run banner test ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
+.PHONY: run banner test screenshots ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
@@ -63,6 +63,11 @@ run: seed banner
 TEST_WORKERS ?= 2
 test: dev-install datacontract-cli dataproduct-cli
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The pictures in docs/screenshots/, taken by the browser walk of tests/test_browser_design.py
+# (needs /usr/bin/chromium), so that they show the portal as it is.
+screenshots: dev-install
+	MESH_SCREENSHOTS=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_browser_design.py
 
 # Static analysis, as CI runs it: ruff (lint + format), the import layers (import-linter,
 # contracts in pyproject.toml), mypy with django-stubs, bandit.
