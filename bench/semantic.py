@@ -15,7 +15,7 @@
    scan).
 
 Writes bench/results/semantic.json and semantic.md, and the table in docs/benchmarks.md
-between its `semantic` markers.
+between its `<!-- semantic:… -->` markers.
 """
 
 import argparse
@@ -33,8 +33,6 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 QUERIES = ROOT / "bench" / "semantic_queries.yaml"
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- semantic:start -->", "<!-- semantic:end -->"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mesh_bench"
 PAGE = 20
 
@@ -223,17 +221,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(table: str) -> None:
-    text = DOC.read_text()
-    block = f"{START}\n{table}{END}"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Semantic search\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.semantic", description=__doc__.split("\n")[0])
     p.add_argument("--products", type=int, default=10_000)
@@ -277,7 +264,9 @@ def main() -> None:
     table = markdown(report)
     (RESULTS / "semantic.md").write_text(table)
     if not args.no_docs:
-        update_doc(table)
+        from bench.__main__ import update_benchmarks_doc
+
+        update_benchmarks_doc(table, "semantic")
     print(table)
 
 
