@@ -158,6 +158,7 @@ def part_cost(products: int, runs: int) -> dict:
 
     def timed(q: str, on: bool) -> float:
         settings.MESH_SEMANTIC_SEARCH = on
+        semantic.query_vector.cache_clear()  # each query as if asked for the first time
         t0 = time.perf_counter()
         list(search_products(DataProduct.objects.all(), q)[:PAGE])
         return (time.perf_counter() - t0) * 1000
@@ -173,6 +174,7 @@ def part_cost(products: int, runs: int) -> dict:
             keyword.append(k)
             hybrid.append(h)
             added.append(h - k)
+            semantic.query_vector.cache_clear()
             t0 = time.perf_counter()
             semantic.nearest(q)
             step.append((time.perf_counter() - t0) * 1000)

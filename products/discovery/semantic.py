@@ -20,6 +20,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -180,7 +181,7 @@ def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
     if loaded is None or not q.strip():
         return []
     ids, matrix = loaded
-    query = embedding.encode([q])[0]
+    query = query_vector(q)
     scores = matrix @ query
     top = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
     ranked = sorted(((int(ids[i]), float(scores[i])) for i in top), key=lambda p: -p[1])
@@ -194,6 +195,15 @@ def closest(near: list[tuple[int, float]]) -> list[int]:
         return []
     floor = RELATIVE * near[0][1]
     return [pk for pk, score in near if score >= floor]
+
+
+@lru_cache(maxsize=1024)
+def query_vector(q: str) -> np.ndarray:
+    """A query's vector, remembered: the page, its next pages, facet clicks, the htmx request
+    and the API ask for the same words again (encoding one costs 10-30 ms)."""
+    vector = embedding.encode([q])[0]
+    vector.flags.writeable = False
+    return vector
 
 
 def fuse(*rankings: Iterable[int], k: int = 60) -> dict[int, float]:
