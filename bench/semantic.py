@@ -181,7 +181,9 @@ def part_cost(products: int, runs: int) -> dict:
     return {
         "products": total,
         "vectors": ProductEmbedding.objects.count(),
+        "random_vectors": ProductEmbedding.objects.filter(text_hash="random").count(),
         "random_vectors_added": filled,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "samples": len(added),
         "keyword_ms": {"p50": round(_pct(keyword, 50), 1), "p95": round(_pct(keyword, 95), 1)},
         "hybrid_ms": {"p50": round(_pct(hybrid, 50), 1), "p95": round(_pct(hybrid, 95), 1)},
@@ -210,7 +212,8 @@ def markdown(report: dict) -> str:
             "",
             f"Cost at {c['products']:,} products (PostgreSQL, {c['samples']} timed searches, "
             "first page evaluated; "
-            f"{c['random_vectors_added']:,} generated products given random vectors):",
+            f"{c['random_vectors']:,} generated products with random vectors; machine load "
+            f"average {c['load_average'][0]} on {os.cpu_count()} cores):",
             "",
             "| | p50 | p95 |",
             "|---|---|---|",
