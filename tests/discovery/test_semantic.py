@@ -150,3 +150,19 @@ def test_reindex_computes_only_what_changed(mesh):
     assert "Meaning vectors: 1 products computed" in reindex()
     assert "Meaning vectors: 0 products computed" in reindex()
     assert f"Meaning vectors: {DataProduct.objects.count()} products" in reindex("--force")
+
+
+def test_without_the_extra_search_is_keyword_only_and_nothing_is_embedded(mesh, monkeypatch):
+    # As on an installation without numpy, tokenizers or the weights package.
+    monkeypatch.setattr(embedding, "available", lambda: False)
+    with audit_context(door="command"):
+        services.product_create(
+            domain=mesh.users, slug="churn", name="Churn", summary="Subscribers who cancel."
+        )
+
+    assert semantic.embed(DataProduct.objects.all()) == 0
+    assert not ProductEmbedding.objects.exists()
+    assert list(search.search_products(DataProduct.objects.all(), QUERY)) == []
+    out = io.StringIO()
+    call_command("reindex", stdout=out)
+    assert "Semantic search is off" in out.getvalue()
