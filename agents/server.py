@@ -137,7 +137,11 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world
 def search_products(
     ctx: Context,
     query: Annotated[
-        str, Field(description="Keywords: names, descriptions, fields, glossary terms.")
+        str,
+        Field(
+            description="Words or a question: matched as keywords (names, descriptions, fields,"
+            " glossary terms) and, where semantic search is on, by meaning."
+        ),
     ] = "",
     domain: Values | None = None,
     owner_team: Values | None = None,
@@ -165,8 +169,8 @@ def search_products(
     page: Page = 1,
     page_size: PageSize = tools.PAGE_SIZE,
 ) -> dict[str, Any]:
-    """Find data products by keyword and facets (domain, owner team, status, classification,
-    tag, port kind, quality). Returns one page of products (URN, name, summary, domain, team,
+    """Find data products by keyword and by meaning (e.g. "why customers leave"), with facets
+    (domain, owner team, status, classification, tag, port kind, quality). Returns one page of products (URN, name, summary, domain, team,
     status, trust score) and the facet counts to narrow by. Follow up with get_product."""
     return _call(
         ctx,
