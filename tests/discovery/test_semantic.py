@@ -32,6 +32,19 @@ def test_the_numpy_model_gives_sentence_transformers_vectors():
     assert sims[1, 2] == pytest.approx(0.1411, abs=2e-3)
 
 
+def test_a_text_encoded_again_gets_the_same_vector_in_its_place():
+    # Cached texts (a demo seeded again) and new ones, repeated, in any order: each row is that
+    # text's own vector, as if all were encoded afresh.
+    texts = ["Orders placed by customers.", "Page views by day.", "Orders placed by customers."]
+    first = embedding.encode(texts[:1])
+    again = embedding.encode(["Page views by day.", *texts])
+    fresh = embedding.encoder().encode(["Page views by day.", *texts])
+    assert again.shape == (4, 384)
+    assert (again[1] == first[0]).all() and (again[1] == again[3]).all()
+    assert again == pytest.approx(fresh, abs=1e-5)
+    assert embedding.encode([]).shape == (0, 384)
+
+
 def test_a_search_by_meaning_finds_a_product_without_its_words(mesh):
     published, draft = add_churn_products(mesh)
     everyone = DataProduct.objects.all()
