@@ -39,8 +39,8 @@ from products.models import AccessRequest, DataProduct, Tag
 PAGE_SIZE = 25
 
 
-def _product_or_404(request, domain: str, product: str) -> DataProduct:
-    obj = selectors.product_get(user=request.user, domain=domain, product=product)
+def _product_or_404(request, domain: str, product: str, *, fields: bool = True) -> DataProduct:
+    obj = selectors.product_get(user=request.user, domain=domain, product=product, fields=fields)
     if obj is None:
         raise Http404("No such data product, or you may not see it.")
     return obj
@@ -93,8 +93,8 @@ def tag_detail(request, tag):
 
 
 def product_detail(request, domain: str, product: str):
-    obj = _product_or_404(request, domain, product)
     tab = tabs.get(request.GET.get("tab", "overview")) or tabs.get("overview")
+    obj = _product_or_404(request, domain, product, fields=bool(tab and tab.fields))
     user = request.user
     ctx = {
         "product": obj,
@@ -148,7 +148,7 @@ def _activity_context(request, product):
 tabs.register_tab(
     tabs.Tab("overview", "Overview", "products/tabs/overview.html", _overview_context, order=10)
 )
-tabs.register_tab(tabs.Tab("schema", "Schema", "products/tabs/schema.html", order=20))
+tabs.register_tab(tabs.Tab("schema", "Schema", "products/tabs/schema.html", order=20, fields=True))
 tabs.register_tab(tabs.Tab("ports", "Ports", "products/tabs/ports.html", order=30))
 tabs.register_tab(
     tabs.Tab("access", "Access", "products/tabs/access.html", _access_context, order=40)
