@@ -87,10 +87,9 @@ def inbox(*, user) -> QuerySet:
     return qs.select_related("product__domain", "requester", "team").order_by("created_at")
 
 
-def inbox_count(user) -> int:
-    if not is_platform(user) and "owner" not in team_roles(user).values():
-        return 0
-    return inbox(user=user).count()
+def may_decide(user) -> bool:
+    """Whether the user can have anything in the inbox (platform, or owner of a team)."""
+    return is_platform(user) or "owner" in team_roles(user).values()
 
 
 def my_requests(*, user) -> QuerySet:
