@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from domains.models import Domain
 from meshportal import audit
 from meshportal.forms import apply_errors
+from meshportal.pagination import IdsFirstPaginator
 from meshportal.permissions import (
     APPROVE_ACCESS,
     CREATE_PRODUCT,
@@ -47,7 +47,7 @@ def _product_or_404(request, domain: str, product: str, *, fields: bool = True) 
 
 
 def _paginate(request, qs, size=PAGE_SIZE):
-    return Paginator(qs, size).get_page(request.GET.get("page"))
+    return IdsFirstPaginator(qs, size).get_page(request.GET.get("page"))
 
 
 def _search_page(request, *, title: str):
