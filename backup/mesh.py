@@ -62,7 +62,7 @@ from governance.quality import services as quality_services
 from meshportal.audit import audit_context
 from products.contracts import odps
 from products.contracts import services as contracts
-from products.discovery.search import index_product
+from products.discovery.search import deferred_indexing, index_product
 from products.models import (
     AccessRequest,
     ContractVersion,
@@ -518,7 +518,8 @@ def import_mesh(directory: Path | str, *, user: str | None = None, force: bool =
             root, None, "the portal is not empty: restore into a fresh database (or use --force)"
         )
     try:
-        with transaction.atomic():
+        # Each product's search document is built once at the end, not after every field.
+        with transaction.atomic(), deferred_indexing():
             counts = _import_all(ctx, user)
     except ValidationError as e:  # a rule the services enforce, at the place we were reading
         raise ctx.fail(_errors(e)) from e

@@ -151,7 +151,7 @@ def entries_for(obj: models.Model):
     """Entries shown on obj's Activity tab (the object itself and everything scoped to it)."""
     return AuditEntry.objects.filter(
         scope_type=ContentType.objects.get_for_model(obj), scope_id=str(obj.pk)
-    ).select_related("actor")
+    ).select_related("actor", "content_type")  # the list names each entry's model
 
 
 def with_names(entries) -> list:

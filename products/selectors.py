@@ -29,22 +29,22 @@ def product_list(*, user, data=None) -> QuerySet:
     return qs
 
 
-def product_get(*, user, domain: str, product: str) -> DataProduct | None:
-    return (
-        visible(user, product_queryset())
-        .prefetch_related(
+def product_get(*, user, domain: str, product: str, fields: bool = True) -> DataProduct | None:
+    """The product with its ports; with `fields`, each port's schema fields too (the schema and
+    contract tabs need them, the other tabs do not: up to hundreds of rows per product)."""
+    port_qs = OutputPort.objects.select_related("data_source")
+    if fields:
+        port_qs = port_qs.prefetch_related(
             Prefetch(
-                "ports",
-                queryset=OutputPort.objects.select_related("data_source").prefetch_related(
-                    Prefetch(
-                        "fields",
-                        queryset=SchemaField.objects.select_related("glossary_term").order_by(
-                            "ordinal", "name"
-                        ),
-                    )
+                "fields",
+                queryset=SchemaField.objects.select_related("glossary_term").order_by(
+                    "ordinal", "name"
                 ),
             )
         )
+    return (
+        visible(user, product_queryset())
+        .prefetch_related(Prefetch("ports", queryset=port_qs))
         .filter(domain__slug=domain, slug=product)
         .first()
     )
@@ -87,10 +87,9 @@ def inbox(*, user) -> QuerySet:
     return qs.select_related("product__domain", "requester", "team").order_by("created_at")
 
 
-def inbox_count(user) -> int:
-    if not is_platform(user) and "owner" not in team_roles(user).values():
-        return 0
-    return inbox(user=user).count()
+def may_decide(user) -> bool:
+    """Whether the user can have anything in the inbox (platform, or owner of a team)."""
+    return is_platform(user) or "owner" in team_roles(user).values()
 
 
 def my_requests(*, user) -> QuerySet:

@@ -13,6 +13,8 @@ class Tab:
     template: str
     context: Callable[[Any, Any], dict] | None = None  # (request, product) -> extra context
     order: int = 50
+    # Whether the tab shows the ports' schema fields: only then does the page load them.
+    fields: bool = False
 
 
 _tabs: dict[str, Tab] = {}

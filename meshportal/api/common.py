@@ -7,6 +7,7 @@ from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
+from meshportal.pagination import IdsFirstPaginator
 from meshportal.permissions import DELETE, EDIT, VIEW, can, refusal
 
 
@@ -41,6 +42,7 @@ def object_action(request, view) -> str:
 
 
 class Pagination(pagination.PageNumberPagination):
+    django_paginator_class = IdsFirstPaginator
     page_size_query_param = "page_size"
     max_page_size = 200
 

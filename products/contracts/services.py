@@ -1458,12 +1458,14 @@ def _sync_ports(product: DataProduct, ports: list[dict]) -> None:
         for name, old in current.items():
             if name not in names:
                 services.field_delete(field=old)
+        new = []
         for i, f in enumerate(fields):
             f = {**f, "ordinal": i}
             field = current.get(f["name"])
             if field is None:
-                services.field_create(port=port, **f)
+                new.append(f)
             else:
                 updates = {k: v for k, v in f.items() if getattr(field, k) != v}
                 if updates:
                     services.field_update(field=field, **updates)
+        services.fields_create(port=port, fields=new)

@@ -119,5 +119,12 @@ def _contract_context(request, product):
 
 
 tabs.register_tab(
-    tabs.Tab("contract", "Contract", "products/tabs/contract.html", _contract_context, order=80)
+    tabs.Tab(
+        "contract",
+        "Contract",
+        "products/tabs/contract.html",
+        _contract_context,
+        order=80,
+        fields=True,
+    )
 )

@@ -10,8 +10,12 @@ Hooks for other apps:
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import CharField, Count, F, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.query import EmptyQuerySet
 
 from meshportal.permissions import visible
 from products import selectors
@@ -27,6 +31,9 @@ class Facet:
     path: str  # value path to group by
     label_path: str | None = None  # value path of a readable label, if not `labels`
     labels: dict = field(default_factory=dict)
+    # True when `path` can reach a product more than once per value (a product with two ports
+    # of one kind): only then is the count DISTINCT, which costs a sort per facet.
+    distinct: bool = False
 
 
 FACETS: list[Facet] = [
@@ -40,7 +47,13 @@ FACETS: list[Facet] = [
         labels=dict(DataProduct.Classification.choices),
     ),
     Facet("tag", "Tag", "tags__slug", "tags__name"),
-    Facet("port_kind", "Port kind", "ports__kind", labels=dict(OutputPort.Kind.choices)),
+    Facet(
+        "port_kind",
+        "Port kind",
+        "ports__kind",
+        labels=dict(OutputPort.Kind.choices),
+        distinct=True,
+    ),
 ]
 
 
@@ -106,25 +119,144 @@ def search(*, user, data) -> SearchResult:
 
 def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict) -> list[dict]:
     """Per facet, the count of each value among products matching every OTHER active filter:
-    the counts narrow each other. One UNION query for all facets."""
-    pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
+    the counts narrow each other. One query for all facets."""
+    if connection.vendor == "postgresql":
+        active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
+        # `searched` is already the visible products that match: no second visibility test.
+        rows = _over_matches(searched if searched is not None else base, fs, cleaned, active)
+    else:
+        pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
+        rows = _per_facet(pool, fs, cleaned)
+    return _shape(rows, cleaned)
+
+
+def _chosen(value) -> bool:
+    """Whether a cleaned filter value narrows anything (an empty multiple choice is a none())."""
+    if isinstance(value, EmptyQuerySet):
+        return False
+    return value not in (None, "", [], ())
+
+
+def _facet_part(qs: QuerySet, facet: Facet) -> QuerySet:
+    return (
+        qs.order_by()
+        .filter(**{f"{facet.path}__isnull": False})
+        .values(
+            facet_key=Value(facet.key, output_field=CharField()),
+            value=F(facet.path),
+            label=F(facet.label_path or facet.path),
+        )
+        .annotate(n=Count("pk", distinct=facet.distinct))
+    )
+
+
+def _per_facet(pool: QuerySet, fs, cleaned: dict) -> list[dict]:
+    """A UNION of one grouped count per facet, each repeating the match (SQLite: no
+    MATERIALIZED CTEs, and its meshes are small)."""
     parts = []
     for facet in FACETS:
         qs = pool
         for name, value in cleaned.items():
             if name not in ("q", facet.key):
                 qs = fs.filters[name].filter(qs, value)
-        parts.append(
-            qs.order_by()
-            .filter(**{f"{facet.path}__isnull": False})
-            .values(
-                facet_key=Value(facet.key, output_field=CharField()),
-                value=F(facet.path),
-                label=F(facet.label_path or facet.path),
-            )
-            .annotate(n=Count("pk", distinct=True))
+        parts.append(_facet_part(qs, facet))
+    return list(parts[0].union(*parts[1:], all=True).order_by()) if parts else []
+
+
+def _many_valued(path: str) -> bool:
+    """Whether a value path can give a product several values (it crosses a to-many relation)."""
+    model: Any = DataProduct
+    for part in path.split("__"):
+        f = model._meta.get_field(part)
+        if f.many_to_many or f.one_to_many:
+            return True
+        if not f.is_relation:
+            return False
+        model = f.related_model
+    return False
+
+
+def _many_part(facet: Facet, ids: RawSQL) -> QuerySet:
+    """A many-valued facet's counts read from its own table (tags through their link table,
+    port kinds from the ports), for the products in `ids`: no join back to the products."""
+    first, _, rest = facet.path.partition("__")
+    label_first, _, label_rest = (facet.label_path or facet.path).partition("__")
+    rel: Any = DataProduct._meta.get_field(first)
+    if not rest or label_first != first:
+        # A path ending at the relation, or a label from elsewhere: from the products' side.
+        inside = DataProduct.objects.filter(pk__in=ids)
+        return _facet_part(inside, facet)
+    # The name by which the related model reaches back to the product.
+    back = rel.field.name if rel.auto_created and not rel.concrete else rel.related_query_name()
+    return (
+        rel.related_model.objects.order_by()
+        .filter(**{f"{back}__in": ids, f"{rest}__isnull": False})
+        .values(
+            facet_key=Value(facet.key, output_field=CharField()),
+            value=F(rest),
+            label=F(label_rest),
         )
-    rows = list(parts[0].union(*parts[1:], all=True).order_by()) if parts else []
+        .annotate(n=Count(back, distinct=facet.distinct))
+    )
+
+
+def _over_matches(pool: QuerySet, fs, cleaned: dict, active: list[str]) -> list[dict]:
+    """PostgreSQL: the matching set (full-text match and visibility test) computed once, in a
+    MATERIALIZED CTE `_over_matches` holding each product's id, the value and label of every
+    single-valued facet (domain, team, status, ...) and, per active filter, whether the product
+    passes it. Single-valued facets group over the CTE alone; many-valued ones (tags, port
+    kinds) join their table to its ids. Each keeps the rows that pass every active filter but
+    its own. Before: the match and the visibility test ran once per facet (56-63 % of a broad
+    search at 10,000 products)."""
+    if not FACETS:
+        return []
+    flags = {}
+    for name in active:
+        passing = fs.filters[name].filter(DataProduct.objects.all(), cleaned[name])
+        flags[f"ok_{name}"] = Case(
+            When(pk__in=passing.order_by().values("pk"), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    single = {f.key: i for i, f in enumerate(FACETS) if not _many_valued(f.path)}
+    values = {}
+    for facet in FACETS:
+        if facet.key in single:
+            i = single[facet.key]
+            values[f"v{i}"] = F(facet.path)
+            values[f"l{i}"] = F(facet.label_path or facet.path)
+    matches = pool.order_by().annotate(**flags, **values).values("pk", *flags, *values)
+    cte_sql, cte_params = matches.query.sql_with_params()
+    columns = ", ".join(["id", *flags, *values])  # in the order values() selects them
+    # Every identifier below is ours (facet positions and filter names), never user input.
+    parts: list[str] = []
+    params: list = [*cte_params]
+    for facet in FACETS:
+        keep = " AND ".join(f"m.ok_{name}" for name in active if name != facet.key) or "TRUE"
+        if facet.key in single:
+            i = single[facet.key]
+            parts.append(
+                f"SELECT %s AS facet_key, m.v{i} AS value, m.l{i} AS label, COUNT(*) AS n"  # noqa: S608  # nosec B608
+                f" FROM _over_matches m WHERE {keep} AND m.v{i} IS NOT NULL"
+                f" GROUP BY m.v{i}, m.l{i}"
+            )
+            params.append(facet.key)
+            continue
+        ids = RawSQL(f"SELECT m.id FROM _over_matches m WHERE {keep}", ())  # noqa: S608, S611  # nosec
+        sql, part_params = _many_part(facet, ids).query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS f{len(parts)}")  # noqa: S608  # nosec B608
+        params.extend(part_params)
+    union = " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql}) {union}",  # noqa: S608  # nosec B608
+            params,
+        )
+        names = ["facet_key", "value", "label", "n"]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _shape(rows: list[dict], cleaned: dict) -> list[dict]:
     out = []
     for facet in FACETS:
         chosen = cleaned.get(facet.key) or []

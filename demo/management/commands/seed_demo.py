@@ -17,6 +17,7 @@ from meshportal.notifications import without_email
 from meshportal.permissions import GOVERNANCE_GROUP, PLATFORM_GROUP
 from products import services
 from products.discovery import semantic
+from products.discovery.search import deferred_indexing
 from products.models import DataProduct
 
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         # The demo's own actions (votes, waivers, requests) leave in-app notifications but no
         # e-mail: with no mail server they would be printed to the console.
         with without_email():
-            with audit_context(door="command"), transaction.atomic():
+            with audit_context(door="command"), transaction.atomic(), deferred_indexing():
                 created = seed()
                 lineage_demo.seed()
                 policy_demo.seed()

@@ -1,0 +1,73 @@
+"""The product page loads schema fields only for tabs that show them, and every tab stays
+within a fixed query budget whatever the product's size."""
+
+import pytest
+
+from meshportal.audit import audit_context
+from products import services
+from products.tabs import tabs
+
+URL = "/products/orders/published-product/"
+
+
+def _widen(mesh, n: int) -> None:
+    """n more fields on the product's port and n audit entries on it (activity grows)."""
+    product = mesh.products[("orders", "published")]
+    port = product.ports.get()
+    with audit_context(door="command"):
+        services.fields_create(
+            port=port, fields=[{"name": f"wide_{i}", "logical_type": "string"} for i in range(n)]
+        )
+        for i in range(n):
+            services.product_update(product=product, summary=f"summary {i}")
+
+
+def test_overview_does_not_load_schema_fields(client, mesh, django_assert_max_num_queries):
+    client.force_login(mesh.owner)
+    with django_assert_max_num_queries(20) as captured:
+        r = client.get(URL)
+    assert r.status_code == 200
+    assert not any("products_schemafield" in q["sql"] for q in captured.captured_queries)
+
+
+def test_schema_tab_shows_the_fields(client, mesh):
+    client.force_login(mesh.consumer)
+    r = client.get(URL, {"tab": "schema"})
+    assert r.status_code == 200
+    assert "order_id" in r.text
+
+
+TABS = [
+    "overview",
+    "schema",
+    "ports",
+    "access",
+    "quality",
+    "governance",
+    "lineage",
+    "contract",
+    "activity",
+]
+
+
+def test_the_list_covers_every_tab(client, mesh):
+    client.force_login(mesh.owner)
+    client.get(URL)  # the URLconf (and with it every app's tab) is loaded
+    assert sorted(t.key for t in tabs()) == sorted(TABS)
+
+
+@pytest.mark.parametrize("tab", TABS)
+def test_every_tab_has_a_fixed_query_budget(client, mesh, tab, django_assert_max_num_queries):
+    client.force_login(mesh.owner)
+    with django_assert_max_num_queries(20) as small:
+        assert client.get(URL, {"tab": tab}).status_code == 200
+    _widen(mesh, 12)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert client.get(URL, {"tab": tab}).status_code == 200
+
+
+def test_a_consumer_sees_no_draft_on_any_tab(client, mesh):
+    client.force_login(mesh.consumer)
+    for t in tabs():
+        r = client.get("/products/orders/draft-product/", {"tab": t.key})
+        assert r.status_code == 404
