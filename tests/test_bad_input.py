@@ -137,7 +137,9 @@ def test_lone_surrogate_in_contract_is_a_400_not_a_500(client, mesh, where):
     # through but no database can store: found by the hypothesis-jsonschema property test.
     text = _yaml(description={"purpose": "ok"})
     escape = '"\\ud800x"'
-    text = text.replace("purpose: ok", f"purpose: {escape}" if where == "value" else f"{escape}: ok")
+    text = text.replace(
+        "purpose: ok", f"purpose: {escape}" if where == "value" else f"{escape}: ok"
+    )
     r = _put(api(mesh.owner), text)
     assert r.status_code == 400 and "lone surrogate" in r.json()["detail"], r.content
     client.force_login(mesh.owner)

@@ -237,8 +237,7 @@ def encode(texts: list[str]) -> np.ndarray:
                 if len(_vectors) >= _CACHE_SIZE:
                     _vectors.pop(next(iter(_vectors)))  # the oldest
                 _vectors[text] = vector
-            found = [_vectors.get(t) for t in texts]
-        if any(v is None for v in found):  # evicted meanwhile: a batch larger than the cache
-            return encoder().encode(texts)
-        return np.stack(found)
+            if not all(t in _vectors for t in texts):  # a batch larger than the cache
+                return encoder().encode(texts)
+            return np.stack([_vectors[t] for t in texts])
     return np.stack([_vectors[t] for t in texts])
