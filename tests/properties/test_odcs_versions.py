@@ -86,6 +86,7 @@ def test_every_valid_document_imports_or_meets_a_documented_rule(mesh, api_versi
         deadline=None,
         suppress_health_check=list(HealthCheck),
         database=None,
+        derandomize=True,  # the same documents every run: CI stays reproducible
     )
     @given(doc=_documents(api_version), slug=st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True))
     def check(doc, slug):
@@ -98,7 +99,8 @@ def test_every_valid_document_imports_or_meets_a_documented_rule(mesh, api_versi
             contracts.contract_import(text=json.dumps(doc), user=mesh.owner, dry_run=True)
         except ValidationError as e:
             for path, messages in e.message_dict.items():
-                assert re.fullmatch(r"[A-Za-z][\w.\[\]]*", path), path
+                # A path into the document (keys may hold any text: "price.:" is key ":").
+                assert path == "document" or re.split(r"[.\[]", path)[0] in doc, path
                 for message in messages:
                     assert any(rule in message for rule in PORTAL_RULES), (path, message, doc)
         except PermissionDenied:  # rights, not the document: the same 403 as every door
