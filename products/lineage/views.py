@@ -1,5 +1,6 @@
 """Pages and JSON endpoints for lineage, impact, watching and notification preferences."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -80,6 +81,11 @@ def _port_choices(user):
     )
 
 
+# Sections other apps add below the Lineage tab (usage: observed lineage). Each is called with
+# (request, product) and returns None or a dict with the "template" to include and its context.
+TAB_SECTIONS: list[Callable[[Any, DataProduct], dict | None]] = []
+
+
 def lineage_context(request, product: DataProduct) -> dict:
     """Context of the product page's Lineage tab."""
     user = request.user
@@ -107,6 +113,7 @@ def lineage_context(request, product: DataProduct) -> dict:
         **lineage_services.watch_counts(user, product=product),
         "input_form": InputPortForm(user=user),
         "port_choices": _port_choices(user),
+        "extra_sections": [s for s in (section(request, product) for section in TAB_SECTIONS) if s],
     }
 
 

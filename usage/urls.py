@@ -1,0 +1,13 @@
+from django.urls import path
+
+from usage import views
+
+app_name = "usage"
+
+urlpatterns = [
+    path(
+        "products/<slug:domain>/<slug:product>/usage/ask/",
+        views.ask_to_request,
+        name="ask_to_request",
+    ),
+]
