@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+_ZONE = re.compile(r"\s+(Z|[+-]\d{2}:?\d{2})$")
 MAX_PRINCIPAL = 200
 MAX_STATEMENT = 100_000
 
@@ -64,7 +66,8 @@ def _time(value, field: str) -> datetime:
                 number /= 1e3
             return datetime.fromtimestamp(number, tz=UTC)
         if isinstance(value, str):
-            text = value.strip().replace(" UTC", "+00:00")
+            # "… UTC", "… Z", "…Z", "… -0800" (exports put a space before the zone)
+            text = _ZONE.sub(r"\1", value.strip().replace(" UTC", "+00:00"))
             if text.endswith("Z"):
                 text = text[:-1] + "+00:00"
             parsed = datetime.fromisoformat(text)
@@ -386,6 +389,10 @@ FILE_FORMATS = {
     "snowflake": "Snowflake ACCESS_HISTORY export (CSV or JSON)",
     "bigquery": "BigQuery INFORMATION_SCHEMA.JOBS export (CSV or JSON)",
 }
+
+
+# Exports whose SQL is in the warehouse's own dialect, whatever the data source says.
+FILE_DIALECTS = {"bigquery": "bigquery", "snowflake": "snowflake"}
 
 
 def read_file(text: str, fmt: str) -> tuple[list[Record], list[LineError]]:

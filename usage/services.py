@@ -208,11 +208,14 @@ def _save_edges(totals: _Totals) -> None:
     ObservedEdge.objects.bulk_update(changed, ["queries", "first_seen", "last_seen"])
 
 
-def usage_ingest(*, source: DataSource, records: Iterable[Record], door: str, by=None) -> IngestRun:
+def usage_ingest(
+    *, source: DataSource, records: Iterable[Record], door: str, by=None, dialect: str = ""
+) -> IngestRun:
     """Store query records of one data source: raw events, daily usage per port and principal,
     observed lineage edges. All or nothing (one transaction); ingests of one source are taken
-    one at a time (its row is locked), so the daily totals never lose a count."""
-    kind = source.kind
+    one at a time (its row is locked), so the daily totals never lose a count. `dialect`: a
+    data source kind whose SQL the log holds, when not the source's own (a BigQuery export)."""
+    kind = dialect or source.kind
     with transaction.atomic():
         DataSource.objects.select_for_update().filter(pk=source.pk).first()
         index = PortIndex.for_source(source)

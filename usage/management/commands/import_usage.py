@@ -47,7 +47,12 @@ class Command(BaseCommand):
         if errors and strict:
             raise CommandError(f"{len(errors)} bad lines; nothing was stored (--strict).")
         with audit_context(door="command"):
-            run = services.usage_ingest(source=data_source, records=records, door="command")
+            run = services.usage_ingest(
+                source=data_source,
+                records=records,
+                door="command",
+                dialect=formats.FILE_DIALECTS.get(fmt, ""),
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {run.events} queries ({run.matched} on product ports, "
