@@ -167,9 +167,7 @@ def test_pg_stat_snapshots_ingest_what_ran_since_the_last_one(usage_mesh):
 
 
 def test_pg_stat_poll_skips_a_sqlite_source(usage_mesh):
-    source = DataSource.objects.create(
-        slug="lite", name="Lite", kind="sqlite", database="x.db"
-    )
+    source = DataSource.objects.create(slug="lite", name="Lite", kind="sqlite", database="x.db")
     assert services.pg_stat_statements_poll(source=source).skipped == "not a PostgreSQL data source"
 
 
