@@ -8,6 +8,7 @@ from demo import lineage as lineage_demo
 from demo import policies as policy_demo
 from demo import products as demo
 from demo import quality as quality_demo
+from demo import usage as usage_demo
 from demo import warehouse as demo_warehouse
 from domains import services as domain_services
 from domains.models import Domain, Team
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             )
             with audit_context(door="command"), transaction.atomic():
                 quality_demo.seed()  # checks on the warehouse tables, due at once
+                usage_demo.seed()  # a fortnight of query log: the Usage tab, observed lineage
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "
