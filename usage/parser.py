@@ -47,11 +47,20 @@ def _target(node: exp.Expr | None) -> exp.Table | None:
     return node if isinstance(node, exp.Table) else None
 
 
+_WRITES = (exp.Insert, exp.Create, exp.Update, exp.Delete, exp.Merge)
+
+
 def _statement_tables(statement: exp.Expr, reads: set[str], writes: set[str]) -> None:
-    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    # One walk of the tree (several find_all passes cost more than the parse itself).
+    ctes: set[str] = set()
+    tables: list[exp.Table] = []
     written: set[int] = set()
-    for kind in (exp.Insert, exp.Create, exp.Update, exp.Delete, exp.Merge):
-        for node in statement.find_all(kind):
+    for node in statement.walk():
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.CTE):
+            ctes.add(node.alias_or_name.lower())
+        elif isinstance(node, _WRITES):
             if isinstance(node, exp.Create) and str(node.args.get("kind", "")).upper() not in (
                 "TABLE",
                 "VIEW",
@@ -61,7 +70,7 @@ def _statement_tables(statement: exp.Expr, reads: set[str], writes: set[str]) ->
             if target is not None and target.name:
                 written.add(id(target))
                 writes.add(table_name(target))
-    for table in statement.find_all(exp.Table):
+    for table in tables:
         if id(table) in written or not table.name:
             continue
         name = table_name(table)

@@ -135,21 +135,28 @@ _COLUMNS = (
 )
 
 
-def _write_events(run: IngestRun, rows: list[tuple]) -> None:
+def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows: COPY on PostgreSQL (an order of magnitude faster than INSERTs for a large
+    log), bulk_create in batches elsewhere."""
     if not rows:
         return
     if connection.vendor == "postgresql":
-        # COPY: an order of magnitude faster than INSERTs for a large log.
         with connection.cursor() as cursor:
-            sql = f"COPY {QueryEvent._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+            sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
             with cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
         return
-    QueryEvent.objects.bulk_create(
-        [QueryEvent(**dict(zip(_COLUMNS, row, strict=True))) for row in rows],
-        batch_size=BATCH_SIZE,
+    model.objects.bulk_create(
+        [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=BATCH_SIZE
     )
+
+
+def _write_events(run: IngestRun, rows: list[tuple]) -> None:
+    _copy(QueryEvent, _COLUMNS, rows)
+
+
+_USAGE_COLUMNS = ("product_id", "port_id", "principal", "day", "kind", "queries", "rows")
 
 
 def _save_usage(totals: _Totals) -> None:
@@ -165,17 +172,12 @@ def _save_usage(totals: _Totals) -> None:
     for (port, product, principal, day, kind), (queries, rows) in totals.usage.items():
         row = existing.get((port, principal, day, kind))
         if row is None:
-            new.append(
-                ProductUsage(
-                    product_id=product, port_id=port, principal=principal, day=day, kind=kind,
-                    queries=queries, rows=rows,
-                )
-            )  # fmt: skip
+            new.append((product, port, principal, day, kind, queries, rows))
         else:
             row.queries += queries
             row.rows += rows
             changed.append(row)
-    ProductUsage.objects.bulk_create(new, batch_size=BATCH_SIZE)
+    _copy(ProductUsage, _USAGE_COLUMNS, new)
     ProductUsage.objects.bulk_update(changed, ["queries", "rows"], batch_size=BATCH_SIZE)
 
 
