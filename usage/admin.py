@@ -26,9 +26,5 @@ class IngestRunAdmin(PlatformOnlyAdmin):
     list_display = ("created_at", "data_source", "door", "by", "events", "matched", "unparsed")
     list_filter = ("door", "data_source")
     readonly_fields = ("data_source", "door", "by", "events", "matched", "unparsed", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    # Written by the ingests (API, import_usage, pg_stat_statements); deleted by the retention.
+    has_change_permission = has_add_permission = PlatformOnlyAdmin._nobody
