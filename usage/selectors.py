@@ -3,6 +3,7 @@ who sees it, consumers by name for its owners), unmanaged consumers, observed li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -126,8 +127,9 @@ def own_usage(*, user, product: DataProduct, days: int = WINDOW_DAYS) -> list[di
     ]
 
 
-def chart(series: list[tuple[date, int]], width: int = 600, height: int = 120) -> dict:
-    """Bars for an inline SVG: x, y, w, h per day, in the viewBox's units."""
+def chart(series: Sequence[tuple[date, int]], width: int = 600, height: int = 120) -> dict:
+    """Bars for an inline SVG: x, y, w, h per point (a day, or a run's time), in the viewBox's
+    units."""
     peak = max((n for _, n in series), default=0) or 1
     step = width / max(len(series), 1)
     bars = [

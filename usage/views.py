@@ -1,14 +1,16 @@
 """Usage pages: the product page's Usage tab is declared in apps.py; here the owners' action
-"ask them to request access"."""
+"ask them to request access", and the platform team's portal analytics."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from meshportal.permissions import is_platform
 from products import selectors as product_selectors
 from usage import services
+from usage.analytics import portal_analytics
 
 
 @require_POST
@@ -27,3 +29,10 @@ def ask_to_request(request, domain: str, product: str):
             f"Asked {principal} to request access ({told} {'person' if told == 1 else 'people'} told).",
         )
     return redirect(obj.get_absolute_url() + "?tab=usage")
+
+
+def analytics(request):
+    """Portal analytics: the platform team's page."""
+    if not is_platform(request.user):
+        raise PermissionDenied("Portal analytics are the platform team's.")
+    return render(request, "usage/analytics.html", portal_analytics())
