@@ -8,6 +8,7 @@ same statements many times, so results are cached by (text, dialect).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,12 +83,27 @@ def _statement_tables(statement: exp.Expr, reads: set[str], writes: set[str]) ->
 _STATEMENTS = (exp.Query, exp.DML, exp.DDL, exp.Set, exp.Transaction, exp.Commit, exp.Rollback)
 
 
+# Literals say nothing about tables: `WHERE id = 41` and `WHERE id = 42` parse once.
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_NUMBER = re.compile(r"(?<![\w.$])\d+(?:\.\d+)?(?![\w.])")
+
+
+def normalise(text: str) -> str:
+    return _NUMBER.sub("0", _STRING.sub("''", text))
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def parse(text: str, kind: str = "postgresql") -> Parsed:
     """Tables read and written by `text` (one statement or several), in the dialect of data
-    source kind `kind`. UNPARSED when sqlglot cannot read it."""
+    source kind `kind`. UNPARSED when sqlglot cannot read it. Cached by the text as logged,
+    then by the text without its literals."""
     if not text or len(text) > MAX_LENGTH or "\x00" in text:
         return UNPARSED
+    return _parse(normalise(text), kind)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(text: str, kind: str) -> Parsed:
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect_for(kind)) if s is not None]
     except (SqlglotError, RecursionError, ValueError):

@@ -35,3 +35,16 @@ def test_tables_read_and_written(sql, kind, reads, writes):
 @pytest.mark.parametrize("sql", ["SELEC * FRM", "", "SELECT (((", "VACUUM", "\x00"])
 def test_unparseable_sql_is_marked_not_raised(sql):
     assert parse(sql, "postgresql").ok is False
+
+
+def test_literals_do_not_change_the_tables_and_parse_once():
+    from usage.parser import _parse, normalise
+
+    assert normalise("SELECT * FROM s1.t2 WHERE id = 42 AND name = 'it''s 7' AND x > 1.5") == (
+        "SELECT * FROM s1.t2 WHERE id = 0 AND name = '' AND x > 0"
+    )
+    assert normalise("SELECT $1, a1 FROM t WHERE b = $2") == "SELECT $1, a1 FROM t WHERE b = $2"
+    _parse.cache_clear()
+    for n in range(50):
+        assert set(parse(f"SELECT * FROM sales.orders WHERE id = {n}").reads) == {"sales.orders"}
+    assert _parse.cache_info().misses == 1
