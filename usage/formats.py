@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 _ZONE = re.compile(r"\s+(Z|[+-]\d{2}:?\d{2})$")
 MAX_PRINCIPAL = 200
 MAX_STATEMENT = 100_000
+MAX_COUNT = 1_000_000  # identical queries one event may stand for
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ def _text(value, field: str, *, required: bool, limit: int) -> str:
     return value
 
 
-def _int(value, field: str, *, minimum: int = 0) -> int | None:
+def _int(value, field: str, *, minimum: int = 0, maximum: int = 2**62) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -101,8 +103,8 @@ def _int(value, field: str, *, minimum: int = 0) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise BadRecord(field, "Must be a whole number.") from None
-    if number < minimum or number > 2**62:
-        raise BadRecord(field, f"Must be between {minimum} and 2^62.")
+    if number < minimum or number > maximum:
+        raise BadRecord(field, f"Must be between {minimum} and {maximum}.")
     return number
 
 
@@ -111,7 +113,7 @@ def _record(principal, occurred_at, statement, *, count=None, rows=None, path: s
         principal=_text(principal, f"{path}.user", required=True, limit=MAX_PRINCIPAL),
         occurred_at=_time(occurred_at, f"{path}.timestamp"),
         statement=_text(statement, f"{path}.query", required=True, limit=MAX_STATEMENT),
-        count=_int(count, f"{path}.count", minimum=1) or 1,
+        count=_int(count, f"{path}.count", minimum=1, maximum=MAX_COUNT) or 1,
         rows=_int(rows, f"{path}.rows"),
     )
 
@@ -203,9 +205,13 @@ def read_otlp(data) -> tuple[list[Record], list[LineError]]:
         ):
             for i, resource in enumerate(_list(data, kind, "")):
                 rpath = f"{kind}[{i}]"
+                if not isinstance(resource, dict):
+                    raise BadRecord(rpath, "Must be an object.")
                 resource_attrs = _attributes(resource.get("resource", {}), f"{rpath}.resource")
                 for j, scope in enumerate(_list(resource, scopes_key, rpath)):
                     spath = f"{rpath}.{scopes_key}[{j}]"
+                    if not isinstance(scope, dict):
+                        raise BadRecord(spath, "Must be an object.")
                     for k, leaf in enumerate(_list(scope, leaf_key, spath)):
                         items.append((f"{spath}.{leaf_key}[{k}]", (resource_attrs, leaf)))
     except BadRecord as e:
@@ -265,10 +271,28 @@ def _pg_statement(message: str) -> str | None:
     return None
 
 
+def _csv_rows(reader, start: int = 1) -> Iterator[tuple[int, Any]]:
+    """(line number, row) of a csv reader; (n, None) once, at a line csv cannot read."""
+    n = start
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield n, None
+            return
+        yield n, row
+        n += 1
+
+
 def read_pg_csvlog(text: str) -> tuple[list[Record], list[LineError]]:
     records: list[Record] = []
     errors: list[LineError] = []
-    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for n, row in _csv_rows(csv.reader(io.StringIO(text, newline=""))):
+        if row is None:
+            errors.append(LineError(f"line {n}", "Not CSV (csvlog lines are CSV rows)."))
+            break
         if not row:
             continue
         if len(row) < len(PG_CSVLOG):
@@ -306,7 +330,10 @@ def _dict_rows(text: str) -> Iterator[tuple[int, dict]]:
         for n, row in enumerate(rows, start=1):
             yield n, ({str(k).lower(): v for k, v in row.items()} if isinstance(row, dict) else {})
         return
-    for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+    for n, row in _csv_rows(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        if row is None:
+            yield n, {"__error__": "Not CSV with a header row."}
+            return
         yield n, {str(k).lower(): v for k, v in row.items() if k is not None}
 
 

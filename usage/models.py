@@ -102,7 +102,7 @@ class QueryEvent(models.Model):
     principal = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     statement = models.TextField(blank=True)
-    count = models.PositiveIntegerField(default=1)
+    count = models.PositiveBigIntegerField(default=1)
     rows = models.BigIntegerField(null=True, blank=True)
     parsed = models.BooleanField(default=True)
 
@@ -129,7 +129,7 @@ class ProductUsage(models.Model):
     principal = models.CharField(max_length=200)
     day = models.DateField()
     kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.READ)
-    queries = models.PositiveIntegerField(default=0)
+    queries = models.PositiveBigIntegerField(default=0)
     rows = models.BigIntegerField(default=0)
 
     class Meta:
@@ -163,7 +163,7 @@ class ObservedEdge(models.Model):
     target_product = models.ForeignKey(
         "products.DataProduct", on_delete=models.CASCADE, related_name="observed_upstream"
     )
-    queries = models.PositiveIntegerField(default=0)
+    queries = models.PositiveBigIntegerField(default=0)
     first_seen = models.DateField()
     last_seen = models.DateField()
 
