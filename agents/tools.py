@@ -356,6 +356,49 @@ def product_compliance(user, *, urn: str) -> dict[str, Any]:
     }
 
 
+INCIDENT_STATES = ["open", "acknowledged", "resolved"]
+
+
+def product_incidents(
+    user, *, urn: str, status: str = "", page: int = 1, page_size: int = PAGE_SIZE
+) -> dict[str, Any]:
+    """The product's incidents (failing checks, breached freshness SLOs), open first, with
+    their timelines; the product as get_product sees it (hidden drafts answer NotFound)."""
+    product = product_for(user, urn)
+    qs = _in_state(quality_selectors.product_incidents_qs(product=product), status, INCIDENT_STATES)
+    rows, meta = _page(qs, page=page, page_size=page_size)
+    timelines = quality_selectors.incident_timelines(incidents=rows)
+    return {
+        "urn": product.urn,
+        **meta,
+        "incidents": [
+            {
+                "id": i.pk,
+                "title": i.title,
+                "kind": i.kind,
+                "status": i.status,
+                "check": i.quality_check.name if i.quality_check else None,
+                "failing_runs": i.failures,
+                "opened_at": _iso(i.opened_at),
+                "acknowledged_at": _iso(i.acknowledged_at),
+                "acknowledged_by": i.acknowledged_by.get_username() if i.acknowledged_by else None,
+                "resolved_at": _iso(i.resolved_at),
+                "resolved_by": i.resolved_by.get_username() if i.resolved_by else None,
+                "timeline": [
+                    {
+                        "at": _iso(e.at),
+                        "event": e.kind,
+                        "by": e.by.get_username() if e.by else None,
+                        "note": _clip(e.note, 500),
+                    }
+                    for e in timelines.get(i.pk, [])
+                ],
+            }
+            for i in rows
+        ],
+    }
+
+
 def glossary_lookup(
     user, *, query: str, page: int = 1, page_size: int = PAGE_SIZE
 ) -> dict[str, Any]:

@@ -89,7 +89,9 @@ def prepare_mesh(products: int, reseed: bool) -> dict:
     have = scale.existing_size()
     if reseed or have != products:
         log(f"generating a {products:,}-product mesh (found {have:,})")
-        call_command("seed_scale", products=products, reset=bool(have))
+        # Without meaning vectors (half an hour at 10,000 products on 2 cores); bench.semantic
+        # gives the products random ones to measure what semantic search adds.
+        call_command("seed_scale", products=products, reset=bool(have), no_embeddings=True)
     else:
         log(f"reusing the generated {have:,}-product mesh")
     return mesh_facts()

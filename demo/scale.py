@@ -62,6 +62,9 @@ class Options:
     lineage_edges: int | None = None  # product-to-product inputs; default: 3 per product
     checks_per_product: float = 2.0  # quality checks, on table and view ports
     check_runs: int | None = None  # quality check runs in all; default: 100 per product
+    # Semantic search vectors (with the `semantic` extra): `seed_scale` computes them unless
+    # --no-embeddings; off for other callers (tests), as they cost 0.1-0.3 s a product.
+    embeddings: bool = False
 
     @property
     def user_count(self) -> int:
@@ -1038,6 +1041,16 @@ def stage_search_index(ctx: Context) -> int:
     return reindex(DataProduct.objects.filter(pk__in=[p["id"] for p in ctx.products]))
 
 
+def stage_embeddings(ctx: Context) -> int:
+    """The products' meaning vectors for semantic search, as the embed task computes them
+    (about 0.1-0.3 s a product on 2 cores: `--no-embeddings` leaves them out)."""
+    from products.discovery import semantic
+
+    if not ctx.options.embeddings:
+        return 0
+    return semantic.embed(DataProduct.objects.filter(pk__in=[p["id"] for p in ctx.products]))
+
+
 def all_stages() -> list[Stage]:
     """Every stage, in order: what `seed_scale` writes, read top to bottom."""
     from demo import lineage_scale, scale_stages
@@ -1060,6 +1073,7 @@ def all_stages() -> list[Stage]:
         Stage("policies", scale_stages.stage_policies, scale_stages.reset_policies),
         Stage("trust", scale_stages.stage_trust),
         Stage("search index", stage_search_index),  # reads every row above,
+        Stage("embeddings", stage_embeddings),
     ]
 
 

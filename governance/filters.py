@@ -101,7 +101,8 @@ class IncidentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Incident.Kind.choices)
     check = django_filters.NumberFilter(field_name="quality_check_id", label="Check id")
+    domain = django_filters.CharFilter(field_name="product__domain__slug", label="Domain slug")
 
     class Meta:
         model = Incident
-        fields = ["product", "status", "kind", "check"]
+        fields = ["product", "status", "kind", "check", "domain"]

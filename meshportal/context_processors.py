@@ -6,12 +6,14 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from products.basket import ids as basket_ids
     from products.selectors import inbox_count
 
     return {
         "nav_inbox_count": inbox_count(user),
         "nav_unread_count": user.notifications.filter(read_at__isnull=True).count(),
         "nav_is_platform": is_platform(user),
+        "basket_ids": basket_ids(request.session),
     }
 
 

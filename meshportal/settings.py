@@ -469,6 +469,12 @@ MESH_DEMO_WAREHOUSE_ROLE = env.str("MESH_DEMO_WAREHOUSE_ROLE", default="mesh_dem
 MESH_POLICY_QUORUM = env.int("MESH_POLICY_QUORUM", default=3)
 MESH_POLICY_DEBOUNCE_SECONDS = env.int("MESH_POLICY_DEBOUNCE_SECONDS", default=30)
 
+# Semantic search (docs/search.md): hybrid keyword + meaning ranking, on when the `semantic`
+# extra is installed (numpy, tokenizers and the all-MiniLM-L6-v2 weights) unless switched off
+# here; seconds a burst of product edits waits before the products' vectors are recomputed.
+MESH_SEMANTIC_SEARCH = env.bool("MESH_SEMANTIC_SEARCH", default=True)
+MESH_EMBED_DEBOUNCE_SECONDS = env.int("MESH_EMBED_DEBOUNCE_SECONDS", default=10)
+
 # Webhooks (docs/security.md "Webhooks"): https only unless MESH_WEBHOOK_ALLOW_HTTP (development);
 # never to loopback, private, link-local, multicast, reserved or the portal's own service hosts,
 # except the hosts, addresses or networks (CIDR) the platform team lists here.

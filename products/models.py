@@ -462,3 +462,23 @@ class Watch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} watches {self.product or self.domain}"
+
+
+class ProductEmbedding(models.Model):
+    """A product's meaning as a unit vector (float32 bytes), for semantic search.
+
+    Written by products.discovery.semantic (the embed_products task, `reindex`, the seeders);
+    `text_hash` is the hash of the text it was computed from, so an unchanged product is not
+    computed again. A plain binary column: the vector maths runs in Python (NumPy) on every
+    database, SQLite included."""
+
+    product = models.OneToOneField(
+        DataProduct, on_delete=models.CASCADE, primary_key=True, related_name="embedding"
+    )
+    model = models.CharField(max_length=100)
+    text_hash = models.CharField(max_length=64)
+    vector = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.model} embedding of product {self.product_id}"

@@ -1,6 +1,6 @@
 """Reads that pages and the API share: visibility, filters, prefetching."""
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from meshportal.permissions import is_platform, team_roles, visible
 from products import urns
@@ -103,3 +103,24 @@ def consumers(*, product: DataProduct) -> QuerySet:
     return AccessRequest.objects.filter(
         product=product, status=AccessRequest.Status.APPROVED
     ).select_related("requester", "team")
+
+
+PORT_SUGGESTIONS = 20
+
+
+def port_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> QuerySet:
+    """Output ports the user may see and may declare as an input (not of drafts or retired
+    products), matching every word typed (`orders/ord` or `orders line`) in the domain, product
+    or port's slug or name: the lineage form's port picker."""
+    qs = visible(user, OutputPort.objects.exclude(product__status__in=["draft", "retired"]))
+    for word in query.replace("/", " ").split()[:5]:
+        qs = qs.filter(
+            Q(product__domain__slug__icontains=word)
+            | Q(product__slug__icontains=word)
+            | Q(product__name__icontains=word)
+            | Q(slug__icontains=word)
+            | Q(name__icontains=word)
+        )
+    return qs.select_related("product__domain").order_by(
+        "product__domain__slug", "product__slug", "slug"
+    )[:limit]

@@ -440,6 +440,52 @@ def access_request_create(
     return req
 
 
+@transaction.atomic
+def access_requests_create(
+    *,
+    products,
+    requester,
+    purpose: str,
+    duration_days: int = 90,
+    team: Team | None = None,
+) -> list[AccessRequest]:
+    """A request basket, submitted once: one access request per product, with one purpose and
+    duration, each decided by that product's owners. All or nothing: if any product is refused
+    (not open for requests, already requested, one the requester may not see), no request is
+    made and the errors name every refused product. The page and the API both call this."""
+    from meshportal.permissions import VIEW, can
+
+    if not purpose.strip():
+        raise ValidationError({"purpose": "Say what you will use the data for."})
+    unique = list({p.pk: p for p in products}.values())
+    if not unique:
+        raise ValidationError({"products": "The basket is empty: add products first."})
+    made: list[AccessRequest] = []
+    errors: list[str] = []
+    for product in unique:
+        if not can(requester, VIEW, product):  # never name a product the requester may not see
+            errors.append("A product in the basket is not one you may see.")
+            continue
+        try:
+            with transaction.atomic():
+                made.append(
+                    access_request_create(
+                        product=product,
+                        requester=requester,
+                        purpose=purpose,
+                        duration_days=duration_days,
+                        team=team,
+                    )
+                )
+        except ValidationError as e:
+            if hasattr(e, "error_dict") and "team" in e.error_dict:
+                raise  # the same for every product: say it once, next to the field
+            errors.extend(f"{product.name}: {m}" for m in e.messages)
+    if errors:
+        raise ValidationError(errors)  # the outer transaction undoes the requests made so far
+    return made
+
+
 def _locked(req: AccessRequest, by, action: str) -> AccessRequest:
     """The request, locked, once the one rule says `by` may take `action` on it: every door
     (page, API, admin) calls the transitions below and gets the same 404/403 and message;

@@ -21,3 +21,16 @@ def notify_product_event(
         return lineage_services.product_event_fanout(
             product_id=product_id, kind=kind, title=title, body=body, url=url, urn=urn
         )
+
+
+@shared_task(name="products.tasks.embed_products")
+def embed_products(product_ids: list[int]) -> int:
+    """Recompute the meaning vectors of these products (those whose text changed)."""
+    from django.core.cache import cache
+
+    from products.discovery import semantic
+    from products.models import DataProduct
+
+    # Changes from here on schedule a new run (this one may read their text or not).
+    cache.delete_many([semantic.SCHEDULED_KEY.format(pk) for pk in product_ids])
+    return semantic.embed(DataProduct.objects.filter(pk__in=product_ids))

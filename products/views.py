@@ -5,6 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
@@ -25,10 +26,11 @@ from meshportal.permissions import (
     prefetch_product_perms,
     require,
     require_transfer,
+    team_roles,
     visible,
 )
 from meshportal.text import past_tense
-from products import connection, selectors, services, tabs
+from products import basket, connection, selectors, services, tabs
 from products.contracts import services as contracts
 from products.discovery import facets as discovery
 from products.discovery import search
@@ -64,6 +66,9 @@ def _search_page(request, *, title: str):
         "sort": result.sort,
         "sorts": discovery.sort_choices(),
         "active_filters": any(f["active"] for f in result.facets),
+        "show_basket": True,
+        # the person's own teams' products need no request: no basket button on their rows
+        "own_team_ids": set(team_roles(request.user)),
     }
     if not page.object_list:
         ctx["suggestion"] = search.suggest(
@@ -349,6 +354,69 @@ def access_request_create(request, domain: str, product: str):
             messages.success(request, f"Requested access to {obj.name}. Its owners have been told.")
             return redirect("products:my_requests")
     return render(request, "products/access_request_form.html", {"form": form, "product": obj})
+
+
+def _back(request, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+@require_POST
+def basket_add(request):
+    """Put a product in the request basket (from search results or its page)."""
+    try:
+        pk = int(request.POST.get("product", ""))
+    except ValueError:
+        raise Http404("No such data product, or you may not see it.") from None
+    obj = get_object_or_404(
+        visible(request.user, DataProduct.objects.select_related("domain")), pk=pk
+    )
+    if not can(request.user, REQUEST_ACCESS, obj):
+        messages.info(
+            request, f"You already have access to {obj.name}, or it is not open for requests."
+        )
+    elif basket.add(request.session, obj.pk):
+        messages.success(request, f"Added {obj.name} to your request basket.")
+    else:
+        messages.info(request, f"{obj.name} is already in your request basket.")
+    return redirect(_back(request, obj.get_absolute_url()))
+
+
+@require_POST
+def basket_remove(request):
+    try:
+        basket.remove(request.session, int(request.POST.get("product", "")))
+    except ValueError:
+        pass
+    return redirect("products:basket")
+
+
+@require_http_methods(["GET", "POST"])
+def basket_page(request):
+    """The basket: what is in it, and one form (purpose, duration, team) that requests them all
+    at once through the one service; each product's owners decide their part in their inbox."""
+    items = list(basket.products(request.session, user=request.user))
+    form = AccessRequestForm(request.POST if request.method == "POST" else None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = services.access_requests_create(
+                products=items, requester=request.user, **form.cleaned_data
+            )
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            basket.clear(request.session)
+            messages.success(
+                request,
+                f"Requested access to {len(made)} product{'s' if len(made) != 1 else ''}. "
+                "Each product's owners have been told.",
+            )
+            return redirect("products:my_requests")
+    return render(request, "products/basket.html", {"items": items, "form": form})
 
 
 def inbox(request):

@@ -131,6 +131,23 @@ def test_nul_in_contract_upload_api_and_command(client, mesh, tmp_path, raw):
     assert "NUL" in err.getvalue()
 
 
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_lone_surrogate_in_contract_is_a_400_not_a_500(client, mesh, where):
+    # JSON and YAML "\\ud800" escapes spell a lone surrogate, which the ODCS schema lets
+    # through but no database can store: found by the hypothesis-jsonschema property test.
+    text = _yaml(description={"purpose": "ok"})
+    escape = '"\\ud800x"'
+    text = text.replace(
+        "purpose: ok", f"purpose: {escape}" if where == "value" else f"{escape}: ok"
+    )
+    r = _put(api(mesh.owner), text)
+    assert r.status_code == 400 and "lone surrogate" in r.json()["detail"], r.content
+    client.force_login(mesh.owner)
+    r = client.post("/contracts/import/", {"document": text})
+    assert r.status_code == 400 and "lone surrogate" in r.text
+    assert not DataProduct.objects.filter(slug="shipments").exists()
+
+
 def test_non_utf8_contract_is_refused_clearly(client, mesh, tmp_path):
     data = _yaml().encode() + "# Sendungen für Kunden\n".encode("latin-1")
     path = tmp_path / "latin1.yaml"

@@ -33,6 +33,8 @@ def test_pages_raise_no_csp_violation(live_server, transactional_db, monkeypatch
         "/notifications/",
         "/access/inbox/",
         "/access/mine/",
+        "/access/basket/",
+        "/governance/policies/propose/",
         product.get_absolute_url(),
         f"{product.get_absolute_url()}edit/",
         "/admin/",

@@ -125,12 +125,13 @@ def test_kept_task_runs_when_the_broker_is_back(transactional_db, celery_worker,
     from tests import factories
 
     mesh = factories.build_mesh()
-    # Building the mesh publishes and deprecates products; their notifications and the
-    # debounced policy evaluation were kept too.
+    # Building the mesh publishes and deprecates products; their notifications, the debounced
+    # policy evaluation and the debounced embedding of the products were kept too.
     PendingTask.objects.filter(
         task_name__in=[
             "products.tasks.notify_product_event",
             "governance.tasks.evaluate_changed_products",
+            "products.tasks.embed_products",
         ]
     ).delete()
     grant = AccessRequest.objects.filter(

@@ -16,6 +16,7 @@ from governance.policies.forms import (
     WaiverRequestForm,
 )
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
+from governance.quality import selectors as quality_selectors
 from meshportal.forms import apply_errors
 from meshportal.permissions import DECIDE, EDIT, RETIRE, VIEW, can, require
 from meshportal.text import past_tense
@@ -49,12 +50,17 @@ def policy_list(request):
 @require_http_methods(["GET", "POST"])
 def policy_propose(request):
     require(request.user, PROPOSE, Policy())
-    form = PolicyForm(request.POST or None)
+    if request.method == "POST":
+        form = PolicyForm(request.POST)
+    else:  # htmx asks again when the rule type changes, with what was typed so far
+        form = PolicyForm(
+            initial={k: v for k, v in request.GET.items() if k in PolicyForm.base_fields}
+        )
     if request.method == "POST" and form.is_valid():
         try:
-            policy = services.policy_propose(by=request.user, **form.cleaned_data)
+            policy = services.policy_propose(by=request.user, **form.service_kwargs())
         except ValidationError as e:
-            apply_errors(form, e)
+            form.add_service_errors(e)
         else:
             messages.success(
                 request,
@@ -150,11 +156,14 @@ def evaluate_now(request):
 
 
 def compliance(request):
+    matrix = selectors.compliance_matrix(user=request.user)
+    incidents = quality_selectors.active_incidents_by_domain(user=request.user)
     return render(
         request,
         "governance/policies/compliance.html",
         {
-            **selectors.compliance_matrix(user=request.user),
+            "policies": matrix["policies"],
+            "rows": [(d, cells, incidents.get(d.pk, 0)) for d, cells in matrix["rows"]],
             "can_evaluate": can(request.user, EVALUATE, Policy()),
         },
     )

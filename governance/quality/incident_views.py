@@ -27,12 +27,16 @@ def incident_list(request):
     status = request.GET.get("status", "")
     if status not in {s for s, _ in STATUS_TABS}:
         status = ""
-    filtered = IncidentFilter({"status": [status]} if status else {}, queryset=qs, request=request)
+    domain = request.GET.get("domain", "")
+    data: dict = {"status": [status]} if status else {}
+    if domain:
+        data["domain"] = domain
+    filtered = IncidentFilter(data, queryset=qs, request=request)
     page = Paginator(filtered.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "governance/quality/incidents.html",
-        {"page": page, "status": status, "status_tabs": STATUS_TABS},
+        {"page": page, "status": status, "status_tabs": STATUS_TABS, "domain": domain},
     )
 
 

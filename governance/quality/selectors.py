@@ -48,9 +48,12 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
         )
     )
     by_day = {r["day"]: r for r in rows}
-    bars, width, height = [], 12, 60
-    for i in range(days):
-        day = start + timedelta(days=i)
+    # An SVG with axes: percentages on the left, dates below, a bar per day (green the share
+    # passing, red the rest), a grey tick for a day without runs.
+    bar, gap, left, top, height, bottom = 12, 3, 38, 8, 100, 22
+    bars: list[dict] = []
+    dates = [start + timedelta(days=i) for i in range(days)]
+    for i, day in enumerate(dates):
         r = by_day.get(day, {"passed": 0, "failed": 0, "error": 0})
         total = r["passed"] + r["failed"] + r["error"]
         rate = r["passed"] / total if total else None
@@ -58,18 +61,44 @@ def daily_chart(*, product, days: int = CHART_DAYS) -> dict:
         bars.append(
             {
                 "day": day,
-                "x": i * (width + 2),
+                "x": left + i * (bar + gap),
                 "total": total,
                 "passed": r["passed"],
                 "failed": r["failed"],
                 "error": r["error"],
                 "rate": None if rate is None else round(100 * rate),
                 "pass_h": h,
-                "pass_y": height - h,
+                "pass_y": top + height - h,
                 "fail_h": height - h if total else 0,
             }
         )
-    return {"bars": bars, "width": days * (width + 2), "height": height, "bar": width}
+    right = left + days * (bar + gap)
+    return {
+        "bars": bars,
+        "bar": bar,
+        "top": top,
+        "left": left,
+        "right": right,
+        "baseline": top + height,
+        "empty_y": top + height - 2,
+        "width": right + 4,
+        "height": top + height + bottom,
+        "has_runs": any(b["total"] for b in bars),
+        "y_ticks": [
+            {"y": top + height - round(height * pct / 100), "label": f"{pct}%"}
+            for pct in (0, 50, 100)
+        ],
+        "x_ticks": [  # the first and last dates flush with the bars, so none is cut off
+            {"x": left, "label": dates[0].strftime("%b %d"), "anchor": "start"},
+            {
+                "x": left + (days // 2) * (bar + gap) + bar // 2,
+                "label": dates[days // 2].strftime("%b %d"),
+                "anchor": "middle",
+            },
+            {"x": right - gap, "label": dates[-1].strftime("%b %d"), "anchor": "end"},
+        ],
+        "label_y": top + height + 16,
+    }
 
 
 def failing_by_domain(*, user) -> list[tuple]:
@@ -160,16 +189,45 @@ def incidents_visible(*, user):
     )
 
 
-def product_incidents(*, user, product, limit: int = 20) -> list:
-    """The product's incidents for its Quality tab (open first; the caller has checked VIEW)."""
+def product_incidents_qs(*, product):
+    """The product's incidents, open first (the caller has checked the product is visible)."""
     from governance.models import Incident
 
-    return list(
+    return (
         Incident.objects.filter(product=product)
         .select_related("quality_check", "acknowledged_by", "resolved_by")
         .annotate(rank=_incident_order())
-        .order_by("rank", "-opened_at", "-pk")[:limit]
+        .order_by("rank", "-opened_at", "-pk")
     )
+
+
+def product_incidents(*, user, product, limit: int = 20) -> list:
+    """The product's incidents for its Quality tab (open first; the caller has checked VIEW)."""
+    return list(product_incidents_qs(product=product)[:limit])
+
+
+def incident_timelines(*, incidents) -> dict[int, list]:
+    """The timelines of several incidents in one query: {incident id: [events, oldest first]}."""
+    from governance.models import IncidentEvent
+
+    out: dict[int, list] = {i.pk: [] for i in incidents}
+    events = IncidentEvent.objects.filter(incident__in=list(out)).select_related("by")
+    for e in events.order_by("at", "pk"):
+        out[e.incident_id].append(e)
+    return out
+
+
+def active_incidents_by_domain(*, user) -> dict[int, int]:
+    """Open or acknowledged incidents of the products the user may see, counted per domain
+    (the compliance matrix's column)."""
+    from governance.models import Incident
+
+    rows = (
+        visible(user, Incident.objects.filter(status__in=Incident.ACTIVE))
+        .values("product__domain_id")
+        .annotate(n=Count("pk"))
+    )
+    return {r["product__domain_id"]: r["n"] for r in rows}
 
 
 def incident_timeline(*, incident) -> list:

@@ -78,6 +78,11 @@ v1 = [
         for _, regex, view, name in PRODUCT_ROUTES
     ],
     path(
+        "access-requests/basket/",
+        _action(p.AccessRequestViewSet, "basket"),
+        name="access-request-basket",
+    ),
+    path(
         "access-requests/<int:pk>/approve/",
         _action(p.AccessRequestViewSet, "approve"),
         name="access-request-approve",

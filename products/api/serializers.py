@@ -251,6 +251,19 @@ class AccessRequestSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "decided_at", "decision_comment", "expires_at", "ended_at"]
 
 
+class BasketSerializer(serializers.Serializer):
+    """A request basket: several products, one purpose and duration (and optional team)."""
+
+    products = serializers.ListField(
+        child=ProductRefField(), min_length=1, max_length=50, help_text="Product URNs."
+    )
+    purpose = serializers.CharField()
+    duration_days = serializers.IntegerField(min_value=1, max_value=730, default=90)
+    team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
+    )
+
+
 class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 

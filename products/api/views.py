@@ -37,6 +37,7 @@ from meshportal.permissions import (
 from products import connection, selectors, services, urns
 from products.api.serializers import (
     AccessRequestSerializer,
+    BasketSerializer,
     ContractDiffSerializer,
     ContractImportResultSerializer,
     ContractVersionDetailSerializer,
@@ -412,6 +413,19 @@ class AccessRequestViewSet(
         s.is_valid(raise_exception=True)
         req = fn(request=req, by=request.user, comment=s.validated_data["comment"])
         return Response(AccessRequestSerializer(req, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=BasketSerializer,
+        responses={201: AccessRequestSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def basket(self, request):
+        """Request several products at once with one purpose: all requests are made, or none
+        (400 naming each refused product)."""
+        s = BasketSerializer(data=request.data, context=self.get_serializer_context())
+        s.is_valid(raise_exception=True)
+        made = services.access_requests_create(requester=request.user, **s.validated_data)
+        data = AccessRequestSerializer(made, many=True, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
     @DECISION
     def approve(self, request, pk):

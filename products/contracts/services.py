@@ -128,6 +128,19 @@ MAX_DEPTH = 50  # far deeper than any ODCS document
 MAX_NODES = 1_000_000  # more than a request body can hold without YAML aliases (&a, *a)
 
 
+_NOT_UNICODE = "Contains a lone surrogate (such as \\ud800): not Unicode text."
+
+
+def _unicode(text: str) -> bool:
+    """False for a string with a lone surrogate, which JSON's and YAML's \\u escapes can
+    spell but no database or UTF-8 file can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _json_only(doc: dict) -> None:
     """Refuse what YAML can express but JSON (and so ODCS) cannot: explicit tags such as
     !!binary, !!set or !!timestamp, non-text keys, NaN and infinities, absurd nesting, and
@@ -147,12 +160,16 @@ def _json_only(doc: dict) -> None:
                     raise ValidationError({path_of(parts): f"Key {k!r} is not text."})
                 if "\x00" in k:
                     raise ValidationError({path_of(parts): "A key contains a NUL character."})
+                if not _unicode(k):
+                    raise ValidationError({path_of(parts): _NOT_UNICODE})
                 stack.append((v, (*parts, k)))
         elif isinstance(value, list):
             stack.extend((v, (*parts, i)) for i, v in enumerate(value))
         elif isinstance(value, str) and "\x00" in value:
             # YAML's "\0" escape: PostgreSQL cannot store it in text, and no contract needs it.
             raise ValidationError({path_of(parts): "Contains a NUL character."})
+        elif isinstance(value, str) and not _unicode(value):
+            raise ValidationError({path_of(parts): _NOT_UNICODE})
         elif isinstance(value, float) and not math.isfinite(value):
             raise ValidationError({path_of(parts): f"{value} is not a JSON number."})
         elif value is not None and not isinstance(value, str | int | float):

@@ -24,13 +24,27 @@ from django.contrib.postgres.search import (
     TrigramWordSimilarity,
 )
 from django.db import connection, transaction
-from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Concat, Length
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from products.discovery import semantic
+
 CONFIG = "english"
+FUSE_DEPTH = 100  # keyword results ranked in the fusion with the semantic ones
 TYPO_THRESHOLD = 0.3  # also pg_trgm.word_similarity_threshold in settings.DATABASES
 WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to known names
 # Private-use characters mark highlights inside ts_headline's output; the text is escaped
@@ -73,8 +87,12 @@ def document(product) -> dict[str, str]:
 
 
 def index_product(product) -> None:
-    """Rebuild the product's stored search vector (a no-op on SQLite, which searches live)."""
-    if not _is_postgres() or product is None or product.pk is None:
+    """Rebuild the product's stored search vector (a no-op on SQLite, which searches live), and
+    schedule its meaning vector (products.discovery.semantic, debounced, in a task)."""
+    if product is None or product.pk is None:
+        return
+    semantic.schedule(product.pk)
+    if not _is_postgres():
         return
     from products.models import DataProduct
 
@@ -125,34 +143,79 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
 
 def search_products(queryset: QuerySet, q: str) -> QuerySet:
     """The products of `queryset` matching `q`, annotated with `search_rank` (higher is better)
-    and, on PostgreSQL, `search_headline`; ordered best first."""
+    and, on PostgreSQL, `search_headline`; ordered best first.
+
+    With semantic search on (products.discovery.semantic), the keyword ranking and the products
+    closest in meaning are fused by reciprocal rank fusion; `queryset` still decides what may
+    be shown, so a product the user may not see never surfaces."""
     words = terms(q)
     if not words:
         return queryset
-    if _is_postgres():
-        return _search_postgres(queryset, words)
-    return _search_sqlite(queryset, words)
+    keyword, headline = (_search_postgres if _is_postgres() else _search_sqlite)(queryset, words)
+    if not semantic.enabled():
+        return keyword
+    near = semantic.nearest(" ".join(words))
+    if not near:
+        return keyword
+    # One query: which of the nearest products the user may see, and the keyword ranks of the
+    # first FUSE_DEPTH keyword hits, so that both rankings count visible products only.
+    rows = list(
+        queryset.filter(
+            Q(pk__in=keyword.values("pk")[:FUSE_DEPTH]) | Q(pk__in=[pk for pk, _ in near])
+        )
+        .annotate(
+            keyword_rank=Subquery(
+                keyword.filter(pk=OuterRef("pk")).order_by().values("search_rank")[:1]
+            )
+        )
+        .values_list("pk", "keyword_rank", "name")
+    )
+    by_keyword = sorted(
+        (r for r in rows if r[1] is not None), key=lambda r: (-r[1], len(r[2]), r[2])
+    )
+    seen = {r[0] for r in rows}
+    meaning = semantic.closest([(pk, score) for pk, score in near if pk in seen])
+    scores = semantic.fuse([r[0] for r in by_keyword], meaning)
+    # Every keyword hit stays (past FUSE_DEPTH after the fused ones, by name length and name),
+    # joined by the visible products closest in meaning.
+    fused = queryset.filter(Q(pk__in=keyword.order_by().values("pk")) | Q(pk__in=meaning)).annotate(
+        search_rank=Case(
+            *(When(pk=pk, then=Value(score)) for pk, score in scores.items()),
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
+    )
+    if headline is not None:
+        fused = fused.annotate(search_headline=headline)
+    return fused.order_by("-search_rank", Length("name"), "name")
 
 
-def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
+def _headline(query: SearchQuery) -> SearchHeadline:
+    return SearchHeadline(
+        Concat("summary", Value(" — "), "description", output_field=TextField()),
+        query,
+        config=CONFIG,
+        start_sel=_START,
+        stop_sel=_STOP,
+        max_words=30,
+        min_words=12,
+        highlight_all=False,
+    )
+
+
+def _search_postgres(
+    queryset: QuerySet, words: list[str]
+) -> tuple[QuerySet, SearchHeadline | None]:
     query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
     hits = queryset.filter(search_vector=query)
     if hits.exists():
+        headline = _headline(query)
         return hits.annotate(
             # Closeness of the whole query to the name breaks ties between documents.
             search_rank=SearchRank(F("search_vector"), query)
             + 0.3 * TrigramSimilarity("name", " ".join(words)),  # a str is taken as a Value
-            search_headline=SearchHeadline(
-                Concat("summary", Value(" — "), "description", output_field=TextField()),
-                query,
-                config=CONFIG,
-                start_sel=_START,
-                stop_sel=_STOP,
-                max_words=30,
-                min_words=12,
-                highlight_all=False,
-            ),
-        ).order_by("-search_rank", Length("name"), "name")
+            search_headline=headline,
+        ).order_by("-search_rank", Length("name"), "name"), headline
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
     # operator (threshold set per connection in settings) lets the trigram index find them.
     phrase = " ".join(words)
@@ -161,7 +224,7 @@ def _search_postgres(queryset: QuerySet, words: list[str]) -> QuerySet:
         .annotate(search_rank=TrigramWordSimilarity(phrase, "name"))
         .filter(search_rank__gte=TYPO_THRESHOLD)
         .order_by("-search_rank", Length("name"), "name")
-    )
+    ), None
 
 
 def _sqlite_match(words: list[str]) -> Q:
@@ -186,7 +249,7 @@ def _sqlite_match(words: list[str]) -> Q:
     return cond
 
 
-def _search_sqlite(queryset: QuerySet, words: list[str]) -> QuerySet:
+def _search_sqlite(queryset: QuerySet, words: list[str]) -> tuple[QuerySet, None]:
     hits = queryset.filter(_sqlite_match(words))
     if not hits.exists():
         corrected = correct(queryset, words)
@@ -202,7 +265,7 @@ def _search_sqlite(queryset: QuerySet, words: list[str]) -> QuerySet:
             default=Value(1.0),
             output_field=FloatField(),
         ),
-    ).order_by("-search_rank", Length("name"), "name")  # shorter name: closer match
+    ).order_by("-search_rank", Length("name"), "name"), None  # shorter name: closer match
 
 
 # -- spelling --------------------------------------------------------------------------------

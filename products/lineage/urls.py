@@ -14,6 +14,7 @@ urlpatterns = [
     path(f"{P}/inputs/<int:pk>/delete/", views.input_delete, name="input_delete"),
     path(f"{P}/watch/", views.product_watch, name="watch"),
     path("domains/<slug:domain>/watch/", views.domain_watch, name="domain_watch"),
+    path("lineage/ports/suggest/", views.port_suggest, name="port_suggest"),
     path("lineage/mesh/", views.mesh_map, name="mesh"),
     path("lineage/mesh.json", views.mesh_json, name="mesh_json"),
     path("notifications/preferences/", views.notification_preferences, name="preferences"),

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
@@ -19,8 +20,6 @@ from products import selectors, tabs
 from products.lineage import graph as lineage
 from products.lineage import services as lineage_services
 from products.models import DataProduct, InputPort, OutputPort
-
-DATALIST_SIZE = 300
 
 
 def _product_or_404(request, domain: str, product: str) -> DataProduct:
@@ -41,8 +40,19 @@ class InputPortForm(forms.Form):
     source = forms.CharField(
         required=False,
         label="Output port of another product",
-        help_text="domain/product/port, e.g. orders/orders/orders",
-        widget=forms.TextInput(attrs={"list": "lineage-ports", "autocomplete": "off"}),
+        help_text="Type part of a domain, product or port name and pick from the list "
+        "(domain/product/port, e.g. orders/orders/orders).",
+        widget=forms.TextInput(
+            attrs={
+                "list": "lineage-ports",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("lineage:port_suggest"),
+                "hx-trigger": "input changed delay:200ms",
+                "hx-target": "#lineage-ports",
+                "hx-swap": "innerHTML",
+                "hx-sync": "this:replace",
+            }
+        ),
     )
     external_name = forms.CharField(required=False, max_length=200, label="…or an external source")
     external_kind = forms.ChoiceField(
@@ -73,11 +83,18 @@ class InputPortForm(forms.Form):
         return port
 
 
-def _port_choices(user):
-    return (
-        visible(user, OutputPort.objects.exclude(product__status__in=["draft", "retired"]))
-        .select_related("product__domain")
-        .order_by("product__domain__slug", "product__slug", "slug")[:DATALIST_SIZE]
+def _port_choices(user, query: str = ""):
+    return selectors.port_suggest(user=user, query=query)
+
+
+def port_suggest(request):
+    """The input form's port picker: <option>s for its <datalist>, matching what is typed
+    (htmx), only ports the user may see."""
+    query = request.GET.get("source") or request.GET.get("q") or ""
+    return render(
+        request,
+        "products/lineage/_port_options.html",
+        {"port_choices": _port_choices(request.user, query)},
     )
 
 
@@ -112,7 +129,6 @@ def lineage_context(request, product: DataProduct) -> dict:
         "depths": range(1, lineage.MAX_DEPTH + 1),
         **lineage_services.watch_counts(user, product=product),
         "input_form": InputPortForm(user=user),
-        "port_choices": _port_choices(user),
         "extra_sections": [s for s in (section(request, product) for section in TAB_SECTIONS) if s],
     }
 

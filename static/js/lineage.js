@@ -102,6 +102,23 @@
       "target-arrow-color": "#dc3545" } }
   ];
 
+  // Zoom limits: fitting two nodes would blow their labels up to three times their size, and
+  // fitting two hundred would shrink them to dots. The first view is clamped between these two
+  // (labels 12 px: 9 to 16 px on screen); past them one zooms and pans (min/max below).
+  var MIN_ZOOM = 0.1, MAX_ZOOM = 2, FIRST_MIN = 0.75, FIRST_MAX = 1.3;
+
+  function readable(cy) {
+    var z = cy.zoom();
+    if (z > FIRST_MAX) {
+      cy.zoom(FIRST_MAX);
+      cy.center();
+    } else if (z < FIRST_MIN) {
+      var root = cy.nodes(".root");
+      cy.zoom(FIRST_MIN);
+      cy.center(root.length ? root : undefined);
+    }
+  }
+
   function draw(container, elements, layout, style) {
     // Cytoscape injects a <style> element unless one with this id exists; the Content Security
     // Policy forbids inline styles, so portal.css carries its one rule and this marks it done.
@@ -112,8 +129,9 @@
     }
     var cy = cytoscape({
       container: container, elements: elements, layout: layout, style: style,
-      wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 3
+      wheelSensitivity: 0.3, minZoom: MIN_ZOOM, maxZoom: MAX_ZOOM
     });
+    readable(cy);
     cy.on("tap", "node", function (evt) {
       var url = evt.target.data("url");
       if (url) { window.location.assign(url); }
@@ -122,6 +140,10 @@
       container.style.cursor = evt.target.data("url") ? "pointer" : "default";
     });
     cy.on("mouseout", "node", function () { container.style.cursor = "default"; });
+    document.querySelectorAll("[data-graph-fit='#" + container.id + "']").forEach(function (b) {
+      b.hidden = false;
+      b.addEventListener("click", function () { cy.fit(undefined, 30); });
+    });
     window.meshGraph = cy;  // for the browser tests and the curious
     container.dataset.ready = "true";
     return cy;

@@ -35,10 +35,14 @@ def test_propose_page_for_domain_owners_only(client, mesh):
             "title": "Freshness declared",
             "rule_type": "freshness",
             "severity": "blocking",
-            "parameters": '{"max_hours": 0}',
+            "params_for": "freshness",
+            "param_max_hours": "0",
         },
     )
-    assert "max_hours: Ensure this value is greater than or equal to 1." in resp.content.decode()
+    # the parameter is a field of its own, and its error stands next to it
+    assert 'id="id_param_max_hours-error">Ensure this value is greater than or equal to 1.' in (
+        resp.content.decode()
+    )
     resp = client.post(
         url,
         {
@@ -249,3 +253,29 @@ def test_glossary_terms_kept_by_council_and_domain_owners(client, mesh):
         {**data, "domain": mesh.orders.pk, "definition": "A confirmed purchase."},
     )
     assert GlossaryTerm.objects.get(slug="order").definition == "A confirmed purchase."
+
+
+def test_the_compliance_matrix_counts_open_incidents_per_domain_as_the_reader_sees_them(
+    client, mesh
+):
+    from governance.quality import incidents
+
+    policy(mesh, domain=mesh.orders)
+    incidents.record_freshness(
+        product=mesh.products[("orders", "published")], breached=True, slo_hours=24
+    )
+    incidents.record_freshness(
+        product=mesh.products[("users", "draft")], breached=True, slo_hours=24
+    )
+    client.force_login(mesh.consumer)  # not an owner: the users draft's incident is not counted
+    page = client.get(reverse("governance:compliance")).text
+    assert "Open incidents" in page
+    assert page.count(" open</a>") == 1
+    assert f'href="{reverse("governance:incidents")}?domain=orders">1 open</a>' in page
+    listed = client.get(reverse("governance:incidents"), {"domain": "orders"}).text
+    assert "Orders published: freshness SLO (24 h) breached" in listed
+    assert (
+        "Users draft" not in client.get(reverse("governance:incidents"), {"domain": "users"}).text
+    )
+    client.force_login(mesh.other_owner)  # its own team counts it
+    assert "?domain=users" in client.get(reverse("governance:compliance")).text

@@ -18,6 +18,7 @@ TOOLS = {
     "lineage",
     "list_policies",
     "product_compliance",
+    "product_incidents",
     "glossary_lookup",
     "my_access",
     "request_access",

@@ -17,6 +17,7 @@ from meshportal.audit import audit_context
 from meshportal.notifications import without_email
 from meshportal.permissions import GOVERNANCE_GROUP, PLATFORM_GROUP
 from products import services
+from products.discovery import semantic
 from products.models import DataProduct
 
 
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             with audit_context(door="command"), transaction.atomic():
                 quality_demo.seed()  # checks on the warehouse tables, due at once
                 usage_demo.seed()  # a fortnight of query log: the Usage tab, observed lineage
+            # Semantic search's vectors now rather than in a task (only those whose text
+            # changed: a second run computes none).
+            semantic.embed(DataProduct.objects.all())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo mesh ready: {created} new products, {tables} new warehouse tables. "

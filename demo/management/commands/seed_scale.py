@@ -41,6 +41,11 @@ class Command(BaseCommand):
             help="quality check runs; default: 100 per product",
         )
         parser.add_argument(
+            "--no-embeddings",
+            action="store_true",
+            help="leave out the semantic search vectors (`manage.py reindex` adds them later)",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="delete a previously generated mesh first"
         )
 
@@ -56,6 +61,7 @@ class Command(BaseCommand):
             lineage_edges=o["lineage_edges"],
             checks_per_product=o["checks_per_product"],
             check_runs=o["check_runs"],
+            embeddings=not o["no_embeddings"],
         )
         if (
             min(

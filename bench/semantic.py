@@ -1,0 +1,279 @@
+"""Semantic search: quality on labelled queries, and what it adds to a search's time.
+
+    python -m bench.semantic [--products 10000] [--runs 3]
+
+1. Quality: a fresh SQLite database (under var/bench-semantic/) with the demo mesh (`seed_demo`,
+   which embeds it); every query of bench/semantic_queries.yaml is searched with keywords alone
+   (MESH_SEMANTIC_SEARCH off) and hybrid (on), through `search_products`, the entry point of
+   the search page, the API and the MCP tool. Reports recall@10 and MRR of each.
+2. Cost: BENCH_DATABASE_URL (PostgreSQL, default mesh_bench as `make bench` uses) with a
+   generated mesh of --products products (`seed_scale --no-embeddings` if it is not there).
+   Products without a vector get a random unit one: computing 10,000 real ones takes about
+   half an hour on two cores, and the search's cost depends on how many vectors there are, not
+   on their values. Each labelled query is timed with keywords alone and hybrid (first page of
+   20, evaluated), p50/p95 of the difference, and the semantic step alone (query encoding +
+   scan).
+
+Writes bench/results/semantic.json and semantic.md, and the table in docs/benchmarks.md
+between its `<!-- semantic:… -->` markers.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+QUERIES = ROOT / "bench" / "semantic_queries.yaml"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mesh_bench"
+PAGE = 20
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_queries() -> list[dict]:
+    return yaml.safe_load(QUERIES.read_text())["queries"]
+
+
+def _child(mode: str, env: dict, args: list[str]) -> dict:
+    """Run one part in its own process (each needs its own database settings)."""
+    out = subprocess.run(  # noqa: S603  # nosec B603
+        [sys.executable, "-m", "bench.semantic", "--part", mode, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stderr.write(out.stderr[-4000:])
+    if out.returncode != 0:
+        raise SystemExit(f"bench.semantic {mode} failed ({out.returncode})")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshportal.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _top(q: str, semantic_on: bool) -> list[str]:
+    from django.conf import settings
+
+    from products.discovery.search import search_products
+    from products.models import DataProduct
+
+    settings.MESH_SEMANTIC_SEARCH = semantic_on
+    qs = search_products(DataProduct.objects.select_related("domain"), q)[:10]
+    return [f"{p.domain.slug}:{p.slug}" for p in qs]
+
+
+def part_quality() -> dict:
+    _setup()
+    from django.core.management import call_command
+
+    from products.discovery import semantic
+
+    if not semantic.enabled():
+        raise SystemExit("Semantic search is off: install the `semantic` extra (make install).")
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    out: dict = {"queries": []}
+    for mode in ("keyword", "hybrid"):
+        found = ranks = 0.0
+        for item in load_queries():
+            top = _top(item["q"], mode == "hybrid")
+            expect = item["expect"]
+            hit = [e for e in expect if e in top]
+            found += len(hit) / len(expect)
+            first = min((top.index(e) + 1 for e in hit), default=None)
+            ranks += 1.0 / first if first else 0.0
+            if mode == "hybrid":
+                out["queries"].append({"q": item["q"], "expect": expect, "top": top[:3]})
+        n = len(load_queries())
+        out[mode] = {"recall_at_10": round(found / n, 3), "mrr": round(ranks / n, 3)}
+    out["count"] = len(load_queries())
+    return out
+
+
+def _fill_random_vectors() -> int:
+    import numpy as np
+
+    from products.discovery import embedding, semantic
+    from products.models import DataProduct, ProductEmbedding
+
+    missing = list(DataProduct.objects.filter(embedding__isnull=True).values_list("pk", flat=True))
+    rng = np.random.default_rng(42)
+    for start in range(0, len(missing), 2000):
+        chunk = missing[start : start + 2000]
+        vectors = rng.standard_normal((len(chunk), embedding.DIMENSIONS)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ProductEmbedding.objects.bulk_create(
+            ProductEmbedding(
+                product_id=pk, model=semantic.MODEL, text_hash="random", vector=v.tobytes()
+            )
+            for pk, v in zip(chunk, vectors, strict=True)
+        )
+    return len(missing)
+
+
+def _pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def part_cost(products: int, runs: int) -> dict:
+    _setup()
+    from django.core.management import call_command
+
+    from demo import scale
+    from products.discovery import semantic
+    from products.discovery.search import search_products
+    from products.models import DataProduct, ProductEmbedding
+
+    call_command("migrate", verbosity=0)
+    have = scale.existing_size()
+    if have != products:
+        log(f"generating a mesh of {products:,} products (seed_scale --no-embeddings)")
+        call_command(
+            "seed_scale", products=products, reset=bool(have), no_embeddings=True, verbosity=0
+        )
+    filled = _fill_random_vectors()
+    from django.conf import settings
+
+    queries = [item["q"] for item in load_queries()]
+    total = DataProduct.objects.count()
+
+    def timed(q: str, on: bool) -> float:
+        settings.MESH_SEMANTIC_SEARCH = on
+        semantic.query_vector.cache_clear()  # each query as if asked for the first time
+        t0 = time.perf_counter()
+        list(search_products(DataProduct.objects.all(), q)[:PAGE])
+        return (time.perf_counter() - t0) * 1000
+
+    for q in queries[:3]:  # warm up: the model and the vectors are loaded once per process
+        timed(q, True)
+        timed(q, False)
+    added, keyword, hybrid, step = [], [], [], []
+    for _ in range(runs):
+        for q in queries:
+            k = timed(q, False)
+            h = timed(q, True)
+            keyword.append(k)
+            hybrid.append(h)
+            added.append(h - k)
+            semantic.query_vector.cache_clear()
+            t0 = time.perf_counter()
+            semantic.nearest(q)
+            step.append((time.perf_counter() - t0) * 1000)
+    return {
+        "products": total,
+        "vectors": ProductEmbedding.objects.count(),
+        "random_vectors": ProductEmbedding.objects.filter(text_hash="random").count(),
+        "random_vectors_added": filled,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "samples": len(added),
+        "keyword_ms": {"p50": round(_pct(keyword, 50), 1), "p95": round(_pct(keyword, 95), 1)},
+        "hybrid_ms": {"p50": round(_pct(hybrid, 50), 1), "p95": round(_pct(hybrid, 95), 1)},
+        "added_ms": {"p50": round(_pct(added, 50), 1), "p95": round(_pct(added, 95), 1)},
+        "semantic_step_ms": {
+            "p50": round(statistics.median(step), 1),
+            "p95": round(_pct(step, 95), 1),
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    q, c = report["quality"], report.get("cost")
+    lines = [
+        f"Semantic search, {report['finished']} ({q['count']} labelled queries over the demo"
+        " mesh, `bench/semantic_queries.yaml`):",
+        "",
+        "| | recall@10 | MRR |",
+        "|---|---|---|",
+        f"| keywords alone | {q['keyword']['recall_at_10']:.0%} | {q['keyword']['mrr']:.2f} |",
+        f"| hybrid (keywords + meaning, RRF) | {q['hybrid']['recall_at_10']:.0%} "
+        f"| {q['hybrid']['mrr']:.2f} |",
+    ]
+    if c:
+        lines += [
+            "",
+            f"Cost at {c['products']:,} products (PostgreSQL, {c['samples']} timed searches, "
+            "first page evaluated; "
+            f"{c['random_vectors']:,} generated products with random vectors; machine load "
+            f"average {c['load_average'][0]} on {os.cpu_count()} cores):",
+            "",
+            "| | p50 | p95 |",
+            "|---|---|---|",
+            f"| keyword search | {c['keyword_ms']['p50']} ms | {c['keyword_ms']['p95']} ms |",
+            f"| hybrid search | {c['hybrid_ms']['p50']} ms | {c['hybrid_ms']['p95']} ms |",
+            f"| added by semantic search | {c['added_ms']['p50']} ms | {c['added_ms']['p95']} ms |",
+            f"| of which encoding the query and scanning the vectors | "
+            f"{c['semantic_step_ms']['p50']} ms | {c['semantic_step_ms']['p95']} ms |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.semantic", description=__doc__.split("\n")[0])
+    p.add_argument("--products", type=int, default=10_000)
+    p.add_argument("--runs", type=int, default=3, help="timed passes over the queries")
+    p.add_argument("--no-cost", action="store_true", help="quality only (no PostgreSQL needed)")
+    p.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    p.add_argument("--part", choices=["quality", "cost"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.part == "quality":
+        print(json.dumps(part_quality()))
+        return
+    if args.part == "cost":
+        print(json.dumps(part_cost(args.products, args.runs)))
+        return
+
+    work = ROOT / "var" / "bench-semantic"
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "demo.sqlite3"
+    db.unlink(missing_ok=True)
+    log("quality: demo mesh on SQLite, keyword vs hybrid")
+    quality_env = {
+        "DATABASE_URL": f"sqlite:///{db}",
+        "MESH_DEMO_WAREHOUSE_PATH": str(work / "warehouse.sqlite3"),
+    }
+    report: dict = {"quality": _child("quality", quality_env, [])}
+    if not args.no_cost:
+        url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+        sys.path.insert(0, str(ROOT))
+        from bench.__main__ import ensure_database
+
+        ensure_database(url)
+        log(f"cost: {args.products:,} products on {url.rsplit('@', 1)[-1]}")
+        report["cost"] = _child(
+            "cost",
+            {"DATABASE_URL": url},
+            ["--products", str(args.products), "--runs", str(args.runs)],
+        )
+    report["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "semantic.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (RESULTS / "semantic.md").write_text(table)
+    if not args.no_docs:
+        from bench.__main__ import update_benchmarks_doc
+
+        update_benchmarks_doc(table, "semantic")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

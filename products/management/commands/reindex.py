@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand
+
+from products.discovery import search, semantic
+from products.models import DataProduct
+
+
+class Command(BaseCommand):
+    help = (
+        "Rebuild the search index of every product: the full-text vectors (PostgreSQL) and the "
+        "meaning vectors of semantic search (those whose text changed; all with --force)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="recompute every meaning vector, changed or not"
+        )
+        parser.add_argument(
+            "--no-embeddings", action="store_true", help="only the full-text vectors"
+        )
+
+    def handle(self, *args, **options):
+        products = DataProduct.objects.all()
+        text = search.reindex(products)
+        self.stdout.write(f"Full-text vectors: {text:,} products (PostgreSQL only).")
+        if options["no_embeddings"]:
+            return
+        if not semantic.enabled():
+            self.stdout.write(
+                "Semantic search is off (MESH_SEMANTIC_SEARCH, or the `semantic` extra is not "
+                "installed): no meaning vectors."
+            )
+            return
+        n = semantic.embed(products, force=options["force"])
+        self.stdout.write(self.style.SUCCESS(f"Meaning vectors: {n:,} products computed."))
