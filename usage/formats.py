@@ -88,6 +88,10 @@ def _text(value, field: str, *, required: bool, limit: int) -> str:
         raise BadRecord(field, "Must be text.")
     if "\x00" in value:
         raise BadRecord(field, "Contains a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRecord(field, "Contains a lone surrogate (not valid Unicode text).") from None
     value = value.strip()
     if len(value) > limit:
         raise BadRecord(field, f"Longer than {limit} characters.")

@@ -139,6 +139,14 @@ def test_a_batch_over_the_limit_is_refused(usage_mesh, settings):
     assert not QueryEvent.objects.exists()
 
 
+def test_a_lone_surrogate_is_a_400_not_a_500(usage_mesh):
+    body = '{"events": [{"user": "\\ud800x", "query": "SELECT 1", "timestamp": "2026-01-01"}]}'
+    r = bearer(usage_mesh.staff).post(INGEST, body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "events[0].user"
+    assert not QueryEvent.objects.exists()
+
+
 def test_non_json_body_is_a_400(usage_mesh):
     r = bearer(usage_mesh.staff).post(INGEST, "{nope", content_type="application/json")
     assert r.status_code == 400
