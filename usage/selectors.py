@@ -13,7 +13,7 @@ from django.utils import timezone
 from meshportal.permissions import EDIT, can, visible
 from products.models import AccessRequest, DataProduct, InputPort
 from usage.models import ConsumerMapping, ObservedEdge, ProductUsage
-from usage.permissions import may_see_consumers, own_principals
+from usage.permissions import may_see_consumers
 
 WINDOW_DAYS = 30
 UNUSED_DAYS = 30
@@ -112,15 +112,12 @@ def unmanaged_consumers(*, product: DataProduct, days: int = WINDOW_DAYS) -> lis
 
 
 def own_usage(*, user, product: DataProduct, days: int = WINDOW_DAYS) -> list[dict]:
-    """The user's own principals' reads of the product (consumers see their own usage)."""
+    """The reads of the product the user may see by name (usage.permissions: for anyone not
+    owning it, their own principals' — consumers see their own usage)."""
+    rows = ProductUsage.objects.filter(product=product, kind="read", day__gte=_since(days))
     return [
         dict(row)
-        for row in ProductUsage.objects.filter(
-            product=product,
-            kind="read",
-            day__gte=_since(days),
-            principal__in=own_principals(user),
-        )
+        for row in visible(user, rows)
         .values("principal")
         .annotate(queries=Sum("queries"), last_day=Max("day"))
         .order_by("principal")
