@@ -86,7 +86,7 @@ ruff: dev-install
 lint: ruff
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance agents demo backup gunicorn.conf.py
+	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance usage agents demo backup gunicorn.conf.py
 	$(VENV)/bin/bandit -q -c pyproject.toml -r tests -s B101,B105,B106,B404,B603,B607,B608
 
 bench: dev-install

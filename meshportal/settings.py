@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "domains",
     "products",
     "governance",
+    # Usage from the warehouses' query logs (docs/usage.md).
+    "usage",
     # The MCP server for AI assistants (`manage.py mcp`, its own process): no models.
     "agents",
     # Management commands only: seed_demo/seed_scale and export_mesh/import_mesh. Web and
@@ -353,6 +355,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.quality.dispatch_due_checks",
         "schedule": 60.0,
     },
+    "usage-purge-raw-events": {
+        "task": "usage.tasks.purge_raw_events",
+        "schedule": 3600.0,
+    },
+    "usage-poll-pg-stat-statements": {
+        "task": "usage.tasks.poll_pg_stat_statements",
+        "schedule": float(env.int("MESH_USAGE_PG_STAT_SECONDS", default=900)),
+    },
     "send-pending-tasks": {
         "task": "meshportal.tasks.send_pending_tasks",
         "schedule": 60.0,
@@ -473,4 +483,8 @@ MESH_WEBHOOK_ALLOWED_HOSTS = env.list("MESH_WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # Input limits (docs/security.md "Input limits"): the largest contract document (ODCS YAML or
 # JSON) accepted by the API, the upload page and import_contract, checked before it is read.
+# Usage (docs/usage.md): raw query events are kept this many days (daily totals stay), and one
+# ingest request takes at most this many events.
+MESH_USAGE_RAW_RETENTION_DAYS = env.int("MESH_USAGE_RAW_RETENTION_DAYS", default=30)
+MESH_USAGE_MAX_BATCH_EVENTS = env.int("MESH_USAGE_MAX_BATCH_EVENTS", default=10_000)
 MESH_CONTRACT_MAX_BYTES = env.int("MESH_CONTRACT_MAX_BYTES", default=512 * 1024)

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("products.urls")),
     path("", include("domains.urls")),
     path("", include("governance.urls")),
+    path("", include("usage.urls")),
 ]
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

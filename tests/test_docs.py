@@ -9,7 +9,7 @@ import bench.__main__ as bench_main
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-APPS = ["meshportal", "domains", "products", "governance", "agents", "demo", "backup"]
+APPS = ["meshportal", "domains", "products", "governance", "usage", "agents", "demo", "backup"]
 PLUMBING = {"migrations", "management", "commands", "templatetags", "__pycache__"}
 
 

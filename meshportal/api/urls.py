@@ -103,6 +103,7 @@ v1 = [
         name="access-request-withdraw",
     ),
     re_path(r"^policy-evaluations/(?P<rest>.*)$", _moved_to_compliance),
+    path("usage/", include("usage.api.urls")),
     path("", include(router.urls)),
 ]
 

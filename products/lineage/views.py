@@ -1,5 +1,6 @@
 """Pages and JSON endpoints for lineage, impact, watching and notification preferences."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -97,6 +98,11 @@ def port_suggest(request):
     )
 
 
+# Sections other apps add below the Lineage tab (usage: observed lineage). Each is called with
+# (request, product) and returns None or a dict with the "template" to include and its context.
+TAB_SECTIONS: list[Callable[[Any, DataProduct], dict | None]] = []
+
+
 def lineage_context(request, product: DataProduct) -> dict:
     """Context of the product page's Lineage tab."""
     user = request.user
@@ -123,6 +129,7 @@ def lineage_context(request, product: DataProduct) -> dict:
         "depths": range(1, lineage.MAX_DEPTH + 1),
         **lineage_services.watch_counts(user, product=product),
         "input_form": InputPortForm(user=user),
+        "extra_sections": [s for s in (section(request, product) for section in TAB_SECTIONS) if s],
     }
 
 

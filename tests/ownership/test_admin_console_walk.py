@@ -56,6 +56,7 @@ NOBODY = {
     "products_inputport_add",  # declared on the product page
     "products_outputport_add",  # added on their product
     "products_watch_add",
+    "usage_ingestrun_add",  # written by ingests (API, import_usage, pg_stat_statements)
 }
 # Inputs that would give rights: never editable by them.
 RIGHTS_INPUT = re.compile(

@@ -8,6 +8,7 @@ from demo import lineage as lineage_demo
 from demo import policies as policy_demo
 from demo import products as demo
 from demo import quality as quality_demo
+from demo import usage as usage_demo
 from demo import warehouse as demo_warehouse
 from domains import services as domain_services
 from domains.models import Domain, Team
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             )
             with audit_context(door="command"), transaction.atomic():
                 quality_demo.seed()  # checks on the warehouse tables, due at once
+                usage_demo.seed()  # a fortnight of query log: the Usage tab, observed lineage
             # Semantic search's vectors now rather than in a task (only those whose text
             # changed: a second run computes none).
             semantic.embed(DataProduct.objects.all())
