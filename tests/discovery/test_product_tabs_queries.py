@@ -46,6 +46,7 @@ TABS = [
     "governance",
     "lineage",
     "contract",
+    "usage",
     "activity",
 ]
 
