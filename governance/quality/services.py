@@ -244,8 +244,9 @@ def _port_columns(port: OutputPort) -> dict[str, str] | None:
     if port.data_source is None:
         return None
     try:
-        schema, table = engine.split_location(port.location, port.data_source.default_schema)
+        engine.split_location(port.location)  # no location: nothing to look up
         with engine.connect(port.data_source, timeout=10) as conn:
+            schema, table = conn.resolve(port.location, port.data_source.default_schema)
             return conn.columns(schema, table)
     except engine.EngineError:
         return None
