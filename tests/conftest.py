@@ -1,6 +1,7 @@
 """Shared fixtures: people in every role, the demo mesh, and real services when present."""
 
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -57,7 +58,26 @@ def pytest_unconfigure(config):
         _empty_broker()
 
 
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+@functools.cache
+def mariadb_up() -> bool:
+    """MariaDB (or MySQL) at 127.0.0.1:3306 as root without a password, as `.ci/run` starts it."""
+    try:
+        import pymysql
+    except ImportError:
+        return False
+    try:
+        pymysql.connect(**MARIADB, connect_timeout=3).close()
+    except pymysql.Error:
+        return False
+    return True
+
+
 def _service_missing(item) -> str | None:
+    if item.get_closest_marker("mariadb") and not mariadb_up():
+        return "needs MariaDB at 127.0.0.1:3306 (root, no password) and PyMySQL"
     if item.get_closest_marker("postgres") and not settings.IS_POSTGRES:
         return "needs PostgreSQL: set DATABASE_URL=postgres://…"
     if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):

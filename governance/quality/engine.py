@@ -115,6 +115,8 @@ class Connection:
     # SQLite, which keep the hand-tuned statements below); `catalog` qualifies their tables.
     compiled = False
     catalog = ""
+    # What "test connection" says about how this connection is kept read-only.
+    read_only_note = "read-only; the role is no superuser and cannot read the portal's tables"
 
     def __init__(self):
         self.statements: list[str] = []  # every statement sent, for tests and the benchmark
@@ -165,6 +167,9 @@ class Connection:
     def comparable(self, data_type: str) -> bool:
         """Whether values of this catalogue type can be told apart (counted as distinct)."""
         return True
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class PostgresConnection(Connection):
@@ -420,7 +425,9 @@ def connect(source, timeout: float = 60):
     elif source.kind == "sqlite":
         conn = SqliteConnection(source, timeout)
     else:
-        raise EngineError(f"Unknown data source kind {source.kind!r}.")
+        from governance.quality.connections import open_connection
+
+        conn = open_connection(source, timeout)
     conn.max_timeout = cap
     try:
         conn.guard(PORTAL_TABLES)
@@ -434,10 +441,7 @@ def test_connection(source) -> str:
     credential-free text; a refused role raises UnsafeSource with what to fix."""
     with connect(source, timeout=10) as conn:
         conn.execute("SELECT 1")
-        return (
-            f"Connected ({conn.vendor}, read-only; the role is no superuser and cannot read "
-            "the portal's tables)."
-        )
+        return f"Connected ({conn.vendor}, {conn.read_only_note})."
 
 
 # not a pytest test; mypy does not model attributes set on functions
