@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='datasource',
             name='options',
-            field=models.JSONField(blank=True, default=dict, help_text='Settings of the kind: DuckDB file_root, threads; Snowflake warehouse, role; Databricks http_path, catalog; Trino catalog, http_scheme; BigQuery location, maximum_bytes_billed; MySQL/Redshift ssl.'),
+            field=models.JSONField(blank=True, default=dict, help_text='Settings of the kind: DuckDB file_root, threads; Snowflake warehouse, role; Databricks http_path, catalog; Trino http_scheme; BigQuery location, maximum_bytes_billed; MySQL/Redshift ssl.'),
         ),
         migrations.AddField(
             model_name='datasource',

@@ -53,7 +53,7 @@ class DataSource(models.Model):
         default=dict,
         blank=True,
         help_text="Settings of the kind: DuckDB file_root, threads; Snowflake warehouse, role; "
-        "Databricks http_path, catalog; Trino catalog, http_scheme; BigQuery location, "
+        "Databricks http_path, catalog; Trino http_scheme; BigQuery location, "
         "maximum_bytes_billed; MySQL/Redshift ssl.",
     )
     default_schema = models.CharField(max_length=100, blank=True)

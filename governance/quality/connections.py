@@ -38,6 +38,7 @@ from governance.quality.engine import (
     UnsafeSource,
     split_location,
 )
+from products.locations import file_format, is_file_location
 
 
 @dataclass(frozen=True)
@@ -45,21 +46,18 @@ class Kind:
     label: str
     extra: str  # pyproject extra that installs the driver ("" = always installed)
     module: str  # the driver's import name
-    default_port: int | None = None
-    # ODCS v3 `servers[].type` of this kind.
-    odcs_type: str = ""
 
 
 KINDS: dict[str, Kind] = {
-    "postgresql": Kind("PostgreSQL", "", "psycopg", 5432, "postgres"),
-    "sqlite": Kind("SQLite", "", "sqlite3", None, "sqlite"),
-    "duckdb": Kind("DuckDB (database or Parquet/CSV files)", "duckdb", "duckdb", None, "duckdb"),
-    "mysql": Kind("MySQL / MariaDB", "mysql", "pymysql", 3306, "mysql"),
-    "redshift": Kind("Amazon Redshift", "redshift", "redshift_connector", 5439, "redshift"),
-    "snowflake": Kind("Snowflake", "snowflake", "snowflake.connector", 443, "snowflake"),
-    "bigquery": Kind("Google BigQuery", "bigquery", "google.cloud.bigquery", None, "bigquery"),
-    "databricks": Kind("Databricks SQL", "databricks", "databricks.sql", 443, "databricks"),
-    "trino": Kind("Trino", "trino", "trino", 8080, "trino"),
+    "postgresql": Kind("PostgreSQL", "", "psycopg"),
+    "sqlite": Kind("SQLite", "", "sqlite3"),
+    "duckdb": Kind("DuckDB (database or Parquet/CSV files)", "duckdb", "duckdb"),
+    "mysql": Kind("MySQL / MariaDB", "mysql", "pymysql"),
+    "redshift": Kind("Amazon Redshift", "redshift", "redshift_connector"),
+    "snowflake": Kind("Snowflake", "snowflake", "snowflake.connector"),
+    "bigquery": Kind("Google BigQuery", "bigquery", "google.cloud.bigquery"),
+    "databricks": Kind("Databricks SQL", "databricks", "databricks.sql"),
+    "trino": Kind("Trino", "trino", "trino"),
 }
 # What the options of each kind may hold (anything else is refused by the form and the API).
 OPTIONS: dict[str, tuple[str, ...]] = {
@@ -69,9 +67,8 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "snowflake": ("warehouse", "role"),
     "bigquery": ("location", "maximum_bytes_billed"),
     "databricks": ("http_path", "catalog"),
-    "trino": ("catalog", "http_scheme"),
+    "trino": ("http_scheme",),
 }
-FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".json", ".jsonl", ".ndjson")
 FILE_VIEW = "__mesh_file__"
 
 
@@ -204,11 +201,6 @@ def _first_line(e: Exception) -> str:
 # -- DuckDB ------------------------------------------------------------------------------------
 
 
-def is_file_location(location: str) -> bool:
-    loc = location.strip().lower()
-    return loc.endswith(FILE_SUFFIXES) or any(ch in loc for ch in "*?[")
-
-
 class DuckDBConnection(CompiledConnection):
     vendor = "duckdb"
     read_only_note = (
@@ -260,13 +252,8 @@ class DuckDBConnection(CompiledConnection):
             fixed.resolve() == self.file_root or fixed.resolve().is_relative_to(self.file_root)
         ):
             raise EngineError("The file port's path lies outside the data source's file root.")
-        lower = str(path).lower()
-        reader = (
-            "read_parquet"
-            if lower.endswith(".parquet")
-            else "read_json_auto"
-            if lower.endswith((".json", ".jsonl", ".ndjson"))
-            else "read_csv_auto"
+        reader = {"parquet": "read_parquet", "json": "read_json_auto"}.get(
+            file_format(str(path)), "read_csv_auto"
         )
         from sqlglot import exp
 
@@ -510,7 +497,7 @@ class TrinoConnection(DbApiConnection):
     vendor = "trino"
 
     def _catalog(self) -> str:
-        return options(self.source).get("catalog") or self.source.database or ""
+        return self.source.database or ""
 
     def _open(self):
         password = secret(self.source)

@@ -182,6 +182,11 @@ class PostgresConnection(Connection):
 
         self._psycopg = psycopg
         password = os.environ.get(source.password_env) if source.password_env else None
+        if password is None and str(getattr(source, "secret_file", None) or ""):
+            from governance.quality.connections import secret_path
+
+            key = secret_path(source)
+            password = key.read_text().strip() if key else None
         kwargs = {
             "host": source.host or "127.0.0.1",
             "port": source.port or 5432,
