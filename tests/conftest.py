@@ -100,6 +100,7 @@ def _test_settings(settings, tmp_path):
     """Fast password hashing, and a demo warehouse file of the test's own (SQLite runs)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
+    settings.MESH_DEMO_LAKE_DIR = str(tmp_path / "lake")
 
 
 @pytest.fixture(autouse=True)
@@ -176,6 +177,7 @@ def celery_worker(transactional_db, tmp_path):
         "DATABASE_URL": database_url_for_subprocess(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "MESH_DEMO_WAREHOUSE_PATH": settings.MESH_DEMO_WAREHOUSE_PATH,
+        "MESH_DEMO_LAKE_DIR": settings.MESH_DEMO_LAKE_DIR,
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
