@@ -90,6 +90,11 @@ class DataSource(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def where(self) -> str:
+        """Where the data is, in a word: the host, the database file or the file root."""
+        return self.host or self.database or str((self.options or {}).get("file_root") or "")
+
     def clean(self) -> None:
         """What each kind needs (the admin's and the portal's forms): see
         governance/quality/connections.py."""
