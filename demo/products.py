@@ -750,7 +750,23 @@ PRODUCTS: list[dict[str, Any]] = [
                     F("carrier", gen="carrier"),
                     F("shipped_at", "timestamp"),
                 ],
-            )
+            ),
+            # Parquet files in the demo lake, checked through DuckDB (demo/lake.py).
+            dict(
+                slug="shipment-events",
+                name="Shipment events (Parquet)",
+                kind="file",
+                format="parquet",
+                lake="shipments/events-*.parquet",
+                rows=600,
+                fields=[
+                    F("event_id", "integer", pk=True),
+                    F("shipment_id", "integer", req=True),
+                    F("carrier", gen="carrier"),
+                    F("event_at", "timestamp"),
+                ],
+                flaws={"nulls": {"carrier": 0.05}},
+            ),
         ],
     ),
     dict(

@@ -8,6 +8,7 @@ unique and `customer_id` required, as datacontract-cli also finds.
 
 from typing import Any
 
+from demo.products import VALUES
 from governance.models import QualityCheck
 from governance.quality.services import check_create
 from products.models import OutputPort
@@ -59,6 +60,13 @@ CHECKS: dict[tuple[str, str, str], list[tuple[str, str, list[str], dict[str, Any
             [],
             {"sql": "SELECT COUNT(*) FROM ${object} WHERE order_id IS NULL"},
         ),
+    ],
+    # Parquet files read through DuckDB (demo/lake.py): 5% of the events lack a carrier.
+    ("warehousing", "shipments", "shipment-events"): [
+        ("Every event has a carrier", "missing", ["carrier"], {"max": 0}),
+        ("Known carrier", "accepted_values", ["carrier"], {"values": VALUES["carrier"]}),
+        ("Events are fresh", "freshness", ["event_at"], {"hours": 12}),
+        ("Schema matches the contract", "schema", [], {}),
     ],
     ("inventory", "stock-levels", "stock-levels"): [
         ("Stock is fresh", "freshness", ["updated_at"], {"hours": 6}),

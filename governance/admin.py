@@ -45,11 +45,45 @@ def test_connection(modeladmin, request, queryset):
 
 @admin.register(DataSource)
 class DataSourceAdmin(AuditedSaveMixin, PlatformOnlyAdmin):  # no service writes data sources
-    list_display = ("name", "kind", "host", "database", "password_env")
+    """One form for every kind: the fields each kind reads are listed in the fieldsets'
+    descriptions, and `DataSource.clean` refuses what a kind lacks or does not take. Secrets
+    are names (an environment variable, a file under MESH_SECRETS_DIR), never values."""
+
+    list_display = ("name", "kind", "host", "database", "password_env", "secret_file")
     actions = [test_connection]
     list_filter = ("kind",)
     search_fields = ("name", "slug", "database")
     prepopulated_fields = {"slug": ("name",)}
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "kind", "description")}),
+        (
+            "Where",
+            {
+                "fields": ("host", "port", "database", "default_schema", "options"),
+                "description": (
+                    "PostgreSQL, MySQL/MariaDB, Redshift, Trino: host, port, database "
+                    "(Trino: the catalog). SQLite: database = the file. DuckDB: database = "
+                    'a .duckdb file and/or options {"file_root": "/data/lake"}: file ports '
+                    "name Parquet/CSV files or globs under it. Snowflake: host = the account "
+                    'identifier, options {"warehouse": …, "role": …}. BigQuery: database = '
+                    "the project, default schema = the dataset. Databricks: host = the server "
+                    'host name, options {"http_path": …, "catalog": …}.'
+                ),
+            },
+        ),
+        (
+            "Who (never a secret value: only where to find it)",
+            {
+                "fields": ("user", "password_env", "secret_file", "sslmode"),
+                "description": (
+                    "password_env names an environment variable of the portal's processes; "
+                    "secret_file names a file under MESH_SECRETS_DIR (BigQuery: the service "
+                    "account key). Give the account SELECT only: see docs/quality.md."
+                ),
+            },
+        ),
+        ("Limits", {"fields": ("max_timeout_seconds",)}),
+    )
 
 
 # -- policies (platform staff): through the services; a policy becomes active by the council's

@@ -1,7 +1,7 @@
 from django.urls import include, path  # noqa: F401
 
 from governance.policies import views as policy_views
-from governance.quality import incident_views, webhook_views
+from governance.quality import incident_views, source_views, webhook_views
 from governance.quality import views as quality_views
 
 app_name = "governance"
@@ -41,6 +41,9 @@ urlpatterns: list = [
     path("glossary/<slug:slug>/", policy_views.glossary_term, name="term"),
     path("glossary/<slug:slug>/edit/", policy_views.glossary_term_edit, name="term_edit"),
     path("quality/", quality_views.quality_overview, name="quality"),
+    path("quality/sources/", source_views.data_sources, name="data_sources"),
+    path("quality/sources/<int:pk>/", source_views.data_source_edit, name="data_source_edit"),
+    path("quality/sources/<int:pk>/test/", source_views.data_source_test, name="data_source_test"),
     path("incidents/", incident_views.incident_list, name="incidents"),
     path("incidents/<int:pk>/", incident_views.incident_detail, name="incident"),
     path(

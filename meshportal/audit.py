@@ -66,7 +66,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 # Values never written to the log, whoever records them: an entry says only that one changed.
-SECRET_KEYS = frozenset({"secret", "password", "password_env", "key_hash"})
+SECRET_KEYS = frozenset({"secret", "password", "password_env", "secret_file", "key_hash"})
 MASKED = "(secret)"
 
 

@@ -460,6 +460,8 @@ MESH_DEMO_WAREHOUSE_PATH = env.str(
     "MESH_DEMO_WAREHOUSE_PATH", default=str(VAR_DIR / "warehouse.sqlite3")
 )
 MESH_DEMO_WAREHOUSE_SCHEMA = "demo_warehouse"
+# The demo lake: Parquet files read through a DuckDB data source (demo/lake.py).
+MESH_DEMO_LAKE_DIR = env.str("MESH_DEMO_LAKE_DIR", default=str(VAR_DIR / "lake"))
 # On PostgreSQL the demo data source connects as this login role, which can only SELECT the
 # demo schema (seed_demo creates it; its password, if any, from DEMO_WAREHOUSE_PASSWORD).
 MESH_DEMO_WAREHOUSE_ROLE = env.str("MESH_DEMO_WAREHOUSE_ROLE", default="mesh_demo_reader")

@@ -33,6 +33,13 @@ CONNECTION_KEYS = frozenset(
         "host",
         "database",
         "password_env",
+        "secret_file",
+        "options",
+        "account",
+        "project",
+        "dataset",
+        "catalog",
+        "path",
         "default_schema",
         "sslmode",
     }

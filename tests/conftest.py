@@ -1,6 +1,7 @@
 """Shared fixtures: people in every role, the demo mesh, and real services when present."""
 
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -57,7 +58,26 @@ def pytest_unconfigure(config):
         _empty_broker()
 
 
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+@functools.cache
+def mariadb_up() -> bool:
+    """MariaDB (or MySQL) at 127.0.0.1:3306 as root without a password, as `.ci/run` starts it."""
+    try:
+        import pymysql
+    except ImportError:
+        return False
+    try:
+        pymysql.connect(**MARIADB, connect_timeout=3).close()
+    except pymysql.Error:
+        return False
+    return True
+
+
 def _service_missing(item) -> str | None:
+    if item.get_closest_marker("mariadb") and not mariadb_up():
+        return "needs MariaDB at 127.0.0.1:3306 (root, no password) and PyMySQL"
     if item.get_closest_marker("postgres") and not settings.IS_POSTGRES:
         return "needs PostgreSQL: set DATABASE_URL=postgres://…"
     if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
@@ -80,6 +100,7 @@ def _test_settings(settings, tmp_path):
     """Fast password hashing, and a demo warehouse file of the test's own (SQLite runs)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
+    settings.MESH_DEMO_LAKE_DIR = str(tmp_path / "lake")
 
 
 @pytest.fixture(autouse=True)
@@ -156,6 +177,7 @@ def celery_worker(transactional_db, tmp_path):
         "DATABASE_URL": database_url_for_subprocess(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "MESH_DEMO_WAREHOUSE_PATH": settings.MESH_DEMO_WAREHOUSE_PATH,
+        "MESH_DEMO_LAKE_DIR": settings.MESH_DEMO_LAKE_DIR,
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(

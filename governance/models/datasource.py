@@ -6,26 +6,55 @@ from meshportal.fields import NameField
 class DataSource(models.Model):
     """A warehouse the platform team registers once; output ports point at it.
 
-    Credentials are never stored here: `password_env` names an environment variable.
+    Credentials are never stored here: `password_env` names an environment variable and
+    `secret_file` a file under MESH_SECRETS_DIR (governance/quality/connections.py).
     """
 
     class Kind(models.TextChoices):
         POSTGRESQL = "postgresql", "PostgreSQL"
         SQLITE = "sqlite", "SQLite"
+        DUCKDB = "duckdb", "DuckDB (database or Parquet/CSV files)"
+        MYSQL = "mysql", "MySQL / MariaDB"
+        REDSHIFT = "redshift", "Amazon Redshift"
+        SNOWFLAKE = "snowflake", "Snowflake"
+        BIGQUERY = "bigquery", "Google BigQuery"
+        DATABRICKS = "databricks", "Databricks SQL"
+        TRINO = "trino", "Trino"
 
     slug = models.SlugField(max_length=80, unique=True)
     name = NameField(max_length=200)
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    host = models.CharField(max_length=200, blank=True)
+    host = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Host name; the account identifier for Snowflake, the server host name for "
+        "Databricks.",
+    )
     port = models.PositiveIntegerField(null=True, blank=True)
     database = models.CharField(
-        max_length=500, help_text="Database name, or the file path for SQLite."
+        max_length=500,
+        blank=True,
+        help_text="Database name; the file path for SQLite and a DuckDB database (blank for "
+        "DuckDB over files only); the project for BigQuery; the catalog for Trino.",
     )
     user = models.CharField(max_length=100, blank=True)
     password_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable that holds the password.",
+        help_text="Name of the environment variable that holds the password or token.",
+    )
+    secret_file = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Or: a file under MESH_SECRETS_DIR holding the password or token (for "
+        "BigQuery, the service-account key). Never shown.",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Settings of the kind: DuckDB file_root, threads; Snowflake warehouse, role; "
+        "Databricks http_path, catalog; Trino http_scheme; BigQuery location, "
+        "maximum_bytes_billed; MySQL/Redshift ssl.",
     )
     default_schema = models.CharField(max_length=100, blank=True)
     sslmode = models.CharField(
@@ -41,10 +70,38 @@ class DataSource(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(kind__in=["postgresql", "sqlite"]),
+                condition=models.Q(
+                    kind__in=[
+                        "postgresql",
+                        "sqlite",
+                        "duckdb",
+                        "mysql",
+                        "redshift",
+                        "snowflake",
+                        "bigquery",
+                        "databricks",
+                        "trino",
+                    ]
+                ),
                 name="datasource_kind_valid",
             ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def where(self) -> str:
+        """Where the data is, in a word: the host, the database file or the file root."""
+        return self.host or self.database or str((self.options or {}).get("file_root") or "")
+
+    def clean(self) -> None:
+        """What each kind needs (the admin's and the portal's forms): see
+        governance/quality/connections.py."""
+        from django.core.exceptions import ValidationError
+
+        from governance.quality.connections import source_problems
+
+        problems = source_problems(self)
+        if problems:
+            raise ValidationError(problems)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from governance.quality import compiler
 from governance.quality import sql as quality_sql
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ class Result:
 class Connection:
     vendor = ""
     placeholder = "%s"
+    # Connections whose statements `compiler` builds in sqlglot (every kind but PostgreSQL and
+    # SQLite, which keep the hand-tuned statements below); `catalog` qualifies their tables.
+    compiled = False
+    catalog = ""
+    # What "test connection" says about how this connection is kept read-only.
+    read_only_note = "read-only; the role is no superuser and cannot read the portal's tables"
 
     def __init__(self):
         self.statements: list[str] = []  # every statement sent, for tests and the benchmark
@@ -126,7 +133,18 @@ class Connection:
         raise NotImplementedError
 
     def table(self, schema: str, table: str) -> str:
+        if self.compiled:
+            return compiler.table_expr(schema, table, self.catalog).sql(dialect=self.dialect)
         return f"{self.quote(schema)}.{self.quote(table)}" if schema else self.quote(table)
+
+    @property
+    def dialect(self) -> str:
+        return compiler.dialect_for(self.vendor)
+
+    def resolve(self, location: str, default_schema: str = "") -> tuple[str, str]:
+        """The port's location -> (schema, table) on this connection (DuckDB maps a file
+        port's path or glob to a view of its own)."""
+        return split_location(location, default_schema)
 
     def execute(self, sql: str, params=(), *, untrusted: bool = False) -> list[tuple]:
         """Run one statement. `untrusted` (custom SQL): a failure's message is fixed text, never
@@ -150,6 +168,9 @@ class Connection:
         """Whether values of this catalogue type can be told apart (counted as distinct)."""
         return True
 
+    def close(self) -> None:
+        raise NotImplementedError
+
 
 class PostgresConnection(Connection):
     vendor = "postgresql"
@@ -161,6 +182,11 @@ class PostgresConnection(Connection):
 
         self._psycopg = psycopg
         password = os.environ.get(source.password_env) if source.password_env else None
+        if password is None and str(getattr(source, "secret_file", None) or ""):
+            from governance.quality.connections import secret_path
+
+            key = secret_path(source)
+            password = key.read_text().strip() if key else None
         kwargs = {
             "host": source.host or "127.0.0.1",
             "port": source.port or 5432,
@@ -404,7 +430,9 @@ def connect(source, timeout: float = 60):
     elif source.kind == "sqlite":
         conn = SqliteConnection(source, timeout)
     else:
-        raise EngineError(f"Unknown data source kind {source.kind!r}.")
+        from governance.quality.connections import open_connection
+
+        conn = open_connection(source, timeout)
     conn.max_timeout = cap
     try:
         conn.guard(PORTAL_TABLES)
@@ -418,10 +446,7 @@ def test_connection(source) -> str:
     credential-free text; a refused role raises UnsafeSource with what to fix."""
     with connect(source, timeout=10) as conn:
         conn.execute("SELECT 1")
-        return (
-            f"Connected ({conn.vendor}, read-only; the role is no superuser and cannot read "
-            "the portal's tables)."
-        )
+        return f"Connected ({conn.vendor}, {conn.read_only_note})."
 
 
 # not a pytest test; mypy does not model attributes set on functions
@@ -548,10 +573,20 @@ def _pg_distinct(conn, table_sql: str, location: tuple[str, str], columns: list[
 
 
 def compile_metrics(
-    conn: Connection, table_sql: str, specs: list[CheckSpec], location: tuple[str, str] = ("", "")
+    conn: Connection,
+    table_sql: str,
+    specs: list[CheckSpec],
+    location: tuple[str, str] = ("", ""),
+    *,
+    now: datetime | None = None,
 ):
     """-> (sql, params, {check id: {name: column index}}). `location` is the (schema, table)
-    that `table_sql` names, for the statistics lookup of PostgreSQL's distinct counts."""
+    that `table_sql` names, for the statistics lookup of PostgreSQL's distinct counts. Every
+    engine but PostgreSQL and SQLite is compiled by `compiler`, in its own dialect."""
+    if conn.compiled:
+        table = compiler.table_expr(location[0], location[1], conn.catalog)
+        out = compiler.compile_metrics(conn.vendor, table, specs, now=now)
+        return out.sql, [], out.slots
     agg = Aggregates()
     slots: dict[int, dict[str, int]] = {}
     total = None
@@ -662,6 +697,17 @@ def evaluate(spec: CheckSpec, row: tuple, slots: dict[str, int], now: datetime) 
         )
     if spec.kind == "freshness":
         newest = _as_datetime(row[slots["newest"]])
+        if "age" in slots and newest is not None:
+            # The engine's own timestamp arithmetic (compiler.age_seconds).
+            age = round(_num(row[slots["age"]]) / 3600, 2)
+            hours = float(p.get("hours", 24))
+            return Result(
+                "passed" if age <= hours else "failed",
+                age,
+                f"≤ {_fmt(hours)} h",
+                f"Newest value is {age:.1f} h old (allowed {_fmt(hours)} h); "
+                f"newest {newest:%Y-%m-%d %H:%M} UTC.",
+            )
         hours = float(p.get("hours", 24))
         if newest is None:
             return Result(
@@ -870,8 +916,9 @@ def run_table(
         return results
     timeout = max(s.timeout_seconds for s in specs)
     try:
-        schema, table = split_location(location, getattr(source, "default_schema", ""))
+        split_location(location)  # no location: an error before connecting
         with connect(source, timeout) as conn:
+            schema, table = conn.resolve(location, getattr(source, "default_schema", ""))
             results = _run_on(conn, schema, table, specs, declared_fields or [], allow_samples, now)
     except EngineError as e:
         for s in specs:
@@ -921,7 +968,9 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
     runnable = metric + [c.spec for c in constraints if c.spec.id not in results]
     if runnable:
         for attempt in (1, 2, 3):
-            sql_text, params, slots = compile_metrics(conn, table_sql, runnable, (schema, table))
+            sql_text, params, slots = compile_metrics(
+                conn, table_sql, runnable, (schema, table), now=now
+            )
             started = time.monotonic()
             try:
                 row = conn.execute(sql_text, params)[0]
@@ -975,7 +1024,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
             for s in metric:
                 failed = results.get(s.id)
                 if failed and failed.status == "failed" and s.kind in SAMPLE_KINDS:
-                    failed.sample = _sample(conn, table_sql, s)
+                    failed.sample = _sample(conn, table_sql, s, (schema, table))
     # Counts only, never values: a constraint's result carries no sample.
     counted = [(c, results.pop(c.spec.id, Result("error"))) for c in constraints]
 
@@ -1002,8 +1051,14 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
     return results
 
 
-def _sample(conn, table_sql: str, spec: CheckSpec) -> list:
+def _sample(conn, table_sql: str, spec: CheckSpec, location: tuple[str, str]) -> list:
     try:
+        if conn.compiled:
+            schema, table = location
+            sql_text = compiler.compile_sample(
+                conn.vendor, compiler.table_expr(schema, table, conn.catalog), spec
+            )
+            return [r[0] for r in conn.execute(sql_text)]
         cond, params = _invalid_condition(conn, spec)
         col = conn.quote(spec.columns[0])
         rows = conn.execute(

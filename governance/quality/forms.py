@@ -130,3 +130,29 @@ class WebhookForm(forms.Form):
 
     url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
     active = forms.BooleanField(required=False, initial=True)
+
+
+class DataSourceForm(forms.ModelForm):
+    """A data source of any kind; what each kind needs is DataSource.clean's (the console's
+    form asks the same). Secrets are references: an environment variable or a file name."""
+
+    class Meta:
+        from governance.models import DataSource
+
+        model = DataSource
+        fields = [
+            "name",
+            "slug",
+            "kind",
+            "host",
+            "port",
+            "database",
+            "default_schema",
+            "options",
+            "user",
+            "password_env",
+            "secret_file",
+            "sslmode",
+            "max_timeout_seconds",
+            "description",
+        ]

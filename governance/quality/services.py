@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -26,8 +26,10 @@ from governance.policies import services as policy_services
 from governance.quality import engine, incidents, webhook_targets
 from meshportal import audit, queue
 from meshportal.notifications import notify
+from meshportal.permissions import is_platform
 from products import connection
 from products.lineage import services as lineage_services
+from products.locations import is_file_location
 from products.models import DataProduct, OutputPort
 
 log = logging.getLogger(__name__)
@@ -181,8 +183,8 @@ def validate_check(
 
 def _port_location(port: OutputPort | None) -> str:
     """'schema.table' of the port, the source's default schema filling a bare table name."""
-    if port is None or not port.location:
-        return ""
+    if port is None or not port.location or is_file_location(port.location):
+        return ""  # a file port's table is ${object} only
     source = port.data_source
     try:
         schema, table = engine.split_location(port.location, getattr(source, "default_schema", ""))
@@ -244,8 +246,9 @@ def _port_columns(port: OutputPort) -> dict[str, str] | None:
     if port.data_source is None:
         return None
     try:
-        schema, table = engine.split_location(port.location, port.data_source.default_schema)
+        engine.split_location(port.location)  # no location: nothing to look up
         with engine.connect(port.data_source, timeout=10) as conn:
+            schema, table = conn.resolve(port.location, port.data_source.default_schema)
             return conn.columns(schema, table)
     except engine.EngineError:
         return None
@@ -987,4 +990,27 @@ def failing_checks():
     """Checks whose latest result is failed or error, for the mesh-wide page."""
     return QualityCheck.objects.filter(enabled=True).filter(
         Q(last_status="failed") | Q(last_status="error")
+    )
+
+
+# -- data sources (platform staff, in the portal; the console saves through its own audit) ------
+
+
+@transaction.atomic
+def data_source_save(*, source, by) -> None:
+    """Create or change a data source: what its kind needs (DataSource.clean), audited
+    without its secret references. Platform staff only."""
+    from governance.models import DataSource
+
+    if not is_platform(by):
+        raise PermissionDenied("Only the platform team registers data sources.")
+    source.full_clean()
+    before = {} if source.pk is None else audit.snapshot(DataSource.objects.get(pk=source.pk))
+    creating = source.pk is None
+    source.save()
+    audit.record(
+        action="create" if creating else "update",
+        obj=source,
+        changes=audit.diff(before, audit.snapshot(source)),
+        actor=by,
     )

@@ -15,6 +15,7 @@ version's `extras` and merged back on export, so a round trip loses nothing.
 import contextvars
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import CREATE_PRODUCT, EDIT, VIEW, can, require, require_transfer
 from products import urns
+from products.locations import file_format, is_file_location
 from products.models import ContractVersion, DataProduct, OutputPort
 
 API_VERSION = "v3.2.0"
@@ -556,8 +558,7 @@ def _plan(doc: dict) -> dict:
 
         # Its servers are written from the data source on export: not kept as extras too.
         def ours(srv) -> bool:
-            names = {source.slug, f"{source.slug}-{srv.get('schema')}"}
-            return str(srv.get("server", "")) in names
+            return _data_source_for([srv]) == source
 
         kept = [
             srv
@@ -591,74 +592,163 @@ def _extras_of(product: DataProduct) -> dict:
     return json.loads(latest.extras) if latest and latest.extras else {}
 
 
-# The portal's data-source kinds that ODCS (and datacontract-cli) can reach as a server.
-SERVER_TYPES = {"postgresql": "postgres"}
+# The portal's data-source kinds as ODCS `servers` types, and the server fields that say where
+# the data is (ODCS key -> the data source's attribute; `options.x` is a key of its options).
+# The schema comes from the port's location (BigQuery calls it the dataset). A DuckDB file
+# port (Parquet/CSV by path or glob under the source's file_root) is a `local` server of its own.
+SERVER_TYPES = {
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "duckdb": "duckdb",
+    "redshift": "redshift",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "databricks": "databricks",
+    "trino": "trino",
+}
+SERVER_FIELDS: dict[str, dict[str, str]] = {
+    "postgresql": {"host": "host", "port": "port", "database": "database"},
+    "mysql": {"host": "host", "port": "port", "database": "database"},
+    "redshift": {"host": "host", "database": "database"},
+    "duckdb": {"database": "database"},
+    "snowflake": {"account": "host", "database": "database"},
+    "bigquery": {"project": "database"},
+    "databricks": {"host": "host", "catalog": "options.catalog"},
+    "trino": {"host": "host", "port": "port", "catalog": "database"},
+}
+SCHEMA_KEYS = {"bigquery": "dataset", "mysql": ""}  # MySQL: the database is the schema
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "trino": 8080}
+
+
+def _source_value(ds, attribute: str):
+    if attribute.startswith("options."):
+        return (ds.options or {}).get(attribute.removeprefix("options."))
+    return getattr(ds, attribute)
+
+
+def _server_for(ds, port: OutputPort) -> tuple[tuple, dict, str]:
+    """(grouping key, the server, the object's physicalName) of a port's data source."""
+    if ds.kind == "duckdb" and is_file_location(port.location):
+        root = str((ds.options or {}).get("file_root") or "")
+        fmt = file_format(port.location)
+        path = os.path.join(root, port.location) if root else port.location
+        local = {"server": f"{ds.slug}-{port.slug}", "type": "local", "path": path, "format": fmt}
+        return (ds.pk, "file", port.pk), local, port.location
+    schema, _, name = port.location.rpartition(".")
+    if ds.kind == "postgresql":
+        schema = schema or ds.default_schema or "public"
+    elif ds.kind == "mysql":
+        schema = schema or ds.default_schema or ds.database
+    else:
+        schema = schema or ds.default_schema
+    server: dict[str, Any] = {"server": ds.slug, "type": SERVER_TYPES[ds.kind]}
+    for key, attribute in SERVER_FIELDS[ds.kind].items():
+        value = _source_value(ds, attribute)
+        if key == "port":
+            value = value or DEFAULT_PORTS.get(ds.kind)
+        elif key == "host" and ds.kind == "postgresql":
+            value = value or "localhost"
+        if value not in (None, ""):
+            server[key] = value
+    schema_key = SCHEMA_KEYS.get(ds.kind, "schema")
+    if schema and schema_key:
+        server[schema_key] = schema
+    return (ds.pk, schema), server, name
 
 
 def _servers(ports: list[OutputPort]) -> tuple[list[dict], dict[int, str]]:
-    """ODCS `servers` from the ports' data sources (type, host, port, database, schema; never a
-    user or password), and the bare object name (`physicalName`) of each port they serve: the
-    standard puts the schema in the server and the table's own name in the schema object."""
-    by_key: dict[tuple[int, str], dict] = {}
+    """ODCS `servers` from the ports' data sources (type and where: host, port, database,
+    schema and their equivalents per engine; never a user or a secret), and the object name
+    (`physicalName`) of each port they serve: the standard puts the schema in the server and
+    the table's own name in the schema object."""
+    by_key: dict[tuple, dict] = {}
     names: dict[int, str] = {}
     for port in ports:
         ds = port.data_source
         if ds is None or ds.kind not in SERVER_TYPES or not port.location:
             continue
-        schema, _, name = port.location.rpartition(".")
-        schema = schema or ds.default_schema or "public"
-        by_key.setdefault(
-            (ds.pk, schema),
-            {
-                "server": ds.slug,
-                "type": SERVER_TYPES[ds.kind],
-                "host": ds.host or "localhost",
-                "port": ds.port or 5432,
-                "database": ds.database,
-                "schema": schema,
-            },
-        )
+        key, server, name = _server_for(ds, port)
+        by_key.setdefault(key, server)
         names[port.pk] = name
     servers = list(by_key.values())
     slugs = [s["server"] for s in servers]
     for s in servers:  # one data source, several schemas: one server each
         if slugs.count(s["server"]) > 1:
-            s["server"] = f"{s['server']}-{s['schema']}"
+            s["server"] = f"{s['server']}-{s.get('schema') or s.get('dataset')}"
     return servers, names
 
 
 def _location(physical_name: str, servers: Any) -> str:
     """A port's location from an ODCS object name and the document's servers: a bare name is
-    qualified by the servers' schema when they agree on one."""
+    qualified by the servers' schema (BigQuery: dataset) when they agree on one."""
     if not physical_name or "." in physical_name or not isinstance(servers, list):
         return physical_name
-    schemas = {s.get("schema") for s in servers if isinstance(s, dict) and s.get("schema")}
+    schemas = {
+        s.get("schema") or s.get("dataset")
+        for s in servers
+        if isinstance(s, dict) and (s.get("schema") or s.get("dataset"))
+    }
     return f"{schemas.pop()}.{physical_name}" if len(schemas) == 1 else physical_name
 
 
 def _data_source_for(servers: Any):
-    """The registered data source the document's servers name (by slug, or by type, host, port
-    and database), if exactly one matches; None otherwise. Never creates one."""
+    """The registered data source the document's servers name (by slug, or by type and where
+    the data is), if exactly one matches; None otherwise. Never creates one."""
     if not isinstance(servers, list):
         return None
     data_source = OutputPort._meta.get_field("data_source").related_model
     kinds = {v: k for k, v in SERVER_TYPES.items()} | {"postgresql": "postgresql"}
     found = set()
     for s in servers:
-        if not isinstance(s, dict) or s.get("type") not in kinds:
+        if not isinstance(s, dict):
             continue
-        match = data_source._default_manager.filter(slug=str(s.get("server", ""))).first()
-        if match is None:
-            same = data_source._default_manager.filter(
-                kind=kinds[s["type"]],
-                host=s.get("host") or "",
-                database=s.get("database") or "",
-                port=s.get("port") or None,
-            )
-            match = same.first() if same.count() == 1 else None
+        if s.get("type") == "local":
+            match = _file_source_for(data_source, str(s.get("path") or ""))
+        elif s.get("type") in kinds:
+            kind = kinds[s["type"]]
+            match = data_source._default_manager.filter(
+                slug=str(s.get("server", "")), kind=kind
+            ).first()
+            if match is None:
+                where: dict[str, Any] = {}
+                for key, attribute in SERVER_FIELDS[kind].items():
+                    value = s.get(key)
+                    if attribute.startswith("options."):
+                        if value:
+                            where[f"options__{attribute.removeprefix('options.')}"] = value
+                    elif attribute == "port":
+                        where["port__in"] = (
+                            [value or None, None]
+                            if value
+                            in (
+                                None,
+                                DEFAULT_PORTS.get(kind),
+                            )
+                            else [value]
+                        )
+                    else:
+                        where[attribute] = value or ""
+                same = data_source._default_manager.filter(kind=kind, **where)
+                match = same.first() if same.count() == 1 else None
+        else:
+            continue
         if match is not None:
             found.add(match)
     return found.pop() if len(found) == 1 else None
+
+
+def _file_source_for(data_source, path: str):
+    """The DuckDB source whose file_root holds `path`, if exactly one does."""
+    if not path:
+        return None
+    target = os.path.normpath(path)
+    matches = [
+        ds
+        for ds in data_source._default_manager.filter(kind="duckdb")
+        if (root := str((ds.options or {}).get("file_root") or ""))
+        and os.path.commonpath([os.path.normpath(root), target]) == os.path.normpath(root)
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def export_document(product: DataProduct, extras: dict | None = None) -> dict:

@@ -204,3 +204,145 @@ def demo_committed(transactional_db):
 def _fast_passwords(settings):
     """The mesh creates several users; a cheap hasher keeps these tests quick."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# -- the same table on DuckDB (a database file, Parquet and CSV files) and MariaDB -------------
+
+DUCKDB_FIELDS = [{"name": f["name"]} for f in FIELDS]
+MYSQL_PASSWORD_ENV = "MESH_TEST_MYSQL_READER_PASSWORD"
+
+
+def _source(**kw) -> SimpleNamespace:
+    base = {
+        "host": "",
+        "port": None,
+        "database": "",
+        "user": "",
+        "password_env": "",
+        "secret_file": "",
+        "sslmode": "",
+        "default_schema": "",
+        "max_timeout_seconds": 300,
+        "options": {},
+    }
+    return SimpleNamespace(**{**base, **kw})
+
+
+def _duckdb_warehouse(tmp_path, form: str) -> SimpleNamespace:
+    duckdb = pytest.importorskip("duckdb")
+    db = tmp_path / "warehouse.duckdb"
+    files = tmp_path / "files"
+    files.mkdir()
+    conn = duckdb.connect(str(db))
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute(
+        "CREATE TABLE t_known (id BIGINT, name TEXT, status TEXT, amount DECIMAL(12,2), "
+        "created_at TIMESTAMP)"
+    )
+    conn.executemany(
+        "INSERT INTO t_known VALUES (?, ?, ?, ?, ?)",
+        [(*r[:4], r[4].replace(tzinfo=None)) for r in ROWS],
+    )
+    # Two Parquet files (a glob reads both) and one CSV file of the same rows.
+    conn.execute(f"COPY (SELECT * FROM t_known WHERE id <= 3) TO '{files}/part-1.parquet'")
+    conn.execute(f"COPY (SELECT * FROM t_known WHERE id > 3) TO '{files}/part-2.parquet'")
+    conn.execute(f"COPY t_known TO '{files}/known.csv' (HEADER)")
+    conn.close()
+    if form == "database":
+        source = _source(kind="duckdb", database=str(db), default_schema="main")
+        location = "main.t_known"
+    else:
+        source = _source(kind="duckdb", options={"file_root": str(files)})
+        location = "part-*.parquet" if form == "parquet" else "known.csv"
+
+    def count():
+        c = duckdb.connect(str(db), read_only=True)
+        try:
+            return c.execute("SELECT COUNT(*) FROM t_known").fetchone()[0]
+        finally:
+            c.close()
+
+    return SimpleNamespace(
+        source=source,
+        location=location,
+        fields=DUCKDB_FIELDS,
+        vendor="duckdb",
+        count=count,
+        files=files,
+    )
+
+
+@pytest.fixture
+def mariadb_warehouse(monkeypatch):
+    """A database of its own on MariaDB, read by an account with SELECT on it only."""
+    import pymysql
+
+    from tests.conftest import MARIADB
+
+    name = f"mesh_q_{uuid.uuid4().hex[:8]}"
+    reader = f"r_{name}"[:32]
+    password = uuid.uuid4().hex
+    monkeypatch.setenv(MYSQL_PASSWORD_ENV, password)
+    root = pymysql.connect(**MARIADB, autocommit=True)
+    with root.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+        cur.execute(
+            f"CREATE TABLE `{name}`.t_known (id BIGINT, name TEXT, status TEXT, "
+            "amount DECIMAL(12,2), created_at DATETIME)"
+        )
+        cur.executemany(
+            f"INSERT INTO `{name}`.t_known VALUES (%s, %s, %s, %s, %s)",  # nosec B608
+            [(*r[:4], r[4].replace(tzinfo=None)) for r in ROWS],
+        )
+        cur.execute(f"CREATE USER '{reader}'@'%%' IDENTIFIED BY %s", [password])
+        cur.execute(f"GRANT SELECT ON `{name}`.* TO '{reader}'@'%'")
+    source = _source(
+        kind="mysql",
+        host="127.0.0.1",
+        port=3306,
+        database=name,
+        user=reader,
+        password_env=MYSQL_PASSWORD_ENV,
+    )
+
+    def count():
+        with root.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{name}`.t_known")  # nosec B608
+            return cur.fetchone()[0]
+
+    yield SimpleNamespace(
+        source=source,
+        location="t_known",
+        fields=DUCKDB_FIELDS,
+        vendor="mysql",
+        count=count,
+        root=root,
+        database=name,
+        reader=reader,
+    )
+    with root.cursor() as cur:
+        cur.execute(f"DROP USER IF EXISTS '{reader}'@'%'")
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    root.close()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        "duckdb",
+        "duckdb-parquet",
+        "duckdb-csv",
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
+def engine_warehouse(request, tmp_path):
+    """The known table on every engine this machine runs."""
+    kind = request.param
+    if kind == "sqlite":
+        return _sqlite_warehouse(tmp_path / "known.sqlite3")
+    if kind == "postgresql":
+        return request.getfixturevalue("pg_warehouse")
+    if kind == "mariadb":
+        return request.getfixturevalue("mariadb_warehouse")
+    return _duckdb_warehouse(tmp_path, {"duckdb": "database"}.get(kind, kind.split("-")[-1]))

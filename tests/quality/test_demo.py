@@ -30,10 +30,10 @@ def _warehouse_execute(sql):
 
 
 def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
-    assert QualityCheck.objects.count() == 19
+    assert QualityCheck.objects.count() == 23
     call_command("seed_demo", verbosity=0)
-    assert QualityCheck.objects.count() == 19  # idempotent
-    assert services.dispatch_due() == 19  # due immediately after `make run`
+    assert QualityCheck.objects.count() == 23  # idempotent
+    assert services.dispatch_due() == 23  # due immediately after `make run`
     services.execute_runs(run_ids=list(QualityRun.objects.values_list("pk", flat=True)))
     status = dict(QualityCheck.objects.exclude(kind="schema").values_list("name", "last_status"))
     assert status["Every order has a customer"] == "failed"
@@ -45,6 +45,11 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
     assert status["Page views are fresh"] == "failed"
     assert status["Stock is fresh"] == "failed"
     assert status["Has orders"] == "passed" and status["Known currency"] == "passed"
+    # The Parquet port, read through DuckDB: some events lack a carrier; the rest holds.
+    assert status["Every event has a carrier"] == "failed"
+    assert status["Known carrier"] == "passed" and status["Events are fresh"] == "passed"
+    lake_schema = QualityCheck.objects.get(port__slug="shipment-events", kind="schema")
+    assert lake_schema.last_status == "passed"
     # The schema checks find what datacontract-cli finds: the declared required and unique
     # fields hold the same missing and duplicate values as the metric checks count.
     schema = {
@@ -53,7 +58,7 @@ def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
             "quality_check__port__product"
         )
     }
-    assert set(schema) == {"orders", "customer-profiles"}
+    assert set(schema) == {"orders", "customer-profiles", "shipments"}
     missing = QualityRun.objects.get(quality_check__name="Every order has a customer").observed
     assert missing > 0
     assert (schema["orders"].status, schema["orders"].observed) == ("failed", 2)

@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo import lake as demo_lake
 from demo import lineage as lineage_demo
 from demo import policies as policy_demo
 from demo import products as demo
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             tables = demo_warehouse.build(
                 [p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("table")]
             )
+            demo_lake.build([p for spec in demo.PRODUCTS for p in spec["ports"] if p.get("lake")])
             with audit_context(door="command"), transaction.atomic():
                 quality_demo.seed()  # checks on the warehouse tables, due at once
                 usage_demo.seed()  # a fortnight of query log: the Usage tab, observed lineage
@@ -99,6 +101,7 @@ def seed() -> int:
         domains[slug] = domain
 
     source = _demo_source()
+    lake = demo_lake.lake_source()
     created = 0
     for spec in demo.PRODUCTS:
         if DataProduct.objects.filter(domain=domains[spec["domain"]], slug=spec["slug"]).exists():
@@ -112,7 +115,7 @@ def seed() -> int:
             classification=spec["classification"],
             tags=spec["tags"],
             freshness_slo_hours=spec["slo"],
-            ports=[_port(p, source) for p in spec["ports"]],
+            ports=[_port(p, lake if p.get("lake") else source) for p in spec["ports"]],
         )
         product = DataProduct.objects.get(domain=domains[spec["domain"]], slug=spec["slug"])
         if spec["status"] != "draft":
@@ -165,14 +168,18 @@ def _port(spec: dict, source: DataSource) -> dict:
         "kind": spec["kind"],
         "format": spec.get("format", ""),
     }
+    types = demo_warehouse.physical_type
     if spec.get("table"):
         port["location"] = f"{demo_warehouse.schema_name()}.{spec['table']}"
         port["data_source"] = source
+    elif spec.get("lake"):  # files in the demo lake, read through DuckDB
+        port["location"] = spec["lake"]
+        port["data_source"] = source
+        types = demo_lake.physical_type
     else:
         port["location"] = spec.get("location", "")
     port["fields"] = [
-        {k: v for k, v in f.items() if k != "gen"}
-        | {"physical_type": demo_warehouse.physical_type(f["logical_type"])}
+        {k: v for k, v in f.items() if k != "gen"} | {"physical_type": types(f["logical_type"])}
         for f in spec["fields"]
     ]
     return port
