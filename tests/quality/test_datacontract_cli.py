@@ -169,6 +169,10 @@ def test_on_the_demo_mesh_the_schema_checks_fail_as_datacontract_cli_reports(
         "quality_check__port__product__owner_team"
     ):
         product = run.quality_check.port.product
+        if product.ports.filter(data_source__isnull=False).exclude(data_source__kind="postgresql"):
+            # datacontract-cli tests every object against one server; the demo's Shipments
+            # also has Parquet files through DuckDB (tests/quality/test_engines_live.py).
+            continue
         portal |= {
             (product.slug, field, "required" if kind == "missing" else "unique"): int(n)
             for field, n, kind in FINDING.findall(run.message)
