@@ -550,15 +550,23 @@ def _plan(doc: dict) -> dict:
         ports.append(port)
     if errors:
         raise ValidationError(errors)
-    source = _data_source_for(doc.get("servers"))
-    if source is not None:
+    # Files (a `local` server: DuckDB over Parquet/CSV) and tables are matched apart, so that a
+    # product with both keeps each port on its own data source.
+    servers = [s for s in doc.get("servers") or [] if isinstance(s, dict)]
+    by_kind = {
+        True: _data_source_for([s for s in servers if s.get("type") == "local"]),
+        False: _data_source_for([s for s in servers if s.get("type") != "local"]),
+    }
+    sources = {s for s in by_kind.values() if s is not None}
+    if sources:
         for port in ports:
-            if port["location"]:
+            source = by_kind[is_file_location(port["location"])] if port["location"] else None
+            if source is not None:
                 port["data_source"] = source  # the registered data source the server names
 
         # Its servers are written from the data source on export: not kept as extras too.
         def ours(srv) -> bool:
-            return _data_source_for([srv]) == source
+            return _data_source_for([srv]) in sources
 
         kept = [
             srv
