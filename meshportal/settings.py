@@ -78,6 +78,13 @@ INSTALLED_APPS = [
     "backup",
 ]
 
+# What other apps add to products: the publish gate, quality rules in contracts, trust in search
+# and lineage, observed lineage. Products calls them through `products/extensions.py`.
+PRODUCT_EXTENSIONS = [
+    "governance.extension.GovernanceExtension",
+    "usage.extension.UsageExtension",
+]
+
 MIDDLEWARE = [
     "meshportal.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",

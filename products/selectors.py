@@ -3,18 +3,15 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from meshportal.permissions import is_platform, team_roles, visible
-from products import urns
+from products import extensions, urns
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
-# One-to-one rows of other apps that product badges read (e.g. the quality app's
-# "quality_state", for the freshness SLO badge): joined into every list so that a badge costs
-# no query per row.
-LIST_RELATED: list[str] = []
-
 
 def for_lists(qs: QuerySet) -> QuerySet:
-    return qs.select_related("domain", "owner_team", *LIST_RELATED)
+    # Other apps' one-to-one rows that badges read (governance's "quality_state" for trust and
+    # the freshness SLO), joined so that a badge costs no query per row.
+    return qs.select_related("domain", "owner_team", *extensions.list_related())
 
 
 def product_queryset() -> QuerySet:

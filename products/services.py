@@ -17,6 +17,7 @@ from domains.models import Domain, Membership, Team
 from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import clear_caches
+from products import extensions
 from products.contracts import services as contracts
 from products.discovery.search import index_product
 from products.lineage import services as lineage_services
@@ -184,8 +185,7 @@ def _set_status(product: DataProduct, status: str, **extra: Any) -> DataProduct:
 def product_publish(*, product: DataProduct) -> DataProduct:
     if product.status != DataProduct.Status.DRAFT:
         raise ValidationError(f"Only drafts can be published; {product} is {product.status}.")
-    for check in PUBLISH_CHECKS:
-        check(product)
+    extensions.check_publish(product)  # governance: blocking policies pass or are waived
     _set_status(product, DataProduct.Status.PUBLISHED, published_at=timezone.now())
     lineage_services.product_event_announce(
         product=product, kind="publication", title=f"{product} was published", body=product.summary
@@ -193,16 +193,9 @@ def product_publish(*, product: DataProduct) -> DataProduct:
     return product
 
 
-# Other apps (governance's publish gate) add checks that raise ValidationError.
-PUBLISH_CHECKS: list = []
-# ...and a preview of the same checks, fn(product) -> items with title, url, reasons, fix and
-# waived, so that the pages show what would refuse the publication before it is tried.
-PUBLISH_PREVIEWS: list = []
-
-
 def product_publish_preview(*, product: DataProduct) -> list:
     """What the publish checks say about product now (waived items included, marked)."""
-    return [item for preview in PUBLISH_PREVIEWS for item in preview(product)]
+    return extensions.publish_preview(product)
 
 
 @transaction.atomic

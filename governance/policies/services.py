@@ -407,18 +407,14 @@ def publish_gate(*, product: DataProduct) -> list[GateResult]:
     return out
 
 
-def publish_preview(product: DataProduct) -> list[GateResult]:
-    """products.services.PUBLISH_PREVIEWS: the gate's verdict, shown before Publish is pressed."""
-    return publish_gate(product=product)
-
-
 def product_blocking_failures(*, product: DataProduct) -> list[tuple[Policy, list[str], str]]:
     """[(policy, reasons, how to fix)] for each blocking policy the product fails, now, unwaived."""
     return [(r.policy, r.reasons, r.fix) for r in publish_gate(product=product) if not r.waived]
 
 
 def publish_check(product: DataProduct) -> None:
-    """products.services.PUBLISH_CHECKS: every blocking policy passes or is waived."""
+    """Publishing asks this (`products.extensions.check_publish`): every blocking policy passes
+    or is waived."""
     failures = product_blocking_failures(product=product)
     if failures:
         raise ValidationError(

@@ -35,9 +35,9 @@ from governance.quality import sql as quality_sql
 
 log = logging.getLogger(__name__)
 
-# Tables of the portal itself (Django's and, once the app registry is ready, every model's):
-# a data source whose role can read one of them is refused (`Connection.guard`).
-PORTAL_TABLES: set[str] = {
+# Tables of the portal itself: a data source whose role can read one of them is refused
+# (`Connection.guard`). Django's own, and every installed model's (`portal_tables()`).
+_DJANGO_TABLES = {
     "auth_user",
     "auth_group",
     "auth_user_groups",
@@ -47,6 +47,14 @@ PORTAL_TABLES: set[str] = {
     "django_content_type",
     "django_admin_log",
 }
+
+
+def portal_tables() -> set[str]:
+    from django.apps import apps
+
+    return _DJANGO_TABLES | {m._meta.db_table for m in apps.get_models(include_auto_created=True)}
+
+
 # Predefined PostgreSQL roles that read or write server files, run programs, signal other
 # backends or read every table: a data source's role must not hold any of them.
 PG_DANGEROUS_ROLES = (
@@ -435,7 +443,7 @@ def connect(source, timeout: float = 60):
         conn = open_connection(source, timeout)
     conn.max_timeout = cap
     try:
-        conn.guard(PORTAL_TABLES)
+        conn.guard(portal_tables())
         yield conn
     finally:
         conn.close()

@@ -633,12 +633,7 @@ def odcs_to_checks(
     return touched
 
 
-# -- hooks into products.contracts.services ---------------------------------------------------------------
-
-
-def contract_exporter(product, port, sections):
-    """{column or None: ODCS rules} for a port, from its kept sections and its checks."""
-    return export_rules(port, sections)
+# -- what products.contracts asks (through governance/extension.py) ----------------------------
 
 
 def contract_importer(product, port, sections, previous) -> bool:
@@ -661,10 +656,6 @@ def _label(rule) -> str:
     if not isinstance(rule, dict):
         return "rule"
     return str(rule.get("name") or rule.get("metric") or rule.get("type") or "rule")
-
-
-def sla_exporter(product, entries) -> list:
-    return export_slas(product, entries)
 
 
 def sla_importer(product, entries, previous) -> None:
@@ -701,16 +692,3 @@ def documented_rules(product, extras: dict) -> list[dict]:
                         }
                     )
     return out
-
-
-def register_contract_hooks() -> None:
-    from products.contracts import services as contracts
-
-    if contract_exporter not in contracts.QUALITY_EXPORTERS:
-        contracts.QUALITY_EXPORTERS.append(contract_exporter)
-    if contract_importer not in contracts.QUALITY_IMPORTERS:
-        contracts.QUALITY_IMPORTERS.append(contract_importer)
-    if sla_exporter not in contracts.SLA_EXPORTERS:
-        contracts.SLA_EXPORTERS.append(sla_exporter)
-    if sla_importer not in contracts.SLA_IMPORTERS:
-        contracts.SLA_IMPORTERS.append(sla_importer)

@@ -16,7 +16,7 @@ import contextvars
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
@@ -36,7 +36,7 @@ from domains.models import Domain, Team
 from meshportal import audit
 from meshportal.notifications import notify
 from meshportal.permissions import CREATE_PRODUCT, EDIT, VIEW, can, require, require_transfer
-from products import urns
+from products import extensions, urns
 from products.locations import file_format, is_file_location
 from products.models import ContractVersion, DataProduct, OutputPort
 
@@ -89,18 +89,9 @@ def _slo_entry(sla) -> bool:
     return isinstance(sla, dict) and not ({"element", "valueExt"} & set(sla))
 
 
-# Hooks for quality rules (the quality app appends to these). The contract keeps every ODCS
-# `quality` section and `slaProperties` entry as it came (extras); the hooks run them:
-# an importer gets (product, port, sections, previous_sections) once per port, sections being
-# [(field name or None for the object, rules)] of this document and of the last version; an
-# exporter gets (product, port, sections) and returns {field name or None: rules}, which
-# replace the kept sections on export.
-QUALITY_IMPORTERS: list[Callable[..., Any]] = []
-QUALITY_EXPORTERS: list[Callable[..., dict]] = []
-# The same for `slaProperties`: an importer gets (product, entries, previous_entries), an
-# exporter (product, entries) and returns the entries to write.
-SLA_EXPORTERS: list[Callable[..., list]] = []
-SLA_IMPORTERS: list[Callable[..., Any]] = []
+# The contract keeps every ODCS `quality` section and `slaProperties` entry as it came (extras);
+# what runs them (governance's checks and SLAs) is asked through `products.extensions`
+# (`import_quality`, `export_quality`, `import_slas`, `export_slas`).
 
 
 # -- parsing and validation ----------------------------------------------------------------------
@@ -787,9 +778,7 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     schema = []
     for port in ports:
         o_extras = extras.get("objects", {}).get(port.slug, {})
-        quality: dict | None = None
-        for exporter in QUALITY_EXPORTERS:
-            quality = exporter(product, port, quality_sections(extras, port.slug))
+        quality = extensions.export_quality(product, port, quality_sections(extras, port.slug))
         obj: dict[str, Any] = {
             "name": port.slug,
             "businessName": port.name,
@@ -835,8 +824,7 @@ def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     if schema:
         doc["schema"] = schema
     sla = _export_slas(product, extras.get("slaProperties", []))
-    for sla_exporter in SLA_EXPORTERS:
-        sla = sla_exporter(product, sla)
+    sla = extensions.export_slas(product, sla)
     if sla:
         doc["slaProperties"] = sla
     custom = [{"property": "classification", "value": product.classification}]
@@ -1518,17 +1506,17 @@ def _apply(
 def _hand_over_quality(product: DataProduct, extras: dict) -> dict:
     """Hand each port's `quality` sections and the `slaProperties` to the importers, with the
     last version's (so that they see what was removed). The contract keeps them as they came."""
-    if not QUALITY_IMPORTERS and not SLA_IMPORTERS:
+    if not extensions.imports_contract_rules():
         return extras
     previous = _extras_of(product)  # the latest version: this import is not recorded yet
-    for imp in SLA_IMPORTERS:
-        imp(product, extras.get("slaProperties", []), previous.get("slaProperties", []))
+    extensions.import_slas(
+        product, extras.get("slaProperties", []), previous.get("slaProperties", [])
+    )
     for port in product.ports.all():
         sections = quality_sections(extras, port.slug)
         before = quality_sections(previous, port.slug)
         if sections or before:
-            for imp in QUALITY_IMPORTERS:
-                imp(product, port, sections, before)
+            extensions.import_quality(product, port, sections, before)
     return extras
 
 

@@ -1,11 +1,9 @@
 """Reads behind the search and browse pages: facets with counts, sorts, popular products.
 
-Hooks for other apps:
-- `FACETS.append(Facet(...))` adds a facet (quality state, once quality exists); its `key` must
-  be a filter of `DataProductFilter` and `path` a value path on DataProduct to group by.
-- `SORTS["trust"] = fn` adds the trust sort (`fn(queryset) -> queryset`); until then "trust"
-  falls back to name.
-- `HOME_SECTIONS` / `domain_tile_extra` are the home page's hooks (see domains.views.home).
+Other apps add facets (the quality state), sorts ("trust") and lines on the home page's domain
+tiles through `products.extensions`. A facet's `key` must be a filter of `DataProductFilter` and
+its `path` a value path on DataProduct to group by; without a "trust" sort, "Most trusted" falls
+back to name.
 """
 
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.query import EmptyQuerySet
 
 from meshportal.permissions import visible
-from products import selectors
+from products import extensions, selectors
 from products.discovery.search import search_products
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort
@@ -36,7 +34,7 @@ class Facet:
     distinct: bool = False
 
 
-FACETS: list[Facet] = [
+CORE_FACETS: list[Facet] = [
     Facet("domain", "Domain", "domain__slug", "domain__name"),
     Facet("owner_team", "Owner team", "owner_team__slug", "owner_team__name"),
     Facet("status", "Status", "status", labels=dict(DataProduct.Status.choices)),
@@ -61,7 +59,7 @@ def _newest(qs: QuerySet) -> QuerySet:
     return qs.order_by(F("published_at").desc(nulls_last=True), "-created_at", "name")
 
 
-SORTS: dict[str, Callable[[QuerySet], QuerySet]] = {
+CORE_SORTS: dict[str, Callable[[QuerySet], QuerySet]] = {
     "relevance": lambda qs: qs,  # search_products already ranks; without q: by name
     "newest": _newest,
     "name": lambda qs: qs.order_by("name", "domain__name"),
@@ -74,15 +72,25 @@ SORT_LABELS = {
 }
 
 
+def all_facets() -> list[Facet]:
+    return [*CORE_FACETS, *extensions.facets()]
+
+
+def all_sorts() -> dict[str, Callable[[QuerySet], QuerySet]]:
+    return {**CORE_SORTS, **extensions.sorts()}
+
+
 def sort_choices() -> dict[str, str]:
-    """The sorts on offer: "trust" only once the quality app has registered it."""
-    return {k: label for k, label in SORT_LABELS.items() if k in SORTS}
+    """The sorts on offer: "trust" only when an extension (governance) offers it."""
+    sorts = all_sorts()
+    return {k: label for k, label in SORT_LABELS.items() if k in sorts}
 
 
 def sort_products(qs: QuerySet, key: str, *, searching: bool) -> QuerySet:
     if key == "relevance" and not searching:
         key = "name"
-    return SORTS.get(key, SORTS["name"])(qs)
+    sorts = all_sorts()
+    return sorts.get(key, sorts["name"])(qs)
 
 
 @dataclass
@@ -154,7 +162,7 @@ def _per_facet(pool: QuerySet, fs, cleaned: dict) -> list[dict]:
     """A UNION of one grouped count per facet, each repeating the match (SQLite: no
     MATERIALIZED CTEs, and its meshes are small)."""
     parts = []
-    for facet in FACETS:
+    for facet in all_facets():
         qs = pool
         for name, value in cleaned.items():
             if name not in ("q", facet.key):
@@ -208,8 +216,7 @@ def _over_matches(pool: QuerySet, fs, cleaned: dict, active: list[str]) -> list[
     kinds) join their table to its ids. Each keeps the rows that pass every active filter but
     its own. Before: the match and the visibility test ran once per facet (56-63 % of a broad
     search at 10,000 products)."""
-    if not FACETS:
-        return []
+    facets = all_facets()
     flags = {}
     for name in active:
         passing = fs.filters[name].filter(DataProduct.objects.all(), cleaned[name])
@@ -218,9 +225,9 @@ def _over_matches(pool: QuerySet, fs, cleaned: dict, active: list[str]) -> list[
             default=Value(False),
             output_field=BooleanField(),
         )
-    single = {f.key: i for i, f in enumerate(FACETS) if not _many_valued(f.path)}
+    single = {f.key: i for i, f in enumerate(facets) if not _many_valued(f.path)}
     values = {}
-    for facet in FACETS:
+    for facet in facets:
         if facet.key in single:
             i = single[facet.key]
             values[f"v{i}"] = F(facet.path)
@@ -231,7 +238,7 @@ def _over_matches(pool: QuerySet, fs, cleaned: dict, active: list[str]) -> list[
     # Every identifier below is ours (facet positions and filter names), never user input.
     parts: list[str] = []
     params: list = [*cte_params]
-    for facet in FACETS:
+    for facet in facets:
         keep = " AND ".join(f"m.ok_{name}" for name in active if name != facet.key) or "TRUE"
         if facet.key in single:
             i = single[facet.key]
@@ -258,7 +265,7 @@ def _over_matches(pool: QuerySet, fs, cleaned: dict, active: list[str]) -> list[
 
 def _shape(rows: list[dict], cleaned: dict) -> list[dict]:
     out = []
-    for facet in FACETS:
+    for facet in all_facets():
         chosen = cleaned.get(facet.key) or []
         if isinstance(chosen, str):
             chosen = [chosen]
@@ -289,7 +296,7 @@ def popular(*, user, limit: int = 5) -> QuerySet:
                 "access_requests", filter=Q(access_requests__status=AccessRequest.Status.APPROVED)
             )
         )
-        .select_related("domain", "owner_team", *selectors.LIST_RELATED)
+        .select_related("domain", "owner_team", *extensions.list_related())
         .prefetch_related("tags")
         .order_by("-consumers", "-published_at", "name")[:limit]
     )
@@ -297,17 +304,14 @@ def popular(*, user, limit: int = 5) -> QuerySet:
 
 # -- home page ---------------------------------------------------------------------------------
 
-# Callables (user, domains) -> {domain_id: text} adding a line to each domain tile, e.g. the
-# quality app's "80 % passing checks".
-DOMAIN_TILE_STATS: list[Callable] = []
-
 
 def most_trusted(*, user, limit: int = 5) -> QuerySet:
     """The most trusted published products; until a trust sort exists, the recently updated."""
     qs = visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
     qs = selectors.for_lists(qs)
-    if "trust" in SORTS:
-        return SORTS["trust"](qs)[:limit]
+    sorts = all_sorts()
+    if "trust" in sorts:
+        return sorts["trust"](qs)[:limit]
     return qs.order_by("-updated_at", "name")[:limit]
 
 
@@ -324,8 +328,7 @@ def home(*, user) -> dict:
     for d in domains:
         d.product_count = counts.get(d.pk, 0)  # type: ignore[attr-defined]
         d.stats = []  # type: ignore[attr-defined]
-    for stat in DOMAIN_TILE_STATS:
-        extra = stat(user, domains)
+    for extra in extensions.domain_tile_stats(user, domains):  # e.g. "80 % passing checks"
         for d in domains:
             if d.pk in extra:
                 d.stats.append(extra[d.pk])  # type: ignore[attr-defined]

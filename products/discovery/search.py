@@ -5,15 +5,15 @@ prefix queries (`word:*`, so results appear while the user types); when nothing 
 typo-tolerant pass ranks names by pg_trgm word similarity. SQLite: substring matching over the
 same fields, with difflib correcting words that match nothing.
 
-The document is built in one place, `document()`. Other apps add text with
-`DOCUMENT_PARTS.append(fn)`, where `fn(product)` yields `(weight, text)` pairs (e.g. glossary
-terms at weight "C"), and call `index_product(product)` when their text changes.
+The document is built in one place, `document()`. Other apps add text through
+`products.extensions` (`document_parts(product)` yields `(weight, text)` pairs, e.g. glossary
+terms at weight "C") and call `index_product(product)` when their text changes.
 """
 
 import contextlib
 import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
 from django.contrib.postgres.search import (
@@ -42,6 +42,7 @@ from django.db.models.functions import Concat, Length
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from products import extensions
 from products.discovery import semantic
 
 CONFIG = "english"
@@ -51,9 +52,6 @@ WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to k
 # Private-use characters mark highlights inside ts_headline's output; the text is escaped
 # first and only then are they turned into <mark>, so product text can never inject HTML.
 _START, _STOP = "\ue000", "\ue001"
-
-DocumentPart = Callable[[object], Iterable[tuple[str, str]]]
-DOCUMENT_PARTS: list[DocumentPart] = []
 
 
 def _is_postgres() -> bool:
@@ -80,7 +78,7 @@ def _core_parts(product) -> Iterable[tuple[str, str]]:
 def document(product) -> dict[str, str]:
     """{weight: text} of everything a search should find the product by."""
     out: dict[str, list[str]] = {"A": [], "B": [], "C": [], "D": []}
-    for part in (_core_parts, *DOCUMENT_PARTS):
+    for part in (_core_parts, extensions.document_parts):
         for weight, text in part(product):
             if text:
                 out[weight].append(text)

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, QuerySet
 
+from products import extensions
 from products.discovery import embedding
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ def enabled() -> bool:
 def embedding_text(product) -> str:
     """The product's meaning as text. Needs ports__fields__glossary_term and tags prefetched
     (or costs a few queries)."""
-    from products.discovery.search import DOCUMENT_PARTS
-
     parts = [product.name, product.summary, product.description]
     tags = [t.name for t in product.tags.all()]
     if tags:
@@ -68,8 +67,8 @@ def embedding_text(product) -> str:
             for f in port.fields.all()
         ]
         parts.append(f"{port.name}: " + ", ".join(fields))
-    for part in DOCUMENT_PARTS:  # e.g. the glossary terms linked to its fields
-        parts.extend(text for _, text in part(product))
+    # e.g. the glossary terms linked to its fields
+    parts.extend(text for _, text in extensions.document_parts(product))
     return ". ".join(p.strip() for p in parts if p and p.strip())[:TEXT_CHARS]
 
 

@@ -8,7 +8,7 @@ team's draft) appears only as a redacted node, never with its name, domain, team
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 
 from domains.models import Domain, Membership, Team
 from meshportal.permissions import PUBLIC_PRODUCTS, visible
+from products import extensions
 from products.models import DataProduct, InputPort, OutputPort, SchemaField
 
 DEFAULT_DEPTH = 2
@@ -28,10 +29,6 @@ MAX_DEPTH = 6
 IMPACT_MAX_DEPTH = 50
 HIDDEN_LABEL = "Hidden product"
 logger = logging.getLogger(__name__)
-
-# Hooks for other areas (quality): callables (products) -> {product_id: badge dict} merged
-# into the graph nodes as node["badge"], e.g. {"label": "passing", "level": "success"}.
-NODE_BADGES: list[Callable[[list[DataProduct]], dict[int, dict]]] = []
 
 
 # -- walking edges -----------------------------------------------------------------------------
@@ -215,9 +212,8 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
         hops.setdefault(pk, -(len(path) - 1))
     edges = down | up
     products, seen = _load(user, hops)
-    badges: dict[int, dict] = {}
-    for hook in NODE_BADGES:
-        badges.update(hook([products[pk] for pk in seen if pk in products]))
+    # node["badge"] from other apps (governance: the trust score)
+    badges = extensions.node_badges([products[pk] for pk in seen if pk in products])
     unapproved = set(
         InputPort.objects.filter(
             source_product_id__isnull=False,

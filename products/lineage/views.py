@@ -1,6 +1,5 @@
 """Pages and JSON endpoints for lineage, impact, watching and notification preferences."""
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -16,7 +15,7 @@ from meshportal.forms import apply_errors
 from meshportal.notifications import SUBSCRIPTION_KINDS, preferences_get, preferences_set
 from meshportal.permissions import EDIT, require, visible
 from meshportal.redirects import safe_next
-from products import selectors, tabs
+from products import extensions, selectors, tabs
 from products.lineage import graph as lineage
 from products.lineage import services as lineage_services
 from products.models import DataProduct, InputPort, OutputPort
@@ -98,11 +97,6 @@ def port_suggest(request):
     )
 
 
-# Sections other apps add below the Lineage tab (usage: observed lineage). Each is called with
-# (request, product) and returns None or a dict with the "template" to include and its context.
-TAB_SECTIONS: list[Callable[[Any, DataProduct], dict | None]] = []
-
-
 def lineage_context(request, product: DataProduct) -> dict:
     """Context of the product page's Lineage tab."""
     user = request.user
@@ -129,7 +123,8 @@ def lineage_context(request, product: DataProduct) -> dict:
         "depths": range(1, lineage.MAX_DEPTH + 1),
         **lineage_services.watch_counts(user, product=product),
         "input_form": InputPortForm(user=user),
-        "extra_sections": [s for s in (section(request, product) for section in TAB_SECTIONS) if s],
+        # Sections other apps add (usage: observed lineage), {"template": ..., **context} each.
+        "extra_sections": extensions.lineage_sections(request, product),
     }
 
 

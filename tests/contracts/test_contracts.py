@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 
 from meshportal.models import AuditEntry, Notification
 from products.contracts import services as contracts
+from products.extensions import ProductExtension
 from products.models import ContractVersion, DataProduct, SchemaField
 
 pytestmark = pytest.mark.django_db
@@ -286,7 +287,21 @@ def test_dry_run_previews_without_changing(mesh):
     assert DataProduct.objects.get(pk=product.pk).name != "Renamed"
 
 
-def test_quality_sections_are_kept_and_handed_to_the_quality_hooks(mesh, monkeypatch):
+class RecordingRules(ProductExtension):
+    """An extension in place of governance's: records what the import hands over, and writes
+    its own rules on export."""
+
+    taken: list = []
+    written = [{"metric": "nullValues", "mustBeLessThan": 3}]
+
+    def import_quality(self, product, port, sections, previous):
+        self.taken.append((port.slug, sections, previous))
+
+    def export_quality(self, product, port, sections):
+        return {"order_id": self.written}
+
+
+def test_quality_sections_are_kept_and_handed_to_the_quality_extension(mesh, settings):
     product = mesh.products[("orders", "draft")]
     doc = yaml.safe_load(contracts.export_yaml(product))
     rule = [{"metric": "nullValues", "mustBe": 0}]
@@ -294,27 +309,19 @@ def test_quality_sections_are_kept_and_handed_to_the_quality_hooks(mesh, monkeyp
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     exported = yaml.safe_load(contracts.export_yaml(product))
     assert exported["schema"][0]["properties"][0]["quality"] == rule  # kept as is
-    taken = []
-    monkeypatch.setattr(
-        contracts,
-        "QUALITY_IMPORTERS",
-        [lambda p, port, sections, previous: taken.append((port.slug, sections, previous))],
-    )
-    written = [{"metric": "nullValues", "mustBeLessThan": 3}]
-    monkeypatch.setattr(
-        contracts, "QUALITY_EXPORTERS", [lambda p, port, sections: {"order_id": written}]
-    )
+    RecordingRules.taken.clear()
+    settings.PRODUCT_EXTENSIONS = [f"{__name__}.RecordingRules"]
     doc["name"] = "Touched"
     contracts.contract_import(text=yaml.safe_dump(doc), user=mesh.owner, product=product)
     # The importer sees the port's sections, this document's and the last version's ...
-    assert taken == [("main", [("order_id", rule)], [("order_id", rule)])]
+    assert RecordingRules.taken == [("main", [("order_id", rule)], [("order_id", rule)])]
     # ... the contract keeps them as they came ...
     extras = json.loads(contracts.latest_version(product).extras)
     assert extras["objects"]["main"]["properties"]["order_id"]["quality"] == rule
     # ... and the exporter writes them.
     assert (
         yaml.safe_load(contracts.export_yaml(product))["schema"][0]["properties"][0]["quality"]
-        == written
+        == RecordingRules.written
     )
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from products.extensions import ProductExtension
 from products.lineage import graph as lineage
 from products.lineage import services as lineage_services
 from tests.lineage.conftest import make_product
@@ -128,13 +129,15 @@ def test_graph_json_depth_and_redaction(client, mesh, graph):
     assert {n.get("key") for n in data["nodes"]} == {"users/c", "orders/b", "users/d"}
 
 
-def test_quality_badge_hook_reaches_nodes(client, mesh, graph):
-    lineage.NODE_BADGES.append(lambda products: {p.pk: {"label": "passing"} for p in products})
-    try:
-        client.force_login(mesh.owner)
-        data = client.get("/products/orders/a/lineage/graph.json?depth=1").json()
-    finally:
-        lineage.NODE_BADGES.pop()
+class PassingBadges(ProductExtension):
+    def node_badges(self, products):
+        return {p.pk: {"label": "passing"} for p in products}
+
+
+def test_an_extensions_badges_reach_the_nodes(client, mesh, graph, settings):
+    settings.PRODUCT_EXTENSIONS = [*settings.PRODUCT_EXTENSIONS, f"{__name__}.PassingBadges"]
+    client.force_login(mesh.owner)
+    data = client.get("/products/orders/a/lineage/graph.json?depth=1").json()
     assert {n["badge"]["label"] for n in data["nodes"]} == {"passing"}
 
 
