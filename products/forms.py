@@ -81,7 +81,21 @@ class PortForm(forms.Form):
         max_length=500, required=False, help_text="schema.table, a path or a URL."
     )
     format = forms.CharField(max_length=50, required=False)
+    # The registered warehouses this product's team may read (DataSource.open_to): a port
+    # with one and a table location gets quality checks. Only its name is shown here.
+    data_source = forms.ModelChoiceField(
+        queryset=OutputPort._meta.get_field("data_source").related_model._default_manager.none(),
+        required=False,
+        empty_label="None (no quality checks)",
+        help_text="Where quality checks read the location.",
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, team_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["data_source"]
+        sources = field.queryset.model._default_manager  # DataSourceQuerySet's manager
+        field.queryset = sources.usable_by(team_id)
 
 
 class FieldForm(forms.Form):
@@ -124,6 +138,7 @@ class ProductEditor:
             data, instance=instance or DataProduct(domain=domain), domain=domain, initial=initial
         )
         ports = ports or []
+        team_id = self.product.instance.owner_team_id or getattr(domain, "owner_team_id", None)
         # A post without the ports formset (a script editing only the product) leaves them be.
         self.with_ports = data is None or "ports-TOTAL_FORMS" in data
         if not self.with_ports:
@@ -131,6 +146,7 @@ class ProductEditor:
         self.ports = PortFormSet(
             data,
             prefix="ports",
+            form_kwargs={"team_id": team_id},
             initial=[{k: v for k, v in p.items() if k != "fields"} for p in ports],
         )
         self.port_rows = []
@@ -207,8 +223,17 @@ class ProductEditor:
         for port in product.ports.all():
             p = {
                 k: getattr(port, k)
-                for k in ("id", "name", "slug", "kind", "location", "format", "description")
+                for k in (
+                    "id",
+                    "name",
+                    "slug",
+                    "kind",
+                    "location",
+                    "format",
+                    "description",
+                )
             }
+            p["data_source"] = port.data_source_id
             p["fields"] = [
                 {
                     k: getattr(f, k)

@@ -23,7 +23,9 @@ def _save(request, form, source) -> bool:
     if not form.is_valid():
         return False
     try:
-        services.data_source_save(source=form.instance, by=request.user)
+        services.data_source_save(
+            source=form.instance, by=request.user, teams=form.cleaned_data.get("teams")
+        )
     except ValidationError as e:
         apply_errors(form, e)
         return False
