@@ -1,8 +1,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils.text import slugify
 
 from domains.models import Team
+from meshportal.forms import SuggestInput
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 
@@ -285,12 +287,29 @@ class DecisionForm(forms.Form):
 
 class DeprecateForm(forms.Form):
     sunset_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    replacement = forms.ModelChoiceField(queryset=DataProduct.objects.none(), required=False)
+    replacement = forms.CharField(
+        required=False,
+        help_text="Type part of its domain or name and pick from the list (domain/product).",
+        widget=SuggestInput(url=reverse_lazy("products:suggest"), list_id="product-options"),
+    )
 
     def __init__(self, *args, product, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from meshportal.permissions import visible
+        self.user = user  # the product itself is refused by services.product_deprecate
 
-        self.fields["replacement"].queryset = visible(
-            user, DataProduct.objects.exclude(pk=product.pk).exclude(status="draft")
-        ).select_related("domain")
+    def clean_replacement(self):
+        from products.selectors import pickable_products
+
+        raw = self.cleaned_data["replacement"].strip().strip("/")
+        if not raw:
+            return None
+        domain, _, slug = raw.partition("/")
+        found = (
+            pickable_products(self.user)
+            .filter(domain__slug=domain, slug=slug)
+            .select_related("domain")
+            .first()
+        )
+        if found is None:
+            raise ValidationError(f"No published product {raw} that you may see.")
+        return found
