@@ -27,6 +27,8 @@ def sources(client, mesh):
             {**base, "slug": slug, "name": name, "database": db, "teams": teams},
         )
         assert r.status_code == 302, r.content
+    listed = " ".join(client.get("/quality/sources/").text.split())
+    assert "<td>every team</td>" in listed and "<td>Users Team</td>" in listed
     client.logout()
     return DataSource.objects.get(slug="lake"), DataSource.objects.get(slug="users-wh")
 

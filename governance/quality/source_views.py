@@ -42,7 +42,10 @@ def data_sources(request):
     return render(
         request,
         "governance/sources/list.html",
-        {"sources": DataSource.objects.order_by("name"), "form": form},
+        {
+            "sources": DataSource.objects.order_by("name").prefetch_related("teams"),
+            "form": form,
+        },
         status=400 if form.errors else 200,
     )
 
