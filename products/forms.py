@@ -93,11 +93,18 @@ class PortForm(forms.Form):
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, team_id=None, **kwargs):
+    def __init__(self, *args, team_id=None, sources=None, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["data_source"]
-        sources = field.queryset.model._default_manager  # DataSourceQuerySet's manager
-        field.queryset = sources.usable_by(team_id)
+        field.queryset = data_sources_for(team_id)
+        if sources is not None:  # read once for every port of the editor (ProductEditor)
+            field.choices = [("", field.empty_label), *((s.pk, s.name) for s in sources)]
+
+
+def data_sources_for(team_id):
+    """The data sources a team's ports may read (DataSource.open_to's query)."""
+    model = OutputPort._meta.get_field("data_source").related_model
+    return model._default_manager.usable_by(team_id)  # DataSourceQuerySet's manager
 
 
 class FieldForm(forms.Form):
@@ -148,7 +155,7 @@ class ProductEditor:
         self.ports = PortFormSet(
             data,
             prefix="ports",
-            form_kwargs={"team_id": team_id},
+            form_kwargs={"team_id": team_id, "sources": list(data_sources_for(team_id))},
             initial=[{k: v for k, v in p.items() if k != "fields"} for p in ports],
         )
         self.port_rows = []

@@ -97,3 +97,24 @@ def test_every_door_that_saves_a_port_meets_the_rule(mesh, sources):
     assert "not open to Orders Team" in str(e.value.message_dict["data_source"])
     users_port = mesh.products[("users", "draft")].ports.get()
     assert services.port_update(port=users_port, data_source=users_wh).data_source == users_wh
+
+
+def test_the_editor_reads_the_sources_once_however_many_ports(client, mesh, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from products import services
+
+    product = mesh.products[("orders", "draft")]
+    client.force_login(mesh.member)
+    url = f"/products/orders/{product.slug}/edit/"
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).text.count(">Lake</option>") == product.ports.count() + 1
+        return sum("governance_datasource" in q["sql"] for q in ctx.captured_queries)
+
+    one = count()
+    for i in range(4):
+        services.port_create(product=product, name=f"Extra {i}")
+    assert count() == one  # not one more per port
