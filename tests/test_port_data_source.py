@@ -118,3 +118,21 @@ def test_the_editor_reads_the_sources_once_however_many_ports(client, mesh, sour
     for i in range(4):
         services.port_create(product=product, name=f"Extra {i}")
     assert count() == one  # not one more per port
+
+
+def test_the_api_sets_and_shows_a_port_data_source_as_the_form_does(mesh, sources):
+    from rest_framework.test import APIClient
+
+    lake, users_wh = sources
+    port = mesh.products[("orders", "published")].ports.get()
+    api = APIClient()
+    api.force_login(mesh.member)
+    r = api.patch(f"/api/v1/ports/{port.pk}/", {"data_source": "users-wh"}, format="json")
+    assert r.status_code == 400 and "not open to Orders Team" in str(r.json())
+    r = api.patch(f"/api/v1/ports/{port.pk}/", {"data_source": "lake"}, format="json")
+    assert r.status_code == 200 and r.json()["data_source"] == "lake"
+    # Where the data lives is a connection detail: a consumer without access sees null.
+    api.force_login(mesh.consumer)
+    assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] is None
+    api.force_login(mesh.approved)
+    assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] == "lake"
