@@ -136,3 +136,22 @@ def test_the_api_sets_and_shows_a_port_data_source_as_the_form_does(mesh, source
     assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] is None
     api.force_login(mesh.approved)
     assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] == "lake"
+
+
+def test_a_product_whose_port_reads_a_closed_source_cannot_move_there(client, mesh, sources):
+    """Moving a users product to the orders team would leave its port reading a source the
+    orders team may not use: the transfer is refused with the reason, nothing moves."""
+    from django.core.exceptions import ValidationError
+
+    from products import services
+
+    _, users_wh = sources
+    product = mesh.products[("users", "published")]
+    services.port_update(port=product.ports.get(), data_source=users_wh)
+    with pytest.raises(ValidationError) as e:
+        services.product_transfer(product=product, team=mesh.orders_team, by=mesh.staff)
+    assert "reads Users warehouse, which is not open to Orders Team" in str(
+        e.value.message_dict["owner_team"]
+    )
+    product.refresh_from_db()
+    assert product.owner_team == mesh.users_team
