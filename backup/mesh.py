@@ -177,12 +177,15 @@ def export_mesh(directory: Path | str) -> dict[str, int]:
     sources = [
         _drop_empty(
             {
-                f.name: getattr(s, f.name)
-                for f in DataSource._meta.concrete_fields
-                if f.name not in ("id", "created_at")
+                **{
+                    f.name: getattr(s, f.name)
+                    for f in DataSource._meta.concrete_fields
+                    if f.name not in ("id", "created_at")
+                },
+                "teams": sorted(t.slug for t in s.teams.all()),  # who may use it; none: all
             }
         )
-        for s in DataSource.objects.order_by("slug")
+        for s in DataSource.objects.order_by("slug").prefetch_related("teams")
     ]
     glossary = [
         _drop_empty(
@@ -561,15 +564,19 @@ def _import_all(ctx: _Ctx, username: str | None) -> dict:
 
 def _import_mesh_objects(ctx: _Ctx) -> dict:
     counts: dict[str, int] = {"users": len(ctx.users)}
+    source_teams: dict = {}  # a source's teams, set once teams.yaml is read
 
     for item in _load(ctx, "datasources.yaml"):
         item = _item(ctx, item, ("slug", "name", "kind"))
         known = {f.name for f in DataSource._meta.concrete_fields} - {"id", "created_at"}
-        if unknown := set(item) - known:
+        if unknown := set(item) - known - {"teams"}:
             raise ctx.fail(f"unknown keys {', '.join(sorted(unknown))}")
+        open_to = item.pop("teams", [])
         source = DataSource(**item)
         source.full_clean()
         source.save()
+        if open_to:
+            source_teams[source] = (open_to, getattr(item, "line", None))
     counts["data sources"] = DataSource.objects.count()
 
     teams = {}
@@ -587,6 +594,11 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
             domain_services.membership_set(team=team, user=ctx.user(m.get("user")), role=m["role"])
         teams[team.slug] = team
     counts["teams"] = len(teams)
+    for source, (slugs, line) in source_teams.items():
+        ctx.line = line
+        if missing := [t for t in slugs if t not in teams]:
+            raise ctx.fail(f"unknown team “{missing[0]}” (not in teams.yaml)")
+        source.teams.set([teams[t] for t in slugs])
 
     items = {}
     for item in _load(ctx, "domains.yaml"):

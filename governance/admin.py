@@ -83,7 +83,9 @@ class DataSourceAdmin(AuditedSaveMixin, PlatformOnlyAdmin):  # no service writes
             },
         ),
         ("Limits", {"fields": ("max_timeout_seconds",)}),
+        ("Who may use it", {"fields": ("teams",), "description": "None: every team."}),
     )
+    filter_horizontal = ("teams",)
 
 
 # -- policies (platform staff): through the services; a policy becomes active by the council's

@@ -35,3 +35,33 @@ class FastSelectMultiple(forms.SelectMultiple):
             flatatt(self.build_attrs(self.attrs, attrs)),
             options,
         )
+
+
+class SuggestInput(forms.TextInput):
+    """A text input that suggests as one types: htmx asks `url` (with what is typed) for the
+    <option>s of the <datalist> rendered after it. The browser's own list: keyboard and screen
+    readers work as with any input, no script of ours, nothing inline (the strict CSP). What
+    `url` answers decides what may be suggested: only what the user may see."""
+
+    def __init__(self, *, url, list_id: str, attrs=None):
+        super().__init__(attrs)
+        self.url, self.list_id = url, list_id
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].update(
+            {
+                "list": self.list_id,
+                "autocomplete": "off",
+                "hx-get": str(self.url),
+                "hx-trigger": "input changed delay:200ms, focus once",
+                "hx-target": f"#{self.list_id}",
+                "hx-swap": "innerHTML",
+                "hx-sync": "this:replace",
+            }
+        )
+        return context
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, value, attrs, renderer)
+        return format_html('{}<datalist id="{}"></datalist>', html, self.list_id)

@@ -1,8 +1,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils.text import slugify
 
 from domains.models import Team
+from meshportal.forms import SuggestInput
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
 
@@ -81,7 +83,28 @@ class PortForm(forms.Form):
         max_length=500, required=False, help_text="schema.table, a path or a URL."
     )
     format = forms.CharField(max_length=50, required=False)
+    # The registered warehouses this product's team may read (DataSource.open_to): a port
+    # with one and a table location gets quality checks. Only its name is shown here.
+    data_source = forms.ModelChoiceField(
+        queryset=OutputPort._meta.get_field("data_source").related_model._default_manager.none(),
+        required=False,
+        empty_label="None (no quality checks)",
+        help_text="Where quality checks read the location.",
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, team_id=None, sources=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["data_source"]
+        field.queryset = data_sources_for(team_id)
+        if sources is not None:  # read once for every port of the editor (ProductEditor)
+            field.choices = [("", field.empty_label), *((s.pk, s.name) for s in sources)]
+
+
+def data_sources_for(team_id):
+    """The data sources a team's ports may read (DataSource.open_to's query)."""
+    model = OutputPort._meta.get_field("data_source").related_model
+    return model._default_manager.usable_by(team_id)  # DataSourceQuerySet's manager
 
 
 class FieldForm(forms.Form):
@@ -124,6 +147,7 @@ class ProductEditor:
             data, instance=instance or DataProduct(domain=domain), domain=domain, initial=initial
         )
         ports = ports or []
+        team_id = self.product.instance.owner_team_id or getattr(domain, "owner_team_id", None)
         # A post without the ports formset (a script editing only the product) leaves them be.
         self.with_ports = data is None or "ports-TOTAL_FORMS" in data
         if not self.with_ports:
@@ -131,6 +155,7 @@ class ProductEditor:
         self.ports = PortFormSet(
             data,
             prefix="ports",
+            form_kwargs={"team_id": team_id, "sources": list(data_sources_for(team_id))},
             initial=[{k: v for k, v in p.items() if k != "fields"} for p in ports],
         )
         self.port_rows = []
@@ -207,8 +232,17 @@ class ProductEditor:
         for port in product.ports.all():
             p = {
                 k: getattr(port, k)
-                for k in ("id", "name", "slug", "kind", "location", "format", "description")
+                for k in (
+                    "id",
+                    "name",
+                    "slug",
+                    "kind",
+                    "location",
+                    "format",
+                    "description",
+                )
             }
+            p["data_source"] = port.data_source_id
             p["fields"] = [
                 {
                     k: getattr(f, k)
@@ -260,12 +294,29 @@ class DecisionForm(forms.Form):
 
 class DeprecateForm(forms.Form):
     sunset_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    replacement = forms.ModelChoiceField(queryset=DataProduct.objects.none(), required=False)
+    replacement = forms.CharField(
+        required=False,
+        help_text="Type part of its domain or name and pick from the list (domain/product).",
+        widget=SuggestInput(url=reverse_lazy("products:suggest"), list_id="product-options"),
+    )
 
     def __init__(self, *args, product, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from meshportal.permissions import visible
+        self.user = user  # the product itself is refused by services.product_deprecate
 
-        self.fields["replacement"].queryset = visible(
-            user, DataProduct.objects.exclude(pk=product.pk).exclude(status="draft")
-        ).select_related("domain")
+    def clean_replacement(self):
+        from products.selectors import pickable_products
+
+        raw = self.cleaned_data["replacement"].strip().strip("/")
+        if not raw:
+            return None
+        domain, _, slug = raw.partition("/")
+        found = (
+            pickable_products(self.user)
+            .filter(domain__slug=domain, slug=slug)
+            .select_related("domain")
+            .first()
+        )
+        if found is None:
+            raise ValidationError(f"No published product {raw} that you may see.")
+        return found

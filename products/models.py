@@ -202,6 +202,22 @@ class OutputPort(models.Model):
     def __str__(self) -> str:
         return f"{self.product} / {self.name}"
 
+    def clean(self) -> None:
+        # The platform team says which teams may read a data source (DataSource.open_to);
+        # every door that saves a port (the form, the API, contract imports) meets it here.
+        source = self.data_source if self.data_source_id else None
+        if (
+            source is not None
+            and self.product_id
+            and not source.open_to(self.product.owner_team_id)
+        ):
+            raise ValidationError(
+                {
+                    "data_source": f"{source} is not open to "
+                    f"{self.product.owner_team}: ask the platform team."
+                }
+            )
+
 
 class SchemaField(models.Model):
     class LogicalType(models.TextChoices):

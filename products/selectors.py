@@ -109,14 +109,39 @@ def port_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> Que
     products), matching every word typed (`orders/ord` or `orders line`) in the domain, product
     or port's slug or name: the lineage form's port picker."""
     qs = visible(user, OutputPort.objects.exclude(product__status__in=["draft", "retired"]))
-    for word in query.replace("/", " ").split()[:5]:
-        qs = qs.filter(
-            Q(product__domain__slug__icontains=word)
-            | Q(product__slug__icontains=word)
-            | Q(product__name__icontains=word)
-            | Q(slug__icontains=word)
-            | Q(name__icontains=word)
-        )
+    qs = _matching(qs, query, "product__", port=True)
     return qs.select_related("product__domain").order_by(
         "product__domain__slug", "product__slug", "slug"
     )[:limit]
+
+
+def pickable_products(user) -> QuerySet:
+    """What a product picker may offer and accept: published products the user sees (what
+    a replacement must be, services.product_deprecate), never a draft."""
+    return visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
+
+
+def product_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> QuerySet:
+    """Published products the user may see (pickable_products), matching every word typed
+    (`orders/ret` or `returns`) in the domain's or product's slug or name: the product picker
+    (a deprecated product's replacement). Drafts are never suggested, not even one's own."""
+    return (
+        _matching(pickable_products(user), query, "")
+        .select_related("domain")
+        .order_by("domain__slug", "slug")[:limit]
+    )
+
+
+def _matching(qs: QuerySet, query: str, product: str, *, port: bool = False) -> QuerySet:
+    """Rows matching every word (at most 5) of `query` in the names and slugs of the domain,
+    the product (`product`: the path to it) and, with `port`, the port itself."""
+    for word in query.replace("/", " ").split()[:5]:
+        match = (
+            Q(**{f"{product}domain__slug__icontains": word})
+            | Q(**{f"{product}slug__icontains": word})
+            | Q(**{f"{product}name__icontains": word})
+        )
+        if port:
+            match |= Q(slug__icontains=word) | Q(name__icontains=word)
+        qs = qs.filter(match)
+    return qs

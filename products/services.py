@@ -149,6 +149,18 @@ def product_transfer(*, product: DataProduct, team: Team, by) -> DataProduct:
     if team.pk == old.pk:
         return product
     product.owner_team = team
+    for port in product.ports.select_related("data_source").exclude(data_source=None):
+        port.product = product  # as it would be: is each port's data source open to `team`?
+        try:
+            port.clean()
+        except ValidationError:
+            raise ValidationError(
+                {
+                    "owner_team": f"Its port {port.name} reads {port.data_source}, which is "
+                    f"not open to {team}: ask the platform team, or clear the port's data "
+                    "source first."
+                }
+            ) from None
     product.save(update_fields=["owner_team", "updated_at"])
     product_sync_permissions(product=product)
     clear_caches(by)

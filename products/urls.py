@@ -8,6 +8,7 @@ app_name = "products"
 urlpatterns = [
     path("search/", views.search_page, name="search"),
     path("products/", views.product_list, name="list"),
+    path("products/suggest/", views.product_suggest, name="suggest"),
     path("products/<slug:domain>/<slug:product>/", views.product_detail, name="product"),
     path("products/<slug:domain>/<slug:product>/edit/", views.product_edit, name="edit"),
     path("products/<slug:domain>/<slug:product>/clone/", views.product_clone, name="clone"),

@@ -370,6 +370,18 @@ def _back(request, fallback: str) -> str:
     return fallback
 
 
+@require_http_methods(["GET"])
+def product_suggest(request):
+    """The product picker: <option>s for its <datalist>, matching what is typed (htmx), only
+    live products the user may see (selectors.product_suggest: never a draft)."""
+    query = request.GET.get("q") or request.GET.get("replacement") or ""
+    return render(
+        request,
+        "products/_product_options.html",
+        {"products": selectors.product_suggest(user=request.user, query=query)},
+    )
+
+
 @require_POST
 def basket_add(request):
     """Put a product in the request basket (from search results or its page)."""

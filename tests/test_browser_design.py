@@ -161,7 +161,8 @@ def _history(product, mesh) -> None:
     )
 
 
-def test_main_pages_have_no_serious_accessibility_violations(open_page, mesh):
+def lived_in(mesh):
+    """The mesh with a policy, an incident, a fortnight of runs and a lineage edge."""
     from products.lineage import services as lineage_services
 
     product = mesh.products[("orders", "published")]
@@ -171,6 +172,11 @@ def test_main_pages_have_no_serious_accessibility_violations(open_page, mesh):
         by=mesh.owner,
         source_port=mesh.products[("users", "published")].ports.get(),
     )
+    return product
+
+
+def test_main_pages_have_no_serious_accessibility_violations(open_page, mesh):
+    product = lived_in(mesh)
     page = open_page(viewport={"width": 1280, "height": 800})
     sign_in(page, "owner")
     seen: list[str] = []

@@ -3,6 +3,16 @@ from django.db import models
 from meshportal.fields import NameField
 
 
+class DataSourceQuerySet(models.QuerySet):
+    def usable_by(self, team_id: int | None) -> models.QuerySet:
+        """The sources a team's ports may read: those open to every team and those naming it
+        (the rule DataSource.open_to states for one source)."""
+        open_to_all = ~models.Exists(
+            DataSource.teams.through.objects.filter(datasource_id=models.OuterRef("pk"))
+        )
+        return self.filter(open_to_all | models.Q(teams=team_id)).distinct()
+
+
 class DataSource(models.Model):
     """A warehouse the platform team registers once; output ports point at it.
 
@@ -64,7 +74,16 @@ class DataSource(models.Model):
         default=300, help_text="No check on this source may run a query longer than this."
     )
     description = models.TextField(blank=True)
+    teams = models.ManyToManyField(
+        "domains.Team",
+        blank=True,
+        related_name="data_sources",
+        help_text="The teams whose ports may read this source (and so get quality checks on "
+        "it); none: every team.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DataSourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -89,6 +108,11 @@ class DataSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def open_to(self, team_id: int | None) -> bool:
+        """Whether a port of `team_id`'s products may read this source: every team's when it
+        names no team (the one rule; DataSourceQuerySet.usable_by is its query)."""
+        return type(self).objects.usable_by(team_id).filter(pk=self.pk).exists()
 
     @property
     def where(self) -> str:

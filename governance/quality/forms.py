@@ -154,5 +154,6 @@ class DataSourceForm(forms.ModelForm):
             "secret_file",
             "sslmode",
             "max_timeout_seconds",
+            "teams",
             "description",
         ]

@@ -997,9 +997,10 @@ def failing_checks():
 
 
 @transaction.atomic
-def data_source_save(*, source, by) -> None:
+def data_source_save(*, source, by, teams=None) -> None:
     """Create or change a data source: what its kind needs (DataSource.clean), audited
-    without its secret references. Platform staff only."""
+    without its secret references. Platform staff only. `teams` (when given) are the teams
+    whose ports may read it; none: every team."""
     from governance.models import DataSource
 
     if not is_platform(by):
@@ -1008,6 +1009,8 @@ def data_source_save(*, source, by) -> None:
     before = {} if source.pk is None else audit.snapshot(DataSource.objects.get(pk=source.pk))
     creating = source.pk is None
     source.save()
+    if teams is not None:
+        source.teams.set(teams)
     audit.record(
         action="create" if creating else "update",
         obj=source,

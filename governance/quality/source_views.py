@@ -23,7 +23,9 @@ def _save(request, form, source) -> bool:
     if not form.is_valid():
         return False
     try:
-        services.data_source_save(source=form.instance, by=request.user)
+        services.data_source_save(
+            source=form.instance, by=request.user, teams=form.cleaned_data.get("teams")
+        )
     except ValidationError as e:
         apply_errors(form, e)
         return False
@@ -40,7 +42,10 @@ def data_sources(request):
     return render(
         request,
         "governance/sources/list.html",
-        {"sources": DataSource.objects.order_by("name"), "form": form},
+        {
+            "sources": DataSource.objects.order_by("name").prefetch_related("teams"),
+            "form": form,
+        },
         status=400 if form.errors else 200,
     )
 

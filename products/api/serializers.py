@@ -114,6 +114,16 @@ class PortSerializer(serializers.ModelSerializer):
         help_text="Connection detail: null unless you are the owning team or an approved consumer.",
     )
 
+    data_source = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=OutputPort._meta.get_field("data_source").related_model._default_manager.all(),
+        required=False,
+        allow_null=True,
+        help_text="Slug of the registered data source quality checks read (one open to the "
+        "product's team). Connection detail: null unless you are the owning team or an "
+        "approved consumer.",
+    )
+
     class Meta:
         model = OutputPort
         fields = [
@@ -123,6 +133,7 @@ class PortSerializer(serializers.ModelSerializer):
             "name",
             "kind",
             "location",
+            "data_source",
             "format",
             "description",
             "fields",
@@ -138,7 +149,7 @@ class PortSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if not can(self.context["request"].user, VIEW_CONNECTION, instance.product):
-            data["location"] = None
+            data["location"] = data["data_source"] = None
         return data
 
     def validate_location(self, value):

@@ -113,7 +113,7 @@ def _product_detail_queryset(user):
         .prefetch_related(
             Prefetch(
                 "ports",
-                queryset=OutputPort.objects.prefetch_related(
+                queryset=OutputPort.objects.select_related("data_source").prefetch_related(
                     Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
                 ),
             )
@@ -285,7 +285,7 @@ class PortViewSet(EnforceContractMixin, _PermsPrefetchMixin, viewsets.ModelViewS
         return visible(
             self.request.user,
             OutputPort.objects.select_related(
-                "product__domain", "product__owner_team"
+                "product__domain", "product__owner_team", "data_source"
             ).prefetch_related(
                 Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name"))
             ),

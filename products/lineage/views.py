@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
-from meshportal.forms import apply_errors
+from meshportal.forms import SuggestInput, apply_errors
 from meshportal.notifications import SUBSCRIPTION_KINDS, preferences_get, preferences_set
 from meshportal.permissions import EDIT, require, visible
 from meshportal.redirects import safe_next
@@ -41,17 +41,7 @@ class InputPortForm(forms.Form):
         label="Output port of another product",
         help_text="Type part of a domain, product or port name and pick from the list "
         "(domain/product/port, e.g. orders/orders/orders).",
-        widget=forms.TextInput(
-            attrs={
-                "list": "lineage-ports",
-                "autocomplete": "off",
-                "hx-get": reverse_lazy("lineage:port_suggest"),
-                "hx-trigger": "input changed delay:200ms",
-                "hx-target": "#lineage-ports",
-                "hx-swap": "innerHTML",
-                "hx-sync": "this:replace",
-            }
-        ),
+        widget=SuggestInput(url=reverse_lazy("lineage:port_suggest"), list_id="lineage-ports"),
     )
     external_name = forms.CharField(required=False, max_length=200, label="…or an external source")
     external_kind = forms.ChoiceField(
@@ -209,7 +199,7 @@ def input_add(request, domain: str, product: str):
     return render(
         request,
         "products/lineage/input_form.html",
-        {"product": obj, "form": form, "port_choices": _port_choices(request.user)},
+        {"product": obj, "form": form},
     )
 
 

@@ -119,6 +119,41 @@
     }
   }
 
+  // Search to focus: the form next to a graph finds the nodes whose name holds what is typed,
+  // marks them, and centres the next one at a readable zoom (Enter again: the one after).
+  // The count is said in a live region, so it works by keyboard and with a screen reader.
+  function searchToFocus(cy, form) {
+    var input = form.querySelector("input[type=search]");
+    var status = form.querySelector("[data-graph-search-status]");
+    var last = null, at = -1;
+    cy.style().selector("node.found").style({
+      "border-color": "#d63384", "border-width": 6, "border-style": "solid"
+    }).update();
+    form.hidden = false;
+    form.addEventListener("submit", function (evt) {
+      evt.preventDefault();
+      var q = input.value.trim().toLowerCase();
+      cy.nodes(".found").removeClass("found");
+      if (!q) { status.textContent = ""; last = null; return; }
+      var found = cy.nodes().filter(function (n) {
+        return !n.hasClass("domain") && String(n.data("label")).toLowerCase().indexOf(q) !== -1;
+      });
+      if (!found.length) {
+        status.textContent = "Nothing in the graph matches \u201c" + input.value.trim() + "\u201d.";
+        last = null;
+        return;
+      }
+      at = q === last ? (at + 1) % found.length : 0;
+      last = q;
+      found.addClass("found");
+      var node = found[at];
+      cy.zoom(Math.max(cy.zoom(), 1));
+      cy.center(node);
+      status.textContent = String(node.data("label")).split("\n")[0] + " (" + (at + 1) + " of " +
+        found.length + (found.length > 1 ? "; Enter for the next)" : ")");
+    });
+  }
+
   function draw(container, elements, layout, style) {
     // Cytoscape injects a <style> element unless one with this id exists; the Content Security
     // Policy forbids inline styles, so portal.css carries its one rule and this marks it done.
@@ -143,6 +178,9 @@
     document.querySelectorAll("[data-graph-fit='#" + container.id + "']").forEach(function (b) {
       b.hidden = false;
       b.addEventListener("click", function () { cy.fit(undefined, 30); });
+    });
+    document.querySelectorAll("[data-graph-search='#" + container.id + "']").forEach(function (f) {
+      searchToFocus(cy, f);
     });
     window.meshGraph = cy;  // for the browser tests and the curious
     container.dataset.ready = "true";

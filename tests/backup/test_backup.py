@@ -232,3 +232,16 @@ def test_round_trip_keeps_quality_rule_metadata_and_documentation_rules(demo, tm
     kept = next(o for o in restored["schema"] if o["name"] == obj["name"])["quality"]
     assert kept[0]["description"] == "Never empty." and kept[0]["severity"] == "error"
     assert {"type": "text", "description": "Reviewed every quarter."} in kept
+
+
+def test_who_may_use_a_data_source_survives_a_round_trip(demo, tmp_path):
+    team = Team.objects.order_by("slug").first()
+    spare = DataSource.objects.create(slug="spare", name="Spare", kind="sqlite", database="/s")
+    spare.teams.add(team)
+    call_command("export_mesh", str(tmp_path / "a"), verbosity=0)
+    assert f"teams:\n  - {team.slug}" in (tmp_path / "a" / "datasources.yaml").read_text()
+    wipe()
+    call_command("import_mesh", str(tmp_path / "a"), verbosity=0)
+    restored = DataSource.objects.get(slug="spare")
+    assert list(restored.teams.values_list("slug", flat=True)) == [team.slug]
+    assert not DataSource.objects.exclude(slug="spare").filter(teams__isnull=False).exists()

@@ -1,0 +1,157 @@
+"""A domain team gives its new product quality checks without the platform team (issue 20,
+item 2): the product form's ports take a data source, offered only among those the platform
+team opened to the product's team, shown by name only (where the data lives stays private).
+Walked as the platform team (registering sources) and an orders team member (the product)."""
+
+import pytest
+
+from governance.models import DataSource, QualityCheck
+from products.models import DataProduct
+from tests.test_self_serve import _form
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sources(client, mesh):
+    """Registered on the portal's Data sources page by the platform team: one open to every
+    team, one only for the users team."""
+    client.force_login(mesh.staff)
+    base = {"kind": "sqlite", "max_timeout_seconds": "300", "options": "{}"}
+    for slug, name, db, teams in (
+        ("lake", "Lake", "/srv/secret-lake.sqlite3", []),
+        ("users-wh", "Users warehouse", "/srv/users-only.sqlite3", [mesh.users_team.pk]),
+    ):
+        r = client.post(
+            "/quality/sources/",
+            {**base, "slug": slug, "name": name, "database": db, "teams": teams},
+        )
+        assert r.status_code == 302, r.content
+    listed = " ".join(client.get("/quality/sources/").text.split())
+    assert "<td>every team</td>" in listed and "<td>Users Team</td>" in listed
+    client.logout()
+    return DataSource.objects.get(slug="lake"), DataSource.objects.get(slug="users-wh")
+
+
+def _with_source(source, location="main.t_known"):
+    data = _form(name="Order checks", ports=[{"name": "Events", "location": location}])
+    data["ports-0-data_source"] = str(source.pk) if source else ""
+    return data
+
+
+def test_a_member_picks_a_data_source_open_to_the_team_and_can_add_checks(client, mesh, sources):
+    lake, users_wh = sources
+    assert list(users_wh.teams.all()) == [mesh.users_team]
+    client.force_login(mesh.member)
+    page = client.get("/domains/orders/products/new/").text
+    assert 'name="ports-__prefix__-data_source"' in page  # the "Add port" template has it too
+    assert ">Lake</option>" in page
+    assert "Users warehouse" not in page  # not open to the orders team
+    assert "secret-lake" not in page  # by name only: where it lives is not on the form
+
+    r = client.post("/domains/orders/products/new/", _with_source(lake))
+    assert r.status_code == 302, r.content
+    product = DataProduct.objects.get(slug="order-checks")
+    port = product.ports.get()
+    assert port.data_source == lake
+
+    # The editor shows the chosen source again; the quality form now offers the port.
+    edit = client.get(f"/products/orders/{product.slug}/edit/").text
+    assert f'<option value="{lake.pk}" selected>Lake</option>' in edit
+    checks = client.get(f"/quality/products/orders/{product.slug}/checks/new/")
+    assert checks.status_code == 200 and f'value="{port.pk}"' in checks.text
+    r = client.post(
+        f"/quality/products/orders/{product.slug}/checks/new/",
+        {
+            "port": port.pk,
+            "name": "Has rows",
+            "kind": "row_count",
+            "min": "1",
+            "interval_minutes": "60",
+        },
+    )
+    assert r.status_code == 302, r.content
+    assert QualityCheck.objects.filter(port=port, name="Has rows").exists()
+
+
+def test_a_source_closed_to_the_team_is_refused_by_name(client, mesh, sources):
+    _, users_wh = sources
+    client.force_login(mesh.member)
+    # A hand-made post naming the users team's source: the form says why, nothing is saved.
+    r = client.post("/domains/orders/products/new/", _with_source(users_wh))
+    assert r.status_code == 400, r.status_code
+    assert "Select a valid choice" in r.text
+    assert not DataProduct.objects.filter(slug="order-checks").exists()
+
+
+def test_every_door_that_saves_a_port_meets_the_rule(mesh, sources):
+    """The API and contract imports save ports through the same model check."""
+    from django.core.exceptions import ValidationError
+
+    from products import services
+
+    _, users_wh = sources
+    port = mesh.products[("orders", "draft")].ports.get()
+    with pytest.raises(ValidationError) as e:
+        services.port_update(port=port, data_source=users_wh)
+    assert "not open to Orders Team" in str(e.value.message_dict["data_source"])
+    users_port = mesh.products[("users", "draft")].ports.get()
+    assert services.port_update(port=users_port, data_source=users_wh).data_source == users_wh
+
+
+def test_the_editor_reads_the_sources_once_however_many_ports(client, mesh, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from products import services
+
+    product = mesh.products[("orders", "draft")]
+    client.force_login(mesh.member)
+    url = f"/products/orders/{product.slug}/edit/"
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).text.count(">Lake</option>") == product.ports.count() + 1
+        return sum("governance_datasource" in q["sql"] for q in ctx.captured_queries)
+
+    one = count()
+    for i in range(4):
+        services.port_create(product=product, name=f"Extra {i}")
+    assert count() == one  # not one more per port
+
+
+def test_the_api_sets_and_shows_a_port_data_source_as_the_form_does(mesh, sources):
+    from rest_framework.test import APIClient
+
+    lake, users_wh = sources
+    port = mesh.products[("orders", "published")].ports.get()
+    api = APIClient()
+    api.force_login(mesh.member)
+    r = api.patch(f"/api/v1/ports/{port.pk}/", {"data_source": "users-wh"}, format="json")
+    assert r.status_code == 400 and "not open to Orders Team" in str(r.json())
+    r = api.patch(f"/api/v1/ports/{port.pk}/", {"data_source": "lake"}, format="json")
+    assert r.status_code == 200 and r.json()["data_source"] == "lake"
+    # Where the data lives is a connection detail: a consumer without access sees null.
+    api.force_login(mesh.consumer)
+    assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] is None
+    api.force_login(mesh.approved)
+    assert api.get(f"/api/v1/ports/{port.pk}/").json()["data_source"] == "lake"
+
+
+def test_a_product_whose_port_reads_a_closed_source_cannot_move_there(client, mesh, sources):
+    """Moving a users product to the orders team would leave its port reading a source the
+    orders team may not use: the transfer is refused with the reason, nothing moves."""
+    from django.core.exceptions import ValidationError
+
+    from products import services
+
+    _, users_wh = sources
+    product = mesh.products[("users", "published")]
+    services.port_update(port=product.ports.get(), data_source=users_wh)
+    with pytest.raises(ValidationError) as e:
+        services.product_transfer(product=product, team=mesh.orders_team, by=mesh.staff)
+    assert "reads Users warehouse, which is not open to Orders Team" in str(
+        e.value.message_dict["owner_team"]
+    )
+    product.refresh_from_db()
+    assert product.owner_team == mesh.users_team

@@ -1,0 +1,46 @@
+"""The product form by keyboard alone, in Chromium (issue 20, items 2 and accessibility): an
+orders team member creates a product, adds a port with the Add port button, picks the data
+source the platform team opened to every team (the one kept for the users team is not offered)
+and creates the draft with Enter; the port then has its data source. axe-core finds nothing
+serious on the form."""
+
+import pytest
+
+from governance.models import DataSource
+from products.models import DataProduct
+from tests.test_browser import browser, sign_in  # noqa: F401  (the shared browser fixture)
+from tests.test_browser_design import axe_problems, open_page  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+def _focus_and_type(page, selector: str, text: str) -> None:
+    page.focus(selector)
+    page.keyboard.type(text)
+
+
+def test_member_creates_a_checkable_product_by_keyboard(open_page, mesh):  # noqa: F811
+    lake = DataSource.objects.create(slug="lake", name="Lake", kind="sqlite", database="/x")
+    kept = DataSource.objects.create(slug="users-wh", name="Users WH", kind="sqlite", database="/y")
+    kept.teams.add(mesh.users_team)
+    page = open_page(viewport={"width": 1280, "height": 800})
+    sign_in(page, "member")
+    page.goto("/domains/orders/products/new/")
+    _focus_and_type(page, "#id_name", "Order events")
+    _focus_and_type(page, "#id_summary", "Every event of every order")
+    page.focus("[data-add-port]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#id_ports-0-name")
+    _focus_and_type(page, "#id_ports-0-name", "Events")
+    _focus_and_type(page, "#id_ports-0-location", "main.events")
+    source = page.locator("#id_ports-0-data_source")
+    assert source.locator("option").all_inner_texts() == ["None (no quality checks)", "Lake"]
+    page.focus("#id_ports-0-data_source")
+    page.keyboard.press("ArrowDown")  # a closed <select> changes with the arrow keys
+    assert source.input_value() == str(lake.pk)
+    assert axe_problems(page) == []
+    page.focus("#id_ports-0-location")
+    page.keyboard.press("Enter")  # Enter in a text field sends the form
+    page.wait_for_selector("h1 >> text=Order events")
+    port = DataProduct.objects.get(slug="order-events").ports.get()
+    assert (port.location, port.data_source) == ("main.events", lake)
