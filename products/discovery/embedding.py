@@ -107,6 +107,9 @@ class Encoder:
                 lin("attention.self.key"),
                 lin("attention.self.value"),
             )
+            # Attention scores are q·k/sqrt(head): scale q's weights and bias once here.
+            scale = np.float32(1.0 / np.sqrt(DIMENSIONS // HEADS))
+            q = (q[0] * scale, q[1] * scale)
             self.layers.append(
                 {
                     "qkv": (
@@ -126,53 +129,84 @@ class Encoder:
 
     @staticmethod
     def _norm(x: np.ndarray, wb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """LayerNorm over the last axis, in place on `x` (a fresh array of the caller's)."""
         import numpy as np
 
-        mean = x.mean(-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * wb[0] + wb[1]
+        x -= x.mean(-1, keepdims=True)
+        var = np.einsum("ij,ij->i", x, x)[:, None] / x.shape[-1]
+        x *= 1.0 / np.sqrt(var + LAYER_NORM_EPS)
+        x *= wb[0]
+        x += wb[1]
+        return x
 
     @staticmethod
     def _gelu(x: np.ndarray) -> np.ndarray:
+        """BERT's exact GELU, x·Φ(x), in place on `x`, with erf from its Abramowitz-Stegun
+        approximation (|error| < 1.5e-7): numpy has no erf of its own."""
         import numpy as np
 
-        # BERT's exact GELU, x·Φ(x), with erf from its Abramowitz-Stegun approximation
-        # (|error| < 1.5e-7): numpy has no erf of its own.
-        z = x / np.sqrt(2.0)
-        s = np.sign(z)
+        z = x * np.float32(1 / np.sqrt(2.0))
         a = np.abs(z)
-        t = 1.0 / (1.0 + 0.3275911 * a)
-        poly = t * (
-            0.254829592
-            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-        )
-        erf = s * (1.0 - poly * np.exp(-a * a))
-        return 0.5 * x * (1.0 + erf)
+        t = 1.0 / (1.0 + np.float32(0.3275911) * a)
+        poly = np.float32(1.061405429) * t
+        for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+            poly += np.float32(c)
+            poly *= t
+        np.multiply(a, a, out=a)
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        poly *= a  # 1 - erf(|z|)
+        # x·Φ(x) = x/2·(1 + erf(z)); erf(z) = sign(z)·(1 - poly)
+        erf = np.copysign(1.0 - poly, z)
+        erf += 1.0
+        x *= 0.5
+        x *= erf
+        return x
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """(batch, seq) token ids and attention mask -> (batch, 384) unit vectors."""
+        """(batch, seq) token ids and attention mask -> (batch, 384) unit vectors.
+
+        Every linear layer is one 2-D matrix product over all the batch's tokens (numpy's
+        stacked matmul of a (1, seq, 384) array was 3 times slower for a query); a batch of
+        one has no padding and so no attention mask."""
         import numpy as np
 
         batch, seq = ids.shape
-        x = self.word[ids] + self.position[:seq][None] + self.token_type[0][None, None]
-        x = self._norm(x, self.emb_norm)
-        bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
         head = DIMENSIONS // HEADS
-        scale = np.float32(1.0 / np.sqrt(head))
+        x = self.word[ids.reshape(-1)] + np.tile(self.position[:seq], (batch, 1))
+        x += self.token_type[0]
+        x = self._norm(x, self.emb_norm)
+        padded = bool((mask == 0).any())
+        bias = (
+            np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32) if padded else None
+        )
         for layer in self.layers:
-            qkv = x @ layer["qkv"][0] + layer["qkv"][1]
+            qkv = x @ layer["qkv"][0]
+            qkv += layer["qkv"][1]  # q's weights and bias are pre-scaled by 1/sqrt(head)
             qkv = qkv.reshape(batch, seq, 3, HEADS, head).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = qkv[0] @ qkv[1].transpose(0, 1, 3, 2)
+            if bias is not None:
+                scores += bias
             scores -= scores.max(-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, DIMENSIONS)
-            x = self._norm(x + ctx @ layer["out"][0] + layer["out"][1], layer["norm1"])
-            hidden = self._gelu(x @ layer["up"][0] + layer["up"][1])
-            x = self._norm(x + hidden @ layer["down"][0] + layer["down"][1], layer["norm2"])
-        m = mask[..., None].astype(np.float32)
-        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(-1, keepdims=True)
+            ctx = (scores @ qkv[2]).transpose(0, 2, 1, 3).reshape(batch * seq, DIMENSIONS)
+            out = ctx @ layer["out"][0]
+            out += layer["out"][1]
+            out += x
+            x = self._norm(out, layer["norm1"])
+            hidden = x @ layer["up"][0]
+            hidden += layer["up"][1]
+            down = self._gelu(hidden) @ layer["down"][0]
+            down += layer["down"][1]
+            down += x
+            x = self._norm(down, layer["norm2"])
+        x = x.reshape(batch, seq, DIMENSIONS)
+        if padded:
+            m = mask[..., None].astype(np.float32)
+            pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+        else:
+            pooled = x.mean(1)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 

@@ -29,10 +29,8 @@ from django.db.models import (
     Case,
     F,
     FloatField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     TextField,
     Value,
     When,
@@ -180,43 +178,73 @@ def search_products(queryset: QuerySet, q: str) -> QuerySet:
     words = terms(q)
     if not words:
         return queryset
-    keyword, headline = (_search_postgres if _is_postgres() else _search_sqlite)(queryset, words)
+    match = (_match_postgres if _is_postgres() else _match_sqlite)(queryset, words)
+    keyword = match.ranked(queryset.filter(match.where))
     if not semantic.enabled():
         return keyword
-    near = semantic.nearest(" ".join(words))
+    phrase = " ".join(words)
+    near = semantic.nearest(phrase)
+    # The vectors' stamp comes with the fusion query (or, with nothing near or nothing found,
+    # in one query of its own): when they changed since this process loaded them, again.
+    rows = _fusion_rows(queryset, match, near) if near else []
+    if semantic.refresh((rows[0][4], rows[0][5]) if rows else semantic.current_stamp()):
+        near = semantic.nearest(phrase)
+        rows = _fusion_rows(queryset, match, near) if near else []
     if not near:
         return keyword
-    # One query: which of the nearest products the user may see, and the keyword ranks of the
-    # first FUSE_DEPTH keyword hits, so that both rankings count visible products only.
-    rows = list(
-        queryset.filter(
-            Q(pk__in=keyword.values("pk")[:FUSE_DEPTH]) | Q(pk__in=[pk for pk, _ in near])
-        )
-        .annotate(
-            keyword_rank=Subquery(
-                keyword.filter(pk=OuterRef("pk")).order_by().values("search_rank")[:1]
-            )
-        )
-        .values_list("pk", "keyword_rank", "name")
-    )
-    by_keyword = sorted(
-        (r for r in rows if r[1] is not None), key=lambda r: (-r[1], len(r[2]), r[2])
-    )
+    by_keyword = sorted((r for r in rows if r[1]), key=lambda r: (-r[2], len(r[3]), r[3]))
     seen = {r[0] for r in rows}
     meaning = semantic.closest([(pk, score) for pk, score in near if pk in seen])
-    scores = semantic.fuse([r[0] for r in by_keyword], meaning)
+    if not meaning:
+        return keyword
+    scores = semantic.fuse([r[0] for r in by_keyword[:FUSE_DEPTH]], meaning)
     # Every keyword hit stays (past FUSE_DEPTH after the fused ones, by name length and name),
-    # joined by the visible products closest in meaning.
-    fused = queryset.filter(Q(pk__in=keyword.order_by().values("pk")) | Q(pk__in=meaning)).annotate(
+    # joined by the visible products closest in meaning. One condition, so that PostgreSQL
+    # combines the text index and the primary key (an IN (subquery) made it read every row).
+    fused = queryset.filter(match.where | Q(pk__in=meaning)).annotate(
         search_rank=Case(
             *(When(pk=pk, then=Value(score)) for pk, score in scores.items()),
             default=Value(0.0),
             output_field=FloatField(),
         )
     )
-    if headline is not None:
-        fused = fused.annotate(search_headline=headline)
+    if match.headline is not None:
+        fused = fused.annotate(search_headline=match.headline)
     return fused.order_by("-search_rank", Length("name"), "name")
+
+
+def _fusion_rows(queryset: QuerySet, match: "_Match", near: list[tuple[int, float]]) -> list:
+    """One query: (pk, keyword hit?, keyword rank, name, *the vectors' stamp) of the visible
+    products among `near` first, then of the best keyword hits: at least FUSE_DEPTH of them
+    besides the near ones, so that the first FUSE_DEPTH keyword hits are all there."""
+    ids = [pk for pk, _ in near]
+    return list(
+        queryset.filter(match.where | Q(pk__in=ids))
+        .annotate(
+            fusion_hit=Case(When(match.where, then=Value(1)), default=Value(0)),
+            fusion_rank=match.rank,
+            fusion_near=Case(When(pk__in=ids, then=Value(0)), default=Value(1)),
+            **semantic.stamp_columns(),
+        )
+        .order_by("fusion_near", "-fusion_hit", "-fusion_rank", Length("name"), "name")
+        .values_list("pk", "fusion_hit", "fusion_rank", "name", "vectors_n", "vectors_last")[
+            : FUSE_DEPTH + len(ids)
+        ]
+    )
+
+
+class _Match:
+    """A keyword search: which products match (`where`), how well (`rank`), and on
+    PostgreSQL the headline expression."""
+
+    def __init__(self, where: Q, rank, headline: SearchHeadline | None = None) -> None:
+        self.where, self.rank, self.headline = where, rank, headline
+
+    def ranked(self, hits: QuerySet) -> QuerySet:
+        hits = hits.annotate(search_rank=self.rank)
+        if self.headline is not None:
+            hits = hits.annotate(search_headline=self.headline)
+        return hits.order_by("-search_rank", Length("name"), "name")
 
 
 def _headline(query: SearchQuery) -> SearchHeadline:
@@ -232,28 +260,21 @@ def _headline(query: SearchQuery) -> SearchHeadline:
     )
 
 
-def _search_postgres(
-    queryset: QuerySet, words: list[str]
-) -> tuple[QuerySet, SearchHeadline | None]:
+def _match_postgres(queryset: QuerySet, words: list[str]) -> _Match:
     query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
-    hits = queryset.filter(search_vector=query)
-    if hits.exists():
-        headline = _headline(query)
-        return hits.annotate(
+    if queryset.filter(search_vector=query).exists():
+        return _Match(
+            Q(search_vector=query),
             # Closeness of the whole query to the name breaks ties between documents.
-            search_rank=SearchRank(F("search_vector"), query)
+            SearchRank(F("search_vector"), query)
             + 0.3 * TrigramSimilarity("name", " ".join(words)),  # a str is taken as a Value
-            search_headline=headline,
-        ).order_by("-search_rank", Length("name"), "name"), headline
+            _headline(query),
+        )
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
-    # operator (threshold set per connection in settings) lets the trigram index find them.
+    # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram
+    # index find them.
     phrase = " ".join(words)
-    return (
-        queryset.filter(name__trigram_word_similar=phrase)
-        .annotate(search_rank=TrigramWordSimilarity(phrase, "name"))
-        .filter(search_rank__gte=TYPO_THRESHOLD)
-        .order_by("-search_rank", Length("name"), "name")
-    ), None
+    return _Match(Q(name__trigram_word_similar=phrase), TrigramWordSimilarity(phrase, "name"))
 
 
 def _sqlite_match(words: list[str]) -> Q:
@@ -278,23 +299,22 @@ def _sqlite_match(words: list[str]) -> Q:
     return cond
 
 
-def _search_sqlite(queryset: QuerySet, words: list[str]) -> tuple[QuerySet, None]:
-    hits = queryset.filter(_sqlite_match(words))
-    if not hits.exists():
+def _match_sqlite(queryset: QuerySet, words: list[str]) -> _Match:
+    if not queryset.filter(_sqlite_match(words)).exists():
         corrected = correct(queryset, words)
         if corrected != words:
             words = corrected
-            hits = queryset.filter(_sqlite_match(words))
     first = words[0]
-    return hits.annotate(
-        search_rank=Case(
+    return _Match(
+        _sqlite_match(words),
+        Case(
             When(name__iexact=" ".join(words), then=Value(4.0)),
             When(name__icontains=first, then=Value(3.0)),
             When(summary__icontains=first, then=Value(2.0)),
             default=Value(1.0),
             output_field=FloatField(),
-        ),
-    ).order_by("-search_rank", Length("name"), "name"), None  # shorter name: closer match
+        ),  # then a shorter name: a closer match
+    )
 
 
 # -- spelling --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
   (the first change of a burst queues it, after commit, with a countdown).
 - `nearest(q)`: product ids closest to a query, with their cosine similarity. The vectors of
   the whole mesh are kept in memory per process (10,000 products: 15 MB) and reloaded when the
-  table changed (one small query a search tells).
+  table changed, which the search's fusion query tells (`stamp_columns()`, `refresh()`).
 
 On when `MESH_SEMANTIC_SEARCH` is true and the `semantic` extra (numpy, tokenizers, threadpoolctl
 and the model's weights) is installed; otherwise search is keyword-only and nothing is queued.
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, QuerySet, Subquery, Value
 
 from products import extensions
 from products.discovery import embedding
@@ -138,7 +138,12 @@ def schedule(product_id: int | None) -> None:
 
 
 class _Vectors:
-    """The stored vectors of the mesh, in memory, reloaded when the table changed."""
+    """The stored vectors of the mesh in memory: one float32 matrix of unit rows (10,000
+    products: 15 MB), so a query is one matrix-vector product (about 1 ms).
+
+    Its stamp is (how many vectors, when the last was written). A search does not ask for it on
+    its own: `stamp_columns()` rides on the search's fusion query, and `search_products` calls
+    `refresh(stamp)` with what came back, reloading (and ranking again) only when it changed."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -146,45 +151,82 @@ class _Vectors:
         self.ids: np.ndarray | None = None
         self.matrix: np.ndarray | None = None
 
-    def current(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def loaded(self) -> tuple[np.ndarray, np.ndarray]:
+        """The matrix, read from the database on first use in this process."""
+        if self.matrix is None:
+            self.refresh(None)
+        assert self.ids is not None and self.matrix is not None  # noqa: S101  # nosec B101
+        return self.ids, self.matrix
+
+    def refresh(self, stamp: tuple[Any, ...] | None) -> bool:
+        """Reload when `stamp` (the table's, just read) is not the loaded one, or with None when
+        nothing is loaded yet; True if it was reloaded. One query: the stamp of what it read is
+        computed from the rows themselves."""
         import numpy as np
 
         from products.models import ProductEmbedding
 
-        rows = ProductEmbedding.objects.filter(model=MODEL)
-        stamp = tuple(rows.aggregate(n=Count("pk"), last=Max("updated_at")).values())
-        if not stamp[0]:
-            return None
         with self.lock:
-            if stamp != self.stamp:
-                pairs = list(rows.values_list("product_id", "vector"))
-                self.ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
-                self.matrix = np.frombuffer(
-                    b"".join(bytes(v) for _, v in pairs), dtype=np.float32
-                ).reshape(len(pairs), embedding.DIMENSIONS)
-                self.stamp = stamp
-            assert self.ids is not None and self.matrix is not None  # noqa: S101  # nosec B101
-            return self.ids, self.matrix
+            if self.matrix is not None and stamp in (None, self.stamp):
+                return False
+            rows = list(
+                ProductEmbedding.objects.values_list("product_id", "vector", "model", "updated_at")
+            )
+            pairs = [(pk, vector) for pk, vector, model, _ in rows if model == MODEL]
+            self.ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
+            self.matrix = np.frombuffer(
+                b"".join(bytes(v) for _, v in pairs), dtype=np.float32
+            ).reshape(len(pairs), embedding.DIMENSIONS)
+            self.stamp = (len(rows), max((r[3] for r in rows), default=None))
+            return True
 
 
 _vectors = _Vectors()
 
 
+def stamp_columns() -> dict[str, Subquery]:
+    """Annotations that read the vectors' stamp inside another query: how many rows (an
+    index-only count of the primary key) and the latest `updated_at` (its index's last entry)."""
+    from products.models import ProductEmbedding
+
+    rows = ProductEmbedding.objects.order_by()
+    return {
+        "vectors_n": Subquery(
+            rows.annotate(one=Value(1)).values("one").annotate(n=Count("pk")).values("n")[:1]
+        ),
+        "vectors_last": Subquery(rows.order_by("-updated_at").values("updated_at")[:1]),
+    }
+
+
+def current_stamp() -> tuple[Any, ...]:
+    """The stamp in a query of its own (a fresh process, or a search that found nothing)."""
+    from products.models import ProductEmbedding
+
+    row = ProductEmbedding.objects.aggregate(n=Count("pk"), last=Max("updated_at"))
+    return (row["n"], row["last"])
+
+
 def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
     """(product id, cosine similarity) of the products closest in meaning to `q`, best first,
-    among every stored vector: the caller keeps those the user may see, then `closest()`. One
-    query (two when the vectors changed)."""
+    among every vector in memory: the caller keeps those the user may see, then `closest()`.
+    No query once this process has loaded the vectors (the caller checks they are current)."""
     import numpy as np
 
-    loaded = _vectors.current()
-    if loaded is None or not q.strip():
+    if not q.strip():
         return []
-    ids, matrix = loaded
+    ids, matrix = _vectors.loaded()
+    if not len(ids):
+        return []
     query = query_vector(q)
     scores = matrix @ query
     top = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
     ranked = sorted(((int(ids[i]), float(scores[i])) for i in top), key=lambda p: -p[1])
     return [(pk, s) for pk, s in ranked if s >= MIN_SIMILARITY]
+
+
+def refresh(stamp: tuple[Any, ...]) -> bool:
+    """The table's stamp as a search read it: reload the vectors if they changed (True)."""
+    return _vectors.refresh(stamp)
 
 
 def closest(near: list[tuple[int, float]]) -> list[int]:
@@ -200,7 +242,9 @@ def closest(near: list[tuple[int, float]]) -> list[int]:
 def query_vector(q: str) -> np.ndarray:
     """A query's vector, remembered: the page, its next pages, facet clicks, the htmx request
     and the API ask for the same words again (encoding one costs 10-30 ms)."""
-    vector = embedding.encode([q])[0]
+    # The encoder itself, not embedding.encode(): its cache of products' texts is no place for
+    # queries (and this cache is the one to clear to time a query asked for the first time).
+    vector = embedding.encoder().encode([q])[0]
     vector.flags.writeable = False
     return vector
 

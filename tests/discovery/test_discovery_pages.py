@@ -100,8 +100,9 @@ def test_query_count_does_not_grow_with_data(client, mesh, django_assert_max_num
     _bulk_more(mesh, 0, 5)
     counts = {}
     for url in PAGES:
-        # 16: a search's one look at the semantic vectors' table (products.discovery.semantic:
-        # is the in-memory copy current?) on top of the keyword search's 15 at most.
+        # 16: a search's one look at the semantic vectors (products.discovery.semantic: the
+        # fusion query, or with nothing near only the vectors' stamp) on top of the keyword
+        # search's 15 at most.
         with django_assert_max_num_queries(16) as small:
             assert client.get(url).status_code == 200, url
         counts[url] = len(small.captured_queries)
