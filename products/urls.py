@@ -24,6 +24,7 @@ urlpatterns = [
         name="contract_diff",
     ),
     path("contracts/import/", contract_views.contract_import, name="contract_import"),
+    path("products/import/", contract_views.odps_import, name="odps_import"),
     path(
         "products/<slug:domain>/<slug:product>/<str:action>/",
         views.product_lifecycle,
