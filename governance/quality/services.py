@@ -591,8 +591,15 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
                 declared_fields=declared,
                 allow_samples=samples_allowed(port),
             )
+        finished = []
         for run in port_runs:
-            outcome[run.pk] = record_result(run=run, result=results[run.pk])
+            outcome[run.pk] = record_result(run=run, result=results[run.pk], batch=True)
+            if outcome[run.pk] != "swept":
+                finished.append((run.quality_check, run))
+        # Once per table run, not once per check: incidents in one pass, trust refreshed once.
+        incidents.record_check_results(finished, now=timezone.now())
+        if finished:
+            product_quality_refresh(product=port.product)
     return outcome
 
 
@@ -601,7 +608,9 @@ def samples_allowed(port: OutputPort) -> bool:
     return port.product.classification in ("public", "internal")
 
 
-def record_result(*, run: QualityRun, result: engine.Result) -> str:
+def record_result(*, run: QualityRun, result: engine.Result, batch: bool = False) -> str:
+    """Store a run's result and update its check (state, alert). With batch, the caller
+    records the incidents and refreshes the product's trust once for all its runs."""
     now = timezone.now()
     check = run.quality_check
     n = QualityRun.objects.filter(pk=run.pk, status="running").update(
@@ -619,18 +628,20 @@ def record_result(*, run: QualityRun, result: engine.Result) -> str:
     run.observed = result.observed
     run.message = result.message
     run.finished_at = now
-    _after_result(check, run, now)
+    _after_result(check, run, now, batch=batch)
     return result.status
 
 
-def _after_result(check: QualityCheck, run: QualityRun, now: datetime) -> None:
+def _after_result(check: QualityCheck, run: QualityRun, now: datetime, *, batch=False) -> None:
     previous = check.last_status
     QualityCheck.objects.filter(pk=check.pk).update(last_status=run.status, last_run_at=now)
     check.last_status, check.last_run_at = run.status, now
-    incidents.record_check_results([(check, run)], now=now)
+    if not batch:
+        incidents.record_check_results([(check, run)], now=now)
     if previous != run.status and not (previous == "" and run.status == "passed"):
         alert_state_change(check=check, run=run, previous=previous or "new")
-    product_quality_refresh(product=check.port.product)
+    if not batch:
+        product_quality_refresh(product=check.port.product)
 
 
 # -- alerts and webhooks -----------------------------------------------------------------------
