@@ -92,6 +92,8 @@ lint: ruff
 bench: dev-install
 	$(PY) -m bench
 	$(PY) -m bench.semantic
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
+	  $(PY) -m bench.quality --engines --tables 1 --rows 1000000 --checks 10
 
 # 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
 load: dev-install

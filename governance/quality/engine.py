@@ -52,6 +52,8 @@ _DJANGO_TABLES = {
 def portal_tables() -> set[str]:
     from django.apps import apps
 
+    if not apps.models_ready:  # the engine used outside Django (bench/quality.py)
+        return set(_DJANGO_TABLES)
     return _DJANGO_TABLES | {m._meta.db_table for m in apps.get_models(include_auto_created=True)}
 
 
