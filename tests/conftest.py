@@ -167,16 +167,30 @@ def mesh(request, db):
 
 
 @pytest.fixture(scope="session")
-def collected_static(tmp_path_factory):
-    """`collectstatic` with the production profile, once per test process: the production and
-    database-fault tests share it (they are one xdist group, so one process runs them)."""
+def collected_static(tmp_path_factory, worker_id):
+    """`collectstatic` with the production profile, once per test run: the production and
+    database-fault tests share it. Under xdist the workers share one copy (the first one makes
+    it under a file lock); pytest 9 ignores xdist's groups, so they may run on any worker."""
+    from filelock import FileLock
+
     from tests.prod_env import manage, production_env
 
-    root = tmp_path_factory.mktemp("static")
-    result = manage(
-        "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)), timeout=300
-    )
-    assert result.returncode == 0, result.stderr
+    def collect(root):
+        result = manage(
+            "collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)), timeout=300
+        )
+        assert result.returncode == 0, result.stderr
+        (root / ".complete").touch()
+        return root
+
+    if worker_id == "master":
+        return collect(tmp_path_factory.mktemp("static"))
+    run_dir = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    root = run_dir / "static"
+    with FileLock(str(run_dir / "static.lock")):
+        if not (root / ".complete").exists():
+            root.mkdir(exist_ok=True)
+            collect(root)
     return root
 
 

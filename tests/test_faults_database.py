@@ -16,9 +16,6 @@ from tests.tcp_proxy import TcpProxy
 SESSION = {"Cookie": "sessionid=doesnotexist0000000000000000000000"}
 
 
-pytestmark = pytest.mark.xdist_group("collected_static")
-
-
 @pytest.fixture
 def static_root(collected_static):
     return collected_static

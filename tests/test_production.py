@@ -50,7 +50,6 @@ def test_production_settings_are_hardened():
     assert values["log"] == "json"
 
 
-@pytest.mark.xdist_group("collected_static")
 def test_collectstatic_writes_hashed_compressed_files(collected_static):
     manifest = json.loads((collected_static / "staticfiles.json").read_text())
     hashed = manifest["paths"]["css/portal.css"]
