@@ -151,7 +151,7 @@ def _access_context(request, product):
 
 
 def _activity_context(request, product):
-    entries = audit.entries_for(product)[:100]
+    entries = audit.entries_for(product, user=request.user)
     return {"entries": audit.with_names(connection.hide_in_entries(request.user, product, entries))}
 
 

@@ -12,12 +12,14 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from governance.models import QualityCheck, QualityRun
+from governance.models import DataSource, QualityCheck, QualityRun
+from governance.quality import services as quality_services
 from meshportal.api.auth import token_create
 from meshportal.audit import audit_context
-from products import services
+from products import services, tabs
 from products.models import AccessRequest
 from tests.factories import user
+from usage.models import ProductUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +28,10 @@ DRAFT_TAG = "Zq71 Draft Tag"  # a tag only the draft uses (its slug: zq71-draft-
 LOCATION = "vault.zq93_location"  # a published port's table
 SAMPLE = "zq55sample"  # failing values a quality run sampled
 PURPOSE = "zq38purpose"  # another consumer's access request
+SOURCE = "zq66source"  # the published port's data source (a connection detail)
+SOURCE_HOST = "zq67host.example"  # where that data source lives
+PRINCIPAL = "zq44principal"  # a database user who read the published product (usage)
+HOOK = "zq22hook.example"  # the owning team's webhook target
 
 # Who may see each canary (besides platform staff, who see everything and are not walked).
 AUDIENCE = {
@@ -34,8 +40,13 @@ AUDIENCE = {
     LOCATION: {"owner", "member", "approved"},
     SAMPLE: {"owner", "member", "approved"},
     PURPOSE: {"owner", "bystander"},
+    SOURCE: {"owner", "member", "approved"},
+    SOURCE_HOST: {"owner", "member", "approved"},  # the contract's servers, for who reads data
+    PRINCIPAL: {"owner"},
+    HOOK: {"owner"},
 }
-ROLES = ["anon", "consumer", "other_owner", "approved", "member", "token"]
+# lone_staff: staff without the platform group; council: a delegate with no waiver to decide.
+ROLES = ["anon", "consumer", "other_owner", "approved", "member", "council", "lone_staff", "token"]
 SKIP_NAMESPACES = {"admin"}
 SKIP_NAMES = {"logout", "set_language"}  # GETs that act on the session
 # Filters that would find the draft, written without the canaries (the search box echoes them).
@@ -59,7 +70,20 @@ def _plant(mesh) -> dict:
             tags=[DRAFT_TAG],
         )
         port = published.ports.get()
-        services.port_update(port=port, location=LOCATION)
+        source = DataSource.objects.create(
+            slug="zq66", name=SOURCE, kind="postgresql", host=SOURCE_HOST, database="w"
+        )
+        services.port_update(port=port, location=LOCATION, data_source=source)
+    mesh.lone_staff = user("lone_staff", staff=True)
+    with audit_context(actor=mesh.owner, door="web"):  # audited: the team's Activity lists it
+        quality_services.webhook_create(team=mesh.orders_team, url=f"https://{HOOK}/in")
+        gone = services.product_create(
+            domain=mesh.orders, slug="gone-draft", name=f"Gone {DRAFT}", summary=DRAFT
+        )
+        services.product_delete(product=gone)  # its entry is on the domain's Activity
+    ProductUsage.objects.create(
+        product=published, port=port, principal=PRINCIPAL, day=timezone.localdate(), queries=7
+    )
     check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["x"])
     run = QualityRun.objects.create(
         quality_check=check,
@@ -117,7 +141,7 @@ def _urls(values: dict) -> list[str]:
     import re
 
     urls = set()
-    for route, _ in _patterns():
+    for route, pattern in _patterns():
         if route.startswith(("^static", "static", "media", "mcp")):
             continue
         names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route)
@@ -135,6 +159,8 @@ def _urls(values: dict) -> list[str]:
                 urls.add(url)
                 if not params:
                     urls.add(url + FILTERS)
+                if pattern.name == "product" and params == ["domain", "product"]:
+                    urls.update(f"{url}?tab={t.key}" for t in tabs.tabs())  # every tab
     return sorted(urls)
 
 
@@ -165,7 +191,7 @@ def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox)
             body = r.content.decode(errors="replace") if r.status_code < 500 else ""
             assert r.status_code < 500, f"{role} {url}: {r.status_code}"
             leaks += [f"{role} {url}: {canary}" for canary in hidden if canary in body]
-    assert leaks == []
+    assert leaks == [], "\n".join(leaks)
     # The walk cannot quietly shrink: every role, well over a hundred URLs each.
     assert len(urls) > 150 and cells == len(urls) * len(ROLES) and answered > 300
     # E-mails sent while planting (watchers, owners) carry no location or sample.
@@ -186,6 +212,8 @@ def test_the_canaries_are_visible_to_their_audience(client, mesh):
             "/access/inbox/",
             "/access/mine/",
             "/api/v1/access-requests/",
+            "/products/orders/published-product/?tab=usage",
+            "/teams/orders-team/webhooks/",
         ]:
             body = client.get(url).content.decode()
             seen.update({c: seen[c] | {role} for c in AUDIENCE if c in body})
@@ -195,6 +223,10 @@ def test_the_canaries_are_visible_to_their_audience(client, mesh):
         LOCATION: {"owner", "approved"},
         SAMPLE: {"owner", "approved"},
         PURPOSE: {"owner", "bystander"},
+        SOURCE: {"owner", "approved"},
+        SOURCE_HOST: set(),  # not on these pages
+        PRINCIPAL: {"owner"},
+        HOOK: {"owner"},
     }
     assert AccessRequest.objects.filter(purpose=PURPOSE).count() == 1
 
