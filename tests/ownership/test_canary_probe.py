@@ -235,3 +235,69 @@ def user_named(username):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username=username)
+
+
+def _tool_answer(fn, user, **kwargs) -> str:
+    """A tool's answer as the assistant reads it: the JSON, or the error's message."""
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    from agents.tools import NotFound
+
+    try:
+        return json.dumps(fn(user, **kwargs), default=str, sort_keys=True)
+    except (NotFound, ValidationError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def test_no_canary_reaches_an_assistant_outside_its_audience(mesh):
+    """The MCP door (agents/tools.py, what each tool answers with the caller's token): every
+    read tool, about the draft, the published product and a product that does not exist, as
+    every role. A hidden draft answers like the product that does not exist."""
+    from agents import tools
+
+    _plant(mesh)
+    draft, published, nowhere = (
+        "urn:mesh:orders:draft-product",
+        "urn:mesh:orders:published-product",
+        "urn:mesh:orders:no-such-product",
+    )
+    per_product = [
+        tools.get_product,
+        tools.get_contract,
+        tools.lineage,
+        tools.product_compliance,
+        tools.product_incidents,
+    ]
+    leaks, same = [], []
+    for role in ROLES:
+        if role in ("anon", "token"):  # the MCP door needs a token: it is the user's
+            continue
+        who = getattr(mesh, role)
+        hidden = [c for c, audience in AUDIENCE.items() if role not in audience]
+        answers = {
+            "search": _tool_answer(tools.search_products, who, query="zq71alph"),
+            "search tag": _tool_answer(tools.search_products, who, tag="zq71-draft-tag"),
+            "search drafts": _tool_answer(tools.search_products, who, status=["draft"]),
+            "policies": _tool_answer(tools.list_policies, who, status=""),
+            "glossary": _tool_answer(tools.glossary_lookup, who, query="order"),
+            "my access": _tool_answer(tools.my_access, who),
+        }
+        for fn in per_product:
+            for urn in (draft, published):
+                answers[f"{fn.__name__} {urn}"] = _tool_answer(fn, who, urn=urn)
+            if role not in AUDIENCE[DRAFT]:
+                mine, none = (
+                    _tool_answer(fn, who, urn=draft),
+                    _tool_answer(fn, who, urn=nowhere),
+                )
+                if mine.replace("draft-product", "X") != none.replace("no-such-product", "X"):
+                    same.append(f"{role} {fn.__name__}: {mine} != {none}")
+        leaks += [f"{role} {k}: {c}" for k, a in answers.items() for c in hidden if c in a]
+    assert leaks == [], "\n".join(leaks)
+    assert same == [], "\n".join(same)
+    # ... and the audience does get them through this door (the walk is not blind).
+    assert DRAFT in _tool_answer(tools.search_products, mesh.member, query="zq71alph")
+    assert LOCATION in _tool_answer(tools.get_product, mesh.approved, urn=published)
+    assert SAMPLE in _tool_answer(tools.get_product, mesh.member, urn=published)
