@@ -61,6 +61,11 @@ def _plant(mesh) -> dict:
     draft = mesh.products[("orders", "draft")]
     published = mesh.products[("orders", "published")]
     bystander = user("bystander")
+    # Watchers outside the audience of what follows: they are told, without the values.
+    from products.lineage import services as lineage_services
+
+    for watcher in (mesh.consumer, mesh.other_owner):
+        lineage_services.watch_set(user=watcher, on=True, product=published)
     with audit_context(actor=mesh.owner, door="web"):
         services.product_update(
             product=draft,
@@ -175,8 +180,11 @@ def _client(client, mesh, role, secret):
     return client
 
 
-def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox):
-    values = _plant(mesh)
+def test_no_canary_reaches_a_role_outside_its_audience(
+    client, mesh, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails leave on commit
+        values = _plant(mesh)
     _, secret = token_create(user=mesh.consumer, name="probe")
     urls = _urls(values)
     leaks, cells, answered = [], 0, 0
@@ -194,9 +202,17 @@ def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox)
     assert leaks == [], "\n".join(leaks)
     # The walk cannot quietly shrink: every role, well over a hundred URLs each.
     assert len(urls) > 150 and cells == len(urls) * len(ROLES) and answered > 300
-    # E-mails sent while planting (watchers, owners) carry no location or sample.
+    # E-mails sent while planting (watchers, owners, delegates) carry no canary to a recipient
+    # outside its audience (test users' addresses are <username>@example.com).
+    mailed = []
     for m in mailoutbox:
-        assert LOCATION not in m.body + m.subject and SAMPLE not in m.body + m.subject
+        text = m.subject + m.body + "".join(str(a[0]) for a in getattr(m, "alternatives", []))
+        for to in m.to:
+            who = to.split("@")[0]
+            mailed += [f"{who}: {c}" for c, aud in AUDIENCE.items() if c in text and who not in aud]
+    assert mailed == [], "\n".join(mailed)
+    # The check above is not empty: owners and watchers outside the audience were mailed.
+    assert {"consumer@example.com", "owner@example.com"} <= {t for m in mailoutbox for t in m.to}
 
 
 def test_the_canaries_are_visible_to_their_audience(client, mesh):
