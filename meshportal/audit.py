@@ -175,9 +175,10 @@ def readable(user, entries: Iterable[AuditEntry]) -> list:
             wanted.setdefault(model, set()).add(e.object_id)
     found: dict[tuple[type[models.Model], str], models.Model] = {}
     for model, ids in wanted.items():
-        # select_related(): every non-null parent, to any depth (a field's port's product), so
-        # that asking the rule costs no query per entry.
-        for pk, obj in model._default_manager.select_related().in_bulk(ids).items():
+        # Parents and grandparents (a field's port's product), so that asking the rule costs
+        # no query per entry.
+        rows = model._default_manager.select_related(*_parents(model, depth=2))
+        for pk, obj in rows.in_bulk(ids).items():
             found[model, str(pk)] = obj
     may: dict[tuple[type[models.Model], str], bool] = {}
     kept = []
@@ -193,6 +194,17 @@ def readable(user, entries: Iterable[AuditEntry]) -> list:
         if may[key]:
             kept.append(e)
     return kept
+
+
+def _parents(model: type[models.Model], *, depth: int) -> list[str]:
+    """The non-null foreign keys of model and, to `depth`, of their models (for select_related)."""
+    paths = []
+    for f in model._meta.concrete_fields:
+        if f.many_to_one and not f.null:
+            paths.append(f.name)
+            if depth > 1:
+                paths += [f"{f.name}__{p}" for p in _parents(f.related_model, depth=depth - 1)]
+    return paths
 
 
 def _as_recorded(model: type[models.Model], entry: AuditEntry) -> models.Model | None:
