@@ -202,7 +202,7 @@ def _parents(model: type[models.Model], *, depth: int) -> list[str]:
     for f in model._meta.concrete_fields:
         if f.many_to_one and not f.null:
             paths.append(f.name)
-            if depth > 1:
+            if depth > 1 and f.related_model is not None:
                 paths += [f"{f.name}__{p}" for p in _parents(f.related_model, depth=depth - 1)]
     return paths
 
