@@ -73,6 +73,22 @@ def _reason(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(kwargs: dict[str, Any]) -> None:
+    """A NUL in any text argument is refused, as the API's fields and the pages' forms refuse
+    it (PostgreSQL cannot store it: it would fail deep in a service instead)."""
+    bad = {name: "Null characters are not allowed." for name, v in kwargs.items() if _has_nul(v)}
+    if bad:
+        raise ValidationError(bad)
+
+
 def _call(ctx: Context | None, fn: Callable[..., dict], /, **kwargs: Any) -> dict[str, Any]:
     """Run one tool as the token's user, through the mcp door; refusals become tool errors."""
     close_old_connections()
@@ -81,6 +97,7 @@ def _call(ctx: Context | None, fn: Callable[..., dict], /, **kwargs: Any) -> dic
         wait = token_throttle_wait(token)
         if wait is not None:
             raise ToolError(f"Rate limit reached for this token: try again in {round(wait)} s.")
+        _refuse_nul(kwargs)
         with audit_context(actor=token.user, door=AuditEntry.Door.MCP):
             return fn(token.user, **kwargs)
     except TokenRefused as e:

@@ -253,9 +253,9 @@ def get_contract(user, *, urn: str) -> dict[str, Any]:
 
 
 def _urn_of(key: str) -> str:
-    """A graph's `<domain>/<product>` label as a URN (hidden products keep their label)."""
+    """A graph's `<domain>/<product>` label as a URN."""
     parts = urns.parse(key)
-    return urns.format_urn(*parts) if parts and key != graph.HIDDEN_LABEL else key
+    return urns.format_urn(*parts) if parts else key
 
 
 def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[str, Any]:
@@ -264,8 +264,6 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
     by_id = {n["id"]: n for n in g["nodes"]}
 
     def node(n: dict) -> dict:
-        if n.get("hidden"):
-            return {"urn": None, "hidden": True, "hops": abs(n["depth"])}
         return {
             "urn": _urn_of(n["key"]),
             "name": n["label"],
@@ -283,8 +281,8 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
         "downstream": [node(n) for n in g["nodes"] if n["depth"] > 0],
         "edges": [
             {
-                "from": node(by_id[e["source"]]).get("urn") or "hidden",
-                "to": node(by_id[e["target"]]).get("urn") or "hidden",
+                "from": node(by_id[e["source"]])["urn"],
+                "to": node(by_id[e["target"]])["urn"],
                 "approved": e["approved"],
             }
             for e in g["edges"]
@@ -302,7 +300,6 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
                 for i in affected[: max(1, min(impact_limit, MAX_PAGE_SIZE))]
             ],
             "teams": effect["teams"],
-            "hidden_products": effect["hidden_products"],
         },
     }
 

@@ -16,5 +16,5 @@ def team_members(*, team: Team) -> QuerySet:
     )
 
 
-def team_activity(*, team: Team):
-    return with_names(entries_for(team)[:100])
+def team_activity(*, team: Team, user):
+    return with_names(entries_for(team, user=user))

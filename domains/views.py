@@ -32,7 +32,7 @@ def domain_detail(request, domain: str):
             "children": obj.children.all(),
             "owners": selectors.team_members(team=obj.owner_team),
             "can_create": can(request.user, CREATE_PRODUCT, obj),
-            "entries": audit.with_names(audit.entries_for(obj)[:50]),
+            "entries": audit.with_names(audit.entries_for(obj, user=request.user, limit=50)),
         },
     )
 
@@ -50,7 +50,7 @@ def team_detail(request, team: str):
             .filter(owner_team=obj)
             .order_by("name")[:50],
             "can_manage": can(request.user, MANAGE_TEAM, obj),
-            "entries": selectors.team_activity(team=obj),
+            "entries": selectors.team_activity(team=obj, user=request.user),
             "form": MemberForm(),
         },
     )
@@ -82,7 +82,7 @@ def team_member_add(request, team: str):
             "members": selectors.team_members(team=obj),
             "domains": obj.domains.all(),
             "can_manage": True,
-            "entries": selectors.team_activity(team=obj),
+            "entries": selectors.team_activity(team=obj, user=request.user),
             "form": form,
         },
         status=400,

@@ -147,11 +147,80 @@ def record_many(
     AuditEntry.objects.bulk_create(rows)
 
 
-def entries_for(obj: models.Model):
-    """Entries shown on obj's Activity tab (the object itself and everything scoped to it)."""
-    return AuditEntry.objects.filter(
+def entries_for(obj: models.Model, *, user, limit: int = 100) -> list:
+    """The newest `limit` entries of obj's Activity tab (the object itself and everything scoped
+    to it), less those `user` may not read (`readable`)."""
+    entries = AuditEntry.objects.filter(
         scope_type=ContentType.objects.get_for_model(obj), scope_id=str(obj.pk)
     ).select_related("actor", "content_type")  # the list names each entry's model
+    return readable(user, entries[:limit])
+
+
+def readable(user, entries: Iterable[AuditEntry]) -> list:
+    """The entries user may read. An entry tells what its object held, so it is for those who
+    may see that object (`permissions.can(user, VIEW, obj)`): another person's access request
+    on a product page, another team's webhook on a team page and a deleted draft on its domain's
+    page are left out. An object deleted since is judged by the values its entry recorded.
+    Entries about the page's own object (which the page has already checked) are kept."""
+    from meshportal import permissions
+
+    entries = list(entries)
+    if permissions.is_platform(user):
+        return entries
+    wanted: dict[type[models.Model], set[str]] = {}
+    for e in entries:
+        model = ContentType.objects.get_for_id(e.content_type_id).model_class()
+        own = e.content_type_id == e.scope_type_id and e.object_id == e.scope_id
+        if model is not None and not own and permissions.has_rule(model):
+            wanted.setdefault(model, set()).add(e.object_id)
+    found: dict[tuple[type[models.Model], str], models.Model] = {}
+    for model, ids in wanted.items():
+        # Parents and grandparents (a field's port's product), so that asking the rule costs
+        # no query per entry.
+        rows = model._default_manager.select_related(*_parents(model, depth=2))
+        for pk, obj in rows.in_bulk(ids).items():
+            found[model, str(pk)] = obj
+    may: dict[tuple[type[models.Model], str], bool] = {}
+    kept = []
+    for e in entries:
+        model = ContentType.objects.get_for_id(e.content_type_id).model_class()
+        if model not in wanted or e.object_id not in wanted[model]:
+            kept.append(e)
+            continue
+        key = (model, e.object_id)
+        if key not in may:
+            recorded = found.get(key) or _as_recorded(model, e)
+            may[key] = recorded is not None and permissions.can(user, permissions.VIEW, recorded)
+        if may[key]:
+            kept.append(e)
+    return kept
+
+
+def _parents(model: type[models.Model], *, depth: int) -> list[str]:
+    """The non-null foreign keys of model and, to `depth`, of their models (for select_related)."""
+    paths = []
+    for f in model._meta.concrete_fields:
+        if f.many_to_one and not f.null:
+            paths.append(f.name)
+            if depth > 1 and f.related_model is not None:
+                paths += [f"{f.name}__{p}" for p in _parents(f.related_model, depth=depth - 1)]
+    return paths
+
+
+def _as_recorded(model: type[models.Model], entry: AuditEntry) -> models.Model | None:
+    """An unsaved instance of a deleted object with the values its entry recorded before the
+    deletion (None when the entry does not hold them)."""
+    values = {}
+    for field in model._meta.concrete_fields:
+        recorded = (entry.changes or {}).get(field.name)
+        if isinstance(recorded, list) and len(recorded) == 2 and recorded[0] is not None:
+            values[field.attname] = recorded[0]
+    if not values:
+        return None
+    try:
+        return model(pk=entry.object_id, **values)
+    except (TypeError, ValueError):
+        return None
 
 
 def with_names(entries) -> list:

@@ -152,6 +152,11 @@ def register(model: type, *, rule: Rule | None = None, visibility=None) -> None:
         _visibility[model] = visibility
 
 
+def has_rule(model: type) -> bool:
+    """Whether a rule of its own (or of a parent class) answers for model's objects."""
+    return any(m in _rules for m in model.__mro__)
+
+
 def can(user, action: str, obj: Any) -> bool:
     """May `user` do `action` on `obj`? The single answer every door asks."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:

@@ -1,6 +1,7 @@
 """Where a request may send its user next. Every ``next`` (or other redirect target) that comes
-from a request goes through :func:`safe_next`: the Watch buttons, the login and logout pages, and
-any htmx or form view that returns the user to where they came from. One rule, one place."""
+from a request goes through :func:`safe_next`: the Watch buttons, the request basket's Add button,
+the login and logout pages, and any htmx or form view that returns the user to where they came
+from. One rule, one place."""
 
 from urllib.parse import urlsplit
 

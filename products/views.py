@@ -5,7 +5,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
@@ -30,6 +29,7 @@ from meshportal.permissions import (
     team_roles,
     visible,
 )
+from meshportal.redirects import safe_next
 from meshportal.text import past_tense
 from products import basket, connection, selectors, services, tabs
 from products.contracts import services as contracts
@@ -151,7 +151,7 @@ def _access_context(request, product):
 
 
 def _activity_context(request, product):
-    entries = audit.entries_for(product)[:100]
+    entries = audit.entries_for(product, user=request.user)
     return {"entries": audit.with_names(connection.hide_in_entries(request.user, product, entries))}
 
 
@@ -361,15 +361,6 @@ def access_request_create(request, domain: str, product: str):
     return render(request, "products/access_request_form.html", {"form": form, "product": obj})
 
 
-def _back(request, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
 @require_http_methods(["GET"])
 def product_suggest(request):
     """The product picker: <option>s for its <datalist>, matching what is typed (htmx), only
@@ -400,7 +391,7 @@ def basket_add(request):
         messages.success(request, f"Added {obj.name} to your request basket.")
     else:
         messages.info(request, f"{obj.name} is already in your request basket.")
-    return redirect(_back(request, obj.get_absolute_url()))
+    return redirect(safe_next(request, request.POST.get("next"), obj.get_absolute_url()))
 
 
 @require_POST

@@ -49,6 +49,21 @@ def test_watch_buttons_fall_back_to_the_product_or_domain(client, mesh, target):
     assert response.status_code == 302 and response.url == "/domains/orders/"
 
 
+@pytest.mark.parametrize("target", HOSTILE)
+def test_basket_button_falls_back_to_the_product(client, mesh, target):
+    product = mesh.products[("orders", "published")]
+    client.force_login(mesh.consumer)
+    response = client.post("/access/basket/add/", {"product": product.pk, "next": target})
+    assert response.status_code == 302 and response.url == product.get_absolute_url()
+
+
+def test_basket_button_follows_a_local_next(client, mesh):
+    product = mesh.products[("orders", "published")]
+    client.force_login(mesh.consumer)
+    response = client.post("/access/basket/add/", {"product": product.pk, "next": "/search/?q=a"})
+    assert response.url == "/search/?q=a"
+
+
 def test_watch_button_follows_a_local_next(client, mesh):
     product = mesh.products[("orders", "published")]
     client.force_login(mesh.consumer)

@@ -4,8 +4,8 @@ an attacker's resolver to answer differently: DNS rebinding).
 
 Refused unless the platform allowlist (settings.MESH_WEBHOOK_ALLOWED_HOSTS) names the host or
 the address: schemes other than https (http only with settings.MESH_WEBHOOK_ALLOW_HTTP), and
-any address that is not globally routable — loopback, private, link-local, shared (CGNAT),
-multicast, reserved, unspecified — or that belongs to the portal's own services (its database,
+any address that is not globally routable — loopback, private, link-local, site-local,
+shared (CGNAT), multicast, reserved, unspecified — or that belongs to the portal's own services (its database,
 broker, cache). Every address a name resolves to must pass, not just the first."""
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def _why_not(address: IPAddress, services: set[IPAddress]) -> str | None:
     for what, flag in (
         ("a loopback address", address.is_loopback),
         ("a link-local address", address.is_link_local),
+        ("a site-local address", getattr(address, "is_site_local", False)),
         ("a multicast address", address.is_multicast),
         ("an unspecified address", address.is_unspecified),
         ("a private address", address.is_private),

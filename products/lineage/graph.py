@@ -3,7 +3,8 @@
 Edges are input ports (`InputPort.source_product` → `InputPort.product`). On PostgreSQL one
 recursive CTE with a depth bound collects the reachable edges; elsewhere (SQLite) a loop does
 one query per hop. Every result is visibility-filtered: a product the user may not see (another
-team's draft) appears only as a redacted node, never with its name, domain, team or link.
+team's draft) is left out, with the edges through it, so that every answer is the one the user
+would get if it did not exist (`_visible_edges`).
 """
 
 import logging
@@ -27,7 +28,6 @@ MAX_DEPTH = 6
 # Impact follows edges "transitively"; the bound only protects against pathological meshes
 # (cycles are refused when edges are declared).
 IMPACT_MAX_DEPTH = 50
-HIDDEN_LABEL = "Hidden product"
 logger = logging.getLogger(__name__)
 
 
@@ -198,8 +198,13 @@ def seen_among(user, products: Iterable[DataProduct]) -> set[int]:
     return seen
 
 
-def _label(p: DataProduct, seen: set[int]) -> str:
-    return f"{p.domain.slug}/{p.slug}" if p.pk in seen else HIDDEN_LABEL
+def _visible_edges(user, root: int, edges: set[tuple[int, int]]):
+    """The edges between products user may see, and those products: a hidden product and every
+    edge through it are left out, as if it did not exist (a product reached only through it is
+    not reached). -> (edges, products by id, the ids seen)."""
+    ends = {root} | {pk for edge in edges for pk in edge}
+    products, seen = _load(user, ends)
+    return {(s, d) for s, d in edges if s in seen and d in seen}, products, seen
 
 
 def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> dict:
@@ -207,13 +212,13 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
     depth = max(1, min(int(depth), MAX_DEPTH))
     down = edges_within([product.pk], depth=depth, downstream=True)
     up = edges_within([product.pk], depth=depth, downstream=False)
+    edges, products, seen = _visible_edges(user, product.pk, down | up)
+    down, up = down & edges, up & edges
     hops = {pk: len(path) - 1 for pk, path in _bfs_paths(product.pk, down, downstream=True).items()}
     for pk, path in _bfs_paths(product.pk, up, downstream=False).items():
         hops.setdefault(pk, -(len(path) - 1))
-    edges = down | up
-    products, seen = _load(user, hops)
     # node["badge"] from other apps (governance: the trust score)
-    badges = extensions.node_badges([products[pk] for pk in seen if pk in products])
+    badges = extensions.node_badges([products[pk] for pk in hops if pk in products])
     unapproved = set(
         InputPort.objects.filter(
             source_product_id__isnull=False,
@@ -225,47 +230,32 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
         .values_list("source_product_id", "product_id")
     )
 
-    # Hidden products get opaque ids so that nothing about them (not even their pk) leaks.
-    ids = {pk: (f"p{pk}" if pk in seen else f"hidden{i}") for i, pk in enumerate(sorted(hops))}
+    ids = {pk: f"p{pk}" for pk in hops}
     nodes, domains = [], {}
     for pk, hop in sorted(hops.items(), key=lambda kv: (kv[1], kv[0])):
         p = products.get(pk)
         if p is None:
             continue
-        if pk in seen:
-            domains[p.domain.slug] = p.domain.name
-            nodes.append(
-                {
-                    "id": ids[pk],
-                    "label": p.name,
-                    "key": f"{p.domain.slug}/{p.slug}",
-                    "domain": p.domain.slug,
-                    "domain_name": p.domain.name,
-                    "parent": f"d-{p.domain.slug}",
-                    "team": p.owner_team.name,
-                    "status": p.status,
-                    "url": p.get_absolute_url(),
-                    "depth": hop,
-                    "root": pk == product.pk,
-                    "badge": badges.get(pk),
-                }
-            )
-        else:
-            nodes.append(
-                {
-                    "id": ids[pk],
-                    "label": HIDDEN_LABEL,
-                    "hidden": True,
-                    "depth": hop,
-                    "status": "hidden",
-                    "parent": "d-hidden",
-                }
-            )
+        domains[p.domain.slug] = p.domain.name
+        nodes.append(
+            {
+                "id": ids[pk],
+                "label": p.name,
+                "key": f"{p.domain.slug}/{p.slug}",
+                "domain": p.domain.slug,
+                "domain_name": p.domain.name,
+                "parent": f"d-{p.domain.slug}",
+                "team": p.owner_team.name,
+                "status": p.status,
+                "url": p.get_absolute_url(),
+                "depth": hop,
+                "root": pk == product.pk,
+                "badge": badges.get(pk),
+            }
+        )
     groups = [
         {"id": f"d-{slug}", "label": name, "group": True} for slug, name in sorted(domains.items())
     ]
-    if any(n.get("hidden") for n in nodes):
-        groups.append({"id": "d-hidden", "label": "Not visible to you", "group": True})
     return {
         "root": ids[product.pk],
         "depth": depth,
@@ -421,7 +411,7 @@ class ImpactItem:
     label: str
     depth: int
     path: list[str]
-    product: DataProduct | None = None  # None when the user may not see it
+    product: DataProduct
     team: str = ""
     owners: list[str] = field(default_factory=list)
 
@@ -431,11 +421,6 @@ class Impact:
     subject: str
     items: list[ImpactItem]
     teams: dict[str, list[str]]  # team name -> owner usernames, for visible downstream products
-    hidden: int = 0
-
-    @property
-    def products(self) -> list[ImpactItem]:
-        return [i for i in self.items if i.product is not None]
 
     def as_json(self) -> dict:
         return {
@@ -453,10 +438,9 @@ class Impact:
                     "path": i.path,
                 }
                 for i in self.items
-                if (p := i.product) is not None  # the visible ones, as `products`
+                for p in [i.product]
             ],
             "teams": [{"team": t, "owners": o} for t, o in sorted(self.teams.items())],
-            "hidden_products": self.hidden,
         }
 
 
@@ -479,11 +463,11 @@ def impact(
         downstream=True,
         first_hop_port=port.pk if port is not None else None,
     )
+    edges, products, _ = _visible_edges(user, product.pk, edges)
     paths = _bfs_paths(product.pk, edges, downstream=True)
     paths.pop(product.pk, None)
-    products, seen = _load(user, set(paths) | {product.pk})
-    labels = {pk: _label(p, seen) for pk, p in products.items()}
-    team_ids = {products[pk].owner_team_id for pk in paths if pk in seen}
+    labels = {pk: f"{p.domain.slug}/{p.slug}" for pk, p in products.items()}
+    team_ids = {products[pk].owner_team_id for pk in paths}
     owners: dict[int, list[str]] = {}
     for team_id, username in (
         Membership.objects.filter(team_id__in=team_ids, role=Membership.Role.OWNER)
@@ -491,27 +475,22 @@ def impact(
         .order_by("user__username")
     ):
         owners.setdefault(team_id, []).append(username)
-    items, teams, hidden = [], {}, 0
+    items, teams = [], {}
     for pk, path in sorted(paths.items(), key=lambda kv: (len(kv[1]), labels[kv[0]])):
         p = products[pk]
-        path_labels = [labels[x] for x in path]
-        if pk in seen:
-            team_owners = owners.get(p.owner_team_id, [])
-            items.append(
-                ImpactItem(
-                    label=path_labels[-1],
-                    depth=len(path) - 1,
-                    path=path_labels,
-                    product=p,
-                    team=p.owner_team.name,
-                    owners=team_owners,
-                )
+        team_owners = owners.get(p.owner_team_id, [])
+        items.append(
+            ImpactItem(
+                label=labels[pk],
+                depth=len(path) - 1,
+                path=[labels[x] for x in path],
+                product=p,
+                team=p.owner_team.name,
+                owners=team_owners,
             )
-            teams[p.owner_team.name] = team_owners
-        else:
-            hidden += 1
-            items.append(ImpactItem(label=HIDDEN_LABEL, depth=len(path) - 1, path=path_labels))
-    return Impact(subject=subject, items=items, teams=teams, hidden=hidden)
+        )
+        teams[p.owner_team.name] = team_owners
+    return Impact(subject=subject, items=items, teams=teams)
 
 
 def downstream_ids(product: DataProduct) -> set[int]:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from domains.models import Domain
 from meshportal.forms import SuggestInput, apply_errors
 from meshportal.notifications import SUBSCRIPTION_KINDS, preferences_get, preferences_set
-from meshportal.permissions import EDIT, require, visible
+from meshportal.permissions import EDIT, can, require, visible
 from meshportal.redirects import safe_next
 from products import extensions, selectors, tabs
 from products.lineage import graph as lineage
@@ -99,16 +99,21 @@ def lineage_context(request, product: DataProduct) -> dict:
         )
     )
     shown = lineage.seen_among(user, [i.product for i in consumers])
-    consumed = [i for i in consumers if i.product_id in shown]
-    hidden_consumers = len(consumers) - len(consumed)
+    # A product the user may not see is not there: neither listed nor counted. Its own team
+    # keeps the inputs it declared from a source it can no longer see, to remove them.
+    may_edit = can(user, EDIT, product)
     ports = list(product.ports.all())
     port = next((p for p in ports if p.slug == request.GET.get("port")), None)
     return {
         "ports": ports,
         "impact_port": port,
-        "inputs": [(i, i.source_product_id is None or i.source_product_id in seen) for i in inputs],
-        "consumed_by": consumed,
-        "hidden_consumers": hidden_consumers,
+        "inputs": [
+            (i, visible_source)
+            for i in inputs
+            if (visible_source := i.source_product_id is None or i.source_product_id in seen)
+            or may_edit
+        ],
+        "consumed_by": [i for i in consumers if i.product_id in shown],
         "depth": _depth(request),
         "depths": range(1, lineage.MAX_DEPTH + 1),
         **lineage_services.watch_counts(user, product=product),

@@ -2,6 +2,9 @@
 
 orders/a ──▶ orders/b ──▶ users/c ──▶ users/d (draft, users team only)
     └──(port main)──▶ users/e ──▶ orders/f
+
+A product the user may not see (users/d for the orders team) is not in any answer: the answers
+are those the user would get if it did not exist.
 """
 
 import json
@@ -55,16 +58,32 @@ def test_transitive_impact_exact_set_with_paths_for_the_staff(mesh, graph):
         "users/d": ["orders/a", "orders/b", "users/c", "users/d"],
     }
     assert result.teams == {"Orders Team": ["owner"], "Users Team": ["other_owner"]}
-    assert result.hidden == 0
 
 
-def test_impact_redacts_drafts_the_user_may_not_see(mesh, graph):
+def _without_d(graph):
+    """Forget users/d's input: the graph as it would be if the draft did not exist."""
+    graph["d"].input_ports.all().delete()
+
+
+def test_impact_leaves_out_drafts_the_user_may_not_see(mesh, graph):
     result = lineage.impact(user=mesh.owner, product=graph["a"])
-    labels = [i.label for i in result.items]
-    assert labels == ["orders/b", "users/e", "orders/f", "users/c", "Hidden product"]
-    assert result.hidden == 1
-    assert result.items[-1].path == ["orders/a", "orders/b", "users/c", "Hidden product"]
+    assert [i.label for i in result.items] == ["orders/b", "users/e", "orders/f", "users/c"]
     assert "users/d" not in json.dumps(result.as_json())
+    _without_d(graph)
+    assert lineage.impact(user=mesh.owner, product=graph["a"]).as_json() == result.as_json()
+
+
+def test_impact_does_not_walk_through_a_hidden_draft(mesh, graph):
+    """users/g (published) reads the hidden draft users/d: to the orders team it is not
+    downstream of orders/a, as it would not be without the draft."""
+    g = make_product(mesh.users, "g", team=mesh.users_team)
+    lineage_services.input_port_create(
+        product=g, by=mesh.other_owner, source_port=graph["d"].ports.get(slug="main")
+    )
+    assert "users/g" in {i.label for i in lineage.impact(user=mesh.staff, product=graph["a"]).items}
+    assert "users/g" not in {
+        i.label for i in lineage.impact(user=mesh.owner, product=graph["a"]).items
+    }
 
 
 def test_port_and_field_impact_follow_only_that_port(mesh, graph):
@@ -96,7 +115,8 @@ def test_impact_json_endpoint(client, mesh, graph):
         ("orders/b", "Orders Team", ["owner"], ["orders/a", "orders/b"]),
         ("users/c", "Users Team", ["other_owner"], ["orders/a", "orders/b", "users/c"]),
     ]
-    assert data["hidden_products"] == 1
+    _without_d(graph)
+    assert client.get("/products/orders/a/lineage/impact.json?port=extra").json() == data
     r = client.get("/products/orders/a/lineage/impact.json?port=main&field=amount")
     assert len(r.json()["products"]) == 4
     assert client.get("/products/orders/a/lineage/impact.json?port=nope").status_code == 404
@@ -106,27 +126,20 @@ def test_graph_json_depth_and_redaction(client, mesh, graph):
     client.force_login(mesh.owner)
     data = client.get("/products/users/c/lineage/graph.json?depth=1").json()
     keys = {n.get("key") for n in data["nodes"]}
-    assert keys == {"users/c", "orders/b", None}  # None: the hidden draft d
-    hidden = [n for n in data["nodes"] if n.get("hidden")]
-    assert hidden == [
-        {
-            "id": hidden[0]["id"],
-            "label": "Hidden product",
-            "hidden": True,
-            "depth": 1,
-            "status": "hidden",
-            "parent": "d-hidden",
-        }
-    ]
+    assert keys == {"users/c", "orders/b"}  # not the hidden draft d, not even as a placeholder
     assert "draft" not in json.dumps(data) and f"p{graph['d'].pk}" not in json.dumps(data)
     deeper = client.get("/products/users/c/lineage/graph.json?depth=2").json()
-    assert {n.get("key") for n in deeper["nodes"]} == {"users/c", "orders/b", "orders/a", None}
+    assert {n.get("key") for n in deeper["nodes"]} == {"users/c", "orders/b", "orders/a"}
     root = next(n for n in deeper["nodes"] if n.get("root"))
     assert root["domain"] == "users" and root["url"] == "/products/users/c/"
-    assert {g["id"] for g in deeper["groups"]} == {"d-orders", "d-users", "d-hidden"}
+    assert {g["id"] for g in deeper["groups"]} == {"d-orders", "d-users"}
     client.force_login(mesh.other_owner)
     data = client.get("/products/users/c/lineage/graph.json?depth=1").json()
     assert {n.get("key") for n in data["nodes"]} == {"users/c", "orders/b", "users/d"}
+    client.force_login(mesh.owner)
+    with_d = client.get("/products/users/c/lineage/graph.json?depth=2").content
+    _without_d(graph)
+    assert client.get("/products/users/c/lineage/graph.json?depth=2").content == with_d
 
 
 class PassingBadges(ProductExtension):

@@ -196,10 +196,21 @@ def test_bad_arguments_are_tool_errors_with_a_reason(agent):
         ("request_access", {"urn": PUBLISHED, "purpose": "x", "team": "no-such-team"}),
         ("glossary_lookup", {"query": " "}),
         ("no_such_tool", {}),
+        ("request_access", {"urn": PUBLISHED, "purpose": "a\x00b"}),
+        ("search_products", {"query": "orders\x00", "owner_team": ["x\x00"]}),
     )
 
     assert all(r.error for r in results), results
-    too_big, domain, urn, no_purpose, team, glossary, unknown = (r.error for r in results)
+    too_big, domain, urn, no_purpose, team, glossary, unknown, nul, nuls = (
+        r.error for r in results
+    )
+    # A NUL is refused at the door with the argument it is in, as the API does (PostgreSQL
+    # cannot store one: it failed in the service with a database error).
+    assert nul == "purpose: Null characters are not allowed."
+    assert nuls == (
+        "query: Null characters are not allowed. owner_team: Null characters are not allowed."
+    )
+    assert not AccessRequest.objects.filter(requester=mesh.consumer).exists()
     assert "page_size" in too_big
     assert domain.startswith("domain:")
     assert "No data product not a urn" in urn

@@ -12,12 +12,14 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from governance.models import QualityCheck, QualityRun
+from governance.models import DataSource, QualityCheck, QualityRun
+from governance.quality import services as quality_services
 from meshportal.api.auth import token_create
 from meshportal.audit import audit_context
-from products import services
+from products import services, tabs
 from products.models import AccessRequest
 from tests.factories import user
+from usage.models import ProductUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +28,10 @@ DRAFT_TAG = "Zq71 Draft Tag"  # a tag only the draft uses (its slug: zq71-draft-
 LOCATION = "vault.zq93_location"  # a published port's table
 SAMPLE = "zq55sample"  # failing values a quality run sampled
 PURPOSE = "zq38purpose"  # another consumer's access request
+SOURCE = "zq66source"  # the published port's data source (a connection detail)
+SOURCE_HOST = "zq67host.example"  # where that data source lives
+PRINCIPAL = "zq44principal"  # a database user who read the published product (usage)
+HOOK = "zq22hook.example"  # the owning team's webhook target
 
 # Who may see each canary (besides platform staff, who see everything and are not walked).
 AUDIENCE = {
@@ -34,8 +40,13 @@ AUDIENCE = {
     LOCATION: {"owner", "member", "approved"},
     SAMPLE: {"owner", "member", "approved"},
     PURPOSE: {"owner", "bystander"},
+    SOURCE: {"owner", "member", "approved"},
+    SOURCE_HOST: {"owner", "member", "approved"},  # the contract's servers, for who reads data
+    PRINCIPAL: {"owner"},
+    HOOK: {"owner"},
 }
-ROLES = ["anon", "consumer", "other_owner", "approved", "member", "token"]
+# lone_staff: staff without the platform group; council: a delegate with no waiver to decide.
+ROLES = ["anon", "consumer", "other_owner", "approved", "member", "council", "lone_staff", "token"]
 SKIP_NAMESPACES = {"admin"}
 SKIP_NAMES = {"logout", "set_language"}  # GETs that act on the session
 # Filters that would find the draft, written without the canaries (the search box echoes them).
@@ -50,6 +61,11 @@ def _plant(mesh) -> dict:
     draft = mesh.products[("orders", "draft")]
     published = mesh.products[("orders", "published")]
     bystander = user("bystander")
+    # Watchers outside the audience of what follows: they are told, without the values.
+    from products.lineage import services as lineage_services
+
+    for watcher in (mesh.consumer, mesh.other_owner):
+        lineage_services.watch_set(user=watcher, on=True, product=published)
     with audit_context(actor=mesh.owner, door="web"):
         services.product_update(
             product=draft,
@@ -59,7 +75,20 @@ def _plant(mesh) -> dict:
             tags=[DRAFT_TAG],
         )
         port = published.ports.get()
-        services.port_update(port=port, location=LOCATION)
+        source = DataSource.objects.create(
+            slug="zq66", name=SOURCE, kind="postgresql", host=SOURCE_HOST, database="w"
+        )
+        services.port_update(port=port, location=LOCATION, data_source=source)
+    mesh.lone_staff = user("lone_staff", staff=True)
+    with audit_context(actor=mesh.owner, door="web"):  # audited: the team's Activity lists it
+        quality_services.webhook_create(team=mesh.orders_team, url=f"https://{HOOK}/in")
+        gone = services.product_create(
+            domain=mesh.orders, slug="gone-draft", name=f"Gone {DRAFT}", summary=DRAFT
+        )
+        services.product_delete(product=gone)  # its entry is on the domain's Activity
+    ProductUsage.objects.create(
+        product=published, port=port, principal=PRINCIPAL, day=timezone.localdate(), queries=7
+    )
     check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["x"])
     run = QualityRun.objects.create(
         quality_check=check,
@@ -117,7 +146,7 @@ def _urls(values: dict) -> list[str]:
     import re
 
     urls = set()
-    for route, _ in _patterns():
+    for route, pattern in _patterns():
         if route.startswith(("^static", "static", "media", "mcp")):
             continue
         names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route)
@@ -135,6 +164,8 @@ def _urls(values: dict) -> list[str]:
                 urls.add(url)
                 if not params:
                     urls.add(url + FILTERS)
+                if pattern.name == "product" and params == ["domain", "product"]:
+                    urls.update(f"{url}?tab={t.key}" for t in tabs.tabs())  # every tab
     return sorted(urls)
 
 
@@ -149,8 +180,11 @@ def _client(client, mesh, role, secret):
     return client
 
 
-def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox):
-    values = _plant(mesh)
+def test_no_canary_reaches_a_role_outside_its_audience(
+    client, mesh, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails leave on commit
+        values = _plant(mesh)
     _, secret = token_create(user=mesh.consumer, name="probe")
     urls = _urls(values)
     leaks, cells, answered = [], 0, 0
@@ -165,12 +199,20 @@ def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, mailoutbox)
             body = r.content.decode(errors="replace") if r.status_code < 500 else ""
             assert r.status_code < 500, f"{role} {url}: {r.status_code}"
             leaks += [f"{role} {url}: {canary}" for canary in hidden if canary in body]
-    assert leaks == []
+    assert leaks == [], "\n".join(leaks)
     # The walk cannot quietly shrink: every role, well over a hundred URLs each.
     assert len(urls) > 150 and cells == len(urls) * len(ROLES) and answered > 300
-    # E-mails sent while planting (watchers, owners) carry no location or sample.
+    # E-mails sent while planting (watchers, owners, delegates) carry no canary to a recipient
+    # outside its audience (test users' addresses are <username>@example.com).
+    mailed = []
     for m in mailoutbox:
-        assert LOCATION not in m.body + m.subject and SAMPLE not in m.body + m.subject
+        text = m.subject + m.body + "".join(str(a[0]) for a in getattr(m, "alternatives", []))
+        for to in m.to:
+            who = to.split("@")[0]
+            mailed += [f"{who}: {c}" for c, aud in AUDIENCE.items() if c in text and who not in aud]
+    assert mailed == [], "\n".join(mailed)
+    # The check above is not empty: owners and watchers outside the audience were mailed.
+    assert {"consumer@example.com", "owner@example.com"} <= {t for m in mailoutbox for t in m.to}
 
 
 def test_the_canaries_are_visible_to_their_audience(client, mesh):
@@ -186,6 +228,8 @@ def test_the_canaries_are_visible_to_their_audience(client, mesh):
             "/access/inbox/",
             "/access/mine/",
             "/api/v1/access-requests/",
+            "/products/orders/published-product/?tab=usage",
+            "/teams/orders-team/webhooks/",
         ]:
             body = client.get(url).content.decode()
             seen.update({c: seen[c] | {role} for c in AUDIENCE if c in body})
@@ -195,6 +239,10 @@ def test_the_canaries_are_visible_to_their_audience(client, mesh):
         LOCATION: {"owner", "approved"},
         SAMPLE: {"owner", "approved"},
         PURPOSE: {"owner", "bystander"},
+        SOURCE: {"owner", "approved"},
+        SOURCE_HOST: set(),  # not on these pages
+        PRINCIPAL: {"owner"},
+        HOOK: {"owner"},
     }
     assert AccessRequest.objects.filter(purpose=PURPOSE).count() == 1
 
@@ -203,3 +251,69 @@ def user_named(username):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username=username)
+
+
+def _tool_answer(fn, user, **kwargs) -> str:
+    """A tool's answer as the assistant reads it: the JSON, or the error's message."""
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    from agents.tools import NotFound
+
+    try:
+        return json.dumps(fn(user, **kwargs), default=str, sort_keys=True)
+    except (NotFound, ValidationError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def test_no_canary_reaches_an_assistant_outside_its_audience(mesh):
+    """The MCP door (agents/tools.py, what each tool answers with the caller's token): every
+    read tool, about the draft, the published product and a product that does not exist, as
+    every role. A hidden draft answers like the product that does not exist."""
+    from agents import tools
+
+    _plant(mesh)
+    draft, published, nowhere = (
+        "urn:mesh:orders:draft-product",
+        "urn:mesh:orders:published-product",
+        "urn:mesh:orders:no-such-product",
+    )
+    per_product = [
+        tools.get_product,
+        tools.get_contract,
+        tools.lineage,
+        tools.product_compliance,
+        tools.product_incidents,
+    ]
+    leaks, same = [], []
+    for role in ROLES:
+        if role in ("anon", "token"):  # the MCP door needs a token: it is the user's
+            continue
+        who = getattr(mesh, role)
+        hidden = [c for c, audience in AUDIENCE.items() if role not in audience]
+        answers = {
+            "search": _tool_answer(tools.search_products, who, query="zq71alph"),
+            "search tag": _tool_answer(tools.search_products, who, tag="zq71-draft-tag"),
+            "search drafts": _tool_answer(tools.search_products, who, status=["draft"]),
+            "policies": _tool_answer(tools.list_policies, who, status=""),
+            "glossary": _tool_answer(tools.glossary_lookup, who, query="order"),
+            "my access": _tool_answer(tools.my_access, who),
+        }
+        for fn in per_product:
+            for urn in (draft, published):
+                answers[f"{fn.__name__} {urn}"] = _tool_answer(fn, who, urn=urn)
+            if role not in AUDIENCE[DRAFT]:
+                mine, none = (
+                    _tool_answer(fn, who, urn=draft),
+                    _tool_answer(fn, who, urn=nowhere),
+                )
+                if mine.replace("draft-product", "X") != none.replace("no-such-product", "X"):
+                    same.append(f"{role} {fn.__name__}: {mine} != {none}")
+        leaks += [f"{role} {k}: {c}" for k, a in answers.items() for c in hidden if c in a]
+    assert leaks == [], "\n".join(leaks)
+    assert same == [], "\n".join(same)
+    # ... and the audience does get them through this door (the walk is not blind).
+    assert DRAFT in _tool_answer(tools.search_products, mesh.member, query="zq71alph")
+    assert LOCATION in _tool_answer(tools.get_product, mesh.approved, urn=published)
+    assert SAMPLE in _tool_answer(tools.get_product, mesh.member, urn=published)

@@ -291,6 +291,10 @@ def test_retire_page_does_not_list_a_hidden_downstream_draft(world, client):
     assert page.status_code == 200
     assert "draft-product" not in page.text and "Zq Secret Name" not in page.text
     assert "Retirement is blocked" not in page.text  # a draft is not live: it does not block
+    # The downstream impact reads as if the draft did not exist: not even a placeholder.
+    assert "No product depends on" in page.text and "Hidden product" not in page.text
+    tab = client.get("/products/users/published-product/?tab=lineage").text
+    assert "No product declares this one as an input." in tab and "cannot see" not in tab
     services.product_retire(product=upstream, by=world.other_owner)
     assert DataProduct.objects.get(pk=upstream.pk).status == "retired"
 

@@ -186,3 +186,38 @@ def test_admin_cannot_remove_last_owner_and_saves_nothing(client, mesh):
     team.refresh_from_db()
     assert team.name == "Orders Team"  # the whole save was rolled back
     assert Membership.objects.filter(team=team, user=mesh.owner, role="owner").exists()
+
+
+def test_activity_lists_an_entry_only_to_those_who_may_see_its_object(client, mesh):
+    """An access request's entries (purpose, requester) are for the requester and the product's
+    owners; a webhook's (its URL) for the team's owners; a deleted draft's for nobody but the
+    platform team. The Activity tabs of the product, team and domain leave the others out."""
+    from governance.quality import services as quality_services
+    from meshportal.audit import audit_context
+    from products import services
+    from tests.factories import user
+
+    product = mesh.products[("orders", "published")]
+    asker = user("asker")
+    with audit_context(actor=asker, door="page"):
+        services.access_request_create(product=product, requester=asker, purpose="zqpurpose")
+    with audit_context(actor=mesh.owner, door="page"):
+        quality_services.webhook_create(team=mesh.orders_team, url="https://zqhook.invalid/x")
+        gone = services.product_create(domain=mesh.orders, slug="gone", name="Zqgone draft")
+        services.product_delete(product=gone)
+    pages = {
+        "request": f"{product.get_absolute_url()}?tab=activity",
+        "hook": "/teams/orders-team/",
+        "draft": "/domains/orders/",
+    }
+    canaries = {"request": "zqpurpose", "hook": "zqhook.invalid", "draft": "Zqgone"}
+    readers = {
+        "request": {"owner", "asker", "staff"},
+        "hook": {"owner", "staff"},
+        "draft": {"staff"},
+    }
+    for who in ["owner", "member", "consumer", "asker", "staff"]:
+        client.force_login(getattr(mesh, who, None) or asker)
+        for what, url in pages.items():
+            shown = canaries[what] in client.get(url).text
+            assert shown == (who in readers[what]), (who, what)

@@ -351,3 +351,45 @@ def test_the_demo_source_cannot_reach_the_portal_or_the_server(demo_source, sett
     assert "Connected" in engine.test_connection(demo_source)
     with connection.cursor() as cur:
         cur.execute("SELECT 1")  # the portal's session was not terminated
+
+
+# -- ways out the review did not list, by dialect (the validator alone) --------------------------
+
+MORE_WAYS_OUT = [
+    ("postgresql", "WITH x AS (SELECT * FROM information_schema.tables) SELECT COUNT(*) FROM x"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE id IN (SELECT usesysid FROM pg_user)"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE x IN (TABLE pg_catalog.pg_authid)"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE x = (SELECT setting FROM pg_settings)"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} CROSS JOIN pg_stat_activity"),
+    ("postgresql", "SELECT COUNT(*) FROM generate_series(1, 10)"),
+    ("postgresql", "SELECT COUNT(*) FROM ROWS FROM (generate_series(1, 3))"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object}, LATERAL pg_ls_dir('.') AS d"),
+    ("postgresql", "SELECT query_to_xml('SELECT * FROM auth_user', true, true, '')"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE regclass 'auth_user' IS NOT NULL"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE pg_sleep(100) IS NULL"),
+    ("postgresql", "SELECT COUNT(*) FROM ${object} WHERE txid_current() > 0"),
+    ("postgresql", "SELECT COUNT(*) FROM orders.${object}"),  # another schema's same name
+    ("postgresql", "SELECT COUNT(*) FROM other_db.public.orders"),
+    ("duckdb", "SELECT COUNT(*) FROM '/etc/passwd'"),
+    ("duckdb", "SELECT COUNT(*) FROM read_csv('/etc/passwd')"),
+    ("duckdb", "SELECT COUNT(*) FROM ${object} WHERE getenv('HOME') IS NULL"),
+    ("duckdb", "SELECT COUNT(*) FROM duckdb_settings()"),
+    ("sqlite", "SELECT COUNT(*) FROM pragma_table_info('auth_user')"),
+    ("sqlite", "SELECT load_extension('x')"),
+    ("sqlite", "SELECT COUNT(*) FROM main.auth_user"),
+    ("sqlite", "SELECT COUNT(*) FROM temp.sqlite_temp_master"),
+    ("mysql", "SELECT LOAD_FILE('/etc/passwd')"),
+    ("mysql", "SELECT COUNT(*) FROM mysql.user"),
+    ("mysql", "SELECT COUNT(*) FROM ${object} INTO OUTFILE '/tmp/x'"),
+    ("mysql", "SELECT COUNT(*) FROM ${object} WHERE x = @@version"),
+    ("mysql", "SELECT COUNT(*) FROM ${object} WHERE SLEEP(10)"),
+    ("mysql", "SELECT COUNT(*) FROM information_schema.processlist"),
+]
+
+
+@pytest.mark.parametrize(("kind", "attempt"), MORE_WAYS_OUT, ids=[a[:50] for _, a in MORE_WAYS_OUT])
+def test_more_ways_out_are_refused_in_each_dialect(kind, attempt):
+    from governance.quality.sql import SqlRefused, validate
+
+    with pytest.raises(SqlRefused):
+        validate(attempt, kind=kind, schema="sales", table="orders")

@@ -93,6 +93,10 @@ REFUSED_URLS = [
     "https://224.0.0.1/hook",
     "https://240.0.0.1/hook",
     "https://0.0.0.0/hook",
+    "https://[::ffff:7f00:1]/hook",  # 127.0.0.1, IPv4-mapped, written in hex
+    "https://[fec0::1]/hook",  # site-local (deprecated, still routed inside some networks)
+    "https://[::]/hook",
+    "https://decimal.example.test/hook",  # an A record of 2130706433 is 127.0.0.1
     "https://internal.example.test/hook",  # resolves to a private address (fake DNS)
     "https://mixed.example.test/hook",  # one public and one loopback address
 ]
@@ -106,6 +110,7 @@ def test_saving_a_webhook_to_an_internal_address_is_refused_next_to_the_field(
     answers["localhost"] = [["127.0.0.1"]]
     answers["internal.example.test"] = [["10.1.2.3"]]
     answers["mixed.example.test"] = [[PUBLIC, "127.0.0.1"]]
+    answers["decimal.example.test"] = [[str(ipaddress.ip_address(2130706433))]]
     client.force_login(mesh.owner)
     r = client.post(PAGE, {"url": url, "active": "on"})
     assert r.status_code == 400
