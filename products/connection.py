@@ -12,6 +12,8 @@ functions below. Adding a private field means adding its name here, nowhere else
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from meshportal.permissions import VIEW_CONNECTION, can
@@ -47,6 +49,10 @@ CONNECTION_KEYS = frozenset(
 # Keys removed outright from ODCS documents (rather than shown as HIDDEN) so an export stays a
 # valid document for those who may not see where the data lives.
 DOCUMENT_KEYS = frozenset({"physicalName", "servers", "server"})
+# Keys whose value is SQL a person wrote (a custom check's `sql`, an ODCS rule's `query`): it
+# may name the port's table, which reads `${object}` for everyone else.
+SQL_KEYS = frozenset({"sql", "query"})
+OBJECT = "${object}"
 
 
 def sees_connection(user, product) -> bool:
@@ -74,8 +80,9 @@ def strip_document(doc: Any) -> Any:
     return copy.copy(doc)
 
 
-def strip_yaml(text: str) -> str:
-    """A stored contract document (YAML) as strip_document() would have exported it."""
+def strip_yaml(text: str, locations: list[str]) -> str:
+    """A stored contract document (YAML) as contract_yaml_for() would export it to someone
+    who may not see where its data lives."""
     import yaml
 
     from products.contracts import services as contracts
@@ -84,7 +91,9 @@ def strip_yaml(text: str) -> str:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
         return ""
-    return contracts.dump(strip_document(doc)) if isinstance(doc, dict) else ""
+    if not isinstance(doc, dict):
+        return ""
+    return contracts.dump(hide_sql_in(strip_document(doc), locations))
 
 
 def redact_change(change: dict) -> dict:
@@ -98,11 +107,58 @@ def redact_change(change: dict) -> dict:
     return {**change, "message": f"{where}{last} changed (hidden)."}
 
 
-def redact_text(text: str, secrets: list[str]) -> str:
-    """Free text (a run message) with each known private value replaced by HIDDEN."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(secret, HIDDEN)
+def table_names(locations: Iterable[str | None]) -> list[str]:
+    """Every way the ports' tables are named: each location and its bare table name, longest
+    first (so `sales.orders` goes before `orders`)."""
+    names = set()
+    for loc in locations:
+        if loc:
+            names.add(loc)
+            names.add(re.split(r"[./\\]", loc.rstrip("/"))[-1])
+    return sorted((n for n in names if len(n) >= 3), key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: Iterable[str | None]) -> str:
+    """Free text (a run message) with each port location and its bare table name HIDDEN."""
+    for secret in table_names(secrets):
+        text = re.sub(rf"(?<![\w$]){re.escape(secret)}(?!\w)", HIDDEN, text)
     return text
+
+
+def _sql_name(name: str) -> str:
+    """A pattern for a table name in SQL: each part bare or quoted, any qualifier before it."""
+    parts = [re.escape(p) for p in name.split(".")]
+    part = r"(?:\"{0}\"|`{0}`|\[{0}\]|{0})"
+    qualifier = r"(?:(?:\"[^\"]*\"|`[^`]*`|\[[^\]]*\]|\w+)\.)*"
+    return qualifier + r"\.".join(part.format(p) for p in parts)
+
+
+def hide_in_sql(sql: str, locations: Iterable[str | None]) -> str:
+    """SQL that names the ports' tables, with each name (qualified or bare, quoted or not)
+    written `${object}`, as the check form invites people to write it."""
+    for name in table_names(locations):
+        sql = re.sub(rf"(?<![\w$\"`\]]){_sql_name(name)}(?![\w\"`])", OBJECT, sql, flags=re.I)
+    return sql
+
+
+def hide_sql_in(value: Any, locations: list[str]) -> Any:
+    """A copy of value (dicts and lists, any depth) with SQL under SQL_KEYS through hide_in_sql."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                hide_in_sql(v, locations)
+                if k in SQL_KEYS and isinstance(v, str)
+                else hide_sql_in(v, locations)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [hide_sql_in(v, locations) for v in value]
+    return value
+
+
+def locations_of(product) -> list[str]:
+    return [p.location for p in product.ports.all() if p.location]
 
 
 def hide_in_entries(user, product, entries) -> list:
@@ -110,8 +166,9 @@ def hide_in_entries(user, product, entries) -> list:
     entries = list(entries)
     if sees_connection(user, product):
         return entries
+    locations = locations_of(product)
     for e in entries:
-        e.changes = redact(e.changes)
+        e.changes = hide_sql_in(redact(e.changes), locations)
     return entries
 
 
@@ -121,10 +178,11 @@ def hide_in_versions(user, product, versions) -> list:
     versions = list(versions)
     if sees_connection(user, product):
         return versions
+    locations = locations_of(product)
     for v in versions:
-        v.changelog = [redact_change(c) for c in v.changelog or []]
+        v.changelog = [hide_sql_in(redact_change(c), locations) for c in v.changelog or []]
         if v.document:
-            v.document = strip_yaml(v.document)
+            v.document = strip_yaml(v.document, locations)
     return versions
 
 
@@ -132,7 +190,8 @@ def hide_in_changes(user, product, changes: list) -> list:
     """Computed contract changes (objects with path/message) as user may read them."""
     if sees_connection(user, product):
         return changes
-    return [type(c)(**redact_change(dict(c.__dict__))) for c in changes]
+    locations = locations_of(product)
+    return [type(c)(**hide_sql_in(redact_change(dict(c.__dict__)), locations)) for c in changes]
 
 
 def hide_in_runs(user, product, runs) -> list:
@@ -141,7 +200,7 @@ def hide_in_runs(user, product, runs) -> list:
     runs = list(runs)
     if sees_connection(user, product):
         return runs
-    secrets = [p.location for p in product.ports.all()]
+    secrets = locations_of(product)
     for r in runs:
         if r is None:
             continue
@@ -156,4 +215,6 @@ def contract_yaml_for(user, product) -> str:
     from products.contracts import services as contracts
 
     doc = contracts.export_document(product)
-    return contracts.dump(doc if sees_connection(user, product) else strip_document(doc))
+    if sees_connection(user, product):
+        return contracts.dump(doc)
+    return contracts.dump(hide_sql_in(strip_document(doc), locations_of(product)))

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 DRAFT = "zq71draft"  # in the draft's name, summary and description
 DRAFT_TAG = "Zq71 Draft Tag"  # a tag only the draft uses (its slug: zq71-draft-tag)
 LOCATION = "vault.zq93_location"  # a published port's table
+TABLE = "zq93_location"  # the same table by its bare name (custom SQL, engine messages)
 SAMPLE = "zq55sample"  # failing values a quality run sampled
 PURPOSE = "zq38purpose"  # another consumer's access request
 SOURCE = "zq66source"  # the published port's data source (a connection detail)
@@ -38,6 +39,7 @@ AUDIENCE = {
     DRAFT: {"owner", "member"},
     DRAFT_TAG: {"owner", "member"},
     LOCATION: {"owner", "member", "approved"},
+    TABLE: {"owner", "member", "approved"},
     SAMPLE: {"owner", "member", "approved"},
     PURPOSE: {"owner", "bystander"},
     SOURCE: {"owner", "member", "approved"},
@@ -90,6 +92,24 @@ def _plant(mesh) -> dict:
         product=published, port=port, principal=PRINCIPAL, day=timezone.localdate(), queries=7
     )
     check = QualityCheck.objects.create(port=port, name="ids", kind="missing", columns=["x"])
+    with audit_context(actor=mesh.owner, door="web"):  # audited: the Activity tab lists them
+        for name, table in (("by location", LOCATION), ("by table", TABLE)):
+            quality_services.check_create(
+                port=port,
+                name=name,
+                kind="custom_sql",
+                params={"sql": f"SELECT COUNT(*) FROM {table} WHERE x IS NULL", "max": 0},
+                by=mesh.owner,
+                verify_columns=False,
+            )
+    QualityRun.objects.create(  # the engine names the bare table in its messages
+        quality_check=port.quality_checks.get(name="by table"),
+        trigger="manual",
+        status="error",
+        message=f"Column x does not exist in {TABLE}.",
+        deadline=timezone.now() + timedelta(minutes=5),
+        finished_at=timezone.now(),
+    )
     run = QualityRun.objects.create(
         quality_check=check,
         trigger="manual",
@@ -237,6 +257,7 @@ def test_the_canaries_are_visible_to_their_audience(client, mesh):
         DRAFT: {"owner"},
         DRAFT_TAG: {"owner"},
         LOCATION: {"owner", "approved"},
+        TABLE: {"owner", "approved"},
         SAMPLE: {"owner", "approved"},
         PURPOSE: {"owner", "bystander"},
         SOURCE: {"owner", "approved"},

@@ -131,3 +131,62 @@ def test_admin_port_list_hides_locations_from_staff_without_access(client, mesh,
     assert SECRET not in client.get(f"/admin/products/dataproduct/{moved.pk}/change/").text
     client.force_login(mesh.staff)
     assert SECRET in client.get("/admin/products/outputport/").text
+
+
+def test_custom_sql_names_the_table_as_object_for_people_without_access(mesh, moved):
+    """Custom SQL may name the port's table (qualified, bare or quoted): who may not see where
+    the data lives reads `${object}` there — API, export, stored versions — and the SQL still
+    says what it checks; who may reads it as written."""
+    import yaml
+
+    from governance.models import DataSource
+    from governance.quality import services as quality
+
+    sql = 'SELECT COUNT(*) FROM "vault"."canary_table_9f2" t WHERE t.order_id IS NULL'
+    port = moved.ports.get()
+    port.data_source = DataSource.objects.create(slug="wh", name="Warehouse", kind="postgresql")
+    port.save(update_fields=["data_source"])
+    with audit_context(actor=mesh.owner, door="web"):
+        check = quality.check_create(
+            port=port,
+            name="nulls by sql",
+            kind="custom_sql",
+            params={"sql": sql, "max": 0},
+            by=mesh.owner,
+            verify_columns=False,
+        )
+        # The next stored version's document carries the rule too.
+        services.product_update(product=moved, summary="Now with a rule")
+    c = APIClient()
+    c.force_authenticate(mesh.consumer)
+    shown = c.get(f"/api/v1/quality-checks/{check.pk}/").json()["params"]["sql"]
+    assert shown == "SELECT COUNT(*) FROM ${object} t WHERE t.order_id IS NULL"
+    rules = yaml.safe_load(c.get(f"{API}/contract").content)["schema"][0]["quality"]
+    assert "SELECT COUNT(*) FROM ${object} t WHERE t.order_id IS NULL" in [
+        r.get("query") for r in rules
+    ]
+    versions = c.get(f"{API}/contract/versions/").json()["results"]
+    latest = c.get(f"{API}/contract/versions/{versions[0]['number']}/").content.decode()
+    assert "canary_table_9f2" not in latest and "${object}" in latest
+    c.force_authenticate(mesh.approved)
+    assert c.get(f"/api/v1/quality-checks/{check.pk}/").json()["params"]["sql"] == sql
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select 1 from canary_table_9f2",
+        "select 1 from vault.canary_table_9f2",
+        "select 1 from VAULT.Canary_Table_9f2",
+        'select 1 from "vault"."canary_table_9f2"',
+        "select 1 from `vault`.`canary_table_9f2`",
+        "select 1 from [vault].[canary_table_9f2]",
+        "select 1 from warehouse.vault.canary_table_9f2",
+    ],
+)
+def test_every_spelling_of_the_table_is_hidden(sql):
+    from products.connection import hide_in_sql
+
+    assert hide_in_sql(sql, [SECRET]) == "select 1 from ${object}"
+    # A longer name that only starts like the table is another table, left as written.
+    assert hide_in_sql("select 1 from canary_table_9f2_old", [SECRET]).endswith("_9f2_old")
