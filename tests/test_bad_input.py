@@ -194,6 +194,32 @@ def test_deep_json_api_body(mesh, url):
 
 
 @pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "n", "kind": "custom_sql", "params": {"sql": "select\x00 1"}}, "params.sql"),
+        (
+            {"name": "n", "kind": "accepted_values", "params": {"values": ["a", "b\x00"]}},
+            "params.values[1]",
+        ),
+        ({"name": "n", "kind": "missing", "params": {"k\x00": 1}}, "params.k\x00"),
+    ],
+    ids=["nested-value", "in-a-list", "in-a-key"],
+)
+def test_nul_in_a_nested_json_value_names_its_path(mesh, body, field):
+    """Text never holds a NUL byte (PostgreSQL refuses it): anywhere in a JSON body it is a 400
+    that names where it is, as for a top-level field, and nothing is written."""
+    from governance.models import QualityCheck
+
+    port = mesh.products[("orders", "published")].ports.get()
+    r = api(mesh.owner).post("/api/v1/quality-checks/", {**body, "port": port.pk}, format="json")
+    assert r.status_code == 400, r.content[:300]
+    fields = _fields(r)
+    assert "NUL" in "".join(fields.values())
+    assert field in fields
+    assert not QualityCheck.objects.filter(name="n").exists()
+
+
+@pytest.mark.parametrize(
     "body, content_type",
     [
         ('{"a": ' * DEEP + "1" + "}" * DEEP, "application/json"),

@@ -1,6 +1,8 @@
 """What every API endpoint shares: permissions from the one permission model, pagination with
 counts, and errors as JSON naming the field and the reason (400, never a 500)."""
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
@@ -141,9 +143,31 @@ def json_depth_exceeds(value, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def nul_path(value) -> str | None:
+    """The path (`params.sql`, `tags[2]`, as flatten_errors writes it) of the first key or string in value that holds
+    a NUL byte, or None. Iterative, like json_depth_exceeds."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                where = f"{path}.{k}" if path else str(k)
+                if "\x00" in str(k):
+                    return where
+                stack.append((v, where))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser with a depth limit: a 100,000-deep body is a 400 with the reason,
-    quickly, not a RecursionError (500) here or in code that walks the data later."""
+    quickly, not a RecursionError (500) here or in code that walks the data later. A NUL byte
+    anywhere (text never holds one; PostgreSQL refuses it) is refused here with its path, so a
+    nested value (a check's `params`, a JSON field) is named as a top-level field would be."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         too_deep = f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels."
@@ -153,4 +177,9 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(too_deep) from None
         if json_depth_exceeds(data):
             raise exceptions.ParseError(too_deep)
+        where = nul_path(data)
+        if where is not None:
+            raise exceptions.ValidationError(
+                {where or "non_field_errors": ["Contains a NUL byte, which text may not hold."]}
+            )
         return data
