@@ -77,7 +77,7 @@ def _search_page(request, *, title: str):
     }
     if not page.object_list:
         ctx["suggestion"] = search.suggest(
-            visible(request.user, DataProduct.objects.all()), result.q
+            visible(request.user, DataProduct.objects.all()), result.q, spelling=result.spelling
         )
         ctx["popular"] = discovery.popular(user=request.user)
     partial = request.htmx and not request.htmx.history_restore_request

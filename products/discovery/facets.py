@@ -100,6 +100,8 @@ class SearchResult:
     facets: list[dict]
     q: str
     sort: str
+    # spelling corrections made while searching, for search.suggest (see search_products)
+    spelling: dict = field(default_factory=dict)
 
 
 def search(*, user, data) -> SearchResult:
@@ -109,7 +111,8 @@ def search(*, user, data) -> SearchResult:
     fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
     cleaned = fs.form.cleaned_data
     q = (data.get("q") or "").strip()
-    searched = search_products(base, q) if q else base
+    spelling: dict = {}
+    searched = search_products(base, q, spelling=spelling) if q else base
     sort = data.get("sort") or "relevance"  # without q, relevance means name
     qs = searched
     for name, value in cleaned.items():
@@ -122,6 +125,7 @@ def search(*, user, data) -> SearchResult:
         facet_counts(base=base, searched=searched if q else None, fs=fs, cleaned=cleaned),
         q,
         sort,
+        spelling,
     )
 
 

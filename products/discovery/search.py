@@ -168,9 +168,10 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
 # -- searching -------------------------------------------------------------------------------
 
 
-def search_products(queryset: QuerySet, q: str) -> QuerySet:
+def search_products(queryset: QuerySet, q: str, *, spelling: dict | None = None) -> QuerySet:
     """The products of `queryset` matching `q`, annotated with `search_rank` (higher is better)
-    and, on PostgreSQL, `search_headline`; ordered best first.
+    and, on PostgreSQL, `search_headline`; ordered best first. `spelling`: a dict that keeps a
+    spelling correction made on the way, so that "Did you mean …?" (suggest) reuses it.
 
     With semantic search on (products.discovery.semantic), the keyword ranking and the products
     closest in meaning are fused by reciprocal rank fusion; `queryset` still decides what may
@@ -178,7 +179,10 @@ def search_products(queryset: QuerySet, q: str) -> QuerySet:
     words = terms(q)
     if not words:
         return queryset
-    match = (_match_postgres if _is_postgres() else _match_sqlite)(queryset, words)
+    if _is_postgres():
+        match = _match_postgres(queryset, words)
+    else:
+        match = _match_sqlite(queryset, words, {} if spelling is None else spelling)
     keyword = match.ranked(queryset.filter(match.where))
     if not semantic.enabled():
         return keyword
@@ -299,9 +303,9 @@ def _sqlite_match(words: list[str]) -> Q:
     return cond
 
 
-def _match_sqlite(queryset: QuerySet, words: list[str]) -> _Match:
+def _match_sqlite(queryset: QuerySet, words: list[str], spelling: dict) -> _Match:
     if not queryset.filter(_sqlite_match(words)).exists():
-        corrected = correct(queryset, words)
+        corrected = spelling[tuple(words)] = correct(queryset, words)
         if corrected != words:
             words = corrected
     first = words[0]
@@ -339,13 +343,11 @@ def vocabulary(queryset: QuerySet, near: list[str] | None = None) -> set[str]:
             # The operator's default threshold (0.6) misses one-letter typos in short words.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [WORD_THRESHOLD])
-        for name in queryset.filter(close).order_by().values_list("name", flat=True):
-            words.update(terms(name))
-        tags = Tag.objects.filter(close, products__in=ids).values_list("name", flat=True)
-        for name in tags.order_by().distinct():  # no default ordering: distinct names only
-            words.update(terms(name))
-        fields = SchemaField.objects.filter(close, port__product__in=ids)
-        for name in fields.order_by().values_list("name", flat=True).distinct():
+        # Names, tags and field names in one query (a UNION: distinct names only).
+        names = queryset.filter(close).order_by().values_list("name", flat=True)
+        tags = Tag.objects.filter(close, products__in=ids).order_by().values_list("name")
+        fields = SchemaField.objects.filter(close, port__product__in=ids).order_by()
+        for name in names.union(tags, fields.values_list("name")).order_by():
             words.update(terms(name.replace("_", " ")))
     return {w for w in words if len(w) > 2}
 
@@ -363,12 +365,14 @@ def correct(queryset: QuerySet, words: list[str]) -> list[str]:
     return out
 
 
-def suggest(queryset: QuerySet, q: str) -> str | None:
-    """A close spelling of `q` for "Did you mean …?", or None when q is spelt as products are."""
+def suggest(queryset: QuerySet, q: str, *, spelling: dict | None = None) -> str | None:
+    """A close spelling of `q` for "Did you mean …?", or None when q is spelt as products are.
+    `spelling`: what search_products already corrected for this queryset (no second look)."""
     words = terms(q)
     if not words:
         return None
-    fixed = correct(queryset, words)
+    known = (spelling or {}).get(tuple(words))
+    fixed = known if known is not None else correct(queryset, words)
     return " ".join(fixed) if fixed != words else None
 
 

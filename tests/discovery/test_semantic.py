@@ -104,10 +104,10 @@ def test_query_count_with_vectors_does_not_grow(client, mesh, django_assert_max_
     add_churn_products(mesh)
     client.force_login(mesh.consumer)
     client.get("/search/", {"q": "warm"})  # loads the vectors into memory
-    # 16: the keyword search's 15 at most and one for which of the nearest products the user
-    # may see, with the keyword ranks to fuse and the vectors' stamp (is the in-memory copy
+    # 15, the page's budget, with the one look at the vectors: which of the nearest products the
+    # user may see, with the keyword ranks to fuse and the vectors' stamp (is the in-memory copy
     # current?).
-    with django_assert_max_num_queries(16) as small:
+    with django_assert_max_num_queries(15) as small:
         assert client.get("/search/", {"q": QUERY}).status_code == 200
     count = len(small.captured_queries)  # now: the next request resets the log
     with audit_context(door="command"):
