@@ -91,6 +91,13 @@ class ProductExtension:
         """A section below the Lineage tab: {"template": ..., **context}, or None."""
         return None
 
+    def observed_edges(self) -> Iterable[tuple[int, int, int]]:
+        """Edges seen rather than declared (usage: a query read the source port's table and
+        wrote the product's), as (source product id, source port id, product id). The mesh
+        map and impact analysis add them when asked (`?observed=1`); products filters them
+        by visibility like declared edges."""
+        return ()
+
 
 @cache
 def installed() -> tuple[ProductExtension, ...]:
@@ -176,6 +183,17 @@ def node_badges(products) -> dict[int, dict]:
     for ext in _adding("node_badges"):
         badges.update(ext.node_badges(products))
     return badges
+
+
+def observed_edges() -> set[tuple[int, int, int]]:
+    """(source product id, source port id, product id) edges every extension observed, without
+    an edge from a product to itself."""
+    return {
+        (s, port, d)
+        for ext in _adding("observed_edges")
+        for s, port, d in ext.observed_edges()
+        if s != d
+    }
 
 
 def lineage_sections(request, product) -> list[dict]:

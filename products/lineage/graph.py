@@ -5,6 +5,10 @@ recursive CTE with a depth bound collects the reachable edges; elsewhere (SQLite
 one query per hop. Every result is visibility-filtered: a product the user may not see (another
 team's draft) is left out, with the edges through it, so that every answer is the one the user
 would get if it did not exist (`_visible_edges`).
+
+Observed edges (what the warehouses' query logs show products reading, from the extensions:
+`products.extensions.observed_edges`) join declared ones when asked: impact analysis and the
+mesh map take `observed=True`, and mark what only observed edges reach.
 """
 
 import logging
@@ -143,6 +147,46 @@ def _bfs_paths(root: int, edges: set[tuple[int, int]], *, downstream: bool) -> d
                 paths[nxt] = paths[node] + [nxt]
                 queue.append(nxt)
     return paths
+
+
+def with_observed(
+    root: int, declared: set[tuple[int, int]], *, first_hop_port: int | None = None
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Everything downstream of root over declared and observed edges together, from the
+    declared walk already done: (declared edges, observed edges). One query for the observed
+    edges (an extension's), and one declared walk per hop that an observed edge opens."""
+    adjacent: dict[int, set[tuple[int, int]]] = {}
+    for s, port, d in extensions.observed_edges():
+        adjacent.setdefault(s, set()).add((port, d))
+    declared, observed = set(declared), set()
+    if not adjacent:
+        return declared, observed
+    reached = {root} | {d for _, d in declared}
+    first = {
+        (root, d)
+        for port, d in adjacent.get(root, ())
+        if first_hop_port is None or port == first_hop_port
+    }
+    observed |= first
+    frontier = reached - {root}  # expanded along their observed edges next
+    opened = {d for _, d in first} - reached
+    reached |= opened
+    while frontier or opened:
+        if opened:  # declared edges from products only an observed edge reached
+            more = edges_within(opened, depth=IMPACT_MAX_DEPTH, downstream=True)
+            declared |= more
+            newly = {d for _, d in more} - reached
+            reached |= newly
+            frontier |= opened | newly
+            opened = set()
+        for node in frontier:
+            for _, d in adjacent.get(node, ()):
+                observed.add((node, d))
+                if d not in reached:
+                    opened.add(d)
+                    reached.add(d)
+        frontier = set()
+    return declared, observed - declared
 
 
 # -- nodes, with visibility --------------------------------------------------------------------
@@ -414,6 +458,7 @@ class ImpactItem:
     product: DataProduct
     team: str = ""
     owners: list[str] = field(default_factory=list)
+    observed: bool = False  # reached only through an edge seen in the query logs, not declared
 
 
 @dataclass
@@ -421,10 +466,12 @@ class Impact:
     subject: str
     items: list[ImpactItem]
     teams: dict[str, list[str]]  # team name -> owner usernames, for visible downstream products
+    with_observed: bool = False  # observed edges were asked for
 
     def as_json(self) -> dict:
         return {
             "subject": self.subject,
+            "observed_included": self.with_observed,
             "products": [
                 {
                     "product": i.label,
@@ -436,6 +483,7 @@ class Impact:
                     "owners": i.owners,
                     "depth": i.depth,
                     "path": i.path,
+                    "observed": i.observed,
                 }
                 for i in self.items
                 for p in [i.product]
@@ -445,12 +493,19 @@ class Impact:
 
 
 def impact(
-    *, user, product: DataProduct, port: OutputPort | None = None, field: SchemaField | None = None
+    *,
+    user,
+    product: DataProduct,
+    port: OutputPort | None = None,
+    field: SchemaField | None = None,
+    observed: bool = False,
 ) -> Impact:
     """Every product downstream of product (or of one of its ports or fields), transitively,
     with one shortest path each, and the teams owning them.
 
-    Input ports are declared per output port, so a field's impact is its port's impact.
+    Input ports are declared per output port, so a field's impact is its port's impact. With
+    `observed`, edges seen in the query logs count too: a product reached only through them is
+    marked `observed`, and one reached through declared edges keeps its declared path.
     """
     if field is not None:
         port = field.port
@@ -463,8 +518,17 @@ def impact(
         downstream=True,
         first_hop_port=port.pk if port is not None else None,
     )
-    edges, products, _ = _visible_edges(user, product.pk, edges)
+    seen_only: set[tuple[int, int]] = set()
+    if observed:
+        edges, seen_only = with_observed(
+            product.pk, edges, first_hop_port=port.pk if port is not None else None
+        )
+    edges, products, _ = _visible_edges(user, product.pk, edges | seen_only)
     paths = _bfs_paths(product.pk, edges, downstream=True)
+    declared_paths = (
+        _bfs_paths(product.pk, edges - seen_only, downstream=True) if seen_only else paths
+    )
+    paths = {pk: declared_paths.get(pk, path) for pk, path in paths.items()}
     paths.pop(product.pk, None)
     labels = {pk: f"{p.domain.slug}/{p.slug}" for pk, p in products.items()}
     team_ids = {products[pk].owner_team_id for pk in paths}
@@ -487,10 +551,11 @@ def impact(
                 product=p,
                 team=p.owner_team.name,
                 owners=team_owners,
+                observed=pk not in declared_paths,
             )
         )
         teams[p.owner_team.name] = team_owners
-    return Impact(subject=subject, items=items, teams=teams)
+    return Impact(subject=subject, items=items, teams=teams, with_observed=observed)
 
 
 def downstream_ids(product: DataProduct) -> set[int]:
