@@ -393,11 +393,33 @@ def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     return result
 
 
-def mesh_map(*, user) -> dict:
+def _observed_domain_pairs(user) -> dict[tuple[int, int], int]:
+    """Product pairs per pair of different domains that the query logs show but no input port
+    declares, among the products user may see (a hidden draft and its edges are left out)."""
+    pairs = {(s, d) for s, _, d in extensions.observed_edges()}
+    if not pairs:
+        return {}
+    ids = {pk for pair in pairs for pk in pair}
+    products, seen = _load(user, ids)
+    declared = set(
+        InputPort.objects.filter(_among(ids, "source_product_id"), _among(ids, "product_id"))
+        .order_by()
+        .values_list("source_product_id", "product_id")
+        .distinct()
+    )
+    return _domain_pairs(
+        (s, d, products[s].domain_id, products[d].domain_id)
+        for s, d in pairs - declared
+        if s in seen and d in seen
+    )
+
+
+def mesh_map(*, user, observed: bool = False) -> dict:
     """Domains as nodes (sized by visible products), edges weighted by product dependencies.
 
     The public part (see `_public_mesh`) plus what only this user sees: drafts of their teams
-    (all drafts for the platform team), and the edges that touch them.
+    (all drafts for the platform team), and the edges that touch them. With `observed`, also
+    `observed_edges`: dependencies between domains seen in the query logs but not declared.
     """
     public_counts, public_weights = _public_mesh()
     own = dict(
@@ -444,7 +466,13 @@ def mesh_map(*, user) -> dict:
         {"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
         for (s, t), n in sorted(weights.items())
     ]
-    return {"nodes": nodes, "edges": edges}
+    data = {"nodes": nodes, "edges": edges}
+    if observed:
+        data["observed_edges"] = [
+            {"id": f"o{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
+            for (s, t), n in sorted(_observed_domain_pairs(user).items())
+        ]
+    return data
 
 
 # -- impact ------------------------------------------------------------------------------------

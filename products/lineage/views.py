@@ -256,11 +256,31 @@ def domain_watch(request, domain: str):
 
 
 def mesh_map(request):
-    return render(request, "products/lineage/mesh.html", {})
+    """The map (drawn from mesh.json) and the same dependencies as a table, its text
+    alternative; `?observed=1` adds those seen in the query logs but not declared."""
+    observed = _observed(request)
+    data = lineage.mesh_map(user=request.user, observed=observed)
+    names = {n["id"]: n["label"] for n in data["nodes"]}
+    rows = [
+        {
+            "source": names[e["source"]],
+            "target": names[e["target"]],
+            "weight": e["weight"],
+            "observed": kind,
+        }
+        for kind, key in ((False, "edges"), (True, "observed_edges"))
+        for e in data.get(key, ())
+    ]
+    rows.sort(key=lambda r: (r["source"], r["target"], r["observed"]))
+    return render(
+        request,
+        "products/lineage/mesh.html",
+        {"observed": observed, "dependencies": rows, "domains": data["nodes"]},
+    )
 
 
 def mesh_json(request):
-    return JsonResponse(lineage.mesh_map(user=request.user))
+    return JsonResponse(lineage.mesh_map(user=request.user, observed=_observed(request)))
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,10 +1,13 @@
-"""Observed edges in impact analysis (`?observed=1`): the impact page, its JSON, the Lineage
-tab's checkbox and the deprecate page; a draft the user may not see is never in the answer.
+"""Observed edges (`?observed=1`) in impact analysis (the impact page, its JSON, the Lineage
+tab's checkbox, the deprecate page) and on the mesh map; a draft the user may not see is never
+in the answer.
 
     orders/published ──(observed: svc_users writes crm.users from sales.orders)──▶ users/published
     users/published ──(declared)──▶ users/deprecated
     orders/published ──(observed)──▶ users/draft (the users team's draft) ──(declared)──▶ orders/f
 """
+
+import os
 
 import pytest
 
@@ -137,3 +140,102 @@ def test_the_deprecate_page_lists_observed_consumers_when_asked(observed, client
     assert "users/published-product" not in page
     page = client.get(f"{ORDERS}/deprecate/?observed=1").text
     assert "users/published-product" in page and ">observed<" in page
+
+
+def _observed_weights(data) -> dict[tuple[str, str], int]:
+    names = {n["id"]: n["slug"] for n in data["nodes"]}
+    return {(names[e["source"]], names[e["target"]]): e["weight"] for e in data["observed_edges"]}
+
+
+def test_mesh_map_adds_undeclared_observed_dependencies_visible_to_the_user(observed, client):
+    client.force_login(observed.consumer)
+    assert "observed_edges" not in client.get("/lineage/mesh.json").json()
+    data = client.get("/lineage/mesh.json?observed=1").json()
+    assert _observed_weights(data) == {("orders", "users"): 1}  # not the users team's draft
+    client.force_login(observed.other_owner)
+    data = client.get("/lineage/mesh.json?observed=1").json()
+    assert _observed_weights(data) == {("orders", "users"): 2}
+
+
+def test_a_declared_dependency_is_not_drawn_again_as_observed(observed, client):
+    m = observed
+    lineage_services.input_port_create(
+        product=m.users_product, by=m.other_owner, source_port=m.orders_product.ports.get()
+    )
+    client.force_login(m.consumer)
+    data = client.get("/lineage/mesh.json?observed=1").json()
+    assert _observed_weights(data) == {}
+    assert [(e["source"], e["target"]) for e in data["edges"]] == [
+        (f"d{m.orders.pk}", f"d{m.users.pk}")
+    ]
+
+
+def test_mesh_page_toggle_legend_and_table(observed, client, django_assert_max_num_queries):
+    client.force_login(observed.consumer)
+    page = client.get("/lineage/mesh/").text
+    assert 'id="mesh-observed"' in page and "observed, not declared" not in page
+    assert 'data-url="/lineage/mesh.json"' in page
+    with django_assert_max_num_queries(14):
+        page = client.get("/lineage/mesh/?observed=1").text
+    assert 'data-url="/lineage/mesh.json?observed=1"' in page
+    assert "dashed: observed in the warehouses' query logs, not declared" in page
+    table = page.split('id="mesh-dependencies"')[1].split("</table>")[0]
+    assert "<td>Orders</td><td>Users</td><td>1</td>" in table and "observed, not declared" in table
+
+
+@pytest.mark.browser
+def test_browser_draws_observed_dependencies_dashed(live_server, transactional_db):
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    from governance.models import DataSource
+    from tests.factories import PASSWORD, build_mesh
+    from usage.formats import read_batch
+    from usage.services import usage_ingest
+
+    m = build_mesh()
+    source = DataSource.objects.create(
+        slug="wh", name="Warehouse", kind="postgresql", database="wh"
+    )
+    for key, location in (
+        (("orders", "published"), "sales.orders"),
+        (("users", "published"), "crm.users"),
+    ):
+        OutputPort.objects.filter(product=m.products[key]).update(
+            data_source=source, location=location
+        )
+    records, errors = read_batch(
+        {"events": [event("svc_users", "INSERT INTO crm.users SELECT * FROM sales.orders")]}
+    )
+    assert not errors
+    usage_ingest(source=source, records=records, door="command")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/login/")
+            page.fill("input[name=username]", "consumer")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{live_server.url}/lineage/mesh/")
+            page.wait_for_selector("#mesh-graph[data-ready=true]", timeout=15000)
+            assert page.evaluate("window.meshGraph.edges().length") == 0
+            page.check("#mesh-observed")
+            page.click("form:has(#mesh-observed) button[type=submit]")
+            page.wait_for_url("**/lineage/mesh/?observed=1")
+            page.wait_for_selector("#mesh-graph[data-ready=true]", timeout=15000)
+            styles = page.evaluate(
+                "window.meshGraph.edges('.observed').map(e => [e.data('weight'), e.style('line-style')])"
+            )
+            assert styles == [[1, "dashed"]]
+        finally:
+            browser.close()
