@@ -7,14 +7,13 @@ in the answer.
     orders/published ──(observed)──▶ users/draft (the users team's draft) ──(declared)──▶ orders/f
 """
 
-import os
-
 import pytest
 
 from products.lineage import graph as lineage
 from products.lineage import services as lineage_services
 from products.models import OutputPort
 from tests.lineage.conftest import make_product
+from tests.test_browser import browser, page, sign_in  # noqa: F401  (shared browser fixtures)
 from tests.usage.conftest import INGEST, bearer, event
 
 pytestmark = pytest.mark.django_db
@@ -93,9 +92,9 @@ def test_a_hidden_draft_is_answered_as_if_it_did_not_exist(observed, client):
         "users/published-product": True,
         "users/deprecated-product": True,
     }  # no users draft, and no orders/f, reached only through it
-    page = client.get(f"{ORDERS}/lineage/impact/?observed=1").text
-    assert "users/draft-product" not in page and "Users draft" not in page
-    assert "orders/f" not in page
+    html = client.get(f"{ORDERS}/lineage/impact/?observed=1").text
+    assert "users/draft-product" not in html and "Users draft" not in html
+    assert "orders/f" not in html
     # its own team sees it
     client.force_login(m.other_owner)
     data = client.get(f"{ORDERS}/lineage/impact.json?observed=1").json()
@@ -104,21 +103,21 @@ def test_a_hidden_draft_is_answered_as_if_it_did_not_exist(observed, client):
 
 def test_the_impact_page_has_the_checkbox_and_marks_observed(observed, client):
     client.force_login(observed.consumer)
-    page = client.get(f"{ORDERS}/lineage/impact/").text
-    assert 'name="observed"' in page and "No product depends on" in page
-    page = client.get(f"{ORDERS}/lineage/impact/?observed=1").text
-    row = page.split(">Users published</a>")[1].split("</tr>")[0]
+    html = client.get(f"{ORDERS}/lineage/impact/").text
+    assert 'name="observed"' in html and "No product depends on" in html
+    html = client.get(f"{ORDERS}/lineage/impact/?observed=1").text
+    row = html.split(">Users published</a>")[1].split("</tr>")[0]
     assert ">observed<" in row
-    assert 'id="impact-observed" checked' in page
+    assert 'id="impact-observed" checked' in html
 
 
 def test_the_lineage_tab_asks_for_observed_impact(observed, client):
     client.force_login(observed.consumer)
-    page = client.get(f"{ORDERS}/?tab=lineage&observed=1").text
-    assert f'hx-get="{ORDERS}/lineage/impact/?observed=1"' in page
-    assert "Include dependencies observed in query logs" in page
-    page = client.get(f"{ORDERS}/?tab=lineage").text
-    assert f'hx-get="{ORDERS}/lineage/impact/"' in page
+    html = client.get(f"{ORDERS}/?tab=lineage&observed=1").text
+    assert f'hx-get="{ORDERS}/lineage/impact/?observed=1"' in html
+    assert "Include dependencies observed in query logs" in html
+    html = client.get(f"{ORDERS}/?tab=lineage").text
+    assert f'hx-get="{ORDERS}/lineage/impact/"' in html
 
 
 def test_port_impact_follows_observed_edges_of_that_port_only(observed):
@@ -135,11 +134,11 @@ def test_port_impact_follows_observed_edges_of_that_port_only(observed):
 
 def test_the_deprecate_page_lists_observed_consumers_when_asked(observed, client):
     client.force_login(observed.owner)
-    page = client.get(f"{ORDERS}/deprecate/").text
-    assert "Include dependencies observed in query logs" in page
-    assert "users/published-product" not in page
-    page = client.get(f"{ORDERS}/deprecate/?observed=1").text
-    assert "users/published-product" in page and ">observed<" in page
+    html = client.get(f"{ORDERS}/deprecate/").text
+    assert "Include dependencies observed in query logs" in html
+    assert "users/published-product" not in html
+    html = client.get(f"{ORDERS}/deprecate/?observed=1").text
+    assert "users/published-product" in html and ">observed<" in html
 
 
 def _observed_weights(data) -> dict[tuple[str, str], int]:
@@ -172,70 +171,28 @@ def test_a_declared_dependency_is_not_drawn_again_as_observed(observed, client):
 
 def test_mesh_page_toggle_legend_and_table(observed, client, django_assert_max_num_queries):
     client.force_login(observed.consumer)
-    page = client.get("/lineage/mesh/").text
-    assert 'id="mesh-observed"' in page and "observed, not declared" not in page
-    assert 'data-url="/lineage/mesh.json"' in page
+    html = client.get("/lineage/mesh/").text
+    assert 'id="mesh-observed"' in html and "observed, not declared" not in html
+    assert 'data-url="/lineage/mesh.json"' in html
     with django_assert_max_num_queries(14):
-        page = client.get("/lineage/mesh/?observed=1").text
-    assert 'data-url="/lineage/mesh.json?observed=1"' in page
-    assert "dashed: observed in the warehouses' query logs, not declared" in page
-    table = page.split('id="mesh-dependencies"')[1].split("</table>")[0]
+        html = client.get("/lineage/mesh/?observed=1").text
+    assert 'data-url="/lineage/mesh.json?observed=1"' in html
+    assert "dashed: observed in the warehouses' query logs, not declared" in html
+    table = html.split('id="mesh-dependencies"')[1].split("</table>")[0]
     assert "<td>Orders</td><td>Users</td><td>1</td>" in table and "observed, not declared" in table
 
 
 @pytest.mark.browser
-def test_browser_draws_observed_dependencies_dashed(live_server, transactional_db):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    from governance.models import DataSource
-    from tests.factories import PASSWORD, build_mesh
-    from usage.formats import read_batch
-    from usage.services import usage_ingest
-
-    m = build_mesh()
-    source = DataSource.objects.create(
-        slug="wh", name="Warehouse", kind="postgresql", database="wh"
+def test_browser_draws_observed_dependencies_dashed(page, observed):  # noqa: F811
+    sign_in(page, "consumer")
+    page.goto("/lineage/mesh/")
+    page.wait_for_selector("#mesh-graph[data-ready=true]")
+    assert page.evaluate("window.meshGraph.edges().length") == 0
+    page.check("#mesh-observed")
+    page.click("form:has(#mesh-observed) button[type=submit]")
+    page.wait_for_url("**/lineage/mesh/?observed=1")
+    page.wait_for_selector("#mesh-graph[data-ready=true]")
+    styles = page.evaluate(
+        "window.meshGraph.edges('.observed').map(e => [e.data('weight'), e.style('line-style')])"
     )
-    for key, location in (
-        (("orders", "published"), "sales.orders"),
-        (("users", "published"), "crm.users"),
-    ):
-        OutputPort.objects.filter(product=m.products[key]).update(
-            data_source=source, location=location
-        )
-    records, errors = read_batch(
-        {"events": [event("svc_users", "INSERT INTO crm.users SELECT * FROM sales.orders")]}
-    )
-    assert not errors
-    usage_ingest(source=source, records=records, door="command")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/login/")
-            page.fill("input[name=username]", "consumer")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.goto(f"{live_server.url}/lineage/mesh/")
-            page.wait_for_selector("#mesh-graph[data-ready=true]", timeout=15000)
-            assert page.evaluate("window.meshGraph.edges().length") == 0
-            page.check("#mesh-observed")
-            page.click("form:has(#mesh-observed) button[type=submit]")
-            page.wait_for_url("**/lineage/mesh/?observed=1")
-            page.wait_for_selector("#mesh-graph[data-ready=true]", timeout=15000)
-            styles = page.evaluate(
-                "window.meshGraph.edges('.observed').map(e => [e.data('weight'), e.style('line-style')])"
-            )
-            assert styles == [[1, "dashed"]]
-        finally:
-            browser.close()
+    assert styles == [[1, "dashed"]]
