@@ -81,6 +81,12 @@ class ProductExtension:
         """{domain id: a line of text} on the home page's domain tiles."""
         return {}
 
+    def searched(self, request, query: str, found: bool) -> None:
+        """The search page showed the first page of results for `query` (found: any product)."""
+
+    def product_viewed(self, request, product) -> None:
+        """The product's page was loaded (not an htmx fragment of it)."""
+
     # -- lineage (`products.lineage`) ---------------------------------------------------------
 
     def node_badges(self, products) -> dict[int, dict]:
@@ -176,6 +182,16 @@ def sorts() -> dict[str, Any]:
 
 def domain_tile_stats(user, domains) -> list[dict[int, str]]:
     return [ext.domain_tile_stats(user, domains) for ext in _adding("domain_tile_stats")]
+
+
+def searched(request, query: str, found: bool) -> None:
+    for ext in _adding("searched"):
+        ext.searched(request, query, found)
+
+
+def product_viewed(request, product) -> None:
+    for ext in _adding("product_viewed"):
+        ext.product_viewed(request, product)
 
 
 def node_badges(products) -> dict[int, dict]:

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 def test_platform_sees_portal_analytics(demo, client, django_assert_max_num_queries):
     client.force_login(get_user_model().objects.get(username="admin"))
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(24):
         r = client.get("/analytics/")
     assert r.status_code == 200
     page = r.text
