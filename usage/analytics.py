@@ -59,12 +59,13 @@ def active_people(now) -> dict:
 
 def top_viewed(now) -> list[dict]:
     """Products by page views over the last 30 days, with how many people opened each."""
-    return list(
-        ProductView.objects.filter(day__gte=_days(now)[0])
+    return [
+        dict(row)
+        for row in ProductView.objects.filter(day__gte=_days(now)[0])
         .values("product__domain__slug", "product__slug", "product__name")
         .annotate(views=Sum("views"), viewers=Count("user", distinct=True))
         .order_by("-views", "product__name")[:TOP]
-    )
+    ]
 
 
 def searches(now) -> dict:
@@ -156,6 +157,8 @@ def _weekly_medians(now) -> list:
     for created, decided in AccessRequest.objects.filter(
         decided_at__isnull=False, decided_at__date__gte=start
     ).values_list("created_at", "decided_at"):
+        if decided is None:  # filtered out above; for the type checker
+            continue
         week = decided.date() - timedelta(days=decided.weekday())
         waits.setdefault(week, []).append(_hours(decided - created))
     weeks = [start + timedelta(weeks=i) for i in range(WEEKS)]

@@ -158,7 +158,7 @@ def with_observed(
     adjacent: dict[int, set[tuple[int, int]]] = {}
     for s, port, d in extensions.observed_edges():
         adjacent.setdefault(s, set()).add((port, d))
-    declared, observed = set(declared), set()
+    declared, observed = set(declared), set[tuple[int, int]]()
     if not adjacent:
         return declared, observed
     reached = {root} | {d for _, d in declared}
