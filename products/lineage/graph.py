@@ -123,6 +123,38 @@ def _edges_iterative(roots: set[int], *, depth: int, near: str, far: str) -> set
     return edges
 
 
+def _walk_with_observed(
+    root: int, *, depth: int, downstream: bool, observed: set[tuple[int, int]]
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(source_product_id, product_id) edges within `depth` hops of root over declared and
+    observed edges together, one query per hop: (declared edges, observed-only edges)."""
+    near, far = (
+        ("source_product_id", "product_id") if downstream else ("product_id", "source_product_id")
+    )
+    adjacent: dict[int, set[int]] = {}
+    for s, d in observed:
+        a, b = (s, d) if downstream else (d, s)
+        adjacent.setdefault(a, set()).add(b)
+    declared, seen_only = set[tuple[int, int]](), set[tuple[int, int]]()
+    seen, frontier = {root}, {root}
+    for _ in range(depth):
+        if not frontier:
+            break
+        step = set(
+            InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+            .distinct()
+        )
+        more = {(n, m) if downstream else (m, n) for n in frontier for m in adjacent.get(n, ())}
+        declared |= step
+        seen_only |= more - step
+        reached = {d if downstream else s for s, d in step | more}
+        frontier = reached - seen
+        seen |= reached
+    return declared, seen_only - declared
+
+
 def find_path(start: int, goal: int, *, max_depth: int = IMPACT_MAX_DEPTH) -> list[int] | None:
     """A shortest downstream path start → … → goal (product ids), or None."""
     if start == goal:
@@ -251,11 +283,24 @@ def _visible_edges(user, root: int, edges: set[tuple[int, int]]):
     return {(s, d) for s, d in edges if s in seen and d in seen}, products, seen
 
 
-def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> dict:
-    """Nodes and edges N hops up- and downstream of product, as cytoscape-ready JSON data."""
+def product_graph(
+    *, user, product: DataProduct, depth: int = DEFAULT_DEPTH, observed: bool = False
+) -> dict:
+    """Nodes and edges N hops up- and downstream of product, as cytoscape-ready JSON data.
+    With `observed`, over observed edges too (one query per hop then), each marked."""
     depth = max(1, min(int(depth), MAX_DEPTH))
-    down = edges_within([product.pk], depth=depth, downstream=True)
-    up = edges_within([product.pk], depth=depth, downstream=False)
+    seen_only: set[tuple[int, int]] = set()
+    pairs = {(s, d) for s, _, d in extensions.observed_edges()} if observed else set()
+    if pairs:
+        down, down_seen = _walk_with_observed(
+            product.pk, depth=depth, downstream=True, observed=pairs
+        )
+        up, up_seen = _walk_with_observed(product.pk, depth=depth, downstream=False, observed=pairs)
+        seen_only = (down_seen | up_seen) - down - up
+        down, up = down | down_seen, up | up_seen
+    else:
+        down = edges_within([product.pk], depth=depth, downstream=True)
+        up = edges_within([product.pk], depth=depth, downstream=False)
     edges, products, seen = _visible_edges(user, product.pk, down | up)
     down, up = down & edges, up & edges
     hops = {pk: len(path) - 1 for pk, path in _bfs_paths(product.pk, down, downstream=True).items()}
@@ -311,6 +356,7 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
                 "source": ids[s],
                 "target": ids[d],
                 "approved": (s, d) not in unapproved,
+                "observed": (s, d) in seen_only,
             }
             for s, d in sorted(edges)
             if s in ids and d in ids

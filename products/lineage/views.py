@@ -144,7 +144,9 @@ tabs.register_tab(
 def graph_json(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     return JsonResponse(
-        lineage.product_graph(user=request.user, product=obj, depth=_depth(request))
+        lineage.product_graph(
+            user=request.user, product=obj, depth=_depth(request), observed=_observed(request)
+        )
     )
 
 

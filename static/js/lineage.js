@@ -77,7 +77,8 @@
       });
     });
     data.edges.forEach(function (e) {
-      els.push({ group: "edges", data: e, classes: e.approved ? "" : "unapproved" });
+      // observed: seen in the query logs, not declared (?observed=1)
+      els.push({ group: "edges", data: e, classes: e.observed ? "observed" : e.approved ? "" : "unapproved" });
     });
     return els;
   }
@@ -99,7 +100,9 @@
       "width": 2, "line-color": "#6c757d", "target-arrow-color": "#6c757d",
       "target-arrow-shape": "triangle", "curve-style": "bezier" } },
     { selector: "edge.unapproved", style: { "line-style": "dashed", "line-color": "#dc3545",
-      "target-arrow-color": "#dc3545" } }
+      "target-arrow-color": "#dc3545" } },
+    { selector: "edge.observed", style: { "line-style": "dotted", "line-color": "#0d6efd",
+      "target-arrow-color": "#0d6efd" } }
   ];
 
   // Zoom limits: fitting two nodes would blow their labels up to three times their size, and
@@ -209,7 +212,7 @@
   var mesh = document.getElementById("mesh-graph");
   if (mesh) {
     load(mesh, function (data) {
-      // Observed edges (?observed=1): seen in the query logs, not declared; drawn dashed.
+      // Observed edges (?observed=1): seen in the query logs, not declared; drawn dotted.
       var observed = data.observed_edges || [];
       var max = Math.max.apply(null, [1].concat(data.edges.concat(observed).map(function (e) { return e.weight; })));
       function edge(kind) {
@@ -229,8 +232,8 @@
         { selector: "edge", style: { "width": "data(w)", "label": "data(label)", "font-size": 14,
           "line-color": "#6c757d", "target-arrow-color": "#6c757d", "target-arrow-shape": "triangle",
           "curve-style": "bezier", "text-background-color": "#fff", "text-background-opacity": 1 } },
-        { selector: "edge.observed", style: { "line-style": "dashed", "line-color": "#0dcaf0",
-          "target-arrow-color": "#0dcaf0" } }
+        { selector: "edge.observed", style: { "line-style": "dotted", "line-color": "#0d6efd",
+          "target-arrow-color": "#0d6efd" } }
       ]);
     });
   }

@@ -177,13 +177,33 @@ def test_mesh_page_toggle_legend_and_table(observed, client, django_assert_max_n
     with django_assert_max_num_queries(14):
         html = client.get("/lineage/mesh/?observed=1").text
     assert 'data-url="/lineage/mesh.json?observed=1"' in html
-    assert "dashed: observed in the warehouses' query logs, not declared" in html
+    assert "dotted: observed in the warehouses' query logs, not declared" in html
     table = html.split('id="mesh-dependencies"')[1].split("</table>")[0]
     assert "<td>Orders</td><td>Users</td><td>1</td>" in table and "observed, not declared" in table
 
 
+def test_the_lineage_graph_adds_observed_edges_when_asked(observed, client):
+    m = observed
+    client.force_login(m.consumer)
+    data = client.get(f"{ORDERS}/lineage/graph.json").json()
+    assert data["edges"] == [] and [n["key"] for n in data["nodes"]] == ["orders/published-product"]
+    data = client.get(f"{ORDERS}/lineage/graph.json?observed=1&depth=2").json()
+    key = {n["id"]: n["key"] for n in data["nodes"]}
+    edges = {(key[e["source"]], key[e["target"]]): e["observed"] for e in data["edges"]}
+    assert edges == {
+        ("orders/published-product", "users/published-product"): True,
+        ("users/published-product", "users/deprecated-product"): False,
+    }  # not the users team's draft, nor orders/f behind it
+    client.force_login(m.other_owner)
+    data = client.get(f"{ORDERS}/lineage/graph.json?observed=1&depth=2").json()
+    assert {"users/draft-product", "orders/f"} <= {n["key"] for n in data["nodes"]}
+    html = client.get(f"{ORDERS}/?tab=lineage&observed=1").text
+    assert "graph.json?depth=2&amp;observed=1" in html
+    assert "dotted blue edges are observed" in html
+
+
 @pytest.mark.browser
-def test_browser_draws_observed_dependencies_dashed(page, observed):  # noqa: F811
+def test_browser_draws_observed_dependencies_dotted(page, observed):  # noqa: F811
     sign_in(page, "consumer")
     page.goto("/lineage/mesh/")
     page.wait_for_selector("#mesh-graph[data-ready=true]")
@@ -195,4 +215,10 @@ def test_browser_draws_observed_dependencies_dashed(page, observed):  # noqa: F8
     styles = page.evaluate(
         "window.meshGraph.edges('.observed').map(e => [e.data('weight'), e.style('line-style')])"
     )
-    assert styles == [[1, "dashed"]]
+    assert styles == [[1, "dotted"]]
+    page.goto(f"{ORDERS}/?tab=lineage&observed=1")
+    page.wait_for_selector("#lineage-graph[data-ready=true]")
+    styles = page.evaluate(
+        "window.meshGraph.edges('.observed').map(e => [e.target().data('key'), e.style('line-style')])"
+    )
+    assert styles == [["users/published-product", "dotted"]]
