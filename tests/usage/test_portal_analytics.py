@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.test_browser import browser  # noqa: F401  (the shared browser fixture)
+from tests.test_browser_design import open_page  # noqa: F401
 from tests.usage.conftest import bearer, session
 from usage import services
 from usage.models import ProductView, SearchDay
@@ -149,3 +151,21 @@ def test_others_are_refused_the_page(recorded, client, who):
     client.force_login(getattr(recorded, who))
     r = client.get("/analytics/")
     assert r.status_code == 403 and "unicorn" not in r.text
+
+
+@pytest.mark.browser
+def test_analytics_and_observed_maps_pass_axe(open_page, recorded):  # noqa: F811
+    """The analytics page (its charts and tables), and the mesh map and Lineage tab with
+    observed edges: no serious or critical axe-core violation, and the page fits a phone."""
+    from tests.test_browser import sign_in
+    from tests.test_browser_design import axe_problems
+
+    page = open_page(viewport={"width": 390, "height": 844})
+    sign_in(page, "staff")
+    problems = []
+    for url in ("/analytics/", "/lineage/mesh/?observed=1", f"{ORDERS}?tab=lineage&observed=1"):
+        page.goto(url)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{url} is {width} px wide on a 390-px phone"
+        problems += axe_problems(page)
+    assert problems == []
