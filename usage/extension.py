@@ -30,9 +30,9 @@ class UsageExtension(ProductExtension):
 
         from usage.services import search_record
 
-        # The person's last counted search (services.search_record: search as you type counts
-        # once). A cache that is down costs that rule, never the page.
-        key = f"usage:last-search:{request.user.pk}"
+        # The last search counted in this sign-in session (services.search_record: search as
+        # you type counts once). A cache that is down costs that rule, never the page.
+        key = f"usage:last-search:{request.session.session_key or request.user.pk}"
         try:
             last = cache.get(key)
         except Exception:
