@@ -521,6 +521,23 @@ def mesh_map(*, user, observed: bool = False) -> dict:
     return data
 
 
+def mesh_dependencies(data: dict) -> list[dict]:
+    """The edges of a `mesh_map` answer as rows (source and target domain names, weight,
+    observed or declared), in name order: the map's text alternative."""
+    names = {n["id"]: n["label"] for n in data["nodes"]}
+    rows = [
+        {
+            "source": names[e["source"]],
+            "target": names[e["target"]],
+            "weight": e["weight"],
+            "observed": kind,
+        }
+        for kind, key in ((False, "edges"), (True, "observed_edges"))
+        for e in data.get(key, ())
+    ]
+    return sorted(rows, key=lambda r: (r["source"], r["target"], r["observed"]))
+
+
 # -- impact ------------------------------------------------------------------------------------
 
 

@@ -262,22 +262,10 @@ def mesh_map(request):
     alternative; `?observed=1` adds those seen in the query logs but not declared."""
     observed = _observed(request)
     data = lineage.mesh_map(user=request.user, observed=observed)
-    names = {n["id"]: n["label"] for n in data["nodes"]}
-    rows = [
-        {
-            "source": names[e["source"]],
-            "target": names[e["target"]],
-            "weight": e["weight"],
-            "observed": kind,
-        }
-        for kind, key in ((False, "edges"), (True, "observed_edges"))
-        for e in data.get(key, ())
-    ]
-    rows.sort(key=lambda r: (r["source"], r["target"], r["observed"]))
     return render(
         request,
         "products/lineage/mesh.html",
-        {"observed": observed, "dependencies": rows, "domains": data["nodes"]},
+        {"observed": observed, "dependencies": lineage.mesh_dependencies(data)},
     )
 
 
