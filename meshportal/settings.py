@@ -366,6 +366,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usage.tasks.purge_raw_events",
         "schedule": 3600.0,
     },
+    "usage-purge-analytics": {
+        "task": "usage.tasks.purge_analytics",
+        "schedule": 86400.0,
+    },
     "usage-poll-pg-stat-statements": {
         "task": "usage.tasks.poll_pg_stat_statements",
         "schedule": float(env.int("MESH_USAGE_PG_STAT_SECONDS", default=900)),
@@ -496,4 +500,7 @@ MESH_WEBHOOK_ALLOWED_HOSTS = env.list("MESH_WEBHOOK_ALLOWED_HOSTS", default=[])
 # ingest request takes at most this many events.
 MESH_USAGE_RAW_RETENTION_DAYS = env.int("MESH_USAGE_RAW_RETENTION_DAYS", default=30)
 MESH_USAGE_MAX_BATCH_EVENTS = env.int("MESH_USAGE_MAX_BATCH_EVENTS", default=10_000)
+# Portal analytics (docs/usage.md "Portal analytics"): product page views and search totals are
+# kept this many days.
+MESH_ANALYTICS_RETENTION_DAYS = env.int("MESH_ANALYTICS_RETENTION_DAYS", default=365)
 MESH_CONTRACT_MAX_BYTES = env.int("MESH_CONTRACT_MAX_BYTES", default=512 * 1024)

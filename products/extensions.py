@@ -81,6 +81,12 @@ class ProductExtension:
         """{domain id: a line of text} on the home page's domain tiles."""
         return {}
 
+    def searched(self, request, query: str, found: bool) -> None:
+        """The search page showed the first page of results for `query` (found: any product)."""
+
+    def product_viewed(self, request, product) -> None:
+        """The product's page was loaded (not an htmx fragment of it)."""
+
     # -- lineage (`products.lineage`) ---------------------------------------------------------
 
     def node_badges(self, products) -> dict[int, dict]:
@@ -90,6 +96,13 @@ class ProductExtension:
     def lineage_section(self, request, product) -> dict | None:
         """A section below the Lineage tab: {"template": ..., **context}, or None."""
         return None
+
+    def observed_edges(self) -> Iterable[tuple[int, int, int]]:
+        """Edges seen rather than declared (usage: a query read the source port's table and
+        wrote the product's), as (source product id, source port id, product id). The mesh
+        map and impact analysis add them when asked (`?observed=1`); products filters them
+        by visibility like declared edges."""
+        return ()
 
 
 @cache
@@ -171,11 +184,32 @@ def domain_tile_stats(user, domains) -> list[dict[int, str]]:
     return [ext.domain_tile_stats(user, domains) for ext in _adding("domain_tile_stats")]
 
 
+def searched(request, query: str, found: bool) -> None:
+    for ext in _adding("searched"):
+        ext.searched(request, query, found)
+
+
+def product_viewed(request, product) -> None:
+    for ext in _adding("product_viewed"):
+        ext.product_viewed(request, product)
+
+
 def node_badges(products) -> dict[int, dict]:
     badges: dict[int, dict] = {}
     for ext in _adding("node_badges"):
         badges.update(ext.node_badges(products))
     return badges
+
+
+def observed_edges() -> set[tuple[int, int, int]]:
+    """(source product id, source port id, product id) edges every extension observed, without
+    an edge from a product to itself."""
+    return {
+        (s, port, d)
+        for ext in _adding("observed_edges")
+        for s, port, d in ext.observed_edges()
+        if s != d
+    }
 
 
 def lineage_sections(request, product) -> list[dict]:

@@ -31,7 +31,7 @@ from meshportal.permissions import (
 )
 from meshportal.redirects import safe_next
 from meshportal.text import past_tense
-from products import basket, connection, selectors, services, tabs
+from products import basket, connection, extensions, selectors, services, tabs
 from products.contracts import services as contracts
 from products.discovery import facets as discovery
 from products.discovery import search
@@ -80,6 +80,8 @@ def _search_page(request, *, title: str):
             visible(request.user, DataProduct.objects.all()), result.q, spelling=result.spelling
         )
         ctx["popular"] = discovery.popular(user=request.user)
+    if result.q and page.number == 1:
+        extensions.searched(request, result.q, bool(page.object_list))
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(
         request, "products/_search_results.html" if partial else "products/search.html", ctx
@@ -124,6 +126,8 @@ def product_detail(request, domain: str, product: str):
         ctx.update(_publish_gate_context(obj))
     if tab is not None and tab.context:
         ctx.update(tab.context(request, obj))
+    if not request.htmx:  # a page load, not a tab's fragment refreshing itself
+        extensions.product_viewed(request, obj)
     return render(request, "products/product_detail.html", ctx)
 
 

@@ -220,3 +220,49 @@ class PgStatCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_source} {self.queryid} {self.principal}"
+
+
+# -- portal analytics (usage.analytics): what people do in the portal itself --------------------
+
+
+class ProductView(models.Model):
+    """Product page loads per product, person and day (one upsert per page: `views` + 1).
+    Kept MESH_ANALYTICS_RETENTION_DAYS; only the platform team's analytics read it."""
+
+    product = models.ForeignKey(
+        "products.DataProduct", on_delete=models.CASCADE, related_name="page_views"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_views"
+    )
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "user", "day"], name="productview_unique_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["day"], name="productview_day")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} by {self.user_id} on {self.day}: {self.views}"
+
+
+class SearchDay(models.Model):
+    """Searches per query text (lower case, spaces collapsed) and day: how many, and how many
+    showed no product. No person is recorded. Kept MESH_ANALYTICS_RETENTION_DAYS."""
+
+    day = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField(default=0)
+    empty = models.PositiveIntegerField(default=0, help_text="Searches that found no product.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "query"], name="searchday_unique_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.query!r} on {self.day}: {self.searches}"

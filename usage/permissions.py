@@ -8,6 +8,8 @@
 - Daily usage rows (`visible`): owners see their products' rows; anyone sees the rows of the
   principals mapped to them or to their teams (consumers see their own usage).
 - Consumer mappings, ingest runs and raw events: platform staff only (the default rule).
+- Portal analytics (page views, searches, the `/analytics/` page and its API): platform staff
+  only (`may_see_analytics`; their rows: the default rule).
 """
 
 from django.db.models import Q, QuerySet
@@ -21,6 +23,11 @@ def may_ingest(user) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     return p.is_platform(user) or user.has_perm(INGEST_PERMISSION)
+
+
+def may_see_analytics(user) -> bool:
+    """Portal analytics are the platform team's."""
+    return p.is_platform(user)
 
 
 def may_see_consumers(user, product) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Max, Q, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from meshportal.permissions import EDIT, can, visible
@@ -203,6 +203,17 @@ def observed_inputs(*, user, product: DataProduct) -> list[dict]:
         item["queries"] += e.queries
         item["last_seen"] = max(item["last_seen"], e.last_seen)
     return sorted(out.values(), key=lambda i: (i["declared"], -i["queries"]))
+
+
+def observed_product_edges() -> list[tuple[int, int, int]]:
+    """Every observed edge as (source product id, source port id, product id), one query; the
+    caller (products.lineage) filters them by what the user may see."""
+    return list(
+        ObservedEdge.objects.exclude(source_product_id=F("target_product_id"))
+        .order_by()
+        .values_list("source_product_id", "source_port_id", "target_product_id")
+        .distinct()
+    )
 
 
 def declared_unused(*, user, product: DataProduct, days: int = UNUSED_DAYS) -> list[InputPort]:

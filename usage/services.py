@@ -1,6 +1,6 @@
 """Writes of the usage app: ingest (one path for the API, `import_usage` and the
-pg_stat_statements poll), consumer mappings, asking unmanaged consumers to request access, and
-the raw events' retention."""
+pg_stat_statements poll), consumer mappings, asking unmanaged consumers to request access, the
+raw events' retention, and what portal analytics record (product page views, searches)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,7 +28,9 @@ from usage.models import (
     ObservedEdge,
     PgStatCursor,
     ProductUsage,
+    ProductView,
     QueryEvent,
+    SearchDay,
     UsageConsumerNudge,
 )
 
@@ -389,3 +392,74 @@ def pg_stat_statements_poll_all() -> dict[str, str]:
         result = pg_stat_statements_poll(source=source)
         out[source.slug] = result.skipped or f"{result.run.events if result.run else 0} queries"
     return out
+
+
+# -- portal analytics: product page views and searches ---------------------------------------------
+# One statement each (an upsert that adds to the day's row), so recording costs a page one
+# query whatever it shows.
+
+_VIEW_UPSERT = """
+INSERT INTO usage_productview (product_id, user_id, day, views) VALUES (%s, %s, %s, 1)
+ON CONFLICT (product_id, user_id, day) DO UPDATE SET views = usage_productview.views + 1
+"""
+_SEARCH_UPSERT = """
+INSERT INTO usage_searchday (day, query, searches, empty) VALUES (%s, %s, 1, %s)
+ON CONFLICT (day, query) DO UPDATE SET searches = usage_searchday.searches + 1,
+    empty = usage_searchday.empty + excluded.empty
+"""
+SEARCH_QUERY_MAX = SearchDay._meta.get_field("query").max_length
+# A search typed on within this many seconds of the last one, and extending or shortening it,
+# replaces it (search as you type asks at every pause: "ord", then "orders").
+SEARCH_REFINE_SECONDS = 60
+
+
+def product_view_record(*, product: DataProduct, user, now: datetime | None = None) -> None:
+    """Count one load of the product's page by user today."""
+    if not getattr(user, "is_authenticated", False):
+        return
+    day = (now or timezone.now()).date()
+    with connection.cursor() as cursor:
+        cursor.execute(_VIEW_UPSERT, [product.pk, user.pk, day])
+
+
+def search_query_normal(text: str) -> str:
+    """The form a search is counted under: lower case, spaces collapsed, at most 200 characters."""
+    return " ".join(text.lower().split())[:SEARCH_QUERY_MAX]
+
+
+def search_record(
+    *, query: str, found: bool, last: dict | None = None, now: datetime | None = None
+) -> dict | None:
+    """Count one search in today's totals (and whether it found nothing).
+
+    `last` is what the same person's previous call returned: the same query again (another
+    facet, sort or page of it) is not counted twice, and a query typed on from the last one
+    within SEARCH_REFINE_SECONDS replaces it. Returns what to pass as `last` next time (None
+    when nothing was counted)."""
+    text = search_query_normal(query)
+    if not text:
+        return None
+    now = now or timezone.now()
+    day = now.date()
+    if last and last.get("day") == day.isoformat():
+        if last.get("query") == text:
+            return None
+        recent = now.timestamp() - float(last.get("at", 0)) <= SEARCH_REFINE_SECONDS
+        before = str(last.get("query", ""))
+        if recent and (text.startswith(before) or before.startswith(text)):
+            SearchDay.objects.filter(day=day, query=before, searches__gt=0).update(
+                searches=F("searches") - 1,
+                empty=F("empty") - (1 if last.get("empty") else 0),
+            )
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH_UPSERT, [day, text, 0 if found else 1])
+    return {"query": text, "day": day.isoformat(), "at": now.timestamp(), "empty": not found}
+
+
+def analytics_purge(*, now: datetime | None = None) -> int:
+    """Delete product page views and search totals older than MESH_ANALYTICS_RETENTION_DAYS, and
+    searches replaced down to nothing. Returns how many rows went."""
+    cutoff = (now or timezone.now()).date() - timedelta(days=settings.MESH_ANALYTICS_RETENTION_DAYS)
+    views, _ = ProductView.objects.filter(day__lt=cutoff).delete()
+    searches, _ = SearchDay.objects.filter(Q(day__lt=cutoff) | Q(searches=0)).delete()
+    return views + searches

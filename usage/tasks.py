@@ -1,4 +1,4 @@
-"""Usage tasks (beat): the raw events' retention and the pg_stat_statements poll. Thin callers
+"""Usage tasks (beat): the raw events' and portal analytics' retention, and the pg_stat_statements poll. Thin callers
 of usage.services."""
 
 from celery import shared_task
@@ -10,6 +10,11 @@ from usage import services
 @shared_task(name="usage.tasks.purge_raw_events")
 def purge_raw_events() -> int:
     return services.raw_events_purge()
+
+
+@shared_task(name="usage.tasks.purge_analytics")
+def purge_analytics() -> int:
+    return services.analytics_purge()
 
 
 @shared_task(name="usage.tasks.poll_pg_stat_statements", acks_late=True)

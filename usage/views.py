@@ -1,16 +1,17 @@
 """Usage pages: the product page's Usage tab is declared in apps.py; here the owners' action
 "ask them to request access", and the platform team's portal analytics."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from meshportal.permissions import is_platform
 from products import selectors as product_selectors
 from usage import services
 from usage.analytics import portal_analytics
+from usage.permissions import may_see_analytics
 
 
 @require_POST
@@ -33,6 +34,10 @@ def ask_to_request(request, domain: str, product: str):
 
 def analytics(request):
     """Portal analytics: the platform team's page."""
-    if not is_platform(request.user):
+    if not may_see_analytics(request.user):
         raise PermissionDenied("Portal analytics are the platform team's.")
-    return render(request, "usage/analytics.html", portal_analytics())
+    return render(
+        request,
+        "usage/analytics.html",
+        {**portal_analytics(), "retention_days": settings.MESH_ANALYTICS_RETENTION_DAYS},
+    )

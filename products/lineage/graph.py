@@ -5,6 +5,10 @@ recursive CTE with a depth bound collects the reachable edges; elsewhere (SQLite
 one query per hop. Every result is visibility-filtered: a product the user may not see (another
 team's draft) is left out, with the edges through it, so that every answer is the one the user
 would get if it did not exist (`_visible_edges`).
+
+Observed edges (what the warehouses' query logs show products reading, from the extensions:
+`products.extensions.observed_edges`) join declared ones when asked: impact analysis and the
+mesh map take `observed=True`, and mark what only observed edges reach.
 """
 
 import logging
@@ -119,6 +123,38 @@ def _edges_iterative(roots: set[int], *, depth: int, near: str, far: str) -> set
     return edges
 
 
+def _walk_with_observed(
+    root: int, *, depth: int, downstream: bool, observed: set[tuple[int, int]]
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(source_product_id, product_id) edges within `depth` hops of root over declared and
+    observed edges together, one query per hop: (declared edges, observed-only edges)."""
+    near, far = (
+        ("source_product_id", "product_id") if downstream else ("product_id", "source_product_id")
+    )
+    adjacent: dict[int, set[int]] = {}
+    for s, d in observed:
+        a, b = (s, d) if downstream else (d, s)
+        adjacent.setdefault(a, set()).add(b)
+    declared, seen_only = set[tuple[int, int]](), set[tuple[int, int]]()
+    seen, frontier = {root}, {root}
+    for _ in range(depth):
+        if not frontier:
+            break
+        step = set(
+            InputPort.objects.filter(**{f"{near}__in": frontier}, source_product__isnull=False)
+            .order_by()
+            .values_list("source_product_id", "product_id")
+            .distinct()
+        )
+        more = {(n, m) if downstream else (m, n) for n in frontier for m in adjacent.get(n, ())}
+        declared |= step
+        seen_only |= more - step
+        reached = {d if downstream else s for s, d in step | more}
+        frontier = reached - seen
+        seen |= reached
+    return declared, seen_only - declared
+
+
 def find_path(start: int, goal: int, *, max_depth: int = IMPACT_MAX_DEPTH) -> list[int] | None:
     """A shortest downstream path start → … → goal (product ids), or None."""
     if start == goal:
@@ -143,6 +179,46 @@ def _bfs_paths(root: int, edges: set[tuple[int, int]], *, downstream: bool) -> d
                 paths[nxt] = paths[node] + [nxt]
                 queue.append(nxt)
     return paths
+
+
+def with_observed(
+    root: int, declared: set[tuple[int, int]], *, first_hop_port: int | None = None
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Everything downstream of root over declared and observed edges together, from the
+    declared walk already done: (declared edges, observed edges). One query for the observed
+    edges (an extension's), and one declared walk per hop that an observed edge opens."""
+    adjacent: dict[int, set[tuple[int, int]]] = {}
+    for s, port, d in extensions.observed_edges():
+        adjacent.setdefault(s, set()).add((port, d))
+    declared, observed = set(declared), set[tuple[int, int]]()
+    if not adjacent:
+        return declared, observed
+    reached = {root} | {d for _, d in declared}
+    first = {
+        (root, d)
+        for port, d in adjacent.get(root, ())
+        if first_hop_port is None or port == first_hop_port
+    }
+    observed |= first
+    frontier = reached - {root}  # expanded along their observed edges next
+    opened = {d for _, d in first} - reached
+    reached |= opened
+    while frontier or opened:
+        if opened:  # declared edges from products only an observed edge reached
+            more = edges_within(opened, depth=IMPACT_MAX_DEPTH, downstream=True)
+            declared |= more
+            newly = {d for _, d in more} - reached
+            reached |= newly
+            frontier |= opened | newly
+            opened = set()
+        for node in frontier:
+            for _, d in adjacent.get(node, ()):
+                observed.add((node, d))
+                if d not in reached:
+                    opened.add(d)
+                    reached.add(d)
+        frontier = set()
+    return declared, observed - declared
 
 
 # -- nodes, with visibility --------------------------------------------------------------------
@@ -207,11 +283,24 @@ def _visible_edges(user, root: int, edges: set[tuple[int, int]]):
     return {(s, d) for s, d in edges if s in seen and d in seen}, products, seen
 
 
-def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> dict:
-    """Nodes and edges N hops up- and downstream of product, as cytoscape-ready JSON data."""
+def product_graph(
+    *, user, product: DataProduct, depth: int = DEFAULT_DEPTH, observed: bool = False
+) -> dict:
+    """Nodes and edges N hops up- and downstream of product, as cytoscape-ready JSON data.
+    With `observed`, over observed edges too (one query per hop then), each marked."""
     depth = max(1, min(int(depth), MAX_DEPTH))
-    down = edges_within([product.pk], depth=depth, downstream=True)
-    up = edges_within([product.pk], depth=depth, downstream=False)
+    seen_only: set[tuple[int, int]] = set()
+    pairs = {(s, d) for s, _, d in extensions.observed_edges()} if observed else set()
+    if pairs:
+        down, down_seen = _walk_with_observed(
+            product.pk, depth=depth, downstream=True, observed=pairs
+        )
+        up, up_seen = _walk_with_observed(product.pk, depth=depth, downstream=False, observed=pairs)
+        seen_only = (down_seen | up_seen) - down - up
+        down, up = down | down_seen, up | up_seen
+    else:
+        down = edges_within([product.pk], depth=depth, downstream=True)
+        up = edges_within([product.pk], depth=depth, downstream=False)
     edges, products, seen = _visible_edges(user, product.pk, down | up)
     down, up = down & edges, up & edges
     hops = {pk: len(path) - 1 for pk, path in _bfs_paths(product.pk, down, downstream=True).items()}
@@ -267,6 +356,7 @@ def product_graph(*, user, product: DataProduct, depth: int = DEFAULT_DEPTH) -> 
                 "source": ids[s],
                 "target": ids[d],
                 "approved": (s, d) not in unapproved,
+                "observed": (s, d) in seen_only,
             }
             for s, d in sorted(edges)
             if s in ids and d in ids
@@ -349,11 +439,33 @@ def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     return result
 
 
-def mesh_map(*, user) -> dict:
+def _observed_domain_pairs(user) -> dict[tuple[int, int], int]:
+    """Product pairs per pair of different domains that the query logs show but no input port
+    declares, among the products user may see (a hidden draft and its edges are left out)."""
+    pairs = {(s, d) for s, _, d in extensions.observed_edges()}
+    if not pairs:
+        return {}
+    ids = {pk for pair in pairs for pk in pair}
+    products, seen = _load(user, ids)
+    declared = set(
+        InputPort.objects.filter(_among(ids, "source_product_id"), _among(ids, "product_id"))
+        .order_by()
+        .values_list("source_product_id", "product_id")
+        .distinct()
+    )
+    return _domain_pairs(
+        (s, d, products[s].domain_id, products[d].domain_id)
+        for s, d in pairs - declared
+        if s in seen and d in seen
+    )
+
+
+def mesh_map(*, user, observed: bool = False) -> dict:
     """Domains as nodes (sized by visible products), edges weighted by product dependencies.
 
     The public part (see `_public_mesh`) plus what only this user sees: drafts of their teams
-    (all drafts for the platform team), and the edges that touch them.
+    (all drafts for the platform team), and the edges that touch them. With `observed`, also
+    `observed_edges`: dependencies between domains seen in the query logs but not declared.
     """
     public_counts, public_weights = _public_mesh()
     own = dict(
@@ -400,7 +512,30 @@ def mesh_map(*, user) -> dict:
         {"id": f"d{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
         for (s, t), n in sorted(weights.items())
     ]
-    return {"nodes": nodes, "edges": edges}
+    data = {"nodes": nodes, "edges": edges}
+    if observed:
+        data["observed_edges"] = [
+            {"id": f"o{s}-d{t}", "source": f"d{s}", "target": f"d{t}", "weight": n}
+            for (s, t), n in sorted(_observed_domain_pairs(user).items())
+        ]
+    return data
+
+
+def mesh_dependencies(data: dict) -> list[dict]:
+    """The edges of a `mesh_map` answer as rows (source and target domain names, weight,
+    observed or declared), in name order: the map's text alternative."""
+    names = {n["id"]: n["label"] for n in data["nodes"]}
+    rows = [
+        {
+            "source": names[e["source"]],
+            "target": names[e["target"]],
+            "weight": e["weight"],
+            "observed": kind,
+        }
+        for kind, key in ((False, "edges"), (True, "observed_edges"))
+        for e in data.get(key, ())
+    ]
+    return sorted(rows, key=lambda r: (r["source"], r["target"], r["observed"]))
 
 
 # -- impact ------------------------------------------------------------------------------------
@@ -414,6 +549,7 @@ class ImpactItem:
     product: DataProduct
     team: str = ""
     owners: list[str] = field(default_factory=list)
+    observed: bool = False  # reached only through an edge seen in the query logs, not declared
 
 
 @dataclass
@@ -421,10 +557,12 @@ class Impact:
     subject: str
     items: list[ImpactItem]
     teams: dict[str, list[str]]  # team name -> owner usernames, for visible downstream products
+    with_observed: bool = False  # observed edges were asked for
 
     def as_json(self) -> dict:
         return {
             "subject": self.subject,
+            "observed_included": self.with_observed,
             "products": [
                 {
                     "product": i.label,
@@ -436,6 +574,7 @@ class Impact:
                     "owners": i.owners,
                     "depth": i.depth,
                     "path": i.path,
+                    "observed": i.observed,
                 }
                 for i in self.items
                 for p in [i.product]
@@ -445,12 +584,19 @@ class Impact:
 
 
 def impact(
-    *, user, product: DataProduct, port: OutputPort | None = None, field: SchemaField | None = None
+    *,
+    user,
+    product: DataProduct,
+    port: OutputPort | None = None,
+    field: SchemaField | None = None,
+    observed: bool = False,
 ) -> Impact:
     """Every product downstream of product (or of one of its ports or fields), transitively,
     with one shortest path each, and the teams owning them.
 
-    Input ports are declared per output port, so a field's impact is its port's impact.
+    Input ports are declared per output port, so a field's impact is its port's impact. With
+    `observed`, edges seen in the query logs count too: a product reached only through them is
+    marked `observed`, and one reached through declared edges keeps its declared path.
     """
     if field is not None:
         port = field.port
@@ -463,8 +609,17 @@ def impact(
         downstream=True,
         first_hop_port=port.pk if port is not None else None,
     )
-    edges, products, _ = _visible_edges(user, product.pk, edges)
+    seen_only: set[tuple[int, int]] = set()
+    if observed:
+        edges, seen_only = with_observed(
+            product.pk, edges, first_hop_port=port.pk if port is not None else None
+        )
+    edges, products, _ = _visible_edges(user, product.pk, edges | seen_only)
     paths = _bfs_paths(product.pk, edges, downstream=True)
+    declared_paths = (
+        _bfs_paths(product.pk, edges - seen_only, downstream=True) if seen_only else paths
+    )
+    paths = {pk: declared_paths.get(pk, path) for pk, path in paths.items()}
     paths.pop(product.pk, None)
     labels = {pk: f"{p.domain.slug}/{p.slug}" for pk, p in products.items()}
     team_ids = {products[pk].owner_team_id for pk in paths}
@@ -487,10 +642,11 @@ def impact(
                 product=p,
                 team=p.owner_team.name,
                 owners=team_owners,
+                observed=pk not in declared_paths,
             )
         )
         teams[p.owner_team.name] = team_owners
-    return Impact(subject=subject, items=items, teams=teams)
+    return Impact(subject=subject, items=items, teams=teams, with_observed=observed)
 
 
 def downstream_ids(product: DataProduct) -> set[int]:

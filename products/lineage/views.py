@@ -1,13 +1,14 @@
 """Pages and JSON endpoints for lineage, impact, watching and notification preferences."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from domains.models import Domain
@@ -33,6 +34,11 @@ def _depth(request) -> int:
         return max(1, min(int(request.GET.get("depth", lineage.DEFAULT_DEPTH)), lineage.MAX_DEPTH))
     except ValueError:
         return lineage.DEFAULT_DEPTH
+
+
+def _observed(request) -> bool:
+    """`?observed=1`: add the edges seen in the query logs to the declared ones."""
+    return request.GET.get("observed", "") in ("1", "on", "true")
 
 
 class InputPortForm(forms.Form):
@@ -104,9 +110,16 @@ def lineage_context(request, product: DataProduct) -> dict:
     may_edit = can(user, EDIT, product)
     ports = list(product.ports.all())
     port = next((p for p in ports if p.slug == request.GET.get("port")), None)
+    params = {"port": port.slug} if port else {}
+    if _observed(request):
+        params["observed"] = "1"
+    query = urlencode(params)
+    impact_url = reverse("lineage:impact_html", args=[product.domain.slug, product.slug])
     return {
         "ports": ports,
         "impact_port": port,
+        "impact_observed": _observed(request),
+        "impact_url": f"{impact_url}?{query}" if query else impact_url,
         "inputs": [
             (i, visible_source)
             for i in inputs
@@ -131,7 +144,9 @@ tabs.register_tab(
 def graph_json(request, domain: str, product: str):
     obj = _product_or_404(request, domain, product)
     return JsonResponse(
-        lineage.product_graph(user=request.user, product=obj, depth=_depth(request))
+        lineage.product_graph(
+            user=request.user, product=obj, depth=_depth(request), observed=_observed(request)
+        )
     )
 
 
@@ -142,7 +157,9 @@ def _impact(request, domain: str, product: str) -> tuple[DataProduct, lineage.Im
         port = get_object_or_404(obj.ports, slug=request.GET["port"])
         if request.GET.get("field"):
             field = get_object_or_404(port.fields, name=request.GET["field"])
-    return obj, lineage.impact(user=request.user, product=obj, port=port, field=field)
+    return obj, lineage.impact(
+        user=request.user, product=obj, port=port, field=field, observed=_observed(request)
+    )
 
 
 def impact_json(request, domain: str, product: str):
@@ -154,7 +171,11 @@ def impact_html(request, domain: str, product: str):
     reach thousands of products, and the tab itself stays within its query budget."""
     obj, result = _impact(request, domain, product)
     template = "impact.html" if request.htmx else "impact_page.html"  # a page without JavaScript
-    return render(request, f"products/lineage/{template}", {"product": obj, "impact": result})
+    return render(
+        request,
+        f"products/lineage/{template}",
+        {"product": obj, "impact": result, "impact_toggle": not request.htmx},
+    )
 
 
 def _lineage_tab(product: DataProduct):
@@ -237,11 +258,19 @@ def domain_watch(request, domain: str):
 
 
 def mesh_map(request):
-    return render(request, "products/lineage/mesh.html", {})
+    """The map (drawn from mesh.json) and the same dependencies as a table, its text
+    alternative; `?observed=1` adds those seen in the query logs but not declared."""
+    observed = _observed(request)
+    data = lineage.mesh_map(user=request.user, observed=observed)
+    return render(
+        request,
+        "products/lineage/mesh.html",
+        {"observed": observed, "dependencies": lineage.mesh_dependencies(data)},
+    )
 
 
 def mesh_json(request):
-    return JsonResponse(lineage.mesh_map(user=request.user))
+    return JsonResponse(lineage.mesh_map(user=request.user, observed=_observed(request)))
 
 
 @require_http_methods(["GET", "POST"])
@@ -270,7 +299,10 @@ def lineage_confirm_context(request, product: DataProduct, action: str) -> dict:
         return {}
     from meshportal.permissions import is_platform
 
-    ctx: dict[str, Any] = {"impact": lineage.impact(user=request.user, product=product)}
+    ctx: dict[str, Any] = {
+        "impact": lineage.impact(user=request.user, product=product, observed=_observed(request)),
+        "impact_toggle": True,  # the page offers "include observed dependencies"
+    }
     if action == "retire":
         ctx["blockers"] = lineage_services.retirement_blockers(product)
         ctx["can_force"] = is_platform(request.user)

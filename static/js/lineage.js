@@ -77,7 +77,8 @@
       });
     });
     data.edges.forEach(function (e) {
-      els.push({ group: "edges", data: e, classes: e.approved ? "" : "unapproved" });
+      // observed: seen in the query logs, not declared (?observed=1)
+      els.push({ group: "edges", data: e, classes: e.observed ? "observed" : e.approved ? "" : "unapproved" });
     });
     return els;
   }
@@ -99,7 +100,9 @@
       "width": 2, "line-color": "#6c757d", "target-arrow-color": "#6c757d",
       "target-arrow-shape": "triangle", "curve-style": "bezier" } },
     { selector: "edge.unapproved", style: { "line-style": "dashed", "line-color": "#dc3545",
-      "target-arrow-color": "#dc3545" } }
+      "target-arrow-color": "#dc3545" } },
+    { selector: "edge.observed", style: { "line-style": "dotted", "line-color": "#0d6efd",
+      "target-arrow-color": "#0d6efd" } }
   ];
 
   // Zoom limits: fitting two nodes would blow their labels up to three times their size, and
@@ -209,20 +212,28 @@
   var mesh = document.getElementById("mesh-graph");
   if (mesh) {
     load(mesh, function (data) {
-      var max = Math.max.apply(null, [1].concat(data.edges.map(function (e) { return e.weight; })));
+      // Observed edges (?observed=1): seen in the query logs, not declared; drawn dotted.
+      var observed = data.observed_edges || [];
+      var max = Math.max.apply(null, [1].concat(data.edges.concat(observed).map(function (e) { return e.weight; })));
+      function edge(kind) {
+        return function (e) {
+          return { group: "edges", classes: kind,
+            data: Object.assign({}, e, { w: 1 + 7 * e.weight / max, label: String(e.weight) }) };
+        };
+      }
       var els = data.nodes.map(function (n) {
         return { group: "nodes", data: Object.assign({}, n, {
           label: n.label + " (" + n.products + ")", size: 36 + 8 * Math.sqrt(n.products) }) };
-      }).concat(data.edges.map(function (e) {
-        return { group: "edges", data: Object.assign({}, e, { w: 1 + 7 * e.weight / max, label: String(e.weight) }) };
-      }));
+      }).concat(data.edges.map(edge("declared")), observed.map(edge("observed")));
       draw(mesh, els, { name: "circle", padding: 40, avoidOverlap: true, spacingFactor: 0.8 }, [
         { selector: "node", style: { "label": "data(label)", "width": "data(size)", "height": "data(size)",
           "background-color": "#0d6efd", "color": "#212529", "text-valign": "bottom", "text-margin-y": 6,
           "font-size": 15, "font-weight": "bold" } },
         { selector: "edge", style: { "width": "data(w)", "label": "data(label)", "font-size": 14,
           "line-color": "#6c757d", "target-arrow-color": "#6c757d", "target-arrow-shape": "triangle",
-          "curve-style": "bezier", "text-background-color": "#fff", "text-background-opacity": 1 } }
+          "curve-style": "bezier", "text-background-color": "#fff", "text-background-opacity": 1 } },
+        { selector: "edge.observed", style: { "line-style": "dotted", "line-color": "#0d6efd",
+          "target-arrow-color": "#0d6efd" } }
       ]);
     });
   }

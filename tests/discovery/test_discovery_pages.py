@@ -100,10 +100,11 @@ def test_query_count_does_not_grow_with_data(client, mesh, django_assert_max_num
     _bulk_more(mesh, 0, 5)
     counts = {}
     for url in PAGES:
-        # 15, the page budget, a search's one look at the semantic vectors included
+        # 15, the page budget, with a search's one look at the semantic vectors
         # (products.discovery.semantic: the fusion query, or with nothing near only the
-        # vectors' stamp). A search with no match spends two of them on "Did you mean …?"
-        # (the close names, tags and field names in one query).
+        # vectors' stamp) and the portal analytics' count of the search (usage: one upsert).
+        # A search with no match spends two on "Did you mean …?" (the close names, tags and
+        # field names in one query).
         with django_assert_max_num_queries(15) as small:
             assert client.get(url).status_code == 200, url
         counts[url] = len(small.captured_queries)

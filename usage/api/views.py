@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from meshportal.api.common import ERROR_RESPONSES
 from products import selectors as product_selectors
 from usage import formats, selectors, services
-from usage.permissions import may_ingest
+from usage.analytics import analytics_json, portal_analytics
+from usage.permissions import may_ingest, may_see_analytics
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -128,3 +129,22 @@ class ProductUsageView(generics.GenericAPIView):
                 for r in usage["own"]
             ]
         return Response(body)
+
+
+class AnalyticsView(generics.GenericAPIView):
+    """Portal analytics (the `/analytics/` page's figures): active people, top products by page
+    views, queries, watchers and access requests, top searches and searches that found nothing,
+    time from access request to decision, policy compliance per evaluation run. Platform staff
+    only."""
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if not may_see_analytics(request.user):
+            raise exceptions.PermissionDenied("Portal analytics are the platform team's.")
+
+    @extend_schema(
+        summary="Portal analytics",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERROR_RESPONSES},
+    )
+    def get(self, request):
+        return Response(analytics_json(portal_analytics()))

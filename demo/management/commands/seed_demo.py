@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo import analytics as analytics_demo
 from demo import lake as demo_lake
 from demo import lineage as lineage_demo
 from demo import policies as policy_demo
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             with audit_context(door="command"), transaction.atomic():
                 quality_demo.seed()  # checks on the warehouse tables, due at once
                 usage_demo.seed()  # a fortnight of query log: the Usage tab, observed lineage
+                analytics_demo.seed()  # a fortnight of page views and searches: /analytics/
             # Semantic search's vectors now rather than in a task (only those whose text
             # changed: a second run computes none).
             semantic.embed(DataProduct.objects.all())
