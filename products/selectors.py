@@ -115,6 +115,23 @@ def port_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> Que
     )[:limit]
 
 
+def data_sources_for(team_id: int | None) -> QuerySet:
+    """The data sources a team's ports may read (DataSource.open_to's query, one rule)."""
+    model = OutputPort._meta.get_field("data_source").related_model
+
+
+X
+
+
+def data_source_suggest(*, team_id: int | None, query: str = "", limit: int = PORT_SUGGESTIONS):
+    """The sources open to the team (data_sources_for) matching every word typed in their name
+    or slug: the product form's data-source picker. Names and kinds only are shown."""
+    qs = data_sources_for(team_id)
+    for word in query.split()[:5]:
+        qs = qs.filter(Q(name__icontains=word) | Q(slug__icontains=word))
+    return qs.only("slug", "name", "kind").order_by("name", "slug")[:limit]
+
+
 def pickable_products(user) -> QuerySet:
     """What a product picker may offer and accept: published products the user sees (what
     a replacement must be, services.product_deprecate), never a draft."""
