@@ -1,5 +1,7 @@
 """Reads that pages and the API share: visibility, filters, prefetching."""
 
+from typing import Any
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from meshportal.permissions import is_platform, team_roles, visible
@@ -118,9 +120,8 @@ def port_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> Que
 def data_sources_for(team_id: int | None) -> QuerySet:
     """The data sources a team's ports may read (DataSource.open_to's query, one rule)."""
     model = OutputPort._meta.get_field("data_source").related_model
-
-
-X
+    manager: Any = model._default_manager  # a DataSourceQuerySet's (governance: a layer up)
+    return manager.usable_by(team_id)
 
 
 def data_source_suggest(*, team_id: int | None, query: str = "", limit: int = PORT_SUGGESTIONS):
