@@ -1,7 +1,8 @@
 """axe-core on the Django admin console as the platform team uses it (issue 20,
 accessibility), in Chromium: the staff member signs in, opens the console's index and, for
 products, data sources and policies, the list and one record's change form (and the form
-adding a data source), in the light and the dark theme, and fails on any serious or critical
+adding a data source), a team with its members and the usage mappings, in the light theme and
+(the index and a change form) the dark one, and fails on any serious or critical
 violation."""
 
 import re
@@ -32,6 +33,8 @@ def _console_pages(mesh) -> list[str]:
         reverse("admin:governance_policy_changelist"),
         reverse("admin:governance_policy_change", args=[policy.pk]),
         reverse("admin:domains_team_change", args=[mesh.orders_team.pk]),
+        reverse("admin:usage_consumermapping_changelist"),  # the console's own list template
+        reverse("admin:usage_consumermapping_add"),  # two autocomplete boxes
     ]
 
 
@@ -49,7 +52,7 @@ def test_the_platform_teams_console_pages_have_no_serious_violation(open_page, m
             page.get_by_role("combobox", name="Replacement").wait_for()
             assert page.get_by_role("textbox", name="Location").count() >= 1
             assert page.get_by_role("checkbox", name="Delete").count() >= 1
-        if "/team/" in path:
+        if "/team/" in path or "/consumermapping/add/" in path:
             page.get_by_role("combobox", name="User").first.wait_for()
         if "/datasource/" in path and path.endswith(("/change/", "/add/")):
             # The teams filter box's search icon is announced.
