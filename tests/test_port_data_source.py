@@ -217,3 +217,21 @@ def test_a_product_whose_port_reads_a_closed_source_cannot_move_there(client, me
     )
     product.refresh_from_db()
     assert product.owner_team == mesh.users_team
+
+
+def test_the_picker_answers_in_the_same_queries_however_many_sources(client, mesh, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(mesh.member)
+    url = "/domains/orders/products/new/data-sources/"
+
+    def count() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as ctx:
+            _, options = _suggested(client, url, "lake")
+        return len(ctx.captured_queries), len(options)
+
+    one = count()
+    for i in range(5):
+        DataSource.objects.create(slug=f"lake-{i}", name=f"Lake {i}", kind="sqlite", database="/x")
+    assert count() == (one[0], one[1] + 5)
