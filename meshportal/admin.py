@@ -20,6 +20,26 @@ from meshportal.permissions import DELETE, EDIT, VIEW, can, is_platform, may_gra
 from meshportal.queue import send_pending
 
 
+class NamedFieldsMixin:
+    """Tabular inlines whose every input assistive technology can name
+    (tests/test_browser_a11y_admin.py): their column headers are not <label>s, so each input,
+    the Delete box too, is named after its column. (Autocomplete boxes: static/js/admin_a11y.js.)"""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if not isinstance(self, admin.TabularInline):
+            return formset
+
+        def add_fields(self, form, index):
+            formset.add_fields(self, form, index)
+            for field in form.fields.values():
+                # the widget itself, not its related-links wrapper (whose attrs a copy loses)
+                widget = getattr(field.widget, "widget", field.widget)
+                widget.attrs.setdefault("aria-label", str(field.label))
+
+        return type(formset.__name__, (formset,), {"add_fields": add_fields})
+
+
 class ConsoleAdmin(admin.ModelAdmin):
     """Base of every ModelAdmin in the console: who opens which page is decided here, once.
 
@@ -397,7 +417,7 @@ class ApiTokenAdmin(PlatformOnlyAdmin):
             token_revoke(token=token)
 
 
-class PortalInlineMixin:
+class PortalInlineMixin(NamedFieldsMixin):
     """Inline rows may be changed by whoever may edit the parent object (`can(EDIT, parent)`);
     rows that give rights (`grants_rights`, e.g. team memberships) only by platform staff."""
 

@@ -41,21 +41,26 @@ class SuggestInput(forms.TextInput):
     """A text input that suggests as one types: htmx asks `url` (with what is typed) for the
     <option>s of the <datalist> rendered after it. The browser's own list: keyboard and screen
     readers work as with any input, no script of ours, nothing inline (the strict CSP). What
-    `url` answers decides what may be suggested: only what the user may see."""
+    `url` answers decides what may be suggested: only what the user may see. Without
+    `list_id` the list is named after the input (`<id>-options`): one per row of a formset."""
 
-    def __init__(self, *, url, list_id: str, attrs=None):
+    def __init__(self, *, url, list_id: str | None = None, attrs=None):
         super().__init__(attrs)
         self.url, self.list_id = url, list_id
 
+    def _list_id(self, attrs) -> str:
+        return self.list_id or f"{(attrs or {}).get('id') or 'suggest'}-options"
+
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
+        list_id = self._list_id(context["widget"]["attrs"])
         context["widget"]["attrs"].update(
             {
-                "list": self.list_id,
+                "list": list_id,
                 "autocomplete": "off",
                 "hx-get": str(self.url),
                 "hx-trigger": "input changed delay:200ms, focus once",
-                "hx-target": f"#{self.list_id}",
+                "hx-target": f"#{list_id}",
                 "hx-swap": "innerHTML",
                 "hx-sync": "this:replace",
             }
@@ -64,4 +69,5 @@ class SuggestInput(forms.TextInput):
 
     def render(self, name, value, attrs=None, renderer=None):
         html = super().render(name, value, attrs, renderer)
-        return format_html('{}<datalist id="{}"></datalist>', html, self.list_id)
+        list_id = self._list_id(self.build_attrs(self.attrs, attrs))
+        return format_html('{}<datalist id="{}"></datalist>', html, list_id)

@@ -1,11 +1,12 @@
 from django import forms
 from django.core.exceptions import ValidationError
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.text import slugify
 
 from domains.models import Team
 from meshportal.forms import SuggestInput
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
+from products.selectors import data_sources_for
 
 
 class ProductForm(forms.ModelForm):
@@ -84,27 +85,44 @@ class PortForm(forms.Form):
     )
     format = forms.CharField(max_length=50, required=False)
     # The registered warehouses this product's team may read (DataSource.open_to): a port
-    # with one and a table location gets quality checks. Only its name is shown here.
-    data_source = forms.ModelChoiceField(
-        queryset=OutputPort._meta.get_field("data_source").related_model._default_manager.none(),
+    # with one and a table location gets quality checks. Typed by name with suggestions
+    # (products.views.data_source_suggest); only its name and kind are ever shown here.
+    data_source = forms.CharField(
         required=False,
-        empty_label="None (no quality checks)",
-        help_text="Where quality checks read the location.",
+        max_length=200,
+        help_text="Where quality checks read the location: type part of its name and pick "
+        "from the list; empty for no quality checks.",
+        widget=SuggestInput(url=""),
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, team_id=None, sources=None, **kwargs):
+    def __init__(self, *args, team_id=None, sources=None, suggest_url="", team_name="", **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields["data_source"]
-        field.queryset = data_sources_for(team_id)
-        if sources is not None:  # read once for every port of the editor (ProductEditor)
-            field.choices = [("", field.empty_label), *((s.pk, s.name) for s in sources)]
+        self.team_id, self.team_name = team_id, team_name
+        self.sources = sources  # read once for every port of the editor (ProductEditor)
+        widget = self.fields["data_source"].widget
+        widget.url = suggest_url
+        widget.attrs["aria-describedby"] = f"{self['data_source'].id_for_label}-help"
 
-
-def data_sources_for(team_id):
-    """The data sources a team's ports may read (DataSource.open_to's query)."""
-    model = OutputPort._meta.get_field("data_source").related_model
-    return model._default_manager.usable_by(team_id)  # DataSourceQuerySet's manager
+    def clean_data_source(self):
+        """The source named (its name, or its slug) among those open to the product's team:
+        the same answer for one that does not exist and one kept for other teams."""
+        typed = self.cleaned_data["data_source"].strip()
+        if not typed:
+            return None
+        sources = self.sources if self.sources is not None else data_sources_for(self.team_id)
+        found = [s for s in sources if s.slug == typed] or [
+            s for s in sources if s.name.casefold() == typed.casefold()
+        ]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            slugs = ", ".join(s.slug for s in found)
+            raise ValidationError(f"Several data sources are named “{typed}”: type one of {slugs}.")
+        raise ValidationError(
+            f"No data source “{typed}” is open to {self.team_name or 'this team'}: pick one "
+            "from the list, or ask the platform team."
+        )
 
 
 class FieldForm(forms.Form):
@@ -147,7 +165,13 @@ class ProductEditor:
             data, instance=instance or DataProduct(domain=domain), domain=domain, initial=initial
         )
         ports = ports or []
-        team_id = self.product.instance.owner_team_id or getattr(domain, "owner_team_id", None)
+        instance = self.product.instance
+        team = instance.owner_team if instance.owner_team_id else domain.owner_team
+        team_id = getattr(team, "pk", None)
+        if instance.pk:
+            suggest_url = reverse("products:data_source_suggest", args=[domain.slug, instance.slug])
+        else:
+            suggest_url = reverse("products:data_source_suggest_new", args=[domain.slug])
         # A post without the ports formset (a script editing only the product) leaves them be.
         self.with_ports = data is None or "ports-TOTAL_FORMS" in data
         if not self.with_ports:
@@ -155,7 +179,13 @@ class ProductEditor:
         self.ports = PortFormSet(
             data,
             prefix="ports",
-            form_kwargs={"team_id": team_id, "sources": list(data_sources_for(team_id))},
+            form_kwargs={
+                "team_id": team_id,
+                "team_name": str(team or ""),
+                # read once for every port's check, and only when there is something to check
+                "sources": list(data_sources_for(team_id)) if data is not None else [],
+                "suggest_url": suggest_url,
+            },
             initial=[{k: v for k, v in p.items() if k != "fields"} for p in ports],
         )
         self.port_rows = []
@@ -242,7 +272,7 @@ class ProductEditor:
                     "description",
                 )
             }
-            p["data_source"] = port.data_source_id
+            p["data_source"] = port.data_source.name if port.data_source_id else ""
             p["fields"] = [
                 {
                     k: getattr(f, k)

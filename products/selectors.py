@@ -1,5 +1,7 @@
 """Reads that pages and the API share: visibility, filters, prefetching."""
 
+from typing import Any
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from meshportal.permissions import is_platform, team_roles, visible
@@ -113,6 +115,22 @@ def port_suggest(*, user, query: str = "", limit: int = PORT_SUGGESTIONS) -> Que
     return qs.select_related("product__domain").order_by(
         "product__domain__slug", "product__slug", "slug"
     )[:limit]
+
+
+def data_sources_for(team_id: int | None) -> QuerySet:
+    """The data sources a team's ports may read (DataSource.open_to's query, one rule)."""
+    model = OutputPort._meta.get_field("data_source").related_model
+    manager: Any = model._default_manager  # a DataSourceQuerySet's (governance: a layer up)
+    return manager.usable_by(team_id)
+
+
+def data_source_suggest(*, team_id: int | None, query: str = "", limit: int = PORT_SUGGESTIONS):
+    """The sources open to the team (data_sources_for) matching every word typed in their name
+    or slug: the product form's data-source picker. Names and kinds only are shown."""
+    qs = data_sources_for(team_id)
+    for word in query.split()[:5]:
+        qs = qs.filter(Q(name__icontains=word) | Q(slug__icontains=word))
+    return qs.only("slug", "name", "kind").order_by("name", "slug")[:limit]
 
 
 def pickable_products(user) -> QuerySet:

@@ -14,6 +14,16 @@ urlpatterns = [
     path("products/<slug:domain>/<slug:product>/clone/", views.product_clone, name="clone"),
     path("domains/<slug:domain>/products/new/", views.product_create, name="create"),
     path(
+        "domains/<slug:domain>/products/new/data-sources/",
+        views.data_source_suggest,
+        name="data_source_suggest_new",
+    ),
+    path(
+        "products/<slug:domain>/<slug:product>/edit/data-sources/",
+        views.data_source_suggest,
+        name="data_source_suggest",
+    ),
+    path(
         "products/<slug:domain>/<slug:product>/request-access/",
         views.access_request_create,
         name="request_access",

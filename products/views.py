@@ -377,6 +377,27 @@ def product_suggest(request):
     )
 
 
+@require_http_methods(["GET"])
+def data_source_suggest(request, domain: str, product: str | None = None):
+    """The product form's data-source picker: <option>s for its <datalist>, matching what is
+    typed (htmx sends the port's input, ports-<n>-data_source), among the sources open to the
+    product's team (selectors.data_source_suggest) — for those who may edit that form only."""
+    if product is None:
+        dom = get_object_or_404(Domain, slug=domain)
+        require(request.user, CREATE_PRODUCT, dom)
+        team_id = dom.owner_team_id
+    else:
+        obj = _product_or_404(request, domain, product, fields=False)
+        require(request.user, EDIT, obj)
+        team_id = obj.owner_team_id
+    typed = [v for k, v in request.GET.items() if k == "q" or k.endswith("data_source")]
+    return render(
+        request,
+        "products/_data_source_options.html",
+        {"sources": selectors.data_source_suggest(team_id=team_id, query=" ".join(typed))},
+    )
+
+
 @require_POST
 def basket_add(request):
     """Put a product in the request basket (from search results or its page)."""

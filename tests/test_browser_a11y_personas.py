@@ -2,8 +2,12 @@
 accessibility), in Chromium: each persona signs in, the walk collects every link of the
 navigation bar as that persona sees it (the platform team sees more), opens each and, from the
 product and domain lists, the first product and domain (one click from the navigation), in the
-light and the dark theme, and fails on any serious or critical violation. The Django admin
-console, linked for platform staff, is Django's own and walked in the admin's tests."""
+light and the dark theme, and fails on any serious or critical violation. One link deeper, the
+personas whose controls differ there also walk one page of each kind those pages link to (a
+policy, a team, an incident, a check) and every tab of a product. The Django
+admin console, linked for platform staff, is walked in tests/test_browser_a11y_admin.py."""
+
+import re
 
 import pytest
 
@@ -17,33 +21,84 @@ NAV_LINKS = """() => [...document.querySelectorAll("nav.navbar a[href]")]
   .map(a => new URL(a.href, location.href))
   .filter(u => u.origin === location.origin && !u.pathname.startsWith("/admin/"))
   .map(u => u.pathname + u.search)"""
+MAIN_LINKS = """() => [...document.querySelectorAll("main a[href]")]
+  .map(a => new URL(a.href, location.href))
+  .filter(u => u.origin === location.origin)
+  .map(u => u.pathname)"""
+# Pages one link from the navigation's, by kind: one of each is walked by the personas whose
+# controls differ there (the owner's acknowledge and run buttons, the council's vote, staff's
+# member management); every tab of a product by those who see different tabs (the owner
+# edits, an approved consumer sees the connection details).
+SECOND_LEVEL = {
+    "policy": re.compile(r"^/governance/policies/(?!propose/)[\w-]+/$"),
+    "team": re.compile(r"^/teams/[\w-]+/$"),
+    "incident": re.compile(r"^/incidents/\d+/$"),
+    "check": re.compile(r"^/quality/checks/\d+/$"),
+}
+DETAILS_FOR = {
+    "owner": {"policy", "team", "incident", "check"},
+    "council": {"policy"},
+    "staff": {"team"},
+}
+TABS_FOR = {"owner", "approved"}
 FIRST_ITEM = (
     """sel => { const a = document.querySelector(sel); return a && a.getAttribute("href"); }"""
 )
 
 
-def _walk(page) -> tuple[list[str], list[str]]:
+def _walk(page) -> tuple[list[str], list[str], list[str]]:
+    """Every page of the navigation (and the first product and domain): their paths, what axe
+    found, and the links in their main content."""
     paths = list(dict.fromkeys(page.evaluate(NAV_LINKS)))
     problems: list[str] = []
+    links: list[str] = []
     for path in paths:
         page.goto(path)
         problems += axe_problems(page)
+        links += page.evaluate(MAIN_LINKS)
         for selector in ("main a[href^='/products/'][href$='/']", "main a[href^='/domains/']"):
             if path in ("/products/", "/domains/"):
                 first = page.evaluate(FIRST_ITEM, selector)
                 if first and first != path:
                     page.goto(first)
                     problems += axe_problems(page)
+                    links += page.evaluate(MAIN_LINKS)
                     page.goto(path)
-    return paths, problems
+    return paths, problems, list(dict.fromkeys(links))
+
+
+def _second_level(page, persona: str, links: list[str], product: str) -> list[str]:
+    """One page of each kind in DETAILS_FOR and, for TABS_FOR, every tab of `product` (the
+    one with checks, runs, an incident and lineage)."""
+    problems: list[str] = []
+    if persona in TABS_FOR:
+        page.goto(product)
+        tabs = page.eval_on_selector_all(
+            "main [role=tab][href]:not([aria-selected=true])", "els => els.map(e => e.href)"
+        )
+        assert len(tabs) >= 5, tabs
+        for tab in tabs:
+            page.goto(tab)
+            problems += axe_problems(page)
+            links += page.evaluate(MAIN_LINKS)  # a check, from the Quality tab
+    found = {}
+    for kind, pattern in SECOND_LEVEL.items():
+        found[kind] = next((link for link in links if pattern.match(link)), None)
+    wanted = DETAILS_FOR.get(persona, set())
+    assert wanted <= {k for k, v in found.items() if v}, found  # the walk reaches them
+    for kind in sorted(wanted):
+        page.goto(found[kind])
+        problems += axe_problems(page)
+    return problems
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_every_page_of_the_navigation_has_no_serious_violation(open_page, mesh, persona):  # noqa: F811
-    lived_in(mesh)  # a policy, an incident, a fortnight of runs, a lineage edge
+    product = lived_in(mesh)  # a policy, an incident, a fortnight of runs, a lineage edge
     page = open_page(viewport={"width": 1280, "height": 800})
     sign_in(page, persona)
-    paths, problems = _walk(page)
+    paths, problems, links = _walk(page)
+    problems += _second_level(page, persona, links, product.get_absolute_url())
     assert "/" in paths and "/products/" in paths and "/notifications/" in paths
     # The navigation fits a 1280-px screen whatever the persona sees (no sideways scrolling).
     page.goto("/")

@@ -1,6 +1,7 @@
 """A domain team gives its new product quality checks without the platform team (issue 20,
-item 2): the product form's ports take a data source, offered only among those the platform
-team opened to the product's team, shown by name only (where the data lives stays private).
+item 2): the product form's ports take a data source, typed by name with suggestions offered
+only among those the platform team opened to the product's team, shown by name and kind only
+(where the data lives stays private).
 Walked as the platform team (registering sources) and an orders team member (the product)."""
 
 import pytest
@@ -35,8 +36,17 @@ def sources(client, mesh):
 
 def _with_source(source, location="main.t_known"):
     data = _form(name="Order checks", ports=[{"name": "Events", "location": location}])
-    data["ports-0-data_source"] = str(source.pk) if source else ""
+    data["ports-0-data_source"] = source.name if source else ""
     return data
+
+
+def _suggested(client, url: str, typed: str = "", field: str = "ports-0-data_source"):
+    """What the picker lists for `typed`: (value, label) of each <option> htmx swaps in."""
+    import re
+
+    r = client.get(url, {field: typed})
+    assert r.status_code == 200, r.status_code
+    return r.text, re.findall(r'<option value="([^"]*)">([^<]*)</option>', r.text)
 
 
 def test_a_member_picks_a_data_source_open_to_the_team_and_can_add_checks(client, mesh, sources):
@@ -45,9 +55,19 @@ def test_a_member_picks_a_data_source_open_to_the_team_and_can_add_checks(client
     client.force_login(mesh.member)
     page = client.get("/domains/orders/products/new/").text
     assert 'name="ports-__prefix__-data_source"' in page  # the "Add port" template has it too
-    assert ">Lake</option>" in page
-    assert "Users warehouse" not in page  # not open to the orders team
-    assert "secret-lake" not in page  # by name only: where it lives is not on the form
+    # A type-ahead picker: the port's input asks as one types and fills its own list.
+    picker = 'hx-get="/domains/orders/products/new/data-sources/"'
+    assert picker in page and 'list="id_ports-__prefix__-data_source-options"' in page
+    assert '<datalist id="id_ports-__prefix__-data_source-options">' in page
+    assert "Users warehouse" not in page and "secret-lake" not in page
+
+    url = "/domains/orders/products/new/data-sources/"
+    text, options = _suggested(client, url)
+    assert options == [("Lake", "SQLite")]  # not the users team's; by name and kind only
+    assert "secret-lake" not in text and "lake.sqlite3" not in text
+    assert _suggested(client, url, "lak")[1] == [("Lake", "SQLite")]
+    assert _suggested(client, url, "users")[1] == []  # kept for the users team: not offered
+    assert _suggested(client, url, "LAKE", field="ports-3-data_source")[1] == [("Lake", "SQLite")]
 
     r = client.post("/domains/orders/products/new/", _with_source(lake))
     assert r.status_code == 302, r.content
@@ -55,9 +75,13 @@ def test_a_member_picks_a_data_source_open_to_the_team_and_can_add_checks(client
     port = product.ports.get()
     assert port.data_source == lake
 
-    # The editor shows the chosen source again; the quality form now offers the port.
+    # The editor shows the chosen source again, by name; its picker asks for this product.
     edit = client.get(f"/products/orders/{product.slug}/edit/").text
-    assert f'<option value="{lake.pk}" selected>Lake</option>' in edit
+    assert 'name="ports-0-data_source" value="Lake"' in " ".join(edit.split())
+    edit_url = f"/products/orders/{product.slug}/edit/data-sources/"
+    assert f'hx-get="{edit_url}"' in edit
+    assert _suggested(client, edit_url, "la")[1] == [("Lake", "SQLite")]
+    # The quality form now offers the port.
     checks = client.get(f"/quality/products/orders/{product.slug}/checks/new/")
     assert checks.status_code == 200 and f'value="{port.pk}"' in checks.text
     r = client.post(
@@ -74,14 +98,48 @@ def test_a_member_picks_a_data_source_open_to_the_team_and_can_add_checks(client
     assert QualityCheck.objects.filter(port=port, name="Has rows").exists()
 
 
+def test_the_picker_answers_only_those_who_may_fill_the_form(client, mesh, sources):
+    """The users team's owner is offered its own source; a consumer, who may not create or
+    edit orders products, gets no list at all (403, or 404 for a draft it may not see)."""
+    client.force_login(mesh.other_owner)
+    _, options = _suggested(client, "/domains/users/products/new/data-sources/", "wareh")
+    assert options == [("Users warehouse", "SQLite")]
+    draft = mesh.products[("users", "draft")]
+    users_edit = f"/products/users/{draft.slug}/edit/data-sources/"
+    assert [v for v, _ in _suggested(client, users_edit)[1]] == ["Lake", "Users warehouse"]
+    assert client.get("/domains/orders/products/new/data-sources/").status_code == 403
+    client.force_login(mesh.consumer)
+    assert client.get("/domains/orders/products/new/data-sources/").status_code == 403
+    published = mesh.products[("orders", "published")]
+    assert client.get(f"/products/orders/{published.slug}/edit/data-sources/").status_code == 403
+    assert client.get(users_edit).status_code == 404
+
+
 def test_a_source_closed_to_the_team_is_refused_by_name(client, mesh, sources):
     _, users_wh = sources
     client.force_login(mesh.member)
-    # A hand-made post naming the users team's source: the form says why, nothing is saved.
-    r = client.post("/domains/orders/products/new/", _with_source(users_wh))
-    assert r.status_code == 400, r.status_code
-    assert "Select a valid choice" in r.text
+    # Typed by hand (or without JavaScript): the form says why, nothing is saved. The same
+    # answer as for a source that does not exist.
+    for typed in ("Users warehouse", "users-wh", "Nowhere"):
+        data = _form(name="Order checks", ports=[{"name": "Events", "location": "main.t"}])
+        data["ports-0-data_source"] = typed
+        r = client.post("/domains/orders/products/new/", data)
+        assert r.status_code == 400, r.status_code
+        assert f"No data source “{typed}” is open to Orders Team" in r.text
+        assert 'aria-describedby="id_ports-0-data_source-error id_ports-0-data_source-help"' in (
+            r.text
+        )
     assert not DataProduct.objects.filter(slug="order-checks").exists()
+
+
+def test_a_source_is_found_by_its_slug_and_its_name_in_any_case(client, mesh, sources):
+    lake, _ = sources
+    client.force_login(mesh.member)
+    for i, typed in enumerate(("lake", " LAKE ")):
+        data = _form(name=f"Checked {i}", ports=[{"name": "Events", "location": "main.t"}])
+        data["ports-0-data_source"] = typed
+        assert client.post("/domains/orders/products/new/", data).status_code == 302
+        assert DataProduct.objects.get(slug=f"checked-{i}").ports.get().data_source == lake
 
 
 def test_every_door_that_saves_a_port_meets_the_rule(mesh, sources):
@@ -105,19 +163,23 @@ def test_the_editor_reads_the_sources_once_however_many_ports(client, mesh, sour
 
     from products import services
 
+    lake, _ = sources
     product = mesh.products[("orders", "draft")]
     client.force_login(mesh.member)
     url = f"/products/orders/{product.slug}/edit/"
 
     def count() -> int:
         with CaptureQueriesContext(connection) as ctx:
-            assert client.get(url).text.count(">Lake</option>") == product.ports.count() + 1
+            page = " ".join(client.get(url).text.split())
+        assert page.count('data_source" value="Lake"') == product.ports.count()
         return sum("governance_datasource" in q["sql"] for q in ctx.captured_queries)
 
+    for port in product.ports.all():
+        services.port_update(port=port, data_source=lake)
     one = count()
     for i in range(4):
-        services.port_create(product=product, name=f"Extra {i}")
-    assert count() == one  # not one more per port
+        services.port_create(product=product, name=f"Extra {i}", data_source=lake)
+    assert count() == one  # each port's source name comes with the ports: not a query each
 
 
 def test_the_api_sets_and_shows_a_port_data_source_as_the_form_does(mesh, sources):
@@ -155,3 +217,21 @@ def test_a_product_whose_port_reads_a_closed_source_cannot_move_there(client, me
     )
     product.refresh_from_db()
     assert product.owner_team == mesh.users_team
+
+
+def test_the_picker_answers_in_the_same_queries_however_many_sources(client, mesh, sources):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(mesh.member)
+    url = "/domains/orders/products/new/data-sources/"
+
+    def count() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as ctx:
+            _, options = _suggested(client, url, "lake")
+        return len(ctx.captured_queries), len(options)
+
+    one = count()
+    for i in range(5):
+        DataSource.objects.create(slug=f"lake-{i}", name=f"Lake {i}", kind="sqlite", database="/x")
+    assert count() == (one[0], one[1] + 5)

@@ -1,8 +1,9 @@
 """The product form by keyboard alone, in Chromium (issue 20, items 2 and accessibility): an
 orders team member creates a product, adds a port with the Add port button, picks the data
 source the platform team opened to every team (the one kept for the users team is not offered)
-and creates the draft with Enter; the port then has its data source. axe-core finds nothing
-serious on the form."""
+by typing part of its name into the port's type-ahead picker (the one kept for the users team
+is not suggested), and creates the draft with Enter; the port then has its data source.
+axe-core finds nothing serious on the form."""
 
 import pytest
 
@@ -34,10 +35,21 @@ def test_member_creates_a_checkable_product_by_keyboard(open_page, mesh):  # noq
     _focus_and_type(page, "#id_ports-0-name", "Events")
     _focus_and_type(page, "#id_ports-0-location", "main.events")
     source = page.locator("#id_ports-0-data_source")
-    assert source.locator("option").all_inner_texts() == ["None (no quality checks)", "Lake"]
-    page.focus("#id_ports-0-data_source")
-    page.keyboard.press("ArrowDown")  # a closed <select> changes with the arrow keys
-    assert source.input_value() == str(lake.pk)
+    assert source.get_attribute("role") is None  # an input with a list: a combobox to AT
+    assert (
+        page.evaluate("document.querySelector('#id_ports-0-data_source').list.id")
+        == "id_ports-0-data_source-options"
+    )
+    _focus_and_type(page, "#id_ports-0-data_source", "la")  # the added port's picker asks
+    options = page.locator("#id_ports-0-data_source-options option")
+    options.first.wait_for(state="attached")
+    assert [(o.get_attribute("value"), o.inner_text()) for o in options.all()] == [
+        ("Lake", "SQLite")
+    ]
+    assert kept.name not in page.content() and "/x" not in source.evaluate("e => e.list.innerHTML")
+    source.fill("Lake")  # what choosing the suggestion types
+    help_id = source.get_attribute("aria-describedby")
+    assert "quality checks" in page.locator(f"#{help_id}").inner_text()
     assert axe_problems(page) == []
     page.focus("#id_ports-0-location")
     page.keyboard.press("Enter")  # Enter in a text field sends the form

@@ -78,5 +78,8 @@ def bs(field):
     attrs = {"class": css + (" is-invalid" if field.errors else "")}
     if field.errors:
         attrs["aria-invalid"] = "true"
-        attrs["aria-describedby"] = f"{field.id_for_label}-error"
+        described = widget.attrs.get("aria-describedby")  # a hint the widget already names
+        attrs["aria-describedby"] = " ".join(
+            filter(None, [f"{field.id_for_label}-error", described])
+        )
     return field.as_widget(attrs=attrs)

@@ -33,6 +33,7 @@
       const index = Number(counter.value);
       const card = fromTemplate("port-template", [[/__prefix__/g, String(index)]]);
       form.querySelector("[data-ports]").appendChild(card);
+      if (window.htmx) window.htmx.process(card); // its data-source picker asks as one types
       counter.value = index + 1;
       card.querySelector("input[type=text], input:not([type=hidden])").focus();
     } else if (addField) {
