@@ -42,8 +42,10 @@ CONNECTION_KEYS = frozenset(
         "path",
         "default_schema",
         "sslmode",
+        "dataSource",
     }
 )
+_LOWER_KEYS = frozenset(k.lower() for k in CONNECTION_KEYS)
 # Keys removed outright from ODCS documents (rather than shown as HIDDEN) so an export stays a
 # valid document for those who may not see where the data lives.
 DOCUMENT_KEYS = frozenset({"physicalName", "servers", "server"})
@@ -54,8 +56,12 @@ def sees_connection(user, product) -> bool:
 
 
 def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
-    """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN."""
+    """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN,
+    and of every custom property (`{property, value}`) with a private name."""
     if isinstance(value, dict):
+        name = value.get("property")
+        if isinstance(name, str) and name in keys and "value" in value:
+            return {**value, "value": HIDDEN}
         return {
             k: (HIDDEN if k in keys and v not in (None, "", []) else redact(v, keys))
             for k, v in value.items()
@@ -72,6 +78,25 @@ def strip_document(doc: Any) -> Any:
     if isinstance(doc, list):
         return [strip_document(v) for v in doc]
     return copy.copy(doc)
+
+
+def _private(name: Any) -> bool:
+    return isinstance(name, str) and name.lower() in _LOWER_KEYS
+
+
+def strip_kept(value: Any) -> Any:
+    """Content kept from an imported document as it came (products.contracts.odps), without
+    anything that may say where data lives: every private key (any spelling of its case), at
+    any depth, and every custom property (`{property, value}`) with a private name."""
+    if isinstance(value, dict):
+        return {k: strip_kept(v) for k, v in value.items() if not _private(k)}
+    if isinstance(value, list):
+        return [
+            strip_kept(v)
+            for v in value
+            if not (isinstance(v, dict) and _private(v.get("property")))
+        ]
+    return value
 
 
 def strip_yaml(text: str) -> str:
