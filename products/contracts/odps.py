@@ -177,7 +177,10 @@ def _kept_output(out: dict, kind: str | None) -> dict:
 
 
 def _port_kind(spelled: Any) -> str | None:
-    return contracts.PORT_KINDS.get(_text(spelled).lower())
+    """The port kind a document's output port `type` names; the standard's own examples write
+    the plural (`tables`), which is kept as written."""
+    name = _text(spelled).lower()
+    return contracts.PORT_KINDS.get(name) or contracts.PORT_KINDS.get(name.removesuffix("s"))
 
 
 def _ordered(obj: dict, definition: str | None) -> dict:
@@ -507,7 +510,7 @@ def _plan(doc: dict, user, report: dict[str, list], team_slug: str) -> dict:
         if kind is None:
             errors[f"{at}.type"] = (
                 f"“{out.get('type')}” is not a port type the portal knows: "
-                f"{', '.join(sorted(contracts.PORT_KINDS))}."
+                f"{', '.join(sorted(contracts.PORT_KINDS))} (or their plurals)."
             )
         _report_rest(out, OWNED_OUTPUT, at, report)
         props = _props(out.get("customProperties"), PORT_PROPERTIES, at, report)
