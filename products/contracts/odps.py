@@ -404,6 +404,34 @@ def export_yaml(product: DataProduct, *, user=None) -> str:
     return contracts.dump(export_document(product, user=user))
 
 
+def kept_restore(*, product: DataProduct, doc: dict) -> None:
+    """Put back what a (valid) ODPS document of product keeps: the restore of a backup
+    (backup.mesh, import_mesh), whose documents carry the kept content and nothing else the
+    rest of the backup does not. Ports and inputs are matched as export_document names them."""
+    DataProduct.objects.filter(pk=product.pk).update(
+        odps_kept=_kept_product(doc, product.owner_team.slug)
+    )
+    ports = {p.slug: p for p in product.ports.all()}
+    for out in doc.get("outputPorts") or []:
+        port = ports.get(_text(out.get("name")))
+        if port is not None:
+            kept = _kept_output(out, port.kind)
+            OutputPort.objects.filter(pk=port.pk).update(odps_kept=kept)
+    sources = _sources(None, product)
+    inputs: dict[tuple[str, str], InputPort] = {}
+    for inp in product.input_ports.select_related("source_port"):
+        source = sources.get(inp.source_product_id or 0)
+        if source is not None and inp.source_port is not None:
+            inputs[(_contract_id(source), inp.source_port.slug)] = inp
+        elif inp.source_port_id is None:
+            inputs[("", inp.external_name)] = inp
+    for item in doc.get("inputPorts") or []:
+        match = inputs.get((_text(item.get("contractId")), _text(item.get("name"))))
+        if match is not None:
+            kept = _rest(item, OWNED_INPUT, INPUT_PROPERTIES)
+            InputPort.objects.filter(pk=match.pk).update(odps_kept=kept)
+
+
 # -- import --------------------------------------------------------------------------------------
 
 
