@@ -72,16 +72,21 @@ def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
 
 
 def strip_document(doc: Any) -> Any:
-    """An ODCS document without where its data lives (physicalName, servers)."""
+    """An ODCS document without where its data lives (physicalName, servers) and without the
+    custom properties (`{property, value}`, at any level) named as a connection detail."""
     if isinstance(doc, dict):
         return {k: strip_document(v) for k, v in doc.items() if k not in DOCUMENT_KEYS}
     if isinstance(doc, list):
-        return [strip_document(v) for v in doc]
+        return [strip_document(v) for v in doc if not _private_property(v)]
     return copy.copy(doc)
 
 
 def _private(name: Any) -> bool:
     return isinstance(name, str) and name.lower() in _LOWER_KEYS
+
+
+def _private_property(item: Any) -> bool:
+    return isinstance(item, dict) and _private(item.get("property"))
 
 
 def strip_kept(value: Any) -> Any:
@@ -91,11 +96,7 @@ def strip_kept(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: strip_kept(v) for k, v in value.items() if not _private(k)}
     if isinstance(value, list):
-        return [
-            strip_kept(v)
-            for v in value
-            if not (isinstance(v, dict) and _private(v.get("property")))
-        ]
+        return [strip_kept(v) for v in value if not _private_property(v)]
     return value
 
 
