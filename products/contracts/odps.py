@@ -195,6 +195,8 @@ def _merged(ours: dict, kept: dict, owned: frozenset[str], known: tuple[str, ...
     """ours (the portal's values) with the kept content of the same level merged in; the
     portal's values win."""
     rest = _rest(kept, owned, known)
+    if known is None:  # the portal writes no custom properties at this level
+        return {**rest, **ours}
     custom = rest.pop("customProperties", None)
     out = {**rest, **ours}
     if custom:

@@ -75,6 +75,10 @@ def modulo_normalisations(doc: dict, team: str) -> dict:
     for key in ("outputPorts", "inputPorts"):
         if key in d:
             d[key] = sorted(d[key], key=lambda p: (p.get("contractId", ""), p["name"]))
+    # An empty list or object where the portal writes its own values is left out.
+    for key in ("description", "tags", "inputPorts", "outputPorts"):
+        if d.get(key) in ({}, []):
+            del d[key]
     return d
 
 
