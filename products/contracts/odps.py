@@ -183,12 +183,24 @@ def _port_kind(spelled: Any) -> str | None:
     return contracts.PORT_KINDS.get(name) or contracts.PORT_KINDS.get(name.removesuffix("s"))
 
 
-def _ordered(obj: dict, definition: str | None) -> dict:
-    """obj's keys in the order the ODPS schema lists them (the standard's own order)."""
+def _ordered(value: Any, node: dict | None = None) -> Any:
+    """value with the keys of every object in the order the ODPS schema lists them (the
+    standard's own order, whatever order a database keeps JSON keys in); keys the schema does
+    not name (inside a custom property's value) keep theirs."""
     schema = validator(API_VERSION).schema
-    props = (schema["$defs"][definition] if definition else schema)["properties"]
-    rank = {k: i for i, k in enumerate(props)}
-    return dict(sorted(obj.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    node = schema if node is None else node
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        rank = {k: i for i, k in enumerate(props)}
+        return {
+            k: _ordered(v, props.get(k, {}))
+            for k, v in sorted(value.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+        }
+    if isinstance(value, list):
+        return [_ordered(v, node.get("items") or {}) for v in value]
+    return value
 
 
 def _merged(ours: dict, kept: dict, owned: frozenset[str], known: tuple[str, ...] | None):
@@ -293,7 +305,7 @@ def export_document(
         None,
     )
     if description:
-        doc["description"] = _ordered(description, "Description")
+        doc["description"] = description
     tags = sorted(t.name for t in product.tags.all())
     if tags:
         doc["tags"] = tags
@@ -329,7 +341,7 @@ def export_document(
         if custom:
             item["customProperties"] = custom
         item = _merged(item, kept(inp), OWNED_INPUT, INPUT_PROPERTIES)
-        inputs.append(_ordered(item, "InputPort"))
+        inputs.append(item)
     if inputs:
         # In a natural order (not the order they were declared in), so a restored mesh
         # exports the same document.
@@ -356,7 +368,7 @@ def export_document(
             ]
         out["customProperties"] = _custom(pairs)
         out = _merged(out, port_kept, OWNED_OUTPUT, PORT_PROPERTIES)
-        outputs.append(_ordered(out, "OutputPort"))
+        outputs.append(out)
     if outputs:
         doc["outputPorts"] = outputs
     team = product.owner_team
@@ -395,11 +407,9 @@ def export_document(
         members.append(member)
     if members:
         team_doc["members"] = members
-    doc["team"] = _ordered(
-        _merged(team_doc, product_kept.get("team") or {}, OWNED_TEAM, None), "Team"
-    )
+    doc["team"] = _merged(team_doc, product_kept.get("team") or {}, OWNED_TEAM, None)
     doc["productCreatedTs"] = product.created_at.isoformat().replace("+00:00", "Z")
-    return _ordered(_merged(doc, product_kept, OWNED_TOP, PRODUCT_PROPERTIES), None)
+    return _ordered(_merged(doc, product_kept, OWNED_TOP, PRODUCT_PROPERTIES))
 
 
 def export_yaml(product: DataProduct, *, user=None) -> str:
