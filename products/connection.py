@@ -12,6 +12,7 @@ functions below. Adding a private field means adding its name here, nowhere else
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
 
 from meshportal.permissions import VIEW_CONNECTION, can
@@ -45,7 +46,7 @@ CONNECTION_KEYS = frozenset(
         "dataSource",
     }
 )
-_LOWER_KEYS = frozenset(k.lower() for k in CONNECTION_KEYS)
+
 # Keys removed outright from ODCS documents (rather than shown as HIDDEN) so an export stays a
 # valid document for those who may not see where the data lives.
 DOCUMENT_KEYS = frozenset({"physicalName", "servers", "server"})
@@ -55,12 +56,17 @@ def sees_connection(user, product) -> bool:
     return can(user, VIEW_CONNECTION, product)
 
 
+@cache
+def _lower(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(k.lower() for k in keys)
+
+
 def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
     """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN,
     and of every custom property (`{property, value}`) with a private name."""
     if isinstance(value, dict):
         name = value.get("property")
-        if isinstance(name, str) and name in keys and "value" in value:
+        if isinstance(name, str) and name.lower() in _lower(keys) and "value" in value:
             return {**value, "value": HIDDEN}
         return {
             k: (HIDDEN if k in keys and v not in (None, "", []) else redact(v, keys))
@@ -82,7 +88,7 @@ def strip_document(doc: Any) -> Any:
 
 
 def _private(name: Any) -> bool:
-    return isinstance(name, str) and name.lower() in _LOWER_KEYS
+    return isinstance(name, str) and name.lower() in _lower(CONNECTION_KEYS)
 
 
 def _private_property(item: Any) -> bool:

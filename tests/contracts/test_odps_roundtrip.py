@@ -146,7 +146,7 @@ def test_kept_content_never_says_where_the_data_lives_to_readers_without_access(
     owner = client_for(mesh.owner)
     doc = export(owner, url)
     doc["customProperties"].append(
-        {"property": "connection", "value": "jdbc:postgresql://db.internal:5432/sales"}
+        {"property": "Connection", "value": "jdbc:postgresql://db.internal:5432/sales"}
     )
     doc["managementPorts"] = [
         {
