@@ -22,8 +22,9 @@ mesh gives byte-identical files. `import_mesh(directory)` restores all of it in 
 bad input raises `BackupError` naming the file and line, and nothing is changed.
 
 The ODPS documents carry nothing the contracts and product_state.yaml do not, except when each
-product was created: import_mesh checks each one (the official ODPS schema, the product its file
-is named after) and takes back `productCreatedTs`; the rest is restored from the other files.
+product was created and the ODPS content the portal keeps as it came (`odps_kept`): import_mesh
+checks each one (the official ODPS schema, the product its file is named after) and takes back
+`productCreatedTs` and the kept content; the rest is restored from the other files.
 
 History is not part of the backup: contract versions (a restored product starts at version 1),
 the audit log, quality runs, policy evaluations, notifications. Nor are secrets: passwords (people
@@ -713,9 +714,9 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
 
 
 def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
-    """Check each product's ODPS document and take back when the product was created (the one
-    value it holds that the contract and product_state.yaml do not). Optional: a backup
-    without ODPS files (an older export) restores all the rest."""
+    """Check each product's ODPS document and take back when the product was created and the
+    ODPS content kept as it came (what it holds that the contract and product_state.yaml do
+    not). Optional: a backup without ODPS files (an older export) restores all the rest."""
     for path in sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}")):
         ctx.file, ctx.line = path, None
         text = path.read_text(encoding="utf-8")
@@ -740,6 +741,7 @@ def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
         created = _dt(ctx, doc.get("productCreatedTs"))
         if created is not None:
             DataProduct.objects.filter(pk=products[key].pk).update(created_at=created)
+        odps.kept_restore(product=products[key], doc=doc)
 
 
 def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:

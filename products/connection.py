@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from meshportal.permissions import VIEW_CONNECTION, can
@@ -44,8 +45,10 @@ CONNECTION_KEYS = frozenset(
         "path",
         "default_schema",
         "sslmode",
+        "dataSource",
     }
 )
+
 # Keys removed outright from ODCS documents (rather than shown as HIDDEN) so an export stays a
 # valid document for those who may not see where the data lives.
 DOCUMENT_KEYS = frozenset({"physicalName", "servers", "server"})
@@ -59,9 +62,18 @@ def sees_connection(user, product) -> bool:
     return can(user, VIEW_CONNECTION, product)
 
 
+@cache
+def _lower(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(k.lower() for k in keys)
+
+
 def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
-    """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN."""
+    """A copy of value (dicts and lists, any depth) with the value of every private key HIDDEN,
+    and of every custom property (`{property, value}`) with a private name."""
     if isinstance(value, dict):
+        name = value.get("property")
+        if isinstance(name, str) and name.lower() in _lower(keys) and "value" in value:
+            return {**value, "value": HIDDEN}
         return {
             k: (HIDDEN if k in keys and v not in (None, "", []) else redact(v, keys))
             for k, v in value.items()
@@ -72,12 +84,32 @@ def redact(value: Any, keys: frozenset[str] = CONNECTION_KEYS) -> Any:
 
 
 def strip_document(doc: Any) -> Any:
-    """An ODCS document without where its data lives (physicalName, servers)."""
+    """An ODCS document without where its data lives (physicalName, servers) and without the
+    custom properties (`{property, value}`, at any level) named as a connection detail."""
     if isinstance(doc, dict):
         return {k: strip_document(v) for k, v in doc.items() if k not in DOCUMENT_KEYS}
     if isinstance(doc, list):
-        return [strip_document(v) for v in doc]
+        return [strip_document(v) for v in doc if not _private_property(v)]
     return copy.copy(doc)
+
+
+def _private(name: Any) -> bool:
+    return isinstance(name, str) and name.lower() in _lower(CONNECTION_KEYS)
+
+
+def _private_property(item: Any) -> bool:
+    return isinstance(item, dict) and _private(item.get("property"))
+
+
+def strip_kept(value: Any) -> Any:
+    """Content kept from an imported document as it came (products.contracts.odps), without
+    anything that may say where data lives: every private key (any spelling of its case), at
+    any depth, and every custom property (`{property, value}`) with a private name."""
+    if isinstance(value, dict):
+        return {k: strip_kept(v) for k, v in value.items() if not _private(k)}
+    if isinstance(value, list):
+        return [strip_kept(v) for v in value if not _private_property(v)]
+    return value
 
 
 def strip_yaml(text: str, locations: list[str]) -> str:

@@ -65,6 +65,9 @@ class DataProduct(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
     )
     published_at = models.DateTimeField(null=True, blank=True)
+    # ODPS content the portal has no field for, kept as it came and merged back on export
+    # (products.contracts.odps); never a value a field above owns.
+    odps_kept = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Weighted full-text document, kept by products.discovery.search.index_product (PostgreSQL only).
@@ -184,6 +187,8 @@ class OutputPort(models.Model):
         on_delete=models.PROTECT,
         related_name="ports",
     )
+    # The ODPS output port's content the portal has no field for (products.contracts.odps).
+    odps_kept = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -410,6 +415,8 @@ class InputPort(models.Model):
     description = models.CharField(max_length=300, blank=True)
     # False when the source is restricted and the declaring user had no approved access.
     approved = models.BooleanField(default=True)
+    # The ODPS input port's content the portal has no field for (products.contracts.odps).
+    odps_kept = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

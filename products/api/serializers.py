@@ -319,7 +319,7 @@ class ContractImportResultSerializer(serializers.Serializer):
     changes = ChangeSerializer(many=True)
 
 
-class OdpsIgnoredSerializer(serializers.Serializer):
+class OdpsPathSerializer(serializers.Serializer):
     path = serializers.CharField(help_text="Where in the document.")
     reason = serializers.CharField()
 
@@ -330,6 +330,12 @@ class OdpsImportResultSerializer(serializers.Serializer):
     changed = serializers.BooleanField()
     applied = serializers.BooleanField(help_text="False for a dry run (?dry_run=true).")
     changes = serializers.ListField(child=serializers.CharField())
-    ignored = OdpsIgnoredSerializer(
+    ignored = OdpsPathSerializer(
         many=True, help_text="What the portal did not take from the document, and why."
+    )
+    kept = OdpsPathSerializer(
+        many=True,
+        help_text=(
+            "What the portal has no field for but keeps as it came and writes back on export."
+        ),
     )

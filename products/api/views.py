@@ -659,6 +659,7 @@ class OdpsView(ProductLookupMixin, generics.GenericAPIView):
                 "applied": result.applied,
                 "changes": result.changes,
                 "ignored": result.ignored,
+                "kept": result.kept,
             },
             status=code,
         )

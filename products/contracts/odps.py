@@ -10,6 +10,12 @@
   through products.services and products.lineage.services; all or nothing, `dry_run=True` only
   says what would change. The rights are the contract upload's: EDIT on an existing product,
   CREATE_PRODUCT in its domain for a new one, require_transfer to move it to another team.
+* What the portal has no field for (`tenant`, `managementPorts`, other custom properties, a
+  port's `sbom`, …) is kept as it came — `odps_kept` on the product, each output port and each
+  input port: the document without what the portal owns (`_rest`, the one rule for both ways)
+  — and merged back in its place on export; the portal's own values always win. For users
+  who may not see where the data lives, anything connection-like in it is left out
+  (products.connection.strip_kept).
 
 What the import maps, what it derives and what it normalises is listed in docs/contracts.md
 (section "The product in ODPS").
@@ -59,8 +65,22 @@ STATUS_OUT = {
 PRODUCT_PROPERTIES = ("classification", "summary", "sunsetDate", "replacement")
 PORT_PROPERTIES = ("businessName", "format", "location", "dataSource")
 INPUT_PROPERTIES = ("description", "externalKind")
-# Written on export from other portal data; an import neither reads nor reports them.
-DERIVED = ("support", "productCreatedTs", "team.members", "team.description")
+# What the portal owns at each level of a document: read into its fields on import, or written
+# from its data on export (`support` in part: the entries _portal_support() recognises). The
+# rest of each level is kept as it came and merged back (`_rest`); a kept value never takes
+# the place of one of these.
+OWNED_TOP = frozenset(
+    {"apiVersion", "kind", "id", "name", "version", "status", "domain", "description", "tags"}
+    | {"customProperties", "team", "inputPorts", "outputPorts", "support", "productCreatedTs"}
+)
+OWNED_DESCRIPTION = frozenset({"purpose"})
+OWNED_TEAM = frozenset({"name", "description", "members"})
+OWNED_OUTPUT = frozenset(
+    {"name", "description", "type", "version", "contractId", "customProperties"}
+)
+OWNED_INPUT = frozenset({"name", "version", "contractId", "customProperties"})
+PORTAL_CHANNEL = "mesh-portal"
+KEPT = "Kept as it came; written back on export."
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -105,6 +125,95 @@ def validate(doc: dict) -> None:
             break
     if errors:
         raise ValidationError(errors)
+
+
+# -- what is kept --------------------------------------------------------------------------------
+
+
+def _rest(obj: Any, owned: frozenset[str], known: tuple[str, ...] | None = None) -> dict:
+    """obj without what the portal owns: its keys in `owned` and, when `known` names the
+    custom properties the portal reads at this level, those (its other custom properties are
+    kept). The one rule for what an import keeps and what an export may merge back."""
+    if not isinstance(obj, dict):
+        return {}
+    rest = {k: v for k, v in obj.items() if k not in owned}
+    if known is not None:
+        custom = [
+            c
+            for c in obj.get("customProperties") or []
+            if not (isinstance(c, dict) and c.get("property") in known)
+        ]
+        if custom:
+            rest["customProperties"] = custom
+    return rest
+
+
+def _portal_support(entry: Any, team_slug: str) -> bool:
+    """A support entry the portal writes from its own data (the team's e-mail, the product's
+    page): written anew on export, never kept."""
+    return isinstance(entry, dict) and entry.get("channel") in (PORTAL_CHANNEL, team_slug)
+
+
+def _kept_product(doc: dict, team_slug: str) -> dict:
+    kept = _rest(doc, OWNED_TOP, PRODUCT_PROPERTIES)
+    description = _rest(doc.get("description"), OWNED_DESCRIPTION)
+    if description:
+        kept["description"] = description
+    team = _rest(doc.get("team"), OWNED_TEAM)
+    if team:
+        kept["team"] = team
+    support = [s for s in doc.get("support") or [] if not _portal_support(s, team_slug)]
+    if support:
+        kept["support"] = support
+    return kept
+
+
+def _kept_output(out: dict, kind: str | None) -> dict:
+    kept = _rest(out, OWNED_OUTPUT, PORT_PROPERTIES)
+    spelled = out.get("type")
+    if isinstance(spelled, str) and spelled != kind and _port_kind(spelled) == kind:
+        kept["type"] = spelled  # another name of the same kind (`tables`, `topic`)
+    return kept
+
+
+def _port_kind(spelled: Any) -> str | None:
+    """The port kind a document's output port `type` names; the standard's own examples write
+    the plural (`tables`), which is kept as written."""
+    name = _text(spelled).lower()
+    return contracts.PORT_KINDS.get(name) or contracts.PORT_KINDS.get(name.removesuffix("s"))
+
+
+def _ordered(value: Any, node: dict | None = None) -> Any:
+    """value with the keys of every object in the order the ODPS schema lists them (the
+    standard's own order, whatever order a database keeps JSON keys in); keys the schema does
+    not name (inside a custom property's value) keep theirs."""
+    schema = validator(API_VERSION).schema
+    node = schema if node is None else node
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        rank = {k: i for i, k in enumerate(props)}
+        return {
+            k: _ordered(v, props.get(k, {}))
+            for k, v in sorted(value.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+        }
+    if isinstance(value, list):
+        return [_ordered(v, node.get("items") or {}) for v in value]
+    return value
+
+
+def _merged(ours: dict, kept: dict, owned: frozenset[str], known: tuple[str, ...] | None):
+    """ours (the portal's values) with the kept content of the same level merged in; the
+    portal's values win."""
+    rest = _rest(kept, owned, known)
+    if known is None:  # the portal writes no custom properties at this level
+        return {**rest, **ours}
+    custom = rest.pop("customProperties", None)
+    out = {**rest, **ours}
+    if custom:
+        out["customProperties"] = [*(ours.get("customProperties") or []), *custom]
+    return out
 
 
 # -- export --------------------------------------------------------------------------------------
@@ -174,6 +283,11 @@ def export_document(
         product = load(product)
     if connection_details is None:
         connection_details = user is None or connection.sees_connection(user, product)
+
+    def kept(obj) -> dict:
+        value = obj.odps_kept or {}
+        return value if connection_details else connection.strip_kept(value)
+
     contract_id = _contract_id(product)
     doc: dict[str, Any] = {
         "apiVersion": API_VERSION,
@@ -184,8 +298,14 @@ def export_document(
         "status": STATUS_OUT[DataProduct.Status(product.status)],
         "domain": product.domain.slug,
     }
-    if product.description:
-        doc["description"] = {"purpose": product.description}
+    description = _merged(
+        {"purpose": product.description} if product.description else {},
+        kept(product).get("description") or {},
+        OWNED_DESCRIPTION,
+        None,
+    )
+    if description:
+        doc["description"] = description
     tags = sorted(t.name for t in product.tags.all())
     if tags:
         doc["tags"] = tags
@@ -220,6 +340,7 @@ def export_document(
             )
         if custom:
             item["customProperties"] = custom
+        item = _merged(item, kept(inp), OWNED_INPUT, INPUT_PROPERTIES)
         inputs.append(item)
     if inputs:
         # In a natural order (not the order they were declared in), so a restored mesh
@@ -232,7 +353,13 @@ def export_document(
         out: dict[str, Any] = {"name": port.slug}
         if port.description:
             out["description"] = port.description
-        out.update(type=port.kind, version=product.version, contractId=contract_id)
+        port_kept = kept(port)
+        spelled = port_kept.get("type")  # the document's name for the kind, if it had another
+        out.update(
+            type=spelled if _port_kind(spelled) == port.kind else port.kind,
+            version=product.version,
+            contractId=contract_id,
+        )
         pairs: list[tuple[str, Any]] = [("businessName", port.name), ("format", port.format)]
         if connection_details:
             pairs += [
@@ -240,10 +367,12 @@ def export_document(
                 ("dataSource", port.data_source.slug if port.data_source else None),
             ]
         out["customProperties"] = _custom(pairs)
+        out = _merged(out, port_kept, OWNED_OUTPUT, PORT_PROPERTIES)
         outputs.append(out)
     if outputs:
         doc["outputPorts"] = outputs
     team = product.owner_team
+    product_kept = kept(product)
     support = []
     if team.contact_email:
         support.append(
@@ -263,6 +392,7 @@ def export_document(
             "scope": "issues",
         }
     )
+    support += [s for s in product_kept.get("support") or [] if not _portal_support(s, team.slug)]
     doc["support"] = support
     team_doc: dict[str, Any] = {"name": team.slug}
     if team.description:
@@ -277,13 +407,41 @@ def export_document(
         members.append(member)
     if members:
         team_doc["members"] = members
-    doc["team"] = team_doc
+    doc["team"] = _merged(team_doc, product_kept.get("team") or {}, OWNED_TEAM, None)
     doc["productCreatedTs"] = product.created_at.isoformat().replace("+00:00", "Z")
-    return doc
+    return _ordered(_merged(doc, product_kept, OWNED_TOP, PRODUCT_PROPERTIES))
 
 
 def export_yaml(product: DataProduct, *, user=None) -> str:
     return contracts.dump(export_document(product, user=user))
+
+
+def kept_restore(*, product: DataProduct, doc: dict) -> None:
+    """Put back what a (valid) ODPS document of product keeps: the restore of a backup
+    (backup.mesh, import_mesh), whose documents carry the kept content and nothing else the
+    rest of the backup does not. Ports and inputs are matched as export_document names them."""
+    DataProduct.objects.filter(pk=product.pk).update(
+        odps_kept=_kept_product(doc, product.owner_team.slug)
+    )
+    ports = {p.slug: p for p in product.ports.all()}
+    for out in doc.get("outputPorts") or []:
+        port = ports.get(_text(out.get("name")))
+        if port is not None:
+            kept = _kept_output(out, port.kind)
+            OutputPort.objects.filter(pk=port.pk).update(odps_kept=kept)
+    sources = _sources(None, product)
+    inputs: dict[tuple[str, str], InputPort] = {}
+    for inp in product.input_ports.select_related("source_port"):
+        source = sources.get(inp.source_product_id or 0)
+        if source is not None and inp.source_port is not None:
+            inputs[(_contract_id(source), inp.source_port.slug)] = inp
+        elif inp.source_port_id is None:
+            inputs[("", inp.external_name)] = inp
+    for item in doc.get("inputPorts") or []:
+        match = inputs.get((_text(item.get("contractId")), _text(item.get("name"))))
+        if match is not None:
+            kept = _rest(item, OWNED_INPUT, INPUT_PROPERTIES)
+            InputPort.objects.filter(pk=match.pk).update(odps_kept=kept)
 
 
 # -- import --------------------------------------------------------------------------------------
@@ -298,6 +456,8 @@ class ImportResult:
     changes: list[str] = field(default_factory=list)
     # What the import did not take from the document, each {"path", "reason"}.
     ignored: list[dict] = field(default_factory=list)
+    # What it keeps as it came (no portal field holds it) and writes back on export, alike.
+    kept: list[dict] = field(default_factory=list)
 
 
 class _Rollback(Exception):  # noqa: N818 - control flow, not an error
@@ -305,19 +465,25 @@ class _Rollback(Exception):  # noqa: N818 - control flow, not an error
         self.result = result
 
 
-def _props(items, known: tuple[str, ...], at: str, ignored: list[dict]) -> dict:
+def _join(at: str, key: str) -> str:
+    return f"{at}.{key}" if at else key
+
+
+def _props(items, known: tuple[str, ...], at: str, report: dict[str, list]) -> dict:
+    """The custom properties the portal reads here (the first of each name); the others are
+    kept (`_rest`), a second one of a name the portal reads is not."""
     found: dict[str, Any] = {}
     for i, item in enumerate(items or []):
         name = item.get("property")
-        if name in known and name not in found:
-            found[name] = item.get("value")
-        else:
-            ignored.append(
-                {
-                    "path": f"{at}.customProperties[{i}]" if at else f"customProperties[{i}]",
-                    "reason": f"The portal keeps no custom property “{name}” here.",
-                }
+        path = _join(at, f"customProperties[{i}]")
+        if name not in known:
+            report["kept"].append({"path": path, "reason": KEPT})
+        elif name in found:
+            report["ignored"].append(
+                {"path": path, "reason": f"The portal reads the first “{name}” only."}
             )
+        else:
+            found[name] = item.get("value")
     return found
 
 
@@ -325,11 +491,10 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _ignore_rest(obj: dict, mapped: set[str], at: str, ignored: list[dict]) -> None:
-    for key in obj:
-        path = f"{at}.{key}" if at else key
-        if key not in mapped and path not in DERIVED:
-            ignored.append({"path": path, "reason": "Not kept by the portal."})
+def _report_rest(obj: Any, owned: frozenset[str], at: str, report: dict[str, list]) -> None:
+    for key in obj if isinstance(obj, dict) else ():
+        if key not in owned:
+            report["kept"].append({"path": _join(at, key), "reason": KEPT})
 
 
 def _product_by_contract_id(user, contract_id: str) -> DataProduct | None:
@@ -348,27 +513,29 @@ def _product_by_contract_id(user, contract_id: str) -> DataProduct | None:
     return None
 
 
-def _plan(doc: dict, user, ignored: list[dict]) -> dict:
-    """The document in the portal's terms, or a ValidationError naming each bad path."""
+def _plan(doc: dict, user, report: dict[str, list], team_slug: str) -> dict:
+    """The document in the portal's terms, or a ValidationError naming each bad path.
+    `team_slug`: the team the product will belong to (whose support channel is the portal's)."""
     errors: dict[str, str] = {}
-    mapped = {"apiVersion", "kind", "id", "name", "version", "status", "domain", "tags"}
-    mapped |= {"description", "customProperties", "team", "inputPorts", "outputPorts"}
-    _ignore_rest(doc, mapped, "", ignored)
-    product: dict[str, Any] = {}
+    _report_rest(doc, OWNED_TOP, "", report)
+    product: dict[str, Any] = {"odps_kept": _kept_product(doc, team_slug)}
     if doc.get("name") is not None:
         product["name"] = _text(doc["name"])
     if doc.get("version") is not None:
         product["version"] = _text(doc["version"])
     desc = doc.get("description") or {}
     product["description"] = _text(desc.get("purpose"))
-    _ignore_rest(desc, {"purpose"}, "description", ignored)
+    _report_rest(desc, OWNED_DESCRIPTION, "description", report)
     product["tags"] = [str(t) for t in doc.get("tags") or []]
-    custom = _props(doc.get("customProperties"), PRODUCT_PROPERTIES, "", ignored)
+    custom = _props(doc.get("customProperties"), PRODUCT_PROPERTIES, "", report)
     product["summary"] = _text(custom.get("summary"))
     if "classification" in custom:
         product["classification"] = _text(custom["classification"])
     team = doc.get("team") or {}
-    _ignore_rest(team, {"name", "description", "members"}, "team", ignored)
+    _report_rest(team, OWNED_TEAM, "team", report)
+    for i, entry in enumerate(doc.get("support") or []):
+        if not _portal_support(entry, team_slug):
+            report["kept"].append({"path": f"support[{i}]", "reason": KEPT})
 
     outputs, seen = [], set()
     for i, out in enumerate(doc.get("outputPorts") or []):
@@ -379,23 +546,21 @@ def _plan(doc: dict, user, ignored: list[dict]) -> dict:
         elif slug in seen:
             errors[f"{at}.name"] = f"Duplicate output port “{slug}”."
         seen.add(slug)
-        kind = contracts.PORT_KINDS.get(_text(out.get("type", "table")).lower())
+        kind = _port_kind(out.get("type", "table"))
         if kind is None:
             errors[f"{at}.type"] = (
                 f"“{out.get('type')}” is not a port type the portal knows: "
-                f"{', '.join(sorted(contracts.PORT_KINDS))}."
+                f"{', '.join(sorted(contracts.PORT_KINDS))} (or their plurals)."
             )
-        _ignore_rest(
-            out, {"name", "description", "type", "version", "contractId", "customProperties"}, at,
-            ignored,
-        )  # fmt: skip
-        props = _props(out.get("customProperties"), PORT_PROPERTIES, at, ignored)
+        _report_rest(out, OWNED_OUTPUT, at, report)
+        props = _props(out.get("customProperties"), PORT_PROPERTIES, at, report)
         spec: dict[str, Any] = {
             "slug": slug,
             "name": _text(props.get("businessName")) or slug,
             "kind": kind or "table",
             "format": _text(props.get("format")),
             "description": _text(out.get("description")),
+            "odps_kept": _kept_output(out, kind),
         }
         if "location" in props:
             spec["location"] = _text(props["location"])
@@ -412,9 +577,12 @@ def _plan(doc: dict, user, ignored: list[dict]) -> dict:
     kinds = set(InputPort.ExternalKind.values)
     for i, inp in enumerate(doc.get("inputPorts") or []):
         at = f"inputPorts[{i}]"
-        _ignore_rest(inp, {"name", "version", "contractId", "customProperties"}, at, ignored)
-        props = _props(inp.get("customProperties"), INPUT_PROPERTIES, at, ignored)
-        spec = {"description": _text(props.get("description"))}
+        _report_rest(inp, OWNED_INPUT, at, report)
+        props = _props(inp.get("customProperties"), INPUT_PROPERTIES, at, report)
+        spec = {
+            "description": _text(props.get("description")),
+            "odps_kept": _rest(inp, OWNED_INPUT, INPUT_PROPERTIES),
+        }
         name = _text(inp.get("name"))
         if inp.get("contractId"):
             source = _product_by_contract_id(user, str(inp["contractId"]))
@@ -481,7 +649,8 @@ def odps_import(
     """
     doc = parse(text)
     validate(doc)
-    ignored: list[dict] = []
+    report: dict[str, list] = {"ignored": [], "kept": []}
+    ignored = report["ignored"]
     if urns.parse(_text(doc.get("id")), path_form=False) is None:
         ignored.append({"path": "id", "reason": "The portal identifies a product by its URN."})
     domain_ref, slug = _target(doc, product, domain_slug, product_slug)
@@ -498,7 +667,8 @@ def odps_import(
         raise ValidationError({"id": f"The name {slug} is not available in domain {domain.slug}."})
     if existing is not None:
         require(user, EDIT, existing)
-    plan = _plan(doc, user, ignored)
+    team_ref = _text((doc.get("team") or {}).get("name"))
+    plan = _plan(doc, user, report, team_ref or (existing or domain).owner_team.slug)
     team = None
     if plan["team"]:
         ref = str(plan["team"])
@@ -523,7 +693,7 @@ def odps_import(
     try:
         with transaction.atomic(), contracts.enforcing():
             result = _apply(plan, domain, slug, existing, team=team, user=user)
-            result.ignored = ignored
+            result.ignored, result.kept = ignored, report["kept"]
             if dry_run or not result.changed:
                 raise _Rollback(result)
     except _Rollback as r:
@@ -536,6 +706,13 @@ def odps_import(
 def _prefixed(e: ValidationError, paths: dict[str, str], default: str) -> ValidationError:
     errors = getattr(e, "message_dict", None) or {default: e.messages}
     return ValidationError({paths.get(k, default): v for k, v in errors.items()})
+
+
+KEPT_LABEL = "kept ODPS content changed"
+
+
+def _label(name: str) -> str:
+    return "kept ODPS content" if name == "odps_kept" else name
 
 
 PRODUCT_PATHS = {
@@ -573,7 +750,7 @@ def _apply(plan: dict, domain: Domain, slug: str, existing, *, team, user) -> Im
                     tags = None
                 if updates or tags is not None:
                     product = services.product_update(product=product, tags=tags, **updates)
-                changes += [f"{k} changed." for k in sorted(updates)]
+                changes += [f"{_label(k)} changed." for k in sorted(updates)]
                 if tags is not None:
                     changes.append("tags changed.")
                 created = False
@@ -614,7 +791,8 @@ def _sync_outputs(product: DataProduct, ports: list[dict], changes: list[str]) -
             updates = {k: v for k, v in spec.items() if getattr(port, k) != v}
             if updates:
                 services.port_update(port=port, **updates)
-                changes.append(f"Output port {port.slug}: {', '.join(sorted(updates))} changed.")
+                names = ", ".join(_label(k) for k in sorted(updates))
+                changes.append(f"Output port {port.slug}: {names} changed.")
         except ValidationError as e:
             raise _prefixed(e, paths, f"{at}.customProperties") from None
 
@@ -642,7 +820,12 @@ def _sync_inputs(product: DataProduct, inputs: list[dict], user, changes, lineag
             lineage.input_port_delete(input_port=inp, by=user)
             changes.append(f"Input {inp.source_port or inp.external_name} removed.")
     for i, spec in enumerate(inputs):
-        if key(spec) in have:
+        same = have.get(key(spec))
+        if same is not None:
+            if same.odps_kept != spec["odps_kept"]:
+                # Content no portal field holds: no rule to check, no lineage change.
+                InputPort.objects.filter(pk=same.pk).update(odps_kept=spec["odps_kept"])
+                changes.append(f"Input {same.source_port or same.external_name}: {KEPT_LABEL}.")
             continue
         try:
             lineage.input_port_create(product=product, by=user, **spec)

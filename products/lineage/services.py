@@ -39,6 +39,7 @@ def input_port_create(
     external_name: str = "",
     external_kind: str = "",
     description: str = "",
+    odps_kept: dict | None = None,
 ) -> InputPort:
     """Declare that product consumes source_port (another product's output) or an external
     source. Refuses self-loops and cycles; marks the edge unapproved when the source is
@@ -53,7 +54,7 @@ def input_port_create(
                 "or name an external source (not both)."
             }
         )
-    inp = InputPort(product=product, description=description)
+    inp = InputPort(product=product, description=description, odps_kept=odps_kept or {})
     if source_port is None:
         inp.external_name = external_name
         inp.external_kind = external_kind or InputPort.ExternalKind.OTHER

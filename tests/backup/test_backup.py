@@ -245,3 +245,27 @@ def test_who_may_use_a_data_source_survives_a_round_trip(demo, tmp_path):
     restored = DataSource.objects.get(slug="spare")
     assert list(restored.teams.values_list("slug", flat=True)) == [team.slug]
     assert not DataSource.objects.exclude(slug="spare").filter(teams__isnull=False).exists()
+
+
+def test_restore_keeps_the_odps_content_the_portal_has_no_field_for(demo, tmp_path):
+    """ODPS content kept as it came (tenant, management ports, a port's sbom, an input's tags)
+    is in the backup's ODPS documents and comes back with the restore."""
+    from products.contracts import odps
+
+    admin = get_user_model().objects.get(username="admin")
+    orders = DataProduct.objects.filter(input_ports__isnull=False).order_by("pk").first()
+    assert orders is not None
+    doc = odps.export_document(orders, user=admin)
+    doc["tenant"] = "acme"
+    doc["managementPorts"] = [{"name": "changes", "content": "discoverability"}]
+    doc["outputPorts"][0]["sbom"] = [{"type": "external", "url": "https://sbom.example.com"}]
+    doc["inputPorts"][0]["tags"] = ["upstream"]
+    result = odps.odps_import(text=odps.contracts.dump(doc), user=admin, product=orders)
+    assert result.changed and result.applied
+    before = odps.export_yaml(DataProduct.objects.get(pk=orders.pk))
+    call_command("export_mesh", str(tmp_path / "a"), verbosity=0)
+    wipe()
+    call_command("import_mesh", str(tmp_path / "a"), verbosity=0)
+    restored = DataProduct.objects.get(domain__slug=orders.domain.slug, slug=orders.slug)
+    assert odps.export_yaml(restored) == before
+    assert "upstream" in before and "sbom.example.com" in before and "tenant: acme" in before

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from rest_framework.test import APIClient
 
 from meshportal.models import AuditEntry, Notification
 from products.contracts import services as contracts
@@ -380,3 +381,43 @@ def test_a_map_field_made_in_the_portal_exports_a_valid_document(mesh):
     contracts.validate(doc)  # ODCS requires a map's key and value types
     (attrs,) = [p for p in doc["schema"][0]["properties"] if p["name"] == "attrs"]
     assert attrs["map"]["key"]["logicalType"] == "string"
+
+
+def test_odcs_top_level_content_the_portal_has_no_field_for_is_kept(mesh):
+    """The ODCS side of issue 16's leftovers: every top-level key the portal does not map
+    (and custom properties at any level) comes back as it went in; for readers who may not see
+    where the data lives, custom properties named as connection details are left out, as
+    `servers` and `physicalName` are."""
+    top = {
+        "tenant": "RetailCorp",
+        "contractCreatedTs": "2024-01-15T10:30:00Z",
+        "price": {"priceAmount": 9.95, "priceCurrency": "USD", "priceUnit": "megabyte"},
+        "support": [{"channel": "#shipments", "url": "https://chat.example.com/shipments"}],
+        "roles": [{"role": "shipments_reader", "access": "read"}],
+        "authoritativeDefinitions": [{"type": "businessDefinition", "url": "https://x.example"}],
+        "slaDefaultElement": "shipments.shipment_id",
+        "description": {"purpose": "Shipments.", "usage": "Logistics.", "limitations": "None."},
+        "customProperties": [
+            {"property": "costCenter", "value": "CC-7"},
+            {"property": "connection", "value": "jdbc:postgresql://db.internal/wh"},
+        ],
+    }
+    assert contracts.contract_import(text=_doc(**top), user=mesh.owner).applied
+    product = DataProduct.objects.get(domain__slug="orders", slug="shipments")
+    doc = yaml.safe_load(contracts.export_yaml(product))
+    for key, value in top.items():
+        if key == "customProperties":
+            assert [c for c in doc[key] if c["property"] not in ("classification",)] == value
+        else:
+            assert doc[key] == value, key
+    url = "/api/v1/products/orders/shipments/contract"
+    for user, sees in ((mesh.owner, True), (mesh.consumer, False)):
+        product.status = "published"
+        product.save(update_fields=["status"])
+        c = APIClient()
+        c.force_authenticate(user)
+        raw = c.get(url).content
+        assert (b"db.internal" in raw) is sees, user
+        shown = yaml.safe_load(raw)
+        assert {"property": "costCenter", "value": "CC-7"} in shown["customProperties"]
+        contracts.validate(shown)  # still a valid ODCS document

@@ -344,21 +344,47 @@ def test_not_yaml_is_400_with_line_and_column(mesh):
     assert "line" in r.json()["errors"][0]["reason"]
 
 
-def test_unmapped_content_is_reported_not_silently_dropped(mesh):
+def test_unmapped_content_is_kept_and_written_back_in_its_place(mesh):
+    """What the portal has no field for is kept as it came, reported as kept, and merged back
+    on export; the portal's own values win over anything in it."""
     product = mesh.products[("orders", "published")]
     c = client_for(mesh.owner)
     doc = get_doc(c, product)
     doc["tenant"] = "acme"
     doc["description"] = {"purpose": "Orders.", "usage": "Reporting."}
     doc["customProperties"].append({"property": "costCenter", "value": "42"})
+    doc["customProperties"].append({"property": "classification", "value": "public"})
+    doc["managementPorts"] = [{"name": "changes", "content": "discoverability", "type": "topic"}]
+    doc["support"].append({"channel": "#orders", "url": "https://chat.example.com/orders"})
+    doc["team"]["tags"] = ["sales"]
+    port = doc["outputPorts"][0]
+    port["sbom"] = [{"type": "external", "url": "https://sbom.example.com/1"}]
+    port["customProperties"].append({"property": "tier", "value": "gold"})
     r = put(c, product, doc)
     assert r.status_code == 200, r.content
-    assert {i["path"] for i in r.json()["ignored"]} == {
+    body = r.json()
+    assert body["changed"] and "kept ODPS content changed." in body["changes"]
+    assert {i["path"] for i in body["kept"]} == {
         "tenant",
         "description.usage",
         "customProperties[2]",
+        "managementPorts",
+        f"support[{len(doc['support']) - 1}]",
+        "team.tags",
+        "outputPorts[0].sbom",
+        f"outputPorts[0].customProperties[{len(port['customProperties']) - 1}]",
     }
+    # A second classification: the portal reads the first, the second is not kept.
+    assert [i["path"] for i in body["ignored"]] == ["customProperties[3]"]
     assert DataProduct.objects.get(pk=product.pk).description == "Orders."
+    again = get_doc(c, product)
+    doc["customProperties"].pop()  # the one not kept
+    assert again == doc
+    # In the standard's order, whatever order the database keeps JSON keys in.
+    assert list(again["managementPorts"][0]) == ["name", "content", "type"]
+    odps.validate(again)
+    # The same document again changes nothing.
+    assert not put(c, product, again).json()["changed"]
 
 
 def test_product_page_links_the_odps_download(mesh, client):

@@ -93,3 +93,17 @@ def test_import_odps_command_applies_and_refuses_like_the_api(mesh, tmp_path, ca
     with pytest.raises(CommandError, match="1 of 1 documents rejected"):
         call_command("import_odps", str(good), "--user", "consumer")
     assert DataProduct.objects.get(pk=product.pk).name == "From the command"
+
+
+def test_page_and_command_say_what_is_kept_as_it_came(client, mesh, tmp_path, capsys):
+    product = mesh.products[("orders", "published")]
+    text = _doc(mesh, product, tenant="RetailCorp")
+    client.force_login(mesh.owner)
+    preview = client.post(PAGE, {"document": text})
+    assert preview.status_code == 200
+    assert "Kept as it came" in preview.text and "<code>tenant</code>" in preview.text
+    path = tmp_path / "orders.odps.yaml"
+    path.write_text(text)
+    call_command("import_odps", str(path), "--user", "owner")
+    assert "orders.odps.yaml: kept as it came: tenant" in capsys.readouterr().out
+    assert odps.export_document(product, user=mesh.owner)["tenant"] == "RetailCorp"

@@ -18,6 +18,8 @@ class Command(DocumentImportCommand):
     def report(self, name, result, *, dry_run):
         for i in result.ignored:
             self.stdout.write(f"{name}: not taken: {i['path']}: {i['reason']}")
+        for i in result.kept:
+            self.stdout.write(f"{name}: kept as it came: {i['path']}")
         urn = result.product.urn if result.product else "(new product)"
         if not result.changed:
             self.stdout.write(f"{name}: {urn} unchanged")
