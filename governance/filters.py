@@ -1,6 +1,7 @@
 """FilterSets for governance and quality lists (the API's; pages filter with the same names)."""
 
 import django_filters
+from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -22,6 +23,19 @@ from products.models import OutputPort
 @extend_schema_field(OpenApiTypes.STR)
 class SlugFilter(django_filters.ModelChoiceFilter):
     """An object named by its slug (`?domain=orders`)."""
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """An object's id: a whole number within the database's integer range. Anything else
+    (`1.5`, `-2.7e246`) is a 400 naming the filter, never an overflow in the database."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class PolicyFilter(django_filters.FilterSet):
@@ -85,7 +99,7 @@ class QualityCheckFilter(django_filters.FilterSet):
 
 class QualityRunFilter(django_filters.FilterSet):
     product = ProductUrnFilter(field_name="quality_check__port__product")
-    check = django_filters.NumberFilter(field_name="quality_check_id", label="Check id")
+    check = IdFilter(field_name="quality_check_id", label="Check id")
     status = django_filters.MultipleChoiceFilter(choices=QualityRun.Status.choices)
     trigger = django_filters.ChoiceFilter(
         choices=[("schedule", "Schedule"), ("manual", "On demand")]
@@ -100,7 +114,7 @@ class IncidentFilter(django_filters.FilterSet):
     product = ProductUrnFilter()
     status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Incident.Kind.choices)
-    check = django_filters.NumberFilter(field_name="quality_check_id", label="Check id")
+    check = IdFilter(field_name="quality_check_id", label="Check id")
     domain = django_filters.CharFilter(field_name="product__domain__slug", label="Domain slug")
 
     class Meta:

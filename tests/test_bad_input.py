@@ -368,3 +368,13 @@ def test_waiver_request_for_a_product_with_a_line_break_in_its_name(
     assert r.status_code == 201, r.content[:300]
     (mail,) = [m for m in mailoutbox if "Waiver asked" in m.subject]
     assert "\n" not in mail.subject and mail.to == [mesh.council.email]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/incidents/", "/api/v1/quality-runs/"])
+@pytest.mark.parametrize("value", ["-2.750231929202775e+246", "99999999999999999999", "1.5", "0"])
+def test_an_id_filter_out_of_range_is_a_400_naming_it(mesh, url, value):
+    """Found by schemathesis on SQLite: a huge `check` overflowed the database's integer (500)."""
+    r = api(mesh.owner).get(url, {"check": value})
+    assert r.status_code == 400, r.content[:300]
+    assert "check" in _fields(r)
+    assert api(mesh.owner).get(url, {"check": 1}).status_code == 200
