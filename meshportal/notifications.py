@@ -66,86 +66,65 @@ def notify(
 
 def notify_many(notices: Iterable[Notice]) -> int:
     """notify() for many notices at once (bulk paths: a sweep alerting on thousands of checks):
-    one insert for all their rows, one query for the e-mail preferences, the e-mails in one
-    batch on commit. Who may see a draft `about` is asked once per recipient of drafts (one
-    query each), not per notice. Returns the notifications written."""
-    notices = list(notices)
-    kept: list[tuple[Notice, dict]] = []
-    drafts_for: dict[int, set[int]] = defaultdict(set)  # user id -> draft products to ask about
-    product_model = None
-    users_by_pk: dict[int, Any] = {}
+    one insert for all their rows, who may see the products they speak of asked in bulk
+    (permissions.product_viewers), one query for the e-mail preferences, and one e-mail per
+    recipient on commit: the notice itself, or a digest listing the notices when one person
+    gets several. Returns the notifications written."""
+    from meshportal.permissions import VIEW, can, product_viewers
+
+    kept = []
     for n in notices:
         recipients = {u.pk: u for u in n.users if u is not None and u.is_active}
         if recipients:
             kept.append((n, recipients))
-        users_by_pk.update(recipients)
-        if _is_draft(n.about):
-            product_model = type(n.about)
-            for pk in recipients:
-                drafts_for[pk].add(n.about.pk)
-    seen_drafts = _drafts_seen(product_model, users_by_pk, drafts_for)
-    rows, mailed = [], []
+    products = [
+        (u, n.about) for n, recipients in kept if _is_product(n.about) for u in recipients.values()
+    ]
+    viewers = product_viewers(products) if products else set()
+    rows = []
+    mail: dict[int, list[tuple[Notice, str]]] = defaultdict(list)  # user id -> (notice, title)
+    users: dict[int, Any] = {}
     max_title = Notification._meta.get_field("title").max_length
     for n, recipients in kept:
-        if n.about is not None:
-            from meshportal.permissions import VIEW, can
-
-            if _is_draft(n.about):
-                recipients = {
-                    pk: u for pk, u in recipients.items() if (pk, n.about.pk) in seen_drafts
-                }
-            else:
-                recipients = {pk: u for pk, u in recipients.items() if can(u, VIEW, n.about)}
-        if not recipients:
-            continue
+        if _is_product(n.about):
+            recipients = {pk: u for pk, u in recipients.items() if (pk, n.about.pk) in viewers}
+        elif n.about is not None:
+            recipients = {pk: u for pk, u in recipients.items() if can(u, VIEW, n.about)}
         # One line, within the column: titles carry names, and an e-mail subject with a line
         # break is refused by the mailer (the whole batch would be lost).
         title = one_line(n.title)[:max_title]
-        rows += [
-            Notification(user=u, kind=n.kind, title=title, url=n.url, body=n.body)
-            for u in recipients.values()
-        ]
-        if not _no_email.get():
-            mailed.append((n, title, [u for u in recipients.values() if u.email]))
+        for pk, u in recipients.items():
+            rows.append(Notification(user=u, kind=n.kind, title=title, url=n.url, body=n.body))
+            if u.email and not _no_email.get():
+                mail[pk].append((n, title))
+                users[pk] = u
     if not rows:
         return 0
     Notification.objects.bulk_create(rows, batch_size=2000)
-    off = _emails_off({u.pk for _, _, users in mailed for u in users})
+    off = _emails_off(set(mail))
     by_kind: dict[str, list[tuple[str, str, str, list[str]]]] = defaultdict(list)
-    for n, title, users in mailed:
-        link = absolute_url(n.url)
-        for u in users:
-            if (u.pk, preference_kind(n.kind)) not in off:
-                by_kind[n.kind].append(
-                    (
-                        f"[Mesh Portal] {title}",
-                        f"{n.body}\n\n{link}".strip(),
-                        settings.DEFAULT_FROM_EMAIL,
-                        [u.email],
-                    )
-                )
+    for pk, items in mail.items():
+        items = [(n, title) for n, title in items if (pk, preference_kind(n.kind)) not in off]
+        if not items:
+            continue
+        n, title = items[0]
+        if len(items) == 1:
+            subject, text = title, f"{n.body}\n\n{absolute_url(n.url)}".strip()
+        else:
+            subject = f"{len(items)} notifications: {title} …"[:max_title]
+            text = "\n\n".join(f"{t}\n{absolute_url(x.url)}" for x, t in items)
+        by_kind[n.kind].append(
+            (f"[Mesh Portal] {subject}", text, settings.DEFAULT_FROM_EMAIL, [users[pk].email])
+        )
     for kind, messages in by_kind.items():
         transaction.on_commit(lambda messages=messages, kind=kind: _send(messages, kind))
     return len(rows)
 
 
-def _is_draft(obj) -> bool:
-    """A product draft (asked in bulk through visible()); meshportal does not import products."""
+def _is_product(obj) -> bool:
+    """A data product (asked in bulk); meshportal does not import the products app."""
     meta = getattr(obj, "_meta", None)
-    return meta is not None and meta.label == "products.DataProduct" and obj.status == "draft"
-
-
-def _drafts_seen(
-    model, users: dict[int, Any], drafts_for: dict[int, set[int]]
-) -> set[tuple[int, int]]:
-    """(user id, product id) for the drafts each user may see: one query per user."""
-    from meshportal.permissions import visible
-
-    seen: set[tuple[int, int]] = set()
-    for pk, ids in drafts_for.items():
-        qs = visible(users[pk], model._default_manager.filter(pk__in=ids)).order_by()
-        seen.update((pk, product_id) for product_id in qs.values_list("pk", flat=True))
-    return seen
+    return meta is not None and meta.label == "products.DataProduct"
 
 
 def _emails_off(user_ids: set[int]) -> set[tuple[int, str]]:

@@ -591,25 +591,30 @@ def _after_sweep(batch: list[tuple[int, str, int]], now: datetime) -> None:
 
 
 def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
-    """Run the queued runs (all of one table, ideally): claim, scan once, record results."""
-    now = timezone.now()
+    """Run the queued runs (of one table or a few, as dispatch_due packs them): table by
+    table, claim, scan once, record results."""
     runs = list(
         QualityRun.objects.filter(pk__in=run_ids, status="queued").select_related(
             "quality_check__port__data_source", "quality_check__port__product__domain"
         )
     )
-    claimed = []
-    for run in runs:
-        deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
-        if QualityRun.objects.filter(pk=run.pk, status="queued").update(
-            status="running", started_at=now, deadline=deadline
-        ):
-            claimed.append(run)
     by_port: dict[int, list[QualityRun]] = defaultdict(list)
-    for run in claimed:
+    for run in runs:
         by_port[run.quality_check.port_id].append(run)
     outcome = {}
-    for port_runs in by_port.values():
+    for queued in by_port.values():
+        # Claimed just before its scan, so a table later in the task keeps its queued
+        # deadline while the ones before it run, and gets its running deadline from now.
+        now = timezone.now()
+        port_runs = []
+        for run in queued:
+            deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
+            if QualityRun.objects.filter(pk=run.pk, status="queued").update(
+                status="running", started_at=now, deadline=deadline
+            ):
+                port_runs.append(run)
+        if not port_runs:
+            continue
         port = port_runs[0].quality_check.port
         specs = [
             engine.CheckSpec(

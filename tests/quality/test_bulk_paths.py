@@ -180,3 +180,28 @@ def test_dispatch_skips_a_check_that_got_a_run_meanwhile(mesh, monkeypatch):
     monkeypatch.setattr(services, "_create_runs_bulk", run_now_first)
     assert services.dispatch_due() == 3
     assert QualityRun.objects.filter(quality_check=checks[1]).count() == 1
+
+
+def test_product_viewers_answers_as_can_does_for_many_pairs(mesh, django_assert_max_num_queries):
+    from meshportal.permissions import VIEW, can, product_viewers
+
+    people = [mesh.owner, mesh.member, mesh.other_owner, mesh.consumer, mesh.staff]
+    products = list(mesh.products.values())
+    pairs = [(u, p) for u in people for p in products]
+    with django_assert_max_num_queries(4):  # not per person nor per pair (staff: groups)
+        allowed = product_viewers(pairs)
+    for u, p in pairs:
+        assert ((u.pk, p.pk) in allowed) == can(u, VIEW, p), (u, p)
+
+
+def test_one_person_alerted_about_many_checks_gets_one_e_mail(audience, mailoutbox):
+    from django.test import TestCase
+
+    _stuck(audience, 12, "h")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.sweep_stuck()
+    to_owner = [m for m in mailoutbox if m.to == [audience.owner.email]]
+    # One digest for the 12 alerts, one for the 12 incidents opened.
+    assert len(to_owner) == 2
+    assert any(m.subject.startswith("[Mesh Portal] 12 notifications:") for m in to_owner)
+    assert Notification.objects.filter(user=audience.owner, kind="quality.error").count() == 12
