@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -100,7 +101,7 @@ def notify_many(notices: Iterable[Notice]) -> int:
                 users[pk] = u
     if not rows:
         return 0
-    Notification.objects.bulk_create(rows, batch_size=2000)
+    Notification.objects.bulk_create(rows)  # one INSERT (the backend splits it if it must)
     off = _emails_off(set(mail))
     by_kind: dict[str, list[tuple[str, str, str, list[str]]]] = defaultdict(list)
     for pk, items in mail.items():
@@ -117,7 +118,7 @@ def notify_many(notices: Iterable[Notice]) -> int:
             (f"[Mesh Portal] {subject}", text, settings.DEFAULT_FROM_EMAIL, [users[pk].email])
         )
     for kind, messages in by_kind.items():
-        transaction.on_commit(lambda messages=messages, kind=kind: _send(messages, kind))
+        transaction.on_commit(partial(_send, messages, kind))
     return len(rows)
 
 

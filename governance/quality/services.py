@@ -841,7 +841,6 @@ def webhook_emit_teams(events: dict[int, list[tuple[str, dict]]]) -> list[Webhoo
             for event, payload in team_events
             for h in hooks[team_id]
         ],
-        batch_size=1000,
     )
     for d in deliveries:
         queue.enqueue_on_commit(deliver_webhook, d.pk, options={"queue": "notifications"})
@@ -1028,11 +1027,11 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
             "pk", "product_id", "freshness_breached"
         )
     }
-    checks: dict[int, list[QualityCheck]] = defaultdict(list)
+    checks: dict[int, list[Any]] = defaultdict(list)  # checks annotated with fresh_*
     newest_run = QualityRun.objects.filter(
         quality_check=OuterRef("pk"), status__in=["passed", "failed"], observed__isnull=False
     ).order_by("-finished_at")
-    for c in (
+    for check in (
         QualityCheck.objects.filter(port__product_id__in=ids, enabled=True)
         .annotate(
             product_id=F("port__product_id"),
@@ -1045,7 +1044,7 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
         )
         .order_by()
     ):
-        checks[c.product_id].append(c)
+        checks[check.product_id].append(check)
     documented = {
         row["port__product_id"]: (row["n"], row["described"])
         for row in SchemaField.objects.filter(port__product_id__in=ids)
@@ -1100,7 +1099,6 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
         update_conflicts=True,
         unique_fields=["product"],
         update_fields=[*TRUST_FIELDS, "updated_at"],
-        batch_size=2000,
     )
     for product_id, state in states.items():
         if state.pk is None and product_id in was:

@@ -174,7 +174,10 @@ def watchers_of_many(products: list[DataProduct]) -> dict[int, list]:
     by_product: dict[int, list] = defaultdict(list)
     by_domain: dict[int, list] = defaultdict(list)
     for w in watches:
-        (by_product[w.product_id] if w.product_id else by_domain[w.domain_id]).append(w.user)
+        if w.product_id is not None:
+            by_product[w.product_id].append(w.user)
+        elif w.domain_id is not None:
+            by_domain[w.domain_id].append(w.user)
     out = {}
     for p in products:
         users = {u.pk: u for u in by_product[p.pk] + by_domain[p.domain_id]}
