@@ -97,6 +97,9 @@ bench: dev-install
 	$(PY) -m bench.semantic
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
 	  $(PY) -m bench.quality --engines --tables 1 --rows 1000000 --checks 10
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
+	CELERY_BROKER_URL=$${BENCH_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
+	  $(PY) -m bench.bulk
 
 # 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
 load: dev-install

@@ -5,9 +5,12 @@ The in-app rows are written in the caller's transaction; the e-mails leave when 
 """
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +36,18 @@ def without_email() -> Iterator[None]:
         _no_email.reset(token)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notification (one row per recipient) for notify_many()."""
+
+    users: Iterable
+    kind: str
+    title: str
+    url: str = ""
+    body: str = ""
+    about: Any = None
+
+
 def notify(
     users: Iterable,
     *,
@@ -47,40 +62,83 @@ def notify(
     `about`: the object the notification speaks of (a product, ...). It reaches only those who
     may see it (can VIEW), whoever the caller listed: a title naming another team's draft
     must not tell an outsider that it exists."""
-    recipients = {u.pk: u for u in users if u is not None and u.is_active}
-    if about is not None:
-        from meshportal.permissions import VIEW, can
+    return notify_many([Notice(users, kind, title, url, body, about)])
 
-        recipients = {pk: u for pk, u in recipients.items() if can(u, VIEW, about)}
-    if not recipients:
-        return 0
-    # One line, within the column: titles carry names, and an e-mail subject with a line
-    # break is refused by the mailer (the whole batch would be lost).
-    title = one_line(title)[: Notification._meta.get_field("title").max_length]
-    Notification.objects.bulk_create(
-        [
-            Notification(user=u, kind=kind, title=title, url=url, body=body)
-            for u in recipients.values()
-        ]
-    )
-    link = absolute_url(url)
-    wants_mail = (
-        []
-        if _no_email.get()
-        else [u for u in recipients.values() if u.email and email_wanted(u, kind)]
-    )
-    messages = [
-        (
-            f"[Mesh Portal] {title}",
-            f"{body}\n\n{link}".strip(),
-            settings.DEFAULT_FROM_EMAIL,
-            [u.email],
-        )
-        for u in wants_mail
+
+def notify_many(notices: Iterable[Notice]) -> int:
+    """notify() for many notices at once (bulk paths: a sweep alerting on thousands of checks):
+    one insert for all their rows, who may see the products they speak of asked in bulk
+    (permissions.product_viewers), one query for the e-mail preferences, and one e-mail per
+    recipient on commit: the notice itself, or a digest listing the notices when one person
+    gets several. Returns the notifications written."""
+    from meshportal.permissions import VIEW, can, product_viewers
+
+    kept = []
+    for n in notices:
+        recipients = {u.pk: u for u in n.users if u is not None and u.is_active}
+        if recipients:
+            kept.append((n, recipients))
+    products = [
+        (u, n.about) for n, recipients in kept if _is_product(n.about) for u in recipients.values()
     ]
-    if messages:
-        transaction.on_commit(lambda: _send(messages, kind))
-    return len(recipients)
+    viewers = product_viewers(products) if products else set()
+    rows = []
+    mail: dict[int, list[tuple[Notice, str]]] = defaultdict(list)  # user id -> (notice, title)
+    users: dict[int, Any] = {}
+    max_title = Notification._meta.get_field("title").max_length
+    for n, recipients in kept:
+        if _is_product(n.about):
+            recipients = {pk: u for pk, u in recipients.items() if (pk, n.about.pk) in viewers}
+        elif n.about is not None:
+            recipients = {pk: u for pk, u in recipients.items() if can(u, VIEW, n.about)}
+        # One line, within the column: titles carry names, and an e-mail subject with a line
+        # break is refused by the mailer (the whole batch would be lost).
+        title = one_line(n.title)[:max_title]
+        for pk, u in recipients.items():
+            rows.append(Notification(user=u, kind=n.kind, title=title, url=n.url, body=n.body))
+            if u.email and not _no_email.get():
+                mail[pk].append((n, title))
+                users[pk] = u
+    if not rows:
+        return 0
+    Notification.objects.bulk_create(rows)  # one INSERT (the backend splits it if it must)
+    off = _emails_off(set(mail))
+    by_kind: dict[str, list[tuple[str, str, str, list[str]]]] = defaultdict(list)
+    for pk, items in mail.items():
+        items = [(n, title) for n, title in items if (pk, preference_kind(n.kind)) not in off]
+        if not items:
+            continue
+        n, title = items[0]
+        if len(items) == 1:
+            subject, text = title, f"{n.body}\n\n{absolute_url(n.url)}".strip()
+        else:
+            subject = f"{len(items)} notifications: {title} …"[:max_title]
+            text = "\n\n".join(f"{t}\n{absolute_url(x.url)}" for x, t in items)
+        by_kind[n.kind].append(
+            (f"[Mesh Portal] {subject}", text, settings.DEFAULT_FROM_EMAIL, [users[pk].email])
+        )
+    for kind, messages in by_kind.items():
+        transaction.on_commit(partial(_send, messages, kind))
+    return len(rows)
+
+
+def _is_product(obj) -> bool:
+    """A data product (asked in bulk); meshportal does not import the products app."""
+    meta = getattr(obj, "_meta", None)
+    return meta is not None and meta.label == "products.DataProduct"
+
+
+def _emails_off(user_ids: set[int]) -> set[tuple[int, str]]:
+    """(user id, preference kind) each user switched e-mail off for: one query."""
+    from meshportal.models import NotificationPreference
+
+    if not user_ids:
+        return set()
+    return set(
+        NotificationPreference.objects.filter(user_id__in=user_ids, email=False).values_list(
+            "user_id", "kind"
+        )
+    )
 
 
 def absolute_url(path: str = "") -> str:
@@ -116,13 +174,16 @@ SUBSCRIPTION_KINDS = {
 
 def email_wanted(user, kind: str) -> bool:
     """Whether the user wants e-mail for this kind: on unless they switched it off."""
-    from meshportal.models import NotificationPreference
+    return (user.pk, preference_kind(kind)) not in _emails_off({user.pk})
 
+
+def preference_kind(kind: str) -> str:
+    """The preference a notification kind falls under (quality.failed: quality_change)."""
     if kind.startswith(("quality.", "incident.")):  # quality.failed, incident.opened, ...
-        kind = "quality_change"
-    elif kind == "contract_breaking":
-        kind = "breaking_change"
-    return not NotificationPreference.objects.filter(user=user, kind=kind, email=False).exists()
+        return "quality_change"
+    if kind == "contract_breaking":
+        return "breaking_change"
+    return kind
 
 
 def preferences_get(*, user) -> dict[str, bool]:

@@ -63,6 +63,8 @@ def test_the_real_benchmarks_page_holds_both_tables():
     assert _markers((DOCS / "benchmarks.md").read_text()) == [
         "bench",
         "bench",
+        "bulk",
+        "bulk",
         "load",
         "load",
         "semantic",

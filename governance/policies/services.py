@@ -602,12 +602,22 @@ def glossary_search(query: str, *, limit: int = 20) -> QuerySet:
 def compliance_share(product: DataProduct) -> float | None:
     """Share of the active policies that apply to the product which it passes (or has waived);
     None when no policy has judged it yet. One term of the trust score."""
-    statuses = (
-        Compliance.objects.filter(product=product, policy__in=applicable_policies(product))
+    return compliance_shares([product])[product.pk]
+
+
+def compliance_shares(products: list[DataProduct]) -> dict[int, float | None]:
+    """compliance_share of many products in one query: {product id: share or None}."""
+    domain_of = {p.pk: p.domain_id for p in products}
+    rows = (
+        Compliance.objects.filter(
+            product_id__in=list(domain_of), policy__status=Policy.Status.ACTIVE
+        )
         .annotate(waived=waived_exists())
-        .values_list("outcome", "waived")
+        .values_list("product_id", "policy__domain_id", "outcome", "waived")
+        .order_by()
     )
-    rows = list(statuses)
-    if not rows:
-        return None
-    return sum(1 for outcome, waived in rows if outcome == "pass" or waived) / len(rows)
+    judged: dict[int, list[bool]] = {pk: [] for pk in domain_of}
+    for product_id, policy_domain, outcome, waived in rows:
+        if policy_domain is None or policy_domain == domain_of[product_id]:
+            judged[product_id].append(outcome == "pass" or bool(waived))
+    return {pk: (sum(ok) / len(ok) if ok else None) for pk, ok in judged.items()}

@@ -10,8 +10,8 @@ that opens or resolves (a state change, like the quality alerts)."""
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -21,7 +21,7 @@ from django.utils import timezone
 from governance.models import Incident, IncidentEvent, QualityCheck, QualityRun
 from governance.quality.permissions import ACKNOWLEDGE, RESOLVE
 from meshportal import audit
-from meshportal.notifications import notify
+from meshportal.notifications import Notice, notify_many
 from meshportal.permissions import require
 
 FAILING = ("failed", "error")
@@ -32,12 +32,19 @@ def incident_url(incident: Incident) -> str:
     return reverse("governance:incident", args=[incident.pk])
 
 
-def _recipients(product) -> list:
-    """The product's owning team (members and owners): they fix it."""
-    User = get_user_model()
-    return list(
-        User.objects.filter(memberships__team_id=product.owner_team_id, is_active=True).distinct()
-    )
+def _recipients_many(products) -> dict[int, list]:
+    """{team id: its active members (owners and members: they fix it)} for the products'
+    owning teams, in one query."""
+    from domains.models import Membership
+
+    teams: dict[int, dict[int, Any]] = {p.owner_team_id: {} for p in products}
+    for m in (
+        Membership.objects.filter(team_id__in=list(teams), user__is_active=True)
+        .select_related("user")
+        .order_by()
+    ):
+        teams[m.team_id][m.user_id] = m.user
+    return {team_id: list(users.values()) for team_id, users in teams.items()}
 
 
 def _payload(incident: Incident) -> dict:
@@ -61,12 +68,15 @@ def _announce(incidents: list[Incident], event: str) -> None:
     """In-app notification and e-mail (on commit, kind `incident.<event>`) to each product's
     team, one per product however many of its incidents changed; the team's webhooks get one
     `incident.<event>` per incident, queued through the one queue after commit. A constant
-    number of queries per product."""
-    from governance.quality.services import webhook_emit_many
+    number of queries for any number of incidents and products."""
+    from governance.quality.services import webhook_emit_teams
 
     by_product: dict[int, list[Incident]] = {}
     for incident in incidents:
         by_product.setdefault(incident.product_id, []).append(incident)
+    recipients = _recipients_many([group[0].product for group in by_product.values()])
+    notices = []
+    events: dict[int, list[tuple[str, dict]]] = {}
     for group in by_product.values():
         product, first = group[0].product, group[0]
         if event == "opened":
@@ -84,20 +94,23 @@ def _announce(incidents: list[Incident], event: str) -> None:
                 else f"{len(group)} incidents resolved {by} on {product.name}"
             )
             body = first.resolution_note
-        notify(
-            _recipients(product),
-            kind=f"incident.{event}",
-            title=title,
-            url=incident_url(first)
-            if len(group) == 1
-            else f"{product.get_absolute_url()}?tab=quality",
-            body=body,
-            about=product,
+        notices.append(
+            Notice(
+                recipients[product.owner_team_id],
+                kind=f"incident.{event}",
+                title=title,
+                url=incident_url(first)
+                if len(group) == 1
+                else f"{product.get_absolute_url()}?tab=quality",
+                body=body,
+                about=product,
+            )
         )
-        webhook_emit_many(
-            team_id=product.owner_team_id,
-            events=[(f"incident.{event}", _payload(i)) for i in group],
+        events.setdefault(product.owner_team_id, []).extend(
+            (f"incident.{event}", _payload(i)) for i in group
         )
+    notify_many(notices)
+    webhook_emit_teams(events)
 
 
 def _open(incidents: list[Incident], runs: dict[int, QualityRun], now: datetime) -> None:

@@ -15,10 +15,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from governance.models import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery
@@ -426,51 +425,101 @@ def run_now(*, checks: Iterable[QualityCheck], by=None) -> list[QualityRun]:
     return runs
 
 
+# Runs per INSERT when dispatching, and how much work one `run_quality_checks` task carries:
+# whole tables (one scan each), packed while the sum of their longest timeouts stays within
+# TASK_SECONDS (well inside the task's soft time limit) and up to TASK_RUNS runs.
+DISPATCH_BATCH = 5000
+TASK_SECONDS = 240
+TASK_RUNS = 100
+
+
 def dispatch_due(*, now: datetime | None = None) -> int:
-    """Queue every enabled check whose time has come; one task per table. Returns runs queued."""
+    """Queue every enabled check whose time has come. Set-based: one SELECT of the due checks,
+    their runs in a few INSERTs, one UPDATE per distinct next time, tasks that each carry whole
+    tables (one scan per table). A constant number of statements however many are due.
+    Returns runs queued."""
     now = now or timezone.now()
     sweep_stuck(now=now)
-    queued = 0
     with transaction.atomic():
-        due = (
+        checks = list(
             QualityCheck.objects.select_for_update(skip_locked=True)
             .filter(enabled=True, next_run_at__lte=now, port__data_source__isnull=False)
             .exclude(runs__status__in=QualityRun.ACTIVE)
             .order_by("port_id", "pk")
+            .only("pk", "port_id", "cron", "interval_minutes", "timeout_seconds")
         )
-        checks = list(due)
-        # Batched: thousands of checks fall due together on a large mesh (4-5 queries each
-        # took 36 s for 10,000).
-        runs: list[QualityRun | None]
-        try:
-            with transaction.atomic():
-                runs = list(
-                    QualityRun.objects.bulk_create(
-                        [
-                            QualityRun(
-                                quality_check=c, trigger="schedule", deadline=now + QUEUE_GRACE
-                            )
-                            for c in checks
-                        ],
-                        batch_size=1000,
-                    )
-                )
-        except IntegrityError:  # a "Run now" got in first: one at a time, skipping its check
-            runs = [_create_run(c, "schedule", now) for c in checks]
-        for check in checks:
-            check.next_run_at = next_run_after(check, now)
-        QualityCheck.objects.bulk_update(checks, ["next_run_at"], batch_size=1000)
-        by_port: dict[int, list[int]] = defaultdict(list)
-        for check, run in zip(checks, runs, strict=True):
-            if run is not None:
-                by_port[check.port_id].append(run.pk)
-                queued += 1
-        for ids in by_port.values():
-            _enqueue(ids)
-    return queued
+        if not checks:
+            return 0
+        runs = _create_runs_bulk(checks, "schedule", now)
+        _reschedule(checks, now)
+        _enqueue_tables(
+            [(c.port_id, c.timeout_seconds, runs[c.pk]) for c in checks if c.pk in runs]
+        )
+    return len(runs)
 
 
-SWEEP_BATCH = 1000
+def _create_runs_bulk(checks: list[QualityCheck], trigger: str, now: datetime) -> dict[int, int]:
+    """Queued runs for these checks, in batches: {check id: run id}. A check that got a run
+    meanwhile ("Run now" between our SELECT and INSERT) is skipped, in one more query."""
+
+    def insert(chosen):
+        with transaction.atomic():
+            created = QualityRun.objects.bulk_create(
+                [
+                    QualityRun(quality_check_id=c.pk, trigger=trigger, deadline=now + QUEUE_GRACE)
+                    for c in chosen
+                ],
+                batch_size=DISPATCH_BATCH,
+            )
+        return {r.quality_check_id: r.pk for r in created}
+
+    try:
+        return insert(checks)
+    except IntegrityError:
+        busy = set(
+            QualityRun.objects.filter(
+                quality_check_id__in=[c.pk for c in checks], status__in=QualityRun.ACTIVE
+            ).values_list("quality_check_id", flat=True)
+        )
+        return insert([c for c in checks if c.pk not in busy])
+
+
+def _reschedule(checks: list[QualityCheck], now: datetime) -> None:
+    """Move each check's next run on: one UPDATE per distinct next time (checks on the same
+    schedule share it), each schedule computed once."""
+    times: dict[tuple[str, int], datetime] = {}
+    by_time: dict[datetime, list[int]] = defaultdict(list)
+    for c in checks:
+        key = (c.cron, c.interval_minutes)
+        if key not in times:
+            times[key] = next_run_after(c, now)
+        by_time[times[key]].append(c.pk)
+    for at, ids in by_time.items():
+        QualityCheck.objects.filter(pk__in=ids).update(next_run_at=at)
+
+
+def _enqueue_tables(runs: list[tuple[int, int, int]]) -> None:
+    """(port id, timeout, run id), ordered by port: one task per pack of whole tables."""
+    tables: dict[int, tuple[list[int], int]] = {}
+    for port_id, timeout, run_id in runs:
+        ids, longest = tables.get(port_id, ([], 0))
+        ids.append(run_id)
+        tables[port_id] = (ids, max(longest, timeout))
+    pack: list[int] = []
+    seconds = 0
+    for ids, longest in tables.values():
+        if pack and (seconds + longest > TASK_SECONDS or len(pack) + len(ids) > TASK_RUNS):
+            _enqueue(pack)
+            pack, seconds = [], 0
+        pack += ids
+        seconds += longest
+    if pack:
+        _enqueue(pack)
+
+
+# Runs swept per transaction: each batch is all-or-nothing (runs, checks, alerts, incidents and
+# trust together) and costs a constant ~25 statements, so ≤ 10 per 1,000 runs.
+SWEEP_BATCH = 5000
 LOST_MESSAGES = {
     "running": "The worker stopped before finishing (killed or timed out).",
     "queued": "No worker picked this run up in time.",
@@ -479,12 +528,12 @@ LOST_MESSAGES = {
 
 def sweep_stuck(*, now: datetime | None = None) -> int:
     """Runs still queued or running past their deadline (a killed worker, a lost message) end
-    as errors, so the check is free to run again. In bulk: a few statements per 1,000 runs,
-    then one state change (and at most one alert) per check and one trust refresh per product,
-    however many of its runs were stuck."""
+    as errors, so the check is free to run again. Set-based, in batches of SWEEP_BATCH runs,
+    each in one transaction (all or nothing): one UPDATE for the runs and one for their checks,
+    one alert per check whose state changed (in bulk), incidents in one pass, the trust of each
+    product refreshed once; a constant number of statements per batch."""
     now = now or timezone.now()
     swept = 0
-    touched: set[int] = set()
     while True:
         with transaction.atomic():
             # Locked, so a worker's late result waits and then finds the run swept.
@@ -494,75 +543,78 @@ def sweep_stuck(*, now: datetime | None = None) -> int:
                 .order_by("pk")
                 .values_list("pk", "status", "quality_check_id")[:SWEEP_BATCH]
             )
-            if not batch:
-                break
-            for status, message in LOST_MESSAGES.items():
-                ids = [pk for pk, was, _ in batch if was == status]
-                if ids:
-                    QualityRun.objects.filter(pk__in=ids).update(
-                        status="error", finished_at=now, message=message
-                    )
+            if batch:
+                QualityRun.objects.filter(pk__in=[pk for pk, _, _ in batch]).update(
+                    status="error",
+                    finished_at=now,
+                    message=Case(
+                        *[When(status=was, then=Value(m)) for was, m in LOST_MESSAGES.items()],
+                        default=Value(LOST_MESSAGES["queued"]),
+                    ),
+                )
+                _after_sweep(batch, now)
         swept += len(batch)
-        touched.update(check_id for _, _, check_id in batch)
-    if touched:
-        _after_sweep(touched, now)
-    return swept
+        if len(batch) < SWEEP_BATCH:
+            return swept
 
 
-def _after_sweep(check_ids: set[int], now: datetime) -> None:
+def _after_sweep(batch: list[tuple[int, str, int]], now: datetime) -> None:
+    """The checks of swept runs (pk, status was, check id): one per run, as a check has at most
+    one active run."""
+    check_ids = [check_id for _, _, check_id in batch]
     checks = list(
         QualityCheck.objects.filter(pk__in=check_ids).select_related("port__product__domain")
     )
     QualityCheck.objects.filter(pk__in=check_ids).update(last_status="error", last_run_at=now)
-    last_ids = (
-        QualityRun.objects.filter(quality_check_id__in=check_ids, status="error", finished_at=now)
-        .values("quality_check_id")
-        .annotate(last=Max("pk"))
-        .values_list("last", flat=True)
-    )
-    latest = {r.quality_check_id: r for r in QualityRun.objects.filter(pk__in=list(last_ids))}
-    products: dict[int, DataProduct] = {}
-    recipients: dict[int, list] = {}
+    runs = {
+        check_id: QualityRun(
+            pk=pk,
+            quality_check_id=check_id,
+            status="error",
+            message=LOST_MESSAGES.get(was, LOST_MESSAGES["queued"]),
+            finished_at=now,
+        )
+        for pk, was, check_id in batch
+    }
+    changes = []
     for check in checks:
-        product = products.setdefault(check.port.product_id, check.port.product)
         previous = check.last_status
         check.last_status, check.last_run_at = "error", now
-        if previous != "error" and check.pk in latest:
-            if product.pk not in recipients:
-                recipients[product.pk] = alert_recipients(product)
-            alert_state_change(
-                check=check,
-                run=latest[check.pk],
-                previous=previous or "new",
-                recipients=recipients[product.pk],
-            )
-    incidents.record_check_results(
-        [(check, latest[check.pk]) for check in checks if check.pk in latest], now=now
-    )
-    for product in products.values():
-        product_quality_refresh(product=product)
+        run = runs[check.pk]
+        run.quality_check = check
+        if previous != "error":
+            changes.append((check, run, previous or "new"))
+    alert_state_changes(changes)
+    incidents.record_check_results([(check, runs[check.pk]) for check in checks], now=now)
+    products = {check.port.product_id: check.port.product for check in checks}
+    product_quality_refresh_many(products=list(products.values()))
 
 
 def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
-    """Run the queued runs (all of one table, ideally): claim, scan once, record results."""
-    now = timezone.now()
+    """Run the queued runs (of one table or a few, as dispatch_due packs them): table by
+    table, claim, scan once, record results."""
     runs = list(
         QualityRun.objects.filter(pk__in=run_ids, status="queued").select_related(
             "quality_check__port__data_source", "quality_check__port__product__domain"
         )
     )
-    claimed = []
-    for run in runs:
-        deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
-        if QualityRun.objects.filter(pk=run.pk, status="queued").update(
-            status="running", started_at=now, deadline=deadline
-        ):
-            claimed.append(run)
     by_port: dict[int, list[QualityRun]] = defaultdict(list)
-    for run in claimed:
+    for run in runs:
         by_port[run.quality_check.port_id].append(run)
     outcome = {}
-    for port_runs in by_port.values():
+    for queued in by_port.values():
+        # Claimed just before its scan, so a table later in the task keeps its queued
+        # deadline while the ones before it run, and gets its running deadline from now.
+        now = timezone.now()
+        port_runs = []
+        for run in queued:
+            deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
+            if QualityRun.objects.filter(pk=run.pk, status="queued").update(
+                status="running", started_at=now, deadline=deadline
+            ):
+                port_runs.append(run)
+        if not port_runs:
+            continue
         port = port_runs[0].quality_check.port
         specs = [
             engine.CheckSpec(
@@ -648,9 +700,28 @@ def _after_result(check: QualityCheck, run: QualityRun, now: datetime, *, batch=
 
 
 def alert_recipients(product: DataProduct) -> list:
-    User = get_user_model()
-    users = list(User.objects.filter(memberships__team_id=product.owner_team_id, is_active=True))
-    return users + list(lineage_services.watchers_of(product))  # the team, then the watchers
+    return alert_recipients_many([product])[product.pk]
+
+
+def alert_recipients_many(products: list[DataProduct]) -> dict[int, list]:
+    """{product id: the owning team's active members, then the watchers}: two queries for any
+    number of products. notify() keeps only those who may see the product."""
+    from domains.models import Membership
+
+    team_ids = {p.owner_team_id for p in products}
+    members: dict[int, list] = defaultdict(list)
+    users: dict[int, Any] = {}  # one object per user, so per-user caches are shared
+    for m in (
+        Membership.objects.filter(team_id__in=team_ids, user__is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+    ):
+        members[m.team_id].append(users.setdefault(m.user_id, m.user))
+    watchers = lineage_services.watchers_of_many(products)
+    return {
+        p.pk: members[p.owner_team_id] + [users.setdefault(u.pk, u) for u in watchers[p.pk]]
+        for p in products
+    }
 
 
 def _quality_url(product: DataProduct) -> str:
@@ -660,49 +731,77 @@ def _quality_url(product: DataProduct) -> str:
 def alert_state_change(
     *, check: QualityCheck, run: QualityRun, previous: str, recipients: list | None = None
 ) -> None:
-    """`recipients`: alert_recipients(product), when the caller alerts for many checks of it."""
-    product = check.port.product
-    verb = {"passed": "passes again", "failed": "fails", "error": "cannot run"}[run.status]
-    title = f"{product.name}: check “{check.name}” {verb}"
-    # Alerts reach downstream owners too, who may not read this product's data: the message
-    # never carries the table's location (sampled values are never in an alert).
-    message = connection.redact_text(run.message, [check.port.location])
-    body = f"{message}\n(was {previous}, now {run.status})"
-    if run.status == "passed":
-        # The check is healthy again: its open failure alerts are cleared (marked read).
-        from meshportal.models import Notification
+    """`recipients`: alert_recipients(product), when the caller knows them already."""
+    alert_state_changes(
+        [(check, run, previous)],
+        recipients=None if recipients is None else {check.port.product_id: recipients},
+    )
 
+
+def alert_state_changes(
+    changes: list[tuple[QualityCheck, QualityRun, str]],
+    *,
+    recipients: dict[int, list] | None = None,
+) -> None:
+    """One alert per check whose state changed, (check, run, previous state) each: to the
+    product's team and watchers (in-app and e-mail) and to the team's webhooks. In bulk: a
+    constant number of queries for any number of checks and products (plus one per
+    recipient of a draft product, to ask whether they may see it)."""
+    from meshportal.models import Notification
+    from meshportal.notifications import Notice, notify_many
+
+    if not changes:
+        return
+    products = {c.port.product_id: c.port.product for c, _, _ in changes}
+    if recipients is None:
+        recipients = alert_recipients_many(list(products.values()))
+    healthy = [c for c, r, _ in changes if r.status == "passed"]
+    if healthy:
+        # The check is healthy again: its open failure alerts are cleared (marked read).
+        cleared = Q()
+        for c in healthy:
+            cleared |= Q(url=_quality_url(c.port.product), title__contains=f"“{c.name}”")
         Notification.objects.filter(
-            kind__in=["quality.failed", "quality.error"],
-            url=_quality_url(product),
-            title__contains=f"“{check.name}”",
-            read_at__isnull=True,
+            cleared, kind__in=["quality.failed", "quality.error"], read_at__isnull=True
         ).update(read_at=timezone.now())
-    notify(
-        alert_recipients(product) if recipients is None else recipients,
-        kind=f"quality.{run.status}",
-        title=title,
-        url=_quality_url(product),
-        body=body,
-        about=product,
-    )
-    webhook_emit(
-        team_id=product.owner_team_id,
-        event=f"quality.check.{run.status}",
-        payload={
-            "product": product.urn,
-            "port": check.port.slug,
-            "check": check.name,
-            "check_id": check.pk,
-            "kind": check.kind,
-            "previous": previous,
-            "status": run.status,
-            "observed": run.observed,
-            "message": run.message,
-            "run_id": run.pk,
-            "at": (run.finished_at or timezone.now()).isoformat(),
-        },
-    )
+    notices = []
+    events: dict[int, list[tuple[str, dict]]] = defaultdict(list)
+    for check, run, previous in changes:
+        product = check.port.product
+        verb = {"passed": "passes again", "failed": "fails", "error": "cannot run"}[run.status]
+        # Alerts reach downstream owners too, who may not read this product's data: the
+        # message never carries the table's location (sampled values are never in an alert).
+        message = connection.redact_text(run.message, [check.port.location])
+        notices.append(
+            Notice(
+                recipients[product.pk],
+                kind=f"quality.{run.status}",
+                title=f"{product.name}: check “{check.name}” {verb}",
+                url=_quality_url(product),
+                body=f"{message}\n(was {previous}, now {run.status})",
+                about=product,
+            )
+        )
+        events[product.owner_team_id].append(
+            (
+                f"quality.check.{run.status}",
+                {
+                    "product": product.urn,
+                    "port": check.port.slug,
+                    "check": check.name,
+                    "check_id": check.pk,
+                    "kind": check.kind,
+                    "previous": previous,
+                    "status": run.status,
+                    "observed": run.observed,
+                    "message": run.message,
+                    "run_id": run.pk,
+                    "at": (run.finished_at or timezone.now()).isoformat(),
+                },
+            )
+        )
+    notify_many(notices)
+    webhook_emit_teams(events)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -715,11 +814,20 @@ def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDeli
 
 
 def webhook_emit_many(*, team_id: int, events: list[tuple[str, dict]]) -> list[WebhookDelivery]:
-    """Each event to each active webhook of the team: one query for the webhooks, one insert
-    for the deliveries, each delivery queued after commit."""
+    return webhook_emit_teams({team_id: events})
+
+
+def webhook_emit_teams(events: dict[int, list[tuple[str, dict]]]) -> list[WebhookDelivery]:
+    """{team id: [(event, payload)]}: each event to each active webhook of its team, one query
+    for the webhooks, one insert for the deliveries, each delivery queued after commit."""
     from governance.quality.tasks import deliver_webhook
 
-    hooks = list(Webhook.objects.filter(team_id=team_id, active=True)) if events else []
+    events = {team_id: evs for team_id, evs in events.items() if evs}
+    if not events:
+        return []
+    hooks: dict[int, list[Webhook]] = defaultdict(list)
+    for h in Webhook.objects.filter(team_id__in=list(events), active=True):
+        hooks[h.team_id].append(h)
     if not hooks:
         return []
     deliveries = WebhookDelivery.objects.bulk_create(
@@ -729,9 +837,10 @@ def webhook_emit_many(*, team_id: int, events: list[tuple[str, dict]]) -> list[W
                 event=event,
                 body=json.dumps({"event": event, **payload}, sort_keys=True, default=str),
             )
-            for event, payload in events
-            for h in hooks
-        ]
+            for team_id, team_events in events.items()
+            for event, payload in team_events
+            for h in hooks[team_id]
+        ],
     )
     for d in deliveries:
         queue.enqueue_on_commit(deliver_webhook, d.pk, options={"queue": "notifications"})
@@ -889,87 +998,143 @@ def _freshness_component(product, state) -> float:
     return 0.0 if state.freshness_breached else 1.0
 
 
-def _documentation_component(product) -> float:
-    from products.models import SchemaField
-
-    fields = list(
-        SchemaField.objects.filter(port__product=product).values_list("description", flat=True)
-    )
-    described = sum(1 for d in fields if d.strip()) / len(fields) if fields else 0.0
-    return (bool(product.summary.strip()) + bool(product.description.strip()) + described) / 3
+def _documentation_component(product, fields: int, described: int) -> float:
+    share = described / fields if fields else 0.0
+    return (bool(product.summary.strip()) + bool(product.description.strip()) + share) / 3
 
 
 def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     """Recompute the trust score and freshness state of a product; alert on an SLO breach."""
-    state, _ = ProductQuality.objects.get_or_create(product=product)
-    checks = list(QualityCheck.objects.filter(port__product=product, enabled=True))
-    newest = None
-    for c in checks:
-        if c.kind != "freshness":
-            continue
-        run = (
-            QualityRun.objects.filter(
-                quality_check=c, status__in=["passed", "failed"], observed__isnull=False
-            )
-            .order_by("-finished_at")
-            .first()
+    return product_quality_refresh_many(products=[product])[product.pk]
+
+
+TRUST_FIELDS = ["trust_score", "components", "newest_data_at", "freshness_breached", "state"]
+
+
+def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, ProductQuality]:
+    """product_quality_refresh for many products (a sweep, a batch of runs): a constant number
+    of queries (checks, newest freshness results, fields, compliance, one upsert), plus the
+    alert of each product whose freshness SLO changed state. {product id: its state}."""
+    from products.models import SchemaField
+
+    products = list({p.pk: p for p in products}.values())
+    if not products:
+        return {}
+    ids = [p.pk for p in products]
+    was = {
+        s.product_id: s
+        for s in ProductQuality.objects.filter(product_id__in=ids).only(
+            "pk", "product_id", "freshness_breached"
         )
-        if run and run.started_at and run.observed is not None:
-            at = run.started_at - timedelta(hours=run.observed)
-            newest = at if newest is None else min(newest, at)
-    state.newest_data_at = newest
-    was_breached = state.freshness_breached
-    slo = product.freshness_slo_hours
-    state.freshness_breached = bool(
-        slo is not None and newest is not None and timezone.now() - newest > timedelta(hours=slo)
-    )
-    statuses = {c.last_status for c in checks}
-    if statuses & {"failed", "error"}:
-        state.state = ProductQuality.State.FAILING
-    elif checks and statuses == {"passed"}:
-        state.state = ProductQuality.State.PASSING
-    else:
-        state.state = ProductQuality.State.UNCHECKED
-    values = {
-        "checks": _checks_component(product, checks),
-        "freshness": _freshness_component(product, state),
-        "documentation": _documentation_component(product),
-        "compliance": policy_services.compliance_share(product),
     }
-    components = {k: (TRUST_WEIGHTS[k], v) for k, v in values.items() if v is not None}
-    total_weight = sum(w for w, _ in components.values())
-    score = sum(w * v for w, v in components.values()) / total_weight if total_weight else 0
-    state.trust_score = round(100 * score)
-    state.components = {k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}
-    state.save()
-    if state.freshness_breached != was_breached:
-        incidents.record_freshness(
-            product=product, breached=state.freshness_breached, slo_hours=slo
+    checks: dict[int, list[Any]] = defaultdict(list)  # checks annotated with fresh_*
+    newest_run = QualityRun.objects.filter(
+        quality_check=OuterRef("pk"), status__in=["passed", "failed"], observed__isnull=False
+    ).order_by("-finished_at")
+    for check in (
+        QualityCheck.objects.filter(port__product_id__in=ids, enabled=True)
+        .annotate(
+            product_id=F("port__product_id"),
+            fresh_started=Case(
+                When(kind="freshness", then=Subquery(newest_run.values("started_at")[:1]))
+            ),
+            fresh_observed=Case(
+                When(kind="freshness", then=Subquery(newest_run.values("observed")[:1]))
+            ),
         )
-        title = (
-            f"{product.name} breaks its freshness SLO ({slo} h)"
-            if state.freshness_breached
-            else f"{product.name} is fresh again"
+        .order_by()
+    ):
+        checks[check.product_id].append(check)
+    documented = {
+        row["port__product_id"]: (row["n"], row["described"])
+        for row in SchemaField.objects.filter(port__product_id__in=ids)
+        .values("port__product_id")
+        .annotate(n=Count("pk"), described=Count("pk", filter=Q(description__regex=r"\S")))
+        .order_by()
+    }
+    compliance = policy_services.compliance_shares(products)
+    now = timezone.now()
+    states: dict[int, ProductQuality] = {}
+    breach_changed = []
+    for product in products:
+        state = ProductQuality(product=product)
+        product_checks = checks[product.pk]
+        newest = None
+        for c in product_checks:
+            if c.kind == "freshness" and c.fresh_started and c.fresh_observed is not None:
+                at = c.fresh_started - timedelta(hours=c.fresh_observed)
+                newest = at if newest is None else min(newest, at)
+        state.newest_data_at = newest
+        slo = product.freshness_slo_hours
+        state.freshness_breached = bool(
+            slo is not None and newest is not None and now - newest > timedelta(hours=slo)
         )
-        notify(
-            alert_recipients(product),
-            kind="quality.freshness",
-            title=title,
-            url=_quality_url(product),
-            body=f"Newest data: {newest:%Y-%m-%d %H:%M} UTC." if newest else "",
-            about=product,
-        )
-        webhook_emit(
-            team_id=product.owner_team_id,
-            event="quality.freshness",
-            payload={
-                "product": product.urn,
-                "breached": state.freshness_breached,
-                "slo_hours": slo,
-                "newest_data_at": newest.isoformat() if newest else None,
-            },
-        )
-    return state
+        statuses = {c.last_status for c in product_checks}
+        if statuses & {"failed", "error"}:
+            state.state = ProductQuality.State.FAILING
+        elif product_checks and statuses == {"passed"}:
+            state.state = ProductQuality.State.PASSING
+        else:
+            state.state = ProductQuality.State.UNCHECKED
+        values = {
+            "checks": _checks_component(product, product_checks),
+            "freshness": _freshness_component(product, state),
+            "documentation": _documentation_component(product, *documented.get(product.pk, (0, 0))),
+            "compliance": compliance[product.pk],
+        }
+        components = {k: (TRUST_WEIGHTS[k], v) for k, v in values.items() if v is not None}
+        total_weight = sum(w for w, _ in components.values())
+        score = sum(w * v for w, v in components.values()) / total_weight if total_weight else 0
+        state.trust_score = round(100 * score)
+        state.components = {
+            k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()
+        }
+        states[product.pk] = state
+        before = was.get(product.pk)
+        if state.freshness_breached != (before.freshness_breached if before else False):
+            breach_changed.append((product, state))
+    # One upsert (INSERT … ON CONFLICT (product) DO UPDATE) for new and existing rows alike.
+    ProductQuality.objects.bulk_create(
+        list(states.values()),
+        update_conflicts=True,
+        unique_fields=["product"],
+        update_fields=[*TRUST_FIELDS, "updated_at"],
+    )
+    for product_id, state in states.items():
+        if state.pk is None and product_id in was:
+            state.pk = was[product_id].pk
+    for product, state in breach_changed:
+        _freshness_alert(product, state)
+    return states
+
+
+def _freshness_alert(product: DataProduct, state: ProductQuality) -> None:
+    """The product's freshness SLO changed state: its incident, alert and webhook event."""
+    slo, newest = product.freshness_slo_hours, state.newest_data_at
+    incidents.record_freshness(product=product, breached=state.freshness_breached, slo_hours=slo)
+    title = (
+        f"{product.name} breaks its freshness SLO ({slo} h)"
+        if state.freshness_breached
+        else f"{product.name} is fresh again"
+    )
+    notify(
+        alert_recipients(product),
+        kind="quality.freshness",
+        title=title,
+        url=_quality_url(product),
+        body=f"Newest data: {newest:%Y-%m-%d %H:%M} UTC." if newest else "",
+        about=product,
+    )
+    webhook_emit(
+        team_id=product.owner_team_id,
+        event="quality.freshness",
+        payload={
+            "product": product.urn,
+            "breached": state.freshness_breached,
+            "slo_hours": slo,
+            "newest_data_at": newest.isoformat() if newest else None,
+        },
+    )
 
 
 def freshness_recheck(*, product_id: int) -> None:

@@ -1,0 +1,327 @@
+"""Bulk paths benchmark (issue 17): the quality scheduler's dispatch and sweep at scale.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mesh_bulk \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/15 python -m bench.bulk [--products 10000]
+
+Runs in a throwaway test database (test_<name>, created and dropped here). Builds PRODUCTS
+products (one in ten a draft) of 200 teams of 5 people, each with a table and a view port and
+one check per port (20,000 checks at 10,000 products), some watchers and team webhooks, then
+times, counting the portal-database statements:
+
+1. **dispatch**: every check due at once through `dispatch_due` (runs inserted, schedules
+   moved on, tasks published to the broker after commit) — target ≤ 30 statements;
+2. **sweep**: half of those runs (10,000 at 10,000 products) stuck past their deadline through
+   `sweep_stuck` (runs and checks, one alert per check, incidents, trust once per product) —
+   target ≤ 10 statements per 1,000 runs, and one alert per check, not per run.
+
+The tasks it publishes are purged from the broker's `quality` and `notifications` queues
+afterwards; e-mails go to Django's in-memory outbox. Writes bench/results/bulk.json and
+bulk.md and the table between `<!-- bulk:… -->` in docs/benchmarks.md (`--no-docs`: not).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshportal.settings")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TEAMS, MEMBERS = 200, 5
+DISPATCH_MAX_QUERIES = 30
+SWEEP_MAX_PER_1000 = 10
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build(products: int) -> None:
+    """The mesh the scheduler works on, in bulk (a few seconds at 10,000 products)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    from domains.models import Domain, Membership, Team
+    from governance.models import DataSource, QualityCheck, Webhook
+    from products.models import (
+        DataProduct,
+        DataProductGroupObjectPermission,
+        OutputPort,
+        SchemaField,
+        Watch,
+    )
+
+    User = get_user_model()
+    groups = Group.objects.bulk_create(Group(name=f"team:bench-{t}") for t in range(TEAMS))
+    teams = Team.objects.bulk_create(
+        Team(slug=f"bench-{t}", name=f"Bench team {t}", group=g) for t, g in enumerate(groups)
+    )
+    users = User.objects.bulk_create(
+        User(username=f"u{i}", email=f"u{i}@bench.example", password="!")  # noqa: S106
+        for i in range(TEAMS * MEMBERS)
+    )
+    Membership.objects.bulk_create(
+        Membership(team=teams[i // MEMBERS], user=u, role="owner" if i % MEMBERS == 0 else "member")
+        for i, u in enumerate(users)
+    )
+    User.groups.through.objects.bulk_create(
+        User.groups.through(user_id=u.pk, group_id=groups[i // MEMBERS].pk)
+        for i, u in enumerate(users)
+    )
+    domains = Domain.objects.bulk_create(
+        Domain(slug=f"d{d}", name=f"Domain {d}", owner_team=teams[d * 10]) for d in range(20)
+    )
+    items = DataProduct.objects.bulk_create(
+        (
+            DataProduct(
+                domain=domains[i % 20],
+                owner_team=teams[i % TEAMS],
+                slug=f"p{i}",
+                name=f"Product {i}",
+                summary="A generated product",
+                status="draft" if i % 10 == 0 else "published",
+                freshness_slo_hours=24 if i % 3 == 0 else None,
+            )
+            for i in range(products)
+        ),
+        batch_size=2000,
+    )
+    view = Permission.objects.get(codename="view_dataproduct")
+    DataProductGroupObjectPermission.objects.bulk_create(
+        (
+            DataProductGroupObjectPermission(
+                content_object=p, group=groups[i % TEAMS], permission=view
+            )
+            for i, p in enumerate(items)
+            if p.status == "draft"
+        ),
+        batch_size=2000,
+    )
+    source = DataSource.objects.create(slug="wh", name="WH", kind="postgresql", database="wh")
+    ports = OutputPort.objects.bulk_create(
+        (
+            OutputPort(
+                product=p,
+                slug=kind,
+                name=kind.title(),
+                kind=kind,
+                location=f"s{i % 50}.{kind}_{i}",
+                data_source=source,
+            )
+            for i, p in enumerate(items)
+            for kind in ("table", "view")
+        ),
+        batch_size=2000,
+    )
+    SchemaField.objects.bulk_create(
+        (
+            SchemaField(port=port, name=f"f{k}", ordinal=k, description="described" if k else "")
+            for port in ports
+            for k in range(3)
+        ),
+        batch_size=5000,
+    )
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    QualityCheck.objects.bulk_create(
+        (
+            QualityCheck(
+                port=port,
+                name="rows" if port.kind == "table" else "names present",
+                kind="row_count" if port.kind == "table" else "missing",
+                columns=[] if port.kind == "table" else ["f1"],
+                params={"min": 1} if port.kind == "table" else {"max": 0},
+                next_run_at=due,
+                interval_minutes=60 if n % 4 else 1440,
+            )
+            for n, port in enumerate(ports)
+        ),
+        batch_size=5000,
+    )
+    Watch.objects.bulk_create(
+        [
+            Watch(user=users[(i * 7) % len(users)], product=items[(i * 31) % products])
+            for i in range(300)
+        ]
+        + [Watch(user=users[(i * 11) % len(users)], domain=domains[i % 20]) for i in range(20)]
+    )
+    Webhook.objects.bulk_create(
+        Webhook(team=teams[t], url=f"https://hooks.bench.example/{t}", secret="s")  # noqa: S106
+        for t in range(0, TEAMS, 10)
+    )
+
+
+def timed(fn):
+    """(result, seconds, portal-database statements) of fn()."""
+    count = [0]
+
+    def counter(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counter):
+        t0 = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - t0
+    return result, seconds, count[0]
+
+
+def purge_broker() -> None:
+    from meshportal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            for name in ("quality", "notifications"):
+                conn.default_channel.queue_purge(name)
+    except Exception as e:  # noqa: BLE001 — a bench clean-up; report and go on
+        log(f"could not purge the broker's queues: {e}")
+
+
+def run(products: int) -> list[dict]:
+    from django.core import mail
+    from django.db.models import Count
+
+    from governance.models import QualityCheck, QualityRun, WebhookDelivery
+    from governance.quality import services
+    from meshportal.models import Notification
+
+    t0 = time.perf_counter()
+    build(products)
+    checks = QualityCheck.objects.count()
+    log(f"built {products:,} products, {checks:,} checks in {time.perf_counter() - t0:.1f} s")
+    results = []
+
+    queued, seconds, queries = timed(services.dispatch_due)
+    assert queued == checks, (queued, checks)
+    results.append(
+        {
+            "name": f"dispatch {checks:,} due checks",
+            "seconds": round(seconds, 2),
+            "queries": queries,
+            "target": f"≤ {DISPATCH_MAX_QUERIES} queries",
+            "met": queries <= DISPATCH_MAX_QUERIES,
+            "detail": f"{queued:,} runs queued",
+        }
+    )
+
+    # Half the runs stuck: their worker never came (queued) or died (running).
+    ids = list(QualityRun.objects.order_by("pk").values_list("pk", flat=True)[::2])
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    QualityRun.objects.filter(pk__in=ids[::2]).update(deadline=past)
+    QualityRun.objects.filter(pk__in=ids[1::2]).update(status="running", deadline=past)
+    mail.outbox = []
+    swept, seconds, queries = timed(services.sweep_stuck)
+    assert swept == len(ids), (swept, len(ids))
+    alerts = Notification.objects.filter(kind="quality.error")
+    per_check = alerts.values("user", "title").annotate(n=Count("pk")).order_by("-n").first()
+    per_1000 = queries / (swept / 1000)
+    one_per_check = per_check is None or per_check["n"] == 1
+    deliveries = WebhookDelivery.objects.filter(event="quality.check.error").count()
+    results.append(
+        {
+            "name": f"sweep {swept:,} stuck runs",
+            "seconds": round(seconds, 2),
+            "queries": queries,
+            "target": f"≤ {SWEEP_MAX_PER_1000} queries per 1,000 runs; one alert per check",
+            "met": per_1000 <= SWEEP_MAX_PER_1000 and one_per_check,
+            "detail": (
+                f"{per_1000:.1f} queries per 1,000 runs; {alerts.count():,} in-app alerts "
+                f"({'one' if one_per_check else 'MORE THAN ONE'} per check and recipient), "
+                f"{len(mail.outbox):,} e-mails, {deliveries:,} webhook deliveries"
+            ),
+        }
+    )
+    purge_broker()
+    return results
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        f"Measured {report['finished']} on {m['cpus']} CPUs, Python {m['python']}, "
+        f"{m['database']} (load average {m['load_average'][0]} at the end: other processes "
+        f"share the CPUs), commit {report['commit']}. {report['products']:,} products, "
+        "statements counted on the portal database (`python -m bench.bulk`).",
+        "",
+        "| scenario | time | SQL queries | target | | detail |",
+        "|---|--:|--:|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['name']} | {r['seconds']} s | {r['queries']} | {r['target']} | "
+            f"{'met' if r['met'] else 'not met'} | {r['detail']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.bulk", description=__doc__.split("\n")[0])
+    p.add_argument("--products", type=int, default=10_000)
+    p.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    p.add_argument("--output", default=str(RESULTS / "bulk"), help="path without extension")
+    args = p.parse_args()
+    setup_test_environment()
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        results = run(args.products)
+        vendor = connection.vendor
+        version = (
+            connection.cursor().connection.info.server_version
+            if vendor == "postgresql"
+            else connection.Database.sqlite_version
+        )
+    finally:
+        connection.creation.destroy_test_db(name, verbosity=0)
+    import subprocess
+
+    commit = subprocess.run(  # noqa: S603
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+    report = {
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "products": args.products,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "database": f"{vendor} {version}",
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        "results": results,
+    }
+    for r in results:
+        log(
+            f"{r['name']:32} {r['seconds']:8.2f} s {r['queries']:6} queries  "
+            f"target {r['target']}: {'met' if r['met'] else 'NOT MET'}  ({r['detail']})"
+        )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    table = markdown(report)
+    out.with_suffix(".md").write_text(table)
+    if not args.no_docs and out == RESULTS / "bulk":
+        from bench.__main__ import update_benchmarks_doc
+
+        update_benchmarks_doc(table, marker="bulk")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
