@@ -9,7 +9,7 @@ Stages, after the core mesh and its lineage:
 - policies: active policies of several rule types (plus a proposed and a retired one) and an
   evaluation history whose last state is what the rules say now, so the next scheduled
   evaluation finds nothing to change;
-- trust: `ProductQuality` rows computed the way `quality_services.product_quality_refresh` does
+- trust: `ProductQuality` rows through `quality_services.trust_of`, as `product_quality_refresh`
   (checks, freshness, documentation, compliance), so lists, facets and trust sorts read the same
   numbers a refresh would write.
 
@@ -641,8 +641,9 @@ def reset_policies(products: QuerySet) -> None:
 
 
 def stage_trust(ctx: scale.Context) -> int:
-    """ProductQuality as product_quality_refresh computes it (see quality_services)."""
-    from governance.quality.services import TRUST_WEIGHTS as W
+    """ProductQuality through the one formula (quality_services.trust_of), from the values
+    the earlier stages wrote, without a query per product."""
+    from governance.quality.services import checks_state, trust_of
 
     checks = ctx.extra.get("checks_by_product", {})
     newest = ctx.extra.get("newest_data", {})
@@ -657,28 +658,18 @@ def stage_trust(ctx: scale.Context) -> int:
             breached = bool(
                 slo is not None and at is not None and ctx.clock - at > timedelta(hours=slo)
             )
-            kinds = set(statuses)
-            state = (
-                "failing" if kinds & {"failed", "error"}
-                else "passing" if statuses and kinds == {"passed"}
-                else "unchecked"
-            )  # fmt: skip
-            components = {
-                "checks": (W["checks"], statuses.count("passed") / len(statuses) if statuses else 0.0),
-                "freshness": (W["freshness"], 0.5 if slo is None or at is None else 0.0 if breached else 1.0),
-                # Generated products have a summary, a description and every field described.
-                "documentation": (W["documentation"], 1.0),
-            }  # fmt: skip
-            if compliance.get(p["id"], [0, 0])[1]:
-                passed, judged = compliance[p["id"]]
-                components["compliance"] = (W["compliance"], passed / judged)
-            weight = sum(w for w, _ in components.values())
-            score = round(100 * sum(w * v for w, v in components.values()) / weight)
-            yield (
-                pk, p["id"], score,
-                json.dumps({k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}),
-                at, breached, state, ctx.clock,
-            )  # fmt: skip
+            passed, judged = compliance.get(p["id"], [0, 0])
+            score, breakdown = trust_of(
+                {
+                    "checks": statuses.count("passed") / len(statuses) if statuses else 0.0,
+                    "freshness": 0.5 if slo is None or at is None else 0.0 if breached else 1.0,
+                    # Generated products have a summary, a description and every field described.
+                    "documentation": 1.0,
+                    "compliance": passed / judged if judged else None,
+                }
+            )
+            state = checks_state(statuses, bool(statuses))
+            yield (pk, p["id"], score, json.dumps(breakdown), at, breached, state, ctx.clock)
 
     return ctx.insert(
         ProductQuality,

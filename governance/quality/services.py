@@ -1003,6 +1003,29 @@ def _documentation_component(product, fields: int, described: int) -> float:
     return (bool(product.summary.strip()) + bool(product.description.strip()) + share) / 3
 
 
+def trust_of(values: dict[str, float | None]) -> tuple[int, dict]:
+    """The trust score (0–100) and its breakdown from each component's value (0–1; None: not
+    counted yet), weighted by TRUST_WEIGHTS: the one formula (TRUST_FORMULA) that every writer
+    of ProductQuality uses, seed_scale's bulk stage included."""
+    components = {k: (TRUST_WEIGHTS[k], v) for k, v in values.items() if v is not None}
+    total_weight = sum(w for w, _ in components.values())
+    score = sum(w * v for w, v in components.values()) / total_weight if total_weight else 0
+    breakdown = {k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()}
+    return round(100 * score), breakdown
+
+
+def checks_state(statuses: Iterable[str], any_checks: bool) -> str:
+    """A product's quality state from its enabled checks' latest statuses."""
+    kinds = set(statuses)
+    if kinds & {"failed", "error"}:
+        state = ProductQuality.State.FAILING
+    elif any_checks and kinds == {"passed"}:
+        state = ProductQuality.State.PASSING
+    else:
+        state = ProductQuality.State.UNCHECKED
+    return state.value  # a plain str: the bulk stage writes it with COPY
+
+
 def product_quality_refresh(*, product: DataProduct) -> ProductQuality:
     """Recompute the trust score and freshness state of a product; alert on an SLO breach."""
     return product_quality_refresh_many(products=[product])[product.pk]
@@ -1069,26 +1092,14 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
         state.freshness_breached = bool(
             slo is not None and newest is not None and now - newest > timedelta(hours=slo)
         )
-        statuses = {c.last_status for c in product_checks}
-        if statuses & {"failed", "error"}:
-            state.state = ProductQuality.State.FAILING
-        elif product_checks and statuses == {"passed"}:
-            state.state = ProductQuality.State.PASSING
-        else:
-            state.state = ProductQuality.State.UNCHECKED
+        state.state = checks_state((c.last_status for c in product_checks), bool(product_checks))
         values = {
             "checks": _checks_component(product, product_checks),
             "freshness": _freshness_component(product, state),
             "documentation": _documentation_component(product, *documented.get(product.pk, (0, 0))),
             "compliance": compliance[product.pk],
         }
-        components = {k: (TRUST_WEIGHTS[k], v) for k, v in values.items() if v is not None}
-        total_weight = sum(w for w, _ in components.values())
-        score = sum(w * v for w, v in components.values()) / total_weight if total_weight else 0
-        state.trust_score = round(100 * score)
-        state.components = {
-            k: {"weight": w, "value": round(v, 3)} for k, (w, v) in components.items()
-        }
+        state.trust_score, state.components = trust_of(values)
         states[product.pk] = state
         before = was.get(product.pk)
         if state.freshness_breached != (before.freshness_breached if before else False):
