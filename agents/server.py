@@ -227,11 +227,20 @@ def lineage(
     impact_limit: Annotated[
         int, Field(description="At most this many impacted products listed.", ge=1, le=50)
     ] = 25,
+    observed: Annotated[
+        bool,
+        Field(
+            description="Also follow dependencies seen in the warehouses' query logs but not "
+            "declared; edges and impacted products reached that way say observed: true."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Where a product's data comes from and goes to: upstream and downstream products within
     `depth` hops, and the impact of a change (every product downstream, transitively, with its
-    team's owners to tell). Products you may not see are counted, never named."""
-    return _call(ctx, tools.lineage, urn=urn, depth=depth, impact_limit=impact_limit)
+    team's owners to tell). Products you may not see are left out, as if they did not exist."""
+    return _call(
+        ctx, tools.lineage, urn=urn, depth=depth, impact_limit=impact_limit, observed=observed
+    )
 
 
 def list_policies(

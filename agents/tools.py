@@ -258,9 +258,11 @@ def _urn_of(key: str) -> str:
     return urns.format_urn(*parts) if parts else key
 
 
-def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[str, Any]:
+def lineage(
+    user, *, urn: str, depth: int = 2, impact_limit: int = 25, observed: bool = False
+) -> dict[str, Any]:
     product = product_for(user, urn)
-    g = graph.product_graph(user=user, product=product, depth=depth)
+    g = graph.product_graph(user=user, product=product, depth=depth, observed=observed)
     by_id = {n["id"]: n for n in g["nodes"]}
 
     def node(n: dict) -> dict:
@@ -272,7 +274,7 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
             "hops": abs(n["depth"]),
         }
 
-    effect = graph.impact(user=user, product=product).as_json()
+    effect = graph.impact(user=user, product=product, observed=observed).as_json()
     affected = effect["products"]
     return {
         "urn": product.urn,
@@ -284,6 +286,7 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
                 "from": node(by_id[e["source"]])["urn"],
                 "to": node(by_id[e["target"]])["urn"],
                 "approved": e["approved"],
+                "observed": bool(e.get("observed")),
             }
             for e in g["edges"]
         ],
@@ -296,6 +299,7 @@ def lineage(user, *, urn: str, depth: int = 2, impact_limit: int = 25) -> dict[s
                     "team": i["team"],
                     "owners": i["owners"],
                     "hops": i["depth"],
+                    "observed": i["observed"],
                 }
                 for i in affected[: max(1, min(impact_limit, MAX_PAGE_SIZE))]
             ],

@@ -222,3 +222,21 @@ def test_browser_draws_observed_dependencies_dotted(page, observed):  # noqa: F8
         "window.meshGraph.edges('.observed').map(e => [e.target().data('key'), e.style('line-style')])"
     )
     assert styles == [["users/published-product", "dotted"]]
+
+
+def test_the_assistants_lineage_tool_follows_observed_edges_when_asked(observed):
+    """MCP `lineage` (agents.tools): declared only by default; with `observed`, the observed
+    dependencies and what they reach, marked, and never a draft the person may not see."""
+    from agents import tools
+
+    m = observed
+    urn = m.orders_product.urn
+    plain = tools.lineage(m.consumer, urn=urn)
+    assert plain["impact"]["products"] == [] and plain["downstream"] == []
+    seen = tools.lineage(m.consumer, urn=urn, observed=True)
+    impact = {p["urn"]: p["observed"] for p in seen["impact"]["products"]}
+    assert impact == {m.users_product.urn: True, m.users_deprecated.urn: True}
+    assert {(e["to"], e["observed"]) for e in seen["edges"]} >= {(m.users_product.urn, True)}
+    assert m.users_draft.urn not in str(seen) and m.f.urn not in str(seen)
+    mine = tools.lineage(m.other_owner, urn=urn, observed=True)
+    assert m.users_draft.urn in {p["urn"] for p in mine["impact"]["products"]}
