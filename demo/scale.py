@@ -137,6 +137,18 @@ class Context:
         """Write rows (tuples in `fields` order): COPY on PostgreSQL, bulk_create elsewhere."""
         self.touched.add(model)
         label = model._meta.db_table
+        # Columns a stage does not name take their model default: a field added later (with a
+        # default, as every new NOT NULL column has) never breaks COPY's NOT NULL.
+        named = set(fields)
+        extra = [
+            f
+            for f in model._meta.concrete_fields
+            if not f.primary_key and f.has_default() and not named & {f.name, f.attname}
+        ]
+        if extra:
+            fields = [*fields, *(f.name for f in extra)]
+            defaults = tuple(f.get_default() for f in extra)
+            rows = (tuple(row) + defaults for row in rows)
         n = 0
         step = max((total or 0) // 10, 50_000)
         started = time.monotonic()
