@@ -5,6 +5,8 @@ see where the data lives."""
 
 import copy
 import json
+import math
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -79,7 +81,21 @@ def modulo_normalisations(doc: dict, team: str) -> dict:
     for key in ("description", "tags", "inputPorts", "outputPorts"):
         if d.get(key) in ({}, []):
             del d[key]
-    return d
+    return _numbers(d)
+
+
+def _numbers(value):
+    """Every number as its decimal value: on PostgreSQL (jsonb keeps numbers as numeric) a
+    float such as 2.5e+16 comes back written 25000000000000000, the same number."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(repr(value)).normalize()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value).normalize()
+    return value
 
 
 def _template() -> Path:
