@@ -12,7 +12,7 @@ settled, so the walk loads pages in both themes and checks each in both."""
 import pytest
 
 from tests.test_browser import browser, sign_in  # noqa: F401  (the shared browser fixture)
-from tests.test_browser_design import AXE, axe_problems, lived_in, open_page  # noqa: F401
+from tests.test_browser_design import axe_problems, lived_in, open_page  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +63,6 @@ def _walk(page) -> tuple[list[str], list[str]]:
 def test_every_page_of_the_navigation_has_no_serious_violation(open_page, mesh, persona):  # noqa: F811
     lived_in(mesh)  # a policy, an incident, a fortnight of runs, a lineage edge
     page = open_page(viewport={"width": 1280, "height": 800})
-    page.context.add_init_script(path=str(AXE))  # sent once, not with every page
     sign_in(page, persona)
     paths, problems = _walk(page)
     assert "/" in paths and "/products/" in paths and "/notifications/" in paths
