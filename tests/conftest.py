@@ -133,12 +133,17 @@ def _uses_database(item) -> bool:
     )
 
 
+# Per-test fixture → the module-scoped one that builds the same data once per module.
+SHARED_PER_MODULE = {"mesh": "module_mesh", "demo": "module_demo"}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Share one mesh per module where that changes nothing a test can see: every test of the
-    module that touches the database asks for `mesh`, and none commits for real. Those tests
-    get `module_mesh` first (built once, in a transaction of the module), then run in a
-    savepoint of it as before; building the mesh per test was a third of the suite's time."""
+    """Share one mesh (or demo mesh) per module where that changes nothing a test can see:
+    every test of the module that touches the database asks for `mesh` (or `demo`), and none
+    commits for real. Those tests get `module_mesh` (`module_demo`) first, built once in a
+    transaction of the module, then run in a savepoint of it as before; building the mesh per
+    test was a third of the suite's time, and seeding the demo takes seconds."""
     by_module: dict = {}
     for item in items:
         by_module.setdefault(getattr(item, "module", None), []).append(item)
@@ -148,10 +153,12 @@ def pytest_collection_modifyitems(config, items):
         database = [i for i in module_items if _uses_database(i)]
         if not database or any(_commits_for_real(i) for i in database):
             continue
-        if all("mesh" in i.fixturenames for i in database):
-            for item in database:
-                if "module_mesh" not in item.fixturenames:
-                    item.fixturenames.insert(0, "module_mesh")
+        for per_test, shared in SHARED_PER_MODULE.items():
+            if all(per_test in i.fixturenames for i in database):
+                for item in database:
+                    if shared not in item.fixturenames:
+                        item.fixturenames.insert(0, shared)
+                break
 
 
 @pytest.fixture
@@ -214,10 +221,41 @@ def module_mesh(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
+@pytest.fixture(scope="module")
+def module_demo(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo mesh (`seed_demo`), seeded once for a whole module as `module_mesh` is built:
+    in a transaction rolled back when the module ends, each test in a savepoint of it. Its
+    warehouse and lake files (SQLite runs) are the module's: yields their folder."""
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.test import override_settings
+
+    files = tmp_path_factory.mktemp("demo")
+    with (
+        django_db_blocker.unblock(),
+        override_settings(
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            MESH_DEMO_WAREHOUSE_PATH=str(files / "warehouse.sqlite3"),
+            MESH_DEMO_LAKE_DIR=str(files / "lake"),
+        ),
+        transaction.atomic(),
+    ):
+        call_command("seed_demo", verbosity=0)
+        yield files
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def demo(db):
+def demo(request, db, settings):
+    """The demo mesh: the module's shared one where `pytest_collection_modifyitems` allows it
+    (with its warehouse and lake files), else seeded for this test."""
     from django.core.management import call_command
 
+    if "module_demo" in request.fixturenames:
+        files = request.getfixturevalue("module_demo")
+        settings.MESH_DEMO_WAREHOUSE_PATH = str(files / "warehouse.sqlite3")
+        settings.MESH_DEMO_LAKE_DIR = str(files / "lake")
+        return
     call_command("seed_demo", verbosity=0)
 
 

@@ -18,8 +18,8 @@ def _env(**extra) -> dict:
 
 
 def _base_url(**extra) -> str:
-    code = "import django; django.setup(); from django.conf import settings; "
-    code += "print(settings.PORTAL_BASE_URL)"
+    # The settings module alone (as every process reads it), without setting up the apps.
+    code = "from django.conf import settings; print(settings.PORTAL_BASE_URL)"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,

@@ -5,7 +5,11 @@ product and domain lists, the first product and domain (one click from the navig
 light and the dark theme, and fails on any serious or critical violation. One link deeper, the
 personas whose controls differ there also walk one page of each kind those pages link to (a
 policy, a team, an incident, a check) and every tab of a product. The Django
-admin console, linked for platform staff, is walked in tests/test_browser_a11y_admin.py."""
+admin console, linked for platform staff, is walked in tests/test_browser_a11y_admin.py.
+
+Each page is loaded once: axe runs in the theme it opened in, then the system setting flips
+(the theme follows it live, static/js/theme.js) and axe runs again once the colours have
+settled, so the walk loads pages in both themes and checks each in both."""
 
 import re
 
@@ -41,29 +45,46 @@ DETAILS_FOR = {
     "staff": {"team"},
 }
 TABS_FOR = {"owner", "approved"}
+FIRST_ITEMS = ("main a[href^='/products/'][href$='/']", "main a[href^='/domains/']")
 FIRST_ITEM = (
     """sel => { const a = document.querySelector(sel); return a && a.getAttribute("href"); }"""
 )
 
 
+# Resolves once the CSS transitions the theme change started have ended (Bootstrap's buttons
+# and fields fade their colours): axe must measure the contrast of the settled colours.
+TRANSITIONS_ENDED = """() => Promise.allSettled(document.getAnimations()
+  .filter(a => a instanceof CSSTransition).map(a => a.finished)).then(() => true)"""
+
+
+def _axe_both_themes(page) -> list[str]:
+    """axe on the page in its theme, then in the other one after the system setting flips."""
+    problems = axe_problems(page)
+    other = "light" if page.get_attribute("html", "data-bs-theme") == "dark" else "dark"
+    page.emulate_media(color_scheme=other)
+    page.wait_for_function(f"document.documentElement.dataset.bsTheme === '{other}'")
+    page.evaluate(TRANSITIONS_ENDED)
+    return problems + axe_problems(page)
+
+
 def _walk(page) -> tuple[list[str], list[str], list[str]]:
     """Every page of the navigation (and the first product and domain): their paths, what axe
-    found, and the links in their main content."""
+    found in both themes, and the links in their main content."""
     paths = list(dict.fromkeys(page.evaluate(NAV_LINKS)))
     problems: list[str] = []
     links: list[str] = []
+    seen = set(paths)  # a product or domain both lists link to first is checked once
     for path in paths:
         page.goto(path)
-        problems += axe_problems(page)
+        problems += _axe_both_themes(page)
         links += page.evaluate(MAIN_LINKS)
-        for selector in ("main a[href^='/products/'][href$='/']", "main a[href^='/domains/']"):
-            if path in ("/products/", "/domains/"):
-                first = page.evaluate(FIRST_ITEM, selector)
-                if first and first != path:
-                    page.goto(first)
-                    problems += axe_problems(page)
-                    links += page.evaluate(MAIN_LINKS)
-                    page.goto(path)
+        if path in ("/products/", "/domains/"):
+            firsts = [page.evaluate(FIRST_ITEM, selector) for selector in FIRST_ITEMS]
+            for first in dict.fromkeys(f for f in firsts if f and f not in seen):
+                seen.add(first)
+                page.goto(first)
+                problems += _axe_both_themes(page)
+                links += page.evaluate(MAIN_LINKS)
     return paths, problems, list(dict.fromkeys(links))
 
 
@@ -79,7 +100,7 @@ def _second_level(page, persona: str, links: list[str], product: str) -> list[st
         assert len(tabs) >= 5, tabs
         for tab in tabs:
             page.goto(tab)
-            problems += axe_problems(page)
+            problems += _axe_both_themes(page)
             links += page.evaluate(MAIN_LINKS)  # a check, from the Quality tab
     found = {}
     for kind, pattern in SECOND_LEVEL.items():
@@ -88,7 +109,7 @@ def _second_level(page, persona: str, links: list[str], product: str) -> list[st
     assert wanted <= {k for k, v in found.items() if v}, found  # the walk reaches them
     for kind in sorted(wanted):
         page.goto(found[kind])
-        problems += axe_problems(page)
+        problems += _axe_both_themes(page)
     return problems
 
 
@@ -101,6 +122,7 @@ def test_every_page_of_the_navigation_has_no_serious_violation(open_page, mesh, 
     problems += _second_level(page, persona, links, product.get_absolute_url())
     assert "/" in paths and "/products/" in paths and "/notifications/" in paths
     # The navigation fits a 1280-px screen whatever the persona sees (no sideways scrolling).
+    page.emulate_media(color_scheme="light")
     page.goto("/")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls {overflow} px sideways"
@@ -113,9 +135,4 @@ def test_every_page_of_the_navigation_has_no_serious_violation(open_page, mesh, 
         assert page.evaluate("document.activeElement.textContent") == "Data sources"
         page.keyboard.press("Enter")
         page.wait_for_url("**/quality/sources/")
-    # The dark theme, which follows the system setting.
-    page.emulate_media(color_scheme="dark")
-    for path in paths:
-        page.goto(path)
-        problems += axe_problems(page)
     assert problems == [], "\n".join(problems)

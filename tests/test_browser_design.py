@@ -2,12 +2,13 @@
 in the dark theme, the lineage graph's first zoom, and axe-core (vendored under tests/vendor/)
 finding no serious or critical accessibility violation on the main pages, in both themes.
 
-One browser for the module, a context per test; axe is injected into each page (the context
-bypasses the Content Security Policy for that one script; tests/test_csp_browser.py checks the
-policy itself)."""
+One browser for the module, a context per test; axe is injected into the first page checked
+and then opens with each page of the context (the context bypasses the Content Security Policy
+for that one script; tests/test_csp_browser.py checks the policy itself)."""
 
 import os
 import re
+import weakref
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+_AXE_CONTEXTS: weakref.WeakSet = weakref.WeakSet()  # the browser contexts given axe already
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 
@@ -59,6 +61,10 @@ def axe_problems(page) -> list[str]:
     """Serious and critical axe-core violations on the page as it is now."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
+        if page.context not in _AXE_CONTEXTS:
+            # The context's later pages get it as they open: 650 KB sent once, not per page.
+            page.context.add_init_script(path=str(AXE))
+            _AXE_CONTEXTS.add(page.context)
     found = page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
             .filter(v => v.impact === "serious" || v.impact === "critical")

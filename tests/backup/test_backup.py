@@ -1,5 +1,6 @@
 """export_mesh / import_mesh: a git-friendly backup and its lossless, all-or-nothing restore."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,19 @@ def wipe() -> None:
     get_user_model().objects.all().delete()
 
 
+@pytest.fixture(scope="module")
+def exported_demo(module_demo, django_db_blocker, tmp_path_factory) -> Path:
+    """The module's demo mesh (tests/conftest.py), exported once."""
+    folder = tmp_path_factory.mktemp("exported")
+    with django_db_blocker.unblock():
+        call_command("export_mesh", str(folder), verbosity=0)
+    return folder
+
+
 @pytest.fixture
-def exported(demo, tmp_path) -> Path:
-    call_command("export_mesh", str(tmp_path / "a"), verbosity=0)
+def exported(demo, exported_demo, tmp_path) -> Path:
+    """The demo's backup, this test's copy to change."""
+    shutil.copytree(exported_demo, tmp_path / "a")
     return tmp_path / "a"
 
 
@@ -190,7 +201,9 @@ def test_yaml_syntax_error_names_file_and_line(exported):
     assert_nothing_imported()
 
 
-def test_not_a_backup(tmp_path, db):
+def test_not_a_backup(tmp_path, demo):
+    # On a portal in use too: the folder is refused for what it is, before the portal is
+    # found not empty.
     with pytest.raises(CommandError, match="mesh.yaml: missing from the backup"):
         call_command("import_mesh", str(tmp_path), verbosity=0)
 

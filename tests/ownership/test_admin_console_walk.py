@@ -8,7 +8,6 @@ answers 403 to them unless it is added to PORTAL_RECORDS below on purpose.
 
 import re
 
-import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -22,8 +21,6 @@ from meshportal.models import Notification, PendingTask
 from meshportal.permissions import DELETE, PLATFORM_GROUP, can, visible
 from products.lineage import services as lineage_services
 from products.models import DataProduct, Watch
-
-pytestmark = pytest.mark.django_db
 
 # What staff without the platform group may open: read what they may read in the portal,
 # change what they may change there (never add, never grant).
