@@ -17,7 +17,7 @@ from products.contracts import odps
 from products.contracts import services as contracts
 from products.models import DataProduct
 from tests.conftest import FAIL_ON_SKIP
-from tests.contracts.test_odps import _lint
+from tests.contracts.test_demo_exports import _lint
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,8 @@ def test_the_standards_examples_round_trip(mesh, example, tmp_path):
     for p in DataProduct.objects.select_related("domain"):
         (tmp_path / f"{p.domain.slug}-{p.slug}.odcs.yaml").write_text(contracts.export_yaml(p))
     (tmp_path / "product.odps.yaml").write_text(yaml.safe_dump(out, sort_keys=False))
-    report = _lint(tmp_path / "product.odps.yaml", tmp_path)
+    doc = tmp_path / "product.odps.yaml"
+    report = _lint([doc], tmp_path)[doc]
     assert report["result"] == "passed", report
 
 
