@@ -328,3 +328,12 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
             return result
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the longest files first (see tests/schedule.py)."""
+    if config.getvalue("dist") == "loadfile":
+        from tests.schedule import LongestFirst
+
+        return LongestFirst(config, log)
+    return None

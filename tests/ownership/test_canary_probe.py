@@ -49,6 +49,10 @@ AUDIENCE = {
 }
 # lone_staff: staff without the platform group; council: a delegate with no waiver to decide.
 ROLES = ["anon", "consumer", "other_owner", "approved", "member", "council", "lone_staff", "token"]
+# Of the ~320 URLs walked, how many answer 200 to each role at least (on the day this was
+# written: anonymous 10, the token 60 (API only), the others 128-174). Anonymous visitors are
+# sent to sign in almost everywhere; a token only opens the API.
+MIN_ANSWERED = {r: 100 for r in ROLES} | {"anon": 5, "token": 40}
 SKIP_NAMESPACES = {"admin"}
 SKIP_NAMES = {"logout", "set_language"}  # GETs that act on the session
 # Filters that would find the draft, written without the canaries (the search box echoes them).
@@ -200,30 +204,34 @@ def _client(client, mesh, role, secret):
     return client
 
 
-def test_no_canary_reaches_a_role_outside_its_audience(
-    client, mesh, mailoutbox, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):  # the e-mails leave on commit
-        values = _plant(mesh)
+@pytest.mark.parametrize("role", ROLES)
+def test_no_canary_reaches_a_role_outside_its_audience(client, mesh, role):
+    """One role per test, so the walk (every URL as every role) spreads over the workers."""
+    values = _plant(mesh)
     _, secret = token_create(user=mesh.consumer, name="probe")
     urls = _urls(values)
-    leaks, cells, answered = [], 0, 0
-    for role in ROLES:
-        who = "consumer" if role == "token" else role
-        hidden = [c for c, audience in AUDIENCE.items() if who not in audience]
-        c = _client(client, mesh, role, secret)
-        for url in urls:
-            r = c.get(url)
-            cells += 1
-            answered += r.status_code == 200
-            body = r.content.decode(errors="replace") if r.status_code < 500 else ""
-            assert r.status_code < 500, f"{role} {url}: {r.status_code}"
-            leaks += [f"{role} {url}: {canary}" for canary in hidden if canary in body]
+    who = "consumer" if role == "token" else role
+    hidden = [c for c, audience in AUDIENCE.items() if who not in audience]
+    c = _client(client, mesh, role, secret)
+    leaks, answered = [], 0
+    for url in urls:
+        r = c.get(url)
+        answered += r.status_code == 200
+        body = r.content.decode(errors="replace") if r.status_code < 500 else ""
+        assert r.status_code < 500, f"{role} {url}: {r.status_code}"
+        leaks += [f"{role} {url}: {canary}" for canary in hidden if canary in body]
     assert leaks == [], "\n".join(leaks)
-    # The walk cannot quietly shrink: every role, well over a hundred URLs each.
-    assert len(urls) > 150 and cells == len(urls) * len(ROLES) and answered > 300
-    # E-mails sent while planting (watchers, owners, delegates) carry no canary to a recipient
-    # outside its audience (test users' addresses are <username>@example.com).
+    # The walk cannot quietly shrink: well over a hundred URLs, and many of them answer.
+    assert len(urls) > 150 and answered >= MIN_ANSWERED[role], answered
+
+
+def test_no_canary_reaches_a_mailbox_outside_its_audience(
+    mesh, mailoutbox, django_capture_on_commit_callbacks
+):
+    """E-mails sent while planting (watchers, owners, delegates) carry no canary to a recipient
+    outside its audience (test users' addresses are <username>@example.com)."""
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails leave on commit
+        _plant(mesh)
     mailed = []
     for m in mailoutbox:
         text = m.subject + m.body + "".join(str(a[0]) for a in getattr(m, "alternatives", []))
