@@ -55,6 +55,9 @@ def test_collectstatic_writes_hashed_compressed_files(collected_static):
     hashed = manifest["paths"]["css/portal.css"]
     assert re.fullmatch(r"css/portal\.[0-9a-f]{12}\.css", hashed)
     assert (collected_static / (hashed + ".gz")).exists()
+    assert (collected_static / (hashed + ".br")).exists()
+    # Only the hashed copy is kept (pages name it through {% static %}), so only it is compressed.
+    assert not (collected_static / "css/portal.css").exists()
 
 
 def test_gunicorn_configuration_loads():
