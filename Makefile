@@ -65,12 +65,13 @@ run: seed banner
 	$(VENV)/bin/honcho start
 
 # pytest-xdist workers: two on SQLite (the machine has two cores, and SQLite tests use them
-# fully); three on PostgreSQL, whose tests wait on the server, Redis, Celery and Chromium
-# (measured on an idle 2-core machine: 16 min 34 s with two workers, 10 min 36 s with three).
-# TEST_WORKERS=0 runs in one process. Each test file stays on one worker (--dist loadfile), so
-# a module's shared mesh or demo (tests/conftest.py) is built once, not once per worker: the
-# PostgreSQL suite took 8 min 50 s with tests spread one by one, 7 min 54 s by file.
-TEST_WORKERS ?= $(if $(findstring postgres,$(DATABASE_URL)),3,2)
+# fully); four on PostgreSQL, whose tests wait on the server, Redis, Celery and Chromium
+# (measured on an idle 2-core machine: 16 min 34 s with two workers, 10 min 36 s with three;
+# with three the pytest processes used 1.2 of the 2 cores on average, so a fourth fills more
+# of the waits). TEST_WORKERS=0 runs in one process. Each test file stays on one worker
+# (--dist loadfile), so a module's shared mesh or demo (tests/conftest.py) is built once, not
+# once per worker, and the longest files start first (tests/schedule.py).
+TEST_WORKERS ?= $(if $(findstring postgres,$(DATABASE_URL)),4,2)
 test: dev-install datacontract-cli dataproduct-cli
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
