@@ -9,7 +9,7 @@
    signed-in page rendering the base layout and nothing else).
 4. With `--curve 1000,10000,50000`, measures the curve scenarios (search, product page, API
    list) again at every other size, each on its own database (BENCH_DATABASE_URL's name with
-   `_1k`, `_50k`, ...), and prints their growth.
+   `_1k`, `_50k`, ...), and prints their growth (each size's results: latest-<size>.json).
 5. Writes bench/results/latest.json and latest.md and the table in docs/benchmarks.md.
 """
 
@@ -600,7 +600,7 @@ def measure_curve(args, db: str, results: list[dict]) -> dict:
     for n in sizes:
         if n == args.products:
             continue
-        out = RESULTS / f"curve-{n}"
+        out = Path(f"{args.output}-{n}")  # e.g. bench/results/latest-1000.json
         log(f"-- curve: {n:,} products")
         cmd = [
             sys.executable,
