@@ -95,8 +95,11 @@ lint: ruff
 	$(VENV)/bin/bandit -q -c pyproject.toml -r meshportal domains products governance usage agents demo backup gunicorn.conf.py
 	$(VENV)/bin/bandit -q -c pyproject.toml -r tests -s B101,B105,B106,B404,B603,B607,B608
 
+# The scale curve: search, product page and API list again at these sizes, each on its own
+# database (mesh_bench_1k, mesh_bench_50k next to mesh_bench; seeded the first time).
+BENCH_CURVE ?= 1000,10000,50000
 bench: dev-install
-	$(PY) -m bench
+	$(PY) -m bench --curve $(BENCH_CURVE)
 	$(PY) -m bench.semantic
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
 	  $(PY) -m bench.quality --engines --tables 1 --rows 1000000 --checks 10

@@ -4,9 +4,13 @@
    `seed_scale` unless it already holds a generated mesh of the requested size.
 2. Starts gunicorn (DEBUG off, a SECRET_KEY, MESH_BENCH_HEADERS=1) on a free local port.
 3. Signs in as an owner of a team, and for every scenario in bench/scenarios.py measures server
-   time (p50/p95/p99, from the Server-Timing header), SQL queries (X-SQL-Queries), and throughput
-   with concurrent clients as a ratio of a trivial view's.
-4. Writes bench/results/latest.json and latest.md and the table in docs/benchmarks.md.
+   time (p50/p95/p99, from the Server-Timing header), SQL queries (X-SQL-Queries), and for pages
+   throughput with concurrent clients as a ratio of /healthz's and of the fair ceiling's (a
+   signed-in page rendering the base layout and nothing else).
+4. With `--curve 1000,10000,50000`, measures the curve scenarios (search, product page, API
+   list) again at every other size, each on its own database (BENCH_DATABASE_URL's name with
+   `_1k`, `_50k`, ...), and prints their growth (each size's results: latest-<size>.json).
+5. Writes bench/results/latest.json and latest.md and the table in docs/benchmarks.md.
 """
 
 import argparse
@@ -27,7 +31,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.scenarios import SCENARIOS, TRIVIAL, Scenario
+from bench.scenarios import (
+    CEILING,
+    LARGE_P95_MS,
+    LARGE_PRODUCTS,
+    SCENARIOS,
+    TRIVIAL,
+    Scenario,
+    in_curve,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -47,6 +59,13 @@ def parse_args():
     p.add_argument("--clients", type=int, default=4, help="concurrent clients for throughput")
     p.add_argument("--only", default="", help="regex: run only matching scenarios")
     p.add_argument("--reseed", action="store_true", help="regenerate the mesh even if present")
+    p.add_argument(
+        "--curve",
+        default="",
+        help="sizes, e.g. 1000,10000,50000: measure search, product page and API list at each "
+        "(its own database) and print the growth",
+    )
+    p.add_argument("--curve-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--no-docs",
         action="store_true",
@@ -364,7 +383,10 @@ def verdict(s: Scenario, r: dict) -> list[str]:
     if s.max_queries is not None and r["queries"] > s.max_queries:
         missed.append(f"{r['queries']} queries > {s.max_queries}")
     if s.min_ratio is not None and r.get("ratio") is not None and r["ratio"] < s.min_ratio:
-        missed.append(f"throughput {r['ratio']:.0%} < {s.min_ratio:.0%} of trivial")
+        missed.append(f"throughput {r['ratio']:.0%} < {s.min_ratio:.0%} of /healthz")
+    ceiling = r.get("ceiling_ratio")
+    if s.min_ceiling is not None and ceiling is not None and ceiling < s.min_ceiling:
+        missed.append(f"throughput {ceiling:.0%} < {s.min_ceiling:.0%} of ceiling")
     if s.max_seconds is not None and r["seconds"] > s.max_seconds:
         missed.append(f"{r['seconds']} s > {s.max_seconds:g} s")
     return missed
@@ -414,26 +436,70 @@ def markdown(report: dict) -> str:
         "queries: the steady-state count per request (a worker's first request also fills its "
         "per-process caches: content types, permission ids; shown as cold when it differs).",
         "",
+        "Throughput: req/s of concurrent clients, as a share of /healthz's (no session, user or "
+        "template) and of the ceiling's (`/ceiling/`: signed in, the whole middleware stack, the "
+        "base layout with its navigation, nothing else).",
+        "",
         "| scenario | p50 ms | p95 ms | p99 ms | CPU ms | SQL ms | SQL queries | req/s "
-        "| × trivial | targets |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| × /healthz | × ceiling | target | result |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
     ]
     for r in report["results"]:
+        target = r.get("target", "")
+        result = ("not met: " + "; ".join(r["missed"])) if r.get("missed") else "met"
         if r["status"] == "ok" and "p50_ms" in r:
             rps = f"{r['rps']:.0f}" if r.get("rps") else ""
             ratio = f"{r['ratio']:.0%}" if r.get("ratio") is not None else ""
+            ceiling = f"{r['ceiling_ratio']:.0%}" if r.get("ceiling_ratio") is not None else ""
             lines.append(
                 f"| {r['name']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
                 f"{r['cpu_p50_ms']} | {r['sql_p50_ms']} | {_queries(r)} | {rps} | {ratio} | "
-                f"{'; '.join(r['missed']) or 'met'} |"
+                f"{ceiling} | {target} | {result} |"
             )
         elif r["status"] == "ok":
             lines.append(
-                f"| {r['name']} | {r['seconds']} s (job) | | | | | {r['queries']} | | | "
-                f"{'; '.join(r['missed']) or 'met'} |"
+                f"| {r['name']} | {r['seconds']} s (job) | | | | | {r['queries']} | | | | "
+                f"{target} | {result} |"
             )
         else:
-            lines.append(f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | |")
+            lines.append(
+                f"| {r['name']} | {r['status']}: {r['reason']} | | | | | | | | | {target} | |"
+            )
+    if report.get("curve"):
+        lines += ["", curve_markdown(report["curve"])]
+    return "\n".join(lines) + "\n"
+
+
+def curve_markdown(curve: dict) -> str:
+    """The growth table: p95 at every size, and how much it grew from one size to the next."""
+    sizes = curve["sizes"]
+    head = (
+        "| scenario | "
+        + " | ".join(f"p95 ms at {n:,}" for n in sizes)
+        + " | "
+        + " | ".join(f"× {a:,} → {b:,}" for a, b in zip(sizes, sizes[1:], strict=False))
+        + " | target at the largest | result |"
+    )
+    lines = [
+        "Scale curve: the same scenarios on meshes of "
+        + ", ".join(f"{n:,}" for n in sizes)
+        + " products (each its own database; load average "
+        + ", ".join(f"{curve['load'][str(n)]}" for n in sizes)
+        + " at the end of each).",
+        "",
+        head,
+        "|---|" + "--:|" * (2 * len(sizes) - 1) + "---|---|",
+    ]
+    for row in curve["rows"]:
+        p95 = [row["p95_ms"].get(str(n)) for n in sizes]
+        growth = [f"{b / a:.1f}" if a and b else "" for a, b in zip(p95, p95[1:], strict=False)]
+        lines.append(
+            f"| {row['name']} | "
+            + " | ".join("" if v is None else f"{v}" for v in p95)
+            + " | "
+            + " | ".join(growth)
+            + f" | {row.get('target', '')} | {row.get('result', '')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -451,18 +517,25 @@ def update_benchmarks_doc(table: str, marker: str = "bench") -> None:
     doc.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
-def main() -> None:
-    args = parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    db = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    env = {
+def size_database(db: str, products: int, main_size: int) -> str:
+    """The curve's database for a size: the bench's own at its main size, `<name>_1k`,
+    `<name>_50k` ... for the others (a mesh per size, so none is reseeded between runs)."""
+    if products == main_size:
+        return db
+    parts = urlsplit(db)
+    suffix = f"{products // 1000}k" if products % 1000 == 0 else str(products)
+    return parts._replace(path=f"{parts.path.rstrip('/')}_{suffix}").geturl()
+
+
+def bench_env(db: str) -> dict:
+    broker = os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    return {
         "DATABASE_URL": db,
-        "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
-        # A shared cache, as production has (the mesh map is cached there).
-        "CACHE_URL": os.environ.get(
-            "BENCH_CACHE_URL",
-            os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
-        ),
+        "CELERY_BROKER_URL": broker,
+        # A shared cache, as production has (the mesh map is cached there); its keys carry the
+        # database's name, so the curve's meshes never read each other's cached entries.
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", broker),
+        "CACHE_KEY_PREFIX": "bench-" + urlsplit(db).path.strip("/"),
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + os.urandom(16).hex(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -470,13 +543,11 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "600",
     }
-    ensure_database(db)
-    setup_django(env)
-    mesh = prepare_mesh(args.products, args.reseed)
+
+
+def run_scenarios(env: dict, mesh: dict, chosen: list[Scenario], args) -> list[dict]:
     from demo import scale
 
-    log(f"signing in as {mesh['user']}; product {mesh['vars']['urn']}")
-    chosen = [s for s in SCENARIOS if s is TRIVIAL or re.search(args.only, s.name)]
     results = []
     with gunicorn({**os.environ, **env}, args.workers) as base:
         session = sign_in(base, mesh["user"], scale.PASSWORD)
@@ -486,32 +557,105 @@ def main() -> None:
             else "/products/"
         )
         fmt = {**mesh["vars"], "search": search}
-        trivial_rps = None
+        baseline_rps: dict[str, float] = {}
         for s in chosen:
             if s.is_url:
                 url = s.target.format(**fmt)
                 r = measure_url(session, base, url, args.requests)
-                if r["status"] == "ok" and s.kind in ("baseline", "page"):
+                if r["status"] == "ok" and s.kind in ("baseline", "page") and not args.curve_only:
                     r["rps"] = round(
                         throughput(session.cookies, base, url, args.clients, args.duration), 1
                     )
-                    if s is TRIVIAL:
-                        trivial_rps = r["rps"]
-                    r["ratio"] = round(r["rps"] / trivial_rps, 3) if trivial_rps else None
+                    if s.kind == "baseline":
+                        baseline_rps[s.name] = r["rps"]
+                    trivial, ceiling = (baseline_rps.get(b.name) for b in (TRIVIAL, CEILING))
+                    r["ratio"] = round(r["rps"] / trivial, 3) if trivial else None
+                    if s is not TRIVIAL:
+                        r["ceiling_ratio"] = round(r["rps"] / ceiling, 3) if ceiling else None
             else:
                 r = measure_job(s.target)
-            r = {"name": s.name, "kind": s.kind, **r}
+            r = {"name": s.name, "kind": s.kind, "target": s.targets(), **r}
             r["missed"] = verdict(s, r)
             results.append(r)
             shown = (
                 f"p50 {r['p50_ms']} (cpu {r['cpu_p50_ms']}) p95 {r['p95_ms']} p99 {r['p99_ms']} ms, "
-                f"{r['queries']} queries" + (f", {r['rps']} req/s" if r.get("rps") else "")
+                f"{r['queries']} queries"
+                + (f", {r['rps']} req/s" if r.get("rps") else "")
+                + (f", {r['ceiling_ratio']:.0%} of ceiling" if r.get("ceiling_ratio") else "")
                 if "p50_ms" in r
                 else r.get("reason") or f"{r.get('seconds')} s"
             )
             log(
                 f"{s.name:40} {shown}{'  MISSED: ' + '; '.join(r['missed']) if r['missed'] else ''}"
             )
+    return results
+
+
+def measure_curve(args, db: str, results: list[dict]) -> dict:
+    """The curve scenarios at every other size, each in its own `python -m bench --curve-only`
+    process (Django is set up once per process, on one database)."""
+    sizes = sorted({int(n) for n in args.curve.split(",") if n.strip()} | {args.products})
+    per_size = {args.products: results}
+    load = {str(args.products): round(os.getloadavg()[0], 2)}
+    for n in sizes:
+        if n == args.products:
+            continue
+        out = Path(f"{args.output}-{n}")  # e.g. bench/results/latest-1000.json
+        log(f"-- curve: {n:,} products")
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench",
+            "--curve-only",
+            "--no-docs",
+            f"--products={n}",
+            f"--requests={args.requests}",
+            f"--workers={args.workers}",
+            f"--output={out}",
+        ]
+        if args.only:
+            cmd.append(f"--only={args.only}")
+        env = {**os.environ, "BENCH_DATABASE_URL": size_database(db, n, args.products)}
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True)  # noqa: S603
+        other = json.loads(out.with_suffix(".json").read_text())
+        per_size[n] = other["results"]
+        load[str(n)] = other["machine"]["load_average"][0]
+    rows = []
+    for s in SCENARIOS:
+        if not in_curve(s) or not any(r["name"] == s.name for r in results):
+            continue
+        p95 = {
+            str(n): next((r.get("p95_ms") for r in per_size[n] if r["name"] == s.name), None)
+            for n in sizes
+        }
+        row = {"name": s.name, "p95_ms": p95}
+        limit = LARGE_P95_MS.get(s.kind)
+        largest = p95.get(str(LARGE_PRODUCTS))
+        if limit is not None and largest is not None:
+            row["target"] = f"p95 ≤ {limit:g} ms at {LARGE_PRODUCTS:,}"
+            row["result"] = "met" if largest <= limit else f"not met: {largest} ms"
+        rows.append(row)
+    return {"sizes": sizes, "load": load, "rows": rows}
+
+
+def main() -> None:
+    args = parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    db = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = bench_env(db)
+    ensure_database(db)
+    setup_django(env)
+    mesh = prepare_mesh(args.products, args.reseed)
+
+    log(f"signing in as {mesh['user']}; product {mesh['vars']['urn']}")
+    chosen = [
+        s
+        for s in SCENARIOS
+        if (in_curve(s) and re.search(args.only, s.name))
+        or (not args.curve_only and (s.kind == "baseline" or re.search(args.only, s.name)))
+    ]
+    results = run_scenarios(env, mesh, chosen, args)
+    curve = measure_curve(args, db, results) if args.curve and not args.curve_only else None
     report = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(env),
@@ -524,6 +668,8 @@ def main() -> None:
         },
         "results": results,
     }
+    if curve:
+        report["curve"] = curve
     out = Path(args.output)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
@@ -532,6 +678,11 @@ def main() -> None:
         update_benchmarks_doc(table)
     print(table)
     missed = [r["name"] for r in results if r["missed"]]
+    missed += [
+        f"{r['name']} (curve)"
+        for r in (curve or {}).get("rows", [])
+        if "not" in r.get("result", "")
+    ]
     errors = [r["name"] for r in results if r["status"] != "ok"]
     log(
         f"{len(results)} scenarios, {len(missed)} missing a target"

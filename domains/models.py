@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
-from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from meshportal.fields import NameField
+from meshportal.links import cached_reverse
 
 slug_validator_help = "Lower-case letters, digits and hyphens; used in URLs and URNs."
 
@@ -30,7 +30,7 @@ class Team(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("domains:team", kwargs={"team": self.slug})
+        return cached_reverse("domains:team", team=self.slug)
 
 
 class Membership(models.Model):
@@ -82,7 +82,7 @@ class Domain(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("domains:domain", kwargs={"domain": self.slug})
+        return cached_reverse("domains:domain", domain=self.slug)
 
 
 # guardian's direct foreign-key permission tables: rows cascade with their object and list views

@@ -311,7 +311,8 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
         "default": {
             "BACKEND": "meshportal.cache.FailOpenRedisCache",
             "LOCATION": CACHE_URL,
-            "KEY_PREFIX": "mesh",
+            # CACHE_KEY_PREFIX: for several portals sharing one Redis database (the bench's meshes).
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mesh"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }

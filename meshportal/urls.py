@@ -21,6 +21,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("readyz", views.readyz, name="readyz"),
+    path("ceiling/", views.ceiling, name="ceiling"),
     path("admin/", admin.site.urls),
     path("api/", include("meshportal.api.urls")),
     path("profile/tokens/", views.tokens, name="tokens"),

@@ -61,6 +61,15 @@ def readyz(request):
     )
 
 
+@never_cache
+def ceiling(request):
+    """The fair ceiling `make bench` compares pages with: a signed-in page that goes through the
+    whole middleware stack and renders the base layout (navigation, badges, context processors)
+    and does nothing else. Signed-in users only (the login middleware redirects others); it
+    shows nothing the navigation bar does not already show them."""
+    return render(request, "meshportal/ceiling.html")
+
+
 def server_error(request):
     """handler500: database outages get the 503 page; anything else the portal's 500 page,
     rendered without the request's context (its context processors query the database)."""

@@ -2,10 +2,10 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from meshportal.fields import NameField, PercentField
+from meshportal.links import cached_reverse
 from products import urns
 
 
@@ -20,7 +20,7 @@ class Tag(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("products:tag", kwargs={"tag": self.slug})
+        return cached_reverse("products:tag", tag=self.slug)
 
 
 class DataProduct(models.Model):
@@ -147,9 +147,7 @@ class DataProduct(models.Model):
         self._loaded = {**(self._loaded or {}), **self._column_values(saved)}
 
     def get_absolute_url(self) -> str:
-        return reverse(
-            "products:product", kwargs={"domain": self.domain.slug, "product": self.slug}
-        )
+        return cached_reverse("products:product", domain=self.domain.slug, product=self.slug)
 
     @property
     def urn(self) -> str:

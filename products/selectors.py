@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 
-from meshportal.permissions import is_platform, team_roles, visible
+from meshportal.permissions import VIEW, can, is_platform, team_roles, visible
 from products import extensions, urns
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
@@ -41,12 +41,15 @@ def product_get(*, user, domain: str, product: str, fields: bool = True) -> Data
                 ),
             )
         )
-    return (
-        visible(user, product_queryset())
-        .prefetch_related(Prefetch("ports", queryset=port_qs))
-        .filter(domain__slug=domain, slug=product)
-        .first()
-    )
+    # One product: read it, then ask can(VIEW) (the rule visible() applies in SQL, answered
+    # without a query for a published product, and from the permissions the page loads anyway
+    # for a draft), and only then its ports and tags. Building visible()'s subqueries was a
+    # third of this function's time.
+    obj = for_lists(DataProduct.objects.filter(domain__slug=domain, slug=product)).first()
+    if obj is None or not can(user, VIEW, obj):
+        return None
+    prefetch_related_objects([obj], Prefetch("ports", queryset=port_qs), "tags")
+    return obj
 
 
 def product_by_urn(*, user, urn: str) -> DataProduct | None:

@@ -1,7 +1,8 @@
 """IdsFirstPaginator: the same pages as Django's paginator, the wide rows read for the page
 only."""
 
-from django.core.paginator import Paginator
+import pytest
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -38,3 +39,16 @@ def test_values_and_empty_lists_page_as_before(mesh):
     values = DataProduct.objects.order_by("name").values("name")
     assert list(IdsFirstPaginator(values, 2).page(1)) == list(values[:2])
     assert list(IdsFirstPaginator(DataProduct.objects.none(), 2).page(1)) == []
+
+
+def test_the_count_comes_with_the_page_ids(mesh, django_assert_num_queries):
+    qs = visible(mesh.owner, DataProduct.objects.select_related("domain")).order_by("name")
+    total = qs.count()
+    paginator = IdsFirstPaginator(qs, 2, orphans=1)
+    with django_assert_num_queries(2):  # ids with the total, then the page's rows
+        page = paginator.page(1)
+        assert paginator.count == total and len(page) == min(total, 2 if total > 3 else 3)
+    # Out of range: the count decides, as with Django's paginator.
+    with pytest.raises(EmptyPage):
+        IdsFirstPaginator(qs, 2).page(total + 5)
+    assert list(IdsFirstPaginator(DataProduct.objects.none().order_by("name"), 2).page(1)) == []

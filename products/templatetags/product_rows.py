@@ -1,0 +1,145 @@
+"""The product row of every list (home, domain, team, tag and search pages), rendered in Python.
+
+A list page shows 25-50 rows; through the template engine each cost about 0.5 ms of CPU (variable
+lookups, nested includes, a URL reversed per link), most of a list page's time. This renders
+the same markup as the template did, escaping every value; the basket button,
+which needs the CSRF token, still comes from its template.
+"""
+
+import html
+
+from django import template
+from django.template.defaultfilters import capfirst
+from django.utils.safestring import SafeData, SafeString, mark_safe
+
+from meshportal.links import cached_reverse
+from products.discovery import search
+
+register = template.Library()
+
+ROW = (
+    '<li class="list-group-item product-row">\n'
+    '  <div class="d-flex justify-content-between flex-wrap gap-2">\n'
+    "    <div>\n"
+    '      <a class="fw-semibold" href="{}">{}</a>\n'
+    '      <span class="text-body-secondary small">in <a href="{}">{}</a> · {}</span>\n'
+    '      <div class="small text-body-secondary snippet">{}</div>\n'
+    "      {}\n"
+    "    </div>\n"
+    "    <div>{}{}</div>\n"
+    "  </div>\n"
+    "</li>"
+)
+TRUST = (
+    '<details class="trust-score d-inline-block align-middle">\n'
+    '<summary class="badge text-bg-primary" title="Trust {} of 100: show how it is computed">'
+    'Trust {}<span class="visually-hidden"> of 100</span></summary>\n'
+    '<div class="trust-breakdown small border rounded p-2 mt-1 bg-body">\n'
+    "<div>Trust {}/100, the weighted mean of:</div>\n"
+    '<ul class="mb-1 ps-3">{}</ul>\n'
+    '<a href="{}">How trust is computed</a></div>\n'
+    "</details>"
+)
+
+
+def _escape(value) -> str:
+    """conditional_escape without its lazy-string wrapper (a third of a row's time): markup we
+    built stays, anything else is escaped as Django escapes it (html.escape)."""
+    return str(value) if isinstance(value, SafeData) else html.escape(str(value))
+
+
+def _html(template_: str, *args) -> SafeString:
+    return mark_safe(template_.format(*map(_escape, args)))  # noqa: S308  # nosec B703, B308
+
+
+def _html_join(sep: str, template_: str, rows) -> SafeString:
+    return mark_safe(sep.join(_html(template_, *row) for row in rows))  # noqa: S308  # nosec B703, B308
+
+
+def _percent(value) -> str:
+    """`{% widthratio value 1 100 %}`: a share as a whole percentage ("" when not a number)."""
+    try:
+        return str(round(float(value) * 100))
+    except (ValueError, TypeError, OverflowError):
+        return ""
+
+
+def _trust_badge(quality) -> SafeString:
+    """includes/trust_badge.html: the score with its breakdown, a disclosure without JS."""
+    if not quality:
+        return mark_safe("")  # nosec B703, B308  # an empty string
+    components = quality.components if isinstance(quality.components, dict) else {}
+    items = _html_join(
+        "",
+        "<li>{}: {}% × weight {}</li>",
+        (
+            (
+                capfirst(key),
+                _percent(c.get("value") if isinstance(c, dict) else None),
+                (c.get("weight", "") if isinstance(c, dict) else ""),
+            )
+            for key, c in components.items()
+        ),
+    ) or mark_safe("<li>no results yet</li>")  # nosec B703, B308  # a constant
+    score = quality.trust_score
+    return _html(TRUST, score, score, score, items, cached_reverse("governance:trust_help"))
+
+
+def _badges(p) -> SafeString:
+    """includes/product_badges.html: status, classification, freshness and trust."""
+    quality = getattr(p, "quality_state", None)
+    freshness = (
+        _html(
+            '<span class="badge text-bg-danger badge-freshness-breached" title="The newest data '
+            'is older than the freshness SLO of {} h">Freshness SLO breached</span>',
+            p.freshness_slo_hours,
+        )
+        if quality and quality.freshness_breached
+        else ""
+    )
+    return _html(
+        '<span class="badge badge-status-{}">{}</span>\n'
+        '<span class="badge badge-class-{}">{}</span>\n{}{}',
+        p.status,
+        p.get_status_display(),
+        p.classification,
+        p.get_classification_display(),
+        freshness,
+        _trust_badge(quality),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def product_row(context, p) -> SafeString:
+    """One product in a list: name, domain, team, summary (or the matched passage), tags,
+    badges and, where the page offers it, the basket button."""
+    q = context.get("q")
+    text = search.snippet(p, q) if q else p.summary
+    tags = _html_join(
+        "",
+        '<a class="badge text-bg-light border me-1" href="{}">{}</a>',
+        ((t.get_absolute_url(), t.name) for t in p.tags.all()),
+    )
+    basket = ""
+    own = context.get("own_team_ids")
+    if (
+        context.get("show_basket")
+        and own is not None
+        and p.owner_team_id not in own
+        and p.status in ("published", "deprecated")
+    ):
+        with context.push(p=p):
+            button = context.template.engine.get_template("products/_basket_add.html")
+            basket = _html('<div class="mt-1 text-end">{}</div>', button.render(context))
+    return _html(
+        ROW,
+        p.get_absolute_url(),
+        p.name,
+        p.domain.get_absolute_url(),
+        p.domain.name,
+        p.owner_team.name,
+        text,
+        tags,
+        _badges(p),
+        basket,
+    )

@@ -1,0 +1,80 @@
+"""The product row of every list, rendered in Python (products/templatetags/product_rows.py):
+the same markup the template rendered, every value escaped, the basket button where offered."""
+
+import re
+
+from django.template import engines
+from django.template.loader import get_template
+from django.test import RequestFactory
+
+from governance.models import ProductQuality
+from products import selectors
+from products.models import DataProduct, Tag
+
+# The row as a template, before it was rendered in Python: the reference the row must match.
+TEMPLATE_ROW = """{% load search_tags %}<li class="list-group-item product-row">
+  <div class="d-flex justify-content-between flex-wrap gap-2">
+    <div>
+      <a class="fw-semibold" href="{{ p.get_absolute_url }}">{{ p.name }}</a>
+      <span class="text-body-secondary small">in <a href="{{ p.domain.get_absolute_url }}">{{ p.domain.name }}</a> · {{ p.owner_team.name }}</span>
+      <div class="small text-body-secondary snippet">{% if q %}{{ p|snippet:q }}{% else %}{{ p.summary }}{% endif %}</div>
+      {% for t in p.tags.all %}<a class="badge text-bg-light border me-1" href="{{ t.get_absolute_url }}">{{ t.name }}</a>{% endfor %}
+    </div>
+    <div>{% include "includes/product_badges.html" %}
+      {% if show_basket and p.owner_team_id not in own_team_ids %}{% if p.status == "published" or p.status == "deprecated" %}<div class="mt-1 text-end">{% include "products/_basket_add.html" %}</div>{% endif %}{% endif %}</div>
+  </div>
+</li>"""
+
+HOSTILE = "<script>alert('x')</script> & \"quotes\""
+
+
+def _norm(html: str) -> str:
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+
+def _products(mesh):
+    product = mesh.products[("orders", "published")]
+    DataProduct.objects.filter(pk=product.pk).update(name=f"Orders {HOSTILE}", summary=HOSTILE)
+    tag, _ = Tag.objects.get_or_create(slug="pii", defaults={"name": f"pii {HOSTILE}"})
+    product.tags.add(tag)
+    ProductQuality.objects.update_or_create(
+        product=product,
+        defaults={
+            "trust_score": 73,
+            "freshness_breached": True,
+            "components": {"checks": {"value": 0.666, "weight": 2}, "fresh<b>": {"value": "x"}},
+        },
+    )
+    qs = selectors.product_list(user=mesh.owner).prefetch_related("tags").order_by("name")
+    return list(qs)
+
+
+def test_rows_match_the_template_they_replace_and_escape_every_value(mesh):
+    request = RequestFactory().get("/products/?q=orders")
+    request.user = mesh.owner
+    new = get_template("includes/product_row.html")
+    old = engines["django"].from_string(TEMPLATE_ROW)
+    products = _products(mesh)
+    assert len(products) > 2
+    for context in (
+        {},
+        {"q": "orders"},
+        {"show_basket": True, "own_team_ids": set(), "basket_ids": {products[0].pk}},
+        {"show_basket": True, "own_team_ids": {mesh.orders_team.pk}, "basket_ids": set()},
+    ):
+        for p in products:
+            want = old.render({"p": p, "request": request, **context})
+            got = new.render({"p": p, "request": request, **context})
+            assert _norm(got) == _norm(want)
+            assert "<script>" not in got
+    row = _norm(new.render({"p": products[0], "request": request}))
+    assert "Trust 73" in "".join(_norm(new.render({"p": p, "request": request})) for p in products)
+    assert row.startswith('<li class="list-group-item product-row">')
+
+
+def test_a_list_page_renders_rows_with_their_links(client, mesh):
+    client.force_login(mesh.owner)
+    product = mesh.products[("orders", "published")]
+    html = client.get(f"/teams/{mesh.orders_team.slug}/").text
+    assert f'href="{product.get_absolute_url()}"' in html
+    assert f'href="/domains/{product.domain.slug}/"' in html

@@ -1,0 +1,51 @@
+"""`make bench`'s verdicts and tables: the fair ceiling's ratio and the scale curve."""
+
+import bench.__main__ as bench_main
+from bench.scenarios import CEILING, SCENARIOS, Scenario, in_curve
+
+
+def test_a_page_under_its_share_of_the_ceiling_is_not_met():
+    s = Scenario("product page", "/p/", p95_ms=15, min_ceiling=0.5)
+    ok = {"status": "ok", "p95_ms": 14.0, "queries": 9, "ratio": 0.1, "ceiling_ratio": 0.6}
+    assert bench_main.verdict(s, ok) == []
+    slow = {**ok, "p95_ms": 16.0, "ceiling_ratio": 0.4}
+    assert bench_main.verdict(s, slow) == [
+        "p95 16.0 ms > 15 ms",
+        "throughput 40% < 50% of ceiling",
+    ]
+    assert s.targets() == "p95 ≤ 15 ms, ≥ 50% of ceiling, ≤ 15 queries"
+
+
+def test_the_ceiling_is_measured_and_the_curve_covers_search_product_page_and_api_list():
+    assert CEILING in SCENARIOS and CEILING.target == "/ceiling/"
+    curve = {s.name for s in SCENARIOS if in_curve(s)}
+    assert {"product page", "API product list"} <= curve
+    assert any(name.startswith("search: ") for name in curve)
+    assert "home" not in curve
+
+
+def test_each_curve_size_has_its_own_database():
+    db = "postgres://postgres@127.0.0.1:5432/mesh_bench"
+    assert bench_main.size_database(db, 10_000, 10_000) == db
+    assert bench_main.size_database(db, 1_000, 10_000).endswith("/mesh_bench_1k")
+    assert bench_main.size_database(db, 50_000, 10_000).endswith("/mesh_bench_50k")
+    assert bench_main.size_database(db, 2_500, 10_000).endswith("/mesh_bench_2500")
+
+
+def test_the_curve_table_prints_growth_and_the_target_at_the_largest_size():
+    table = bench_main.curve_markdown(
+        {
+            "sizes": [1000, 10000, 50000],
+            "load": {"1000": 1.0, "10000": 1.5, "50000": 2.0},
+            "rows": [
+                {
+                    "name": "search: orders",
+                    "p95_ms": {"1000": 5.0, "10000": 10.0, "50000": 45.0},
+                    "target": "p95 ≤ 40 ms at 50,000",
+                    "result": "not met: 45.0 ms",
+                }
+            ],
+        }
+    )
+    assert "| search: orders | 5.0 | 10.0 | 45.0 | 2.0 | 4.5 | p95 ≤ 40 ms at 50,000 |" in table
+    assert "load average 1.0, 1.5, 2.0" in table
