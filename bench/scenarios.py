@@ -55,7 +55,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("home", "/", min_ratio=0.3),
     Scenario("product list", "/products/", min_ratio=0.3),
     *[
-        Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=50)
+        Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=20)
         for label, query in SEARCHES
     ],
     Scenario("domain list", "/domains/"),
