@@ -77,7 +77,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("home", "/", p95_ms=20),
     Scenario("product list", "/products/", p95_ms=20),
     *[
-        Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=50)
+        Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=20)
         for label, query in SEARCHES
     ],
     Scenario("domain list", "/domains/"),

@@ -49,19 +49,22 @@ def _product_or_404(request, domain: str, product: str, *, fields: bool = True) 
     return obj
 
 
-def _paginate(request, qs, size=PAGE_SIZE, *, ids_first: bool = False):
+def _paginate(request, qs, size=PAGE_SIZE, *, ids_first: bool = False, count: int | None = None):
     # Ids first when ranking by search: the sort cannot use an index, and the headline and the
     # joined columns are then computed for the page only. A list by name reads its page
     # straight from the name index, where a second query would only add time.
     cls = IdsFirstPaginator if ids_first else Paginator
-    return cls(qs, size).get_page(request.GET.get("page"))
+    paginator = cls(qs, size)
+    if count is not None:  # counted already (the search's facet pass): no COUNT(*) query
+        paginator.count = count
+    return paginator.get_page(request.GET.get("page"))
 
 
 def _search_page(request, *, title: str):
     """Search and the all-products list: one page, facets that narrow each other, sorts.
     An htmx request (search as you type) gets only the results region."""
     result = discovery.search(user=request.user, data=request.GET)
-    page = _paginate(request, result.queryset, ids_first=bool(result.q))
+    page = _paginate(request, result.queryset, ids_first=bool(result.q), count=result.total)
     ctx = {
         "title": title,
         "filter": result.filterset,

@@ -132,3 +132,24 @@ def test_facet_counts_take_one_query_whatever_the_filters(faceted, django_assert
             fs=result.filterset,
             cleaned={k: v for k, v in result.filterset.form.cleaned_data.items() if k != "q"},
         )
+
+
+@pytest.mark.parametrize(("data", "expected"), CASES)
+def test_the_facet_pass_counts_the_page_total(faceted, data, expected):
+    """PostgreSQL: the facet query also counts the products passing every filter, the number
+    the paginator shows (no COUNT(*) of its own); SQLite leaves it to the paginator."""
+    result = facets.search(user=faceted.consumer, data=data)
+    if settings.IS_POSTGRES:
+        assert result.total == result.queryset.count()
+    else:
+        assert result.total is None
+
+
+def test_the_total_hides_what_the_user_may_not_see(faceted):
+    """The total counts only visible products: the owner's team sees its draft, others not."""
+    consumer = facets.search(user=faceted.consumer, data={"status": ["draft"]})
+    owner = facets.search(user=faceted.owner, data={"status": ["draft"]})
+    assert consumer.queryset.count() == 0
+    assert owner.queryset.count() == 1
+    if settings.IS_POSTGRES:
+        assert (consumer.total, owner.total) == (0, 1)
