@@ -247,3 +247,70 @@ def test_a_deleted_product_leaves_the_search_before_the_vectors_are_reloaded(cli
         services.product_delete(product=published)
 
     assert published.name not in _page_names(client)
+
+
+def _count_encodings(monkeypatch) -> list[str]:
+    """The texts the model encodes from now on (it still encodes them)."""
+    seen: list[str] = []
+    model = embedding.encoder()
+    real = model.encode
+
+    def counting(texts, **kwargs):
+        seen.extend(texts)
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(model, "encode", counting)
+    return seen
+
+
+def test_a_query_is_encoded_once_for_every_process_and_every_spelling(mesh, monkeypatch):
+    published, draft = add_churn_products(mesh)
+    everyone = DataProduct.objects.all()
+    semantic.forget_queries([QUERY])
+    encoded = _count_encodings(monkeypatch)
+
+    first = list(search.search_products(everyone, QUERY))
+    semantic._query_vector.cache_clear()  # another worker: only the shared cache has it
+    again = list(search.search_products(everyone, "  WHY customers   Leave "))
+
+    assert encoded == [QUERY]
+    assert again == first and first[0] in (published, draft)
+
+
+def test_a_remembered_query_vector_is_not_reused_by_another_model(mesh, monkeypatch):
+    add_churn_products(mesh)
+    everyone = DataProduct.objects.all()
+    list(search.search_products(everyone, QUERY))  # remembered under this model
+    semantic._query_vector.cache_clear()
+    encoded = _count_encodings(monkeypatch)
+    monkeypatch.setattr(semantic, "MODEL", "another-model")
+
+    list(search.search_products(everyone, QUERY))
+
+    assert encoded == [QUERY]
+
+
+def test_a_query_vector_another_user_cached_shows_the_draft_only_to_its_team(client, mesh):
+    published, draft = add_churn_products(mesh)
+    semantic.forget_queries([QUERY])
+    client.force_login(mesh.member)  # the draft's team asks first: its vector is remembered
+    assert draft.name in [p.name for p in client.get("/search/", {"q": QUERY}).context["page"]]
+
+    for forget_in_process in (False, True):
+        if forget_in_process:
+            semantic._query_vector.cache_clear()
+        client.force_login(mesh.consumer)
+        names = [p.name for p in client.get("/search/", {"q": QUERY}).context["page"]]
+        assert names[0] == published.name and draft.name not in names
+
+
+def test_without_a_cache_server_a_query_is_still_encoded(mesh, monkeypatch):
+    add_churn_products(mesh)
+    semantic.forget_queries([QUERY])
+    monkeypatch.setattr(semantic.cache, "get", lambda *a, **k: None)  # fail-open: a miss
+    monkeypatch.setattr(semantic.cache, "set", lambda *a, **k: None)  # ... and a dropped write
+
+    assert search.search_products(DataProduct.objects.all(), QUERY)[0].name in (
+        "Churn predictions",
+        "Attrition drivers",
+    )
