@@ -264,9 +264,8 @@ def _query_vector(q: str) -> np.ndarray:
     if isinstance(raw, bytes) and len(raw) == 4 * embedding.DIMENSIONS:
         vector = np.frombuffer(raw, dtype=np.float32)
     else:
-        # The encoder itself, not embedding.encode(): its cache of products' texts is no place
-        # for queries.
-        vector = embedding.encoder().encode([q])[0]
+        # Not embedding.encode(): its cache of products' texts is no place for queries.
+        vector = embedding.encode_query(q)
         cache.set(key, vector.tobytes(), QUERY_TTL)
     vector.flags.writeable = False
     return vector

@@ -250,16 +250,15 @@ def test_a_deleted_product_leaves_the_search_before_the_vectors_are_reloaded(cli
 
 
 def _count_encodings(monkeypatch) -> list[str]:
-    """The texts the model encodes from now on (it still encodes them)."""
+    """The queries the model encodes from now on (it still encodes them)."""
     seen: list[str] = []
-    model = embedding.encoder()
-    real = model.encode
+    real = embedding.encode_query
 
-    def counting(texts, **kwargs):
-        seen.extend(texts)
-        return real(texts, **kwargs)
+    def counting(text):
+        seen.append(text)
+        return real(text)
 
-    monkeypatch.setattr(model, "encode", counting)
+    monkeypatch.setattr(embedding, "encode_query", counting)
     return seen
 
 
@@ -314,3 +313,25 @@ def test_without_a_cache_server_a_query_is_still_encoded(mesh, monkeypatch):
         "Churn predictions",
         "Attrition drivers",
     )
+
+
+QUERIES = [QUERY, "money we made", "people who stopped buying", "orders", "a"]
+
+
+@pytest.mark.skipif(not embedding.fast_queries(), reason="onnxruntime is not installed")
+def test_int8_query_vectors_stay_close_to_the_float32_ones():
+    model = embedding.encoder()
+    for q in QUERIES:
+        fast, exact = embedding.encode_query(q), model.encode([q])[0]
+        assert fast.shape == (384,) and fast.dtype == exact.dtype
+        assert float(fast @ fast) == pytest.approx(1.0, abs=1e-5)
+        assert float(fast @ exact) >= 0.98
+
+
+def test_without_onnxruntime_a_query_takes_the_numpy_pass(mesh, monkeypatch):
+    published, draft = add_churn_products(mesh)
+    monkeypatch.setattr(embedding, "fast_queries", lambda: False)
+    semantic.forget_queries([QUERY])
+
+    assert (embedding.encode_query(QUERY) == embedding.encoder().encode([QUERY])[0]).all()
+    assert search.search_products(DataProduct.objects.all(), QUERY)[0] in (published, draft)
