@@ -45,6 +45,7 @@ HEADS = 12
 LAYER_NORM_EPS = 1e-12
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _model_dir() -> Path | None:
@@ -265,18 +266,49 @@ class QueryEncoder:
     which products are stored with: their many texts are encoded in batches, where NumPy's
     float32 pass is not the bottleneck."""
 
-    def __init__(self, model: Encoder) -> None:
-        import tempfile
+    # Bump when the graph or its quantisation changes: the file name of the saved model.
+    VERSION = 1
 
+    def __init__(self, model: Encoder, cache_dir: Path | None = None) -> None:
+        """`cache_dir`: where the quantised model is kept for the next process (var/models),
+        so that only the first process after an upgrade builds it."""
         import onnxruntime as ort
-        from onnxruntime.quantization import QuantType, quantize_dynamic
 
         self.model = model
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        saved = (
+            cache_dir / f"{MODEL_NAME}-query-int8-v{self.VERSION}-ort{ort.__version__}.onnx"
+            if cache_dir is not None
+            else None
+        )
+        if saved is not None and saved.exists():
+            try:
+                self.session = ort.InferenceSession(
+                    str(saved), options, providers=["CPUExecutionProvider"]
+                )
+                return
+            except Exception:  # noqa: BLE001  (a damaged file: built again below)
+                saved.unlink(missing_ok=True)
+        self.session = ort.InferenceSession(
+            self._build(model, saved), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _build(self, model: Encoder, saved: Path | None) -> bytes:
+        """The quantised model's bytes, built from the float32 weights (~2 s); written to
+        `saved` (atomically: processes starting together each write their own, the last
+        rename wins)."""
+        import os
+        import tempfile
+
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         graph, weighted = self._graph(model)
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "f32.onnx", Path(tmp) / "int8.onnx"
-            import onnx
-
             onnx.save(graph, src)
             # Per output channel: query vectors within cosine 0.99 of float32 (per tensor: 0.94).
             with _quiet_root_logger():
@@ -287,13 +319,17 @@ class QueryEncoder:
                     nodes_to_quantize=weighted,
                     per_channel=True,
                 )
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            self.session = ort.InferenceSession(
-                str(dst), options, providers=["CPUExecutionProvider"]
-            )
+            data = dst.read_bytes()
+        if saved is not None:
+            try:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                fd, part = tempfile.mkstemp(dir=saved.parent, suffix=".part")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(part, saved)
+            except OSError:
+                log.warning("Could not keep the query model at %s", saved, exc_info=True)
+        return data
 
     @staticmethod
     def _graph(model: Encoder) -> tuple[Any, list[str]]:
@@ -394,10 +430,15 @@ def encode_query(text: str) -> np.ndarray:
     if not fast_queries():
         return encoder().encode([text])[0]
     if not _query_encoder:
+        from django.conf import settings
+
         model = encoder()
         with _lock:
             if not _query_encoder:
-                _query_encoder.append(QueryEncoder(model))
+                cache_dir = getattr(settings, "VAR_DIR", None)
+                _query_encoder.append(
+                    QueryEncoder(model, Path(cache_dir) / "models" if cache_dir else None)
+                )
     return _query_encoder[0].encode(text)
 
 

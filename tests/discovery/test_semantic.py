@@ -335,3 +335,25 @@ def test_without_onnxruntime_a_query_takes_the_numpy_pass(mesh, monkeypatch):
 
     assert (embedding.encode_query(QUERY) == embedding.encoder().encode([QUERY])[0]).all()
     assert search.search_products(DataProduct.objects.all(), QUERY)[0] in (published, draft)
+
+
+@pytest.mark.skipif(not embedding.fast_queries(), reason="onnxruntime is not installed")
+def test_the_int8_query_model_is_built_once_and_kept_for_the_next_process(tmp_path, monkeypatch):
+    import onnxruntime.quantization
+
+    model = embedding.encoder()
+    first = embedding.QueryEncoder(model, tmp_path)
+    (saved,) = tmp_path.glob("*.onnx")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", no_build)
+    again = embedding.QueryEncoder(model, tmp_path)  # the next process: read, not built
+    assert (again.encode(QUERY) == first.encode(QUERY)).all()
+
+    saved.write_bytes(b"damaged")  # a damaged file is built again
+    monkeypatch.undo()
+    rebuilt = embedding.QueryEncoder(model, tmp_path)
+    assert (rebuilt.encode(QUERY) == first.encode(QUERY)).all()
+    assert saved.stat().st_size > 1_000_000
