@@ -238,15 +238,44 @@ def closest(near: list[tuple[int, float]]) -> list[int]:
     return [pk for pk, score in near if score >= floor]
 
 
-@lru_cache(maxsize=1024)
+QUERY_KEY = "products:query-vector:{}"
+QUERY_TTL = 7 * 24 * 3600  # a query's vector only changes with the model, which is in its key
+
+
+def normalise(q: str) -> str:
+    """The query as the model reads it: its tokenizer lowercases and splits on spaces anyway."""
+    return " ".join(q.lower().split())
+
+
 def query_vector(q: str) -> np.ndarray:
-    """A query's vector, remembered: the page, its next pages, facet clicks, the htmx request
-    and the API ask for the same words again (encoding one costs 10-30 ms)."""
-    # The encoder itself, not embedding.encode(): its cache of products' texts is no place for
-    # queries (and this cache is the one to clear to time a query asked for the first time).
-    vector = embedding.encoder().encode([q])[0]
+    """A query's vector, remembered in this process and, for every process, in the cache
+    (Redis), keyed by the model and the normalised words: the page, its next pages, facet
+    clicks, the htmx request, the API and the MCP tool ask for the same words again, in any
+    worker, and encoding one costs 5-30 ms of CPU where reading it back costs well under one."""
+    return _query_vector(normalise(q))
+
+
+@lru_cache(maxsize=1024)
+def _query_vector(q: str) -> np.ndarray:
+    import numpy as np
+
+    key = QUERY_KEY.format(_hash(q))
+    raw = cache.get(key)  # fail-open: None when Redis is away
+    if isinstance(raw, bytes) and len(raw) == 4 * embedding.DIMENSIONS:
+        vector = np.frombuffer(raw, dtype=np.float32)
+    else:
+        # Not embedding.encode(): its cache of products' texts is no place for queries.
+        vector = embedding.encode_query(q)
+        cache.set(key, vector.tobytes(), QUERY_TTL)
     vector.flags.writeable = False
     return vector
+
+
+def forget_queries(queries: Iterable[str]) -> None:
+    """Drop the remembered vectors of `queries` (both caches): the next search encodes them as
+    if asked for the first time (the bench's cold queries)."""
+    _query_vector.cache_clear()
+    cache.delete_many([QUERY_KEY.format(_hash(normalise(q))) for q in queries])
 
 
 def fuse(*rankings: Iterable[int], k: int = 60) -> dict[int, float]:

@@ -247,3 +247,113 @@ def test_a_deleted_product_leaves_the_search_before_the_vectors_are_reloaded(cli
         services.product_delete(product=published)
 
     assert published.name not in _page_names(client)
+
+
+def _count_encodings(monkeypatch) -> list[str]:
+    """The queries the model encodes from now on (it still encodes them)."""
+    seen: list[str] = []
+    real = embedding.encode_query
+
+    def counting(text):
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(embedding, "encode_query", counting)
+    return seen
+
+
+def test_a_query_is_encoded_once_for_every_process_and_every_spelling(mesh, monkeypatch):
+    published, draft = add_churn_products(mesh)
+    everyone = DataProduct.objects.all()
+    semantic.forget_queries([QUERY])
+    encoded = _count_encodings(monkeypatch)
+
+    first = list(search.search_products(everyone, QUERY))
+    semantic._query_vector.cache_clear()  # another worker: only the shared cache has it
+    again = list(search.search_products(everyone, "  WHY customers   Leave "))
+
+    assert encoded == [QUERY]
+    assert again == first and first[0] in (published, draft)
+
+
+def test_a_remembered_query_vector_is_not_reused_by_another_model(mesh, monkeypatch):
+    add_churn_products(mesh)
+    everyone = DataProduct.objects.all()
+    list(search.search_products(everyone, QUERY))  # remembered under this model
+    semantic._query_vector.cache_clear()
+    encoded = _count_encodings(monkeypatch)
+    monkeypatch.setattr(semantic, "MODEL", "another-model")
+
+    list(search.search_products(everyone, QUERY))
+
+    assert encoded == [QUERY]
+
+
+def test_a_query_vector_another_user_cached_shows_the_draft_only_to_its_team(client, mesh):
+    published, draft = add_churn_products(mesh)
+    semantic.forget_queries([QUERY])
+    client.force_login(mesh.member)  # the draft's team asks first: its vector is remembered
+    assert draft.name in [p.name for p in client.get("/search/", {"q": QUERY}).context["page"]]
+
+    for forget_in_process in (False, True):
+        if forget_in_process:
+            semantic._query_vector.cache_clear()
+        client.force_login(mesh.consumer)
+        names = [p.name for p in client.get("/search/", {"q": QUERY}).context["page"]]
+        assert names[0] == published.name and draft.name not in names
+
+
+def test_without_a_cache_server_a_query_is_still_encoded(mesh, monkeypatch):
+    add_churn_products(mesh)
+    semantic.forget_queries([QUERY])
+    monkeypatch.setattr(semantic.cache, "get", lambda *a, **k: None)  # fail-open: a miss
+    monkeypatch.setattr(semantic.cache, "set", lambda *a, **k: None)  # ... and a dropped write
+
+    assert search.search_products(DataProduct.objects.all(), QUERY)[0].name in (
+        "Churn predictions",
+        "Attrition drivers",
+    )
+
+
+QUERIES = [QUERY, "money we made", "people who stopped buying", "orders", "a"]
+
+
+@pytest.mark.skipif(not embedding.fast_queries(), reason="onnxruntime is not installed")
+def test_int8_query_vectors_stay_close_to_the_float32_ones():
+    model = embedding.encoder()
+    for q in QUERIES:
+        fast, exact = embedding.encode_query(q), model.encode([q])[0]
+        assert fast.shape == (384,) and fast.dtype == exact.dtype
+        assert float(fast @ fast) == pytest.approx(1.0, abs=1e-5)
+        assert float(fast @ exact) >= 0.98
+
+
+def test_without_onnxruntime_a_query_takes_the_numpy_pass(mesh, monkeypatch):
+    published, draft = add_churn_products(mesh)
+    monkeypatch.setattr(embedding, "fast_queries", lambda: False)
+    semantic.forget_queries([QUERY])
+
+    assert (embedding.encode_query(QUERY) == embedding.encoder().encode([QUERY])[0]).all()
+    assert search.search_products(DataProduct.objects.all(), QUERY)[0] in (published, draft)
+
+
+@pytest.mark.skipif(not embedding.fast_queries(), reason="onnxruntime is not installed")
+def test_the_int8_query_model_is_built_once_and_kept_for_the_next_process(tmp_path, monkeypatch):
+    import onnxruntime.quantization
+
+    model = embedding.encoder()
+    first = embedding.QueryEncoder(model, tmp_path)
+    (saved,) = tmp_path.glob("*.onnx")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", no_build)
+    again = embedding.QueryEncoder(model, tmp_path)  # the next process: read, not built
+    assert (again.encode(QUERY) == first.encode(QUERY)).all()
+
+    saved.write_bytes(b"damaged")  # a damaged file is built again
+    monkeypatch.undo()
+    rebuilt = embedding.QueryEncoder(model, tmp_path)
+    assert (rebuilt.encode(QUERY) == first.encode(QUERY)).all()
+    assert saved.stat().st_size > 1_000_000
