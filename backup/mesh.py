@@ -696,8 +696,9 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
         # the portal does not run) but makes no checks of them: the checks, with their
         # schedules, come back from product_state.yaml, so nothing is created twice.
         try:
+            # The document parsed above goes through the upload's validation as it is.
             result = contracts.contract_import(
-                text=contracts.dump(doc), user=ctx.actor, make_checks=False
+                text=text, doc=doc, user=ctx.actor, make_checks=False
             )
         except PermissionDenied as e:  # --user may not give the product to its team
             raise ctx.fail(str(e)) from e

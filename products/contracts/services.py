@@ -1359,15 +1359,18 @@ def contract_import(
     domain_slug: str | None = None,
     dry_run: bool = False,
     make_checks: bool = True,
+    doc: dict | None = None,
 ) -> ImportResult:
     """Create or update a product from an ODCS document; all or nothing.
 
     `product` (from the URL) must be the product the document names. With dry_run the changes
     are computed by applying them and rolling back, so the preview is exactly what would happen.
     `make_checks=False` keeps the quality rules and SLAs in the contract without making checks
-    of them (a restore brings the checks back from its own state file).
+    of them (a restore brings the checks back from its own state file). `doc`: `parse(text)`
+    when the caller has already parsed it (a restore reads each file once); it is validated
+    here all the same.
     """
-    doc = parse(text)
+    doc = parse(text) if doc is None else doc
     validate(doc)
     plan = _plan(upgrade(doc))
     # `domain` is the portal's addition to ODCS: a document without it goes into the domain the
@@ -1467,7 +1470,8 @@ def _apply(
     with batch():
         if existing is None:
             data.setdefault("name", slug)
-            product = services.product_create(domain=domain, slug=slug, **data)
+            # Created in its team (the transfer was allowed above): no move after the fact.
+            product = services.product_create(domain=domain, slug=slug, owner_team=team, **data)
             created = True
         else:
             product = DataProduct.objects.select_for_update().get(pk=existing.pk)

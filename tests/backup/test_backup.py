@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from domains.models import Domain, Team
 from governance.models import DataSource, GlossaryTerm, Policy, QualityCheck
+from meshportal.models import AuditEntry
 from meshportal.permissions import EDIT, can
 from products.models import AccessRequest, DataProduct, InputPort, Watch
 
@@ -190,6 +191,21 @@ def test_bad_contract_names_file_and_line(exported):
     assert f"products/orders/orders.yaml:{line}: " in str(e.value)
     assert "bigint" in str(e.value)
     assert_nothing_imported()
+
+
+def test_a_failure_in_the_last_file_undoes_every_product_before_it(exported):
+    # policies.yaml is read after every product, its state, checks and audit entries.
+    wipe()
+    audit_before = AuditEntry.objects.count()
+    policies = exported / "policies.yaml"
+    policies.write_text(
+        policies.read_text() + "- key: broken\n  title: Broken\n  rule_type: nope\n"
+    )
+    with pytest.raises(CommandError, match="policies.yaml"):
+        call_command("import_mesh", str(exported), verbosity=0)
+    assert_nothing_imported()
+    assert not QualityCheck.objects.exists() and not Policy.objects.exists()
+    assert AuditEntry.objects.count() == audit_before
 
 
 def test_yaml_syntax_error_names_file_and_line(exported):
