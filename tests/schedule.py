@@ -9,7 +9,7 @@ test), the heaviest go first, and the files in SPREAD hand out their tests one b
 share nothing worth keeping on one worker). Refresh the record after a change that moves a
 file's time a lot:
 
-    pytest -n 3 --dist loadfile --junitxml=/tmp/run.xml && python -m tests.schedule /tmp/run.xml
+    make test PYTEST_ARGS=--junitxml=/tmp/run.xml && python -m tests.schedule /tmp/run.xml
 """
 
 import json
