@@ -28,11 +28,18 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 READER, CONSUMER = "mesh_usage_reader", "svc_analytics"
 
 
+def _runuser() -> str | None:
+    """runuser lives in /usr/sbin, which a plain user's PATH (or `env -i`) may not name."""
+    return shutil.which(
+        "runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    )
+
+
 def _unavailable() -> str | None:
     if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
         return f"needs PostgreSQL 15's server binaries in {PG_BIN}"
     if os.geteuid() == 0:
-        if not shutil.which("runuser"):
+        if not _runuser():
             return "runs as root without runuser: initdb refuses root"
         try:
             pwd.getpwnam("postgres")
@@ -60,7 +67,7 @@ def pg_stat_cluster():
     as_postgres: list[str] = []
     data = Path(tempfile.mkdtemp(prefix="mesh-pgstat-"))
     if os.geteuid() == 0:
-        as_postgres = ["runuser", "-u", "postgres", "--"]
+        as_postgres = [str(_runuser()), "-u", "postgres", "--"]
         user = pwd.getpwnam("postgres")
         os.chown(data, user.pw_uid, user.pw_gid)
     port = _free_port()
