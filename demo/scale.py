@@ -32,6 +32,7 @@ from django.db import connection, models, transaction
 from django.utils.text import slugify
 
 from domains.models import Domain, Membership, Team
+from meshportal import cache as shared_cache
 from meshportal.models import AuditEntry
 from products.models import (
     AccessRequest,
@@ -1162,6 +1163,7 @@ def generate(
             with connection.cursor() as cursor:
                 for stmt in connection.ops.sequence_reset_sql(no_style(), list(ctx.touched)):
                     cursor.execute(stmt)
+        shared_cache.forget_public()  # bulk writes send no signals: the mesh map, home tiles
     if connection.vendor == "postgresql":
         t0 = time.monotonic()
         with connection.cursor() as cursor:

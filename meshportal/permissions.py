@@ -193,9 +193,14 @@ def require(user, action: str, obj: Any) -> None:
         raise Http404
 
 
+def signed_in(user) -> bool:
+    """An active, signed-in user: the only kind that sees anything (the public products first)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
 def visible(user, queryset: QuerySet) -> QuerySet:
     """The rows of queryset the user may see, filtered in SQL."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not signed_in(user):
         return queryset.none()
     for model in queryset.model.__mro__:
         if model in _visibility:

@@ -115,6 +115,27 @@ def _fresh_local_cache():
             caches[alias].clear()
 
 
+@pytest.fixture
+def shared_cache(settings):
+    """The portal's shared Redis cache (as with CACHE_URL), on this test worker's own Redis
+    database, with no public part left by an earlier (rolled back) test."""
+    from django.core.cache import cache
+
+    from meshportal import cache as portal_cache
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs Redis: set CELERY_BROKER_URL=redis://…")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "meshportal.cache.FailOpenRedisCache",
+            "LOCATION": settings.CELERY_BROKER_URL,
+            "KEY_PREFIX": "mesh-test",
+        }
+    }
+    cache.delete_many([portal_cache.public_key(k) for k in portal_cache.PUBLIC_KEYS])
+    return cache
+
+
 def _commits_for_real(item) -> bool:
     marker = item.get_closest_marker("django_db")
     return bool(

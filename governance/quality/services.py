@@ -24,6 +24,7 @@ from governance.models import ProductQuality, QualityCheck, QualityRun, Webhook,
 from governance.policies import services as policy_services
 from governance.quality import engine, incidents, webhook_targets
 from meshportal import audit, queue
+from meshportal import cache as shared_cache
 from meshportal.notifications import notify
 from meshportal.permissions import is_platform
 from products import connection
@@ -1047,7 +1048,7 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
     was = {
         s.product_id: s
         for s in ProductQuality.objects.filter(product_id__in=ids).only(
-            "pk", "product_id", "freshness_breached"
+            "pk", "product_id", "freshness_breached", "trust_score", "state"
         )
     }
     checks: dict[int, list[Any]] = defaultdict(list)  # checks annotated with fresh_*
@@ -1116,6 +1117,14 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
             state.pk = was[product_id].pk
     for product, state in breach_changed:
         _freshness_alert(product, state)
+    # The home page's "most trusted" and domain tiles are cached for everyone (public products).
+    if any(
+        (states[p.pk].trust_score, states[p.pk].state)
+        != ((was[p.pk].trust_score, was[p.pk].state) if p.pk in was else (None, None))
+        for p in products
+        if p.status != DataProduct.Status.DRAFT
+    ):
+        shared_cache.forget_public(shared_cache.HOME, shared_cache.DOMAIN_SHARES)
     return states
 
 

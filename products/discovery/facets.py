@@ -6,6 +6,7 @@ its `path` a value path on DataProduct to group by; without a "trust" sort, "Mos
 back to name.
 """
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,8 @@ from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySe
 from django.db.models.expressions import RawSQL
 from django.db.models.query import EmptyQuerySet
 
-from meshportal.permissions import visible
+from meshportal import cache as shared_cache
+from meshportal.permissions import PUBLIC_PRODUCTS, signed_in, visible
 from products import extensions, selectors
 from products.discovery.search import search_products
 from products.filters import DataProductFilter
@@ -334,14 +336,47 @@ def most_trusted(*, user, limit: int = 5) -> QuerySet:
     return qs.order_by("-updated_at", "name")[:limit]
 
 
+def _public_home() -> dict:
+    """The home page's part that every signed-in user sees alike (published products only):
+    products per domain among the non-drafts, the recently published and the most trusted ids.
+    Cached for everyone (meshportal.cache), forgotten when a product or a trust score changes."""
+    published = DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED)
+    counts = dict(
+        DataProduct.objects.filter(PUBLIC_PRODUCTS)
+        .order_by()
+        .values("domain_id")
+        .annotate(n=Count("pk"))
+        .values_list("domain_id", "n")
+    )
+    recent = published.order_by(F("published_at").desc(nulls_last=True), "name")
+    sorts = all_sorts()
+    trusted = sorts["trust"](published) if "trust" in sorts else published.order_by("-updated_at")
+    return {
+        "counts": counts,
+        "recent": list(recent.values_list("pk", flat=True)[:6]),
+        "trusted": list(trusted.values_list("pk", flat=True)[:5]),
+    }
+
+
 def home(*, user) -> dict:
-    """What the home page shows, in a fixed number of queries."""
+    """What the home page shows, in a fixed number of queries: the public part from the shared
+    cache, the user's own drafts, products and requests on top."""
     from django.db.models import prefetch_related_objects
 
     from domains.models import Domain
     from meshportal.permissions import team_roles
 
-    counts = selectors.domain_product_counts(user=user)
+    public = (
+        shared_cache.public_get(shared_cache.HOME, _public_home)
+        if signed_in(user)
+        else {"counts": {}, "recent": [], "trusted": []}
+    )
+    counts = Counter(public["counts"])
+    counts.update(  # the drafts this user may see (their teams'; every draft for the platform)
+        visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS)).values_list(
+            "domain_id", flat=True
+        )
+    )
     domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
     # Attributes for the template; the model's stubs cannot know them.
     for d in domains:
@@ -351,18 +386,20 @@ def home(*, user) -> dict:
         for d in domains:
             if d.pk in extra:
                 d.stats.append(extra[d.pk])  # type: ignore[attr-defined]
-    products = visible(user, selectors.for_lists(DataProduct.objects.all()))
-    recent = list(
-        products.filter(status=DataProduct.Status.PUBLISHED).order_by(
-            F("published_at").desc(nulls_last=True), "name"
-        )[:6]
+    # Published products: every signed-in user sees them (the rule's PUBLIC_PRODUCTS).
+    rows = (
+        selectors.for_lists(DataProduct.objects.filter(PUBLIC_PRODUCTS))
+        .filter(pk__in=public["recent"] + public["trusted"])
+        .in_bulk()
     )
-    trusted = list(most_trusted(user=user))
+    recent = [rows[pk] for pk in public["recent"] if pk in rows]
+    trusted = [rows[pk] for pk in public["trusted"] if pk in rows]
     teams = list(team_roles(user))
+    products = visible(user, selectors.for_lists(DataProduct.objects.all()))
     mine = (
         list(products.filter(owner_team_id__in=teams).order_by("-updated_at")[:8]) if teams else []
     )
-    prefetch_related_objects(recent + trusted + mine, "tags")
+    prefetch_related_objects(list(rows.values()) + mine, "tags")
     pending = list(selectors.my_requests(user=user).filter(status=AccessRequest.Status.PENDING)[:5])
     my_domains = [d for d in domains if d.owner_team_id in teams]
     return {

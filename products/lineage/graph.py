@@ -11,18 +11,16 @@ Observed edges (what the warehouses' query logs show products reading, from the 
 mesh map take `observed=True`, and mark what only observed edges reach.
 """
 
-import logging
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.db.models.expressions import RawSQL
 
 from domains.models import Domain, Membership, Team
+from meshportal import cache as shared_cache
 from meshportal.permissions import PUBLIC_PRODUCTS, visible
 from products import extensions
 from products.models import DataProduct, InputPort, OutputPort, SchemaField
@@ -32,7 +30,6 @@ MAX_DEPTH = 6
 # Impact follows edges "transitively"; the bound only protects against pathological meshes
 # (cycles are refused when edges are declared).
 IMPACT_MAX_DEPTH = 50
-logger = logging.getLogger(__name__)
 
 
 # -- walking edges -----------------------------------------------------------------------------
@@ -364,31 +361,15 @@ def product_graph(
     }
 
 
-MESH_CACHE_SECONDS = 3600  # a safety net: every change of a product or an edge invalidates it
-
-
 def _mesh_cache_key() -> str:
-    # Per database: several portals (and the benchmark) may share one Redis.
-    return f"lineage:mesh-public:{connection.settings_dict['NAME']}"
-
-
-def _shared_cache() -> bool:
-    """Only a cache every process shares can be invalidated from the process that writes."""
-    return settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
-
-
-def _forget_mesh() -> None:
-    try:
-        cache.delete(_mesh_cache_key())
-    except Exception:  # a cache that is down must not fail the write; it expires anyway
-        logger.warning("could not invalidate the cached mesh map", exc_info=True)
+    return shared_cache.public_key(shared_cache.MESH_MAP)
 
 
 def invalidate_mesh(**kwargs) -> None:
-    """Forget the cached mesh map once the change commits (a reader between the change and the
-    commit would otherwise cache the old mesh again). A signal receiver: see apps.py."""
-    if _shared_cache():
-        transaction.on_commit(_forget_mesh)
+    """Forget every cached public part (mesh map, home page) once the change commits: any change
+    of a product or an edge may alter them. A signal receiver (apps.py); bulk writes that send
+    no signals call it themselves."""
+    shared_cache.forget_public()
 
 
 def _domain_pairs(edges: Iterable[tuple[int, int, int, int]]) -> dict[tuple[int, int], int]:
@@ -399,17 +380,12 @@ def _domain_pairs(edges: Iterable[tuple[int, int, int, int]]) -> dict[tuple[int,
 
 def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     """Products per domain and dependencies between domains, among the products everyone
-    sees: cached in Redis (one key per database) and forgotten whenever a product or an edge
+    sees: cached (meshportal.cache.public_get) and forgotten whenever a product or an edge
     changes, so only the first mesh map after a change pays for the walk over every edge."""
-    shared = _shared_cache()
-    if shared:
-        try:
-            hit = cache.get(_mesh_cache_key())
-        except Exception:
-            logger.warning("mesh map cache unavailable", exc_info=True)
-            hit, shared = None, False
-        if hit is not None:
-            return hit
+    return shared_cache.public_get(shared_cache.MESH_MAP, _compute_public_mesh)
+
+
+def _compute_public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     public = DataProduct.objects.filter(PUBLIC_PRODUCTS)
     counts = dict(
         public.order_by().values("domain_id").annotate(n=Count("pk")).values_list("domain_id", "n")
@@ -430,13 +406,7 @@ def _public_mesh() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
         query = f"SELECT sd, dd, COUNT(*) FROM ({sql}) pairs GROUP BY sd, dd"  # noqa: S608  # nosec B608
         cur.execute(query, params)
         weights = {(sd, dd): n for sd, dd, n in cur.fetchall()}
-    result = (counts, weights)
-    if shared:
-        try:
-            cache.set(_mesh_cache_key(), result, MESH_CACHE_SECONDS)
-        except Exception:
-            logger.warning("could not cache the mesh map", exc_info=True)
-    return result
+    return counts, weights
 
 
 def _observed_domain_pairs(user) -> dict[tuple[int, int], int]:

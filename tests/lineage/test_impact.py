@@ -194,25 +194,13 @@ def _mesh_got(user):
     return counts, {(e["source"], e["target"]): e["weight"] for e in data["edges"]}
 
 
-@pytest.mark.parametrize("shared_cache", [False, True], ids=["no cache", "redis cache"])
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "redis cache"])
 def test_mesh_map_is_right_for_everyone_before_and_after_changes(
-    mesh, graph, settings, shared_cache, django_capture_on_commit_callbacks
+    mesh, graph, request, cached, django_capture_on_commit_callbacks
 ):
-    from django.core.cache import cache
-
     from products import services
 
-    if shared_cache:
-        if not settings.CELERY_BROKER_URL.startswith("redis"):
-            pytest.skip("needs Redis: set CELERY_BROKER_URL=redis://…")
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": settings.CELERY_BROKER_URL,  # this test worker's own Redis database
-                "KEY_PREFIX": "mesh-test",
-            }
-        }
-        cache.delete(lineage._mesh_cache_key())  # left by an earlier (rolled back) test
+    cache = request.getfixturevalue("shared_cache") if cached else None
     people = [mesh.consumer, mesh.owner, mesh.other_owner, mesh.staff]
 
     def check():
@@ -220,7 +208,7 @@ def test_mesh_map_is_right_for_everyone_before_and_after_changes(
             assert _mesh_got(user) == _mesh_reference(user), user.username
 
     check()
-    if shared_cache:
+    if cached:
         assert cache.get(lineage._mesh_cache_key()) is not None
     with django_capture_on_commit_callbacks(execute=True):  # a new cross-domain edge
         lineage_services.input_port_create(
