@@ -6,7 +6,9 @@ runs them (one scan per table) and as one query per check.
 
 Connects to DATABASE_URL (a PostgreSQL URL), builds its tables in the schema `bench_quality`
 (kept between runs of the same size unless --drop) and reads them over the engine's read-only
-connection.
+connection. Every run first compares the engine's full run of the first table's ten checks with
+a hand-written single scan computing the same metrics (`FLOOR_SQL`; target engine <= 1.1x,
+with one statement and one scan of the table, read from the plan).
 
     python -m bench.quality --engines --tables 1 --rows 1000000 --checks 10
 
@@ -149,6 +151,80 @@ def run_per_check(src, tables, per_table):
     return times, queries
 
 
+# The floor: the same ten metrics of `specs_for_table(0, 10)` (failing values included) as one
+# scan written by hand, as lean as PostgreSQL allows: what the engine's generated statement is
+# measured against (issue 17: engine <= 1.1x this).
+FLOOR_SQL = """
+SELECT COUNT(*), COUNT(*) - COUNT(name), COUNT(*) - COUNT(customer_id),
+       COUNT(id), COUNT(DISTINCT id), COUNT(DISTINCT name),
+       COUNT(bad_status), MIN(bad_status), MAX(bad_status),
+       COUNT(bad_amount), MIN(bad_amount)::text, MAX(bad_amount)::text,
+       COUNT(bad_name), MIN(bad_name), MAX(bad_name),
+       MAX(created_at)
+FROM (SELECT id, name, customer_id, created_at,
+             CASE WHEN status NOT IN ('new', 'paid', 'shipped') THEN status COLLATE "C" END
+               AS bad_status,
+             CASE WHEN amount < 0 OR amount > 500 THEN amount END AS bad_amount,
+             CASE WHEN name !~ '^n[0-9]+$' THEN name COLLATE "C" END AS bad_name
+      FROM {table}) AS r
+"""
+TARGET_ENGINE = 1.1
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def scans_of(conn, sql_text: str, params, table: str) -> int:
+    """How many times the statement's plan reads `table` (plan nodes naming it)."""
+    plan = conn.execute("EXPLAIN (FORMAT JSON) " + sql_text, params)[0][0]
+
+    def count(node) -> int:
+        here = 1 if node.get("Relation Name") == table else 0
+        return here + sum(count(child) for child in node.get("Plans", []))
+
+    return count(plan[0]["Plan"])
+
+
+def compare_floor(src, repeat: int = 5) -> dict:
+    """The engine's full run of one table's ten checks (connect, role check, compile, one
+    statement, evaluate; samples on) against the hand-written floor on the same connection
+    settings, median of `repeat` runs each, interleaved so both see the same load."""
+    table = "t000"
+    specs = specs_for_table(0, 10)
+    engine_s, floor_s = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        results = engine.run_table(src, f"{SCHEMA}.{table}", specs, allow_samples=True)
+        engine_s.append(time.perf_counter() - started)
+        assert all(r.status != "error" for r in results.values()), results
+        with engine.connect(src, 3600) as conn:
+            started = time.perf_counter()
+            conn.execute(FLOOR_SQL.format(table=conn.table(SCHEMA, table)))
+            floor_s.append(time.perf_counter() - started)
+    with engine.connect(src, 3600) as conn:
+        sql_text, params, _ = engine.compile_metrics(
+            conn, conn.table(SCHEMA, table), specs, (SCHEMA, table), samples=True
+        )
+        scans = scans_of(conn, sql_text, params, table)
+        before = len(conn.statements)
+        engine._run_on(conn, SCHEMA, table, specs, [], True, engine.datetime.now(engine.UTC))
+        statements = len(conn.statements) - before
+    e, f = _median(engine_s), _median(floor_s)
+    ratio = e / f
+    met = "met" if ratio <= TARGET_ENGINE and statements == 1 and scans == 1 else "not met"
+    print(
+        f"\nOne table of 10 checks (failing values included), median of {repeat}:\n"
+        f"{'':34} {'s':>7}\n"
+        f"{'engine (full run_table)':34} {e:7.3f}   {statements} statement, "
+        f"{scans} scan of the table\n"
+        f"{'hand-written single scan (floor)':34} {f:7.3f}\n"
+        f"engine / floor: {ratio:.2f}x (target <= {TARGET_ENGINE}x): {met}"
+    )
+    return {"engine_s": e, "floor_s": f, "ratio": ratio, "statements": statements, "scans": scans}
+
+
 def build_duckdb(directory: str, tables: int, rows: int) -> tuple[str, str]:
     """The PostgreSQL tables' rows, by the same formulas, in a DuckDB file and Parquet files."""
     import duckdb
@@ -265,6 +341,7 @@ def main(argv=None):
     print(f"Building {args.tables} tables × {args.rows} rows…", file=sys.stderr)
     build(src, args.tables, args.rows)
     src = reader_source(src)
+    compare_floor(src)
     if args.engines:
         compare_engines(src, args, per_table)
         return

@@ -1,8 +1,10 @@
 """The quality engine: compiles a table's checks into SQL and runs them on a read-only
 connection to the port's data source.
 
-All metric checks of one table become ONE `SELECT` of aggregates (one scan); identical
-expressions are computed once. The schema check reads the catalogue once per table, and its
+All metric checks of one table become ONE `SELECT` of aggregates that reads the table in ONE
+scan: distinct counts in the same aggregate, and (where samples are allowed) the smallest and
+largest failing value of each accepted-values, range and pattern check; identical expressions
+are computed once. The schema check reads the catalogue once per table, and its
 counts of declared required/unique fields' missing and duplicate values join that one
 `SELECT`; custom SQL runs as its own statement, checked and re-written by `quality_sql` (one
 SELECT of the port's own table, allowlisted functions). Identifiers are quoted by the driver's tools (psycopg's
@@ -178,6 +180,15 @@ class Connection:
         """Whether values of this catalogue type can be told apart (counted as distinct)."""
         return True
 
+    def bytewise(self, text_expr: str) -> str:
+        """A text expression compared byte by byte (MIN/MAX of failing values: no collation
+        rules, much cheaper over many rows)."""
+        return text_expr
+
+    def distinct_tuples(self, cols: list[str], present: str) -> str:
+        """COUNT of the distinct tuples of several columns, all present, in the one aggregate."""
+        return f"COUNT(DISTINCT CASE WHEN {present} THEN {self.tuple_text(cols)} END)"
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -318,6 +329,13 @@ class PostgresConnection(Connection):
 
     def comparable(self, data_type: str) -> bool:
         return normalise_type(data_type) not in PG_NOT_COMPARABLE
+
+    def bytewise(self, text_expr: str) -> str:
+        return f'{text_expr} COLLATE "C"'
+
+    def distinct_tuples(self, cols: list[str], present: str) -> str:
+        # Rows compare column by column with each type's own ordering: no text built per row.
+        return f"COUNT(DISTINCT CASE WHEN {present} THEN ROW({', '.join(cols)}) END)"
 
     def close(self) -> None:
         self.conn.close()
@@ -478,11 +496,14 @@ def split_location(location: str, default_schema: str = "") -> tuple[str, str]:
 
 
 class Aggregates:
-    """The SELECT list of one scan. Identical expressions share one column."""
+    """The SELECT list of one scan. Identical expressions share one column. `derive` adds a
+    per-row expression (a failing value) computed once per row, in a subquery that PostgreSQL
+    and SQLite fold into the same scan, for several aggregates to read."""
 
     def __init__(self):
         self.exprs: list[tuple[str, tuple]] = []
         self._index: dict[tuple[str, tuple], int] = {}
+        self.derived: list[tuple[str, tuple]] = []
 
     def add(self, expr: str, params=()) -> int:
         key = (expr, tuple(params))
@@ -491,11 +512,22 @@ class Aggregates:
             self.exprs.append(key)
         return self._index[key]
 
+    def derive(self, conn, expr: str, params=()) -> str:
+        """-> the quoted name of a per-row expression's column."""
+        name = conn.quote(f"mesh_failing_{len(self.derived)}")
+        self.derived.append((f"{expr} AS {name}", tuple(params)))
+        return name
+
     def sql(self, table_sql: str) -> tuple[str, list]:
         select = ", ".join(e for e, _ in self.exprs)
         params = [p for _, ps in self.exprs for p in ps]
+        source = table_sql
+        if self.derived:
+            rows = ", ".join(e for e, _ in self.derived)
+            source = f"(SELECT *, {rows} FROM {table_sql}) AS mesh_rows"  # noqa: S608  # nosec B608
+            params += [p for _, ps in self.derived for p in ps]
         # quoted identifiers only; values are bound parameters
-        return f"SELECT {select} FROM {table_sql}", params  # noqa: S608  # nosec B608
+        return f"SELECT {select} FROM {source}", params  # noqa: S608  # nosec B608
 
 
 def _in_list(conn: Connection, n: int) -> str:
@@ -539,47 +571,14 @@ def _count_when(cond: str) -> str:
     return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
 
 
-# At most this many groups (by the planner's statistics) and a distinct count is hashed.
-HASH_DISTINCT_MAX_GROUPS = 50_000
-
-
-def _pg_distinct(conn, table_sql: str, location: tuple[str, str], columns: list[str]):
-    """The number of distinct non-missing values (tuples) of `columns`, as one expression of the
-    table's single statement.
-
-    `COUNT(DISTINCT c)` inside the main aggregate is slow on PostgreSQL: it always sorts (per
-    aggregate, spilling past work_mem, text compared by collation) and it makes the whole
-    aggregate unable to use parallel workers. So each distinct count is an uncorrelated scalar
-    subquery (an InitPlan, still in the same statement), leaving the main aggregate parallel.
-    Few groups -> hash aggregation (`GROUP BY`, parallel, no sort); many groups (a key) -> a sort,
-    which beats a hash table spilling to disk. Which one comes from `pg_stats` in the same
-    statement: PostgreSQL runs only the InitPlan of the CASE branch taken. No statistics (never
-    analysed) -> the sort, the safe choice.
-    """
-    cols = [conn.quote(c) for c in columns]
-    present = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-    keys = ", ".join(cols)
-    per_column = max(1, int(HASH_DISTINCT_MAX_GROUPS ** (1 / len(cols))))
-    schema, table = location
-    # Only quoted identifiers are formatted into these statements.
-    hashed = (
-        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table_sql} WHERE {present} GROUP BY {keys}) AS d)"  # noqa: S608, E501  # nosec B608
-    )
-    target = cols[0] if len(cols) == 1 else f"ROW({keys})"
-    sorted_ = f"(SELECT COUNT(DISTINCT {target}) FROM {table_sql} WHERE {present})"  # noqa: S608  # nosec B608
-    if not table:
-        return sorted_, ()
-    names = _in_list(conn, len(columns))
-    small = (
-        # Placeholders only.
-        "(SELECT COUNT(*) FROM pg_catalog.pg_stats AS s"  # noqa: S608  # nosec B608
-        " WHERE s.schemaname = %s AND s.tablename = %s"
-        f" AND s.attname IN ({names}) AND s.n_distinct BETWEEN 0 AND %s)"
-    )
-    # Like columns(): no schema means public (current_schema() would make the whole statement
-    # parallel-unsafe, i.e. run without workers).
-    params = (schema or "public", table, *columns, per_column, len(columns))
-    return f"CASE WHEN {small} = %s THEN {hashed} ELSE {sorted_} END", params
+def _failing_value(conn, spec: CheckSpec) -> tuple[str, bool]:
+    """The value a sample shows for a failing row -> (expression, ordered by its own type).
+    A range's values keep their type (numbers and dates order as such); the others are text
+    compared byte by byte."""
+    col = conn.quote(spec.columns[0])
+    if spec.kind == "range":
+        return col, True
+    return conn.bytewise(f"CAST({col} AS TEXT)"), False
 
 
 def compile_metrics(
@@ -589,49 +588,63 @@ def compile_metrics(
     location: tuple[str, str] = ("", ""),
     *,
     now: datetime | None = None,
+    samples: bool = False,
 ):
-    """-> (sql, params, {check id: {name: column index}}). `location` is the (schema, table)
-    that `table_sql` names, for the statistics lookup of PostgreSQL's distinct counts. Every
-    engine but PostgreSQL and SQLite is compiled by `compiler`, in its own dialect."""
+    """-> (sql, params, {check id: {name: column index}}): ONE statement that reads the table
+    in ONE scan for every check -- distinct counts in the same aggregate (COUNT(DISTINCT)),
+    and with `samples` the smallest and largest failing value of each accepted-values, range
+    and pattern check (MIN/MAX of the failing rows' values: constant memory, computed once per
+    row). `location` is the (schema, table) that `table_sql` names, for the compiled dialects.
+    Every engine but PostgreSQL and SQLite is compiled by `compiler`, in its own dialect (its
+    samples are a statement of their own, `_sample`)."""
     if conn.compiled:
         table = compiler.table_expr(location[0], location[1], conn.catalog)
         out = compiler.compile_metrics(conn.vendor, table, specs, now=now)
         return out.sql, [], out.slots
     agg = Aggregates()
     slots: dict[int, dict[str, int]] = {}
-    total = None
     for spec in specs:
         s: dict[str, int] = {}
         if (
             spec.kind in ("row_count", "missing", "duplicates")
             or spec.params.get("unit") == "percent"
         ):
-            total = agg.add("COUNT(*)")
-            s["total"] = total
+            s["total"] = agg.add("COUNT(*)")
         if spec.kind in ("missing", "accepted_values", "range", "pattern"):
             cond, params = _invalid_condition(conn, spec)
-            s["bad"] = agg.add(_count_when(cond), params)
-            if spec.params.get("unit") == "percent":
-                s["total"] = agg.add("COUNT(*)")
+            if samples and spec.kind in SAMPLE_KINDS:
+                # The failing value, or NULL: its count is the failing rows' (every failing
+                # condition implies a value), its MIN and MAX the samples.
+                value, typed = _failing_value(conn, spec)
+                failing = agg.derive(conn, f"CASE WHEN {cond} THEN {value} END", params)
+                s["bad"] = agg.add(f"COUNT({failing})")
+                for end in ("MIN", "MAX"):
+                    expr = f"{end}({failing})"
+                    s[f"sample_{end.lower()}"] = agg.add(f"CAST({expr} AS TEXT)" if typed else expr)
+            else:
+                s["bad"] = agg.add(_count_when(cond), params)
         elif spec.kind == "duplicates":
             cols = [conn.quote(c) for c in spec.columns]
             all_present = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-            s["present"] = agg.add(
-                f"COUNT({cols[0]})" if len(cols) == 1 else _count_when(all_present)
-            )
-            if conn.vendor == "postgresql":
-                s["distinct"] = agg.add(*_pg_distinct(conn, table_sql, location, spec.columns))
-            elif len(cols) == 1:
+            if len(cols) == 1:
+                s["present"] = agg.add(f"COUNT({cols[0]})")
                 s["distinct"] = agg.add(f"COUNT(DISTINCT {cols[0]})")
             else:
-                s["distinct"] = agg.add(
-                    f"COUNT(DISTINCT CASE WHEN {all_present} THEN {conn.tuple_text(cols)} END)"
-                )
+                s["present"] = agg.add(_count_when(all_present))
+                s["distinct"] = agg.add(conn.distinct_tuples(cols, all_present))
         elif spec.kind == "freshness":
             s["newest"] = agg.add(f"MAX({conn.quote(spec.columns[0])})")
         slots[spec.id] = s
     sql_text, params = agg.sql(table_sql)
     return sql_text, params, slots
+
+
+def samples_of(row: tuple, slots: dict[str, int]) -> list:
+    """The failing values a one-scan statement read for a check (smallest, largest)."""
+    if "sample_min" not in slots:
+        return []
+    values = (row[slots["sample_min"]], row[slots["sample_max"]])
+    return list(dict.fromkeys(str(v) for v in values if v is not None))
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -979,7 +992,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
     if runnable:
         for attempt in (1, 2, 3):
             sql_text, params, slots = compile_metrics(
-                conn, table_sql, runnable, (schema, table), now=now
+                conn, table_sql, runnable, (schema, table), now=now, samples=allow_samples
             )
             started = time.monotonic()
             try:
@@ -1028,9 +1041,11 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
                 except (TypeError, ValueError) as e:
                     r = Result("error", message=f"Could not evaluate the result: {e}")
                 r.duration_ms = ms
+                if r.status == "failed" and allow_samples:
+                    r.sample = samples_of(row, slots[s.id])
                 results[s.id] = r
             break
-        if allow_samples:
+        if allow_samples and conn.compiled:  # their samples are statements of their own
             for s in metric:
                 failed = results.get(s.id)
                 if failed and failed.status == "failed" and s.kind in SAMPLE_KINDS:
@@ -1062,21 +1077,14 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
 
 
 def _sample(conn, table_sql: str, spec: CheckSpec, location: tuple[str, str]) -> list:
+    """Failing values of a failed check on a compiled dialect (DuckDB, MySQL, ...), by a
+    statement of its own; PostgreSQL and SQLite read theirs in the table's one scan."""
     try:
-        if conn.compiled:
-            schema, table = location
-            sql_text = compiler.compile_sample(
-                conn.vendor, compiler.table_expr(schema, table, conn.catalog), spec
-            )
-            return [r[0] for r in conn.execute(sql_text)]
-        cond, params = _invalid_condition(conn, spec)
-        col = conn.quote(spec.columns[0])
-        rows = conn.execute(
-            # quoted identifiers and a constant; values are bound parameters
-            f"SELECT DISTINCT CAST({col} AS TEXT) FROM {table_sql} WHERE {cond} LIMIT {SAMPLE_SIZE}",  # noqa: S608  # nosec B608
-            params,
+        schema, table = location
+        sql_text = compiler.compile_sample(
+            conn.vendor, compiler.table_expr(schema, table, conn.catalog), spec
         )
-        return [r[0] for r in rows]
+        return [r[0] for r in conn.execute(sql_text)]
     except EngineError:
         return []
 

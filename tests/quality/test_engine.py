@@ -46,7 +46,8 @@ def test_each_metric_check_reports_the_exact_observed_value(warehouse):
     assert r[7].threshold == "≤ 0" and "outside the accepted set" in r[7].message
 
 
-def test_all_metric_checks_on_one_table_are_one_query(warehouse, monkeypatch):
+@pytest.mark.parametrize("samples", [False, True], ids=["counts", "with samples"])
+def test_all_metric_checks_on_one_table_are_one_query(warehouse, monkeypatch, samples):
     sent = []
     real = engine._run_on
 
@@ -57,40 +58,48 @@ def test_all_metric_checks_on_one_table_are_one_query(warehouse, monkeypatch):
             sent.extend(conn.statements)
 
     monkeypatch.setattr(engine, "_run_on", spy)
-    _run(warehouse, SPECS)
-    assert len(sent) == 1, sent
+    r = _run(warehouse, SPECS, allow_samples=samples)
+    assert len(sent) == 1, sent  # failing values included: no statement per failed check
     assert sent[0].startswith("SELECT COUNT(*), ")
-    # Identical expressions are computed once: COUNT(*) is not repeated among the aggregates
-    # (PostgreSQL's distinct counts are subqueries of the same statement, with their own).
+    # Identical expressions are computed once: COUNT(*) is not repeated among the aggregates.
     assert ", COUNT(*)," not in sent[0]
+    # Samples are read only where they are allowed.
+    assert ("mesh_failing" in sent[0]) is samples
+    assert bool(r[7].sample) is samples
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("analysed", [False, True])
-def test_postgres_distinct_counts_hash_or_sort_give_the_same_answer(pg_warehouse, analysed):
-    """With statistics showing few values the distinct count is hashed (GROUP BY), otherwise
-    sorted; both branches live in the one statement and only one runs. Same numbers either way,
-    and the main aggregate stays free of COUNT(DISTINCT …) so PostgreSQL may parallelise it."""
+def test_postgres_reads_the_table_once_for_every_check(pg_warehouse, analysed):
+    """Distinct counts, failing values and every other metric in one statement whose plan
+    scans the table once (the plan is read, not assumed), with or without statistics."""
     if analysed:
         with psycopg.connect(**pg_dsn_kwargs(), autocommit=True) as c:
             c.execute(f'ANALYZE "{pg_warehouse.schema}".t_known')
-    dup = [s for s in SPECS if s.kind == "duplicates"]
     with engine.connect(pg_warehouse.source) as conn:
         schema, table = pg_warehouse.location.split(".")
         sql_text, params, slots = engine.compile_metrics(
-            conn, conn.table(schema, table), dup, (schema, table)
+            conn, conn.table(schema, table), SPECS, (schema, table), samples=True
         )
         row = conn.execute(sql_text, params)[0]
-        main_select = sql_text.rsplit(" FROM ", 1)[0]
-        assert "GROUP BY" in sql_text and "pg_stats" in sql_text
-        assert "COUNT(DISTINCT" not in main_select.split("CASE")[0]
-        distinct = {s.id: row[slots[s.id]["distinct"]] for s in dup}
+        distinct = {s.id: row[slots[s.id]["distinct"]] for s in SPECS if s.kind == "duplicates"}
         assert distinct == {4: 5, 5: 4, 6: 3}  # ids 1-5; (id, name) pairs; names a c e
-        if analysed:
-            plan = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql_text, params)
-            text = "\n".join(r[0] for r in plan)
-            # The hashed branch ran and the sorted one did not.
-            assert "HashAggregate" in text and "never executed" in text
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + sql_text, params)[0][0]
+
+    def scans(node):
+        here = 1 if node.get("Relation Name") == "t_known" else 0
+        return here + sum(scans(child) for child in node.get("Plans", []))
+
+    assert scans(plan[0]["Plan"]) == 1
+
+
+def test_samples_are_the_smallest_and_largest_failing_values(warehouse):
+    r = _run(warehouse, SPECS, allow_samples=True)
+    assert r[7].sample == ["bad"]  # one failing value; NULL is missing, not invalid
+    assert [float(v) for v in r[8].sample] == [-5, 200]  # a range orders numbers as numbers
+    assert r[9].sample == ["e"]  # e, e: distinct values only
+    # Passing checks and checks that are not about values carry none.
+    assert r[3].sample == [] and r[4].sample == [] and r[12].sample == []
 
 
 def test_schema_check_reads_the_catalogue_once_and_reports_drift(warehouse):
