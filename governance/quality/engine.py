@@ -169,6 +169,11 @@ class Connection:
     def columns(self, schema: str, table: str) -> dict[str, str]:
         raise NotImplementedError
 
+    def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        """The catalogue of several tables ({} for one that does not exist); PostgreSQL and
+        SQLite read them in one statement, the compiled engines one table at a time."""
+        return {(schema, table): self.columns(schema, table) for schema, table in tables}
+
     # SQL dialect pieces that differ.
     def tuple_text(self, cols: list[str]) -> str:
         raise NotImplementedError
@@ -321,6 +326,23 @@ class PostgresConnection(Connection):
         )
         return {name: typ for name, typ in rows}
 
+    def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        out: dict[tuple[str, str], dict[str, str]] = {key: {} for key in tables}
+        if not tables:
+            return out
+        rows = self.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name, c.data_type"
+            " FROM information_schema.columns AS c"
+            " JOIN unnest(%s::text[], %s::text[]) AS w(s, t)"
+            " ON c.table_schema = w.s AND c.table_name = w.t"
+            " ORDER BY c.table_schema, c.table_name, c.ordinal_position",
+            [[schema or "public" for schema, _ in tables], [table for _, table in tables]],
+        )
+        asked = {(schema or "public", table): (schema, table) for schema, table in tables}
+        for schema, table, name, typ in rows:
+            out[asked[(schema, table)]][name] = typ
+        return out
+
     def tuple_text(self, cols: list[str]) -> str:
         return "ROW(" + ", ".join(cols) + ")::text"
 
@@ -435,6 +457,20 @@ class SqliteConnection(Connection):
             "SELECT name, type FROM pragma_table_info(?, ?)", [table, schema or "main"]
         )
         return {name: typ for name, typ in rows}
+
+    def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        out: dict[tuple[str, str], dict[str, str]] = {key: {} for key in tables}
+        if not tables:
+            return out
+        # Constant text and placeholders only: one table-valued pragma per table.
+        union = " UNION ALL ".join(
+            f"SELECT {i} AS i, cid, name, type FROM pragma_table_info(?, ?)"  # noqa: S608  # nosec B608
+            for i in range(len(tables))
+        )
+        params = [p for schema, table in tables for p in (table, schema or "main")]
+        for i, _, name, typ in self.execute(f"{union} ORDER BY i, cid", params):
+            out[tables[i]][name] = typ
+        return out
 
     def tuple_text(self, cols: list[str]) -> str:
         return " || ',' || ".join(f"quote({c})" for c in cols)
@@ -932,17 +968,29 @@ def run_table(
     allow_samples: bool = False,
     now: datetime | None = None,
 ) -> dict[int, Result]:
-    """Run every check on one table. Never raises: problems become error results."""
-    now = now or datetime.now(UTC)
-    results: dict[int, Result] = {}
+    """Run every check on one table, on a connection of its own. Never raises: problems
+    become error results."""
     if not specs:
-        return results
-    timeout = max(s.timeout_seconds for s in specs)
+        return {}
+    now = now or datetime.now(UTC)
+    return _guarded(
+        specs,
+        location,
+        lambda: _on_new_connection(source, location, specs, declared_fields, allow_samples, now),
+    )
+
+
+def _on_new_connection(source, location, specs, declared, allow_samples, now):
+    split_location(location)  # no location: an error before connecting
+    with connect(source, max(s.timeout_seconds for s in specs)) as conn:
+        schema, table = conn.resolve(location, getattr(source, "default_schema", ""))
+        return _run_on(conn, schema, table, specs, declared or [], allow_samples, now)
+
+
+def _guarded(specs: list[CheckSpec], location: str, run) -> dict[int, Result]:
+    results: dict[int, Result] = {}
     try:
-        split_location(location)  # no location: an error before connecting
-        with connect(source, timeout) as conn:
-            schema, table = conn.resolve(location, getattr(source, "default_schema", ""))
-            results = _run_on(conn, schema, table, specs, declared_fields or [], allow_samples, now)
+        results = run()
     except EngineError as e:
         for s in specs:
             results.setdefault(s.id, Result("error", message=str(e)))
@@ -955,7 +1003,81 @@ def run_table(
     return results
 
 
-def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[int, Result]:
+class SourceSession:
+    """Several tables of one data source in one task: one connection (one role check) for all,
+    and the catalogue of every table that needs it (a schema check) read in one statement,
+    the first time one of them asks. `open_session` makes one."""
+
+    def __init__(self, conn: Connection, source, wanted: list[str]):
+        self.conn, self.source = conn, source
+        self._wanted = wanted
+        self._catalogue: dict[tuple[str, str], dict[str, str]] | None = None
+        self._timeout: float | None = None
+
+    def _resolve(self, location: str) -> tuple[str, str]:
+        return self.conn.resolve(location, getattr(self.source, "default_schema", ""))
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        if self._catalogue is None:
+            tables = set()
+            for location in self._wanted:
+                try:
+                    tables.add(self._resolve(location))
+                except EngineError:
+                    pass  # that table's own run reports its location
+            self._catalogue = self.conn.columns_many(sorted(tables | {(schema, table)}))
+        if (schema, table) not in self._catalogue:  # a table whose run went wrong asks too
+            self._catalogue[(schema, table)] = self.conn.columns(schema, table)
+        return self._catalogue[(schema, table)]
+
+    def run_table(
+        self,
+        location: str,
+        specs: list[CheckSpec],
+        *,
+        declared_fields=None,
+        allow_samples: bool = False,
+        now: datetime | None = None,
+    ) -> dict[int, Result]:
+        """As `run_table`, on the session's connection. Never raises."""
+        if not specs:
+            return {}
+
+        def run():
+            split_location(location)
+            # Each table gets its own checks' time budget (a custom SQL check may have set less).
+            timeout = max(s.timeout_seconds for s in specs)
+            if timeout != self._timeout:
+                self.conn.set_timeout(timeout)
+                self._timeout = timeout
+            schema, table = self._resolve(location)
+            return _run_on(
+                self.conn,
+                schema,
+                table,
+                specs,
+                declared_fields or [],
+                allow_samples,
+                now or datetime.now(UTC),
+                self.columns,
+            )
+
+        return _guarded(specs, location, run)
+
+
+@contextmanager
+def open_session(source, wanted: list[str], timeout: float = 60):
+    """A `SourceSession` on one guarded read-only connection; raises EngineError if the source
+    cannot be reached or its role is refused (the caller reports it on every table)."""
+    with connect(source, timeout) as conn:
+        yield SourceSession(conn, source, wanted)
+
+
+def _run_on(
+    conn, schema, table, specs, declared, allow_samples, now, columns=None
+) -> dict[int, Result]:
+    """`columns(schema, table)`: where the catalogue comes from (a `SourceSession` reads every
+    table's of a task at once); the connection's own by default."""
     results: dict[int, Result] = {}
     table_sql = conn.table(schema, table)
     metric = [s for s in specs if s.kind in METRIC_KINDS]
@@ -965,7 +1087,7 @@ def _run_on(conn, schema, table, specs, declared, allow_samples, now) -> dict[in
     def get_catalogue():
         nonlocal catalogue
         if catalogue is None:
-            catalogue = conn.columns(schema, table)
+            catalogue = (columns or conn.columns)(schema, table)
         return catalogue
 
     # The schema check's required/unique counts ride in the table's one aggregate statement

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, DateTimeField, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from governance.models import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery
@@ -592,8 +592,11 @@ def _after_sweep(batch: list[tuple[int, str, int]], now: datetime) -> None:
 
 
 def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
-    """Run the queued runs (of one table or a few, as dispatch_due packs them): table by
-    table, claim, scan once, record results."""
+    """Run the queued runs (of one table or a few, as dispatch_due packs them). Per data source
+    one connection, one role check and one catalogue read for all its tables; then table by
+    table: claim, scan once, record the table's results together -- a constant number of
+    portal queries per table however many checks it has (runs, checks, alerts, incidents and
+    the product's trust, all or nothing)."""
     runs = list(
         QualityRun.objects.filter(pk__in=run_ids, status="queued").select_related(
             "quality_check__port__data_source", "quality_check__port__product__domain"
@@ -602,57 +605,138 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
     by_port: dict[int, list[QualityRun]] = defaultdict(list)
     for run in runs:
         by_port[run.quality_check.port_id].append(run)
-    outcome = {}
+    by_source: dict[int | None, list[list[QualityRun]]] = defaultdict(list)
     for queued in by_port.values():
-        # Claimed just before its scan, so a table later in the task keeps its queued
-        # deadline while the ones before it run, and gets its running deadline from now.
-        now = timezone.now()
-        port_runs = []
-        for run in queued:
-            deadline = now + timedelta(seconds=run.quality_check.timeout_seconds) + RUN_GRACE
-            if QualityRun.objects.filter(pk=run.pk, status="queued").update(
-                status="running", started_at=now, deadline=deadline
-            ):
-                port_runs.append(run)
-        if not port_runs:
+        by_source[queued[0].quality_check.port.data_source_id].append(queued)
+    outcome: dict[int, str] = {}
+    for tables in by_source.values():
+        source = tables[0][0].quality_check.port.data_source
+        if source is None:
+            for queued in tables:
+                outcome.update(_run_port(queued, _failing_with("The port has no data source.")))
             continue
-        port = port_runs[0].quality_check.port
-        specs = [
-            engine.CheckSpec(
-                id=r.pk,
-                kind=r.quality_check.kind,
-                columns=list(r.quality_check.columns),
-                params=dict(r.quality_check.params),
-                timeout_seconds=r.quality_check.timeout_seconds,
-            )
-            for r in port_runs
-        ]
-        if port.data_source is None:
-            results = {
-                s.id: engine.Result("error", message="The port has no data source.") for s in specs
-            }
-        else:
-            declared = list(
-                port.fields.values(
-                    "name", "physical_type", "logical_type", "required", "unique", "primary_key"
-                )
-            )
-            results = engine.run_table(
-                port.data_source,
-                port.location,
-                specs,
-                declared_fields=declared,
-                allow_samples=samples_allowed(port),
-            )
-        finished = []
-        for run in port_runs:
-            outcome[run.pk] = record_result(run=run, result=results[run.pk], batch=True)
-            if outcome[run.pk] != "swept":
-                finished.append((run.quality_check, run))
-        # Once per table run, not once per check: incidents in one pass, trust refreshed once.
-        incidents.record_check_results(finished, now=timezone.now())
-        if finished:
-            product_quality_refresh(product=port.product)
+        wanted = [q[0].quality_check.port.location for q in tables if _has_schema_check(q)]
+        timeout = max(r.quality_check.timeout_seconds for q in tables for r in q)
+        done = 0
+        try:
+            with engine.open_session(source, wanted, timeout) as session:
+                for queued in tables:
+                    outcome.update(_run_port(queued, session.run_table))
+                    done += 1
+        except Exception as e:  # noqa: BLE001 - unreachable, refused: every table says why
+            if not isinstance(e, engine.EngineError):
+                log.exception("Could not open data source %s", source.pk)
+            message = str(e) if isinstance(e, engine.EngineError) else "Unexpected error."
+            for queued in tables[done:]:
+                outcome.update(_run_port(queued, _failing_with(message)))
+    return outcome
+
+
+def _has_schema_check(runs: list[QualityRun]) -> bool:
+    return any(r.quality_check.kind == "schema" for r in runs)
+
+
+def _failing_with(message: str):
+    """A stand-in for the engine when a table cannot be scanned at all."""
+
+    def run(location, specs, **kwargs):
+        return {s.id: engine.Result("error", message=message) for s in specs}
+
+    return run
+
+
+def _run_port(queued: list[QualityRun], scan) -> dict[int, str]:
+    """Claim a table's queued runs, scan it (`scan`: a SourceSession's run_table), record."""
+    now = timezone.now()
+    port_runs = _claim(queued, now)
+    if not port_runs:
+        return {}
+    port = port_runs[0].quality_check.port
+    specs = [
+        engine.CheckSpec(
+            id=r.pk,
+            kind=r.quality_check.kind,
+            columns=list(r.quality_check.columns),
+            params=dict(r.quality_check.params),
+            timeout_seconds=r.quality_check.timeout_seconds,
+        )
+        for r in port_runs
+    ]
+    declared = list(
+        port.fields.values(
+            "name", "physical_type", "logical_type", "required", "unique", "primary_key"
+        )
+    )
+    results = scan(
+        port.location, specs, declared_fields=declared, allow_samples=samples_allowed(port)
+    )
+    return _record_table(port, port_runs, results)
+
+
+def _claim(queued: list[QualityRun], now: datetime) -> list[QualityRun]:
+    """Claim a table's queued runs in one UPDATE, just before its scan: a table later in the
+    task keeps its queued deadline while the ones before it run, and gets its running
+    deadline (its check's timeout and a grace) from now."""
+    deadlines = {
+        r.pk: now + timedelta(seconds=r.quality_check.timeout_seconds) + RUN_GRACE for r in queued
+    }
+    QualityRun.objects.filter(pk__in=list(deadlines), status="queued").update(
+        status="running",
+        started_at=now,
+        deadline=Case(
+            *[When(pk=pk, then=Value(at)) for pk, at in deadlines.items()],
+            output_field=DateTimeField(),
+        ),
+    )
+    # Ours: running since this very instant (another worker's claim has its own).
+    claimed = set(
+        QualityRun.objects.filter(
+            pk__in=list(deadlines), status="running", started_at=now
+        ).values_list("pk", flat=True)
+    )
+    return [r for r in queued if r.pk in claimed]
+
+
+def _record_table(
+    port: OutputPort, port_runs: list[QualityRun], results: dict[int, engine.Result]
+) -> dict[int, str]:
+    """Store a table's results, all or nothing: its runs and checks in one UPDATE each, one
+    alert per check whose state changed, incidents in one pass, the trust refreshed once. A
+    run the sweeper ended meanwhile stays ended ("swept")."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked first, so the sweeper (which skips locked runs) cannot end them half-way.
+        live = set(
+            QualityRun.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in port_runs], status="running")
+            .values_list("pk", flat=True)
+        )
+        outcome = {r.pk: "swept" for r in port_runs if r.pk not in live}
+        finished = [r for r in port_runs if r.pk in live]
+        if not finished:
+            return outcome
+        changes = []
+        for run in finished:
+            result = results[run.pk]
+            run.status, run.observed, run.message = result.status, result.observed, result.message
+            run.threshold, run.sample = result.threshold[:200], result.sample
+            run.duration_ms, run.finished_at = result.duration_ms, now
+            check = run.quality_check
+            previous = check.last_status
+            check.last_status, check.last_run_at = run.status, now
+            if previous != run.status and not (previous == "" and run.status == "passed"):
+                changes.append((check, run, previous or "new"))
+        QualityRun.objects.bulk_update(
+            finished,
+            ["status", "observed", "threshold", "message", "sample", "duration_ms", "finished_at"],
+        )
+        QualityCheck.objects.bulk_update(
+            [r.quality_check for r in finished], ["last_status", "last_run_at"]
+        )
+        alert_state_changes(changes)
+        incidents.record_check_results([(r.quality_check, r) for r in finished], now=now)
+        product_quality_refresh(product=port.product)
+    outcome.update({r.pk: r.status for r in finished})
     return outcome
 
 
@@ -661,9 +745,9 @@ def samples_allowed(port: OutputPort) -> bool:
     return port.product.classification in ("public", "internal")
 
 
-def record_result(*, run: QualityRun, result: engine.Result, batch: bool = False) -> str:
-    """Store a run's result and update its check (state, alert). With batch, the caller
-    records the incidents and refreshes the product's trust once for all its runs."""
+def record_result(*, run: QualityRun, result: engine.Result) -> str:
+    """Store one run's result and update its check (state, alert, incidents, trust); a
+    table's runs go together through `_record_table`."""
     now = timezone.now()
     check = run.quality_check
     n = QualityRun.objects.filter(pk=run.pk, status="running").update(
@@ -681,20 +765,18 @@ def record_result(*, run: QualityRun, result: engine.Result, batch: bool = False
     run.observed = result.observed
     run.message = result.message
     run.finished_at = now
-    _after_result(check, run, now, batch=batch)
+    _after_result(check, run, now)
     return result.status
 
 
-def _after_result(check: QualityCheck, run: QualityRun, now: datetime, *, batch=False) -> None:
+def _after_result(check: QualityCheck, run: QualityRun, now: datetime) -> None:
     previous = check.last_status
     QualityCheck.objects.filter(pk=check.pk).update(last_status=run.status, last_run_at=now)
     check.last_status, check.last_run_at = run.status, now
-    if not batch:
-        incidents.record_check_results([(check, run)], now=now)
+    incidents.record_check_results([(check, run)], now=now)
     if previous != run.status and not (previous == "" and run.status == "passed"):
         alert_state_change(check=check, run=run, previous=previous or "new")
-    if not batch:
-        product_quality_refresh(product=check.port.product)
+    product_quality_refresh(product=check.port.product)
 
 
 # -- alerts and webhooks -----------------------------------------------------------------------

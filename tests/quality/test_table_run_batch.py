@@ -49,3 +49,84 @@ def test_more_checks_on_a_table_cost_no_more_trust_queries(checked_port):
     trust = [q for q in many.captured_queries if "governance_productquality" in q["sql"]]
     trust_few = [q for q in few.captured_queries if "governance_productquality" in q["sql"]]
     assert len(trust) <= len(trust_few)  # (the first refresh also creates the row)
+
+
+def _run_counting_queries(port, n_passing: int, n_failing: int) -> int:
+    runs = _queue(port, n_passing, n_failing)
+    with CaptureQueriesContext(connection) as run:
+        services.execute_runs(run_ids=runs)
+    return len(run.captured_queries)
+
+
+def test_a_table_run_costs_the_same_portal_queries_for_2_or_10_checks(checked_port):
+    """Claims, results, checks, alerts (one per check whose state changed), incidents and
+    trust: set-based, so ten checks cost no more portal queries than two."""
+    _run_counting_queries(checked_port.port, 1, 1)  # the trust row and incidents exist after
+    QualityCheck.objects.all().delete()
+    two = _run_counting_queries(checked_port.port, 1, 1)
+    QualityCheck.objects.all().delete()
+    ten = _run_counting_queries(checked_port.port, 5, 5)
+    assert ten == two, (two, ten)
+    assert QualityRun.objects.filter(status="failed").count() == 5
+    assert QualityCheck.objects.filter(last_status="failed").count() == 5
+
+
+def test_tables_of_one_source_share_a_connection_and_one_catalogue_read(checked_port, monkeypatch):
+    """Two tables of one data source in one task: one connection (one role check) and the
+    catalogue of both read once, for their schema checks."""
+    from governance.quality import engine
+    from products.models import OutputPort
+
+    other = OutputPort.objects.create(
+        product=checked_port.mesh.products[("users", "published")],
+        slug="known-too",
+        name="Known too",
+        data_source=checked_port.source,
+        location=checked_port.port.location,
+    )
+    calls = {"connect": 0, "columns_many": 0, "columns": 0}
+    real_connect = engine.connect
+
+    def connect(*a, **kw):
+        calls["connect"] += 1
+        return real_connect(*a, **kw)
+
+    monkeypatch.setattr(engine, "connect", connect)
+    for name in ("columns_many", "columns"):
+        for cls in (engine.PostgresConnection, engine.SqliteConnection):
+            real = getattr(cls, name)
+
+            def spy(self, *a, _real=real, _name=name, **kw):
+                calls[_name] += 1
+                return _real(self, *a, **kw)
+
+            monkeypatch.setattr(cls, name, spy)
+    runs = []
+    for port in (checked_port.port, other):
+        check = QualityCheck.objects.create(port=port, name="schema", kind="schema")
+        deadline = timezone.now() + timedelta(minutes=5)
+        runs.append(QualityRun.objects.create(quality_check=check, deadline=deadline).pk)
+    outcome = services.execute_runs(run_ids=runs)
+    assert set(outcome) == set(runs)
+    assert all(status in ("passed", "failed") for status in outcome.values()), outcome
+    assert calls == {"connect": 1, "columns_many": 1, "columns": 0}, calls
+
+
+def test_a_run_the_sweeper_ended_stays_ended(checked_port, monkeypatch):
+    """The sweeper gives up on a run while the table is being scanned: the run keeps the
+    sweeper's error, and the table's other runs are recorded."""
+    from governance.quality import engine
+
+    runs = _queue(checked_port.port, 2, 0)
+    real = engine.SourceSession.run_table
+
+    def scan_then_sweep(self, *a, **kw):
+        results = real(self, *a, **kw)
+        QualityRun.objects.filter(pk=runs[0]).update(status="error", message="swept")
+        return results
+
+    monkeypatch.setattr(engine.SourceSession, "run_table", scan_then_sweep)
+    outcome = services.execute_runs(run_ids=runs)
+    assert outcome == {runs[0]: "swept", runs[1]: "passed"}
+    assert QualityRun.objects.get(pk=runs[0]).message == "swept"
+    assert QualityRun.objects.get(pk=runs[1]).status == "passed"
