@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 
 from governance.models import QualityCheck
 from governance.quality import services
@@ -471,6 +472,8 @@ def export_rules(port, sections) -> dict:
     came while its check says the same, written anew from the check when it was edited since,
     left out when its check was deleted; rules the portal does not run as they came; then
     the port's other checks (defined on the Quality tab)."""
+    # Read once here: plan_rules and checks_to_odcs read the same checks again.
+    prefetch_related_objects([port], "quality_checks")
     checks = {c.name: c for c in port.quality_checks.all()}
     claimed: set[str] = set()
     out: dict[str | None, list] = {}
@@ -585,6 +588,7 @@ def export_slas(product, entries) -> list:
     """The document's slaProperties with its freshness entries following their checks (as
     they came while the check says the same), then the freshness checks no entry names."""
     ports = list(product.ports.all())
+    prefetch_related_objects(ports, "quality_checks")  # one query for every port's checks
     checks = {p.pk: _freshness_checks(p) for p in ports}
     claimed = set()
     out: list = []
