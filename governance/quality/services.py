@@ -3,6 +3,7 @@ the trust score. Pages, API, admin and Celery tasks call these."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -617,18 +618,19 @@ def execute_runs(*, run_ids: list[int]) -> dict[int, str]:
             continue
         wanted = [q[0].quality_check.port.location for q in tables if _has_schema_check(q)]
         timeout = max(r.quality_check.timeout_seconds for q in tables for r in q)
-        done = 0
-        try:
-            with engine.open_session(source, wanted, timeout) as session:
-                for queued in tables:
-                    outcome.update(_run_port(queued, session.run_table))
-                    done += 1
-        except Exception as e:  # noqa: BLE001 - unreachable, refused: every table says why
-            if not isinstance(e, engine.EngineError):
+        with contextlib.ExitStack() as stack:
+            # Only opening the source is guarded here (each table's scan never raises): a
+            # portal-database error while recording propagates, and the task retries it.
+            try:
+                session = stack.enter_context(engine.open_session(source, wanted, timeout))
+                scan = session.run_table
+            except engine.EngineError as e:  # unreachable, refused: every table says why
+                scan = _failing_with(str(e))
+            except Exception as e:  # noqa: BLE001 - a broken source must never crash the worker
                 log.exception("Could not open data source %s", source.pk)
-            message = str(e) if isinstance(e, engine.EngineError) else "Unexpected error."
-            for queued in tables[done:]:
-                outcome.update(_run_port(queued, _failing_with(message)))
+                scan = _failing_with(f"Unexpected error: {type(e).__name__}")
+            for queued in tables:
+                outcome.update(_run_port(queued, scan))
     return outcome
 
 

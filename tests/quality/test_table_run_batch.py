@@ -130,3 +130,30 @@ def test_a_run_the_sweeper_ended_stays_ended(checked_port, monkeypatch):
     assert outcome == {runs[0]: "swept", runs[1]: "passed"}
     assert QualityRun.objects.get(pk=runs[0]).message == "swept"
     assert QualityRun.objects.get(pk=runs[1]).status == "passed"
+
+
+def test_a_portal_database_error_while_recording_is_raised_for_the_task_to_retry(
+    checked_port, monkeypatch
+):
+    """Only the data source's failures become error results: an error of the portal's own
+    database propagates (the Celery task retries OperationalError with backoff)."""
+    import pytest
+    from django.db import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "_record_table", broken)
+    with pytest.raises(OperationalError):
+        services.execute_runs(run_ids=_queue(checked_port.port, 1, 0))
+
+
+def test_an_unreachable_source_fails_every_table_with_its_reason(checked_port):
+    """The source cannot be opened: each of its tables' runs ends as an error saying why."""
+    checked_port.source.host, checked_port.source.port = "127.0.0.1", 1  # nothing listens
+    checked_port.source.kind = "postgresql"
+    checked_port.source.save()
+    runs = _queue(checked_port.port, 2, 0)
+    assert set(services.execute_runs(run_ids=runs).values()) == {"error"}
+    messages = set(QualityRun.objects.filter(pk__in=runs).values_list("message", flat=True))
+    assert len(messages) == 1 and messages.pop()
