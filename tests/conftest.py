@@ -103,6 +103,35 @@ def _test_settings(settings, tmp_path):
     settings.MESH_DEMO_LAKE_DIR = str(tmp_path / "lake")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_request_at_a_time_on_sqlite():
+    """On SQLite the live server's request threads share the test's one in-memory connection
+    (Django's connections_override), and a page whose scripts fetch two things at once (the
+    Lineage tab: its graph and its impact table) used the connection from two threads at once:
+    InterfaceError and IndexError inside the driver, a blank graph, a flaky browser test. One
+    request at a time there, as a single-process server would. PostgreSQL gives each thread its
+    own connection and keeps concurrent requests."""
+    import threading
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    lock = threading.Lock()
+    real = WSGIHandler.__call__
+
+    def serial(self, environ, start_response):
+        with lock:
+            return real(self, environ, start_response)
+
+    WSGIHandler.__call__ = serial  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WSGIHandler.__call__ = real  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_local_cache():
     """Each test starts with an empty in-process cache: ids repeat from test to test, so a
