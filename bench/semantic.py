@@ -301,8 +301,10 @@ def markdown(report: dict) -> str:
                 )
             ),
             "",
-            "The rest of the added time is the database's: the fusion query (the visible "
-            "products among the nearest, with the keyword ranks) and the larger final query.",
+            "The rest of the added time is the database's: one small query (which of the "
+            "nearest products the user may see, by primary key, with the vectors' stamp) and "
+            "the fusion's share of the page's own query (a window numbering the keyword hits; "
+            "`products/discovery/search.py`).",
             "",
             f"Database queries of one search (`search_products`, first page): keywords alone "
             f"{c['queries_per_search']['keyword']}, hybrid {c['queries_per_search']['hybrid']}.",

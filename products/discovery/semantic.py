@@ -7,8 +7,10 @@
 - `schedule(product_id)`: after a product's text changed, one debounced `embed_products` task
   (the first change of a burst queues it, after commit, with a countdown).
 - `nearest(q)`: product ids closest to a query, with their cosine similarity. The vectors of
-  the whole mesh are kept in memory per process (10,000 products: 15 MB) and reloaded when the
-  table changed, which the search's fusion query tells (`stamp_columns()`, `refresh()`).
+  the whole mesh are kept in memory per process (10,000 products: 15 MB) and reloaded when a
+  vector was written since, which the search's look at the near products tells
+  (`stamp_column()`, `refresh()`). products.discovery.search fuses them with the keyword
+  ranking in the page's own query.
 
 On when `MESH_SEMANTIC_SEARCH` is true and the `semantic` extra (numpy, tokenizers, threadpoolctl
 and the model's weights) is installed; otherwise search is keyword-only and nothing is queued.
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, QuerySet, Subquery, Value
+from django.db.models import QuerySet, Subquery
 
 from products import extensions
 from products.discovery import embedding
@@ -44,6 +46,7 @@ SCHEDULED_KEY = "products:embed-scheduled:{}"
 NEAREST = 20
 MIN_SIMILARITY = 0.25
 RELATIVE = 0.75
+RRF_K = 60  # reciprocal rank fusion: a result at rank r of a ranking scores 1 / (RRF_K + r)
 TEXT_CHARS = 2000  # the model reads MAX_TOKENS tokens anyway
 
 
@@ -141,13 +144,17 @@ class _Vectors:
     """The stored vectors of the mesh in memory: one float32 matrix of unit rows (10,000
     products: 15 MB), so a query is one matrix-vector product (about 1 ms).
 
-    Its stamp is (how many vectors, when the last was written). A search does not ask for it on
-    its own: `stamp_columns()` rides on the search's fusion query, and `search_products` calls
-    `refresh(stamp)` with what came back, reloading (and ranking again) only when it changed."""
+    Its stamp is when the last vector was written (`updated_at`, auto_now: a new or recomputed
+    vector always moves it; read from the end of its index). A search does not ask for it on
+    its own: `stamp_column()` rides on the search's query of which near products are visible,
+    and `refresh(stamp)` reloads (the search then ranks again) only when it moved. A deleted
+    vector does not move it and may stay in memory until the next reload: harmless, since the
+    search keeps only the products of its queryset (a deleted product is in none) and ids are
+    never reused."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.stamp: tuple[Any, ...] | None = None
+        self.stamp: Any = None
         self.ids: np.ndarray | None = None
         self.matrix: np.ndarray | None = None
 
@@ -158,16 +165,15 @@ class _Vectors:
         assert self.ids is not None and self.matrix is not None  # noqa: S101  # nosec B101
         return self.ids, self.matrix
 
-    def refresh(self, stamp: tuple[Any, ...] | None) -> bool:
+    def refresh(self, stamp: Any) -> bool:
         """Reload when `stamp` (the table's, just read) is not the loaded one, or with None when
-        nothing is loaded yet; True if it was reloaded. One query: the stamp of what it read is
-        computed from the rows themselves."""
+        nothing is loaded yet; True if it was reloaded."""
         import numpy as np
 
         from products.models import ProductEmbedding
 
         with self.lock:
-            if self.matrix is not None and stamp in (None, self.stamp):
+            if self.matrix is not None and (stamp is None or stamp == self.stamp):
                 return False
             rows = list(
                 ProductEmbedding.objects.values_list("product_id", "vector", "model", "updated_at")
@@ -177,33 +183,35 @@ class _Vectors:
             self.matrix = np.frombuffer(
                 b"".join(bytes(v) for _, v in pairs), dtype=np.float32
             ).reshape(len(pairs), embedding.DIMENSIONS)
-            self.stamp = (len(rows), max((r[3] for r in rows), default=None))
+            # The stamp of what was read, from the rows themselves: a write between the
+            # stamp's read and this one is not mistaken for news at the next search.
+            self.stamp = max((r[3] for r in rows), default=None)
             return True
 
 
 _vectors = _Vectors()
 
 
-def stamp_columns() -> dict[str, Subquery]:
-    """Annotations that read the vectors' stamp inside another query: how many rows (an
-    index-only count of the primary key) and the latest `updated_at` (its index's last entry)."""
+def _latest() -> QuerySet:
     from products.models import ProductEmbedding
 
-    rows = ProductEmbedding.objects.order_by()
-    return {
-        "vectors_n": Subquery(
-            rows.annotate(one=Value(1)).values("one").annotate(n=Count("pk")).values("n")[:1]
-        ),
-        "vectors_last": Subquery(rows.order_by("-updated_at").values("updated_at")[:1]),
-    }
+    return ProductEmbedding.objects.order_by("-updated_at").values("updated_at")[:1]
 
 
-def current_stamp() -> tuple[Any, ...]:
-    """The stamp in a query of its own (a fresh process, or a search that found nothing)."""
-    from products.models import ProductEmbedding
+def stamp_column() -> Subquery:
+    """The vectors' stamp as a column of another query (one index entry)."""
+    return Subquery(_latest())
 
-    row = ProductEmbedding.objects.aggregate(n=Count("pk"), last=Max("updated_at"))
-    return (row["n"], row["last"])
+
+def current_stamp() -> Any:
+    """The stamp in a query of its own (when no near product is visible)."""
+    row = _latest().first()
+    return row["updated_at"] if row else None
+
+
+def refresh(stamp: Any) -> bool:
+    """The table's stamp as a search read it: reload the vectors if they changed (True)."""
+    return _vectors.refresh(stamp)
 
 
 def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
@@ -222,11 +230,6 @@ def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
     top = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
     ranked = sorted(((int(ids[i]), float(scores[i])) for i in top), key=lambda p: -p[1])
     return [(pk, s) for pk, s in ranked if s >= MIN_SIMILARITY]
-
-
-def refresh(stamp: tuple[Any, ...]) -> bool:
-    """The table's stamp as a search read it: reload the vectors if they changed (True)."""
-    return _vectors.refresh(stamp)
 
 
 def closest(near: list[tuple[int, float]]) -> list[int]:
@@ -276,12 +279,3 @@ def forget_queries(queries: Iterable[str]) -> None:
     if asked for the first time (the bench's cold queries)."""
     _query_vector.cache_clear()
     cache.delete_many([QUERY_KEY.format(_hash(normalise(q))) for q in queries])
-
-
-def fuse(*rankings: Iterable[int], k: int = 60) -> dict[int, float]:
-    """Reciprocal rank fusion: each id scores the sum of 1/(k + rank) over the rankings."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, pk in enumerate(ranking, start=1):
-            scores[pk] = scores.get(pk, 0.0) + 1.0 / (k + rank)
-    return scores

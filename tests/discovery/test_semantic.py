@@ -357,3 +357,30 @@ def test_the_int8_query_model_is_built_once_and_kept_for_the_next_process(tmp_pa
     rebuilt = embedding.QueryEncoder(model, tmp_path)
     assert (rebuilt.encode(QUERY) == first.encode(QUERY)).all()
     assert saved.stat().st_size > 1_000_000
+
+
+def test_meaning_is_ranked_among_what_the_user_may_see(mesh, monkeypatch):
+    # The closest product is another team's draft. For a consumer, the published one is then
+    # the closest it may see: first in meaning (1 / (60 + 1)), and the draft's similarity
+    # neither ranks it second nor sets the floor (0.6 < 0.75 x 0.9 would have cut it).
+    from meshportal.permissions import visible
+
+    published, draft = add_churn_products(mesh)
+    monkeypatch.setattr(semantic, "nearest", lambda q: [(draft.pk, 0.9), (published.pk, 0.6)])
+
+    consumer_sees = list(search.search_products(visible(mesh.consumer, DataProduct.objects), QUERY))
+    assert consumer_sees == [published]
+    assert consumer_sees[0].search_rank == pytest.approx(1 / 61)
+
+    team_sees = list(search.search_products(visible(mesh.member, DataProduct.objects), QUERY))
+    assert team_sees == [draft]  # its team: the draft first, the other below the floor
+
+
+def test_a_product_found_by_words_and_meaning_adds_both_ranks(mesh, monkeypatch):
+    published, _ = add_churn_products(mesh)
+    monkeypatch.setattr(semantic, "nearest", lambda q: [(published.pk, 0.8)])
+
+    found = list(search.search_products(DataProduct.objects.all(), "churn"))
+
+    assert found[0] == published
+    assert found[0].search_rank == pytest.approx(2 / 61)  # first by keyword and by meaning
