@@ -160,33 +160,37 @@ class _Vectors:
 
     def loaded(self) -> tuple[np.ndarray, np.ndarray]:
         """The matrix, read from the database on first use in this process."""
-        if self.matrix is None:
-            self.refresh(None)
+        with self.lock:
+            if self.matrix is None:
+                self._load()
         assert self.ids is not None and self.matrix is not None  # noqa: S101  # nosec B101
         return self.ids, self.matrix
 
     def refresh(self, stamp: Any) -> bool:
-        """Reload when `stamp` (the table's, just read) is not the loaded one, or with None when
-        nothing is loaded yet; True if it was reloaded."""
+        """Reload when `stamp` (the table's, just read; None: the table is empty) is not the
+        loaded one; True if it was reloaded."""
+        with self.lock:
+            if self.matrix is not None and stamp == self.stamp:
+                return False
+            self._load()
+            return True
+
+    def _load(self) -> None:
         import numpy as np
 
         from products.models import ProductEmbedding
 
-        with self.lock:
-            if self.matrix is not None and (stamp is None or stamp == self.stamp):
-                return False
-            rows = list(
-                ProductEmbedding.objects.values_list("product_id", "vector", "model", "updated_at")
-            )
-            pairs = [(pk, vector) for pk, vector, model, _ in rows if model == MODEL]
-            self.ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
-            self.matrix = np.frombuffer(
-                b"".join(bytes(v) for _, v in pairs), dtype=np.float32
-            ).reshape(len(pairs), embedding.DIMENSIONS)
-            # The stamp of what was read, from the rows themselves: a write between the
-            # stamp's read and this one is not mistaken for news at the next search.
-            self.stamp = max((r[3] for r in rows), default=None)
-            return True
+        rows = list(
+            ProductEmbedding.objects.values_list("product_id", "vector", "model", "updated_at")
+        )
+        pairs = [(pk, vector) for pk, vector, model, _ in rows if model == MODEL]
+        self.ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
+        self.matrix = np.frombuffer(b"".join(bytes(v) for _, v in pairs), dtype=np.float32).reshape(
+            len(pairs), embedding.DIMENSIONS
+        )
+        # The stamp of what was read, from the rows themselves: a write between the
+        # stamp's read and this one is not mistaken for news at the next search.
+        self.stamp = max((r[3] for r in rows), default=None)
 
 
 _vectors = _Vectors()

@@ -384,3 +384,14 @@ def test_a_product_found_by_words_and_meaning_adds_both_ranks(mesh, monkeypatch)
 
     assert found[0] == published
     assert found[0].search_rank == pytest.approx(2 / 61)  # first by keyword and by meaning
+
+
+def test_when_every_vector_is_gone_the_next_search_no_longer_uses_them(mesh):
+    # An empty table is a stamp too (None): the copy in memory is dropped, not kept.
+    add_churn_products(mesh)
+    everyone = DataProduct.objects.all()
+    assert search.search_products(everyone, QUERY).exists()  # found by meaning: loaded
+
+    ProductEmbedding.objects.all().delete()
+
+    assert list(search.search_products(everyone, QUERY)) == []
