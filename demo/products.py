@@ -198,6 +198,34 @@ PRODUCTS: list[dict[str, Any]] = [
     ),
     dict(
         domain="orders",
+        slug="lapsed-customers",
+        name="Lapsed Customers",
+        status="published",
+        classification="internal",
+        tags=["orders", "retention"],
+        slo=24,
+        summary="Buyers who stopped ordering: when they last bought, how long they had stayed "
+        "with us and the reason they gave when they closed their account.",
+        description="Derived nightly from **Orders**: a buyer lapses after 90 days without an "
+        "order. The retention team's starting point for win-back campaigns.",
+        ports=[
+            dict(
+                slug="lapsed-customers",
+                name="Lapsed customers table",
+                kind="table",
+                table="orders_lapsed_customers",
+                rows=250,
+                fields=[
+                    F("buyer_id", "integer", pk=True),
+                    F("last_order_at", "timestamp", req=True),
+                    F("tenure_days", "integer"),
+                    F("closure_reason", desc="As given when the account was closed."),
+                ],
+            )
+        ],
+    ),
+    dict(
+        domain="orders",
         slug="daily-revenue",
         name="Daily Revenue",
         status="published",

@@ -39,6 +39,10 @@ CHECKS: dict[tuple[str, str, str], list[tuple[str, str, list[str], dict[str, Any
     ("orders", "returns", "returns"): [
         ("Reason mostly given", "missing", ["reason"], {"max": 30, "unit": "percent"}),
     ],
+    ("orders", "lapsed-customers", "lapsed-customers"): [
+        ("Has lapsed customers", "row_count", [], {"min": 1}),
+        ("One row per buyer", "duplicates", ["buyer_id"], {"max": 0}),
+    ],
     ("users", "customer-profiles", "profiles"): [
         ("E-mails are unique", "duplicates", ["email"], {"max": 0}),
         ("Country mostly known", "missing", ["country"], {"max": 15, "unit": "percent"}),

@@ -12,6 +12,7 @@ from tests.mcp.test_server import _user
 
 ORDERS = "urn:mesh:orders:orders"
 REVENUE = "urn:mesh:orders:daily-revenue"
+LAPSED = "urn:mesh:orders:lapsed-customers"
 
 
 def _run_checks():
@@ -70,8 +71,23 @@ def test_carl_finds_reads_and_asks_and_olivia_decides_in_her_inbox(demo, agent, 
     assert term["name"] == "Customer" and "client" in term["synonyms"]
     assert any(f["product"] == ORDERS and f["field"] == "customer_id" for f in term["fields"])
 
+    # A question, not the product's words: found by meaning (and, on PostgreSQL, by the
+    # typo-tolerant match of "customers" in its name).
+    meaning = carl.call("search_products", query="why customers leave").data
+    assert meaning["results"][0]["urn"] == LAPSED
+    lapsed, lapsed_contract = carl.calls(
+        ("get_product", {"urn": LAPSED}), ("get_contract", {"urn": LAPSED})
+    )
+    assert lapsed.data["owners"] == ["olivia"]
+    assert {c["name"] for c in lapsed.data["quality_checks"]["checks"]} == {
+        "Has lapsed customers",
+        "One row per buyer",
+    }
+    lapsed_doc = yaml.safe_load(lapsed_contract.data["contract"])
+    assert lapsed_doc["id"] == LAPSED and "servers" not in lapsed_doc
+
     asked = carl.call(
-        "request_access", urn=REVENUE, purpose="Why customers leave: revenue by cohort"
+        "request_access", urn=LAPSED, purpose="Why customers leave: win-back by cohort"
     )
     assert asked.data["status"] == "pending"
     assert AuditEntry.objects.filter(
@@ -83,12 +99,12 @@ def test_carl_finds_reads_and_asks_and_olivia_decides_in_her_inbox(demo, agent, 
 
     assert client.login(username="olivia", password="mesh-demo")
     inbox = client.get("/access/inbox/").content.decode()
-    assert "Why customers leave: revenue by cohort" in inbox
+    assert "Why customers leave: win-back by cohort" in inbox
     client.post(f"/access/{asked.data['id']}/decide/", {"decision": "approve", "comment": "Yes"})
 
     assert AccessRequest.objects.get(pk=asked.data["id"]).status == "approved"
     mine = carl.call("my_access", status="approved").data
-    assert [r["product"] for r in mine["results"]] == [REVENUE]
-    granted = carl.call("get_product", urn=REVENUE).data
+    assert [r["product"] for r in mine["results"]] == [LAPSED]
+    granted = carl.call("get_product", urn=LAPSED).data
     assert granted["your_access"]["connection_details"] is True
     assert "location" in granted["ports"][0]

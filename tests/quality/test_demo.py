@@ -30,10 +30,10 @@ def _warehouse_execute(sql):
 
 
 def test_demo_checks_are_due_at_once_and_find_the_flaws(demo_committed, client):
-    assert QualityCheck.objects.count() == 23
+    assert QualityCheck.objects.count() == 25
     call_command("seed_demo", verbosity=0)
-    assert QualityCheck.objects.count() == 23  # idempotent
-    assert services.dispatch_due() == 23  # due immediately after `make run`
+    assert QualityCheck.objects.count() == 25  # idempotent
+    assert services.dispatch_due() == 25  # due immediately after `make run`
     services.execute_runs(run_ids=list(QualityRun.objects.values_list("pk", flat=True)))
     status = dict(QualityCheck.objects.exclude(kind="schema").values_list("name", "last_status"))
     assert status["Every order has a customer"] == "failed"
