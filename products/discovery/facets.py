@@ -238,7 +238,7 @@ def _over_matches(
     for name in active:
         passing = fs.filters[name].filter(DataProduct.objects.all(), cleaned[name])
         flags[f"ok_{name}"] = Case(
-            When(pk__in=passing.order_by().values("pk"), then=Value(True)),
+            When(_passes(passing), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
         )
@@ -282,6 +282,18 @@ def _over_matches(
         )
         names = ["facet_key", "value", "label", "n"]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _passes(passing: QuerySet):
+    """The condition a product passes a filter by, tested on its own row: the filter's own
+    conditions (subqueries included, e.g. port kinds) where it reads no other table through a
+    join (status, classification, port kind); else membership in the filtered ids (domain, team
+    and tag filters join). The first spares the facet pass a scan of every product per active
+    filter ("facets only" at 10,000 products: two of 6 ms)."""
+    query = passing.query
+    if len(query.alias_map) == 1 and query.where:
+        return query.where
+    return Q(pk__in=passing.order_by().values("pk"))
 
 
 def _shape(rows: list[dict], cleaned: dict) -> list[dict]:

@@ -76,6 +76,16 @@ CASES = [
             "port_kind": {"table": 1, "api": 1},
         },
     ),
+    (
+        # Filters on the product's own row (status) and through a subquery (port kind).
+        {"port_kind": ["api"], "status": ["published"]},
+        {
+            "domain": {"orders": 1, "users": 1},
+            "status": {"published": 2},  # port kind only
+            "port_kind": {"table": 3, "api": 2},  # status only
+            "classification": {"internal": 2},
+        },
+    ),
     ({"q": "invoices"}, {"domain": {"orders": 1}, "tag": {"eu": 1, "sales": 1}}),
     ({"q": "invoices", "domain": ["users"]}, {"domain": {"orders": 1}, "status": {}}),
     ({"q": "zzqqxx"}, {"domain": {}, "tag": {}}),
