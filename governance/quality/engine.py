@@ -83,7 +83,6 @@ METRIC_KINDS = {
     "freshness",
 }
 SAMPLE_KINDS = {"accepted_values", "range", "pattern"}
-SAMPLE_SIZE = 5
 
 
 class EngineError(Exception):
