@@ -490,8 +490,9 @@ class ProductEmbedding(models.Model):
 
     Written by products.discovery.semantic (the embed_products task, `reindex`, the seeders);
     `text_hash` is the hash of the text it was computed from, so an unchanged product is not
-    computed again. A plain binary column: the vector maths runs in Python (NumPy) on every
-    database, SQLite included."""
+    computed again. A plain binary column on every database, SQLite included, where the vector
+    maths runs in Python (NumPy); where PostgreSQL has pgvector, also a `vector` column with an
+    HNSW index that the database searches (products.discovery.pgvector, outside this model)."""
 
     product = models.OneToOneField(
         DataProduct, on_delete=models.CASCADE, primary_key=True, related_name="embedding"

@@ -203,25 +203,33 @@ def _meaning(queryset: QuerySet, match: "_Match", phrase: str) -> tuple[list[int
     semantic.RELATIVE of the best of them, and which of them the words do not find. One small
     query (which of the nearest ids the queryset holds, by primary key, and whether each
     matches the words) that also brings the vectors' stamp; when they changed since this
-    process loaded them, again. With nothing near, the stamp in a query of its own."""
+    process loaded them, again. With nothing near, the stamp in a query of its own. With
+    pgvector the nearest ids come from the database, current, so no stamp."""
     near = semantic.nearest(phrase)
-    rows = _visible_rows(queryset, match, near)
-    if semantic.refresh(rows[0][1] if rows else semantic.current_stamp()):
-        near = semantic.nearest(phrase)
+    if not semantic.in_memory():  # pgvector: the database's answer is current
+        rows = _visible_rows(queryset, match, near, stamp=False)
+    else:
         rows = _visible_rows(queryset, match, near)
-    seen = {pk for pk, _, _ in rows}
+        if semantic.refresh(rows[0][1] if rows else semantic.current_stamp()):
+            near = semantic.nearest(phrase)
+            rows = _visible_rows(queryset, match, near)
+    seen = {row[0] for row in rows}
     meaning = semantic.closest([(pk, score) for pk, score in near if pk in seen])
-    return meaning, {pk for pk, _, hit in rows if not hit and pk in meaning}
+    return meaning, {row[0] for row in rows if not row[-1] and row[0] in meaning}
 
 
-def _visible_rows(queryset: QuerySet, match: "_Match", near: list[tuple[int, float]]) -> list:
+def _visible_rows(
+    queryset: QuerySet, match: "_Match", near: list[tuple[int, float]], *, stamp: bool = True
+) -> list:
+    """(pk, [the vectors' stamp,] matched by the words) of the `near` ids the queryset holds."""
     if not near:
         return []
+    columns = ["pk", semantic.stamp_column()] if stamp else ["pk"]
     return list(
         queryset.filter(pk__in=[pk for pk, _ in near])
         .order_by()
         .annotate(fusion_hit=ExpressionWrapper(match.where, output_field=BooleanField()))
-        .values_list("pk", semantic.stamp_column(), "fusion_hit")
+        .values_list(*columns, "fusion_hit")
     )
 
 

@@ -6,11 +6,12 @@
   text changed since; the `embed_products` task, `manage.py reindex` and the seeders call it.
 - `schedule(product_id)`: after a product's text changed, one debounced `embed_products` task
   (the first change of a burst queues it, after commit, with a countdown).
-- `nearest(q)`: product ids closest to a query, with their cosine similarity. The vectors of
-  the whole mesh are kept in memory per process (10,000 products: 15 MB) and reloaded when a
-  vector was written since, which the search's look at the near products tells
-  (`stamp_column()`, `refresh()`). products.discovery.search fuses them with the keyword
-  ranking in the page's own query.
+- `nearest(q)`: product ids closest to a query, with their cosine similarity. Where PostgreSQL
+  has the pgvector extension (products.discovery.pgvector), the database answers from its
+  HNSW index. Elsewhere (SQLite, PostgreSQL without it) the vectors of the whole mesh are kept
+  in memory per process (10,000 products: 15 MB) and reloaded when a vector was written since,
+  which the search's look at the near products tells (`stamp_column()`, `refresh()`).
+  products.discovery.search fuses them with the keyword ranking in the page's own query.
 
 On when `MESH_SEMANTIC_SEARCH` is true and the `semantic` extra (numpy, tokenizers, threadpoolctl
 and the model's weights) is installed; otherwise search is keyword-only and nothing is queued.
@@ -27,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import QuerySet, Subquery
 
 from products import extensions
-from products.discovery import embedding
+from products.discovery import embedding, pgvector
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,19 +112,29 @@ def embed(products: QuerySet, *, batch_size: int = 256, force: bool = False) -> 
         if not todo:
             continue
         vectors = embedding.encode([text for _, text, _ in todo])
+        save([(pk, digest, vectors[i]) for i, (pk, _, digest) in enumerate(todo)])
+        done += len(todo)
+    return done
+
+
+def save(rows: list[tuple[int, str, np.ndarray]]) -> None:
+    """Store (product id, text hash, unit vector) rows, new or replacing: the bytes every
+    database keeps and, where pgvector is in use, its column (both or neither: a vector whose
+    hash is stored is not computed again)."""
+    from products.models import ProductEmbedding
+
+    with transaction.atomic():
         ProductEmbedding.objects.bulk_create(
             [
-                ProductEmbedding(
-                    product_id=pk, model=MODEL, text_hash=digest, vector=vectors[i].tobytes()
-                )
-                for i, (pk, _, digest) in enumerate(todo)
+                ProductEmbedding(product_id=pk, model=MODEL, text_hash=digest, vector=v.tobytes())
+                for pk, digest, v in rows
             ],
             update_conflicts=True,
             unique_fields=["product"],
             update_fields=["model", "text_hash", "vector", "updated_at"],
         )
-        done += len(todo)
-    return done
+        if pgvector.in_use():
+            pgvector.store([(pk, v) for pk, _, v in rows])
 
 
 def schedule(product_id: int | None) -> None:
@@ -213,6 +225,11 @@ def current_stamp() -> Any:
     return row["updated_at"] if row else None
 
 
+def in_memory() -> bool:
+    """The vectors are searched in this process (NumPy), not by the database (pgvector)."""
+    return not pgvector.in_use()
+
+
 def refresh(stamp: Any) -> bool:
     """The table's stamp as a search read it: reload the vectors if they changed (True)."""
     return _vectors.refresh(stamp)
@@ -220,12 +237,19 @@ def refresh(stamp: Any) -> bool:
 
 def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
     """(product id, cosine similarity) of the products closest in meaning to `q`, best first,
-    among every vector in memory: the caller keeps those the user may see, then `closest()`.
-    No query once this process has loaded the vectors (the caller checks they are current)."""
+    among every stored vector: the caller keeps those the user may see, then `closest()`.
+    In memory, no query once this process has loaded the vectors (the caller checks they are
+    current, `in_memory()`); with pgvector, one query on its index."""
     import numpy as np
 
     if not q.strip():
         return []
+    if pgvector.in_use():
+        return [
+            p
+            for p in pgvector.nearest(query_vector(q), model=MODEL, limit=limit)
+            if p[1] >= MIN_SIMILARITY
+        ]
     ids, matrix = _vectors.loaded()
     if not len(ids):
         return []

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from products.discovery import search, semantic
+from products.discovery import embedding, pgvector, search, semantic
 from products.models import DataProduct
 
 
@@ -30,5 +30,9 @@ class Command(BaseCommand):
                 "installed): no meaning vectors."
             )
             return
+        if not pgvector.in_use() and pgvector.install(embedding.DIMENSIONS):
+            self.stdout.write("pgvector: the meaning vectors now have their column and index.")
         n = semantic.embed(products, force=options["force"])
         self.stdout.write(self.style.SUCCESS(f"Meaning vectors: {n:,} products computed."))
+        where = "PostgreSQL (pgvector)" if pgvector.in_use() else "memory (NumPy)"
+        self.stdout.write(f"Nearest products are searched in {where}.")
