@@ -49,3 +49,43 @@ def test_the_curve_table_prints_growth_and_the_target_at_the_largest_size():
     )
     assert "| search: orders | 5.0 | 10.0 | 45.0 | 2.0 | 4.5 | p95 ≤ 40 ms at 50,000 |" in table
     assert "load average 1.0, 1.5, 2.0" in table
+
+
+def test_the_generated_meshs_labelled_queries_name_subjects_seed_scale_makes():
+    from bench import semantic as bench_semantic
+    from demo.scale import ENTITIES
+
+    generated = bench_semantic.load_generated()
+    assert len(bench_semantic.load_queries()) + len(generated) >= 30
+    for item in generated:
+        assert item["entities"] and set(item["entities"]) <= set(ENTITIES), item
+        # Phrased without the subject's own words (the keyword search's blind spot).
+        words = set(item["q"].lower().split())
+        assert not words & {w for e in item["entities"] for w in e.split()}, item
+
+
+def test_the_semantic_table_gives_each_mesh_and_the_gain_against_the_target():
+    from bench import semantic as bench_semantic
+
+    def part(count, keyword, hybrid):
+        return {
+            "count": count,
+            "keyword": {"recall_at_10": keyword, "mrr": keyword},
+            "hybrid": {"recall_at_10": hybrid, "mrr": hybrid},
+        }
+
+    demo, generated = part(36, 0.03, 0.81), {**part(24, 0.0, 0.43), "products": 400}
+    table = bench_semantic.markdown(
+        {
+            "finished": "2026-12-05 13:00 UTC",
+            "quality": {
+                "demo": demo,
+                "generated": generated,
+                **bench_semantic._combined(demo, generated),
+            },
+        }
+    )
+    assert "| demo mesh (36 queries) | 3% | 81% | +78 points |" in table
+    assert "| generated mesh, 400 products (24 queries) | 0% | 43% | +43 points |" in table
+    # All 60 queries, each weighing the same: (36 * 0.78 + 24 * 0.43) / 60.
+    assert "| **all 60 queries** | 2% | 66% | +64 points |" in table
