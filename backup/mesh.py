@@ -460,7 +460,7 @@ class _Ctx:
 def _load(ctx: _Ctx, name: str, kind: type = list) -> Any:
     ctx.file, ctx.line = ctx.root / name, None
     try:
-        # _LineLoader is a SafeLoader subclass.
+        # _LineLoader is a (C)SafeLoader subclass.
         data = yaml.load(ctx.file.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506  # nosec B506
     except FileNotFoundError:
         raise ctx.fail("missing from the backup") from None

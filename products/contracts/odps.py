@@ -34,7 +34,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Subquery
 from jsonschema import Draft201909Validator
-from jsonschema.exceptions import best_match
 
 from domains.models import Domain, Membership, Team
 from meshportal.permissions import (
@@ -117,12 +116,7 @@ def validate(doc: dict) -> None:
                 )
             }
         )
-    errors: dict[str, list[str]] = {}
-    for err in validator(version).iter_errors(doc):
-        deepest = best_match([err])
-        errors.setdefault(contracts.path_of(deepest.absolute_path), []).append(deepest.message)
-        if len(errors) >= 20:
-            break
+    errors = contracts.schema_errors(doc, validator(version))
     if errors:
         raise ValidationError(errors)
 
