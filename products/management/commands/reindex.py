@@ -31,7 +31,10 @@ class Command(BaseCommand):
             )
             return
         if not pgvector.in_use() and pgvector.install(embedding.DIMENSIONS):
-            self.stdout.write("pgvector: the meaning vectors now have their column and index.")
+            self.stdout.write(
+                "pgvector: the meaning vectors now have their column and index. Restart the web, "
+                "worker and MCP processes: each decides once whether to use it."
+            )
         n = semantic.embed(products, force=options["force"])
         self.stdout.write(self.style.SUCCESS(f"Meaning vectors: {n:,} products computed."))
         where = "PostgreSQL (pgvector)" if pgvector.in_use() else "memory (NumPy)"
