@@ -7,6 +7,7 @@ replaced by any JSON, a key dropped or added), the verdicts are the same.
 """
 
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -14,6 +15,12 @@ from hypothesis_jsonschema import from_schema
 from products.contracts import odps
 from products.contracts import services as contracts
 from tests.properties.test_odcs_versions import _bounded
+
+# Schemas and documents only, no database: once per CI run is enough, and the SQLite suite has
+# the time to spare (drawing from the largest schemas takes ~1.5 s a document).
+pytestmark = pytest.mark.skipif(
+    connection.vendor == "postgresql", reason="no database involved: runs in the SQLite suite"
+)
 
 # One per schema file (ODCS v3.0.0 is read with v3.0.1's).
 VALIDATORS = {
