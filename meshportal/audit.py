@@ -52,8 +52,9 @@ def _plain(value: Any) -> Any:
 def snapshot(obj: models.Model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Field values of obj as plain JSON, for diffing before and after a change."""
     data = {}
+    derived = getattr(obj, "DERIVED", ())  # search columns (DataProduct.DERIVED)
     for field in obj._meta.concrete_fields:
-        if field.name in ("created_at", "updated_at", "id"):
+        if field.name in ("created_at", "updated_at", "id") or field.name in derived:
             continue
         data[field.name] = _plain(getattr(obj, field.attname))
     data.update({k: _plain(v) for k, v in (extra or {}).items()})

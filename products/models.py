@@ -24,6 +24,10 @@ class Tag(models.Model):
 
 
 class DataProduct(models.Model):
+    # Columns derived from the product and its ports and tags for search: never saved by a
+    # save(), never part of an audit snapshot.
+    DERIVED = frozenset({"search_vector", "facet_values"})
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published"
@@ -72,6 +76,10 @@ class DataProduct(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Weighted full-text document, kept by products.discovery.search.index_product (PostgreSQL only).
     search_vector = SearchVectorField(null=True, editable=False)
+    # {facet key: [values]} of the many-valued search facets (tags, port kinds), kept beside
+    # the vector by index_product (PostgreSQL only): the facet counts read them from the
+    # product's row instead of joining the tag links and the ports (products.discovery.facets).
+    facet_values = models.JSONField(null=True, editable=False)
 
     class Meta:
         ordering = ["domain__name", "name"]
@@ -134,13 +142,13 @@ class DataProduct(models.Model):
     def save(self, *args, **kwargs):
         # An ordinary save of a loaded product writes only the columns that changed since it
         # was loaded (and updated_at), so post_save's update_fields says what changed: hooks
-        # that react to one field (the freshness re-check) run only when it did. search_vector
-        # is written only by products.discovery.search.index_product, never by a save.
+        # that react to one field (the freshness re-check) run only when it did. The DERIVED
+        # columns are written only by products.discovery.search.index_product, never by a save.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.name
                 for f in self._meta.concrete_fields
-                if not f.primary_key and f.name != "search_vector" and self._changed(f)
+                if not f.primary_key and f.name not in self.DERIVED and self._changed(f)
             ]
         super().save(*args, **kwargs)
         saved = kwargs.get("update_fields")

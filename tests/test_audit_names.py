@@ -62,3 +62,21 @@ def test_hidden_locations_stay_hidden(client, mesh, tab):
     client.login(username=mesh.consumer.username, password=PASSWORD)
     html = client.get(product.get_absolute_url() + f"?tab={tab}").content.decode()
     assert "sales.secret_table" not in html
+
+
+def test_derived_search_columns_stay_out_of_the_log(mesh):
+    """The search vector and the stored facet values are derived, not the owner's edits: no
+    audit entry carries them (a deletion logged the whole vector on PostgreSQL)."""
+    from products import services
+    from products.models import DataProduct
+
+    product = mesh.products[("orders", "published")]
+    with audit.audit_context(door="command"):
+        services.product_update(
+            product=DataProduct.objects.get(pk=product.pk), summary="Changed", tags=["x"]
+        )
+        services.product_delete(product=DataProduct.objects.get(pk=product.pk))
+    entries = AuditEntry.objects.filter(object_id=str(product.pk))
+    assert {"update", "delete"} <= set(entries.values_list("action", flat=True))
+    for entry in entries:
+        assert not set(entry.changes or {}) & DataProduct.DERIVED, entry.changes

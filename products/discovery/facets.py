@@ -14,6 +14,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
 from django.db.models.query import EmptyQuerySet
 
 from meshportal import cache as shared_cache
@@ -198,20 +200,26 @@ def _many_valued(path: str) -> bool:
     return False
 
 
-def _many_part(facet: Facet, ids: RawSQL) -> QuerySet:
-    """A many-valued facet's counts read from its own table (tags through their link table,
-    port kinds from the ports), for the products in `ids`: no join back to the products."""
+def _relation(facet: Facet) -> tuple[Any, str, str, str]:
+    """A many-valued facet's related model, the name by which it reaches back to the product,
+    and the value and label paths on it (`tags__slug`, `tags__name`: Tag, ..., slug, name)."""
     first, _, rest = facet.path.partition("__")
     label_first, _, label_rest = (facet.label_path or facet.path).partition("__")
     rel: Any = DataProduct._meta.get_field(first)
-    if not rest or label_first != first:
+    back = rel.field.name if rel.auto_created and not rel.concrete else rel.related_query_name()
+    return rel.related_model, back, rest, label_rest if label_first == first else ""
+
+
+def _many_part(facet: Facet, ids: RawSQL) -> QuerySet:
+    """A many-valued facet's counts read from its own table (tags through their link table,
+    port kinds from the ports), for the products in `ids`: no join back to the products."""
+    model, back, rest, label_rest = _relation(facet)
+    if not rest or not label_rest:
         # A path ending at the relation, or a label from elsewhere: from the products' side.
         inside = DataProduct.objects.filter(pk__in=ids)
         return _facet_part(inside, facet)
-    # The name by which the related model reaches back to the product.
-    back = rel.field.name if rel.auto_created and not rel.concrete else rel.related_query_name()
     return (
-        rel.related_model.objects.order_by()
+        model.objects.order_by()
         .filter(**{f"{back}__in": ids, f"{rest}__isnull": False})
         .values(
             facet_key=Value(facet.key, output_field=CharField()),
@@ -222,15 +230,78 @@ def _many_part(facet: Facet, ids: RawSQL) -> QuerySet:
     )
 
 
+# -- many-valued facets stored in the product's row (PostgreSQL) ---------------------------------
+#
+# DataProduct.facet_values holds {facet key: [distinct values]} for every many-valued facet whose
+# value is a column of the related model (tags' slugs, ports' kinds). search.index_product and
+# search.reindex write it with the search vector; a product never indexed (NULL), or indexed
+# before a facet existed, is read from the related tables instead, so a count is never missing.
+
+
+def _stored(facet: Facet) -> bool:
+    """Whether the facet's values are kept in facet_values (one column of the related model)."""
+    if not _many_valued(facet.path):
+        return False
+    model, _, rest, _ = _relation(facet)
+    return bool(rest) and "__" not in rest and not model._meta.get_field(rest).is_relation
+
+
+def _values_of(facet: Facet):
+    """SQL for one product's distinct values of a stored facet, as a JSON array (OuterRef)."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import Func, JSONField, OuterRef
+
+    model, back, rest, _ = _relation(facet)
+    values = (
+        model.objects.order_by()
+        .filter(**{back: OuterRef("pk"), f"{rest}__isnull": False})
+        .values_list(rest, flat=True)
+        .distinct()
+    )
+    return Func(ArraySubquery(values), function="to_jsonb", output_field=JSONField())
+
+
+def stored_values():
+    """The expression search.index_product writes to facet_values (PostgreSQL)."""
+    from django.db.models.functions import JSONObject
+
+    parts = {f.key: _values_of(f) for f in all_facets() if _stored(f)}
+    return JSONObject(**parts) if parts else Value({}, output_field=DataProduct.facet_values.field)
+
+
+def _stored_part(facet: Facet, column: str, keep: str) -> str:
+    """SQL counting a stored facet's values over the matches: each product's array unnested
+    (distinct per product when written, so COUNT(*) counts products), labels looked up for the
+    values found only."""
+    model, _, rest, label_rest = _relation(facet)
+    counted = (
+        f"SELECT v.value, COUNT(*) AS n FROM _over_matches m"  # noqa: S608  # nosec B608
+        f" CROSS JOIN LATERAL jsonb_array_elements_text(m.{column}) AS v(value)"
+        f" WHERE {keep} GROUP BY v.value"
+    )
+    if not label_rest or label_rest == rest:
+        return f"SELECT %s AS facet_key, c.value, c.value AS label, c.n FROM ({counted}) c"  # noqa: S608  # nosec B608
+    table = connection.ops.quote_name(model._meta.db_table)
+    value_col = connection.ops.quote_name(model._meta.get_field(rest).column)
+    label_col = connection.ops.quote_name(model._meta.get_field(label_rest).column)
+    label = f"(SELECT t.{label_col} FROM {table} t WHERE t.{value_col}::text = c.value LIMIT 1)"  # noqa: S608  # nosec B608
+    # A value whose row is gone (a deleted tag not yet re-indexed away) is not offered.
+    return (
+        f"SELECT %s AS facet_key, c.value, {label} AS label, c.n FROM ({counted}) c"  # noqa: S608  # nosec B608
+        f" WHERE EXISTS (SELECT 1 FROM {table} t WHERE t.{value_col}::text = c.value)"
+    )
+
+
 def _over_matches(
     pool: QuerySet, fs, cleaned: dict, active: list[str], total: bool = False
 ) -> list[dict]:
     """PostgreSQL: the matching set (full-text match and visibility test) computed once, in a
     MATERIALIZED CTE `_over_matches` holding each product's id, the value and label of every
     single-valued facet (domain, team, status, ...) and, per active filter, whether the product
-    passes it. Single-valued facets group over the CTE alone; many-valued ones (tags, port
-    kinds) join their table to its ids. Each keeps the rows that pass every active filter but
-    its own. Before: the match and the visibility test ran once per facet (56-63 % of a broad
+    passes it, and the stored values of the many-valued facets (tags, port kinds: see
+    `_stored`). Every facet groups over the CTE alone (a many-valued one unnests its arrays);
+    one whose values are not stored joins its table to the CTE's ids. Each keeps the rows that
+    pass every active filter but its own. Before: the match and the visibility test ran once per facet (56-63 % of a broad
     search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
     products passing every active filter: the page's count, without matching again."""
     facets = all_facets()
@@ -243,12 +314,18 @@ def _over_matches(
             output_field=BooleanField(),
         )
     single = {f.key: i for i, f in enumerate(facets) if not _many_valued(f.path)}
-    values = {}
+    stored = {f.key: i for i, f in enumerate(facets) if _stored(f)}
+    values: dict[str, Any] = {}
     for facet in facets:
         if facet.key in single:
             i = single[facet.key]
             values[f"v{i}"] = F(facet.path)
             values[f"l{i}"] = F(facet.label_path or facet.path)
+        elif facet.key in stored:
+            # The row's stored values; read from the related table when never stored.
+            values[f"s{stored[facet.key]}"] = Coalesce(
+                KeyTransform(facet.key, "facet_values"), _values_of(facet)
+            )
     matches = pool.order_by().annotate(**flags, **values).values("pk", *flags, *values)
     cte_sql, cte_params = matches.query.sql_with_params()
     columns = ", ".join(["id", *flags, *values])  # in the order values() selects them
@@ -264,6 +341,10 @@ def _over_matches(
                 f" FROM _over_matches m WHERE {keep} AND m.v{i} IS NOT NULL"
                 f" GROUP BY m.v{i}, m.l{i}"
             )
+            params.append(facet.key)
+            continue
+        if facet.key in stored:
+            parts.append(_stored_part(facet, f"s{stored[facet.key]}", keep))
             params.append(facet.key)
             continue
         ids = RawSQL(f"SELECT m.id FROM _over_matches m WHERE {keep}", ())  # noqa: S608, S611  # nosec

@@ -127,6 +127,7 @@ def index_product(product) -> None:
     if pending is not None:
         pending.add(product.pk)
         return
+    from products.discovery.facets import stored_values  # facets imports this module
     from products.models import DataProduct
 
     # Read afresh: the caller's instance may carry prefetched ports or tags from before the write.
@@ -138,7 +139,9 @@ def index_product(product) -> None:
     for weight, text in doc.items():
         part = SearchVector(Value(text), weight=weight, config=CONFIG)
         vector = part if vector is None else vector + part
-    DataProduct.objects.filter(pk=product.pk).update(search_vector=vector)
+    DataProduct.objects.filter(pk=product.pk).update(
+        search_vector=vector, facet_values=stored_values()
+    )
 
 
 # One product's vector from its document's weighted parts, as index_product builds it.
@@ -157,6 +160,7 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
     each, with prefetching), written with one pipelined statement per product."""
     if not _is_postgres():
         return 0
+    from products.discovery.facets import stored_values  # facets imports this module
     from products.models import DataProduct
 
     ids = list(products.order_by("pk").values_list("pk", flat=True))
@@ -168,6 +172,7 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
         ]
         with connection.cursor() as cursor:
             cursor.executemany(_UPDATE_VECTOR, rows)
+        batch.update(facet_values=stored_values())
     return len(ids)
 
 

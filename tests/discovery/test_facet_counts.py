@@ -163,3 +163,76 @@ def test_the_total_hides_what_the_user_may_not_see(faceted):
     assert owner.queryset.count() == 1
     if settings.IS_POSTGRES:
         assert (consumer.total, owner.total) == (0, 1)
+
+
+# -- many-valued facets stored in the product's row (PostgreSQL) ---------------------------------
+
+postgres_only = pytest.mark.skipif(not settings.IS_POSTGRES, reason="facet_values is PostgreSQL's")
+
+
+def _stored(slug: str) -> dict:
+    from products.models import DataProduct
+
+    values = DataProduct.objects.get(slug=slug).facet_values
+    return {key: set(v) for key, v in values.items()}
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_stored_values_follow_the_services(faceted):
+    """Every write through the services re-stores the tags and port kinds with the vector."""
+    from products.models import OutputPort
+
+    assert _stored("invoices") == {"tag": {"sales", "eu"}, "port_kind": {"table", "api"}}
+    invoices = OutputPort.objects.get(product__slug="invoices", slug="c").product
+    with audit_context(door="command"):
+        services.port_update(port=invoices.ports.get(slug="c"), kind="table")
+        services.product_update(product=invoices, tags=["eu", "finance"])
+    assert _stored("invoices") == {"tag": {"eu", "finance"}, "port_kind": {"table"}}
+    counts = _counts(facets.search(user=faceted.consumer, data={}))
+    assert counts["tag"] == {"eu": 2, "finance": 1}
+    assert counts["port_kind"] == {"table": 5, "api": 1}  # invoices: no API port left
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_a_product_never_stored_is_counted_from_its_tables(faceted):
+    """A NULL (a product written around the services, or before the column existed) is read
+    from the tag links and the ports: the counts do not change."""
+    from products.models import DataProduct
+
+    before = _counts(facets.search(user=faceted.consumer, data={}))
+    DataProduct.objects.update(facet_values=None)
+    assert _counts(facets.search(user=faceted.consumer, data={})) == before
+    narrowed = {"tag": "eu", "port_kind": ["api"]}
+    stored = facets.search(user=faceted.consumer, data=narrowed)
+    assert _counts(stored)["port_kind"] == {"table": 1, "api": 2}
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_a_deleted_tag_is_not_offered(faceted):
+    from products.models import Tag
+
+    Tag.objects.filter(slug="sales").delete()  # no re-index: the stored slug stays behind
+    assert "sales" in _stored("invoices")["tag"]
+    assert _counts(facets.search(user=faceted.consumer, data={}))["tag"] == {"eu": 2}
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_the_migrations_fill_stores_what_index_product_stores(faceted):
+    """Migration products 0015 fills the column for products indexed before it with its own
+    SQL: the same values as search.index_product writes."""
+    import importlib
+
+    from django.db import connection
+
+    from products.models import DataProduct
+
+    fill = importlib.import_module("products.migrations.0015_facet_values").FILL
+    expected = {p.pk: _stored(p.slug) for p in DataProduct.objects.filter(slug="invoices")}
+    DataProduct.objects.update(facet_values=None)
+    with connection.cursor() as cursor:
+        cursor.execute(fill)
+    assert {pk: _stored("invoices") for pk in expected} == expected

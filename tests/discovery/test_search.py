@@ -178,7 +178,11 @@ def test_bulk_reindex_writes_the_same_vectors_as_the_per_product_index(corpus):
     for p in products:
         search.index_product(p)
     one_by_one = dict(products.values_list("pk", "search_vector"))
-    products.update(search_vector=None)
+    stored = {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products}
+    products.update(search_vector=None, facet_values=None)
     assert search.reindex(products, batch_size=3) == len(one_by_one)
     assert dict(products.values_list("pk", "search_vector")) == one_by_one
+    # the many-valued facets' values (tags, port kinds) are stored beside the vector alike
+    assert {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products} == stored
+    assert any(v["tag"] for v in stored.values()) and any(v["port_kind"] for v in stored.values())
     assert top("refund") == "refunds"
