@@ -79,6 +79,9 @@ MESH_MAP = "lineage:mesh-public"  # products per domain, edges between domains
 HOME = "discovery:home-public"  # recently published, most trusted
 DOMAIN_SHARES = "quality:domain-shares"  # per domain: checked products, failing ones
 PUBLIC_KEYS = (MESH_MAP, HOME, DOMAIN_SHARES)
+# Parts cached per user (user_get), each under a generation that forget_users() replaces.
+NAV_COUNTS = "nav:counts"  # the navigation bar's badges: pending requests, unread notifications
+USER_KEYS = (NAV_COUNTS,)
 
 
 def shared() -> bool:
@@ -115,14 +118,15 @@ def public_get(name: str, compute, seconds: int = PUBLIC_SECONDS):
 
 
 def forget_public(*names: str) -> None:
-    """Forget the cached values (all of them by default) once the current transaction commits
-    (a reader between the change and the commit would otherwise cache the old data again)."""
+    """Forget the cached values once the current transaction commits (a reader between the
+    change and the commit would otherwise cache the old data again). Without names: every
+    public part and every per-user part (bulk writes: a restore, seeding)."""
     from django.core.cache import cache
     from django.db import transaction
 
     if not shared():
         return
-    names = names or PUBLIC_KEYS
+    names = names or (*PUBLIC_KEYS, *(_generation(n) for n in USER_KEYS))
 
     def forget():
         try:
@@ -131,3 +135,68 @@ def forget_public(*names: str) -> None:
             log.warning("could not forget %s", ", ".join(names), exc_info=True)
 
     transaction.on_commit(forget)
+
+
+# -- what one user sees, until anything it depends on changes ---------------------------------
+#
+# A per-user value is stored with the generation of its name current when it was computed; any
+# change that may alter it for anyone forgets the generation (forget_users, after the commit),
+# so every user's value is recomputed on their next read. The changes are few next to the reads
+# (a badge is read on every page).
+
+
+def _generation(name: str) -> str:
+    return f"{name}:generation"
+
+
+def user_get(name: str, user_id: int, compute, seconds: int = PUBLIC_SECONDS):
+    """compute() for one user, cached until forget_users(name) (one Redis round trip a hit)."""
+    from uuid import uuid4
+
+    from django.core.cache import cache
+
+    if not shared():
+        return compute()
+    gen_key, key = public_key(_generation(name)), public_key(f"{name}:{user_id}")
+    try:
+        got = cache.get_many([gen_key, key])
+        generation = got.get(gen_key)
+        if generation is None:  # forgotten: start a new one (the first of concurrent readers wins)
+            cache.add(gen_key, uuid4().hex, seconds)
+            generation = cache.get(gen_key)
+    except Exception:  # the cache fails open; any other problem must not fail the page
+        log.warning("cache unavailable for %s", name, exc_info=True)
+        return compute()
+    hit = got.get(key)
+    if hit is not None and generation is not None and hit[0] == generation:
+        return hit[1]
+    value = compute()
+    if generation is not None:
+        try:
+            cache.set(key, (generation, value), seconds)
+        except Exception:
+            log.warning("could not cache %s", name, exc_info=True)
+    return value
+
+
+def forget_users(name: str, **signal_kwargs) -> None:
+    """Every user's cached `name` is stale once the current transaction commits. Also a signal
+    receiver (functools.partial(forget_users, NAV_COUNTS))."""
+    forget_public(_generation(name))
+
+
+def forget_users_on(name: str, *models) -> None:
+    """Forget every user's `name` after any save or delete of these models (an m2m table's
+    changes: m2m_changed). Each app names its own models in its ready(); bulk writes, which
+    send no signals, call forget_users themselves."""
+    import functools
+
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    forget = functools.partial(forget_users, name)
+    for model in models:
+        signals = (m2m_changed,) if model._meta.auto_created else (post_save, post_delete)
+        for signal in signals:
+            signal.connect(
+                forget, sender=model, weak=False, dispatch_uid=f"{name}-{model._meta.label}"
+            )

@@ -13,25 +13,31 @@ class _NavCounts:
 
     def _load(self) -> tuple[int, int]:
         if self._counts is None:
-            from django.contrib.auth import get_user_model
-            from django.db.models import Count, IntegerField, Subquery, Value
-            from django.db.models.functions import Coalesce
+            from meshportal import cache
 
-            from products.selectors import inbox, may_decide
-
-            def count(qs):
-                one = qs.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
-                return Coalesce(Subquery(one[:1]), 0, output_field=IntegerField())
-
-            unread = self.user.notifications.filter(read_at__isnull=True)
-            counts = {"unread": count(unread)}
-            if may_decide(self.user):
-                counts["inbox"] = count(inbox(user=self.user))
-            row: Any = (
-                get_user_model().objects.filter(pk=self.user.pk).values(**counts).first() or {}
-            )
-            self._counts = (int(row.get("inbox") or 0), int(row.get("unread") or 0))
+            # Cached per user until a notification, access request, product, membership or
+            # group changes (each app's ready() connects its models to cache.forget_users):
+            # building this query cost more than the rest of the ceiling page.
+            self._counts = cache.user_get(cache.NAV_COUNTS, self.user.pk, self._count)
         return self._counts
+
+    def _count(self) -> tuple[int, int]:
+        from django.contrib.auth import get_user_model
+        from django.db.models import Count, IntegerField, Subquery, Value
+        from django.db.models.functions import Coalesce
+
+        from products.selectors import inbox, may_decide
+
+        def count(qs):
+            one = qs.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
+            return Coalesce(Subquery(one[:1]), 0, output_field=IntegerField())
+
+        unread = self.user.notifications.filter(read_at__isnull=True)
+        counts = {"unread": count(unread)}
+        if may_decide(self.user):
+            counts["inbox"] = count(inbox(user=self.user))
+        row: Any = get_user_model().objects.filter(pk=self.user.pk).values(**counts).first() or {}
+        return (int(row.get("inbox") or 0), int(row.get("unread") or 0))
 
     @property
     def inbox(self) -> int:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import transaction
 
+from meshportal import cache as portal_cache
 from meshportal.fields import one_line
 from meshportal.models import Notification
 
@@ -102,6 +103,7 @@ def notify_many(notices: Iterable[Notice]) -> int:
     if not rows:
         return 0
     Notification.objects.bulk_create(rows)  # one INSERT (the backend splits it if it must)
+    portal_cache.forget_users(portal_cache.NAV_COUNTS)  # bulk_create sends no signals
     off = _emails_off(set(mail))
     by_kind: dict[str, list[tuple[str, str, str, list[str]]]] = defaultdict(list)
     for pk, items in mail.items():

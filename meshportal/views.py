@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meshportal import cache as portal_cache
 from meshportal import health
 from meshportal.middleware import DATABASE_ERRORS, database_unavailable_response
 from meshportal.redirects import SafeNextMixin
@@ -31,6 +32,7 @@ def notifications(request):
 @require_POST
 def notifications_read(request):
     request.user.notifications.filter(read_at__isnull=True).update(read_at=timezone.now())
+    portal_cache.forget_users(portal_cache.NAV_COUNTS)  # update() sends no signals
     return redirect("notifications")
 
 

@@ -9,10 +9,13 @@ class ProductsConfig(AppConfig):
         # The cached mesh map is forgotten whenever a product or an edge changes.
         from django.db.models.signals import post_delete, post_save
 
+        from meshportal import cache
         from products.lineage import graph as lineage
         from products.lineage import views as lineage_views  # noqa: F401  (the Lineage tab)
-        from products.models import DataProduct, InputPort
+        from products.models import AccessRequest, DataProduct, InputPort
 
+        # The inbox badge: requests come and go, a product moves to another team.
+        cache.forget_users_on(cache.NAV_COUNTS, AccessRequest, DataProduct)
         for model in (DataProduct, InputPort):
             for signal in (post_save, post_delete):
                 signal.connect(

@@ -147,7 +147,7 @@ def _fresh_local_cache():
 @pytest.fixture
 def shared_cache(settings):
     """The portal's shared Redis cache (as with CACHE_URL), on this test worker's own Redis
-    database, with no public part left by an earlier (rolled back) test."""
+    database, with no public or per-user part left by an earlier (rolled back) test."""
     from django.core.cache import cache
 
     from meshportal import cache as portal_cache
@@ -161,7 +161,10 @@ def shared_cache(settings):
             "KEY_PREFIX": "mesh-test",
         }
     }
-    cache.delete_many([portal_cache.public_key(k) for k in portal_cache.PUBLIC_KEYS])
+    generations = [portal_cache._generation(k) for k in portal_cache.USER_KEYS]
+    cache.delete_many(
+        [portal_cache.public_key(k) for k in (*portal_cache.PUBLIC_KEYS, *generations)]
+    )
     return cache
 
 

@@ -849,6 +849,7 @@ def alert_state_changes(
         Notification.objects.filter(
             cleared, kind__in=["quality.failed", "quality.error"], read_at__isnull=True
         ).update(read_at=timezone.now())
+        shared_cache.forget_users(shared_cache.NAV_COUNTS)  # the unread badges; no signals
     notices = []
     events: dict[int, list[tuple[str, dict]]] = defaultdict(list)
     for check, run, previous in changes:
