@@ -6,16 +6,19 @@ class ProductsConfig(AppConfig):
     verbose_name = "Data products"
 
     def ready(self) -> None:
-        # The cached mesh map is forgotten whenever a product or an edge changes.
         from django.db.models.signals import post_delete, post_save
 
         from meshportal import cache
+        from products.discovery import search
         from products.lineage import graph as lineage
         from products.lineage import views as lineage_views  # noqa: F401  (the Lineage tab)
-        from products.models import AccessRequest, DataProduct, InputPort
+        from products.models import AccessRequest, DataProduct, InputPort, Tag
 
         # The inbox badge: requests come and go, a product moves to another team.
         cache.forget_users_on(cache.NAV_COUNTS, AccessRequest, DataProduct)
+        # A renamed tag: its products' search text and facet values.
+        post_save.connect(search.tag_changed, sender=Tag, dispatch_uid="search-tag")
+        # The cached mesh map is forgotten whenever a product or an edge changes.
         for model in (DataProduct, InputPort):
             for signal in (post_save, post_delete):
                 signal.connect(

@@ -144,6 +144,21 @@ def index_product(product) -> None:
     )
 
 
+def tag_changed(sender, instance, created: bool = False, **kwargs) -> None:
+    """A tag renamed (the admin): the products carrying it are indexed again, their search text
+    holding its name and their stored facet values its slug. A signal receiver (apps.py)."""
+    if created or not _is_postgres():
+        return
+    from products.models import DataProduct
+
+    pending = _deferred.get()
+    tagged = DataProduct.objects.filter(tags=instance)
+    if pending is not None:
+        pending.update(tagged.values_list("pk", flat=True))
+        return
+    reindex(tagged)
+
+
 # One product's vector from its document's weighted parts, as index_product builds it.
 _UPDATE_VECTOR = (
     "UPDATE products_dataproduct SET search_vector ="

@@ -236,3 +236,18 @@ def test_the_migrations_fill_stores_what_index_product_stores(faceted):
     with connection.cursor() as cursor:
         cursor.execute(fill)
     assert {pk: _stored("invoices") for pk in expected} == expected
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_a_renamed_tag_is_offered_under_its_new_slug(faceted):
+    """The admin renames a tag: its products are indexed again (search text and facet values)."""
+    from products.models import Tag
+
+    tag = Tag.objects.get(slug="sales")
+    tag.slug, tag.name = "revenue", "Revenue"
+    tag.save()
+    assert "revenue" in _stored("invoices")["tag"]
+    assert _counts(facets.search(user=faceted.consumer, data={}))["tag"] == {"eu": 2, "revenue": 1}
+    found = facets.search(user=faceted.consumer, data={"q": "revenue"}).queryset
+    assert [p.slug for p in found] == ["invoices"]
