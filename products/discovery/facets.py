@@ -239,11 +239,16 @@ def _many_part(facet: Facet, ids: RawSQL) -> QuerySet:
 
 
 def _stored(facet: Facet) -> bool:
-    """Whether the facet's values are kept in facet_values (one column of the related model)."""
+    """Whether the facet's values are kept in facet_values: one text column of the related
+    model (the arrays come back as text, so a number-valued facet keeps its own query)."""
+    from django.db.models import CharField, TextField
+
     if not _many_valued(facet.path):
         return False
     model, _, rest, _ = _relation(facet)
-    return bool(rest) and "__" not in rest and not model._meta.get_field(rest).is_relation
+    if not rest or "__" in rest:
+        return False
+    return isinstance(model._meta.get_field(rest), CharField | TextField)
 
 
 def _values_of(facet: Facet):
