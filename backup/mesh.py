@@ -46,7 +46,6 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Subquery
-from guardian.shortcuts import assign_perm
 
 from domains import services as domain_services
 from domains.models import Domain, Membership, Team
@@ -60,6 +59,7 @@ from governance.models import (
 )
 from governance.policies import rules
 from governance.quality import services as quality_services
+from meshportal import bulk
 from meshportal.audit import audit_context
 from products.contracts import odps
 from products.contracts import services as contracts
@@ -589,10 +589,14 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
             description=item.get("description", ""),
             contact_email=item.get("contact_email", ""),
         )
-        # Owners first: a team never has members without an owner.
-        for m in sorted(item.get("members", []), key=lambda m: m.get("role") != "owner"):
+        members = []
+        for m in item.get("members", []):
             _at(ctx, m)
-            domain_services.membership_set(team=team, user=ctx.user(m.get("user")), role=m["role"])
+            if not m.get("user"):
+                raise ctx.fail("a member without a user")
+            members.append((ctx.user(m["user"]), m["role"]))
+        ctx.line = getattr(item, "line", None)
+        domain_services.members_add(team=team, members=members)
         teams[team.slug] = team
     counts["teams"] = len(teams)
     for source, (slugs, line) in source_teams.items():
@@ -676,48 +680,80 @@ def _line_of(text: str, path: str) -> int | None:
     return line
 
 
+# New products are written this many at a time: a few statements per table for each batch.
+RESTORE_BATCH = 250
+
+
+def _contract_error(ctx: _Ctx, e: ValidationError, text: str) -> BackupError:
+    errors = getattr(e, "message_dict", {"document": e.messages})
+    where = next(iter(errors))
+    return ctx.fail(_errors(e), _line_of(text, where) if where != "document" else None)
+
+
 def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
-    products = {}
+    """Each contract file through the upload's checks (contracts.contract_prepare and
+    contract_build: schema, the portal's rules, the restoring user's rights, every model's
+    validation), new products written in batches (contracts.contracts_create_many); one that
+    already exists (--force) is updated by contract_import, as an upload would."""
+    products: dict[str, DataProduct] = {}
+    pending: list[tuple[str, contracts.Prepared]] = []
     folder = ctx.root / PRODUCTS_DIR
-    for path in sorted(folder.glob("*/*.yaml")):
-        if path.name.endswith(ODPS_SUFFIX):
-            continue  # read by _import_odps
-        ctx.file, ctx.line = path, None
-        text = path.read_text(encoding="utf-8")
-        try:
-            doc = contracts.parse(text)
-        except ValidationError as e:
-            match = re.search(r"line (\d+)", _errors(e))
-            raise ctx.fail(_errors(e), int(match.group(1)) if match else None) from e
-        key = f"{doc.get('domain')}/{doc.get('dataProduct')}"
-        if key != f"{path.parent.name}/{path.stem}":
-            raise ctx.fail(f"the document describes {key}, but the file is named after it", 1)
-        # The contract keeps its quality rules and SLAs as they came (their metadata, the rules
-        # the portal does not run) but makes no checks of them: the checks, with their
-        # schedules, come back from product_state.yaml, so nothing is created twice.
-        try:
-            # The document parsed above goes through the upload's validation as it is.
-            result = contracts.contract_import(
-                text=text, doc=doc, user=ctx.actor, make_checks=False
-            )
-        except PermissionDenied as e:  # --user may not give the product to its team
-            raise ctx.fail(str(e)) from e
-        except ValidationError as e:
-            errors = getattr(e, "message_dict", {"document": e.messages})
-            where, msgs = next(iter(errors.items()))
-            raise ctx.fail(
-                _errors(e), _line_of(text, where) if where != "document" else None
-            ) from e
-        if result.product is None:  # only a dry run has none
-            raise ctx.fail("the contract was not applied")
-        products[key] = result.product
+
+    def flush():
+        ctx.file, ctx.line = folder, None  # a batch's name clash: no one file to blame
+        created = contracts.contracts_create_many([p for _, p in pending])
+        products.update(zip((key for key, _ in pending), created, strict=True))
+        pending.clear()
+
+    with contracts.lookups_remembered():
+        for path in sorted(folder.glob("*/*.yaml")):
+            if path.name.endswith(ODPS_SUFFIX):
+                continue  # read by _import_odps
+            _import_contract(ctx, path, products, pending, flush)
+    if pending:
+        flush()
     return products
+
+
+def _import_contract(ctx: _Ctx, path: Path, products: dict, pending: list, flush) -> None:
+    ctx.file, ctx.line = path, None
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = contracts.parse(text)
+    except ValidationError as e:
+        match = re.search(r"line (\d+)", _errors(e))
+        raise ctx.fail(_errors(e), int(match.group(1)) if match else None) from e
+    key = f"{doc.get('domain')}/{doc.get('dataProduct')}"
+    if key != f"{path.parent.name}/{path.stem}":
+        raise ctx.fail(f"the document describes {key}, but the file is named after it", 1)
+    try:
+        # The document parsed above goes through the upload's validation as it is.
+        prepared = contracts.contract_prepare(text=text, doc=doc, user=ctx.actor)
+        if prepared.existing is None:
+            contracts.contract_build(prepared)
+            pending.append((key, prepared))
+            if len(pending) >= RESTORE_BATCH:
+                flush()
+            return
+        # The contract keeps its quality rules and SLAs as they came (their metadata, the
+        # rules the portal does not run) but makes no checks of them: the checks, with
+        # their schedules, come back from product_state.yaml, so nothing is made twice.
+        result = contracts.contract_import(text=text, doc=doc, user=ctx.actor, make_checks=False)
+    except PermissionDenied as e:  # --user may not give the product to its team
+        raise ctx.fail(str(e)) from e
+    except ValidationError as e:
+        raise _contract_error(ctx, e, text) from e
+    if result.product is None:  # only a dry run has none
+        raise ctx.fail("the contract was not applied")
+    products[key] = result.product
 
 
 def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
     """Check each product's ODPS document and take back when the product was created and the
     ODPS content kept as it came (what it holds that the contract and product_state.yaml do
     not). Optional: a backup without ODPS files (an older export) restores all the rest."""
+    kept: list[tuple[DataProduct, dict]] = []
+    when: dict[int, datetime] = {}
     for path in sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}")):
         ctx.file, ctx.line = path, None
         text = path.read_text(encoding="utf-8")
@@ -741,8 +777,9 @@ def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
             )
         created = _dt(ctx, doc.get("productCreatedTs"))
         if created is not None:
-            DataProduct.objects.filter(pk=products[key].pk).update(created_at=created)
-        odps.kept_restore(product=products[key], doc=doc)
+            when[products[key].pk] = created
+        kept.append((products[key], doc))
+    odps.kept_restore_many(kept, created=when)
 
 
 def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:
@@ -752,6 +789,13 @@ def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:
 
 
 def _import_state(ctx, state_file, state, products, domains, teams, terms) -> None:
+    """product_state.yaml: each product's lifecycle, port data sources and glossary links,
+    checks, access requests and grants, watchers and inputs; checked entry by entry (errors
+    point at the entry's line), written together at the end."""
+    from django.contrib.auth.models import Permission
+
+    from products.models import DataProductGroupObjectPermission, DataProductUserObjectPermission
+
     ctx.file = state_file
 
     def product(key: str) -> DataProduct:
@@ -759,6 +803,20 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
             raise ctx.fail(f"unknown product “{key}” (no {PRODUCTS_DIR}/{key}.yaml)")
         return products[key]
 
+    ids = [p.pk for p in products.values()]
+    ports_of: dict[int, dict[str, OutputPort]] = {pk: {} for pk in ids}
+    for chunk in bulk.chunks(ids):
+        for port in OutputPort.objects.filter(product_id__in=chunk).select_related("data_source"):
+            ports_of[port.product_id][port.slug] = port
+    for p in products.values():
+        for port in ports_of[p.pk].values():
+            port.product = p
+    sources = {s.slug: s for s in DataSource.objects.prefetch_related("teams")}
+    consume = Permission.objects.get(content_type__app_label="products", codename=CONSUME)
+
+    lifecycle, sourced, glossary, checks, requests, created_at, watches = [], [], {}, [], [], {}, []
+    grants: list = []
+    check_names: set[tuple[int, str]] = set()
     for key, st in state.items():
         ctx.line = getattr(st, "line", None)
         p = product(key)
@@ -768,37 +826,51 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
         if status not in DataProduct.Status.values:
             raise ctx.fail(f"unknown status “{status}”")
         # A restore puts back the recorded lifecycle as it was: no transitions, no announcements.
-        DataProduct.objects.filter(pk=p.pk).update(
-            status=status,
-            published_at=_dt(ctx, st.get("published_at")),
-            sunset_date=st.get("sunset_date") or None,
-            replacement=product(st["replacement"]) if st.get("replacement") else None,
-        )
-        ports = {port.slug: port for port in p.ports.all()}
-        for slug, spec in (st.get("ports") or {}).items():
+        p.status = status
+        p.published_at = _dt(ctx, st.get("published_at"))
+        p.sunset_date = st.get("sunset_date") or None
+        p.replacement = product(st["replacement"]) if st.get("replacement") else None
+        lifecycle.append(p)
+        ports = ports_of[p.pk]
+        specs = st.get("ports") or {}
+        for slug, port in ports.items():
+            if port.data_source_id and not (specs.get(slug) or {}).get("data_source"):
+                # The contract's servers name the product's source for each of its ports;
+                # this one had none.
+                port.data_source = None
+                sourced.append(port)
+        for slug, spec in specs.items():
             if slug not in ports:
                 raise ctx.fail(f"{key} has no port “{slug}”")
-            port = ports[slug]
+            port, spec = ports[slug], spec or {}
             if spec.get("data_source"):
-                source = DataSource.objects.filter(slug=spec["data_source"]).first()
-                if source is None:
+                if spec["data_source"] not in sources:
                     raise ctx.fail(f"unknown data source “{spec['data_source']}”")
-                OutputPort.objects.filter(pk=port.pk).update(data_source=source)
-                port.data_source = source
+                port.data_source = sources[spec["data_source"]]
+                try:
+                    port.clean()  # the source is open to the product's team
+                except ValidationError as e:
+                    raise ctx.fail(_errors(e)) from e
+                sourced.append(port)
             for field, term in (spec.get("glossary") or {}).items():
                 if term not in terms:
                     raise ctx.fail(f"unknown glossary term “{term}”")
-                if not port.fields.filter(name=field).update(glossary_term=terms[term]):
-                    raise ctx.fail(f"{key}/{slug} has no field “{field}”")
+                glossary[(port.pk, field)] = (terms[term], key, slug)
         for c in st.get("checks") or []:
             c = dict(_at(ctx, c))
             check_port = ports.get(c.pop("port", None))
             if check_port is None:
                 raise ctx.fail(f"a check of {key} names no port of it")
-            quality_services.check_create(port=check_port, by=ctx.actor, verify_columns=False, **c)
+            check = quality_services.check_build(
+                port=check_port, by=ctx.actor, verify_columns=False, **c
+            )
+            if (check_port.pk, check.name) in check_names:
+                raise ctx.fail(f"{key}/{check_port.slug} has two checks named “{check.name}”")
+            check_names.add((check_port.pk, check.name))
+            checks.append(check)
         for r in st.get("access_requests") or []:
             _at(ctx, r)
-            req = AccessRequest.objects.create(
+            req = AccessRequest(
                 product=p,
                 requester=ctx.user(r["requester"]),
                 team=_team(ctx, teams, r.get("team")),
@@ -811,14 +883,62 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
                 expires_at=_dt(ctx, r.get("expires_at")),
                 ended_at=_dt(ctx, r.get("ended_at")),
             )
-            if r.get("created_at"):
-                AccessRequest.objects.filter(pk=req.pk).update(created_at=_dt(ctx, r["created_at"]))
+            requests.append(req)
+            if when := _dt(ctx, r.get("created_at")):
+                created_at[id(req)] = when
             if req.status == AccessRequest.Status.APPROVED:
-                assign_perm(CONSUME, req.team.group if req.team else req.requester, p)
-        Watch.objects.bulk_create(
-            Watch(user=ctx.user(name), product=p) for name in st.get("watchers") or []
-        )
+                grants.append(req)
+        watches += [Watch(user=ctx.user(name), product=p) for name in st.get("watchers") or []]
+
+    bulk.update(lifecycle, ["status", "published_at", "sunset_date", "replacement"])
+    bulk.update(sourced, ["data_source"])
+    if glossary:
+        linked = []
+        port_ids = list({port_id for port_id, _ in glossary})
+        for chunk in bulk.chunks(port_ids):
+            for f in SchemaField.objects.filter(port_id__in=chunk).only("id", "port_id", "name"):
+                if (f.port_id, f.name) in glossary:
+                    f.glossary_term = glossary.pop((f.port_id, f.name))[0]
+                    linked.append(f)
+        if glossary:
+            _term, key, slug = next(iter(glossary.values()))
+            field = next(iter(glossary))[1]
+            ctx.line = getattr(state[key], "line", None)
+            raise ctx.fail(f"{key}/{slug} has no field “{field}”")
+        bulk.update(linked, ["glossary_term"])
+    try:
+        quality_services.checks_create_many(checks)
+    except ValidationError as e:
+        ctx.line = None
+        raise ctx.fail(_errors(e)) from e
+    bulk.insert(requests, ids=True)
+    for req in requests:
+        if id(req) in created_at:
+            req.created_at = created_at[id(req)]
+    bulk.update([r for r in requests if id(r) in created_at], ["created_at"])
+    # Approved requests are grants: the same object permission assign_perm gives.
+    bulk.insert(
+        [
+            DataProductGroupObjectPermission(
+                group_id=r.team.group_id, permission=consume, content_object=r.product
+            )
+            for r in grants
+            if r.team
+        ]
+    )
+    bulk.insert(
+        [
+            DataProductUserObjectPermission(
+                user=r.requester, permission=consume, content_object=r.product
+            )
+            for r in grants
+            if not r.team
+        ]
+    )
+    bulk.insert(watches)
+
     # Inputs point at other products' ports: all products exist by now.
+    inputs, read = [], set()
     for key, st in state.items():
         ctx.line = getattr(st, "line", None)
         for i in st.get("inputs") or []:
@@ -826,18 +946,26 @@ def _import_state(ctx, state_file, state, products, domains, teams, terms) -> No
             source_port: OutputPort | None = None
             if i.get("source"):
                 src_key, _, port_slug = i["source"].rpartition("/")
-                source_port = product(src_key).ports.filter(slug=port_slug).first()
+                source_port = ports_of[product(src_key).pk].get(port_slug)
                 if source_port is None:
                     raise ctx.fail(f"unknown input port “{i['source']}”")
-            InputPort.objects.create(
-                product=products[key],
-                source_port=source_port,
-                source_product=source_port.product if source_port else None,
-                external_name=i.get("external_name", ""),
-                external_kind=i.get("external_kind", ""),
-                description=i.get("description", ""),
-                approved=i.get("approved", False),
+                if (key, source_port.pk) in read:
+                    raise ctx.fail(f"{key} reads “{i['source']}” twice")
+                read.add((key, source_port.pk))
+            elif not i.get("external_name"):
+                raise ctx.fail("an input names neither a source port nor an external name")
+            inputs.append(
+                InputPort(
+                    product=products[key],
+                    source_port=source_port,
+                    source_product=source_port.product if source_port else None,
+                    external_name=i.get("external_name", ""),
+                    external_kind=i.get("external_kind", ""),
+                    description=i.get("description", ""),
+                    approved=i.get("approved", False),
+                )
             )
+    bulk.insert(inputs)
 
 
 def _import_policies(ctx: _Ctx, domains: dict, products: dict) -> None:

@@ -41,6 +41,11 @@ def team_update(*, team: Team, **fields) -> Team:
     return team
 
 
+def _check_role(role: str) -> None:
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": f"Unknown role “{role}”: choose owner or member."})
+
+
 def _owner_count(team: Team) -> int:
     return team.memberships.filter(role=Membership.Role.OWNER).count()
 
@@ -48,8 +53,7 @@ def _owner_count(team: Team) -> int:
 @transaction.atomic
 def membership_set(*, team: Team, user, role: str) -> Membership:
     """Add user to team with role, or change their role. The last owner stays an owner."""
-    if role not in Membership.Role.values:
-        raise ValidationError({"role": f"Unknown role “{role}”: choose owner or member."})
+    _check_role(role)
     membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
     if membership is None:
         membership = Membership.objects.create(team=team, user=user, role=role)
@@ -75,6 +79,31 @@ def membership_set(*, team: Team, user, role: str) -> Membership:
         membership.save(update_fields=["role"])
     clear_caches(user)
     return membership
+
+
+@transaction.atomic
+def members_add(*, team: Team, members: list[tuple]) -> list[Membership]:
+    """Many new members of team at once, [(user, role)] (a restore): as membership_set adds
+    each (the role checked, the team's group, an audit entry), with a few statements. Someone
+    already in it, or named twice: ValidationError."""
+    if not members:
+        return []
+    for _user, role in members:
+        _check_role(role)
+    users = [u.pk for u, _ in members]
+    if len(set(users)) < len(users) or team.memberships.filter(user_id__in=users).exists():
+        raise ValidationError({"user": f"Someone is named twice among the members of {team}."})
+    created = Membership.objects.bulk_create(
+        [Membership(team=team, user=user, role=role) for user, role in members]
+    )
+    team.group.user_set.add(*[u for u, _ in members])
+    audit.record_many(
+        ("create", m, {"user": [None, m.user.get_username()], "role": [None, m.role]}, team)
+        for m in created
+    )
+    for user, _ in members:
+        clear_caches(user)
+    return created
 
 
 @transaction.atomic

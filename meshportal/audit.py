@@ -14,7 +14,9 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
 
+from meshportal import bulk
 from meshportal.models import AuditEntry
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -114,6 +116,22 @@ def record(
     )
 
 
+ROW = [
+    "timestamp",
+    "actor_id",
+    "actor_name",
+    "door",
+    "action",
+    "content_type_id",
+    "object_id",
+    "object_repr",
+    "changes",
+    "scope_type_id",
+    "scope_id",
+    "request_id",
+]
+
+
 def record_many(
     entries: Iterable[tuple[str, models.Model, dict[str, Any], models.Model | None]],
     *,
@@ -128,24 +146,30 @@ def record_many(
         who = who.resolve()
     if who is not None and not getattr(who, "is_authenticated", False):
         who = None
+    door, request_id = ctx["door"], ctx["request_id"]
+    name = who.get_username() if who else door
+    now = timezone.now()
+    type_of = ContentType.objects.get_for_model
     rows = [
-        AuditEntry(
-            actor=who,
-            actor_name=who.get_username() if who else ctx["door"],
-            door=ctx["door"],
-            action=action,
-            content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
-            object_id=str(obj.pk),
-            object_repr=str(obj)[:300],
-            changes=_without_secrets(changes or {}),
-            scope_type=ContentType.objects.get_for_model(scope or obj),
-            scope_id=str((scope or obj).pk),
-            request_id=ctx["request_id"],
+        (
+            now,
+            who.pk if who else None,
+            name,
+            door,
+            action,
+            type_of(obj, for_concrete_model=False).pk,
+            str(obj.pk),
+            str(obj)[:300],
+            _without_secrets(changes or {}),
+            type_of(scope or obj).pk,
+            str((scope or obj).pk),
+            request_id,
         )
         for action, obj, changes, scope in entries
         if not (action == AuditEntry.Action.UPDATE and not changes)
     ]
-    AuditEntry.objects.bulk_create(rows)
+    if rows:
+        bulk.insert_values(AuditEntry, ROW, rows)
 
 
 def entries_for(obj: models.Model, *, user, limit: int = 100) -> list:

@@ -6,6 +6,8 @@ class ProductsConfig(AppConfig):
     verbose_name = "Data products"
 
     def ready(self) -> None:
+        import functools
+
         from django.db.models.signals import post_delete, post_save
 
         from meshportal import cache
@@ -13,9 +15,15 @@ class ProductsConfig(AppConfig):
         from products.lineage import graph as lineage
         from products.lineage import views as lineage_views  # noqa: F401  (the Lineage tab)
         from products.models import AccessRequest, DataProduct, InputPort, Tag
+        from products.signals import products_created
 
         # The inbox badge: requests come and go, a product moves to another team.
         cache.forget_users_on(cache.NAV_COUNTS, AccessRequest, DataProduct)
+        products_created.connect(
+            functools.partial(cache.forget_users, cache.NAV_COUNTS),
+            weak=False,
+            dispatch_uid="nav-products-created",
+        )
         # A renamed tag: its products' search text and facet values.
         post_save.connect(search.tag_changed, sender=Tag, dispatch_uid="search-tag")
         # The cached mesh map is forgotten whenever a product or an edge changes.
@@ -24,3 +32,4 @@ class ProductsConfig(AppConfig):
                 signal.connect(
                     lineage.invalidate_mesh, sender=model, dispatch_uid=f"mesh-{model.__name__}"
                 )
+        products_created.connect(lineage.invalidate_mesh, dispatch_uid="mesh-products-created")

@@ -224,11 +224,9 @@ class OutputPort(models.Model):
         # The platform team says which teams may read a data source (DataSource.open_to);
         # every door that saves a port (the form, the API, contract imports) meets it here.
         source = self.data_source if self.data_source_id else None
-        if (
-            source is not None
-            and self.product_id
-            and not source.open_to(self.product.owner_team_id)
-        ):
+        # The product may not be saved yet (products.services.product_build): its team counts.
+        has_product = self.product_id or OutputPort.product.is_cached(self)
+        if source is not None and has_product and not source.open_to(self.product.owner_team_id):
             raise ValidationError(
                 {
                     "data_source": f"{source} is not open to "

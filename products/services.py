@@ -3,6 +3,7 @@
 Pages, API, admin and Celery tasks call these; none of them re-implement a rule.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,12 +15,12 @@ from django.utils.text import slugify
 from guardian.shortcuts import assign_perm, remove_perm
 
 from domains.models import Domain, Membership, Team
-from meshportal import audit
+from meshportal import audit, bulk
 from meshportal.notifications import notify
 from meshportal.permissions import clear_caches
 from products import extensions
 from products.contracts import services as contracts
-from products.discovery.search import index_product
+from products.discovery.search import deferred_indexing, index_product
 from products.lineage import services as lineage_services
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 
@@ -92,28 +93,180 @@ def product_create(
     ports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
     **fields: Any,
 ) -> DataProduct:
-    with contracts.batch():  # one contract version for the product with all its ports
-        product = DataProduct(
-            domain=domain,
-            slug=slug,
-            name=name,
-            owner_team=owner_team or domain.owner_team,
-            **fields,
+    """A new product with its tags, ports and fields: one contract version, one search
+    document, the team's rights, an audit entry for each (products_create_many's path)."""
+    built = product_build(
+        domain=domain, slug=slug, name=name, owner_team=owner_team, tags=tags, ports=ports, **fields
+    )
+    return products_create_many([built])[0]
+
+
+@dataclass
+class NewProduct:
+    """A product with its ports and fields, validated as product_create, port_create and
+    fields_create validate them, not yet saved (products_create_many writes many at once)."""
+
+    product: DataProduct
+    tags: list[str]
+    ports: list[tuple[OutputPort, list[SchemaField]]]
+
+
+def product_build(
+    *,
+    domain: Domain,
+    slug: str,
+    name: str,
+    owner_team: Team | None = None,
+    tags=(),
+    ports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
+    **fields: Any,
+) -> NewProduct:
+    """Validate a new product as product_create would, without writing: ValidationError names
+    the field. Its (domain, slug) is checked against the portal when it is written."""
+    product = DataProduct(
+        domain=domain, slug=slug, name=name, owner_team=owner_team or domain.owner_team, **fields
+    )
+    # domain and team are given as saved instances; the unique name: products_create_many.
+    product.full_clean(exclude=["domain", "owner_team"], validate_constraints=False)
+    built = []
+    slugs: set[str] = set()
+    for spec in ports:
+        spec = dict(spec)
+        port_fields = spec.pop("fields", [])
+        port = _new_port(product, spec)
+        # product: not saved yet (its clean checks the port's data source against the team)
+        given = ["product"] + (["data_source"] if port.data_source_id else [])
+        port.full_clean(exclude=given, validate_constraints=False)
+        if port.slug in slugs:
+            error = port.unique_error_message(OutputPort, ("product", "slug"))
+            raise ValidationError({NON_FIELD_ERRORS: [error]})
+        slugs.add(port.slug)
+        rows = [{"ordinal": i, **f} for i, f in enumerate(port_fields)]
+        built.append((port, _new_fields(port, rows, set())))
+    return NewProduct(product=product, tags=clean_tag_names(tags), ports=built)
+
+
+@transaction.atomic
+def products_create_many(new: list[NewProduct]) -> list[DataProduct]:
+    """Write products built by product_build: for each, what product_create writes (the team's
+    rights, tags, audit entries, ports and fields, a contract version, a search document), with
+    a few statements per table for all of them instead of dozens per product. A backup restore
+    of thousands of products goes through here. A name already taken: ValidationError."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from products.models import DataProductGroupObjectPermission
+    from products.signals import products_created
+
+    if not new:
+        return []
+    keys: set[tuple[int, str]] = set()
+    for n in new:
+        key = (n.product.domain_id, n.product.slug)
+        if key in keys:
+            raise ValidationError(
+                {
+                    NON_FIELD_ERRORS: [
+                        n.product.unique_error_message(DataProduct, ("domain", "slug"))
+                    ]
+                }
+            )
+        keys.add(key)
+    taken = DataProduct.objects.filter(
+        domain_id__in={d for d, _ in keys}, slug__in={s for _, s in keys}
+    ).values_list("domain_id", "slug")
+    for key in taken:
+        if key in keys:
+            n = next(n for n in new if (n.product.domain_id, n.product.slug) == key)
+            raise ValidationError(
+                {
+                    NON_FIELD_ERRORS: [
+                        n.product.unique_error_message(DataProduct, ("domain", "slug"))
+                    ]
+                }
+            )
+    products = DataProduct.objects.bulk_create([n.product for n in new], batch_size=500)
+    for p in products:
+        p._loaded = p._column_values()
+
+    # Tags: as tags_from_names for each product, with one read and one write for all.
+    wanted: dict[str, str] = {}  # slug: the first name given for it
+    slugs: dict[int, list[str]] = {}  # product id: its tags' slugs (as tags.set keeps them)
+    for n in new:
+        mine = slugs.setdefault(n.product.pk, [])
+        for name in n.tags:
+            slug = slugify(name)
+            if slug and slug not in mine:
+                wanted.setdefault(slug, name)
+                mine.append(slug)
+    tags = {t.slug: t for t in Tag.objects.filter(slug__in=wanted)}
+    tags.update(
+        {
+            t.slug: t
+            for t in Tag.objects.bulk_create(
+                [Tag(slug=s, name=name) for s, name in wanted.items() if s not in tags]
+            )
+        }
+    )
+    links = DataProduct.tags.through
+    links.objects.bulk_create(
+        [
+            links(dataproduct_id=pk, tag_id=tags[slug].pk)
+            for pk, mine in slugs.items()
+            for slug in mine
+        ],
+        batch_size=2000,
+    )
+
+    # The owning team's rights (product_sync_permissions on a new product).
+    perms = list(
+        Permission.objects.filter(
+            content_type=ContentType.objects.get_for_model(DataProduct),
+            codename__in=TEAM_PRODUCT_PERMS,
         )
-        product.full_clean()
-        product.save()
-        product.tags.set(tags_from_names(tags))
-        product_sync_permissions(product=product)
-        audit.record(
-            action="create", obj=product, changes=audit.diff({}, _product_snapshot(product))
-        )
-        for port in ports:
-            port = dict(port)
-            port_fields = port.pop("fields", [])
-            p = port_create(product=product, **port)
-            fields_create(port=p, fields=[{"ordinal": i, **f} for i, f in enumerate(port_fields)])
-        _changed(product)
-    return product
+    )
+    bulk.insert(
+        [
+            DataProductGroupObjectPermission(
+                content_object=p, group_id=p.owner_team.group_id, permission=perm
+            )
+            for p in products
+            for perm in perms
+        ]
+    )
+
+    ports = []
+    for n in new:
+        for port, _ in n.ports:
+            port.product = n.product  # now saved: sets product_id
+            ports.append(port)
+    bulk.insert(ports, ids=True)
+    fields = []
+    for n in new:
+        for port, rows in n.ports:
+            for f in rows:
+                f.port = port
+                fields.append(f)
+    bulk.insert(fields, ids=True)  # the audit entries name them
+
+    def entries():
+        for n in new:
+            p = n.product
+            yield "create", p, audit.diff({}, audit.snapshot(p, {"tags": slugs[p.pk]})), None
+            for port, rows in n.ports:
+                yield "create", port, audit.diff({}, audit.snapshot(port)), p
+                for f in rows:
+                    yield "create", f, audit.diff({}, audit.snapshot(f)), p
+
+    audit.record_many(entries())
+    # Other apps' hooks (bulk_create sends no post_save), then the contract versions and search
+    # documents (batched by contracts.batch and search.deferred_indexing when the caller is).
+    products_created.send(sender=DataProduct, products=products)
+    contracts.changed_many(products)
+    with deferred_indexing():  # their search documents in batches (the caller's, if it defers)
+        for p in products:
+            index_product(p)
+    return products
 
 
 @transaction.atomic
@@ -296,10 +449,31 @@ def product_delete(*, product: DataProduct) -> None:
 # -- ports and fields --------------------------------------------------------------------------
 
 
+def _new_port(product: DataProduct, fields: dict[str, Any]) -> OutputPort:
+    """An unsaved port of product; its slug defaults to its name's."""
+    fields.setdefault("slug", slugify(fields.get("name", "")))
+    return OutputPort(product=product, **fields)
+
+
+def _new_fields(
+    port: OutputPort, fields: list[dict[str, Any]], taken: set[str]
+) -> list[SchemaField]:
+    """Unsaved, validated fields of port; `taken`: the names the port already has. The unique
+    (port, name) constraint is checked against them and the batch, with Django's own message,
+    instead of one query per field."""
+    rows = [SchemaField(port=port, **f) for f in fields]
+    for row in rows:
+        row.full_clean(exclude=["port"], validate_constraints=False)  # port: given
+        if row.name in taken:
+            error = row.unique_error_message(SchemaField, ("port", "name"))
+            raise ValidationError({NON_FIELD_ERRORS: [error]})
+        taken.add(row.name)
+    return rows
+
+
 @transaction.atomic
 def port_create(*, product: DataProduct, **fields: Any) -> OutputPort:
-    fields.setdefault("slug", slugify(fields.get("name", "")))
-    port = OutputPort(product=product, **fields)
+    port = _new_port(product, fields)
     port.full_clean()
     port.save()
     audit.record(
@@ -359,17 +533,8 @@ def fields_create(*, port: OutputPort, fields: list[dict[str, Any]]) -> list[Sch
     contract version and search document for the product (not one per field)."""
     if not fields:
         return []
-    rows = [SchemaField(port=port, **f) for f in fields]
     taken = set(SchemaField.objects.filter(port=port).values_list("name", flat=True))
-    for row in rows:
-        # The unique (port, name) constraint is checked here against the port's fields and the
-        # batch, with Django's own message, instead of one query per field.
-        row.full_clean(exclude=["port"], validate_constraints=False)  # port: saved, given
-        if row.name in taken:
-            error = row.unique_error_message(SchemaField, ("port", "name"))
-            raise ValidationError({NON_FIELD_ERRORS: [error]})
-        taken.add(row.name)
-    created = SchemaField.objects.bulk_create(rows)
+    created = SchemaField.objects.bulk_create(_new_fields(port, fields, taken))
     audit.record_many(
         ("create", f, audit.diff({}, audit.snapshot(f)), port.product) for f in created
     )

@@ -112,6 +112,9 @@ class DataSource(models.Model):
     def open_to(self, team_id: int | None) -> bool:
         """Whether a port of `team_id`'s products may read this source: every team's when it
         names no team (the one rule; DataSourceQuerySet.usable_by is its query)."""
+        if "teams" in getattr(self, "_prefetched_objects_cache", {}):  # read with its teams
+            teams = {t.pk for t in self.teams.all()}
+            return not teams or team_id in teams
         return type(self).objects.usable_by(team_id).filter(pk=self.pk).exists()
 
     @property

@@ -317,10 +317,23 @@ def _insert(model, columns: list[str], rows: list[tuple]) -> None:
 
 def product_mark_changed(*, product_id: int) -> None:
     """Note that a product changed; the first change of a burst schedules one evaluation."""
-    if not DataProduct.objects.filter(pk=product_id).exists():
+    products_mark_changed(product_ids=[product_id])
+
+
+def products_mark_changed(*, product_ids) -> None:
+    """Note that products changed (those that still exist); the first change of a burst
+    schedules one evaluation."""
+    ids = set(DataProduct.objects.filter(pk__in=set(product_ids)).values_list("pk", flat=True))
+    if not ids:
         return
-    _, created = DirtyProduct.objects.get_or_create(product_id=product_id)
-    if created and DirtyProduct.objects.count() == 1:
+    marked = DirtyProduct.objects.count()
+    new = ids - set(
+        DirtyProduct.objects.filter(product_id__in=ids).values_list("product_id", flat=True)
+    )
+    DirtyProduct.objects.bulk_create(
+        [DirtyProduct(product_id=i) for i in new], batch_size=1000, ignore_conflicts=True
+    )
+    if new and marked == 0:
         from governance.policies.tasks import evaluate_changed_products
 
         # A broker outage keeps the task (with its countdown) for later; nothing else is

@@ -18,6 +18,17 @@ def _on_product(sender, instance, **kwargs):
     _changed(instance.pk)
 
 
+def _on_products(sender, products, **kwargs):
+    ids = [p.pk for p in products]
+
+    def mark():
+        from governance.policies.services import products_mark_changed
+
+        products_mark_changed(product_ids=ids)
+
+    transaction.on_commit(mark)
+
+
 def _on_port(sender, instance, **kwargs):
     _changed(instance.product_id)
 
@@ -40,8 +51,10 @@ def _on_field(sender, instance, **kwargs):
 
 def connect() -> None:
     from products.models import DataProduct, OutputPort, SchemaField
+    from products.signals import products_created
 
     post_save.connect(_on_product, sender=DataProduct, dispatch_uid="gov_product_changed")
+    products_created.connect(_on_products, sender=DataProduct, dispatch_uid="gov_products_created")
     post_save.connect(_on_port, sender=OutputPort, dispatch_uid="gov_port_changed")
     post_delete.connect(_on_port, sender=OutputPort, dispatch_uid="gov_port_deleted")
     post_save.connect(_on_field, sender=SchemaField, dispatch_uid="gov_field_changed")

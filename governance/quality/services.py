@@ -24,7 +24,7 @@ from django.utils import timezone
 from governance.models import ProductQuality, QualityCheck, QualityRun, Webhook, WebhookDelivery
 from governance.policies import services as policy_services
 from governance.quality import engine, incidents, webhook_targets
-from meshportal import audit, queue
+from meshportal import audit, bulk, queue
 from meshportal import cache as shared_cache
 from meshportal.notifications import notify
 from meshportal.permissions import is_platform
@@ -279,7 +279,22 @@ def _check_columns_exist(port: OutputPort, columns: list[str]) -> None:
 
 
 @transaction.atomic
-def check_create(
+def check_create(*, port: OutputPort, **fields: Any) -> QualityCheck:
+    """A new check of port (check_build's arguments), due at once, with its audit entry."""
+    check = check_build(port=port, **fields)
+    if QualityCheck.objects.filter(port=port, name=check.name).exists():
+        raise ValidationError({"name": "This port already has a check with that name."})
+    check.save()
+    audit.record(
+        action="create",
+        obj=check,
+        changes=audit.diff({}, audit.snapshot(check)),
+        scope=port.product,
+    )
+    return check
+
+
+def check_build(
     *,
     port: OutputPort,
     name: str,
@@ -293,13 +308,13 @@ def check_create(
     by=None,
     verify_columns: bool = True,
 ) -> QualityCheck:
+    """A new check validated as check_create validates it (but for its name being free on the
+    port, which checks_create_many asks for all at once), not saved."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the check a name."})
     if port.data_source is None:
         raise ValidationError({"port": "This port has no data source, so it cannot be checked."})
-    if QualityCheck.objects.filter(port=port, name=name).exists():
-        raise ValidationError({"name": "This port already has a check with that name."})
     columns, params = validate_check(
         kind=kind, columns=list(columns), params=params or {}, port=port
     )
@@ -307,7 +322,7 @@ def check_create(
     validate_timeout(port=port, timeout_seconds=timeout_seconds)
     if verify_columns:
         _check_columns_exist(port, columns)
-    check = QualityCheck.objects.create(
+    return QualityCheck(
         port=port,
         name=name,
         kind=kind,
@@ -320,13 +335,26 @@ def check_create(
         created_by=by if getattr(by, "pk", None) else None,
         next_run_at=timezone.now(),  # a new check is due at once
     )
-    audit.record(
-        action="create",
-        obj=check,
-        changes=audit.diff({}, audit.snapshot(check)),
-        scope=port.product,
+
+
+@transaction.atomic
+def checks_create_many(checks: list[QualityCheck]) -> None:
+    """Write checks built by check_build (a restore): their names free on their ports, one
+    audit entry each, a few statements for all."""
+    names: set[tuple[int, str]] = set()
+    for c in checks:
+        if (c.port_id, c.name) in names:
+            raise ValidationError({"name": "This port already has a check with that name."})
+        names.add((c.port_id, c.name))
+    ports = {c.port_id for c in checks}
+    for chunk in bulk.chunks(list(ports)):
+        taken = QualityCheck.objects.filter(port_id__in=chunk).values_list("port_id", "name")
+        if names.intersection(taken):
+            raise ValidationError({"name": "This port already has a check with that name."})
+    bulk.insert(checks, ids=True)
+    audit.record_many(
+        ("create", c, audit.diff({}, audit.snapshot(c)), c.port.product) for c in checks
     )
-    return check
 
 
 @transaction.atomic

@@ -414,28 +414,64 @@ def kept_restore(*, product: DataProduct, doc: dict) -> None:
     """Put back what a (valid) ODPS document of product keeps: the restore of a backup
     (backup.mesh, import_mesh), whose documents carry the kept content and nothing else the
     rest of the backup does not. Ports and inputs are matched as export_document names them."""
-    DataProduct.objects.filter(pk=product.pk).update(
-        odps_kept=_kept_product(doc, product.owner_team.slug)
-    )
-    ports = {p.slug: p for p in product.ports.all()}
-    for out in doc.get("outputPorts") or []:
-        port = ports.get(_text(out.get("name")))
-        if port is not None:
-            kept = _kept_output(out, port.kind)
-            OutputPort.objects.filter(pk=port.pk).update(odps_kept=kept)
-    sources = _sources(None, product)
-    inputs: dict[tuple[str, str], InputPort] = {}
-    for inp in product.input_ports.select_related("source_port"):
-        source = sources.get(inp.source_product_id or 0)
-        if source is not None and inp.source_port is not None:
-            inputs[(_contract_id(source), inp.source_port.slug)] = inp
-        elif inp.source_port_id is None:
-            inputs[("", inp.external_name)] = inp
-    for item in doc.get("inputPorts") or []:
-        match = inputs.get((_text(item.get("contractId")), _text(item.get("name"))))
-        if match is not None:
-            kept = _rest(item, OWNED_INPUT, INPUT_PROPERTIES)
-            InputPort.objects.filter(pk=match.pk).update(odps_kept=kept)
+    kept_restore_many([(product, doc)])
+
+
+def kept_restore_many(
+    items: list[tuple[DataProduct, dict]], *, created: dict | None = None
+) -> None:
+    """kept_restore for many products, with a few statements for all of them. `created`:
+    {product id: when it was created}, put back too (the documents' productCreatedTs)."""
+    from meshportal import bulk
+
+    docs = {p.pk: doc for p, doc in items}
+    created = created or {}
+    products, ports, inputs = [], [], []
+    for chunk in bulk.chunks(list(docs), 1000):
+        loaded = list(
+            DataProduct.objects.filter(pk__in=chunk)
+            .select_related("owner_team")
+            .prefetch_related(
+                "ports", Prefetch("input_ports", InputPort.objects.select_related("source_port"))
+            )
+        )
+        source_ids = {
+            i.source_product_id for p in loaded for i in p.input_ports.all() if i.source_product_id
+        }
+        sources = {
+            p.pk: p
+            for p in DataProduct.objects.filter(pk__in=source_ids)
+            .select_related("domain")
+            .annotate(latest_extras=_latest_extras())
+        }
+        for product in loaded:
+            doc = docs[product.pk]
+            product.odps_kept = _kept_product(doc, product.owner_team.slug)
+            if product.pk in created:
+                product.created_at = created[product.pk]
+            products.append(product)
+            by_slug = {p.slug: p for p in product.ports.all()}
+            for out in doc.get("outputPorts") or []:
+                port = by_slug.get(_text(out.get("name")))
+                if port is not None:
+                    port.odps_kept = _kept_output(out, port.kind)
+                    ports.append(port)
+            matches: dict[tuple[str, str], InputPort] = {}
+            for inp in product.input_ports.all():
+                source = sources.get(inp.source_product_id or 0)
+                if source is not None and inp.source_port is not None:
+                    matches[(_contract_id(source), inp.source_port.slug)] = inp
+                elif inp.source_port_id is None:
+                    matches[("", inp.external_name)] = inp
+            for item in doc.get("inputPorts") or []:
+                match = matches.get((_text(item.get("contractId")), _text(item.get("name"))))
+                if match is not None:
+                    match.odps_kept = _rest(item, OWNED_INPUT, INPUT_PROPERTIES)
+                    inputs.append(match)
+    columns = ["odps_kept", "created_at"] if created else ["odps_kept"]
+    bulk.update(products, columns)
+    bulk.update(ports, ["odps_kept"])
+    bulk.update(inputs, ["odps_kept"])
 
 
 # -- import --------------------------------------------------------------------------------------

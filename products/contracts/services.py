@@ -33,7 +33,7 @@ from jsonschema import Draft201909Validator
 from jsonschema.exceptions import best_match
 
 from domains.models import Domain, Team
-from meshportal import audit
+from meshportal import audit, bulk
 from meshportal.notifications import notify
 from meshportal.permissions import CREATE_PRODUCT, EDIT, VIEW, can, require, require_transfer
 from products import extensions, urns
@@ -720,8 +720,14 @@ def _servers(ports: list[OutputPort]) -> tuple[list[dict], dict[int, str]]:
 
 def _location(physical_name: str, servers: Any) -> str:
     """A port's location from an ODCS object name and the document's servers: a bare name is
-    qualified by the servers' schema (BigQuery: dataset) when they agree on one."""
-    if not physical_name or "." in physical_name or not isinstance(servers, list):
+    qualified by the servers' schema (BigQuery: dataset) when they agree on one. A path or URL
+    (`s3://bucket/dir/`) is no table name: it stays as it is."""
+    if (
+        not physical_name
+        or "." in physical_name
+        or "/" in physical_name
+        or not isinstance(servers, list)
+    ):
         return physical_name
     schemas = {
         s.get("schema") or s.get("dataset")
@@ -731,11 +737,42 @@ def _location(physical_name: str, servers: Any) -> str:
     return f"{schemas.pop()}.{physical_name}" if len(schemas) == 1 else physical_name
 
 
+# Inside lookups_remembered(): {(kind, key): what it names} (data sources, domains, teams).
+_seen: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "contract_lookups_seen", default=None
+)
+
+
+@contextmanager
+def lookups_remembered() -> Iterator[None]:
+    """Many documents in a row (a backup restore): the same servers, domains and teams are
+    looked up once, not once per document (none of them changes meanwhile)."""
+    token = _seen.set({})
+    try:
+        yield
+    finally:
+        _seen.reset(token)
+
+
+def _remembered(kind: str, key: str, find):
+    seen = _seen.get()
+    if seen is None:
+        return find()
+    if (kind, key) not in seen:
+        seen[(kind, key)] = find()
+    return seen[(kind, key)]
+
+
 def _data_source_for(servers: Any):
     """The registered data source the document's servers name (by slug, or by type and where
     the data is), if exactly one matches; None otherwise. Never creates one."""
     if not isinstance(servers, list):
         return None
+    key = json.dumps(servers, sort_keys=True, default=str)
+    return _remembered("servers", key, lambda: _match_data_source(servers))
+
+
+def _match_data_source(servers: list):
     data_source = OutputPort._meta.get_field("data_source").related_model
     kinds = {v: k for k, v in SERVER_TYPES.items()} | {"postgresql": "postgresql"}
     found = set()
@@ -746,9 +783,11 @@ def _data_source_for(servers: Any):
             match = _file_source_for(data_source, str(s.get("path") or ""))
         elif s.get("type") in kinds:
             kind = kinds[s["type"]]
-            match = data_source._default_manager.filter(
-                slug=str(s.get("server", "")), kind=kind
-            ).first()
+            match = (
+                data_source._default_manager.filter(slug=str(s.get("server", "")), kind=kind)
+                .prefetch_related("teams")  # the port's clean asks whom it is open to
+                .first()
+            )
             if match is None:
                 where: dict[str, Any] = {}
                 for key, attribute in SERVER_FIELDS[kind].items():
@@ -793,7 +832,10 @@ def _file_source_for(data_source, path: str):
 
 def export_document(product: DataProduct, extras: dict | None = None) -> dict:
     extras = _extras_of(product) if extras is None else extras
-    ports = list(product.ports.select_related("data_source"))
+    if "ports" in getattr(product, "_prefetched_objects_cache", {}):
+        ports = list(product.ports.all())  # record_first_versions: with their data sources
+    else:
+        ports = list(product.ports.select_related("data_source"))
     servers, object_names = _servers(ports)
     doc: dict[str, Any] = {
         "apiVersion": API_VERSION,
@@ -1271,21 +1313,9 @@ def record_version(
         return None
     changes = classify(latest.snapshot if latest else None, snap)
     _breaking_refusal(product, latest, changes)
-    who = audit.current_context()["actor"]
-    if hasattr(who, "resolve"):
-        who = who.resolve()
-    breaking = any(c.breaking for c in changes)
-    version = ContractVersion.objects.create(
-        product=product,
-        number=(latest.number + 1) if latest else 1,
-        version=product.version,
-        snapshot=snap,
-        extras=json.dumps(extras) if extras else "",
-        document=document,
-        changelog=[asdict(c) for c in changes],
-        breaking=breaking,
-        created_by=who if getattr(who, "is_authenticated", False) else None,
-    )
+    version = _version(product, latest, snap, extras, document, changes)
+    version.save()
+    breaking = version.breaking
     if latest is not None and product.status == DataProduct.Status.PUBLISHED:
         if breaking:
             _notify_consumers(product, version, changes)
@@ -1294,6 +1324,49 @@ def record_version(
             # people of a major version on its own only when nothing in it breaks.
             _announce_major_version(product, version, changes)
     return version
+
+
+def _version(product, latest, snap, extras, document, changes) -> ContractVersion:
+    who = audit.current_context()["actor"]
+    if hasattr(who, "resolve"):
+        who = who.resolve()
+    return ContractVersion(
+        product=product,
+        number=(latest.number + 1) if latest else 1,
+        version=product.version,
+        snapshot=snap,
+        extras=json.dumps(extras) if extras else "",
+        document=document,
+        changelog=[asdict(c) for c in changes],
+        breaking=any(c.breaking for c in changes),
+        created_by=who if getattr(who, "is_authenticated", False) else None,
+    )
+
+
+def record_first_versions(
+    products: list[DataProduct], extras: list[dict | None], *, batch_size: int = 500
+) -> None:
+    """Version 1 of many new products' contracts, as record_version stores it for each (extras:
+    each one's kept ODCS content, or None), read with a few queries per batch."""
+    from django.db.models import Prefetch
+
+    extras_of = {p.pk: e for p, e in zip(products, extras, strict=True)}
+    ids = list(extras_of)
+    ports = OutputPort.objects.select_related("data_source").prefetch_related(
+        "fields", "quality_checks"
+    )
+    for start in range(0, len(ids), batch_size):
+        rows = []
+        for product in (
+            DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
+            .select_related("domain", "owner_team")
+            .prefetch_related("tags", Prefetch("ports", queryset=ports))
+        ):
+            extra = extras_of[product.pk] or {}  # a new product carries no earlier extras
+            snap = json.loads(json.dumps(snapshot(product, extra)))
+            document = dump(export_document(product, extra))
+            rows.append(_version(product, None, snap, extra, document, classify(None, snap)))
+        bulk.insert(rows)
 
 
 def _announce_major_version(product: DataProduct, version: ContractVersion, changes) -> None:
@@ -1344,6 +1417,17 @@ def changed(product: DataProduct) -> None:
         record_version(product)
 
 
+def changed_many(products) -> None:
+    """changed() for many new products: inside batch() they join it; else their first versions
+    are recorded together."""
+    pending = _batch.get()
+    if pending is not None:
+        for product in products:
+            pending.setdefault(product.pk, product)
+    else:
+        record_first_versions(products, [None] * len(products))
+
+
 @contextmanager
 def batch() -> Iterator[None]:
     if _batch.get() is not None:
@@ -1385,7 +1469,11 @@ class ImportResult:
 
 
 def _team(ref: str) -> Team:
-    team = Team.objects.filter(slug=ref).first() or Team.objects.filter(name=ref).first()
+    team = _remembered(
+        "team",
+        ref,
+        lambda: Team.objects.filter(slug=ref).first() or Team.objects.filter(name=ref).first(),
+    )
     if team is None:
         raise ValidationError({"team.name": f"Unknown team “{ref}”."})
     return team
@@ -1411,6 +1499,62 @@ def contract_import(
     when the caller has already parsed it (a restore reads each file once); it is validated
     here all the same.
     """
+    prepared = contract_prepare(
+        text=text,
+        user=user,
+        product=product,
+        expected_urn=expected_urn,
+        domain_slug=domain_slug,
+        doc=doc,
+    )
+    plan, domain, slug, existing, team = (
+        prepared.plan,
+        prepared.domain,
+        prepared.slug,
+        prepared.existing,
+        prepared.team,
+    )
+    try:
+        with transaction.atomic(), enforcing():
+            result = _apply(
+                plan, domain, slug, existing, team=team, user=user, make_checks=make_checks
+            )
+            if dry_run or not result.changed:
+                raise _Rollback(result)
+    except _Rollback as r:
+        result = r.result
+        result.applied = False
+        if existing is not None:
+            result.product = existing
+        elif dry_run:
+            result.product = None
+    return result
+
+
+@dataclass
+class Prepared:
+    """A contract document checked against every rule an import asks before it writes."""
+
+    plan: dict
+    domain: Domain
+    slug: str
+    existing: DataProduct | None
+    team: Team | None
+    new: Any = None  # contract_build's product, once built
+
+
+def contract_prepare(
+    *,
+    text: str,
+    user,
+    product: DataProduct | None = None,
+    expected_urn: str | None = None,
+    domain_slug: str | None = None,
+    doc: dict | None = None,
+) -> Prepared:
+    """What contract_import checks before it writes: the document (YAML, schema, the portal's
+    rules), its domain and name, and the user's rights (403). Also the first step of
+    contracts_create_many."""
     doc = parse(text) if doc is None else doc
     validate(doc)
     plan = _plan(upgrade(doc))
@@ -1423,7 +1567,11 @@ def contract_import(
                 "domain": "Choose the portal domain: `domain` in the document, or the upload's domain."
             }
         )
-    domain = Domain.objects.filter(slug=plan["domain"]).first()
+    domain = _remembered(
+        "domain",
+        plan["domain"],
+        lambda: Domain.objects.select_related("owner_team").filter(slug=plan["domain"]).first(),
+    )
     if domain is None:
         raise ValidationError({"domain": f"Unknown domain “{plan['domain']}”."})
     slug = plan["slug"] or (product.slug if product else "")
@@ -1472,21 +1620,49 @@ def contract_import(
         # A `team.name` naming another team moves the product: the same rule (and 403) as
         # every other door, checked before the preview too.
         require_transfer(user, current, team)
-    try:
-        with transaction.atomic(), enforcing():
-            result = _apply(
-                plan, domain, slug, existing, team=team, user=user, make_checks=make_checks
-            )
-            if dry_run or not result.changed:
-                raise _Rollback(result)
-    except _Rollback as r:
-        result = r.result
-        result.applied = False
-        if existing is not None:
-            result.product = existing
-        elif dry_run:
-            result.product = None
-    return result
+    return Prepared(plan=plan, domain=domain, slug=slug, existing=existing, team=team)
+
+
+def contract_build(prepared: Prepared):
+    """The new product a prepared contract describes, validated and not saved
+    (products.services.product_build); kept on `prepared`."""
+    from products import services
+
+    if prepared.existing is not None:
+        raise ValueError(
+            f"{prepared.existing.urn} exists: import its contract with contract_import"
+        )
+    if prepared.new is None:
+        data = {k: v for k, v in prepared.plan["product"].items() if k != "owner_team"}
+        data.setdefault("name", prepared.slug)
+        prepared.new = services.product_build(
+            domain=prepared.domain,
+            slug=prepared.slug,
+            owner_team=prepared.team,
+            ports=prepared.plan["ports"],
+            **data,
+        )
+    return prepared.new
+
+
+@transaction.atomic
+def contracts_create_many(prepared: list[Prepared]) -> list[DataProduct]:
+    """New products from many prepared contracts at once (a backup restore): the products,
+    ports and fields as contract_import creates them (products.services.products_create_many)
+    and each one's first contract version, keeping its ODCS extras. Quality rules and SLAs stay
+    in the contract without becoming checks (the restore brings its checks back itself).
+    `prepared` must name no existing product."""
+    from products import services
+
+    built = [contract_build(p) for p in prepared]
+    with batch():
+        products = services.products_create_many(built)
+        pending = _batch.get()
+        if pending is not None:
+            for product in products:
+                pending.pop(product.pk, None)  # recorded below with the documents' extras
+    record_first_versions(products, [p.plan["extras"] for p in prepared])
+    return products
 
 
 class _Rollback(Exception):  # noqa: N818 - control flow, not an error

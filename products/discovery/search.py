@@ -112,7 +112,9 @@ def deferred_indexing() -> Iterator[None]:
     if pending:
         from products.models import DataProduct
 
-        reindex(DataProduct.objects.filter(pk__in=pending))
+        semantic.schedule_many(pending)  # one embedding task per batch, not one per product
+        if _is_postgres():
+            reindex(DataProduct.objects.filter(pk__in=pending))
 
 
 def index_product(product) -> None:
@@ -120,12 +122,12 @@ def index_product(product) -> None:
     schedule its meaning vector (products.discovery.semantic, debounced, in a task)."""
     if product is None or product.pk is None:
         return
-    semantic.schedule(product.pk)
-    if not _is_postgres():
-        return
     pending = _deferred.get()
     if pending is not None:
         pending.add(product.pk)
+        return
+    semantic.schedule(product.pk)
+    if not _is_postgres():
         return
     from products.discovery.facets import stored_values  # facets imports this module
     from products.models import DataProduct

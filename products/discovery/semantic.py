@@ -149,6 +149,20 @@ def schedule(product_id: int | None) -> None:
         queue.enqueue_on_commit(TASK, [product_id], options={"countdown": delay})
 
 
+def schedule_many(product_ids, *, batch_size: int = 500) -> None:
+    """schedule() for many products (bulk work): one task per batch of them, not one each."""
+    if not enabled():
+        return
+    from meshportal import queue
+
+    delay = settings.MESH_EMBED_DEBOUNCE_SECONDS
+    ids = sorted({pk for pk in product_ids if pk is not None})
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        cache.set_many({SCHEDULED_KEY.format(pk): 1 for pk in chunk}, timeout=max(delay, 1))
+        queue.enqueue_on_commit(TASK, chunk, options={"countdown": delay})
+
+
 # -- searching ---------------------------------------------------------------------------------
 
 

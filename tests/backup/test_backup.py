@@ -1,5 +1,6 @@
 """export_mesh / import_mesh: a git-friendly backup and its lossless, all-or-nothing restore."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from domains.models import Domain, Team
 from governance.models import DataSource, GlossaryTerm, Policy, QualityCheck
 from meshportal.models import AuditEntry
 from meshportal.permissions import EDIT, can
-from products.models import AccessRequest, DataProduct, InputPort, Watch
+from products.models import AccessRequest, DataProduct, InputPort, OutputPort, Watch
 
 pytestmark = pytest.mark.django_db
 
@@ -298,3 +299,57 @@ def test_restore_keeps_the_odps_content_the_portal_has_no_field_for(demo, tmp_pa
     restored = DataProduct.objects.get(domain__slug=orders.domain.slug, slug=orders.slug)
     assert odps.export_yaml(restored) == before
     assert "upstream" in before and "sbom.example.com" in before and "tenant: acme" in before
+
+
+def test_two_checks_of_one_name_name_the_line(exported):
+    import yaml
+
+    from backup.mesh import _LineLoader
+    from products.contracts.services import dump
+
+    wipe()
+    path = exported / "product_state.yaml"
+    state = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506  # nosec B506 - safe
+    key = next(k for k, st in state.items() if st.get("checks"))
+    state[key]["checks"].append(dict(state[key]["checks"][0]))
+    path.write_text(dump(json.loads(json.dumps(state))))
+    reread = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506  # nosec B506 - safe
+    line = reread[key]["checks"][-1].line
+    with pytest.raises(CommandError) as e:
+        call_command("import_mesh", str(exported), verbosity=0)
+    assert f"product_state.yaml:{line}: " in str(e.value) and "two checks named" in str(e.value)
+    assert_nothing_imported()
+
+
+def test_a_port_the_state_gives_no_data_source_has_none(exported):
+    """The contract's servers name the product's data source; the state says which of its
+    ports read it."""
+    import yaml
+
+    from products.contracts.services import dump
+
+    path = exported / "product_state.yaml"
+    state = yaml.safe_load(path.read_text())
+    key, slug = next(
+        (k, slug)
+        for k, st in state.items()
+        for slug, port in (st.get("ports") or {}).items()
+        if port.get("data_source")
+    )
+    del state[key]["ports"][slug]["data_source"]
+    path.write_text(dump(state))
+    wipe()
+    call_command("import_mesh", str(exported), verbosity=0)
+    domain, product = key.split("/")
+    port = OutputPort.objects.get(product__domain__slug=domain, product__slug=product, slug=slug)
+    assert port.data_source is None
+    assert OutputPort.objects.exclude(data_source=None).exists()  # the others kept theirs
+
+
+def test_restore_statements_do_not_grow_with_the_products(exported, django_assert_max_num_queries):
+    wipe()
+    products = sum(1 for p in (exported / "products").rglob("*.yaml") if ".odps." not in p.name)
+    fixed = 60 * (len(list((exported).glob("*.yaml"))))  # users, teams, domains, policies ...
+    with django_assert_max_num_queries(fixed + 10 * products):  # 180 a product before
+        call_command("import_mesh", str(exported), verbosity=0)
+    assert DataProduct.objects.count() == products

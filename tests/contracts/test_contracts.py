@@ -385,3 +385,13 @@ def test_odcs_top_level_content_the_portal_has_no_field_for_is_kept(mesh):
         shown = yaml.safe_load(raw)
         assert {"property": "costCenter", "value": "CC-7"} in shown["customProperties"]
         contracts.validate(shown)  # still a valid ODCS document
+
+
+def test_a_bare_object_name_takes_the_servers_schema_a_path_does_not(mesh):
+    objects = [
+        {"name": "rows", "physicalType": "table", "physicalName": "shipments"},
+        {"name": "files", "physicalType": "file", "physicalName": "s3://bucket/shipments/"},
+    ]
+    result = contracts.contract_import(text=_doc(schema=objects), user=mesh.owner)
+    locations = dict(result.product.ports.values_list("slug", "location"))
+    assert locations == {"rows": "public.shipments", "files": "s3://bucket/shipments/"}
