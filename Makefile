@@ -106,6 +106,9 @@ bench: dev-install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
 	CELERY_BROKER_URL=$${BENCH_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
 	  $(PY) -m bench.bulk
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mesh_bench} \
+	CELERY_BROKER_URL=$${BENCH_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
+	  $(PY) -m bench.restore
 
 # 200 signed-in users for 60 s against gunicorn on the 10,000-product mesh (locust, loopback).
 load: dev-install

@@ -61,6 +61,8 @@ def test_bench_and_load_tables_are_written_to_docs_benchmarks_not_the_readme(tmp
 
 def test_the_real_benchmarks_page_holds_both_tables():
     assert _markers((DOCS / "benchmarks.md").read_text()) == [
+        "restore",
+        "restore",
         "bench",
         "bench",
         "bulk",
