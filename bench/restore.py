@@ -55,12 +55,13 @@ def counted(fn):
     return out, time.perf_counter() - t0, time.process_time() - c0, count[0]
 
 
-def run(folder: Path) -> list[dict]:
+def run(folder: Path) -> tuple[str, list[dict]]:
     from backup.mesh import export_mesh, import_mesh
     from products.models import DataProduct, SchemaField
 
     products = DataProduct.objects.count()
     fields = SchemaField.objects.count()
+    version = connection.cursor().connection.info.server_version
     log(f"exporting {products:,} products ({fields:,} fields) to {folder}")
     _, export_s, export_cpu, export_q = counted(lambda: export_mesh(folder))
     log(f"exported in {export_s:.1f} s; restoring into a fresh database")
@@ -75,7 +76,7 @@ def run(folder: Path) -> list[dict]:
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
     limit = RESTORE_MAX_SECONDS * products / 10_000
-    return [
+    return f"{connection.vendor} {version}", [
         {
             "name": f"export_mesh of {products:,} products",
             "seconds": round(export_s, 1),
@@ -121,8 +122,7 @@ def main() -> None:
     p.add_argument("--output", default=str(RESULTS / "restore"), help="path without extension")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mesh-backup-") as tmp:
-        results = run(Path(tmp))
-    version = connection.cursor().connection.info.server_version
+        database, results = run(Path(tmp))
     commit = subprocess.run(  # noqa: S603
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
         capture_output=True,
@@ -136,7 +136,7 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "database": f"{connection.vendor} {version}",
+            "database": database,
             "load_average": [round(x, 2) for x in os.getloadavg()],
         },
         "results": results,
