@@ -594,8 +594,8 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
             _at(ctx, m)
             if not m.get("user"):
                 raise ctx.fail("a member without a user")
+            domain_services.check_role(m["role"])  # an unknown role: this member's line
             members.append((ctx.user(m["user"]), m["role"]))
-        ctx.line = getattr(item, "line", None)
         domain_services.members_add(team=team, members=members)
         teams[team.slug] = team
     counts["teams"] = len(teams)

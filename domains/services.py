@@ -41,7 +41,8 @@ def team_update(*, team: Team, **fields) -> Team:
     return team
 
 
-def _check_role(role: str) -> None:
+def check_role(role: str) -> None:
+    """A membership's role is owner or member (membership_set, members_add, the restore)."""
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"Unknown role “{role}”: choose owner or member."})
 
@@ -53,7 +54,7 @@ def _owner_count(team: Team) -> int:
 @transaction.atomic
 def membership_set(*, team: Team, user, role: str) -> Membership:
     """Add user to team with role, or change their role. The last owner stays an owner."""
-    _check_role(role)
+    check_role(role)
     membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
     if membership is None:
         membership = Membership.objects.create(team=team, user=user, role=role)
@@ -89,7 +90,7 @@ def members_add(*, team: Team, members: list[tuple]) -> list[Membership]:
     if not members:
         return []
     for _user, role in members:
-        _check_role(role)
+        check_role(role)
     users = [u.pk for u, _ in members]
     if len(set(users)) < len(users) or team.memberships.filter(user_id__in=users).exists():
         raise ValidationError({"user": f"Someone is named twice among the members of {team}."})

@@ -146,6 +146,11 @@ def product_build(
     return NewProduct(product=product, tags=clean_tag_names(tags), ports=built)
 
 
+def _name_taken(product: DataProduct):
+    error = product.unique_error_message(DataProduct, ("domain", "slug"))
+    raise ValidationError({NON_FIELD_ERRORS: [error]})
+
+
 @transaction.atomic
 def products_create_many(new: list[NewProduct]) -> list[DataProduct]:
     """Write products built by product_build: for each, what product_create writes (the team's
@@ -160,31 +165,19 @@ def products_create_many(new: list[NewProduct]) -> list[DataProduct]:
 
     if not new:
         return []
-    keys: set[tuple[int, str]] = set()
+    # The unique (domain, slug), for the batch and the portal at once, with Django's message.
+    by_key: dict[tuple[int, str], DataProduct] = {}
     for n in new:
         key = (n.product.domain_id, n.product.slug)
-        if key in keys:
-            raise ValidationError(
-                {
-                    NON_FIELD_ERRORS: [
-                        n.product.unique_error_message(DataProduct, ("domain", "slug"))
-                    ]
-                }
-            )
-        keys.add(key)
+        if key in by_key:
+            _name_taken(n.product)
+        by_key[key] = n.product
     taken = DataProduct.objects.filter(
-        domain_id__in={d for d, _ in keys}, slug__in={s for _, s in keys}
+        domain_id__in={d for d, _ in by_key}, slug__in={s for _, s in by_key}
     ).values_list("domain_id", "slug")
     for key in taken:
-        if key in keys:
-            n = next(n for n in new if (n.product.domain_id, n.product.slug) == key)
-            raise ValidationError(
-                {
-                    NON_FIELD_ERRORS: [
-                        n.product.unique_error_message(DataProduct, ("domain", "slug"))
-                    ]
-                }
-            )
+        if key in by_key:
+            _name_taken(by_key[key])
     products = DataProduct.objects.bulk_create([n.product for n in new], batch_size=500)
     for p in products:
         p._loaded = p._column_values()

@@ -353,3 +353,14 @@ def test_restore_statements_do_not_grow_with_the_products(exported, django_asser
     with django_assert_max_num_queries(fixed + 10 * products):  # 180 a product before
         call_command("import_mesh", str(exported), verbosity=0)
     assert DataProduct.objects.count() == products
+
+
+def test_an_unknown_role_names_the_members_line(exported):
+    wipe()
+    teams = exported / "teams.yaml"
+    edit(teams, "role: member", "role: boss")
+    line = line_of(teams, "role: boss") - 1  # the member's mapping starts on its user line
+    with pytest.raises(CommandError) as e:
+        call_command("import_mesh", str(exported), verbosity=0)
+    assert f"teams.yaml:{line}: role: Unknown role “boss”" in str(e.value)
+    assert_nothing_imported()
