@@ -503,6 +503,17 @@ def curve_markdown(curve: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def git_commit() -> str:
+    """The checkout's short commit id, for the records (empty outside a git checkout)."""
+    return subprocess.run(  # noqa: S603
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+
+
 def update_benchmarks_doc(table: str, marker: str = "bench") -> None:
     """Replace docs/benchmarks.md's text between <!-- marker:start --> and <!-- marker:end -->.
     The published tables live there, never in the README (which stays short)."""

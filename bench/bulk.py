@@ -363,15 +363,9 @@ def main() -> None:
         )
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
-    import subprocess
+    from bench.__main__ import git_commit
 
-    commit = subprocess.run(  # noqa: S603
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+    commit = git_commit()
     report = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -123,13 +122,9 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mesh-backup-") as tmp:
         database, results = run(Path(tmp))
-    commit = subprocess.run(  # noqa: S603
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
+    from bench.__main__ import git_commit
+
+    commit = git_commit()
     report = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,

@@ -32,6 +32,7 @@ from django.db import connection, models, transaction
 from django.utils.text import slugify
 
 from domains.models import Domain, Membership, Team
+from meshportal import audit
 from meshportal import cache as shared_cache
 from meshportal.models import AuditEntry
 from products.models import (
@@ -1026,21 +1027,7 @@ def stage_audit(ctx: Context) -> int:
     )
     return ctx.insert(
         AuditEntry,
-        [
-            "id",
-            "timestamp",
-            "actor_id",
-            "actor_name",
-            "door",
-            "action",
-            "content_type_id",
-            "object_id",
-            "object_repr",
-            "changes",
-            "scope_type_id",
-            "scope_id",
-            "request_id",
-        ],
+        ["id", *audit.ROW],  # the columns audit.record_many writes
         rows,
         total=len(entries),
     )

@@ -82,23 +82,11 @@ def tags_from_names(names) -> list[Tag]:
     return tags
 
 
-@transaction.atomic
-def product_create(
-    *,
-    domain: Domain,
-    slug: str,
-    name: str,
-    owner_team: Team | None = None,
-    tags=(),
-    ports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = (),
-    **fields: Any,
-) -> DataProduct:
-    """A new product with its tags, ports and fields: one contract version, one search
-    document, the team's rights, an audit entry for each (products_create_many's path)."""
-    built = product_build(
-        domain=domain, slug=slug, name=name, owner_team=owner_team, tags=tags, ports=ports, **fields
-    )
-    return products_create_many([built])[0]
+def product_create(**spec: Any) -> DataProduct:
+    """A new product (product_build's arguments) with its tags, ports and fields: one contract
+    version, one search document, the team's rights, an audit entry for each (the path
+    products_create_many takes for many)."""
+    return products_create_many([product_build(**spec)])[0]
 
 
 @dataclass
