@@ -130,6 +130,8 @@ def search_products(
         "facets": {
             f["key"]: {str(v["value"]): v["count"] for v in f["values"][:10]} for f in result.facets
         },
+        # past settings.MESH_EXACT_COUNTS matches the facet counts are estimates from a sample
+        "facets_approximate": result.approximate,
     }
 
 

@@ -494,6 +494,10 @@ MESH_POLICY_DEBOUNCE_SECONDS = env.int("MESH_POLICY_DEBOUNCE_SECONDS", default=3
 # here; seconds a burst of product edits waits before the products' vectors are recomputed.
 MESH_SEMANTIC_SEARCH = env.bool("MESH_SEMANTIC_SEARCH", default=True)
 MESH_EMBED_DEBOUNCE_SECONDS = env.int("MESH_EMBED_DEBOUNCE_SECONDS", default=10)
+# Facet counts and the result count are exact while a search or list holds about this many
+# products; beyond, PostgreSQL counts a hash-chosen sample of about this size and the page says
+# "about N" (products.discovery.facets): the cost follows this number, not the matches.
+MESH_EXACT_COUNTS = env.int("MESH_EXACT_COUNTS", default=1000)
 
 # Webhooks (docs/security.md "Webhooks"): https only unless MESH_WEBHOOK_ALLOW_HTTP (development);
 # never to loopback, private, link-local, multicast, reserved or the portal's own service hosts,

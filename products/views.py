@@ -74,11 +74,12 @@ def _search_page(request, *, title: str):
         "sort": result.sort,
         "sorts": discovery.sort_choices(),
         "active_filters": any(f["active"] for f in result.facets),
+        "approximate": result.approximate,  # counts from a sample: "about N"
         "show_basket": True,
         # the person's own teams' products need no request: no basket button on their rows
         "own_team_ids": set(team_roles(request.user)),
     }
-    if not page.object_list:
+    if not page.object_list and page.number == 1:
         ctx["suggestion"] = search.suggest(
             visible(request.user, DataProduct.objects.all()), result.q, spelling=result.spelling
         )

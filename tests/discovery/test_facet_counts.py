@@ -3,6 +3,7 @@ MATERIALIZED CTE over the matching set), narrowing each other, in a fixed number
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from meshportal.audit import audit_context
 from products import services
@@ -251,3 +252,82 @@ def test_a_renamed_tag_is_offered_under_its_new_slug(faceted):
     assert _counts(facets.search(user=faceted.consumer, data={}))["tag"] == {"eu": 2, "revenue": 1}
     found = facets.search(user=faceted.consumer, data={"q": "revenue"}).queryset
     assert [p.slug for p in found] == ["invoices"]
+
+
+# -- past MESH_EXACT_COUNTS: estimates from a sample (PostgreSQL) --------------------------------
+
+
+@pytest.fixture
+def many(faceted):
+    """120 published products in orders besides the mesh's, and a draft of the users team that
+    the consumer may not see."""
+    with audit_context(door="command"):
+        services.products_create_many(
+            [
+                services.product_build(
+                    domain=faceted.orders,
+                    slug=f"ledger-{i}",
+                    name=f"Ledger {i}",
+                    summary="Orders ledger",
+                    status="published",
+                    classification="internal" if i % 3 else "confidential",
+                )
+                for i in range(120)
+            ]
+        )
+        services.product_create(
+            domain=faceted.users, slug="secret-orders", name="Secret orders", summary="Orders"
+        )
+    return faceted
+
+
+def _exact(user, data) -> tuple[int, dict]:
+    """The real total and counts, with the threshold far above the mesh."""
+    with override_settings(MESH_EXACT_COUNTS=10**6):
+        result = facets.search(user=user, data=data)
+    assert not result.approximate
+    return result.queryset.count(), _counts(result)
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.parametrize("data", [{}, {"q": "orders"}, {"q": "ledger", "status": ["published"]}])
+def test_past_the_threshold_counts_are_estimates_of_the_visible_products(many, data):
+    total, exact = _exact(many.consumer, data)
+    with override_settings(MESH_EXACT_COUNTS=20):
+        result = facets.search(user=many.consumer, data=data)
+    assert result.approximate
+    assert 0.4 * total <= result.total <= 1.6 * total  # a sample of ~20 of 120+, scaled up
+    estimated = _counts(result)
+    for key, values in estimated.items():
+        # only values that really occur among what the consumer sees, never another's draft
+        assert set(values) <= set(exact[key]), key
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_under_the_threshold_counts_are_exact(many):
+    result = facets.search(user=many.consumer, data={"q": "orders"})
+    assert not result.approximate
+    assert result.total == result.queryset.count() >= 121
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_the_page_says_about_when_the_counts_are_estimates(many, client):
+    client.force_login(many.consumer)
+    with override_settings(MESH_EXACT_COUNTS=20):
+        html = client.get("/search/", {"q": "ledger"}).content.decode()
+    assert 'About <span id="result-count">' in html
+    assert 'class="badge rounded-pill text-bg-light border facet-count" title="About' in html
+    exact = client.get("/search/", {"q": "ledger"}).content.decode()
+    assert "About <span" not in exact and 'title="About' not in exact
+    assert '<span id="result-count">120</span>' in exact
+
+
+def test_sqlite_counts_are_always_exact(many):
+    if settings.IS_POSTGRES:
+        pytest.skip("SQLite's path")
+    with override_settings(MESH_EXACT_COUNTS=1):
+        result = facets.search(user=many.consumer, data={"q": "orders"})
+    assert not result.approximate
