@@ -6,6 +6,7 @@ its `path` a value path on DataProduct to group by; without a "trust" sort, "Mos
 back to name.
 """
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from django.db.models import (
     CharField,
     Count,
     F,
+    Func,
+    IntegerField,
     Q,
     QuerySet,
     Value,
@@ -167,7 +170,6 @@ _TOTAL = "__total__"  # the facet key of the row counting the products passing e
 
 BUCKETS = 64
 PROBE = 4  # buckets read to estimate the size first (1/16 of the products)
-_BUCKET_SQL = "(hashint8(m.id) & 63)"  # the index's expression (over the matches' ids)
 _BUCKETS_READ = "__buckets__"  # the facet key of the row saying how many buckets were read
 
 
@@ -195,6 +197,28 @@ def _counts(
 def _about(n: float) -> int:
     """An estimate to two significant digits (4,814 -> 4,800): no false precision."""
     return round(n, 1 - len(str(round(n)))) if n >= 100 else round(n)
+
+
+class SampleBucket(Func):
+    """A product's sample bucket, 0-63, written exactly as the index has it, so the planner
+    finds the index (a BitmapAnd with the full-text index in a search)."""
+
+    template = "(hashint8(%(expressions)s) & 63)"
+    output_field = IntegerField()
+
+
+def _in_buckets(pool: QuerySet, buckets: int) -> QuerySet:
+    return pool.alias(_sample_bucket=SampleBucket("pk")).filter(_sample_bucket__lt=buckets)
+
+
+def _buckets_to_read(pool: QuerySet, limit: int) -> int:
+    """How many sample buckets the facet pass reads: all of them (exact counts) when PROBE
+    buckets suggest at most `limit` products in the pool; else enough for a sample of about
+    `limit`. One small statement through the bucket index."""
+    probed = _in_buckets(pool, PROBE).order_by().count()
+    if probed * BUCKETS / PROBE <= limit:
+        return BUCKETS
+    return max(1, math.ceil(limit * PROBE / probed))
 
 
 def _chosen(value) -> bool:
@@ -359,10 +383,10 @@ def _over_matches(
     search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
     products passing every active filter: the page's count, without matching again.
 
-    With `limit`: PROBE sample buckets first estimate how many products the pool holds; past
-    `limit`, the CTE keeps only the first buckets (a sample of about `limit` products, read
-    through the bucket index) and a row (facet key _BUCKETS_READ) says how many: the caller
-    scales the counts up. Still one statement: the estimate is a CTE of its own."""
+    With `limit`: a first statement estimates from PROBE sample buckets how many products the
+    pool holds; past `limit`, the CTE keeps only the first buckets (a sample of about `limit`
+    products, read through the bucket index) and a row (facet key _BUCKETS_READ) says how
+    many: the caller scales the counts up."""
     facets = all_facets()
     flags = {}
     for name in active:
@@ -385,6 +409,9 @@ def _over_matches(
             values[f"s{stored[facet.key]}"] = Coalesce(
                 KeyTransform(facet.key, "facet_values"), _values_of(facet)
             )
+    read = BUCKETS if limit is None else _buckets_to_read(pool, limit)
+    if read < BUCKETS:  # the bucket as a literal: the planner knows how few rows come
+        pool = _in_buckets(pool, read)
     matches = pool.order_by().annotate(**flags, **values).values("pk", *flags, *values)
     cte_sql, cte_params = matches.query.sql_with_params()
     columns = ", ".join(["id", *flags, *values])  # in the order values() selects them
@@ -414,25 +441,15 @@ def _over_matches(
         every = " AND ".join(f"m.ok_{name}" for name in active) or "TRUE"
         parts.append(f"SELECT %s, NULL, NULL, COUNT(*) FROM _over_matches m WHERE {every}")  # noqa: S608  # nosec B608
         params.append(_TOTAL)
-    if limit is None:
-        head = f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql})"  # noqa: S608  # nosec B608
-    else:
-        # The pool is inlined into both the estimate and the sample (NOT MATERIALIZED), so the
-        # bucket test reaches its scan: only the buckets read are visited, through the index.
-        head = (
-            f"WITH _pool ({columns}) AS NOT MATERIALIZED ({cte_sql}),"  # noqa: S608  # nosec B608
-            f" _buckets AS (SELECT CASE WHEN COUNT(*) * {BUCKETS // PROBE} <= %s THEN {BUCKETS}"
-            f" ELSE GREATEST(1, CEIL(%s::float * {PROBE} / GREATEST(COUNT(*), 1)))::int END AS k"
-            f" FROM _pool m WHERE {_BUCKET_SQL} < {PROBE}),"
-            f" _over_matches ({columns}) AS MATERIALIZED (SELECT * FROM _pool m"
-            f" WHERE {_BUCKET_SQL} < (SELECT k FROM _buckets))"
-        )
-        params[len(cte_params) : len(cte_params)] = [limit, limit]
-        parts.append("SELECT %s, NULL, NULL, (SELECT k FROM _buckets)")
+    if read < BUCKETS:
+        parts.append(f"SELECT %s, NULL, NULL, {read:d}")
         params.append(_BUCKETS_READ)
     union = " UNION ALL ".join(parts)
     with connection.cursor() as cursor:
-        cursor.execute(f"{head} {union}", params)
+        cursor.execute(
+            f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql}) {union}",  # noqa: S608  # nosec B608
+            params,
+        )
         names = ["facet_key", "value", "label", "n"]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -348,11 +348,21 @@ def _headline(query: SearchQuery) -> SearchHeadline:
 def _match_postgres(queryset: QuerySet, words: list[str]) -> _Match:
     query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
     if queryset.filter(search_vector=query).exists():
+        # Closeness of the whole query to the name breaks ties between documents whose name
+        # holds one of the words (weight A in the vector: a cheap test). Trigram similarity
+        # for every match cost more than the rest of the ranking: 30 of 47 ms for "orders"
+        # at 10,000 products (5,443 matches, 296 with the word in their name).
+        in_name = SearchQuery(
+            " | ".join(f"{w}:*A" for w in words), search_type="raw", config=CONFIG
+        )
+        closeness = Case(
+            When(Q(search_vector=in_name), then=0.3 * TrigramSimilarity("name", " ".join(words))),
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
         return _Match(
             Q(search_vector=query),
-            # Closeness of the whole query to the name breaks ties between documents.
-            SearchRank(F("search_vector"), query)
-            + 0.3 * TrigramSimilarity("name", " ".join(words)),  # a str is taken as a Value
+            SearchRank(F("search_vector"), query) + closeness,
             _headline(query),
         )
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
