@@ -78,7 +78,8 @@ PUBLIC_SECONDS = 3600  # a safety net: the writes that change the data forget th
 MESH_MAP = "lineage:mesh-public"  # products per domain, edges between domains
 HOME = "discovery:home-public"  # recently published, most trusted
 DOMAIN_SHARES = "quality:domain-shares"  # per domain: checked products, failing ones
-PUBLIC_KEYS = (MESH_MAP, HOME, DOMAIN_SHARES)
+POPULAR = "discovery:popular-public"  # published products with the most approved consumers
+PUBLIC_KEYS = (MESH_MAP, HOME, DOMAIN_SHARES, POPULAR)
 # Parts cached per user (user_get), each under a generation that forget_users() replaces.
 NAV_COUNTS = "nav:counts"  # the navigation bar's badges: pending requests, unread notifications
 USER_KEYS = (NAV_COUNTS,)

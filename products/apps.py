@@ -1,6 +1,12 @@
 from django.apps import AppConfig
 
 
+def _forget_popular(**kwargs) -> None:
+    from meshportal import cache
+
+    cache.forget_public(cache.POPULAR)
+
+
 class ProductsConfig(AppConfig):
     name = "products"
     verbose_name = "Data products"
@@ -33,3 +39,6 @@ class ProductsConfig(AppConfig):
                     lineage.invalidate_mesh, sender=model, dispatch_uid=f"mesh-{model.__name__}"
                 )
         products_created.connect(lineage.invalidate_mesh, dispatch_uid="mesh-products-created")
+        # "Popular products" (no search results) rank by approved consumers.
+        for signal in (post_save, post_delete):
+            signal.connect(_forget_popular, sender=AccessRequest, dispatch_uid="popular")

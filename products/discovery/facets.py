@@ -490,19 +490,49 @@ def _shape(rows: list[dict], cleaned: dict) -> list[dict]:
     return out
 
 
-def popular(*, user, limit: int = 5) -> QuerySet:
-    """Published products with the most approved consumers: shown when a search finds nothing."""
-    return (
+POPULAR_KEPT = 10  # how many popular products the shared cache keeps
+_CONSUMERS = Count(
+    "access_requests", filter=Q(access_requests__status=AccessRequest.Status.APPROVED)
+)
+_BY_CONSUMERS = ("-consumers", "-published_at", "name")
+
+
+def _popular_rows(rows: QuerySet) -> list:
+    """The POPULAR_KEPT published products with the most approved consumers, best first, as
+    rows of `rows`: the ranking groups by the product's id alone (grouping every column of the
+    joined rows took 120 ms at 10,000 products), then its few rows are read and grouped again."""
+    top = (
+        DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED)
+        .annotate(consumers=_CONSUMERS)
+        .order_by(*_BY_CONSUMERS)
+        .values("pk")[:POPULAR_KEPT]
+    )
+    return list(rows.filter(pk__in=top).annotate(consumers=_CONSUMERS).order_by(*_BY_CONSUMERS))
+
+
+def popular(*, user, limit: int = 5) -> list:
+    """Published products with the most approved consumers: shown when a search finds nothing.
+    Published products are public, so the ranking is the same for every signed-in user and is
+    cached for everyone (meshportal.cache.POPULAR, forgotten when a product or an access request
+    changes); the rows are read through the visibility rule. Two queries, hit or miss."""
+    if not signed_in(user):
+        return []
+    rows = (
         visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
-        .annotate(
-            consumers=Count(
-                "access_requests", filter=Q(access_requests__status=AccessRequest.Status.APPROVED)
-            )
-        )
         .select_related("domain", "owner_team", *extensions.list_related())
         .prefetch_related("tags")
-        .order_by("-consumers", "-published_at", "name")[:limit]
     )
+    computed: list = []
+
+    def ranking() -> list[int]:
+        computed.extend(_popular_rows(rows))
+        return [p.pk for p in computed]
+
+    ids = shared_cache.public_get(shared_cache.POPULAR, ranking)[:limit]
+    if computed:
+        return computed[:limit]
+    found = rows.in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
 # -- home page ---------------------------------------------------------------------------------

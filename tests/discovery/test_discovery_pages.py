@@ -54,6 +54,26 @@ def test_no_results_suggests_a_spelling_and_shows_popular(client, mesh):
         assert "Did you mean" in r.text
 
 
+def _popular(client) -> list[str]:
+    r = client.get("/search/", {"q": "zzqqxx"})
+    return [p.name for p in r.context["popular"]]
+
+
+def test_popular_products_follow_approvals(
+    client, mesh, shared_cache, django_capture_on_commit_callbacks
+):
+    """The ranking is kept in the shared cache for everyone; an approval forgets it."""
+    client.force_login(mesh.consumer)
+    assert _popular(client)[0] == "Orders published"  # one approved consumer, the others none
+    users = mesh.products[("users", "published")]
+    with audit_context(door="command"), django_capture_on_commit_callbacks(execute=True):
+        for who in (mesh.consumer, mesh.member):
+            req = services.access_request_create(product=users, requester=who, purpose="churn")
+            services.access_request_approve(request=req, by=mesh.other_owner)
+    assert _popular(client)[0] == "Users published"  # two consumers now
+    assert "Orders draft" not in _popular(client)  # drafts never: published products only
+
+
 def test_sort_by_name_and_newest(client, mesh):
     client.force_login(mesh.owner)
     r = client.get("/products/", {"sort": "name"})
