@@ -2,8 +2,8 @@
 
 A list page shows 25-50 rows; through the template engine each cost about 0.5 ms of CPU (variable
 lookups, nested includes, a URL reversed per link), most of a list page's time. This renders
-the same markup as the template did, escaping every value; the basket button,
-which needs the CSRF token, still comes from its template.
+the same markup as the template did, escaping every value. The basket button (also on the
+product page) is rendered here too: through its template it was a third of a row's time.
 """
 
 import html
@@ -85,6 +85,34 @@ def _trust_badge(quality) -> SafeString:
     return _html(TRUST, score, score, score, items, cached_reverse("governance:trust_help"))
 
 
+BASKET_FORM = (
+    '<form method="post" action="{}" class="d-inline">{}\n'
+    '  <input type="hidden" name="product" value="{}">'
+    '<input type="hidden" name="next" value="{}">\n'
+    '  <button class="btn btn-sm btn-outline-primary" type="submit">Add to basket'
+    '<span class="visually-hidden">: {}</span></button></form>'
+)
+
+
+@register.simple_tag(takes_context=True)
+def basket_button(context, p) -> SafeString:
+    """"In basket" when it is, else the form that adds it (with the CSRF token, as
+    {% csrf_token %} writes it), returning to `basket_next` or this page."""
+    if p.pk in (context.get("basket_ids") or ()):
+        return _html(
+            '<a class="btn btn-sm btn-outline-success" href="{}">In basket</a>',
+            cached_reverse("products:basket"),
+        )
+    token = context.get("csrf_token")
+    csrf = (
+        _html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+        if token and token != "NOTPROVIDED"
+        else ""
+    )
+    back = context.get("basket_next") or context["request"].get_full_path()
+    return _html(BASKET_FORM, cached_reverse("products:basket_add"), csrf, p.pk, back, p.name)
+
+
 def _badges(p) -> SafeString:
     """includes/product_badges.html: status, classification, freshness and trust."""
     quality = getattr(p, "quality_state", None)
@@ -128,9 +156,7 @@ def product_row(context, p) -> SafeString:
         and p.owner_team_id not in own
         and p.status in ("published", "deprecated")
     ):
-        with context.push(p=p):
-            button = context.template.engine.get_template("products/_basket_add.html")
-            basket = _html('<div class="mt-1 text-end">{}</div>', button.render(context))
+        basket = _html('<div class="mt-1 text-end">{}</div>', basket_button(context, p))
     return _html(
         ROW,
         p.get_absolute_url(),

@@ -21,7 +21,9 @@ TEMPLATE_ROW = """{% load search_tags %}<li class="list-group-item product-row">
       {% for t in p.tags.all %}<a class="badge text-bg-light border me-1" href="{{ t.get_absolute_url }}">{{ t.name }}</a>{% endfor %}
     </div>
     <div>{% include "includes/product_badges.html" %}
-      {% if show_basket and p.owner_team_id not in own_team_ids %}{% if p.status == "published" or p.status == "deprecated" %}<div class="mt-1 text-end">{% include "products/_basket_add.html" %}</div>{% endif %}{% endif %}</div>
+      {% if show_basket and p.owner_team_id not in own_team_ids %}{% if p.status == "published" or p.status == "deprecated" %}<div class="mt-1 text-end">{% if p.pk in basket_ids %}<a class="btn btn-sm btn-outline-success" href="{% url 'products:basket' %}">In basket</a>{% else %}<form method="post" action="{% url 'products:basket_add' %}" class="d-inline">{% csrf_token %}
+  <input type="hidden" name="product" value="{{ p.pk }}"><input type="hidden" name="next" value="{{ basket_next|default:request.get_full_path }}">
+  <button class="btn btn-sm btn-outline-primary" type="submit">Add to basket<span class="visually-hidden">: {{ p.name }}</span></button></form>{% endif %}</div>{% endif %}{% endif %}</div>
   </div>
 </li>"""
 
@@ -61,6 +63,8 @@ def test_rows_match_the_template_they_replace_and_escape_every_value(mesh):
         {"q": "orders"},
         {"show_basket": True, "own_team_ids": set(), "basket_ids": {products[0].pk}},
         {"show_basket": True, "own_team_ids": {mesh.orders_team.pk}, "basket_ids": set()},
+        {"show_basket": True, "own_team_ids": set(), "basket_ids": set(), "csrf_token": "tok<"},
+        {"show_basket": True, "own_team_ids": set(), "basket_next": "/back/?a=1&b=<2>"},
     ):
         for p in products:
             want = old.render({"p": p, "request": request, **context})
