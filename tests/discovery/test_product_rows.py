@@ -82,3 +82,45 @@ def test_a_list_page_renders_rows_with_their_links(client, mesh):
     html = client.get(f"/teams/{mesh.orders_team.slug}/").text
     assert f'href="{product.get_absolute_url()}"' in html
     assert f'href="/domains/{product.domain.slug}/"' in html
+
+
+# The search page's facet lists as a template, before they were rendered in Python.
+TEMPLATE_FACETS = """{% for facet in facets %}{% if facet.values %}
+  <fieldset class="mb-3 facet" data-facet="{{ facet.key }}">
+    <legend class="h6 small text-uppercase text-body-secondary">{{ facet.label }}</legend>
+    {% for v in facet.values|slice:":12" %}
+    <div class="form-check">
+      <input class="form-check-input facet-input" type="checkbox" name="{{ facet.key }}" value="{{ v.value }}"
+             id="f-{{ facet.key }}-{{ v.value }}"{% if v.checked %} checked{% endif %}>
+      <label class="form-check-label d-flex justify-content-between" for="f-{{ facet.key }}-{{ v.value }}">
+        <span>{{ v.label }}</span> <span class="badge rounded-pill text-bg-light border facet-count"{% if approximate %} title="About {{ v.count }}: estimated from a sample"{% endif %}>{% if approximate %}~{% endif %}{{ v.count }}</span></label>
+    </div>
+    {% endfor %}
+  </fieldset>
+  {% endif %}{% endfor %}"""
+
+
+def test_facet_lists_match_the_template_they_replace_and_escape_every_value(mesh):
+    from products.discovery import facets
+
+    result = facets.search(user=mesh.owner, data={"status": ["published"]})
+    hostile = {
+        "key": "tag",
+        "label": "Tag",
+        "values": [
+            {"value": f"v{i}", "label": HOSTILE, "count": i, "checked": i == 3} for i in range(14)
+        ],
+        "active": True,
+    }
+    empty = {"key": "quality", "label": "Quality", "values": [], "active": False}
+    old = engines["django"].from_string(TEMPLATE_FACETS)
+    new = engines["django"].from_string(
+        "{% load search_tags %}{% facet_lists facets approximate %}"
+    )
+    for approximate in (False, True):
+        context = {"facets": [*result.facets, hostile, empty], "approximate": approximate}
+        got = new.render(context)
+        assert _norm(got) == _norm(old.render(context))
+        assert "<script>" not in got
+        assert got.count('data-facet="tag"') == 1 and 'data-facet="quality"' not in got
+        assert got.count('name="tag"') == 12  # the twelve most frequent values
