@@ -196,7 +196,7 @@ def _counts(
 
 def _about(n: float) -> int:
     """An estimate to two significant digits (4,814 -> 4,800): no false precision."""
-    return round(n, 1 - len(str(round(n)))) if n >= 100 else round(n)
+    return int(round(n, 2 - len(str(round(n))))) if n >= 100 else round(n)
 
 
 class SampleBucket(Func):
@@ -402,8 +402,9 @@ def _over_matches(
     for facet in facets:
         if facet.key in single:
             i = single[facet.key]
-            values[f"v{i}"] = F(facet.path)
-            values[f"l{i}"] = F(facet.label_path or facet.path)
+            values[f"v{i}"] = _single_value(facet.path)
+            if facet.label_path and facet.label_path != facet.path:
+                values[f"l{i}"] = _single_value(facet.label_path)
         elif facet.key in stored:
             # The row's stored values; read from the related table when never stored.
             values[f"s{stored[facet.key]}"] = Coalesce(
@@ -422,10 +423,11 @@ def _over_matches(
         keep = " AND ".join(f"m.ok_{name}" for name in active if name != facet.key) or "TRUE"
         if facet.key in single:
             i = single[facet.key]
+            label = f"l{i}" if f"l{i}" in values else f"v{i}"  # no label path: the value
             parts.append(
-                f"SELECT %s AS facet_key, m.v{i} AS value, m.l{i} AS label, COUNT(*) AS n"  # noqa: S608  # nosec B608
+                f"SELECT %s AS facet_key, m.v{i} AS value, m.{label} AS label, COUNT(*) AS n"  # noqa: S608  # nosec B608
                 f" FROM _over_matches m WHERE {keep} AND m.v{i} IS NOT NULL"
-                f" GROUP BY m.v{i}, m.l{i}"
+                f" GROUP BY m.v{i}, m.{label}"
             )
             params.append(facet.key)
             continue
@@ -452,6 +454,21 @@ def _over_matches(
         )
         names = ["facet_key", "value", "label", "n"]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _single_value(path: str):
+    """A single-valued facet's value for the CTE. Through a reverse one-to-one (the quality
+    state: a row per product in a table as large as the products') as a subquery by the
+    product's id: a join let the planner hash the whole table (5 ms at 10,000 products, for a
+    sample of 1,000 matches). A forward foreign key (domain, team: small tables) stays a join."""
+    from django.db.models import OuterRef, Subquery
+
+    first, _, rest = path.partition("__")
+    rel: Any = DataProduct._meta.get_field(first)
+    if not (rel.one_to_one and not rel.concrete and rest):
+        return F(path)
+    rows = rel.related_model.objects.filter(**{rel.field.name: OuterRef("pk")})
+    return Subquery(rows.values(rest)[:1])
 
 
 def _passes(passing: QuerySet):

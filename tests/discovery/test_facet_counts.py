@@ -334,3 +334,10 @@ def test_sqlite_counts_are_always_exact(many):
     with override_settings(MESH_EXACT_COUNTS=1):
         result = facets.search(user=many.consumer, data={"q": "orders"})
     assert not result.approximate
+
+
+@pytest.mark.parametrize(
+    ("n", "shown"), [(4814.4, 4800), (156.0, 160), (99.6, 100), (12.4, 12), (0.2, 0), (995, 1000)]
+)
+def test_estimates_are_whole_numbers_to_two_significant_digits(n, shown):
+    assert facets._about(n) == shown and isinstance(facets._about(n), int)
