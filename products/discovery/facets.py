@@ -484,25 +484,35 @@ def _passes(passing: QuerySet):
 
 
 def _shape(rows: list[dict], cleaned: dict) -> list[dict]:
+    """Each facet's values, the chosen ones first (a page shows the first few: a choice must stay
+    in sight to be undone), then by count. A chosen value that no counted product has (none
+    left, or none in an estimate's sample) is still listed, with 0."""
     out = []
     for facet in all_facets():
         chosen = cleaned.get(facet.key) or []
         if isinstance(chosen, str):
             chosen = [chosen]
-        chosen = {getattr(c, "slug", c) for c in chosen}
+        # slug -> what the filter chose (a model instance names itself)
+        picked = {getattr(c, "slug", c): c for c in chosen}
         values = [
             {
                 "value": r["value"],
                 "label": facet.labels.get(r["value"], r["label"]),
                 "count": r["n"],
-                "checked": r["value"] in chosen,
+                "checked": r["value"] in picked,
             }
             for r in rows
             if r["facet_key"] == facet.key
         ]
-        values.sort(key=lambda v: (-v["count"], str(v["label"]).lower()))
+        counted = {v["value"] for v in values}
+        values += [
+            {"value": slug, "label": facet.labels.get(slug, str(c)), "count": 0, "checked": True}
+            for slug, c in picked.items()
+            if slug not in counted
+        ]
+        values.sort(key=lambda v: (not v["checked"], -v["count"], str(v["label"]).lower()))
         out.append(
-            {"key": facet.key, "label": facet.label, "values": values, "active": bool(chosen)}
+            {"key": facet.key, "label": facet.label, "values": values, "active": bool(picked)}
         )
     return out
 

@@ -88,7 +88,8 @@ CASES = [
         },
     ),
     ({"q": "invoices"}, {"domain": {"orders": 1}, "tag": {"eu": 1, "sales": 1}}),
-    ({"q": "invoices", "domain": ["users"]}, {"domain": {"orders": 1}, "status": {}}),
+    # the chosen domain stays listed (with 0) so that it can be unchecked
+    ({"q": "invoices", "domain": ["users"]}, {"domain": {"orders": 1, "users": 0}, "status": {}}),
     ({"q": "zzqqxx"}, {"domain": {}, "tag": {}}),
 ]
 
@@ -341,3 +342,14 @@ def test_sqlite_counts_are_always_exact(many):
 )
 def test_estimates_are_whole_numbers_to_two_significant_digits(n, shown):
     assert facets._about(n) == shown and isinstance(facets._about(n), int)
+
+
+def test_a_chosen_value_stays_listed_first_even_past_the_shown_few(faceted, client):
+    """Facet lists show 12 values, chosen ones first; one with no product left is shown with 0
+    (in an estimate's sample a rare value can be missing: it must stay to be unchecked)."""
+    result = facets.search(user=faceted.consumer, data={"q": "profiles", "tag": "sales"})
+    tags = next(f for f in result.facets if f["key"] == "tag")["values"]
+    assert tags[0] == {"value": "sales", "label": "sales", "count": 0, "checked": True}
+    client.force_login(faceted.consumer)
+    html = client.get("/search/", {"q": "profiles", "tag": "sales"}).text
+    assert 'id="f-tag-sales" checked' in html
