@@ -353,3 +353,17 @@ def test_a_chosen_value_stays_listed_first_even_past_the_shown_few(faceted, clie
     client.force_login(faceted.consumer)
     html = client.get("/search/", {"q": "profiles", "tag": "sales"}).text
     assert 'id="f-tag-sales" checked' in html
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_the_mcp_tool_says_when_its_facet_counts_are_estimates(many):
+    from agents import tools
+
+    exact = tools.search_products(many.consumer, query="ledger")
+    assert exact["facets_approximate"] is False and exact["total"] == 120
+    with override_settings(MESH_EXACT_COUNTS=20):
+        estimated = tools.search_products(many.consumer, query="ledger")
+    assert estimated["facets_approximate"] is True
+    assert estimated["total"] == 120  # its page count is its own, exact
+    assert set(estimated["facets"]["classification"]) <= {"internal", "confidential"}
