@@ -367,3 +367,18 @@ def test_the_mcp_tool_says_when_its_facet_counts_are_estimates(many):
     assert estimated["facets_approximate"] is True
     assert estimated["total"] == 120  # its page count is its own, exact
     assert set(estimated["facets"]["classification"]) <= {"internal", "confidential"}
+
+
+def test_a_page_past_an_estimated_end_says_so_and_links_back_to_the_first():
+    from django.core.paginator import Paginator
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    page = Paginator(list(range(100)), 25).page(4)
+    page.object_list = []  # the estimate promised a fourth page; the rows ended before it
+    request = RequestFactory().get("/search/", {"q": "orders", "page": "4", "tag": "eu"})
+    context = {"page": page, "facets": [], "q": "orders", "approximate": True}
+    html = render_to_string("products/_search_results.html", context, request=request)
+    assert 'id="past-the-end"' in html and 'id="no-results"' not in html
+    assert 'href="?q=orders&amp;tag=eu"' in html  # the same search, its first page
+    assert "About <span" in html
