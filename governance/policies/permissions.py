@@ -4,7 +4,7 @@ Registered with meshportal.permissions from GovernanceConfig.ready(); pages, tas
 ask `can()` like everywhere else.
 """
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Q, QuerySet
 
 from meshportal import permissions
 from meshportal.permissions import (
@@ -101,19 +101,18 @@ def delegate_sees_draft(user, product) -> bool:
     return is_council(user) and _awaiting_delegate(user).filter(product_id=product.pk).exists()
 
 
-def delegate_drafts(user) -> Q:
-    # Asked inside the visibility query rather than with is_council(): most users are not on
-    # the council, and a separate group lookup would cost every page one more query.
+def delegate_drafts(user) -> QuerySet | None:
+    """The ids of the drafts awaiting this delegate's decision, for visible(). The council test
+    is inside the query rather than an is_council() here: most users are not on the council,
+    and a separate group lookup would cost every page one more query."""
     if not getattr(user, "is_authenticated", False):
-        return Q()
+        return None
     from django.contrib.auth import get_user_model
 
     in_council = get_user_model().groups.through.objects.filter(
         user_id=user.pk, group__name=GOVERNANCE_GROUP
     )
-    return Q(Exists(in_council)) & Q(
-        Exists(_awaiting_delegate(user).filter(product=OuterRef("pk")))
-    )
+    return _awaiting_delegate(user).filter(Exists(in_council)).values("product_id")
 
 
 def glossary_rule(user, action: str, term) -> bool:
@@ -149,4 +148,4 @@ def register() -> None:
     permissions.register(Policy, rule=policy_rule, visibility=_everyone)
     permissions.register(Waiver, rule=waiver_rule, visibility=_visible_waivers)
     permissions.register(GlossaryTerm, rule=glossary_rule, visibility=_everyone)
-    permissions.register_draft_reader(may_see=delegate_sees_draft, condition=delegate_drafts)
+    permissions.register_draft_reader(may_see=delegate_sees_draft, drafts=delegate_drafts)
