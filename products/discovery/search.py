@@ -369,7 +369,14 @@ def _match_postgres(queryset: QuerySet, words: list[str]) -> _Match:
     # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram
     # index find them.
     phrase = " ".join(words)
-    return _Match(Q(name__trigram_word_similar=phrase), TrigramWordSimilarity(phrase, "name"))
+    # `slug > ''` holds for every product (a slug is never empty) and is there for the planner:
+    # the slug is not in the covering list index (dataproduct_list_cover), so the trigram test
+    # cannot be answered from that index alone. With the name in it, the planner (which prices
+    # word similarity like a comparison) read all 10,000 names through it computing similarity
+    # for each, 44 ms, instead of the ~300 rows the trigram index finds, 3 ms.
+    return _Match(
+        Q(name__trigram_word_similar=phrase) & Q(slug__gt=""), TrigramWordSimilarity(phrase, "name")
+    )
 
 
 def _sqlite_match(words: list[str]) -> Q:
