@@ -21,7 +21,6 @@ from django.db.models import (
     Count,
     F,
     Func,
-    IntegerField,
     Q,
     QuerySet,
     Value,
@@ -35,7 +34,7 @@ from django.db.models.query import EmptyQuerySet
 from meshportal import cache as shared_cache
 from meshportal.permissions import PUBLIC_PRODUCTS, signed_in, visible
 from products import extensions, selectors
-from products.discovery.search import search_products
+from products.discovery.search import BUCKETS, PROBE, in_buckets, search_products
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort
 
@@ -135,7 +134,8 @@ def search(*, user, data) -> SearchResult:
     cleaned = fs.form.cleaned_data
     q = (data.get("q") or "").strip()
     spelling: dict = {}
-    searched = search_products(base, q, spelling=spelling) if q else base
+    sizes: dict = {}  # the matches' count in the probe buckets, when the search had it
+    searched = search_products(base, q, spelling=spelling, sizes=sizes) if q else base
     sort = data.get("sort") or "relevance"  # without q, relevance means name
     qs = searched
     for name, value in cleaned.items():
@@ -143,7 +143,11 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     counts, total, approximate = _counts(
-        base=base, searched=searched if q else None, fs=fs, cleaned=cleaned
+        base=base,
+        searched=searched if q else None,
+        fs=fs,
+        cleaned=cleaned,
+        probed=sizes.get("probe"),
     )
     return SearchResult(fs, qs, counts, q, sort, spelling, total, approximate)
 
@@ -168,23 +172,24 @@ _TOTAL = "__total__"  # the facet key of the row counting the products passing e
 # the sample is not biased towards any of them; the same products are always in it, so the
 # estimates do not jump between two loads of a page.
 
-BUCKETS = 64
-PROBE = 4  # buckets read to estimate the size first (1/16 of the products)
 _BUCKETS_READ = "__buckets__"  # the facet key of the row saying how many buckets were read
 
 
 def _counts(
-    *, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict
+    *, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict, probed: int | None = None
 ) -> tuple[list[dict], int | None, bool]:
     """The facets (as facet_counts), on PostgreSQL the number of products passing every
-    filter, counted in the same query (None on SQLite), and whether both are estimates."""
+    filter, counted in the same query (None on SQLite), and whether both are estimates.
+    `probed`: the search's own count of `searched` in the probe buckets, if it made one."""
     if connection.vendor != "postgresql":
         pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
         return _shape(_per_facet(pool, fs, cleaned), cleaned), None, False
     active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
     # `searched` is already the visible products that match: no second visibility test.
     pool = searched if searched is not None else base
-    rows = _over_matches(pool, fs, cleaned, active, True, limit=settings.MESH_EXACT_COUNTS)
+    rows = _over_matches(
+        pool, fs, cleaned, active, True, limit=settings.MESH_EXACT_COUNTS, probed=probed
+    )
     read = next((r["n"] for r in rows if r["facet_key"] == _BUCKETS_READ), BUCKETS)
     if read < BUCKETS:
         for row in rows:
@@ -199,23 +204,13 @@ def _about(n: float) -> int:
     return int(round(n, 2 - len(str(round(n))))) if n >= 100 else round(n)
 
 
-class SampleBucket(Func):
-    """A product's sample bucket, 0-63, written exactly as the index has it, so the planner
-    finds the index (a BitmapAnd with the full-text index in a search)."""
-
-    template = "(hashint8(%(expressions)s) & 63)"
-    output_field = IntegerField()
-
-
-def _in_buckets(pool: QuerySet, buckets: int) -> QuerySet:
-    return pool.alias(_sample_bucket=SampleBucket("pk")).filter(_sample_bucket__lt=buckets)
-
-
-def _buckets_to_read(pool: QuerySet, limit: int) -> int:
+def _buckets_to_read(pool: QuerySet, limit: int, probed: int | None = None) -> int:
     """How many sample buckets the facet pass reads: all of them (exact counts) when PROBE
     buckets suggest at most `limit` products in the pool; else enough for a sample of about
-    `limit`. One small statement through the bucket index."""
-    probed = _in_buckets(pool, PROBE).order_by().count()
+    `limit`. `probed`: the pool's count in the PROBE buckets when the search counted it
+    already, else one small statement through the bucket index."""
+    if probed is None:
+        probed = in_buckets(pool, PROBE).order_by().count()
     if probed * BUCKETS / PROBE <= limit:
         return BUCKETS
     return max(1, math.ceil(limit * PROBE / probed))
@@ -321,7 +316,7 @@ def _stored(facet: Facet) -> bool:
 def _values_of(facet: Facet):
     """SQL for one product's distinct values of a stored facet, as a JSON array (OuterRef)."""
     from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import Func, JSONField, OuterRef
+    from django.db.models import JSONField, OuterRef
 
     model, back, rest, _ = _relation(facet)
     values = (
@@ -372,6 +367,7 @@ def _over_matches(
     total: bool = False,
     *,
     limit: int | None = None,
+    probed: int | None = None,
 ) -> list[dict]:
     """PostgreSQL: the matching set (full-text match and visibility test) computed once, in a
     MATERIALIZED CTE `_over_matches` holding each product's id, the value and label of every
@@ -383,8 +379,8 @@ def _over_matches(
     search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
     products passing every active filter: the page's count, without matching again.
 
-    With `limit`: a first statement estimates from PROBE sample buckets how many products the
-    pool holds; past `limit`, the CTE keeps only the first buckets (a sample of about `limit`
+    With `limit`: a first statement (or `probed`, the search's) estimates from PROBE sample
+    buckets how many products the pool holds; past `limit`, the CTE keeps only the first buckets (a sample of about `limit`
     products, read through the bucket index) and a row (facet key _BUCKETS_READ) says how
     many: the caller scales the counts up."""
     facets = all_facets()
@@ -410,9 +406,9 @@ def _over_matches(
             values[f"s{stored[facet.key]}"] = Coalesce(
                 KeyTransform(facet.key, "facet_values"), _values_of(facet)
             )
-    read = BUCKETS if limit is None else _buckets_to_read(pool, limit)
+    read = BUCKETS if limit is None else _buckets_to_read(pool, limit, probed)
     if read < BUCKETS:  # the bucket as a literal: the planner knows how few rows come
-        pool = _in_buckets(pool, read)
+        pool = in_buckets(pool, read)
     matches = pool.order_by().annotate(**flags, **values).values("pk", *flags, *values)
     cte_sql, cte_params = matches.query.sql_with_params()
     columns = ", ".join(["id", *flags, *values])  # in the order values() selects them

@@ -186,3 +186,32 @@ def test_bulk_reindex_writes_the_same_vectors_as_the_per_product_index(corpus):
     assert {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products} == stored
     assert any(v["tag"] for v in stored.values()) and any(v["port_kind"] for v in stored.values())
     assert top("refund") == "refunds"
+
+
+def _bucket(pk: int) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT hashint8(%s::bigint) & 63", [pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("in_probe", [False, True], ids=["outside-the-probe", "inside-the-probe"])
+def test_a_word_only_one_product_holds_is_found_by_full_text_wherever_its_bucket(corpus, in_probe):
+    """Whether a search matches at all is first asked of the probe buckets (1/16 of the
+    products); a product outside them must still be found by its words, not by the typo
+    fallback's names. The count found in the probe travels to the facet counts."""
+    domain = corpus.first().domain
+    with audit_context(door="command"):
+        for i in range(500):  # about one product in 16 falls in the probe
+            p = services.product_create(domain=domain, slug=f"ledger-{i}", name=f"Ledger {i}")
+            if (_bucket(p.pk) < search.PROBE) == in_probe:
+                break
+            services.product_delete(product=p)
+        services.product_update(product=p, description="Reconciled against the zyxtrolith book.")
+    sizes: dict = {}
+    hits = search.search_products(DataProduct.objects.all(), "zyxtrolith", sizes=sizes)
+    assert [h.slug for h in hits] == [p.slug]
+    assert "<mark>zyxtrolith</mark>" in search.snippet(hits[0], "zyxtrolith").lower()
+    assert sizes == {"probe": 1 if in_probe else 0}
