@@ -139,6 +139,8 @@ def test_sqlite_fallback_ranking(corpus, q, expected):
 
 def test_no_match_finds_nothing_and_suggests_a_spelling(corpus):
     assert not search.search_products(DataProduct.objects.all(), "zzzqqq").exists()
+    # nothing to search (what visible() gives someone not signed in): nothing, no error
+    assert not search.search_products(DataProduct.objects.none(), "orders").exists()
     assert search.suggest(DataProduct.objects.all(), "shipmnts") == "shipments"
     assert search.suggest(DataProduct.objects.all(), "orders") is None
 
