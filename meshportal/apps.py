@@ -23,7 +23,7 @@ class MeshportalConfig(AppConfig):
         cache.forget_users_on(cache.NAV_COUNTS, Notification, user, Group, user.groups.through)
         # Permission ids are cached per process; a flush (tests) or migration may renumber them.
         post_migrate.connect(
-            lambda **kwargs: permissions._permission_id.cache_clear(),
+            lambda **kwargs: permissions.forget_permission_ids(),
             weak=False,
             dispatch_uid="meshportal-permission-ids",
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
@@ -97,6 +97,22 @@ def _permission_id(app_label: str, codename: str) -> int:
     return Permission.objects.get(content_type__app_label=app_label, codename=codename).pk
 
 
+@cache
+def _product_codenames() -> dict[int, str]:
+    """{permission id: codename} of the data product's permissions, read once per process."""
+    return dict(
+        Permission.objects.filter(
+            content_type__app_label="products", content_type__model="dataproduct"
+        ).values_list("pk", "codename")
+    )
+
+
+def forget_permission_ids() -> None:
+    """A flush (tests) or migration may renumber the permissions: read them again."""
+    _permission_id.cache_clear()
+    _product_codenames.cache_clear()
+
+
 def clear_caches(user=None) -> None:
     """Forget cached roles and permissions (after a membership or grant changes)."""
     if user is not None:
@@ -106,17 +122,27 @@ def clear_caches(user=None) -> None:
 # -- product object permissions ----------------------------------------------------------------
 
 
+def _group_ids(user) -> QuerySet:
+    """The user's group (team) ids as a subquery: a group permission is found by its group id,
+    with no join through auth_group, which only the planner pays for."""
+    return Group.user_set.through.objects.filter(user_id=user.pk).values("group_id")
+
+
 def _product_perm_rows(user, product_ids: Iterable[int]) -> QuerySet:
+    """(product id, permission id) of the user's grants on these products, through a team
+    (group) or their own. The group's rows by the user's group ids, not a join through
+    auth_group, and permission ids rather than a join to auth_permission: the joins cost more
+    to plan than the statement takes to run (1.3 against 0.5 ms warm, on every product page)."""
     from products.models import DataProductGroupObjectPermission, DataProductUserObjectPermission
 
     ids = list(product_ids)
     by_group = DataProductGroupObjectPermission.objects.filter(
-        content_object_id__in=ids, group__user=user
-    ).values_list("content_object_id", "permission__codename")
+        content_object_id__in=ids, group_id__in=_group_ids(user)
+    ).values_list("content_object_id", "permission_id")
     by_user = DataProductUserObjectPermission.objects.filter(
-        content_object_id__in=ids, user=user
-    ).values_list("content_object_id", "permission__codename")
-    return by_group.union(by_user)
+        content_object_id__in=ids, user_id=user.pk
+    ).values_list("content_object_id", "permission_id")
+    return by_group.union(by_user, all=True)
 
 
 def prefetch_product_perms(user, products: Iterable[Model]) -> None:
@@ -129,8 +155,12 @@ def prefetch_product_perms(user, products: Iterable[Model]) -> None:
         return
     for pk in missing:
         c[pk] = set()
-    for pk, codename in _product_perm_rows(user, missing):
-        c[pk].add(codename)
+    codenames = _product_codenames()
+    for pk, permission_id in _product_perm_rows(user, missing):
+        if permission_id not in codenames:  # a permission added since this process read them
+            _product_codenames.cache_clear()
+            codenames = _product_codenames()
+        c[pk].add(codenames.get(permission_id, ""))
 
 
 def product_perms(user, product) -> set[str]:
@@ -421,7 +451,7 @@ def _readable_drafts(user) -> RawSQL:
 
         view = _permission_id("products", "view_dataproduct")
         ids = DataProductGroupObjectPermission.objects.filter(
-            permission_id=view, group__user=user
+            permission_id=view, group_id__in=_group_ids(user)
         ).values("content_object_id")
         parts = [
             DataProductUserObjectPermission.objects.filter(permission_id=view, user=user).values(

@@ -148,7 +148,7 @@ def _overview_context(request, product):
         "my_request": AccessRequest.objects.filter(product=product, requester=request.user)
         .order_by("-created_at")
         .first(),
-        "owners": [m for m in team_members(team=product.owner_team) if m.role == "owner"],
+        "owners": team_members(team=product.owner_team).filter(role="owner"),
     }
 
 

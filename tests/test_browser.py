@@ -39,11 +39,11 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server, request):
-    from meshportal.permissions import _permission_id
+    from meshportal.permissions import forget_permission_ids
 
     # Transactional tests flush the database, so permission ids cached by an earlier test
     # would point at rows that no longer exist.
-    _permission_id.cache_clear()
+    forget_permission_ids()
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     pg = context.new_page()

@@ -27,9 +27,9 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def open_page(browser, live_server, request):  # noqa: F811  (browser: the imported fixture)
-    from meshportal.permissions import _permission_id
+    from meshportal.permissions import forget_permission_ids
 
-    _permission_id.cache_clear()  # transactional tests flush the ids an earlier test cached
+    forget_permission_ids()  # transactional tests flush the ids an earlier test cached
     contexts = []
 
     def make(**options):
