@@ -8,7 +8,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from governance.models import ProductQuality, QualityCheck, QualityRun
-from meshportal.permissions import visible
+from meshportal.permissions import visible, visible_drafts
 
 HISTORY = 10
 CHART_DAYS = 30
@@ -146,7 +146,7 @@ def domain_check_shares(user, domains) -> dict[int, str]:
         shared_cache.DOMAIN_SHARES,
         lambda: _check_counts(DataProduct.objects.filter(PUBLIC_PRODUCTS)),
     )
-    own = _check_counts(visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS)))
+    own = _check_counts(visible_drafts(user, DataProduct.objects.all()))
     wanted = {d.pk for d in domains}
     out = {}
     for domain_id in wanted & (public.keys() | own.keys()):

@@ -32,7 +32,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.query import EmptyQuerySet
 
 from meshportal import cache as shared_cache
-from meshportal.permissions import PUBLIC_PRODUCTS, signed_in, visible
+from meshportal.permissions import PUBLIC_PRODUCTS, signed_in, visible, visible_drafts
 from products import extensions, selectors
 from products.discovery.search import BUCKETS, PROBE, in_buckets, search_products
 from products.filters import DataProductFilter
@@ -608,9 +608,7 @@ def home(*, user) -> dict:
     )
     counts = Counter(public["counts"])
     counts.update(  # the drafts this user may see (their teams'; every draft for the platform)
-        visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS)).values_list(
-            "domain_id", flat=True
-        )
+        visible_drafts(user, DataProduct.objects.order_by()).values_list("domain_id", flat=True)
     )
     domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
     # Attributes for the template; the model's stubs cannot know them.

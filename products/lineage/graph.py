@@ -21,7 +21,7 @@ from django.db.models.expressions import RawSQL
 
 from domains.models import Domain, Membership, Team
 from meshportal import cache as shared_cache
-from meshportal.permissions import PUBLIC_PRODUCTS, visible
+from meshportal.permissions import PUBLIC_PRODUCTS, visible_drafts
 from products import extensions
 from products.models import DataProduct, InputPort, OutputPort, SchemaField
 
@@ -264,7 +264,7 @@ def seen_among(user, products: Iterable[DataProduct]) -> set[int]:
         (seen if signed_in and p.status != DataProduct.Status.DRAFT else drafts).add(p.pk)
     if drafts:
         seen |= set(
-            visible(user, DataProduct.objects.filter(_among(drafts)).exclude(PUBLIC_PRODUCTS))
+            visible_drafts(user, DataProduct.objects.filter(_among(drafts)))
             .order_by()
             .values_list("pk", flat=True)
         )
@@ -439,9 +439,7 @@ def mesh_map(*, user, observed: bool = False) -> dict:
     """
     public_counts, public_weights = _public_mesh()
     own = dict(
-        visible(user, DataProduct.objects.exclude(PUBLIC_PRODUCTS))
-        .order_by()
-        .values_list("pk", "domain_id")
+        visible_drafts(user, DataProduct.objects.all()).order_by().values_list("pk", "domain_id")
     )
     counts = Counter(public_counts)
     counts.update(Counter(own.values()))

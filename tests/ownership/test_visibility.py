@@ -127,3 +127,45 @@ def test_grants_through_the_team_and_ones_own_are_read_without_joining_groups_or
     sql = str(visible(mesh.member, DataProduct.objects.all()).query).lower()
     assert re.search(r'groupobjectpermission"\."group_id" in \(select', sql)
     assert "auth_permission" not in sql
+
+
+def test_visible_drafts_is_the_drafts_visible_returns_for_every_role(mesh):
+    """visible_drafts() (the home page's and the lineage map's per-user part) answers exactly
+    what visible() does for the drafts, whoever asks: platform, team, consumer, a council
+    delegate asked to decide a waiver on another team's draft, and no one signed in."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from governance.policies import services as ps
+    from meshportal.permissions import PUBLIC_PRODUCTS, visible_drafts
+
+    policy = ps.policy_propose(by=mesh.owner, key="names", title="Names", rule_type="naming")
+    policy.status = policy.Status.ACTIVE
+    policy.save(update_fields=["status"])
+    ps.waiver_request(
+        policy=policy,
+        product=mesh.products[("users", "draft")],
+        by=mesh.other_owner,
+        justification="legacy names",
+    )
+    everyone = DataProduct.objects.all()
+    for user in (
+        mesh.staff,
+        mesh.owner,
+        mesh.member,
+        mesh.other_owner,
+        mesh.consumer,
+        mesh.approved,
+        mesh.council,
+        AnonymousUser(),
+    ):
+        expected = set(
+            visible(user, everyone.exclude(PUBLIC_PRODUCTS)).values_list("pk", flat=True)
+        )
+        assert set(visible_drafts(user, everyone).values_list("pk", flat=True)) == expected
+    assert set(visible_drafts(mesh.member, everyone)) == {mesh.products[("orders", "draft")]}
+    assert not visible_drafts(mesh.consumer, everyone).exists()
+    assert set(visible_drafts(mesh.council, everyone)) == {mesh.products[("users", "draft")]}
+    assert set(visible_drafts(mesh.staff, everyone)) == {
+        mesh.products[("orders", "draft")],
+        mesh.products[("users", "draft")],
+    }
