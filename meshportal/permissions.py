@@ -160,7 +160,8 @@ def prefetch_product_perms(user, products: Iterable[Model]) -> None:
         if permission_id not in codenames:  # a permission added since this process read them
             _product_codenames.cache_clear()
             codenames = _product_codenames()
-        c[pk].add(codenames.get(permission_id, ""))
+        if permission_id in codenames:
+            c[pk].add(codenames[permission_id])
 
 
 def product_perms(user, product) -> set[str]:
