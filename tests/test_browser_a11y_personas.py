@@ -14,11 +14,19 @@ settled, so the walk loads pages in both themes and checks each in both."""
 import re
 
 import pytest
+from django.db import connection
 
 from tests.test_browser import browser, sign_in  # noqa: F401  (the shared browser fixture)
 from tests.test_browser_design import axe_problems, lived_in, open_page  # noqa: F401
 
-pytestmark = pytest.mark.browser
+# axe judges the markup and its colours, which do not depend on the database: once per CI run
+# is enough, in the SQLite suite (the PostgreSQL suite is the one near its time budget).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        connection.vendor == "postgresql", reason="markup only: runs in the SQLite suite"
+    ),
+]
 
 PERSONAS = ["consumer", "approved", "member", "owner", "council", "staff"]
 NAV_LINKS = """() => [...document.querySelectorAll("nav.navbar a[href]")]
