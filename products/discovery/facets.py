@@ -375,14 +375,14 @@ def _over_matches(
     passes it, and the stored values of the many-valued facets (tags, port kinds: see
     `_stored`). Every facet groups over the CTE alone (a many-valued one unnests its arrays);
     one whose values are not stored joins its table to the CTE's ids. Each keeps the rows that
-    pass every active filter but its own. Before: the match and the visibility test ran once per facet (56-63 % of a broad
-    search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
+    pass every active filter but its own. Before: the match and the visibility test ran once
+    per facet (56-63 % of a broad search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
     products passing every active filter: the page's count, without matching again.
 
     With `limit`: a first statement (or `probed`, the search's) estimates from PROBE sample
-    buckets how many products the pool holds; past `limit`, the CTE keeps only the first buckets (a sample of about `limit`
-    products, read through the bucket index) and a row (facet key _BUCKETS_READ) says how
-    many: the caller scales the counts up."""
+    buckets how many products the pool holds; past `limit`, the CTE keeps only the first
+    buckets (a sample of about `limit` products, read through the bucket index) and a row
+    (facet key _BUCKETS_READ) says how many: the caller scales the counts up."""
     facets = all_facets()
     flags = {}
     for name in active:
