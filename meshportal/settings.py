@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("MESH_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -239,6 +240,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Only the hashed copies are kept and compressed: every page names them through {% static %},
 # and collectstatic compresses half as many files (brotli is most of its time).
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+# Source maps (6.5 MB of the vendored API docs' and Bootstrap's) are fetched only by a browser's
+# developer tools: served uncompressed, they no longer cost brotli a third of collectstatic.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -58,6 +58,9 @@ def test_collectstatic_writes_hashed_compressed_files(collected_static):
     assert (collected_static / (hashed + ".br")).exists()
     # Only the hashed copy is kept (pages name it through {% static %}), so only it is compressed.
     assert not (collected_static / "css/portal.css").exists()
+    # Source maps (only a browser's developer tools fetch them) are kept but not compressed.
+    maps = [p.name for p in collected_static.rglob("*.map*")]
+    assert maps and not [m for m in maps if m.endswith((".gz", ".br"))]
 
 
 def test_gunicorn_configuration_loads():
