@@ -59,7 +59,7 @@ from governance.models import (
 )
 from governance.policies import rules
 from governance.quality import services as quality_services
-from meshportal import bulk
+from meshportal import bulk, parallel
 from meshportal.audit import audit_context
 from products.contracts import odps
 from products.contracts import services as contracts
@@ -523,7 +523,8 @@ def import_mesh(directory: Path | str, *, user: str | None = None, force: bool =
         )
     try:
         # Each product's search document is built once at the end, not after every field.
-        with transaction.atomic(), deferred_indexing():
+        # YAML read and written again in spare processes (meshportal.parallel).
+        with transaction.atomic(), deferred_indexing(), parallel.workers():
             counts = _import_all(ctx, user)
     except ValidationError as e:  # a rule the services enforce, at the place we were reading
         raise ctx.fail(_errors(e)) from e
@@ -705,21 +706,34 @@ def _import_contracts(ctx: _Ctx, state: dict) -> dict[str, DataProduct]:
         products.update(zip((key for key, _ in pending), created, strict=True))
         pending.clear()
 
-    with contracts.lookups_remembered():
-        for path in sorted(folder.glob("*/*.yaml")):
-            if path.name.endswith(ODPS_SUFFIX):
-                continue  # read by _import_odps
-            _import_contract(ctx, path, products, pending, flush)
-    if pending:
-        flush()
+    # The ODPS files beside them are read by _import_odps.
+    paths = [p for p in sorted(folder.glob("*/*.yaml")) if not p.name.endswith(ODPS_SUFFIX)]
+    # Each batch's contract versions are written while the next batch is checked.
+    with contracts.lookups_remembered(), contracts.versions_overlapped():
+        for path, read in zip(paths, parallel.ordered_map(_read_contract, paths), strict=True):
+            _import_contract(ctx, path, read, products, pending, flush)
+        if pending:
+            flush()
     return products
 
 
-def _import_contract(ctx: _Ctx, path: Path, products: dict, pending: list, flush) -> None:
-    ctx.file, ctx.line = path, None
+def _read_contract(path: Path) -> tuple[str, dict | None]:
+    """A contract file's text and document (None when it does not parse: the caller parses
+    it again for the error). Pure, so it may run in a worker process."""
     text = path.read_text(encoding="utf-8")
     try:
-        doc = contracts.parse(text)
+        return text, contracts.parse(text)
+    except ValidationError:
+        return text, None
+
+
+def _import_contract(
+    ctx: _Ctx, path: Path, read: tuple[str, dict | None], products: dict, pending: list, flush
+) -> None:
+    ctx.file, ctx.line = path, None
+    text, doc = read
+    try:
+        doc = contracts.parse(text) if doc is None else doc
     except ValidationError as e:
         match = re.search(r"line (\d+)", _errors(e))
         raise ctx.fail(_errors(e), int(match.group(1)) if match else None) from e
@@ -754,13 +768,14 @@ def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
     not). Optional: a backup without ODPS files (an older export) restores all the rest."""
     kept: list[tuple[DataProduct, dict]] = []
     when: dict[int, datetime] = {}
-    for path in sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}")):
+    paths = sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}"))
+    for path, (text, doc) in zip(paths, parallel.ordered_map(_read_odps, paths), strict=True):
         ctx.file, ctx.line = path, None
-        text = path.read_text(encoding="utf-8")
         key = f"{path.parent.name}/{path.name.removesuffix(ODPS_SUFFIX)}"
         try:
-            doc = odps.parse(text)
-            odps.validate(doc)
+            if doc is None:  # it failed in _read_odps: again here, for the error
+                doc = odps.parse(text)
+                odps.validate(doc)
         except ValidationError as e:
             errors = getattr(e, "message_dict", {"document": e.messages})
             where = next(iter(errors))
@@ -780,6 +795,18 @@ def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
             when[products[key].pk] = created
         kept.append((products[key], doc))
     odps.kept_restore_many(kept, created=when)
+
+
+def _read_odps(path: Path) -> tuple[str, dict | None]:
+    """An ODPS file's text and its document checked against the ODPS schema (None when it
+    fails). Pure, so it may run in a worker process."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = odps.parse(text)
+        odps.validate(doc)
+    except ValidationError:
+        return text, None
+    return text, doc
 
 
 def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:

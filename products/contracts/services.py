@@ -16,6 +16,7 @@ import contextvars
 import json
 import math
 import os
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -33,7 +34,7 @@ from jsonschema import Draft201909Validator
 from jsonschema.exceptions import best_match
 
 from domains.models import Domain, Team
-from meshportal import audit, bulk
+from meshportal import audit, bulk, parallel
 from meshportal.notifications import notify
 from meshportal.permissions import CREATE_PRODUCT, EDIT, VIEW, can, require, require_transfer
 from products import extensions, urns
@@ -1343,11 +1344,34 @@ def _version(product, latest, snap, extras, document, changes) -> ContractVersio
     )
 
 
+# Inside versions_overlapped(): the writes of the last record_first_versions call, not yet done.
+_later: contextvars.ContextVar[list | None] = contextvars.ContextVar("versions_later", default=None)
+
+
+@contextmanager
+def versions_overlapped() -> Iterator[None]:
+    """Inside the block, record_first_versions hands its documents to meshportal.parallel's
+    workers and writes the versions at its next call, or when the block ends without an error,
+    so the documents are written while the caller goes on (a restore checks its next batch of
+    contracts meanwhile). Nothing inside may read those new products' versions before."""
+    pending: list = []
+    token = _later.set(pending)
+    try:
+        yield
+        while pending:
+            pending.pop(0)()
+    finally:
+        _later.reset(token)
+
+
 def record_first_versions(
     products: list[DataProduct], extras: list[dict | None], *, batch_size: int = 500
 ) -> None:
     """Version 1 of many new products' contracts, as record_version stores it for each (extras:
-    each one's kept ODCS content, or None), read with a few queries per batch."""
+    each one's kept ODCS content, or None), read with a few queries per batch. The documents
+    are written as YAML by meshportal.parallel's workers when a bulk job opened them (a
+    restore), while this process builds the next ones (and, in versions_overlapped(), goes on
+    with its caller's work)."""
     from django.db.models import Prefetch
 
     extras_of = {p.pk: e for p, e in zip(products, extras, strict=True)}
@@ -1355,18 +1379,38 @@ def record_first_versions(
     ports = OutputPort.objects.select_related("data_source").prefetch_related(
         "fields", "quality_checks"
     )
-    for start in range(0, len(ids), batch_size):
+    built: deque[tuple[DataProduct, dict, dict]] = deque()
+
+    def documents() -> Iterator[dict]:
+        for start in range(0, len(ids), batch_size):
+            for product in (
+                DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
+                .select_related("domain", "owner_team")
+                .prefetch_related("tags", Prefetch("ports", queryset=ports))
+            ):
+                extra = extras_of[product.pk] or {}  # a new product carries no earlier extras
+                built.append((product, extra, json.loads(json.dumps(snapshot(product, extra)))))
+                yield export_document(product, extra)
+
+    texts = parallel.ordered_map(dump, documents())  # the first documents handed out now
+
+    def write() -> None:
         rows = []
-        for product in (
-            DataProduct.objects.filter(pk__in=ids[start : start + batch_size])
-            .select_related("domain", "owner_team")
-            .prefetch_related("tags", Prefetch("ports", queryset=ports))
-        ):
-            extra = extras_of[product.pk] or {}  # a new product carries no earlier extras
-            snap = json.loads(json.dumps(snapshot(product, extra)))
-            document = dump(export_document(product, extra))
+        for document in texts:
+            product, extra, snap = built.popleft()
             rows.append(_version(product, None, snap, extra, document, classify(None, snap)))
+            if len(rows) >= batch_size:
+                bulk.insert(rows)
+                rows = []
         bulk.insert(rows)
+
+    later = _later.get()
+    if later is None:
+        write()
+        return
+    while later:  # the last call's, whose documents the workers wrote meanwhile
+        later.pop(0)()
+    later.append(write)
 
 
 def _announce_major_version(product: DataProduct, version: ContractVersion, changes) -> None:

@@ -144,6 +144,39 @@ def test_round_trip_is_lossless(exported, tmp_path):
     assert not User.objects.get(username="olivia").has_usable_password()
 
 
+def test_worker_processes_restore_exactly_what_one_process_does(exported, monkeypatch):
+    """The contract and ODPS files are read, and the versions' documents written, by forked
+    workers (meshportal.parallel) while the restore goes on: the same versions as without."""
+    from meshportal import parallel
+    from products.models import ContractVersion
+
+    def versions() -> dict:
+        rows = ContractVersion.objects.values_list(
+            "product__domain__slug", "product__slug", "number", "snapshot", "document"
+        )
+        return {(d, p, n): (snap, doc) for d, p, n, snap, doc in rows}
+
+    forks = []
+    workers = parallel.workers
+
+    def counted(count=None):
+        forks.append(1)
+        return workers(1)  # one worker even on a one-core machine
+
+    wipe()
+    monkeypatch.setattr(parallel, "workers", counted)
+    call_command("import_mesh", str(exported), verbosity=0)
+    assert forks
+    in_workers = versions()
+    wipe()
+    monkeypatch.setattr(parallel, "workers", lambda count=None: workers(0))
+    call_command("import_mesh", str(exported), verbosity=0)
+    alone = versions()
+    assert in_workers == alone
+    assert {number for _, _, number in alone} == {1}  # a restored product starts at version 1
+    assert len(alone) == DataProduct.objects.count() > 20
+
+
 def test_refuses_a_non_empty_portal(exported):
     teams = Team.objects.count()
     with pytest.raises(CommandError, match="not empty"):

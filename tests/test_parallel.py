@@ -1,0 +1,62 @@
+"""meshportal.parallel: a bulk job's pure work in forked processes, its results in order."""
+
+import os
+
+import pytest
+
+from meshportal import parallel
+
+
+def _pid_and_square(n: int) -> tuple[int, int]:
+    return os.getpid(), n * n
+
+
+def _refuse_seven(n: int) -> int:
+    if n == 7:
+        raise ValueError(f"{n} is refused")
+    return n
+
+
+def test_outside_a_workers_block_the_work_stays_in_this_process():
+    assert list(parallel.ordered_map(_pid_and_square, range(5))) == [
+        (os.getpid(), n * n) for n in range(5)
+    ]
+
+
+def test_inside_it_other_processes_do_the_work_and_the_results_keep_their_order():
+    with parallel.workers(2) as count:
+        assert count == 2
+        results = list(parallel.ordered_map(_pid_and_square, range(200)))
+    assert [square for _, square in results] == [n * n for n in range(200)]
+    assert os.getpid() not in {pid for pid, _ in results}
+
+
+def test_items_are_read_lazily_a_few_chunks_ahead():
+    read = []
+
+    def items():
+        for n in range(1000):
+            read.append(n)
+            yield n
+
+    with parallel.workers(1):
+        first = next(parallel.ordered_map(_refuse_seven, items()))
+        assert first == 0
+        # one worker, IN_FLIGHT chunks queued and one more after the first result
+        assert len(read) <= (parallel.IN_FLIGHT + 1) * parallel.CHUNK
+
+
+def test_an_item_that_fails_raises_here_at_its_turn_after_the_results_before_it():
+    got = []
+    with parallel.workers(1), pytest.raises(ValueError, match="7 is refused"):
+        for n in parallel.ordered_map(_refuse_seven, range(20)):
+            got.append(n)
+    assert got == list(range(7))
+
+
+def test_a_nested_block_uses_the_outer_one_and_no_workers_means_this_process():
+    with parallel.workers(1) as outer, parallel.workers(3) as inner:
+        assert outer == inner == 1
+    with parallel.workers(0) as none:
+        assert none == 0
+        assert {pid for pid, _ in parallel.ordered_map(_pid_and_square, range(40))} == {os.getpid()}
