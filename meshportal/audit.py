@@ -64,6 +64,8 @@ def snapshot(obj: models.Model, extra: dict[str, Any] | None = None) -> dict[str
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    if not before:  # a creation (bulk paths write thousands): only what it has, in key order
+        return {k: [None, after[k]] for k in sorted(after) if after[k] is not None}
     keys = set(before) | set(after)
     return {k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)}
 

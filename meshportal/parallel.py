@@ -50,13 +50,28 @@ def workers(count: int | None = None) -> Iterator[int]:
     if count < 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield 0
         return
-    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        count, mp_context=multiprocessing.get_context("fork"), initializer=_without_database
+    )
     token = _pool.set((pool, count))
     try:
         yield count
     finally:
         _pool.reset(token)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _without_database() -> None:
+    """In a worker: any use of a database connection raises. The connections it inherited are
+    the parent's sockets, inside the parent's transaction; they are left as they are (closing
+    one here would end the parent's session) and the worker leaves by os._exit."""
+    from django.db import connections
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("meshportal.parallel: a worker process has no database connection")
+
+    for conn in connections.all():
+        conn.ensure_connection = refuse  # every cursor asks it first
 
 
 def _apply(fn: Callable, chunk: list) -> list[tuple[bool, Any]]:

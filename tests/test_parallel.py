@@ -1,6 +1,7 @@
 """meshportal.parallel: a bulk job's pure work in forked processes, its results in order."""
 
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -60,3 +61,25 @@ def test_a_nested_block_uses_the_outer_one_and_no_workers_means_this_process():
     with parallel.workers(0) as none:
         assert none == 0
         assert {pid for pid, _ in parallel.ordered_map(_pid_and_square, range(40))} == {os.getpid()}
+
+
+def _count_products(_) -> int:
+    from products.models import DataProduct
+
+    return DataProduct.objects.count()
+
+
+@pytest.mark.django_db
+def test_a_worker_cannot_use_the_database_it_inherited(django_user_model):
+    """The worker's connections are this process's sockets: a query there would interleave with
+    this process's session. It raises (here, where the item runs again, it succeeds)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    with parallel.workers(1):
+        pool, _ = parallel._pool.get()
+        assert isinstance(pool, ProcessPoolExecutor)
+        with pytest.raises(RuntimeError, match="no database connection"):
+            pool.submit(_count_products, None).result()
+        assert list(parallel.ordered_map(_count_products, [None])) == [0]
+    assert django_user_model.objects.count() == 0  # this process's session still answers
