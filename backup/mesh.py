@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -653,8 +654,11 @@ def _import_mesh_objects(ctx: _Ctx) -> dict:
     state_file = ctx.file
     products = _import_contracts(ctx, state)
     counts["products"] = len(products)
+    # The worker reads the ODPS files while this process restores the state (they need it).
+    odps_paths = sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}"))
+    odps_reads = parallel.ordered_map(_read_odps, odps_paths, ahead=len(odps_paths))
     _import_state(ctx, state_file, state, products, domains, teams, terms)
-    _import_odps(ctx, products)
+    _import_odps(ctx, products, zip(odps_paths, odps_reads, strict=True))
     _import_policies(ctx, domains, products)
     for product in products.values():
         index_product(product)  # glossary links are part of the search text
@@ -762,20 +766,24 @@ def _import_contract(
     products[key] = result.product
 
 
-def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
+def _import_odps(ctx: _Ctx, products: dict[str, DataProduct], reads: Iterable) -> None:
     """Check each product's ODPS document and take back when the product was created and the
     ODPS content kept as it came (what it holds that the contract and product_state.yaml do
-    not). Optional: a backup without ODPS files (an older export) restores all the rest."""
+    not). Optional: a backup without ODPS files (an older export) restores all the rest.
+    `reads`: (path, _read_odps(path)) for each ODPS file, in order."""
     kept: list[tuple[DataProduct, dict]] = []
     when: dict[int, datetime] = {}
-    paths = sorted((ctx.root / PRODUCTS_DIR).glob(f"*/*{ODPS_SUFFIX}"))
-    for path, (text, doc) in zip(paths, parallel.ordered_map(_read_odps, paths), strict=True):
+    for path, read in reads:
         ctx.file, ctx.line = path, None
         key = f"{path.parent.name}/{path.name.removesuffix(ODPS_SUFFIX)}"
+        text = ""
         try:
-            if doc is None:  # it failed in _read_odps: again here, for the error
+            if read is None:  # it failed in _read_odps: again here, for the error
+                text = path.read_text(encoding="utf-8")
                 doc = odps.parse(text)
                 odps.validate(doc)
+            else:
+                doc = json.loads(read)
         except ValidationError as e:
             errors = getattr(e, "message_dict", {"document": e.messages})
             where = next(iter(errors))
@@ -797,16 +805,16 @@ def _import_odps(ctx: _Ctx, products: dict[str, DataProduct]) -> None:
     odps.kept_restore_many(kept, created=when)
 
 
-def _read_odps(path: Path) -> tuple[str, dict | None]:
-    """An ODPS file's text and its document checked against the ODPS schema (None when it
-    fails). Pure, so it may run in a worker process."""
-    text = path.read_text(encoding="utf-8")
+def _read_odps(path: Path) -> str | None:
+    """An ODPS file's document checked against the ODPS schema, as JSON text (None when it
+    fails). Pure, so it may run in a worker process. JSON: a tenth of the parsed document's
+    memory while the restore has not taken it yet, and exact (the reading accepts JSON data only)."""
     try:
-        doc = odps.parse(text)
+        doc = odps.parse(path.read_text(encoding="utf-8"))
         odps.validate(doc)
     except ValidationError:
-        return text, None
-    return text, doc
+        return None
+    return json.dumps(doc)
 
 
 def _team(ctx: _Ctx, teams: dict, slug: str | None) -> Team | None:

@@ -71,7 +71,7 @@ def _without_database() -> None:
         raise RuntimeError("meshportal.parallel: a worker process has no database connection")
 
     for conn in connections.all():
-        conn.ensure_connection = refuse  # every cursor asks it first
+        conn.ensure_connection = refuse  # type: ignore[method-assign]  # every cursor asks it first
 
 
 def _apply(fn: Callable, chunk: list) -> list[tuple[bool, Any]]:
@@ -84,13 +84,14 @@ def _apply(fn: Callable, chunk: list) -> list[tuple[bool, Any]]:
     return out
 
 
-def ordered_map(fn: Callable[[Any], Any], items: Iterable) -> Iterator:
+def ordered_map(fn: Callable[[Any], Any], items: Iterable, *, ahead: int = 0) -> Iterator:
     """`map(fn, items)`, in the workers of an open `workers()` block when there is one. The
     first items are read and handed to the workers at once (a few chunks per worker), the rest
     as results are taken, so this process can go on (prepare the next items, or other work)
     while the workers run `fn`. An item whose `fn` raised in a worker is run again here, so its
     exception (the same, as `fn` is pure) is raised in this process at that item's turn, after
-    the results before it."""
+    the results before it. `ahead`: hand out that many items at once instead (all of them, to
+    have the workers read while this process does something else first)."""
     active = _pool.get()
     if active is None:
         return map(fn, items)
@@ -104,7 +105,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable) -> Iterator:
             pending.append((chunk, pool.submit(_apply, fn, chunk)))
         return bool(chunk)
 
-    while len(pending) < count * IN_FLIGHT and submit():
+    while len(pending) < max(count * IN_FLIGHT, -(-ahead // CHUNK)) and submit():
         pass
 
     def results() -> Iterator:

@@ -83,3 +83,17 @@ def test_a_worker_cannot_use_the_database_it_inherited(django_user_model):
             pool.submit(_count_products, None).result()
         assert list(parallel.ordered_map(_count_products, [None])) == [0]
     assert django_user_model.objects.count() == 0  # this process's session still answers
+
+
+def test_ahead_hands_out_that_many_items_before_any_result_is_taken():
+    read = []
+
+    def items():
+        for n in range(500):
+            read.append(n)
+            yield n
+
+    with parallel.workers(1):
+        results = parallel.ordered_map(_pid_and_square, items(), ahead=300)
+        assert len(read) >= 300  # handed out at the call, before the first result is asked for
+        assert [square for _, square in results] == [n * n for n in range(500)]

@@ -156,6 +156,17 @@ def test_worker_processes_restore_exactly_what_one_process_does(exported, monkey
         )
         return {(d, p, n): (snap, doc) for d, p, n, snap, doc in rows}
 
+    def from_odps() -> tuple[dict, dict]:  # what the ODPS files give back (read by the worker)
+        products = DataProduct.objects.values_list(
+            "domain__slug", "slug", "created_at", "odps_kept"
+        )
+        ports = OutputPort.objects.values_list(
+            "product__domain__slug", "product__slug", "slug", "odps_kept"
+        )
+        return {(d, p): (when, kept) for d, p, when, kept in products}, {
+            (d, p, port): kept for d, p, port, kept in ports
+        }
+
     forks = []
     workers = parallel.workers
 
@@ -167,12 +178,13 @@ def test_worker_processes_restore_exactly_what_one_process_does(exported, monkey
     monkeypatch.setattr(parallel, "workers", counted)
     call_command("import_mesh", str(exported), verbosity=0)
     assert forks
-    in_workers = versions()
+    in_workers, odps_in_workers = versions(), from_odps()
     wipe()
     monkeypatch.setattr(parallel, "workers", lambda count=None: workers(0))
     call_command("import_mesh", str(exported), verbosity=0)
     alone = versions()
     assert in_workers == alone
+    assert odps_in_workers == from_odps()
     assert {number for _, _, number in alone} == {1}  # a restored product starts at version 1
     assert len(alone) == DataProduct.objects.count() > 20
 
