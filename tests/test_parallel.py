@@ -32,16 +32,17 @@ def test_inside_it_other_processes_do_the_work_and_the_results_keep_their_order(
     assert os.getpid() not in {pid for pid, _ in results}
 
 
+def _recorded(count: int, read: list):
+    """0 … count-1, each noted in `read` as it is taken."""
+    for n in range(count):
+        read.append(n)
+        yield n
+
+
 def test_items_are_read_lazily_a_few_chunks_ahead():
-    read = []
-
-    def items():
-        for n in range(1000):
-            read.append(n)
-            yield n
-
+    read: list = []
     with parallel.workers(1):
-        first = next(parallel.ordered_map(_refuse_seven, items()))
+        first = next(parallel.ordered_map(_refuse_seven, _recorded(1000, read)))
         assert first == 0
         # one worker, IN_FLIGHT chunks queued and one more after the first result
         assert len(read) <= (parallel.IN_FLIGHT + 1) * parallel.CHUNK
@@ -86,14 +87,8 @@ def test_a_worker_cannot_use_the_database_it_inherited(django_user_model):
 
 
 def test_ahead_hands_out_that_many_items_before_any_result_is_taken():
-    read = []
-
-    def items():
-        for n in range(500):
-            read.append(n)
-            yield n
-
+    read: list = []
     with parallel.workers(1):
-        results = parallel.ordered_map(_pid_and_square, items(), ahead=300)
+        results = parallel.ordered_map(_pid_and_square, _recorded(500, read), ahead=300)
         assert len(read) >= 300  # handed out at the call, before the first result is asked for
         assert [square for _, square in results] == [n * n for n in range(500)]
