@@ -95,6 +95,21 @@ def test_dispatch_queues_due_checks_once_and_reschedules(checked_port):
     a.refresh_from_db()
 
 
+def test_the_bench_times_a_dispatch_and_leaves_the_checks_due(checked_port):
+    """`make bench` times dispatch_due on its generated mesh. Committed, the runs it queued
+    (no worker there) were swept as stuck by the next bench: 397 queries instead of 8."""
+    from bench.__main__ import measure_job
+
+    check = _check(checked_port, name="a", kind="row_count", columns=(), min=1)
+    due_at = check.next_run_at
+    result = measure_job("governance.quality.services.dispatch_due")
+    assert result["status"] == "ok" and result["queries"] > 0
+    assert not QualityRun.objects.exists()
+    check.refresh_from_db()
+    assert check.next_run_at == due_at
+    assert services.dispatch_due() == 1  # still due: measuring it changed nothing
+
+
 def test_dispatch_is_batched_whatever_the_number_of_due_checks(
     checked_port, django_assert_max_num_queries
 ):
