@@ -197,26 +197,42 @@ def record_check_results(
 
 def record_freshness(*, product, breached: bool, slo_hours, now: datetime | None = None) -> None:
     """The product's freshness SLO changed state: open its incident, or resolve it."""
+    record_freshness_many([(product, breached, slo_hours)], now=now)
+
+
+def record_freshness_many(changes: list[tuple], *, now: datetime | None = None) -> None:
+    """Products whose freshness SLO changed state, (product, breached, SLO hours) each: open
+    their incidents or resolve them. A constant number of queries for any number of products
+    (a sweep of stuck runs refreshes the state of thousands at once)."""
+    if not changes:
+        return
     now = now or timezone.now()
-    active = Incident.objects.filter(
-        product=product, kind="freshness", status__in=Incident.ACTIVE
-    ).first()
-    if breached and active is None:
-        _open(
-            [
+    active: dict[int, Incident] = {}
+    for found in Incident.objects.filter(
+        product_id__in=[product.pk for product, _, _ in changes],
+        kind="freshness",
+        status__in=Incident.ACTIVE,
+    ).order_by("pk"):
+        active.setdefault(found.product_id, found)
+    opening: list[Incident] = []
+    resolving: list[Incident] = []
+    for product, breached, slo_hours in changes:
+        incident = active.get(product.pk)
+        if breached and incident is None:
+            opening.append(
                 Incident(
                     product=product,
                     kind="freshness",
                     title=f"{product.name}: freshness SLO ({slo_hours} h) breached",
                     opened_at=now,
                 )
-            ],
-            {},
-            now,
-        )
-    elif not breached and active is not None:
-        active.product = product
-        _resolve_automatically([active], now, "The data is fresh again.")
+            )
+        elif not breached and incident is not None:
+            incident.product = product
+            resolving.append(incident)
+    if opening:
+        _open(opening, {}, now)
+    _resolve_automatically(resolving, now, "The data is fresh again.")
 
 
 def _note(note: str, *, required: bool) -> str:
