@@ -212,8 +212,8 @@ def test_a_webhook_delivery_is_kept_after_commit(
     settings.MESH_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     quality_services.webhook_create(team=mesh.orders_team, url="http://127.0.0.1:9/hook")
     with django_capture_on_commit_callbacks(execute=True):
-        [delivery] = quality_services.webhook_emit(
-            team_id=mesh.orders_team.pk, event="quality.failed", payload={"x": 1}
+        [delivery] = quality_services.webhook_emit_teams(
+            {mesh.orders_team.pk: [("quality.failed", {"x": 1})]}
         )
         assert not PendingTask.objects.exists()
     row = PendingTask.objects.get()

@@ -812,10 +812,6 @@ def _after_result(check: QualityCheck, run: QualityRun, now: datetime) -> None:
 # -- alerts and webhooks -----------------------------------------------------------------------
 
 
-def alert_recipients(product: DataProduct) -> list:
-    return alert_recipients_many([product])[product.pk]
-
-
 def alert_recipients_many(products: list[DataProduct]) -> dict[int, list]:
     """{product id: the owning team's active members, then the watchers}: two queries for any
     number of products. notify() keeps only those who may see the product."""
@@ -844,7 +840,7 @@ def _quality_url(product: DataProduct) -> str:
 def alert_state_change(
     *, check: QualityCheck, run: QualityRun, previous: str, recipients: list | None = None
 ) -> None:
-    """`recipients`: alert_recipients(product), when the caller knows them already."""
+    """`recipients`: the product's (alert_recipients_many), when the caller knows them already."""
     alert_state_changes(
         [(check, run, previous)],
         recipients=None if recipients is None else {check.port.product_id: recipients},
@@ -921,14 +917,6 @@ def alert_state_changes(
 def sign(secret: str, body: bytes) -> str:
     """The X-Mesh-Signature header: sha256=<hex HMAC-SHA256 of the raw body with the secret>."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def webhook_emit(*, team_id: int, event: str, payload: dict) -> list[WebhookDelivery]:
-    return webhook_emit_many(team_id=team_id, events=[(event, payload)])
-
-
-def webhook_emit_many(*, team_id: int, events: list[tuple[str, dict]]) -> list[WebhookDelivery]:
-    return webhook_emit_teams({team_id: events})
 
 
 def webhook_emit_teams(events: dict[int, list[tuple[str, dict]]]) -> list[WebhookDelivery]:

@@ -129,12 +129,12 @@ def test_deprecation_notifications_through_a_real_worker(transactional_db, celer
 
 
 def test_watchers_hear_quality_alerts_and_can_mute_their_email(mesh):
-    from governance.quality.services import alert_recipients
+    from governance.quality.services import alert_recipients_many
     from meshportal.notifications import email_wanted, preferences_set
 
     product = mesh.products[("orders", "published")]
     Watch.objects.create(user=mesh.consumer, product=product)
-    assert mesh.consumer in alert_recipients(product)
+    assert mesh.consumer in alert_recipients_many([product])[product.pk]
     assert email_wanted(mesh.consumer, "quality.failed")
     preferences_set(user=mesh.consumer, email_kinds={"deprecation"})
     assert not email_wanted(mesh.consumer, "quality.failed")
