@@ -7,6 +7,10 @@ and order, only the id selected), then the page's rows, with their joins, prefet
 per-row annotations (a search headline), are read for those ids alone: the cost of the wide
 part grows with the page, not with the matches. Used by the pages and the API alike.
 
+A query may carry `page_ids(qs, bottom, top, count)` (an attribute of `qs.query`, which clones
+copy): a cheaper way to the same ids in the same order, used when the total is known already
+(a full-text search's page: products.discovery.search).
+
 The narrow query also brings the total (`COUNT(*) OVER ()`): it reads every match to sort them
 anyway, so the page's count costs no second scan (the API list: 3 queries for the page, not 4).
 """
@@ -71,6 +75,11 @@ class IdsFirstPaginator(Paginator):
         return self._page_rows(qs, bottom, top, ids)
 
     def _page_rows(self, qs: QuerySet, bottom: int, top: int, ids: list | None):
+        if ids is None:
+            # A query may know a cheaper way to its page's ids than its ORDER BY (a full-text
+            # search reads a page's worth of each of its two tiers: products.discovery.search).
+            page_ids = getattr(qs.query, "page_ids", None)
+            ids = page_ids(qs, bottom, top, self.count) if page_ids else None
         if ids is None:
             ids = list(qs.values_list("pk", flat=True)[bottom:top])
         else:

@@ -217,3 +217,74 @@ def test_a_word_only_one_product_holds_is_found_by_full_text_wherever_its_bucket
     assert [h.slug for h in hits] == [p.slug]
     assert "<mark>zyxtrolith</mark>" in search.snippet(hits[0], "zyxtrolith").lower()
     assert sizes == {"probe": 1 if in_probe else 0}
+
+
+@pytest.fixture
+def tiered(corpus, monkeypatch):
+    """The corpus and three products named alike whose only "customer" is a field's name, with
+    the page's ids read tier by tier whatever the number of matches."""
+    domain = corpus.first().domain
+    with audit_context(door="command"):
+        for i in range(3):
+            p = services.product_create(
+                domain=domain,
+                slug=f"parcels-{i}",
+                name="Parcels",
+                ports=[{"name": "Main", "kind": "table", "fields": [{"name": "customer_ref"}]}],
+            )
+            services.product_publish(product=p)
+    monkeypatch.setattr(search, "TIERS_PAST", 0)
+    return corpus
+
+
+def _pages(qs, size: int) -> list[str]:
+    from meshportal.pagination import IdsFirstPaginator
+
+    paginator = IdsFirstPaginator(qs, size)
+    paginator.count = qs.count()  # the search page's total comes from its facet pass
+    return [p.slug for n in paginator.page_range for p in paginator.page(n).object_list]
+
+
+@pytest.mark.postgres
+def test_a_large_search_pages_tier_by_tier_in_the_order_of_its_ranking(tiered):
+    """Past TIERS_PAST matches a search page's ids come from the products with a word in
+    their name, summary or tags (ranked) and then the others (by name): every page holds
+    exactly the products the ranking puts there, ties (same name) included."""
+    for q in ["customer", "order", "orders web", "sku", "ship", "cust id"]:
+        qs = search.search_products(DataProduct.objects.all(), q)
+        assert qs.query.page_ids is not None
+        for size in (1, 2, 3, 25):
+            assert _pages(qs, size) == [p.slug for p in qs], (q, size)
+
+
+@pytest.mark.postgres
+def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
+    """ "customer" is in the name of Customers and the summary of Refunds; Orders and the
+    three Parcels hold it only in a field's name: they follow, shortest name first, then by
+    name and id."""
+    qs = search.search_products(DataProduct.objects.all(), "customer")
+    slugs = _pages(qs, 2)
+    assert set(slugs[:2]) == {"customers", "refunds"}
+    assert slugs[2:] == ["orders", "parcels-0", "parcels-1", "parcels-2"]
+
+
+@pytest.mark.postgres
+def test_a_large_search_page_reads_a_page_of_each_tier_not_every_match(tiered):
+    """The page's ids are read with a LIMIT per tier (through their indexes on a large mesh),
+    never by ranking every match (one statement ordering them all, with no LIMIT)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from meshportal.pagination import IdsFirstPaginator
+
+    qs = search.search_products(DataProduct.objects.all(), "customer")
+    paginator = IdsFirstPaginator(qs, 2)
+    paginator.count = 6
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.page(2)
+    assert [p.slug for p in page.object_list] == ["orders", "parcels-0"]
+    ids_reads = [q["sql"] for q in ctx.captured_queries if "ORDER BY" in q["sql"]]
+    assert [sql.rsplit(" LIMIT ", 1)[-1] for sql in ids_reads] == [
+        "4",
+        "2",
+    ]  # the head holds 2: the rest from its first row
