@@ -216,6 +216,8 @@ class OutputPort(models.Model):
                 name="outputport_kind_valid",
             ),
         ]
+        # "Products with a port of these kinds" (the port-kind filter) read from the index.
+        indexes = [models.Index(fields=["kind", "product"], name="outputport_kind_product")]
 
     def __str__(self) -> str:
         return f"{self.product} / {self.name}"
