@@ -259,9 +259,9 @@ def test_a_large_search_pages_tier_by_tier_in_the_order_of_its_ranking(tiered):
 
 @pytest.mark.postgres
 def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
-    """ "customer" is in the name of Customers and the summary of Refunds; Orders and the
-    three Parcels hold it only in a field's name: they follow, shortest name first, then by
-    name and id."""
+    """The word "customer" is in the name of Customers and the summary of Refunds; Orders and
+    the three Parcels hold it only in a field's name: they follow, shortest name first, then
+    by name and id."""
     qs = search.search_products(DataProduct.objects.all(), "customer")
     slugs = _pages(qs, 2)
     assert set(slugs[:2]) == {"customers", "refunds"}
@@ -271,7 +271,7 @@ def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
 @pytest.mark.postgres
 def test_a_large_search_page_reads_a_page_of_each_tier_not_every_match(tiered):
     """The page's ids are read with a LIMIT per tier (through their indexes on a large mesh),
-    never by ranking every match (one statement ordering them all, with no LIMIT)."""
+    not by one statement that orders every match to skip the first page (LIMIT 2 OFFSET 2)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -284,7 +284,5 @@ def test_a_large_search_page_reads_a_page_of_each_tier_not_every_match(tiered):
         page = paginator.page(2)
     assert [p.slug for p in page.object_list] == ["orders", "parcels-0"]
     ids_reads = [q["sql"] for q in ctx.captured_queries if "ORDER BY" in q["sql"]]
-    assert [sql.rsplit(" LIMIT ", 1)[-1] for sql in ids_reads] == [
-        "4",
-        "2",
-    ]  # the head holds 2: the rest from its first row
+    # The head holds 2 products: its first 4 asked for, then the rest from its first row.
+    assert [sql.rsplit(" LIMIT ", 1)[-1] for sql in ids_reads] == ["4", "2"]
