@@ -149,7 +149,7 @@ def _history(product, mesh) -> None:
         domain=mesh.orders,
     )
     ps.evaluate_policies()
-    incidents.record_freshness(product=product, breached=True, slo_hours=24)
+    incidents.record_freshness_many([(product, True, 24)])
     check = QualityCheck.objects.create(
         port=product.ports.get(), name="Rows", kind="row_count", params={"min": 1}
     )

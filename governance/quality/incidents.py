@@ -195,11 +195,6 @@ def record_check_results(
     _resolve_automatically(resolving, now, "The check passes again.")
 
 
-def record_freshness(*, product, breached: bool, slo_hours, now: datetime | None = None) -> None:
-    """The product's freshness SLO changed state: open its incident, or resolve it."""
-    record_freshness_many([(product, breached, slo_hours)], now=now)
-
-
 def record_freshness_many(changes: list[tuple], *, now: datetime | None = None) -> None:
     """Products whose freshness SLO changed state, (product, breached, SLO hours) each: open
     their incidents or resolve them. A constant number of queries for any number of products

@@ -261,12 +261,8 @@ def test_the_compliance_matrix_counts_open_incidents_per_domain_as_the_reader_se
     from governance.quality import incidents
 
     policy(mesh, domain=mesh.orders)
-    incidents.record_freshness(
-        product=mesh.products[("orders", "published")], breached=True, slo_hours=24
-    )
-    incidents.record_freshness(
-        product=mesh.products[("users", "draft")], breached=True, slo_hours=24
-    )
+    incidents.record_freshness_many([(mesh.products[("orders", "published")], True, 24)])
+    incidents.record_freshness_many([(mesh.products[("users", "draft")], True, 24)])
     client.force_login(mesh.consumer)  # not an owner: the users draft's incident is not counted
     page = client.get(reverse("governance:compliance")).text
     assert "Open incidents" in page

@@ -12,7 +12,7 @@ PUBLISHED = "urn:mesh:orders:published-product"
 
 
 def _breach(product):
-    incidents.record_freshness(product=product, breached=True, slo_hours=24)
+    incidents.record_freshness_many([(product, True, 24)])
 
 
 @pytest.mark.django_db

@@ -130,7 +130,7 @@ def _plant(mesh) -> dict:
     # Incidents: the draft's (its title names the draft) and the published product's failing check.
     from governance.quality import incidents
 
-    incidents.record_freshness(product=draft, breached=True, slo_hours=1)
+    incidents.record_freshness_many([(draft, True, 1)])
     incidents.record_check_results([(check, run)])
     incident_pks = list(draft.incidents.values_list("pk", flat=True)) + list(
         published.incidents.values_list("pk", flat=True)

@@ -46,7 +46,7 @@ def world(mesh, django_capture_on_commit_callbacks):
     QualityRun.objects.create(quality_check=check, status="passed", deadline=timezone.now())
     from governance.quality import incidents
 
-    incidents.record_freshness(product=draft, breached=True, slo_hours=1)  # an open incident
+    incidents.record_freshness_many([(draft, True, 1)])  # an open incident
     mesh.draft, mesh.waiver, mesh.policy = draft, waiver, policy
     return mesh
 

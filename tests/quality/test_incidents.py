@@ -113,11 +113,11 @@ def test_swept_runs_open_incidents_in_bulk(mesh, published):
 
 
 def test_a_breached_freshness_slo_opens_an_incident_and_recovery_resolves_it(mesh, published):
-    incidents.record_freshness(product=published, breached=True, slo_hours=24)
-    incidents.record_freshness(product=published, breached=True, slo_hours=24)  # no second one
+    incidents.record_freshness_many([(published, True, 24)])
+    incidents.record_freshness_many([(published, True, 24)])  # no second one
     incident = Incident.objects.get()
     assert incident.kind == "freshness" and incident.status == "open"
-    incidents.record_freshness(product=published, breached=False, slo_hours=24)
+    incidents.record_freshness_many([(published, False, 24)])
     incident.refresh_from_db()
     assert incident.status == "resolved"
 
