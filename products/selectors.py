@@ -1,5 +1,7 @@
 """Reads that pages and the API share: visibility, filters, prefetching."""
 
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
@@ -26,6 +28,33 @@ def product_list(*, user, data=None) -> QuerySet:
     if data:
         qs = DataProductFilter(data, queryset=qs).qs
     return qs
+
+
+def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
+    """The products `ids` (already checked visible) in that order, as plain values: their own
+    `columns` with the domain's and team's slugs, the URN, the replacement's URN and the tag
+    names. A page of the API's list without model instances (50 products built ~315 of them,
+    with the quality state no field of the list shows: about half of the request's CPU)."""
+    joined = ("domain__slug", "owner_team__slug", "replacement__domain__slug", "replacement__slug")
+    values = DataProduct.objects.filter(pk__in=ids).values("pk", *columns, *joined)
+    rows = {r["pk"]: r for r in values}
+    tags: dict[int, list[str]] = defaultdict(list)
+    through = DataProduct.tags.through.objects.filter(dataproduct_id__in=ids)
+    for pk, name in through.order_by("tag__slug").values_list("dataproduct_id", "tag__name"):
+        tags[pk].append(name)
+    out = []
+    for pk in ids:
+        row = rows.get(pk)
+        if row is None:  # deleted since its id was read
+            continue
+        row["domain"] = row.pop("domain__slug")
+        row["owner_team"] = row.pop("owner_team__slug")
+        row["urn"] = urns.format_urn(row["domain"], row["slug"])
+        replacement = row.pop("replacement__domain__slug"), row.pop("replacement__slug")
+        row["replacement"] = urns.format_urn(*replacement) if replacement[1] else None
+        row["tags"] = tags.get(pk, [])
+        out.append(row)
+    return out
 
 
 def product_get(*, user, domain: str, product: str, fields: bool = True) -> DataProduct | None:

@@ -111,6 +111,34 @@ def test_product_list_filters_by_visibility_and_paginates_with_counts(mesh):
     assert body["count"] == 4 and len(body["results"]) == 1 and body["next"]
 
 
+def test_product_list_rows_read_as_values_match_the_serialised_products(mesh):
+    """The list is read as plain values (selectors.product_rows), not as model instances: each
+    result equals the product serialised from its instance, tags, replacement, decimals and
+    dates included."""
+    from decimal import Decimal
+
+    from products.api.serializers import ProductSerializer
+    from products.models import Tag
+    from products.selectors import product_queryset
+
+    old = DataProduct.objects.get(slug="deprecated-product", domain__slug="users")
+    new = DataProduct.objects.get(slug="published-product", domain__slug="orders")
+    DataProduct.objects.filter(pk=old.pk).update(
+        replacement=new, availability_slo=Decimal("99.95"), freshness_slo_hours=None
+    )
+    for name in ("Zeta", "alpha", "Mid dle"):
+        new.tags.add(Tag.objects.create(name=name, slug=name.lower().replace(" ", "-")))
+    body = client_for(mesh.member).get(P, {"page_size": 3}).json()
+    assert body["count"] == 5 and len(body["results"]) == 3
+    rest = client_for(mesh.member).get(body["next"]).json()["results"]
+    results = body["results"] + rest
+    products = {p.urn: p for p in product_queryset().select_related("replacement__domain")}
+    assert results == [ProductSerializer(products[r["urn"]]).data for r in results]
+    by_urn = {r["urn"]: r for r in results}
+    assert by_urn[new.urn]["tags"] == ["alpha", "Mid dle", "Zeta"]  # by slug, as before
+    assert by_urn["urn:mesh:users:deprecated-product"]["replacement"] == new.urn
+
+
 def test_product_filters_search_urn_and_ordering(mesh):
     c = client_for(mesh.consumer)
     r = c.get(P, {"domain": "orders", "status": "published"}).json()

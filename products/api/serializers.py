@@ -156,6 +156,10 @@ class PortSerializer(serializers.ModelSerializer):
         return value or ""
 
 
+# ProductSerializer's values that a row of selectors.product_rows brings ready to give.
+_ROW_READY = frozenset({"urn", "domain", "owner_team", "replacement", "tags"})
+
+
 class ProductSerializer(serializers.ModelSerializer):
     urn = serializers.CharField(read_only=True)
     domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all())
@@ -197,6 +201,25 @@ class ProductSerializer(serializers.ModelSerializer):
         if self.instance is not None and not isinstance(self.instance, list | tuple):
             self.fields["domain"].read_only = True
             self.fields["slug"].read_only = True
+
+    # A row of selectors.product_rows: its own columns, which go through their fields'
+    # to_representation as a model instance's attributes do, and values given as they are.
+    ROW_COLUMNS = tuple(f for f in Meta.fields if f not in _ROW_READY)
+
+    def to_representation(self, instance):
+        if not isinstance(instance, dict):
+            return super().to_representation(instance)
+        plan = self.__dict__.get("_row_plan")
+        if plan is None:  # once per serializer: the list's child serialises every row
+            plan = self.__dict__["_row_plan"] = [
+                (f.field_name, None if f.field_name in _ROW_READY else f.to_representation)
+                for f in self._readable_fields
+            ]
+        out = {}
+        for name, convert in plan:
+            value = instance[name]
+            out[name] = value if convert is None or value is None else convert(value)
+        return out
 
     def get_replacement(self, obj) -> str | None:
         return (
