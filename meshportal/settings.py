@@ -402,7 +402,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["meshportal.api.common.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "meshportal.api.common.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "meshportal.api.common.Pagination",

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
 from meshportal.pagination import IdsFirstPaginator
@@ -41,6 +42,20 @@ def object_action(request, view) -> str:
     if name == "destroy":
         return DELETE
     return VIEW if request.method in permissions.SAFE_METHODS else EDIT
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which builds and validates the view's filterset only when the
+    request has a parameter other than paging, ordering and format. Without one no filter can
+    change the list (a filter given no value leaves the queryset as it is, and none of ours is
+    required), and building the filterset's form was ~1 ms of CPU of every unfiltered page."""
+
+    NOT_FILTERS = frozenset({"page", "page_size", "ordering", "format"})
+
+    def filter_queryset(self, request, queryset, view):
+        if self.NOT_FILTERS.issuperset(request.query_params):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class Pagination(pagination.PageNumberPagination):
