@@ -169,3 +169,10 @@ def product_row(context, p) -> SafeString:
         _badges(p),
         basket,
     )
+
+
+@register.simple_tag(takes_context=True)
+def product_rows(context, products) -> SafeString:
+    """product_row for each of `products`, as `{% for p in products %}` with the row's include
+    wrote them (the include and the loop cost about a fifth of a 50-row list's rows)."""
+    return mark_safe("".join(f"{product_row(context, p)}\n" for p in products))  # noqa: S308  # nosec B703, B308

@@ -76,6 +76,20 @@ def test_rows_match_the_template_they_replace_and_escape_every_value(mesh):
     assert row.startswith('<li class="list-group-item product-row">')
 
 
+def test_a_list_of_rows_is_each_row_as_the_include_wrote_it(mesh):
+    request = RequestFactory().get("/teams/x/")
+    request.user = mesh.owner
+    products = _products(mesh)
+    context = {"request": request, "show_basket": True, "own_team_ids": set(), "q": "orders"}
+    listed = engines["django"].from_string("{% load product_rows %}{% product_rows products %}")
+    looped = engines["django"].from_string(
+        '{% for p in products %}{% include "includes/product_row.html" %}{% endfor %}'
+    )
+    got = listed.render({"products": products, **context})
+    assert got == looped.render({"products": products, **context})
+    assert got.count('<li class="list-group-item product-row">') == len(products)
+
+
 def test_a_list_page_renders_rows_with_their_links(client, mesh):
     client.force_login(mesh.owner)
     product = mesh.products[("orders", "published")]
