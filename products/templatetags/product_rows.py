@@ -69,7 +69,8 @@ def _percent(value) -> str:
 
 
 def _trust_badge(quality) -> SafeString:
-    """includes/trust_badge.html: the score with its breakdown, a disclosure without JS."""
+    """The trust score with its breakdown: a disclosure that opens on click or Enter, without
+    JS. Reads the quality state the list already joined (products.selectors.for_lists)."""
     if not quality:
         return mark_safe("")  # nosec B703, B308  # an empty string
     components = quality.components if isinstance(quality.components, dict) else {}
@@ -128,8 +129,10 @@ def _tags(p) -> list:
     return list(cached) if cached is not None else list(p.tags.all())
 
 
+@register.simple_tag(name="product_badges")
 def _badges(p) -> SafeString:
-    """includes/product_badges.html: status, classification, freshness and trust."""
+    """A product's badges: status, classification, freshness and trust (with its breakdown), on
+    its rows, its page and the home page's "My products"."""
     quality = getattr(p, "quality_state", None)
     freshness = (
         _html(

@@ -11,7 +11,8 @@ from governance.models import ProductQuality
 from products import selectors
 from products.models import DataProduct, Tag
 
-# The row as a template, before it was rendered in Python: the reference the row must match.
+# The row as a template (badges and trust badge included), before it was rendered in Python:
+# the reference the row must match.
 TEMPLATE_ROW = """{% load search_tags %}<li class="list-group-item product-row">
   <div class="d-flex justify-content-between flex-wrap gap-2">
     <div>
@@ -20,7 +21,16 @@ TEMPLATE_ROW = """{% load search_tags %}<li class="list-group-item product-row">
       <div class="small text-body-secondary snippet">{% if q %}{{ p|snippet:q }}{% else %}{{ p.summary }}{% endif %}</div>
       {% for t in p.tags.all %}<a class="badge text-bg-light border me-1" href="{{ t.get_absolute_url }}">{{ t.name }}</a>{% endfor %}
     </div>
-    <div>{% include "includes/product_badges.html" %}
+    <div><span class="badge badge-status-{{ p.status }}">{{ p.get_status_display }}</span>
+<span class="badge badge-class-{{ p.classification }}">{{ p.get_classification_display }}</span>
+{% if p.quality_state.freshness_breached %}<span class="badge text-bg-danger badge-freshness-breached" title="The newest data is older than the freshness SLO of {{ p.freshness_slo_hours }} h">Freshness SLO breached</span>{% endif %}
+{% with q=p.quality_state %}{% if q %}<details class="trust-score d-inline-block align-middle">
+<summary class="badge text-bg-primary" title="Trust {{ q.trust_score }} of 100: show how it is computed">Trust {{ q.trust_score }}<span class="visually-hidden"> of 100</span></summary>
+<div class="trust-breakdown small border rounded p-2 mt-1 bg-body">
+<div>Trust {{ q.trust_score }}/100, the weighted mean of:</div>
+<ul class="mb-1 ps-3">{% for k, c in q.components.items %}<li>{{ k|capfirst }}: {% widthratio c.value 1 100 %}% × weight {{ c.weight }}</li>{% empty %}<li>no results yet</li>{% endfor %}</ul>
+<a href="{% url 'governance:trust_help' %}">How trust is computed</a></div>
+</details>{% endif %}{% endwith %}
       {% if show_basket and p.owner_team_id not in own_team_ids %}{% if p.status == "published" or p.status == "deprecated" %}<div class="mt-1 text-end">{% if p.pk in basket_ids %}<a class="btn btn-sm btn-outline-success" href="{% url 'products:basket' %}">In basket</a>{% else %}<form method="post" action="{% url 'products:basket_add' %}" class="d-inline">{% csrf_token %}
   <input type="hidden" name="product" value="{{ p.pk }}"><input type="hidden" name="next" value="{{ basket_next|default:request.get_full_path }}">
   <button class="btn btn-sm btn-outline-primary" type="submit">Add to basket<span class="visually-hidden">: {{ p.name }}</span></button></form>{% endif %}</div>{% endif %}{% endif %}</div>
