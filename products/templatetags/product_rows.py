@@ -50,8 +50,6 @@ def _escape(value) -> str:
 
 # SafeString(...) rather than mark_safe(), whose lazy-string wrapper was a tenth of a row's time:
 # every value in these strings went through _escape.
-
-
 def _html(template_: str, *args) -> SafeString:
     return SafeString(template_.format(*map(_escape, args)))  # nosec B703  # each value escaped
 
