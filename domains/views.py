@@ -22,7 +22,7 @@ def home(request):
 def domain_detail(request, domain: str):
     obj = get_object_or_404(selectors.domain_list(), slug=domain)
     products = product_selectors.product_list(user=request.user).filter(domain=obj).order_by("name")
-    page = Paginator(products, 25).get_page(request.GET.get("page"))
+    page = product_selectors.as_list_rows(Paginator(products, 25).get_page(request.GET.get("page")))
     return render(
         request,
         "domains/domain_detail.html",
@@ -37,23 +37,25 @@ def domain_detail(request, domain: str):
     )
 
 
+def _team_context(request, team: Team, form: MemberForm) -> dict:
+    return {
+        "team": team,
+        "members": selectors.team_members(team=team),
+        "domains": team.domains.all(),
+        "products": product_selectors.list_rows(
+            product_selectors.product_list(user=request.user)
+            .filter(owner_team=team)
+            .order_by("name")[:50]
+        ),
+        "can_manage": can(request.user, MANAGE_TEAM, team),
+        "entries": selectors.team_activity(team=team, user=request.user),
+        "form": form,
+    }
+
+
 def team_detail(request, team: str):
     obj = get_object_or_404(Team, slug=team)
-    return render(
-        request,
-        "domains/team_detail.html",
-        {
-            "team": obj,
-            "members": selectors.team_members(team=obj),
-            "domains": obj.domains.all(),
-            "products": product_selectors.product_list(user=request.user)
-            .filter(owner_team=obj)
-            .order_by("name")[:50],
-            "can_manage": can(request.user, MANAGE_TEAM, obj),
-            "entries": selectors.team_activity(team=obj, user=request.user),
-            "form": MemberForm(),
-        },
-    )
+    return render(request, "domains/team_detail.html", _team_context(request, obj, MemberForm()))
 
 
 @require_http_methods(["POST"])
@@ -74,18 +76,9 @@ def team_member_add(request, team: str):
                 f"{form.cleaned_data['username']} is now {form.cleaned_data['role']} of {obj}.",
             )
             return redirect(obj)
+    # the page as it was, its products included, with the form's errors next to its fields
     return render(
-        request,
-        "domains/team_detail.html",
-        {
-            "team": obj,
-            "members": selectors.team_members(team=obj),
-            "domains": obj.domains.all(),
-            "can_manage": True,
-            "entries": selectors.team_activity(team=obj, user=request.user),
-            "form": form,
-        },
-        status=400,
+        request, "domains/team_detail.html", _team_context(request, obj, form), status=400
     )
 
 

@@ -9,9 +9,9 @@ part grows with the page, not with the matches. Used by the pages and the API al
 
 A query may carry `page_ids(qs, bottom, top, count)` (an attribute of `qs.query`, which clones
 copy): a cheaper way to the same ids in the same order, used when the total is known already
-(a full-text search's page: products.discovery.search). It may also carry `page_rows(ids)`:
+(a full-text search's page: products.discovery.search). It may also carry `page_rows(qs, ids)`:
 the page's rows read another way than as model instances (the API's product list reads plain
-values: products.selectors.product_rows).
+values, the list pages `ListRow`s: products.selectors.product_rows and list_page_rows).
 
 The narrow query also brings the total (`COUNT(*) OVER ()`): it reads every match to sort them
 anyway, so the page's count costs no second scan (the API list: 3 queries for the page, not 4).
@@ -90,6 +90,6 @@ class IdsFirstPaginator(Paginator):
             return []
         page_rows = getattr(qs.query, "page_rows", None)
         if page_rows is not None:
-            return page_rows(ids)
+            return page_rows(qs, ids)
         rows = {obj.pk: obj for obj in qs.order_by().filter(pk__in=ids)}
         return [rows[pk] for pk in ids if pk in rows]

@@ -60,11 +60,18 @@ def _paginate(request, qs, size=PAGE_SIZE, *, ids_first: bool = False, count: in
     return paginator.get_page(request.GET.get("page"))
 
 
+def _product_page(request, qs, *, ids_first: bool = False, count: int | None = None):
+    """A page of a product list, its rows read as `selectors.ListRow`s (plain values)."""
+    if ids_first:
+        qs.query.page_rows = selectors.list_page_rows
+    return selectors.as_list_rows(_paginate(request, qs, ids_first=ids_first, count=count))
+
+
 def _search_page(request, *, title: str):
     """Search and the all-products list: one page, facets that narrow each other, sorts.
     An htmx request (search as you type) gets only the results region."""
     result = discovery.search(user=request.user, data=request.GET)
-    page = _paginate(request, result.queryset, ids_first=bool(result.q), count=result.total)
+    page = _product_page(request, result.queryset, ids_first=bool(result.q), count=result.total)
     ctx = {
         "title": title,
         "filter": result.filterset,
@@ -105,7 +112,9 @@ def product_list(request):
 def tag_detail(request, tag):
     tag = get_object_or_404(visible(request.user, Tag.objects.all()), slug=tag)
     qs = selectors.product_list(user=request.user).filter(tags=tag).order_by("name")
-    return render(request, "products/tag_detail.html", {"tag": tag, "page": _paginate(request, qs)})
+    return render(
+        request, "products/tag_detail.html", {"tag": tag, "page": _product_page(request, qs)}
+    )
 
 
 def product_detail(request, domain: str, product: str):

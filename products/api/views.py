@@ -1,6 +1,5 @@
 """The products API: thin viewsets over products.services, selectors and contracts."""
 
-import functools
 import json
 
 import django_filters
@@ -136,6 +135,11 @@ class ProductLookupMixin:
         return obj
 
 
+def _api_rows(qs, ids: list[int]) -> list[dict]:
+    """The API list's page (IdsFirstPaginator's page_rows): plain values, not instances."""
+    return selectors.product_rows(ids, columns=ProductSerializer.ROW_COLUMNS)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List data products (filter, search, order, paginate)"),
     create=extend_schema(
@@ -183,9 +187,7 @@ class ProductViewSet(
         if self.action == "list":
             # The page read as plain values and serialised from them (ProductSerializer takes
             # either); no field of the list depends on the user's rights beyond seeing it.
-            qs.query.page_rows = functools.partial(
-                selectors.product_rows, columns=ProductSerializer.ROW_COLUMNS
-            )
+            qs.query.page_rows = _api_rows
             return qs
         return qs.select_related("replacement__domain")
 

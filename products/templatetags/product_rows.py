@@ -14,6 +14,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 from meshportal.links import cached_reverse
 from products.discovery import search
 from products.models import DataProduct
+from products.selectors import ListRow
 
 register = template.Library()
 
@@ -122,7 +123,9 @@ _CLASSIFICATION = dict(DataProduct.Classification.choices)
 
 def _tags(p) -> list:
     """p.tags.all(), from the list's prefetch when it has one without building the related
-    manager (which, per row, cost more than the tags' markup)."""
+    manager (which, per row, cost more than the tags' markup); a ListRow has them already."""
+    if isinstance(p, ListRow):
+        return p.tags
     cached = getattr(p, "_prefetched_objects_cache", {}).get("tags")
     return list(cached) if cached is not None else list(p.tags.all())
 

@@ -86,6 +86,41 @@ def test_rows_match_the_template_they_replace_and_escape_every_value(mesh):
     assert row.startswith('<li class="list-group-item product-row">')
 
 
+def test_list_rows_render_as_the_instances_do(mesh):
+    """The list pages read their rows as plain values (selectors.list_rows): each renders as
+    the model instance it stands for, badges, tags, trust breakdown and basket button alike."""
+    request = RequestFactory().get("/products/?q=orders")
+    request.user = mesh.owner
+    products = _products(mesh)
+    no_quality = next(p for p in products if not hasattr(p, "quality_state"))
+    DataProduct.objects.filter(pk=no_quality.pk).update(summary="", description="d" * 300)
+    products = list(selectors.product_list(user=mesh.owner).order_by("name"))
+    rows = selectors.list_rows(selectors.product_list(user=mesh.owner).order_by("name"))
+    assert [r.pk for r in rows] == [p.pk for p in products]
+    row = get_template("includes/product_row.html")
+    for context in (
+        {},
+        {"q": "orders"},
+        {"show_basket": True, "own_team_ids": set(), "basket_ids": {products[0].pk}},
+        {"show_basket": True, "own_team_ids": {mesh.orders_team.pk}, "csrf_token": "tok<"},
+    ):
+        for p, r in zip(products, rows, strict=True):
+            want = row.render({"p": p, "request": request, **context})
+            assert row.render({"p": r, "request": request, **context}) == want
+    by_pk = {r.pk: r for r in rows}
+    assert by_pk[no_quality.pk].quality_state is None
+    assert by_pk[no_quality.pk].description == "d" * 200  # as far as a snippet reads it
+    hostile = next(r for r in rows if r.summary == HOSTILE)
+    assert [t.slug for t in hostile.tags] == sorted(t.slug for t in hostile.tags)
+    assert hostile.quality_state.trust_score == 73
+
+
+def test_list_rows_keep_a_sliced_querysets_order_and_bounds(mesh):
+    qs = selectors.product_list(user=mesh.owner).order_by("-name")
+    assert [r.pk for r in selectors.list_rows(qs[1:3])] == [p.pk for p in qs[1:3]]
+    assert selectors.list_rows(qs.none()) == []
+
+
 def test_a_list_of_rows_is_each_row_as_the_include_wrote_it(mesh):
     request = RequestFactory().get("/teams/x/")
     request.user = mesh.owner

@@ -42,6 +42,9 @@ def test_adding_unknown_user_shows_error_next_to_field(client, mesh):
     )
     assert r.status_code == 400
     assert "No active user is called" in r.text and 'id="id_username-error"' in r.text
+    # the rest of the page as it was: the team's products are still listed
+    product = mesh.products[("orders", "published")]
+    assert f'href="{product.get_absolute_url()}"' in r.text
 
 
 def test_new_member_gains_team_rights_at_once(client, mesh):
