@@ -7,8 +7,9 @@ Approved consumers hold `consume_dataproduct` (on themselves or on their team's 
 Platform staff (superusers, or staff in the `platform` group) may do everything.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
@@ -111,6 +112,7 @@ def forget_permission_ids() -> None:
     """A flush (tests) or migration may renumber the permissions: read them again."""
     _permission_id.cache_clear()
     _product_codenames.cache_clear()
+    _granted_drafts_sql.cache_clear()
 
 
 def clear_caches(user=None) -> None:
@@ -436,6 +438,31 @@ def _reads_draft(user, product) -> bool:
     return any(may_see(user, product) for may_see, _ in _draft_readers)
 
 
+# Stands for the user's id while the statement below is compiled: no user has a negative id.
+_ANY_USER = -1
+
+
+@cache
+def _granted_drafts_sql() -> tuple[str, tuple]:
+    """The part of `_readable_drafts` this module owns: the ids of the products the user's teams
+    or the user may view by an object permission. Its text is the same for every user, the
+    user's id a parameter, so it is compiled once per process (0.6 ms of CPU a request) with
+    `_ANY_USER` where that id goes."""
+    from products.models import DataProductGroupObjectPermission, DataProductUserObjectPermission
+
+    user = SimpleNamespace(pk=_ANY_USER)
+    view = _permission_id("products", "view_dataproduct")
+    by_group = DataProductGroupObjectPermission.objects.filter(
+        permission_id=view, group_id__in=_group_ids(user)
+    ).values("content_object_id")
+    by_user = DataProductUserObjectPermission.objects.filter(
+        permission_id=view, user_id=_ANY_USER
+    ).values("content_object_id")
+    # order_by(): no part may carry its model's default ordering into a UNION
+    sql, params = by_group.order_by().union(by_user.order_by(), all=True).query.sql_with_params()
+    return sql, tuple(params)
+
+
 def _readable_drafts(user) -> RawSQL:
     """`SELECT` of the ids of the drafts the user may read beyond what every user sees: their
     teams' and their own view permissions, and what the draft readers add. Uncorrelated, so it
@@ -445,24 +472,18 @@ def _readable_drafts(user) -> RawSQL:
     bound to the user's id, not a result, it cannot go stale within the request."""
     c = _cache(user)
     if "drafts_sql" not in c:
-        from products.models import (
-            DataProductGroupObjectPermission,
-            DataProductUserObjectPermission,
-        )
-
-        view = _permission_id("products", "view_dataproduct")
-        ids = DataProductGroupObjectPermission.objects.filter(
-            permission_id=view, group_id__in=_group_ids(user)
-        ).values("content_object_id")
-        parts = [
-            DataProductUserObjectPermission.objects.filter(permission_id=view, user=user).values(
-                "content_object_id"
-            )
+        sql, params = _granted_drafts_sql()
+        parts: list[tuple[str, Sequence]] = [
+            (sql, [user.pk if p == _ANY_USER else p for p in params])
         ]
-        parts += [q for q in (drafts(user) for _, drafts in _draft_readers) if q is not None]
-        # order_by(): no part may carry its model's default ordering into a UNION
+        for _, drafts in _draft_readers:  # the readers' parts, as each reader says for this user
+            q = drafts(user)
+            if q is not None:
+                parts.append(q.order_by().query.sql_with_params())
+        # No part is ordered or limited, so they join as they are (SQLite takes no brackets).
         c["drafts_sql"] = (
-            ids.order_by().union(*(q.order_by() for q in parts), all=True).query.sql_with_params()
+            " UNION ALL ".join(s for s, _ in parts),
+            [p for _, ps in parts for p in ps],
         )
     sql, params = c["drafts_sql"]
     # SQL the ORM compiled above, with its parameters bound: no user text in it.
