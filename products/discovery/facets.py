@@ -554,7 +554,7 @@ def popular(*, user, limit: int = 5) -> list:
     ids = shared_cache.public_get(shared_cache.POPULAR, ranking)[:limit]
     if computed:
         return computed[:limit]
-    found = rows.in_bulk(ids)
+    found = {r.pk: r for r in selectors.list_rows(rows.filter(pk__in=ids))}
     return [found[pk] for pk in ids if pk in found]
 
 
