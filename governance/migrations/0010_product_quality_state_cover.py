@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0009_datasource_teams'),
-        ('products', '0021_sample_cover_index'),
+        ("governance", "0009_datasource_teams"),
+        ("products", "0021_sample_cover_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='productquality',
-            index=models.Index(fields=['product'], include=('state',), name='productquality_state_cover'),
+            model_name="productquality",
+            index=models.Index(
+                fields=["product"], include=("state",), name="productquality_state_cover"
+            ),
         ),
     ]
