@@ -82,6 +82,18 @@ def _related_columns() -> dict[str, list[str]]:
     return out
 
 
+def _tags_of(ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each product's tags as (slug, name), in the tags' own order (by slug), in one query:
+    for the rows read as plain values (list pages, the API list)."""
+    tags: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    through = DataProduct.tags.through.objects.filter(dataproduct_id__in=ids)
+    for pk, slug, name in through.order_by("tag__slug").values_list(
+        "dataproduct_id", "tag__slug", "tag__name"
+    ):
+        tags[pk].append((slug, name))
+    return tags
+
+
 def list_rows(qs: QuerySet) -> list[ListRow]:
     """The products of `qs` (already visible to the reader, in its order, sliced or not) as
     `ListRow`s, in two queries: the rows and their tags. A search's headline, where `qs` has
@@ -97,15 +109,7 @@ def list_rows(qs: QuerySet) -> list[ListRow]:
             _description=Left("description", 200),  # search.snippet's
         )
     )
-    tags: dict[int, list[_Ref]] = defaultdict(list)
-    if values:
-        through = DataProduct.tags.through.objects.filter(
-            dataproduct_id__in=[v["pk"] for v in values]
-        )
-        for pk, slug, name in through.order_by("tag__slug").values_list(
-            "dataproduct_id", "tag__slug", "tag__name"
-        ):
-            tags[pk].append(_Ref(slug, name, "products:tag", "tag"))
+    tags = _tags_of([v["pk"] for v in values]) if values else {}
     rows = []
     for v in values:
         row = ListRow(
@@ -121,7 +125,7 @@ def list_rows(qs: QuerySet) -> list[ListRow]:
             owner_team_id=v["owner_team_id"],
             domain=_Ref(v["domain__slug"], v["domain__name"], "domains:domain", "domain"),
             owner_team=_Ref(v["owner_team__slug"], v["owner_team__name"], "domains:team", "team"),
-            tags=tags.get(v["pk"], []),
+            tags=[_Ref(slug, name, "products:tag", "tag") for slug, name in tags.get(v["pk"], ())],
             search_headline=v.get("search_headline"),
         )
         for name, cols in related.items():
@@ -154,10 +158,7 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
     joined = ("domain__slug", "owner_team__slug", "replacement__domain__slug", "replacement__slug")
     values = DataProduct.objects.filter(pk__in=ids).values("pk", *columns, *joined)
     rows = {r["pk"]: r for r in values}
-    tags: dict[int, list[str]] = defaultdict(list)
-    through = DataProduct.tags.through.objects.filter(dataproduct_id__in=ids)
-    for pk, name in through.order_by("tag__slug").values_list("dataproduct_id", "tag__name"):
-        tags[pk].append(name)
+    tags = _tags_of(ids)
     out = []
     for pk in ids:
         row = rows.get(pk)
@@ -168,7 +169,7 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
         row["urn"] = urns.format_urn(row["domain"], row["slug"])
         replacement = row.pop("replacement__domain__slug"), row.pop("replacement__slug")
         row["replacement"] = urns.format_urn(*replacement) if replacement[1] else None
-        row["tags"] = tags.get(pk, [])
+        row["tags"] = [name for _, name in tags.get(pk, ())]
         out.append(row)
     return out
 
