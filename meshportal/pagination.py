@@ -11,7 +11,10 @@ A query may carry `page_ids(qs, bottom, top, count)` (an attribute of `qs.query`
 copy): a cheaper way to the same ids in the same order, used when the total is known already
 (a full-text search's page: products.discovery.search). It may also carry `page_rows(qs, ids)`:
 the page's rows read another way than as model instances (the API's product list reads plain
-values, the list pages `ListRow`s: products.selectors.product_rows and list_page_rows).
+values, the list pages `ListRow`s: products.selectors.product_rows and list_page_rows). And
+`ids_and_count(qs, bottom, limit)`: a cheaper way to a page's ids and the total together, when
+the total is not known yet; it answers (ids, total), or None to leave it to the ORDER BY (the
+API's product list in its default order: products.selectors.ids_by_domain).
 
 The narrow query also brings the total (`COUNT(*) OVER ()`): it reads every match to sort them
 anyway, so the page's count costs no second scan (the API list: 3 queries for the page, not 4).
@@ -57,6 +60,11 @@ class IdsFirstPaginator(Paginator):
         if n < 1:
             return None
         bottom = (n - 1) * self.per_page
+        ids_and_count = getattr(qs.query, "ids_and_count", None)
+        found = ids_and_count(qs, bottom, self.per_page + self.orphans) if ids_and_count else None
+        if found is not None:
+            self.__dict__["count"] = found[1]
+            return found[0]
         rows = list(
             qs.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[
                 bottom : bottom + self.per_page + self.orphans

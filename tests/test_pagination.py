@@ -52,3 +52,50 @@ def test_the_count_comes_with_the_page_ids(mesh, django_assert_num_queries):
     with pytest.raises(EmptyPage):
         IdsFirstPaginator(qs, 2).page(total + 5)
     assert list(IdsFirstPaginator(DataProduct.objects.none().order_by("name"), 2).page(1)) == []
+
+
+def test_the_apis_order_reads_its_pages_domain_by_domain(mesh, django_assert_num_queries):
+    """The API list's default order (domain name, name, id), read a domain at a time on
+    PostgreSQL (products.selectors.ids_by_domain): every page, for every reader, the same as the
+    ORDER BY gives, with equal names, a domain named before the others, orphans and drafts the
+    reader may or may not see."""
+    from rest_framework.test import APIClient
+
+    from domains import services as domain_services
+    from products import selectors, services
+
+    analytics = domain_services.domain_create(
+        slug="analytics", name="Analytics", owner_team=mesh.users_team
+    )
+    for i, name in enumerate(("Zeta", "Orders published", "Zeta", "Alpha", "Beta")):
+        p = services.product_create(domain=analytics, slug=f"p{i}", name=name, summary="x")
+        if i != 4:  # Beta stays a draft of the users team: its owner sees it, others do not
+            services.product_publish(product=p)
+    for user in (mesh.owner, mesh.other_owner, mesh.consumer, mesh.staff):
+        qs = visible(user, DataProduct.objects.all()).order_by(*selectors.BY_DOMAIN)
+        expected = list(qs.values_list("pk", flat=True))
+        qs.query.ids_and_count = selectors.ids_by_domain
+        for size, orphans in ((2, 0), (3, 1), (4, 0), (50, 0)):
+            pages = Paginator(expected, size, orphans=orphans)
+            for n in pages.page_range:  # a request reads one page: a paginator each
+                paginator = IdsFirstPaginator(qs, size, orphans=orphans)
+                with django_assert_num_queries(2) as queries:  # ids and total, then rows
+                    got = [p.pk for p in paginator.page(n)]
+                lateral = "CROSS JOIN LATERAL" in queries.captured_queries[0]["sql"]
+                assert lateral == (connection.vendor == "postgresql")
+                assert got == list(pages.page(n)), (user, size, n)
+                assert paginator.count == len(expected)
+            with pytest.raises(EmptyPage):
+                IdsFirstPaginator(qs, size).page(len(expected) + 1)
+    client = APIClient()
+    client.force_authenticate(mesh.consumer)
+    names, url = [], "/api/v1/products/?page_size=2"
+    while url:
+        body = client.get(url).json()
+        names += [(p["domain"], p["name"]) for p in body["results"]]
+        url = body["next"]
+    assert (
+        names[:4]
+        == [("analytics", "Alpha"), ("analytics", "Orders published")] + [("analytics", "Zeta")] * 2
+    )
+    assert ("analytics", "Beta") not in names and len(names) == body["count"]

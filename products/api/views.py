@@ -172,7 +172,7 @@ class ProductViewSet(
 
     filterset_class = ApiProductFilter
     ordering_fields = ["name", "slug", "created_at", "updated_at", "published_at", "status"]
-    ordering = ["domain__name", "name"]
+    ordering = list(selectors.BY_DOMAIN)
     # Lifecycle steps check their right in _lifecycle (a repeated step is a success).
     object_actions = {"publish": VIEW, "deprecate": VIEW, "retire": VIEW}
     queryset = DataProduct.objects.none()  # for the schema; get_queryset does the work
@@ -188,6 +188,7 @@ class ProductViewSet(
             # The page read as plain values and serialised from them (ProductSerializer takes
             # either); no field of the list depends on the user's rights beyond seeing it.
             qs.query.page_rows = _api_rows
+            qs.query.ids_and_count = selectors.ids_by_domain  # in the default order
             return qs
         return qs.select_related("replacement__domain")
 
