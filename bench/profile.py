@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from bench.__main__ import DEFAULT_DB, mesh_facts, setup_django
+from bench.__main__ import DEFAULT_DB, bench_env, mesh_facts, setup_django
 
 
 def main() -> None:
@@ -19,14 +19,11 @@ def main() -> None:
     p.add_argument("--sql", action="store_true", help="print every query with its time")
     p.add_argument("--html", default="", help="write pyinstrument's HTML report here")
     args = p.parse_args()
-    setup_django(
-        {
-            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
-            "DEBUG": "false",
-            "SECRET_KEY": "profile",
-            "ALLOWED_HOSTS": "testserver",
-        }
-    )
+    # The bench's own settings (the shared Redis cache, its key prefix, quiet logs), so that a
+    # profile shows what `python -m bench` measures: with a per-process cache the navigation
+    # badges and the home page's shared part were recomputed on every request.
+    env = bench_env(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    setup_django({**env, "SECRET_KEY": "profile", "ALLOWED_HOSTS": "testserver"})
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
