@@ -21,8 +21,9 @@ def home(request):
 
 def domain_detail(request, domain: str):
     obj = get_object_or_404(selectors.domain_list(), slug=domain)
-    products = product_selectors.product_list(user=request.user).filter(domain=obj).order_by("name")
-    page = product_selectors.as_list_rows(Paginator(products, 25).get_page(request.GET.get("page")))
+    page = _products_page(
+        request, product_selectors.product_list(user=request.user).filter(domain=obj)
+    )
     return render(
         request,
         "domains/domain_detail.html",
@@ -37,16 +38,22 @@ def domain_detail(request, domain: str):
     )
 
 
+def _products_page(request, products):
+    """A page of a domain's or team's products by name, read as list rows."""
+    page = Paginator(products.order_by("name"), product_selectors.PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return product_selectors.as_list_rows(page)
+
+
 def _team_context(request, team: Team, form: MemberForm) -> dict:
+    # Paged as the domain page is: it showed the first 50 and said nothing of the others.
+    products = product_selectors.product_list(user=request.user).filter(owner_team=team)
     return {
         "team": team,
         "members": selectors.team_members(team=team),
         "domains": team.domains.all(),
-        "products": product_selectors.list_rows(
-            product_selectors.product_list(user=request.user)
-            .filter(owner_team=team)
-            .order_by("name")[:50]
-        ),
+        "page": _products_page(request, products),
         "can_manage": can(request.user, MANAGE_TEAM, team),
         "entries": selectors.team_activity(team=team, user=request.user),
         "form": form,

@@ -15,6 +15,8 @@ from products import extensions, urns
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
 
+PAGE_SIZE = 25  # products a page of a list shows: search, domain, team and tag pages
+
 
 def for_lists(qs: QuerySet) -> QuerySet:
     # Other apps' one-to-one rows that badges read (governance's "quality_state" for trust and

@@ -39,8 +39,6 @@ from products.forms import AccessRequestForm, DecisionForm, DeprecateForm, Produ
 from products.lineage.views import lineage_confirm_context
 from products.models import AccessRequest, DataProduct, Tag
 
-PAGE_SIZE = 25
-
 
 def _product_or_404(request, domain: str, product: str, *, fields: bool = True) -> DataProduct:
     obj = selectors.product_get(user=request.user, domain=domain, product=product, fields=fields)
@@ -49,7 +47,9 @@ def _product_or_404(request, domain: str, product: str, *, fields: bool = True) 
     return obj
 
 
-def _paginate(request, qs, size=PAGE_SIZE, *, ids_first: bool = False, count: int | None = None):
+def _paginate(
+    request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False, count: int | None = None
+):
     # Ids first when ranking by search: the sort cannot use an index, and the headline and the
     # joined columns are then computed for the page only. A list by name reads its page
     # straight from the name index, where a second query would only add time.

@@ -194,6 +194,36 @@ def test_team_page_lists_its_products(client, mesh):
     assert "Orders published" in r.text and "Orders draft" not in r.text
 
 
+def test_a_team_page_pages_its_products_and_links_to_the_rest(client, mesh):
+    """A team owning more products than a page shows pages them by name, as the domain page
+    does (it showed the first 50 and said nothing of the others), and links to the search
+    filtered by the team."""
+    import re
+
+    with audit_context(door="command"):
+        services.products_create_many(
+            [
+                services.product_build(
+                    domain=mesh.orders, slug=f"p{i:02}", name=f"Part {i:02}", status="published"
+                )
+                for i in range(30)
+            ]
+        )
+    client.force_login(mesh.consumer)
+
+    def names(html: str) -> list[str]:
+        return re.findall(r'<a class="fw-semibold" href="[^"]*">([^<]*)</a>', html)
+
+    first = client.get("/teams/orders-team/").text
+    second = client.get("/teams/orders-team/", {"page": 2}).text
+    seen = names(first) + names(second)
+    assert len(names(first)) == 25 and "Page 1 of 2" in first and "page=2" in first
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 32  # and the two published
+    assert "Orders draft" not in first + second  # a draft: its own team sees it, not a consumer
+    link = re.search(r'href="(/products/\?owner_team=orders-team)"', first).group(1)
+    assert len(names(client.get(link).text)) == 25
+
+
 def test_tag_page(client, mesh):
     services.product_update(product=mesh.products[("users", "published")], tags=["churn"])
     client.force_login(mesh.consumer)
