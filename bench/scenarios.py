@@ -76,6 +76,9 @@ SCENARIOS: list[Scenario] = [
     CEILING,
     Scenario("home", "/", p95_ms=20),
     Scenario("product list", "/products/", p95_ms=20),
+    # The list's other sorts: no index gives their order (the page's ids are read first).
+    Scenario("product list: most trusted", "/products/?sort=trust", p95_ms=20),
+    Scenario("product list: newest", "/products/?sort=newest", p95_ms=20),
     *[
         Scenario(f"search: {label}", "{search}?" + query, kind="search", p95_ms=20)
         for label, query in SEARCHES

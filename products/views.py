@@ -50,9 +50,9 @@ def _product_or_404(request, domain: str, product: str, *, fields: bool = True) 
 def _paginate(
     request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False, count: int | None = None
 ):
-    # Ids first when ranking by search: the sort cannot use an index, and the headline and the
-    # joined columns are then computed for the page only. A list by name reads its page
-    # straight from the name index, where a second query would only add time.
+    # Ids first when no index gives the order (a search's ranking, trust, newest): the
+    # headline and the joined columns are then computed for the page only. A list by name
+    # reads its page straight from the name index, where a second query would only add time.
     cls = IdsFirstPaginator if ids_first else Paginator
     paginator = cls(qs, size)
     if count is not None:  # counted already (the search's facet pass): no COUNT(*) query
@@ -71,7 +71,11 @@ def _search_page(request, *, title: str):
     """Search and the all-products list: one page, facets that narrow each other, sorts.
     An htmx request (search as you type) gets only the results region."""
     result = discovery.search(user=request.user, data=request.GET)
-    page = _product_page(request, result.queryset, ids_first=bool(result.q), count=result.total)
+    # Ranked by a search, by trust or newest first, no index gives the order: the page's ids
+    # are read first, alone ("Most trusted" sorted 8,500 wide rows, 32 ms, to keep 25 at
+    # 10,000 products). Without a query, by name, the rows come straight from the name index.
+    ids_first = bool(result.q) or not result.by_name
+    page = _product_page(request, result.queryset, ids_first=ids_first, count=result.total)
     ctx = {
         "title": title,
         "filter": result.filterset,

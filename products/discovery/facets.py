@@ -103,11 +103,16 @@ def sort_choices() -> dict[str, str]:
     return {k: label for k, label in SORT_LABELS.items() if k in sorts}
 
 
-def sort_products(qs: QuerySet, key: str, *, searching: bool) -> QuerySet:
+def sort_key(key: str, *, searching: bool) -> str:
+    """The sort a list is given for `key`: relevance only with a query, name for anything
+    unknown."""
     if key == "relevance" and not searching:
-        key = "name"
-    sorts = all_sorts()
-    return sorts.get(key, sorts["name"])(qs)
+        return "name"
+    return key if key in all_sorts() else "name"
+
+
+def sort_products(qs: QuerySet, key: str, *, searching: bool) -> QuerySet:
+    return all_sorts()[sort_key(key, searching=searching)](qs)
 
 
 @dataclass
@@ -124,6 +129,11 @@ class SearchResult:
     total: int | None = None
     # True when the counts and the total are estimates from a sample (see BUCKETS).
     approximate: bool = False
+
+    @property
+    def by_name(self) -> bool:
+        """Whether the list is sorted by name (an index the page's rows can be read from)."""
+        return sort_key(self.sort, searching=bool(self.q)) == "name"
 
 
 def search(*, user, data) -> SearchResult:

@@ -1,7 +1,25 @@
 """Search, list, home and browse pages: content, facets, htmx partials, permissions, queries."""
 
+import pytest
+
 from meshportal.audit import audit_context
 from products import services
+
+
+def _published(domain, name: str, n: int) -> None:
+    """n published products of the domain's team, named "<name> 00" onwards."""
+    with audit_context(door="command"):
+        services.products_create_many(
+            [
+                services.product_build(
+                    domain=domain,
+                    slug=f"{name.lower()}-{i:02}",
+                    name=f"{name} {i:02}",
+                    status="published",
+                )
+                for i in range(n)
+            ]
+        )
 
 
 def _facet_count(html: str, facet: str, value: str) -> int | None:
@@ -83,6 +101,28 @@ def test_sort_by_name_and_newest(client, mesh):
     assert [p.name for p in r.context["page"]] == names
     r = client.get("/products/", {"sort": "newest"})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("sort", ["newest", "trust", "name"])
+def test_a_list_sorted_by_what_no_index_orders_reads_its_page_ids_first(client, mesh, sort):
+    """Newest first or by trust, the order covers every product: the page's ids are read alone
+    and only the page's wide rows (with domain, team, quality state and snippet) after them.
+    By name the rows come straight from the name index in one statement. The page is the
+    same either way."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from products.discovery import facets
+
+    _published(mesh.users, "Sorted", 30)
+    client.force_login(mesh.owner)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/products/", {"sort": sort}).context["page"]
+    result = facets.search(user=mesh.owner, data={"sort": sort})
+    assert [p.pk for p in page] == list(result.queryset.values_list("pk", flat=True)[:25])
+    wide = [q["sql"] for q in queries.captured_queries if '"summary"' in q["sql"]]
+    assert len(wide) == 1
+    assert (" IN (" in wide[0] and "ORDER BY" not in wide[0]) == (sort != "name")
 
 
 def test_list_shows_own_drafts_to_the_team_only(client, mesh):
@@ -200,15 +240,7 @@ def test_a_team_page_pages_its_products_and_links_to_the_rest(client, mesh):
     filtered by the team."""
     import re
 
-    with audit_context(door="command"):
-        services.products_create_many(
-            [
-                services.product_build(
-                    domain=mesh.orders, slug=f"p{i:02}", name=f"Part {i:02}", status="published"
-                )
-                for i in range(30)
-            ]
-        )
+    _published(mesh.orders, "Part", 30)
     client.force_login(mesh.consumer)
 
     def names(html: str) -> list[str]:
