@@ -73,6 +73,8 @@ CORE_FACETS: list[Facet] = [
 
 
 def _newest(qs: QuerySet) -> QuerySet:
+    """Published first, newest first: the order of the index dataproduct_newest (migration
+    products.0022, PostgreSQL), from which a page's ids are read; change both together."""
     return qs.order_by(F("published_at").desc(nulls_last=True), "-created_at", "name")
 
 

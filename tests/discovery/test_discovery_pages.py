@@ -125,6 +125,31 @@ def test_a_list_sorted_by_what_no_index_orders_reads_its_page_ids_first(client, 
     assert (" IN (" in wide[0] and "ORDER BY" not in wide[0]) == (sort != "name")
 
 
+@pytest.mark.postgres
+def test_the_newest_order_is_an_indexs_order(mesh):
+    """The "Newest" sort's ORDER BY is the index dataproduct_newest's, column for column, so a
+    page's ids are read from it in order (at 10,000 products 3.0 -> 0.1 ms) rather than every
+    product sorted."""
+    import re
+
+    from django.db import connection
+
+    from products.discovery import facets
+    from products.models import DataProduct
+
+    sql = str(facets.all_sorts()["newest"](DataProduct.objects.all()).query)
+    order = sql.split(" ORDER BY ")[1].replace('"products_dataproduct".', "").replace('"', "")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'dataproduct_newest'")
+        (indexdef,) = cursor.fetchone()
+    columns = re.search(r"btree \((.*)\)$", indexdef).group(1)
+    assert (
+        columns
+        == order.replace(" ASC", "")
+        == ("published_at DESC NULLS LAST, created_at DESC, name")
+    )
+
+
 def test_list_shows_own_drafts_to_the_team_only(client, mesh):
     client.force_login(mesh.member)
     assert "Orders draft" in client.get("/products/").text
