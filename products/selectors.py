@@ -11,9 +11,10 @@ from django.db.models.functions import Left
 
 from meshportal.links import cached_reverse
 from meshportal.permissions import VIEW, can, is_platform, team_roles, visible
+from meshportal.statements import Statement
 from products import extensions, urns
 from products.filters import DataProductFilter
-from products.models import AccessRequest, DataProduct, OutputPort, SchemaField
+from products.models import AccessRequest, DataProduct, OutputPort, SchemaField, Tag
 
 PAGE_SIZE = 25  # products a page of a list shows: search, domain, team and tag pages
 
@@ -223,28 +224,63 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
     return out
 
 
+# The product page's three statements, compiled once per process (meshportal.statements): the
+# product with its domain, team and badges' rows; its ports with their data sources; its tags.
+_product_by_slugs = Statement(
+    lambda domain, product: for_lists(
+        DataProduct.objects.filter(domain__slug=domain, slug=product)
+    ).order_by()[:1]
+)
+_ports_of = Statement(
+    lambda product: OutputPort.objects.select_related("data_source").filter(product_id=product)
+)
+_tags_of_one = Statement(lambda product: Tag.objects.filter(products=product))
+
+
 def product_get(*, user, domain: str, product: str, fields: bool = True) -> DataProduct | None:
     """The product with its ports; with `fields`, each port's schema fields too (the schema and
     contract tabs need them, the other tabs do not: up to hundreds of rows per product)."""
-    port_qs = OutputPort.objects.select_related("data_source")
-    if fields:
-        port_qs = port_qs.prefetch_related(
-            Prefetch(
-                "fields",
-                queryset=SchemaField.objects.select_related("glossary_term").order_by(
-                    "ordinal", "name"
-                ),
-            )
-        )
     # One product: read it, then ask can(VIEW) (the rule visible() applies in SQL, answered
     # without a query for a published product, and from the permissions the page loads anyway
     # for a draft), and only then its ports and tags. Building visible()'s subqueries was a
     # third of this function's time.
-    obj = for_lists(DataProduct.objects.filter(domain__slug=domain, slug=product)).first()
+    found = _product_by_slugs(domain=domain, product=product)
+    obj = found[0] if found else None
     if obj is None or not can(user, VIEW, obj):
         return None
-    prefetch_related_objects([obj], Prefetch("ports", queryset=port_qs), "tags")
+    if fields:
+        fields_qs = SchemaField.objects.select_related("glossary_term").order_by("ordinal", "name")
+        port_qs = OutputPort.objects.select_related("data_source").prefetch_related(
+            Prefetch("fields", queryset=fields_qs)
+        )
+        prefetch_related_objects([obj], Prefetch("ports", queryset=port_qs), "tags")
+        return obj
+    ports = _ports_of(product=obj.pk)
+    for port in ports:
+        OutputPort.product.field.set_cached_value(port, obj)
+    _as_prefetched(obj, "ports", ports)
+    _as_prefetched(obj, "tags", _tags_of_one(product=obj.pk))
     return obj
+
+
+def _as_prefetched(obj: Model, name: str, rows: list) -> None:
+    """`obj.<name>.all()` answers `rows` without a query, as after prefetch_related(name)."""
+    qs = getattr(obj, name).get_queryset()
+    qs._result_cache, qs._prefetch_done = rows, True
+    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = qs
+
+
+_latest_request = Statement(
+    lambda product, user: AccessRequest.objects.filter(
+        product_id=product, requester_id=user
+    ).order_by("-created_at")[:1]
+)
+
+
+def latest_request(*, user, product: DataProduct) -> AccessRequest | None:
+    """The user's latest request for the product (the overview says where it stands)."""
+    found = _latest_request(product=product.pk, user=user.pk)
+    return found[0] if found else None
 
 
 def product_by_urn(*, user, urn: str) -> DataProduct | None:

@@ -155,13 +155,11 @@ def _publish_gate_context(product) -> dict:
 
 
 def _overview_context(request, product):
-    from domains.selectors import team_members
+    from domains.selectors import team_owners
 
     return {
-        "my_request": AccessRequest.objects.filter(product=product, requester=request.user)
-        .order_by("-created_at")
-        .first(),
-        "owners": team_members(team=product.owner_team).filter(role="owner"),
+        "my_request": selectors.latest_request(user=request.user, product=product),
+        "owners": team_owners(team=product.owner_team),
     }
 
 

@@ -120,7 +120,7 @@ def test_grants_through_the_team_and_ones_own_are_read_without_joining_groups_or
     with CaptureQueriesContext(connection) as seen:
         product_perms(mesh.member, draft)
     assert len(seen.captured_queries) == 1
-    sql = str(_product_perm_rows(mesh.member, [draft.pk]).query).lower()
+    sql = str(_product_perm_rows(mesh.member.pk, [draft.pk]).query).lower()
     assert "auth_user_groups" in sql
     assert "join" not in sql
     # visible()'s readable drafts: the same, for every statement that filters products

@@ -1,0 +1,85 @@
+"""Statements the ORM compiles once per process.
+
+Django compiles a queryset to SQL every time it runs one. A few statements run on nearly every
+page with the same text and new values (a product by its slugs, its ports, the user's team
+roles); on a product page compiling nine statements was 3.7 of 18 ms. `Statement(build)` keeps
+`build`'s queryset as the one definition (its filters, joins, ordering, the rows it makes) and
+compiles it once per database: with a marker in place of each argument, whose positions among
+the compiled parameters are then filled with the real values on every run.
+
+`build` must give the same SQL text for every value of its arguments: equality filters on
+strings and integers, no `__in` lists (their length is in the text), no `None` (`IS NULL`). A
+marker that the compiled parameters do not carry verbatim (a `LIKE` pattern built around it,
+a value folded into the text) is refused when the statement is first compiled, loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connections
+from django.db.models import QuerySet
+
+# In the 32-bit range (Django turns an integer lookup outside its field's range into an empty
+# result, which compiles to no SQL at all); no id, count or position is this negative.
+_INT_MARK = -2_000_000_000
+_STR_MARK = "\u2063mark:{}\u2063"  # invisible separators: no slug, name or key holds them
+
+
+class Statement:
+    def __init__(self, build: Callable[..., QuerySet]):
+        self.build = build
+        self._compiled: dict[str, tuple] = {}  # alias -> (queryset, compiler, sql, slots)
+
+    def __call__(self, *, using: str = "default", **values) -> list:
+        """The rows of build(**values), as the queryset would give them (a list)."""
+        compiled = self._compiled.get(using) or self._compile(using, values)
+        if compiled is None:  # a value of another type than the markers'
+            return list(self.build(**values).using(using))
+        queryset, compiler, sql, slots = compiled
+        params = [values[slot] if isinstance(slot, str) else slot[0] for slot in slots]
+        run = queryset._chain()
+        ready = _Compiled(compiler, connections[using], sql, params)
+        run.query.get_compiler = ready.get_compiler  # this run only: `run` is not handed out
+        return list(run)
+
+    def _compile(self, using: str, values: dict):
+        marks: dict[str, str | int] = {}
+        for i, (name, value) in enumerate(sorted(values.items())):
+            if type(value) is str:
+                marks[name] = _STR_MARK.format(i)
+            elif type(value) is int:
+                marks[name] = _INT_MARK - i
+            else:
+                return None
+        queryset = self.build(**marks).using(using)
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        by_mark = {mark: name for name, mark in marks.items()}
+        slots = [by_mark.get(p, (p,)) if type(p) in (str, int) else (p,) for p in params]
+        missing = set(marks) - {s for s in slots if isinstance(s, str)}
+        if missing or any(isinstance(m, str) and m in sql for m in marks.values()):
+            raise ValueError(
+                f"{self.build.__qualname__}: {sorted(missing)} do not reach the SQL as plain "
+                "parameters; it cannot be compiled once"
+            )
+        self._compiled[using] = compiled = (queryset, compiler, sql, slots)
+        return compiled
+
+
+class _Compiled:
+    """The template's compiler (its select list and how rows become objects, filled in when it
+    compiled), bound to this thread's connection, answering with the kept SQL."""
+
+    def __init__(self, compiler, connection, sql, params):
+        self.compiler, self.connection, self.sql, self.params = compiler, connection, sql, params
+
+    def get_compiler(self, using=None, connection=None, elide_empty=True):
+        compiler = self.compiler.__class__.__new__(self.compiler.__class__)
+        compiler.__dict__.update(self.compiler.__dict__)
+        compiler.connection = self.connection
+        compiler.as_sql = self.as_sql
+        return compiler
+
+    def as_sql(self, with_limits=True, with_col_aliases=False):
+        return self.sql, self.params
