@@ -9,6 +9,24 @@ def domain_list() -> QuerySet:
     return Domain.objects.select_related("owner_team", "parent")
 
 
+_domain_by_slug = Statement(lambda slug: domain_list().filter(slug=slug))
+
+
+def domain_get(*, slug: str) -> Domain | None:
+    found = _domain_by_slug(slug=slug)
+    return found[0] if found else None
+
+
+_top_domains = Statement(
+    lambda: Domain.objects.filter(parent__isnull=True).select_related("owner_team")
+)
+
+
+def top_domains() -> list[Domain]:
+    """The domains at the top of the tree (the home page's tiles), in the model's order."""
+    return _top_domains()
+
+
 def _members(team: int) -> QuerySet:
     return (
         Membership.objects.filter(team_id=team)
@@ -17,8 +35,12 @@ def _members(team: int) -> QuerySet:
     )
 
 
-def team_members(*, team: Team) -> QuerySet:
-    return _members(team.pk)
+_members_of = Statement(_members)
+
+
+def team_members(*, team: Team) -> list[Membership]:
+    """The team's members with their users, owners first, then by user name."""
+    return _members_of(team=team.pk)
 
 
 _owners = Statement(lambda team: _members(team).filter(role="owner"))

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -20,7 +21,9 @@ def home(request):
 
 
 def domain_detail(request, domain: str):
-    obj = get_object_or_404(selectors.domain_list(), slug=domain)
+    obj = selectors.domain_get(slug=domain)
+    if obj is None:
+        raise Http404("No such domain.")
     page = _products_page(
         request, product_selectors.product_list(user=request.user).filter(domain=obj)
     )

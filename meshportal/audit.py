@@ -5,6 +5,7 @@ commands); services call `record()` and never think about where the call came fr
 """
 
 import contextvars
+import functools
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from meshportal import bulk
 from meshportal.models import AuditEntry
+from meshportal.statements import Statement
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "audit_context", default=None
@@ -177,10 +179,21 @@ def record_many(
 def entries_for(obj: models.Model, *, user, limit: int = 100) -> list:
     """The newest `limit` entries of obj's Activity tab (the object itself and everything scoped
     to it), less those `user` may not read (`readable`)."""
-    entries = AuditEntry.objects.filter(
-        scope_type=ContentType.objects.get_for_model(obj), scope_id=str(obj.pk)
-    ).select_related("actor", "content_type")  # the list names each entry's model
-    return readable(user, entries[:limit])
+    entries = _entries_statement(limit)(
+        scope_type=ContentType.objects.get_for_model(obj).pk, scope_id=str(obj.pk)
+    )
+    return readable(user, entries)
+
+
+@functools.cache
+def _entries_statement(limit: int) -> Statement:
+    # Compiled once per process and limit (meshportal.statements): every page with an
+    # Activity list reads it.
+    return Statement(
+        lambda scope_type, scope_id: AuditEntry.objects.filter(
+            scope_type_id=scope_type, scope_id=scope_id
+        ).select_related("actor", "content_type")[:limit]  # the list names each entry's model
+    )
 
 
 def readable(user, entries: Iterable[AuditEntry]) -> list:

@@ -325,10 +325,24 @@ def may_decide(user) -> bool:
     return is_platform(user) or "owner" in team_roles(user).values()
 
 
-def my_requests(*, user) -> QuerySet:
-    return AccessRequest.objects.filter(requester=user).select_related(
+def _requests_of(user: int) -> QuerySet:
+    return AccessRequest.objects.filter(requester_id=user).select_related(
         "product__domain", "team", "decided_by"
     )
+
+
+def my_requests(*, user) -> QuerySet:
+    return _requests_of(user.pk)
+
+
+_pending_of = Statement(
+    lambda user: _requests_of(user).filter(status=AccessRequest.Status.PENDING)[:5]
+)
+
+
+def my_pending(*, user) -> list[AccessRequest]:
+    """The user's five newest pending requests (the home page's)."""
+    return _pending_of(user=user.pk) if user.is_authenticated else []
 
 
 def consumers(*, product: DataProduct) -> QuerySet:

@@ -608,7 +608,7 @@ def _public_home() -> dict:
 def home(*, user) -> dict:
     """What the home page shows, in a fixed number of queries: the public part from the shared
     cache, the user's own drafts, products and requests on top."""
-    from domains.models import Domain
+    from domains.selectors import top_domains
     from meshportal.permissions import team_roles
 
     public = (
@@ -620,7 +620,7 @@ def home(*, user) -> dict:
     counts.update(  # the drafts this user may see (their teams'; every draft for the platform)
         visible_drafts(user, DataProduct.objects.order_by()).values_list("domain_id", flat=True)
     )
-    domains = list(Domain.objects.filter(parent__isnull=True).select_related("owner_team"))
+    domains = top_domains()
     # Attributes for the template; the model's stubs cannot know them.
     for d in domains:
         d.product_count = counts.get(d.pk, 0)  # type: ignore[attr-defined]
@@ -653,7 +653,7 @@ def home(*, user) -> dict:
     recent = [rows[pk] for pk in public["recent"] if pk in rows]
     trusted = [rows[pk] for pk in public["trusted"] if pk in rows]
     mine = [rows[pk] for pk in mine_ids if pk in rows]
-    pending = list(selectors.my_requests(user=user).filter(status=AccessRequest.Status.PENDING)[:5])
+    pending = selectors.my_pending(user=user)
     my_domains = [d for d in domains if d.owner_team_id in teams]
     return {
         "domains": domains,
