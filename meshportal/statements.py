@@ -29,29 +29,50 @@ _STR_MARK = "\u2063mark:{}\u2063"  # invisible separators: no slug, name or key 
 class Statement:
     def __init__(self, build: Callable[..., QuerySet]):
         self.build = build
-        self._compiled: dict[str, tuple] = {}  # alias -> (queryset, compiler, sql, slots)
+        # alias -> (queryset, compiler, sql, slots, the arguments' types)
+        self._compiled: dict[str, tuple] = {}
 
     def __call__(self, *, using: str = "default", **values) -> list:
         """The rows of build(**values), as the queryset would give them (a list)."""
-        compiled = self._compiled.get(using) or self._compile(using, values)
+        compiled = self._ready(using, values)
         if compiled is None:  # a value of another type than the markers'
             return list(self.build(**values).using(using))
-        queryset, compiler, sql, slots = compiled
-        params = [values[slot] if isinstance(slot, str) else slot[0] for slot in slots]
+        queryset, compiler, sql, slots, _ = compiled
+        params = _fill(slots, values)
         run = queryset._chain()
         ready = _Compiled(compiler, connections[using], sql, params)
         run.query.get_compiler = ready.get_compiler  # this run only: `run` is not handed out
         return list(run)
 
+    def sql(self, *, using: str = "default", **values) -> tuple[str, list]:
+        """build(**values)'s SQL and parameters, to embed in another statement (RawSQL)."""
+        compiled = self._ready(using, values)
+        if compiled is None:
+            sql, params = self.build(**values).query.sql_with_params()
+            return sql, list(params)
+        sql, slots = compiled[2], compiled[3]
+        return sql, _fill(slots, values)
+
+    def forget(self) -> None:
+        """Compile again on the next run (the constants it holds may have changed: a test's
+        flushed database renumbers the permissions)."""
+        self._compiled.clear()
+
+    def _ready(self, using: str, values: dict):
+        """The compiled statement, if these values fit its markers (a string or an integer
+        each, where it was compiled with one); else None."""
+        kinds = {name: type(value) for name, value in values.items()}
+        if any(kind not in (str, int) for kind in kinds.values()):
+            return None
+        compiled = self._compiled.get(using)
+        if compiled is None:
+            return self._compile(using, values)
+        return compiled if compiled[4] == kinds else None
+
     def _compile(self, using: str, values: dict):
         marks: dict[str, str | int] = {}
         for i, (name, value) in enumerate(sorted(values.items())):
-            if type(value) is str:
-                marks[name] = _STR_MARK.format(i)
-            elif type(value) is int:
-                marks[name] = _INT_MARK - i
-            else:
-                return None
+            marks[name] = _STR_MARK.format(i) if type(value) is str else _INT_MARK - i
         queryset = self.build(**marks).using(using)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
@@ -63,8 +84,14 @@ class Statement:
                 f"{self.build.__qualname__}: {sorted(missing)} do not reach the SQL as plain "
                 "parameters; it cannot be compiled once"
             )
-        self._compiled[using] = compiled = (queryset, compiler, sql, slots)
+        kinds = {name: type(value) for name, value in values.items()}
+        self._compiled[using] = compiled = (queryset, compiler, sql, slots, kinds)
         return compiled
+
+
+def _fill(slots: list, values: dict) -> list:
+    """The parameters: each argument's value where its marker was, the constants as compiled."""
+    return [values[slot] if isinstance(slot, str) else slot[0] for slot in slots]
 
 
 class _Compiled:

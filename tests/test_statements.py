@@ -94,3 +94,13 @@ def test_each_thread_runs_a_statement_on_its_own_connection(mesh):
     assert [p.slug for p in seen["rows"]] == ["published-product"]
     assert seen["rows"][0].domain.slug == "users"
     assert seen["connection"] != id(connection.connection)
+
+
+def test_none_after_compiling_with_an_integer_still_means_is_null(mesh):
+    from domains.models import Domain
+
+    statement = Statement(lambda parent: Domain.objects.filter(parent_id=parent))
+    assert statement(parent=mesh.orders.pk) == []  # compiled with an integer
+    assert set(statement(parent=None)) == {mesh.orders, mesh.users}  # IS NULL, not = NULL
+    sql, params = statement.sql(parent=None)
+    assert "IS NULL" in sql and params == []

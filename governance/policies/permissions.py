@@ -91,28 +91,26 @@ def waiver_rule(user, action: str, waiver) -> bool:
 # list, filter, count and notification — follow it; nothing else grants it.
 
 
-def _awaiting_delegate(user):
+def _awaiting_delegate(user_id: int) -> QuerySet:
     from governance.models import Waiver
 
-    return Waiver.objects.filter(status=Waiver.Status.REQUESTED).exclude(requested_by_id=user.pk)
+    return Waiver.objects.filter(status=Waiver.Status.REQUESTED).exclude(requested_by_id=user_id)
 
 
 def delegate_sees_draft(user, product) -> bool:
-    return is_council(user) and _awaiting_delegate(user).filter(product_id=product.pk).exists()
+    return is_council(user) and _awaiting_delegate(user.pk).filter(product_id=product.pk).exists()
 
 
-def delegate_drafts(user) -> QuerySet | None:
+def delegate_drafts(user_id: int) -> QuerySet:
     """The ids of the drafts awaiting this delegate's decision, for visible(). The council test
     is inside the query rather than an is_council() here: most users are not on the council,
     and a separate group lookup would cost every page one more query."""
-    if not getattr(user, "is_authenticated", False):
-        return None
     from django.contrib.auth import get_user_model
 
     in_council = get_user_model().groups.through.objects.filter(
-        user_id=user.pk, group__name=GOVERNANCE_GROUP
+        user_id=user_id, group__name=GOVERNANCE_GROUP
     )
-    return _awaiting_delegate(user).filter(Exists(in_council)).values("product_id")
+    return _awaiting_delegate(user_id).filter(Exists(in_council)).values("product_id")
 
 
 def glossary_rule(user, action: str, term) -> bool:
