@@ -402,6 +402,15 @@ _VIEW_UPSERT = """
 INSERT INTO usage_productview (product_id, user_id, day, views) VALUES (%s, %s, %s, 1)
 ON CONFLICT (product_id, user_id, day) DO UPDATE SET views = usage_productview.views + 1
 """
+# On PostgreSQL the count commits without waiting for its WAL to reach the disk (a crash may
+# lose the last fraction of a second of page views, never anything else): the wait was 0.2 of
+# the 0.5 ms the count costs every product page. set_config(..., true) holds for this
+# transaction only, which outside a caller's (the request's autocommit) is the upsert's own.
+_VIEW_UPSERT_ASYNC = """
+WITH _async AS (SELECT set_config('synchronous_commit', 'off', true))
+INSERT INTO usage_productview (product_id, user_id, day, views) SELECT %s, %s, %s, 1 FROM _async
+ON CONFLICT (product_id, user_id, day) DO UPDATE SET views = usage_productview.views + 1
+"""
 _SEARCH_UPSERT = """
 INSERT INTO usage_searchday (day, query, searches, empty) VALUES (%s, %s, 1, %s)
 ON CONFLICT (day, query) DO UPDATE SET searches = usage_searchday.searches + 1,
@@ -418,8 +427,11 @@ def product_view_record(*, product: DataProduct, user, now: datetime | None = No
     if not getattr(user, "is_authenticated", False):
         return
     day = (now or timezone.now()).date()
+    # Inside a caller's transaction the setting would hold for all of it: the plain upsert.
+    alone = connection.vendor == "postgresql" and not connection.in_atomic_block
+    upsert = _VIEW_UPSERT_ASYNC if alone else _VIEW_UPSERT
     with connection.cursor() as cursor:
-        cursor.execute(_VIEW_UPSERT, [product.pk, user.pk, day])
+        cursor.execute(upsert, [product.pk, user.pk, day])
 
 
 def search_query_normal(text: str) -> str:

@@ -45,6 +45,22 @@ def test_recording_a_view_is_one_statement(client, mesh, django_assert_num_queri
     assert ProductView.objects.get().views == 2
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_view_counted_outside_a_transaction_leaves_the_next_writes_durable(mesh):
+    """On PostgreSQL a page view commits without waiting for the disk; the setting is the
+    count's own: the connection's next transaction commits durably again."""
+    from django.db import connection
+
+    product = mesh.products[("orders", "published")]
+    for _ in range(2):
+        services.product_view_record(product=product, user=mesh.consumer)
+    assert ProductView.objects.get(user=mesh.consumer).views == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
 def test_searches_are_counted_per_query_with_no_result(client, mesh):
     client.force_login(mesh.consumer)
     client.get("/search/", {"q": "Orders  Published"})
