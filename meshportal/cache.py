@@ -79,7 +79,8 @@ MESH_MAP = "lineage:mesh-public"  # products per domain, edges between domains
 HOME = "discovery:home-public"  # recently published, most trusted
 DOMAIN_SHARES = "quality:domain-shares"  # per domain: checked products, failing ones
 POPULAR = "discovery:popular-public"  # published products with the most approved consumers
-PUBLIC_KEYS = (MESH_MAP, HOME, DOMAIN_SHARES, POPULAR)
+LIST_FACETS = "discovery:list-facets"  # the unfiltered product list's facet counts and total
+PUBLIC_KEYS = (MESH_MAP, HOME, DOMAIN_SHARES, POPULAR, LIST_FACETS)
 # Parts cached per user (user_get), each under a generation that forget_users() replaces.
 NAV_COUNTS = "nav:counts"  # the navigation bar's badges: pending requests, unread notifications
 USER_KEYS = (NAV_COUNTS,)

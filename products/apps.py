@@ -7,6 +7,12 @@ def _forget_popular(**kwargs) -> None:
     cache.forget_public(cache.POPULAR)
 
 
+def _forget_list_facets(**kwargs) -> None:
+    from meshportal import cache
+
+    cache.forget_public(cache.LIST_FACETS)
+
+
 class ProductsConfig(AppConfig):
     name = "products"
     verbose_name = "Data products"
@@ -39,6 +45,14 @@ class ProductsConfig(AppConfig):
                     lineage.invalidate_mesh, sender=model, dispatch_uid=f"mesh-{model.__name__}"
                 )
         products_created.connect(lineage.invalidate_mesh, dispatch_uid="mesh-products-created")
+        # The product list's counts kept for everyone name domains and teams.
+        from domains.models import Domain, Team
+
+        for named in (Domain, Team):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    _forget_list_facets, sender=named, dispatch_uid=f"facets-{named.__name__}"
+                )
         # "Popular products" (no search results) rank by approved consumers.
         for signal in (post_save, post_delete):
             signal.connect(_forget_popular, sender=AccessRequest, dispatch_uid="popular")

@@ -1217,14 +1217,17 @@ def product_quality_refresh_many(*, products: list[DataProduct]) -> dict[int, Pr
         if state.pk is None and product_id in was:
             state.pk = was[product_id].pk
     _freshness_alerts(breach_changed)
-    # The home page's "most trusted" and domain tiles are cached for everyone (public products).
+    # The home page's "most trusted" and domain tiles, the product list's quality facet: cached
+    # for everyone (public products).
     if any(
         (states[p.pk].trust_score, states[p.pk].state)
         != ((was[p.pk].trust_score, was[p.pk].state) if p.pk in was else (None, None))
         for p in products
         if p.status != DataProduct.Status.DRAFT
     ):
-        shared_cache.forget_public(shared_cache.HOME, shared_cache.DOMAIN_SHARES)
+        shared_cache.forget_public(
+            shared_cache.HOME, shared_cache.DOMAIN_SHARES, shared_cache.LIST_FACETS
+        )
     return states
 
 

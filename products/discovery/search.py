@@ -51,6 +51,7 @@ from django.db.models.functions import Concat, Least, Length, RowNumber
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from meshportal import cache as shared_cache
 from products import extensions
 from products.discovery import semantic
 
@@ -185,6 +186,8 @@ def index_product(product) -> None:
     DataProduct.objects.filter(pk=product.pk).update(
         search_vector=vector, facet_values=stored_values()
     )
+    # Its tags or port kinds may have changed: the product list's counts kept for everyone.
+    shared_cache.forget_public(shared_cache.LIST_FACETS)
 
 
 def tag_changed(sender, instance, created: bool = False, **kwargs) -> None:
@@ -231,6 +234,8 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
         with connection.cursor() as cursor:
             cursor.executemany(_UPDATE_VECTOR, rows)
         batch.update(facet_values=stored_values())
+    if ids:
+        shared_cache.forget_public(shared_cache.LIST_FACETS)
     return len(ids)
 
 
