@@ -486,17 +486,29 @@ def _readable_drafts(user) -> RawSQL:
     SQL text bound to the user's id, not a result, it cannot go stale within the request."""
     c = _cache(user)
     if "drafts_sql" not in c:
-        parts = [_granted_drafts.sql(user=user.pk)]
-        if signed_in(user):  # the readers' parts, as each reader says for this user
-            parts += [drafts.sql(user=user.pk) for _, drafts in _draft_readers]
-        # No part is ordered or limited, so they join as they are (SQLite takes no brackets).
-        c["drafts_sql"] = (
-            " UNION ALL ".join(s for s, _ in parts),
-            [p for _, ps in parts for p in ps],
-        )
-    sql, params = c["drafts_sql"]
-    # SQL the ORM compiled above, with its parameters bound: no user text in it.
+        c["drafts_sql"] = _readable_drafts_sql(user.pk, readers=signed_in(user))
+    return _drafts_raw(*c["drafts_sql"])
+
+
+def _readable_drafts_sql(user_id: int, *, readers: bool = True) -> tuple[str, list]:
+    parts = [_granted_drafts.sql(user=user_id)]
+    if readers:  # the readers' parts, as each reader says for this user
+        parts += [drafts.sql(user=user_id) for _, drafts in _draft_readers]
+    # No part is ordered or limited, so they join as they are (SQLite takes no brackets).
+    return " UNION ALL ".join(s for s, _ in parts), [p for _, ps in parts for p in ps]
+
+
+def _drafts_raw(sql: str, params: list) -> RawSQL:
+    # SQL the ORM compiled, with its parameters bound: no user text in it.
     return RawSQL(sql, params)  # noqa: S611  # nosec B611
+
+
+def drafts_readable_by(user_id: int, queryset: QuerySet) -> QuerySet:
+    """visible_drafts() for a signed-in user who is not platform staff, from their id alone (a
+    statement compiled once for every such user: its text must not depend on the user)."""
+    return queryset.exclude(PUBLIC_PRODUCTS).filter(
+        pk__in=_drafts_raw(*_readable_drafts_sql(user_id))
+    )
 
 
 def visible_drafts(user, queryset: QuerySet) -> QuerySet:

@@ -11,6 +11,8 @@ the compiled parameters are then filled with the real values on every run.
 strings and integers, no `__in` lists (their length is in the text), no `None` (`IS NULL`). A
 marker that the compiled parameters do not carry verbatim (a `LIKE` pattern built around it,
 a value folded into the text) is refused when the statement is first compiled, loudly.
+`build` may also return SQL text and its parameters that it assembled around querysets (the
+facet pass): `Statement.sql()` then gives them, with the same markers filled in.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _STR_MARK = "\u2063mark:{}\u2063"  # invisible separators: no slug, name or key 
 
 
 class Statement:
-    def __init__(self, build: Callable[..., QuerySet]):
+    def __init__(self, build: Callable[..., QuerySet | tuple[str, list]]):
         self.build = build
         # alias -> (queryset, compiler, sql, slots, the arguments' types)
         self._compiled: dict[str, tuple] = {}
@@ -36,8 +38,13 @@ class Statement:
         """The rows of build(**values), as the queryset would give them (a list)."""
         compiled = self._ready(using, values)
         if compiled is None:  # a value of another type than the markers'
-            return list(self.build(**values).using(using))
+            built = self.build(**values)
+            if not isinstance(built, QuerySet):
+                raise TypeError("a statement built as SQL text has no rows of its own: .sql()")
+            return list(built.using(using))
         queryset, compiler, sql, slots, _ = compiled
+        if queryset is None:
+            raise TypeError("a statement built as SQL text has no rows of its own: .sql()")
         params = _fill(slots, values)
         run = queryset._chain()
         ready = _Compiled(compiler, connections[using], sql, params)
@@ -48,7 +55,8 @@ class Statement:
         """build(**values)'s SQL and parameters, to embed in another statement (RawSQL)."""
         compiled = self._ready(using, values)
         if compiled is None:
-            sql, params = self.build(**values).query.sql_with_params()
+            built = self.build(**values)
+            sql, params = built if isinstance(built, tuple) else built.query.sql_with_params()
             return sql, list(params)
         sql, slots = compiled[2], compiled[3]
         return sql, _fill(slots, values)
@@ -73,9 +81,14 @@ class Statement:
         marks: dict[str, str | int] = {}
         for i, (name, value) in enumerate(sorted(values.items())):
             marks[name] = _STR_MARK.format(i) if type(value) is str else _INT_MARK - i
-        queryset = self.build(**marks).using(using)
-        compiler = queryset.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
+        built = self.build(**marks)
+        if isinstance(built, tuple):  # SQL and parameters built by hand: for .sql() alone
+            queryset = compiler = None
+            sql, params = built
+        else:
+            queryset = built.using(using)
+            compiler = queryset.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
         by_mark = {mark: name for name, mark in marks.items()}
         slots = [by_mark.get(p, (p,)) if type(p) in (str, int) else (p,) for p in params]
         missing = set(marks) - {s for s in slots if isinstance(s, str)}

@@ -32,7 +32,15 @@ from django.db.models.functions import Coalesce
 from django.db.models.query import EmptyQuerySet
 
 from meshportal import cache as shared_cache
-from meshportal.permissions import PUBLIC_PRODUCTS, signed_in, visible, visible_drafts
+from meshportal.permissions import (
+    PUBLIC_PRODUCTS,
+    drafts_readable_by,
+    is_platform,
+    signed_in,
+    visible,
+    visible_drafts,
+)
+from meshportal.statements import Statement
 from products import extensions, selectors
 from products.discovery.search import BUCKETS, PROBE, in_buckets, search_products
 from products.filters import DataProductFilter
@@ -208,9 +216,12 @@ def _counts(
     active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
     if searched is None and not active and user is not None and signed_in(user):
         public, public_approximate = _public_counts(fs, cleaned)
-        own, own_approximate = _counted(
-            visible_drafts(user, DataProduct.objects.all()), fs, cleaned
-        )
+        if is_platform(user):  # every draft, sampled as any large pool is
+            drafts = visible_drafts(user, DataProduct.objects.all())
+            own, own_approximate = _counted(drafts, fs, cleaned)
+        else:  # a team's own drafts are few: counted exactly, the statement compiled once
+            own = _scaled(_facet_rows(*_team_drafts_pass.sql(user=user.pk)))[0]
+            own_approximate = False
         rows, approximate = _added(public, own), public_approximate or own_approximate
     else:
         # `searched` is already the visible products that match: no second visibility test.
@@ -226,11 +237,25 @@ def _counts(
 def _counted(
     pool: QuerySet, fs, cleaned: dict, active: Sequence[str] = (), probed: int | None = None
 ) -> tuple[list[dict], bool]:
-    """`_over_matches` rows with the total, each count scaled up from its sample (a float),
+    """The pool's facet rows with the total, each count scaled up from its sample (a float),
     and whether they are estimates."""
-    rows = _over_matches(
-        pool, fs, cleaned, list(active), True, limit=settings.MESH_EXACT_COUNTS, probed=probed
+    limit = settings.MESH_EXACT_COUNTS
+    sql, params = _over_matches_sql(
+        pool, fs, cleaned, list(active), True, limit=limit, probed=probed
     )
+    return _scaled(_facet_rows(sql, params))
+
+
+# The unfiltered list's pass over a (non-platform) user's readable drafts: the same text for
+# every such user, their id a parameter, counted exactly (no probe of the pool's size first).
+_team_drafts_pass = Statement(
+    lambda user: _over_matches_sql(
+        drafts_readable_by(user, DataProduct.objects.all()), None, {}, [], True
+    )
+)
+
+
+def _scaled(rows: list[dict]) -> tuple[list[dict], bool]:
     read = next((r["n"] for r in rows if r["facet_key"] == _BUCKETS_READ), BUCKETS)
     rows = [r for r in rows if r["facet_key"] != _BUCKETS_READ]
     for row in rows:
@@ -428,7 +453,7 @@ def _stored_part(facet: Facet, column: str, keep: str) -> str:
     )
 
 
-def _over_matches(
+def _over_matches_sql(
     pool: QuerySet,
     fs,
     cleaned: dict,
@@ -437,7 +462,7 @@ def _over_matches(
     *,
     limit: int | None = None,
     probed: int | None = None,
-) -> list[dict]:
+) -> tuple[str, list]:
     """PostgreSQL: the matching set (full-text match and visibility test) computed once, in a
     MATERIALIZED CTE `_over_matches` holding each product's id, the value and label of every
     single-valued facet (domain, team, status, ...) and, per active filter, whether the product
@@ -512,11 +537,12 @@ def _over_matches(
         parts.append(f"SELECT %s, NULL, NULL, {read:d}")
         params.append(_BUCKETS_READ)
     union = " UNION ALL ".join(parts)
+    return f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql}) {union}", params  # noqa: S608  # nosec B608
+
+
+def _facet_rows(sql: str, params: list) -> list[dict]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql}) {union}",  # noqa: S608  # nosec B608
-            params,
-        )
+        cursor.execute(sql, params)
         names = ["facet_key", "value", "label", "n"]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
