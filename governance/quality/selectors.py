@@ -8,7 +8,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from governance.models import ProductQuality, QualityCheck, QualityRun
-from meshportal.permissions import visible, visible_drafts
+from meshportal.permissions import DraftsStatement, visible
 
 HISTORY = 10
 CHART_DAYS = 30
@@ -116,11 +116,11 @@ def failing_by_domain(*, user) -> list[tuple]:
     return list(groups.items())
 
 
-def _check_counts(products) -> dict[int, tuple[int, int]]:
-    """{domain id: (checked products, failing ones)} of products, from the stored per-product
+def _check_rows(products):
+    """Per domain of products: checked products and failing ones, from the stored per-product
     state (kept current after every run), not a join over every port and check."""
     State = ProductQuality.State
-    rows = (
+    return (
         products.filter(quality_state__state__in=[State.PASSING, State.FAILING])
         .order_by()
         .values("domain_id")
@@ -128,7 +128,14 @@ def _check_counts(products) -> dict[int, tuple[int, int]]:
             total=Count("pk"), failing=Count("pk", filter=Q(quality_state__state=State.FAILING))
         )
     )
+
+
+def _check_counts(rows) -> dict[int, tuple[int, int]]:
+    """{domain id: (checked products, failing ones)}."""
     return {r["domain_id"]: (r["total"], r["failing"]) for r in rows}
+
+
+_draft_check_rows = DraftsStatement(_check_rows)
 
 
 def domain_check_shares(user, domains) -> dict[int, str]:
@@ -144,9 +151,9 @@ def domain_check_shares(user, domains) -> dict[int, str]:
         return {}
     public = shared_cache.public_get(
         shared_cache.DOMAIN_SHARES,
-        lambda: _check_counts(DataProduct.objects.filter(PUBLIC_PRODUCTS)),
+        lambda: _check_counts(_check_rows(DataProduct.objects.filter(PUBLIC_PRODUCTS))),
     )
-    own = _check_counts(visible_drafts(user, DataProduct.objects.all()))
+    own = _check_counts(_draft_check_rows(user))
     wanted = {d.pk for d in domains}
     out = {}
     for domain_id in wanted & (public.keys() | own.keys()):

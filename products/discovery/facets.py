@@ -34,6 +34,7 @@ from django.db.models.query import EmptyQuerySet
 from meshportal import cache as shared_cache
 from meshportal.permissions import (
     PUBLIC_PRODUCTS,
+    DraftsStatement,
     drafts_readable_by,
     is_platform,
     signed_in,
@@ -688,6 +689,11 @@ def _public_home() -> dict:
     }
 
 
+_draft_domains = DraftsStatement(
+    lambda drafts: drafts.order_by().values_list("domain_id", flat=True)
+)
+
+
 def home(*, user) -> dict:
     """What the home page shows, in a fixed number of queries: the public part from the shared
     cache, the user's own drafts, products and requests on top."""
@@ -700,9 +706,8 @@ def home(*, user) -> dict:
         else {"counts": {}, "recent": [], "trusted": []}
     )
     counts = Counter(public["counts"])
-    counts.update(  # the drafts this user may see (their teams'; every draft for the platform)
-        visible_drafts(user, DataProduct.objects.order_by()).values_list("domain_id", flat=True)
-    )
+    # the drafts this user may see (their teams'; every draft for the platform)
+    counts.update(_draft_domains(user))
     domains = top_domains()
     # Attributes for the template; the model's stubs cannot know them.
     for d in domains:
