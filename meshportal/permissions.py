@@ -17,6 +17,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
+from meshportal import statements
 from meshportal.statements import Statement
 
 PLATFORM_GROUP = "platform"
@@ -115,10 +116,12 @@ def _product_codenames() -> dict[int, str]:
 
 
 def forget_permission_ids() -> None:
-    """A flush (tests) or migration may renumber the permissions: read them again."""
+    """A flush (tests) or migration may renumber the permissions: read them again, and compile
+    again the statements that hold them (visible()'s draft part and every statement built on
+    it)."""
     _permission_id.cache_clear()
     _product_codenames.cache_clear()
-    _granted_drafts.forget()
+    statements.forget_all()
 
 
 def clear_caches(user=None) -> None:

@@ -17,6 +17,7 @@ facet pass): `Statement.sql()` then gives them, with the same markers filled in.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from django.db import connections
@@ -28,9 +29,21 @@ _INT_MARK = -2_000_000_000
 _STR_MARK = "\u2063mark:{}\u2063"  # invisible separators: no slug, name or key holds them
 
 
+# Every statement, so that a change of the constants compiled into them (permission ids after
+# a flush or migration) can forget them all at once: forget_all().
+_every: weakref.WeakSet[Statement] = weakref.WeakSet()
+
+
+def forget_all() -> None:
+    """Compile every statement again on its next run."""
+    for statement in list(_every):
+        statement.forget()
+
+
 class Statement:
     def __init__(self, build: Callable[..., QuerySet | tuple[str, list]]):
         self.build = build
+        _every.add(self)
         # alias -> (queryset, compiler, sql, slots, the arguments' types)
         self._compiled: dict[str, tuple] = {}
 

@@ -104,3 +104,18 @@ def test_none_after_compiling_with_an_integer_still_means_is_null(mesh):
     assert set(statement(parent=None)) == {mesh.orders, mesh.users}  # IS NULL, not = NULL
     sql, params = statement.sql(parent=None)
     assert "IS NULL" in sql and params == []
+
+
+def test_renumbered_permissions_compile_every_statement_again(mesh):
+    """A flush or migration renumbers the permissions, whose ids visible()'s draft part holds
+    as constants, as does every statement built on it (the list's pass over a team's drafts,
+    the home page's draft counts): forgetting the ids forgets them all."""
+    from meshportal import statements
+    from meshportal.permissions import forget_permission_ids
+    from products.discovery import facets
+
+    facets.search(user=mesh.member, data={})
+    facets.home(user=mesh.member)
+    assert any(s._compiled for s in statements._every)
+    forget_permission_ids()
+    assert not any(s._compiled for s in statements._every)
