@@ -209,13 +209,16 @@ def _counts(
     """The facets (as facet_counts), on PostgreSQL the number of products passing every
     filter, counted in the same query (None on SQLite), and whether both are estimates.
     `probed`: the search's own count of `searched` in the probe buckets, if it made one.
-    `user`: whose list `base` is; given, an unfiltered list counts the products every signed-in
-    user sees once for everyone (`_public_counts`) and only the user's drafts per request."""
+    `user`: whose list `base` is; given, with a shared cache, an unfiltered list counts the
+    products every signed-in user sees once for everyone (`_public_counts`) and only the user's
+    drafts per request."""
     if connection.vendor != "postgresql":
         pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
         return _shape(_per_facet(pool, fs, cleaned), cleaned), None, False
     active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
-    if searched is None and not active and user is not None and signed_in(user):
+    # Without a shared cache the parts would be counted on every load: one pass, as a search.
+    shared = shared_cache.shared() and user is not None and signed_in(user)
+    if searched is None and not active and shared:
         public, public_approximate = _public_counts(fs, cleaned)
         if is_platform(user):  # every draft, sampled as any large pool is
             drafts = visible_drafts(user, DataProduct.objects.all())
