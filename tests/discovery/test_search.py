@@ -312,3 +312,28 @@ def test_a_large_search_page_reads_a_page_of_each_tier_not_every_match(tiered):
     ids_reads = [q["sql"] for q in ctx.captured_queries if "ORDER BY" in q["sql"]]
     # The head holds 2 products: its first 4 asked for, then the rest from its first row.
     assert [sql.rsplit(" LIMIT ", 1)[-1] for sql in ids_reads] == ["4", "2"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("q", "whole_vector_tested"), [("customer", False), ("cust id", True)])
+def test_the_head_tier_tests_the_whole_vector_only_when_the_head_does_not_imply_it(
+    tiered, q, whole_vector_tested
+):
+    """One word found in a product's head (name, summary, tags) is in its whole vector: the
+    head's tier reads the head's index alone. With two words the head test is "either word",
+    the whole query "both": the tier keeps both tests, and no product matching one word only
+    reaches the page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from meshportal.pagination import IdsFirstPaginator
+
+    qs = search.search_products(DataProduct.objects.all(), q)
+    paginator = IdsFirstPaginator(qs, 2)
+    paginator.count = qs.count()
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginator.page(1)
+    head_read = next(s["sql"] for s in ctx.captured_queries if "ts_filter" in s["sql"])
+    where = head_read.split(" WHERE ", 1)[1].split(" ORDER BY ", 1)[0]
+    assert ('"products_dataproduct"."search_vector" @@' in where) is whole_vector_tested
+    assert [p.slug for p in page.object_list] == [p.slug for p in qs][:2]
