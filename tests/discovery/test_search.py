@@ -202,18 +202,32 @@ def test_search_only_finds_visible_products(mesh):
 
 @pytest.mark.postgres
 def test_bulk_reindex_writes_the_same_vectors_as_the_per_product_index(corpus):
+    """reindex builds the documents from rows (fields, their glossary terms, several ports)
+    and writes vector and facet values in one statement: the same as index_product."""
+    from governance.policies import services as ps
+    from products.models import OutputPort, SchemaField
+
+    term = ps.glossary_term_save(
+        name="Lifetime value", slug="lifetime-value", definition="Worth.", synonyms="CLV, worth"
+    )
+    first = corpus.get(slug="orders")
+    extra = OutputPort.objects.create(product=first, name="Ledger feed", kind="stream")
+    SchemaField.objects.create(port=extra, name="zeta_total", ordinal=2)
+    SchemaField.objects.create(port=extra, name="alpha_total", ordinal=1, glossary_term=term)
     products = DataProduct.objects.all()
     for p in products:
         search.index_product(p)
     one_by_one = dict(products.values_list("pk", "search_vector"))
-    stored = {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products}
+    stored = {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products.all()}
     products.update(search_vector=None, facet_values=None)
     assert search.reindex(products, batch_size=3) == len(one_by_one)
     assert dict(products.values_list("pk", "search_vector")) == one_by_one
     # the many-valued facets' values (tags, port kinds) are stored beside the vector alike
-    assert {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products} == stored
+    assert {p.pk: {k: set(v) for k, v in p.facet_values.items()} for p in products.all()} == stored
     assert any(v["tag"] for v in stored.values()) and any(v["port_kind"] for v in stored.values())
+    assert set(stored[first.pk]["port_kind"]) == {"table", "stream"}
     assert top("refund") == "refunds"
+    assert top("clv") == top("alpha_total") == top("ledger feed") == "orders"
 
 
 def _bucket(pk: int) -> int:
