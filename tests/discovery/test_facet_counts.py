@@ -417,3 +417,40 @@ def test_a_page_past_an_estimated_end_says_so_and_links_back_to_the_first():
     assert 'id="past-the-end"' in html and 'id="no-results"' not in html
     assert 'href="?q=orders&amp;tag=eu"' in html  # the same search, its first page
     assert "About <span" in html
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_a_searchs_sample_is_read_through_the_bucket_index_not_a_scan_of_every_product(mesh):
+    """A search's facet pass reads its sample of the matches by the products' sample bucket
+    (migration products.0023), whatever its words: priced through the covering index's wide
+    entries alone, reading the sample lost to a sequential scan testing every product's vector
+    ("customer_id" at 10,000 products: 19-22 ms against 12-14)."""
+    from django.db import connection
+
+    from products.models import DataProduct
+    from tests.plans import plan_of
+
+    team = mesh.orders.owner_team
+    DataProduct.objects.bulk_create(
+        DataProduct(
+            domain=mesh.orders,
+            owner_team=team,
+            slug=f"bulk-{i}",
+            name=f"Bulk {i}",
+            status="published",
+        )
+        for i in range(6000)
+    )
+    words = " ".join(f"customer_id order_{i} amount_{i} region_{i}" for i in range(60))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE products_dataproduct SET search_vector = to_tsvector('english', %s || id)",
+            [words],
+        )
+        cursor.execute("ANALYZE products_dataproduct")
+    result = facets.search(user=mesh.consumer, data={"q": "customer_id"})
+    assert result.approximate  # a sample of the matches
+    plan = plan_of(lambda: facets.search(user=mesh.consumer, data={"q": "customer_id"}), "_over")
+    assert "dataproduct_sample_bucket" in plan
+    assert "Seq Scan on products_dataproduct" not in plan
