@@ -176,13 +176,19 @@ class Context:
         if connection.vendor == "postgresql":
             from psycopg import sql
 
-            if json_at:
-                rows = _json_columns(rows, json_at, json.dumps, wanted=str)
             columns: list[sql.Composable] = [sql.Identifier(_column(model, f)) for f in fields]
             stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(model._meta.db_table), sql.SQL(", ").join(columns)
             )
+            types = _binary_types(model, [_column(model, f) for f in fields])
+            if types:  # JSON columns as values: the binary dumper writes them
+                rows = _json_columns(rows, json_at, json.loads, wanted=(dict, list))
+                stmt = sql.SQL("{} (FORMAT BINARY)").format(stmt)
+            elif json_at:
+                rows = _json_columns(rows, json_at, json.dumps, wanted=str)
             with connection.cursor() as cursor, cursor.cursor.copy(stmt) as copy:
+                if types:
+                    copy.set_types(types)
                 for row in counted(rows):
                     copy.write_row(row)
         else:
@@ -208,7 +214,33 @@ class Context:
         return random.Random(f"{self.options.seed}:{name}")  # nosec B311
 
 
+def _binary_types(model: type[models.Model], columns: list[str]) -> list[int] | None:
+    """The columns' type oids when psycopg can write each of them in COPY's binary format,
+    else None (the text format then). Binary COPY writes a row about four times faster: the
+    1,000,000 quality runs of a 10,000-product mesh were a quarter of `seed_scale`'s time."""
+    from psycopg import errors, pq
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [connection.ops.quote_name(model._meta.db_table)],
+        )
+        oids = dict(cursor.fetchall())
+        adapters = cursor.cursor.adapters
+    try:
+        types = [oids[c] for c in columns]
+        for oid in types:
+            adapters.get_dumper_by_oid(oid, pq.Format.BINARY)
+    except (KeyError, errors.ProgrammingError):
+        return None
+    return types
+
+
 def _json_columns(rows: Iterable[tuple], at: list[int], convert: Callable, wanted) -> Iterable:
+    if not at:
+        yield from rows
+        return
     for row in rows:
         values = list(row)
         for i in at:

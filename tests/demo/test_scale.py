@@ -258,6 +258,10 @@ def test_generator_builds_lineage_governance_and_quality_consistently():
     # state are what a refresh computes.
     assert QualityRun.objects.count() == 6000
     assert QualityCheck.objects.count() >= 200
+    # JSON columns hold JSON values, whether a stage gave text or Python values (COPY's binary
+    # format on PostgreSQL serialises them itself: text given as-is would be a JSON string).
+    assert QualityRun.objects.filter(sample=[]).count() == 6000
+    assert all(isinstance(p, dict) for p in QualityCheck.objects.values_list("params", flat=True))
     for check in QualityCheck.objects.all()[:50]:
         newest = check.runs.order_by("-finished_at").first()
         assert (check.last_status, check.last_run_at) == (newest.status, newest.finished_at)
