@@ -32,7 +32,7 @@ from django.db import connection, models, transaction
 from django.utils.text import slugify
 
 from domains.models import Domain, Membership, Team
-from meshportal import audit
+from meshportal import audit, bulk
 from meshportal import cache as shared_cache
 from meshportal.models import AuditEntry
 from products.models import (
@@ -174,16 +174,9 @@ class Context:
             if isinstance(model._meta.get_field(f), models.JSONField)
         ]
         if connection.vendor == "postgresql":
-            from psycopg import sql
-
-            columns: list[sql.Composable] = [sql.Identifier(_column(model, f)) for f in fields]
-            stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(model._meta.db_table), sql.SQL(", ").join(columns)
-            )
-            types = _binary_types(model, [_column(model, f) for f in fields])
-            if types:  # JSON columns as values: the binary dumper writes them
+            stmt, types = bulk.copy_statement(model, [_column(model, f) for f in fields])
+            if types:  # binary: JSON columns as values, which its writer serialises
                 rows = _json_columns(rows, json_at, json.loads, wanted=(dict, list))
-                stmt = sql.SQL("{} (FORMAT BINARY)").format(stmt)
             elif json_at:
                 rows = _json_columns(rows, json_at, json.dumps, wanted=str)
             with connection.cursor() as cursor, cursor.cursor.copy(stmt) as copy:
@@ -212,29 +205,6 @@ class Context:
         """A generator of its own for a stage, so adding a stage leaves the others' draws alone."""
         # Test data, not secrets.
         return random.Random(f"{self.options.seed}:{name}")  # nosec B311
-
-
-def _binary_types(model: type[models.Model], columns: list[str]) -> list[int] | None:
-    """The columns' type oids when psycopg can write each of them in COPY's binary format,
-    else None (the text format then). Binary COPY writes a row about four times faster: the
-    1,000,000 quality runs of a 10,000-product mesh were a quarter of `seed_scale`'s time."""
-    from psycopg import errors, pq
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT attname, atttypid FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
-        oids = dict(cursor.fetchall())
-        adapters = cursor.cursor.adapters
-    try:
-        types = [oids[c] for c in columns]
-        for oid in types:
-            adapters.get_dumper_by_oid(oid, pq.Format.BINARY)
-    except (KeyError, errors.ProgrammingError):
-        return None
-    return types
 
 
 def _json_columns(rows: Iterable[tuple], at: list[int], convert: Callable, wanted) -> Iterable:

@@ -12,6 +12,35 @@ from typing import Any
 
 from django.db import connection, models
 
+# Column types written in COPY's binary format from the values Django and the callers give them
+# (str, int, float, bool, Decimal, datetime, date, UUID, JSON through its adapter or as Python
+# values). A type outside the list (a text search vector, an address) keeps the text format.
+_BINARY = {
+    "bool", "int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bpchar",
+    "timestamptz", "timestamp", "date", "uuid", "jsonb", "json",
+}  # fmt: skip
+
+
+def copy_statement(model: type[models.Model], columns: Sequence[str]) -> tuple[str, list[int]]:
+    """COPY … FROM STDIN for these columns of the model's table, in the binary format with the
+    columns' type oids (to give `Copy.set_types`) when every type is one it writes, else in the
+    text format with no oids. Binary writes a row about four times faster (200,000 quality-run
+    rows: 0.59 against 2.4-2.8 s)."""
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attname, a.atttypid, t.typname FROM pg_attribute a"
+            " JOIN pg_type t ON t.oid = a.atttypid"
+            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            [table],
+        )
+        types = {name: (oid, kind) for name, oid, kind in cursor.fetchall()}
+    sql = f"COPY {table} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+    if all(types[c][1] in _BINARY for c in columns):
+        return sql + " (FORMAT BINARY)", [types[c][0] for c in columns]
+    return sql, []
+
 
 def insert(objs: Sequence[models.Model], *, ids: bool = False, batch_size: int = 2000) -> None:
     """ids: give each instance its id (on PostgreSQL drawn from the table's sequence first)."""
@@ -32,11 +61,10 @@ def insert(objs: Sequence[models.Model], *, ids: bool = False, batch_size: int =
             for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
                 obj.pk = value
                 obj._state.adding, obj._state.db = False, connection.alias
-    q = connection.ops.quote_name
-    sql = (
-        f"COPY {q(model._meta.db_table)} ({', '.join(q(str(f.column)) for f in fields)}) FROM STDIN"
-    )
+    sql, types = copy_statement(model, [str(f.column) for f in fields])
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        if types:
+            copy.set_types(types)
         for obj in objs:
             # pre_save: auto_now(_add) and the like, as Model.save and bulk_create fill them.
             copy.write_row(
@@ -62,10 +90,10 @@ def insert_values(model: type[models.Model], columns: list[str], rows: Iterable[
         else None
         for f in fields
     ]
-    q = connection.ops.quote_name
-    table = q(model._meta.db_table)
-    sql = f"COPY {table} ({', '.join(q(f.column) for f in fields)}) FROM STDIN"
+    sql, types = copy_statement(model, [f.column for f in fields])
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        if types:
+            copy.set_types(types)
         for row in rows:
             copy.write_row([v if p is None else p(v) for v, p in zip(row, preps, strict=True)])
 
