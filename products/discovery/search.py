@@ -138,16 +138,16 @@ def _for_document(products: QuerySet) -> list:
     ports = {port.pk: port for product in found for port in product.ports.all()}
     if not ports:
         return found
+    db = products.db
     # Within a port, the fields' own order (Meta.ordering: port, ordinal, name).
     rows = (
-        SchemaField.objects.using(products.db)
+        SchemaField.objects.using(db)
         .filter(port_id__in=list(ports))
         .order_by("port_id", "ordinal", "name")
         .values_list("pk", "port_id", "name", "glossary_term_id")
     )
     term_model = SchemaField._meta.get_field("glossary_term").related_model
     columns = ["id", "port_id", "name", "glossary_term_id"]
-    db = products.db
     fields: dict[int, list] = {pk: [] for pk in ports}
     term_ids = set()
     for row in rows:
@@ -259,7 +259,7 @@ def _facet_values_of(pk: int) -> QuerySet:
     from products.discovery.facets import stored_values  # facets imports this module
     from products.models import DataProduct
 
-    return DataProduct.objects.filter(pk=pk).values(fv=stored_values())
+    return DataProduct.objects.filter(pk=pk).order_by().values(fv=stored_values())
 
 
 _facet_values = Statement(_facet_values_of)
