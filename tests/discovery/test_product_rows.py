@@ -3,6 +3,7 @@ the same markup the template rendered, every value escaped, the basket button wh
 
 import re
 
+import pytest
 from django.template import engines
 from django.template.loader import get_template
 from django.test import RequestFactory
@@ -119,6 +120,30 @@ def test_list_rows_keep_a_sliced_querysets_order_and_bounds(mesh):
     qs = selectors.product_list(user=mesh.owner).order_by("-name")
     assert [r.pk for r in selectors.list_rows(qs[1:3])] == [p.pk for p in qs[1:3]]
     assert selectors.list_rows(qs.none()) == []
+
+
+@pytest.mark.postgres
+def test_a_page_of_rows_reads_its_tags_in_the_same_statement(mesh, django_assert_num_queries):
+    """On PostgreSQL the rows of a list page and of the API list carry their tags as a column of
+    each row: one statement, the tags by slug whatever their names, none for an untagged one."""
+    product = mesh.products[("orders", "published")]
+    product.tags.add(
+        Tag.objects.create(slug="b-second", name="A second"),
+        Tag.objects.create(slug="a-first", name="Z first"),
+    )
+    untagged = mesh.products[("users", "published")]
+    untagged.tags.clear()
+    qs = selectors.product_list(user=mesh.owner).order_by("name")
+    with django_assert_num_queries(1):
+        rows = {r.pk: r for r in selectors.list_rows(qs)}
+    assert [(t.slug, t.name) for t in rows[product.pk].tags] == [
+        ("a-first", "Z first"),
+        ("b-second", "A second"),
+    ]
+    assert rows[untagged.pk].tags == []
+    with django_assert_num_queries(1):
+        api = selectors.product_rows([untagged.pk, product.pk], columns=("slug",))
+    assert [r["tags"] for r in api] == [[], ["Z first", "A second"]]
 
 
 def test_a_list_of_rows_is_each_row_as_the_include_wrote_it(mesh):
