@@ -246,6 +246,28 @@ def test_the_migrations_fill_stores_what_index_product_stores(faceted):
 
 @pytest.mark.postgres
 @postgres_only
+def test_the_facet_pass_counts_domains_and_teams_by_key_and_names_each_group_once(faceted):
+    """The matches are read from the products' own rows: no domain or team joined to each of
+    them (a sample of 1,000 carried 1,000 copies of 20 names); each group found is named once,
+    with the name it has now."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    faceted.orders.name = "Order management"
+    faceted.orders.save()
+    with CaptureQueriesContext(connection) as queries:
+        result = facets.search(user=faceted.consumer, data={"q": "orders"})
+    domains = next(f for f in result.facets if f["key"] == "domain")["values"]
+    assert {(v["value"], v["label"]) for v in domains} >= {("orders", "Order management")}
+    teams = next(f for f in result.facets if f["key"] == "owner_team")["values"]
+    assert teams and all(v["label"] and v["count"] > 0 for v in teams)
+    facet_pass = next(q["sql"] for q in queries if "_over_matches" in q["sql"])
+    matches = facet_pass[: facet_pass.index(") SELECT ")]  # the CTE
+    assert "domains_domain" not in matches and "domains_team" not in matches
+
+
+@pytest.mark.postgres
+@postgres_only
 def test_a_renamed_tag_is_offered_under_its_new_slug(faceted):
     """The admin renames a tag: its products are indexed again (search text and facet values)."""
     from products.models import Tag
