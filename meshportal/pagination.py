@@ -20,9 +20,11 @@ The narrow query also brings the total (`COUNT(*) OVER ()`): it reads every matc
 anyway, so the page's count costs no second scan (the API list: 3 queries for the page, not 4).
 """
 
+from collections.abc import Callable
+from functools import cached_property
 from typing import TypeGuard
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Count, QuerySet, Window
 from django.db.models.query import ModelIterable
 
@@ -38,10 +40,40 @@ def _narrow(qs) -> TypeGuard[QuerySet]:
 
 
 class IdsFirstPaginator(Paginator):
+    _later: Callable[[], int] | None = None
+    _estimate: int | None = None
+
+    def count_later(self, count: Callable[[], int], estimate: int | None = None) -> None:
+        """The total comes from `count()`, which may wait for it (a search's facet pass running
+        beside the request: meshportal.beside): a page's rows are read first, while it counts,
+        choosing how by `estimate` (about the total, or None: wait for it)."""
+        self._later, self._estimate = count, estimate
+
+    @cached_property
+    def count(self) -> int:
+        if self._later is not None:
+            return self._later()
+        return super().count
+
+    def get_page(self, number):
+        # Django's validates the number first, which needs the total: the rows come first here.
+        try:
+            n = int(number)
+        except (TypeError, ValueError):  # no number, or not one: the first page, as Django's
+            n = 1
+        try:
+            early = self._before_count(self.object_list, n)
+        except EmptyPage:  # past the end: the last page, as Django's get_page gives
+            early = None
+        return early if early is not None else super().get_page(number)
+
     def page(self, number):
         ids = None
         qs = self.object_list
-        if "count" not in self.__dict__ and _narrow(qs):
+        early = self._before_count(qs, number)
+        if early is not None:
+            return early
+        if "count" not in self.__dict__ and self._later is None and _narrow(qs):
             ids = self._ids_and_count(qs, number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
@@ -50,16 +82,33 @@ class IdsFirstPaginator(Paginator):
             top = self.count
         return self._get_page(self._rows(bottom, top, ids), number, self)
 
-    def _ids_and_count(self, qs: QuerySet, number) -> list | None:
-        """The ids from this page's first row on, with the total; None when the page is out of
-        range (then the count query and validate_number say how, as Django's paginator does)."""
+    def _before_count(self, qs, number):
+        """Page `number`, its rows read before the total (count_later), which then only says
+        whether the page exists; None where that does not apply: the total known or not coming
+        later, a number that is not one, orphans (the last page's size needs the total)."""
+        if self._later is None or "count" in self.__dict__ or self.orphans or not _narrow(qs):
+            return None
+        bottom = self._bottom(number)
+        if bottom is None:
+            return None
+        rows = self._page_rows(qs, bottom, bottom + self.per_page, None, total=self._estimate)
+        number = self.validate_number(number)  # past the end: EmptyPage, as without early rows
+        return self._get_page(rows[: max(0, self.count - bottom)], number, self)
+
+    def _bottom(self, number) -> int | None:
+        """The index of page `number`'s first row; None for a number that is not a page's."""
         try:
             n = int(number)
         except (TypeError, ValueError):
             return None
-        if n < 1:
+        return (n - 1) * self.per_page if n >= 1 else None
+
+    def _ids_and_count(self, qs: QuerySet, number) -> list | None:
+        """The ids from this page's first row on, with the total; None when the page is out of
+        range (then the count query and validate_number say how, as Django's paginator does)."""
+        bottom = self._bottom(number)
+        if bottom is None:
             return None
-        bottom = (n - 1) * self.per_page
         ids_and_count = getattr(qs.query, "ids_and_count", None)
         found = ids_and_count(qs, bottom, self.per_page + self.orphans) if ids_and_count else None
         if found is not None:
@@ -72,7 +121,7 @@ class IdsFirstPaginator(Paginator):
         )
         if rows:
             self.__dict__["count"] = rows[0][1]  # Paginator.count is a cached_property
-        elif n == 1:
+        elif bottom == 0:
             self.__dict__["count"] = 0
         else:
             return None
@@ -84,12 +133,16 @@ class IdsFirstPaginator(Paginator):
             return qs[bottom:top]
         return self._page_rows(qs, bottom, top, ids)
 
-    def _page_rows(self, qs: QuerySet, bottom: int, top: int, ids: list | None):
+    def _page_rows(
+        self, qs: QuerySet, bottom: int, top: int, ids: list | None, total: int | None = None
+    ):
         if ids is None:
             # A query may know a cheaper way to its page's ids than its ORDER BY (a full-text
-            # search reads a page's worth of each of its two tiers: products.discovery.search).
+            # search reads a page's worth of each of its two tiers: products.discovery.search),
+            # given the total or an estimate of it.
             page_ids = getattr(qs.query, "page_ids", None)
-            ids = page_ids(qs, bottom, top, self.count) if page_ids else None
+            if page_ids:
+                ids = page_ids(qs, bottom, top, self.count if total is None else total)
         if ids is None:
             ids = list(qs.values_list("pk", flat=True)[bottom:top])
         else:

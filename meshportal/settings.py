@@ -504,6 +504,9 @@ MESH_EMBED_DEBOUNCE_SECONDS = env.int("MESH_EMBED_DEBOUNCE_SECONDS", default=10)
 # products; beyond, PostgreSQL counts a hash-chosen sample of about this size and the page says
 # "about N" (products.discovery.facets): the cost follows this number, not the matches.
 MESH_EXACT_COUNTS = env.int("MESH_EXACT_COUNTS", default=1000)
+# A search's facet counts read on a second connection while the page reads its results
+# (meshportal.beside, PostgreSQL only): each web worker may hold two connections.
+MESH_READS_BESIDE = env.bool("MESH_READS_BESIDE", default=True)
 
 # Webhooks (docs/security.md "Webhooks"): https only unless MESH_WEBHOOK_ALLOW_HTTP (development);
 # never to loopback, private, link-local, multicast, reserved or the portal's own service hosts,

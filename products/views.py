@@ -47,24 +47,26 @@ def _product_or_404(request, domain: str, product: str, *, fields: bool = True) 
     return obj
 
 
-def _paginate(
-    request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False, count: int | None = None
-):
+def _paginate(request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False, result=None):
     # Ids first when no index gives the order (a search's ranking, trust, newest): the
     # headline and the joined columns are then computed for the page only. A list by name
     # reads its page straight from the name index, where a second query would only add time.
-    cls = IdsFirstPaginator if ids_first else Paginator
-    paginator = cls(qs, size)
-    if count is not None:  # counted already (the search's facet pass): no COUNT(*) query
-        paginator.count = count
+    paginator = IdsFirstPaginator(qs, size) if ids_first else Paginator(qs, size)
+    # Counted by the search's facet pass (no COUNT(*) query): while it runs beside the request,
+    # the page's rows are read first.
+    if result is not None and isinstance(paginator, IdsFirstPaginator) and result.counted.beside:
+        paginator.count_later(lambda: result.total, result.estimate)
+    elif result is not None and result.total is not None:
+        paginator.count = result.total
     return paginator.get_page(request.GET.get("page"))
 
 
-def _product_page(request, qs, *, ids_first: bool = False, count: int | None = None):
-    """A page of a product list, its rows read as `selectors.ListRow`s (plain values)."""
+def _product_page(request, qs, *, ids_first: bool = False, result=None):
+    """A page of a product list, its rows read as `selectors.ListRow`s (plain values).
+    `result`: the search's (facets.SearchResult), whose facet pass counted the total."""
     if ids_first:
         qs.query.page_rows = selectors.list_page_rows
-    return selectors.as_list_rows(_paginate(request, qs, ids_first=ids_first, count=count))
+    return selectors.as_list_rows(_paginate(request, qs, ids_first=ids_first, result=result))
 
 
 def _search_page(request, *, title: str):
@@ -75,7 +77,7 @@ def _search_page(request, *, title: str):
     # are read first, alone ("Most trusted" sorted 8,500 wide rows, 32 ms, to keep 25 at
     # 10,000 products). Without a query, by name, the rows come straight from the name index.
     ids_first = bool(result.q) or not result.by_name
-    page = _product_page(request, result.queryset, ids_first=ids_first, count=result.total)
+    page = _product_page(request, result.queryset, ids_first=ids_first, result=result)
     ctx = {
         "title": title,
         "filter": result.filterset,

@@ -97,10 +97,16 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):
-    """Fast password hashing, and a demo warehouse file of the test's own (SQLite runs)."""
+    """Fast password hashing, and a demo warehouse file of the test's own (SQLite runs).
+    After the test, the connection of the helper that runs reads beside a request (a test that
+    commits for real: meshportal.beside) is closed, so that the test database can be dropped."""
+    from meshportal import beside
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MESH_DEMO_WAREHOUSE_PATH = str(tmp_path / "warehouse.sqlite3")
     settings.MESH_DEMO_LAKE_DIR = str(tmp_path / "lake")
+    yield
+    beside.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.query import EmptyQuerySet
 
 from meshportal import cache as shared_cache
+from meshportal.beside import Pending, beside
 from meshportal.permissions import (
     PUBLIC_PRODUCTS,
     DraftsStatement,
@@ -132,16 +133,30 @@ def sort_products(qs: QuerySet, key: str, *, searching: bool) -> QuerySet:
 class SearchResult:
     filterset: DataProductFilter
     queryset: QuerySet  # visible, searched, filtered and sorted
-    facets: list[dict]
+    # (facets, total, approximate), maybe still being counted beside the request (beside.py)
+    counted: Pending
     q: str
     sort: str
     # spelling corrections made while searching, for search.suggest (see search_products)
     spelling: dict = field(default_factory=dict)
-    # How many products `queryset` holds, when the facet pass counted them on the way
-    # (PostgreSQL): the paginator takes it instead of counting the match a second time.
-    total: int | None = None
-    # True when the counts and the total are estimates from a sample (see BUCKETS).
-    approximate: bool = False
+    # About how many products a full-text search matched, from its probe (before any filter):
+    # enough for the page's ids to choose how they are read while the facet pass counts.
+    estimate: int | None = None
+
+    @property
+    def facets(self) -> list[dict]:
+        return self.counted.result()[0]
+
+    @property
+    def total(self) -> int | None:
+        """How many products `queryset` holds, when the facet pass counted them on the way
+        (PostgreSQL): the paginator takes it instead of counting the match a second time."""
+        return self.counted.result()[1]
+
+    @property
+    def approximate(self) -> bool:
+        """True when the counts and the total are estimates from a sample (see BUCKETS)."""
+        return self.counted.result()[2]
 
     @property
     def by_name(self) -> bool:
@@ -150,7 +165,9 @@ class SearchResult:
 
 
 def search(*, user, data) -> SearchResult:
-    """Everything the search page shows, in a fixed number of queries whatever the data size."""
+    """Everything the search page shows, in a fixed number of queries whatever the data size.
+    A search's facet pass runs beside the request where it can (meshportal.beside): the page's
+    ids and rows are read meanwhile, and `facets`, `total` and `approximate` wait for it."""
     base = visible(user, DataProduct.objects.all())
     fs = DataProductFilter(data, queryset=base)
     fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
@@ -165,15 +182,22 @@ def search(*, user, data) -> SearchResult:
         if name != "q":
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
-    counts, total, approximate = _counts(
-        base=base,
-        searched=searched if q else None,
-        fs=fs,
-        cleaned=cleaned,
-        probed=sizes.get("probe"),
-        user=user,
-    )
-    return SearchResult(fs, qs, counts, q, sort, spelling, total, approximate)
+    probed = sizes.get("probe")
+
+    def count():
+        return _counts(
+            base=base,
+            searched=searched if q else None,
+            fs=fs,
+            cleaned=cleaned,
+            probed=probed,
+            user=user,
+        )
+
+    # An unfiltered list's counts come mostly from the shared cache: nothing worth a thread.
+    counted = beside(count) if q else Pending(count, value=count())
+    estimate = None if probed is None else probed * BUCKETS // PROBE
+    return SearchResult(fs, qs, counted, q, sort, spelling, estimate)
 
 
 def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict) -> list[dict]:

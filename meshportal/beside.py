@@ -1,0 +1,127 @@
+"""Reads that run beside the request's own, on a second database connection: `beside(fn)`.
+
+A search's facet pass (7-10 ms of the database's time at 10,000 products, the largest statement
+of the page) needs nothing from the page's ids and rows, nor they from it: run one after the
+other, the request waited for both. `beside(fn)` hands `fn` (a read: it must write nothing) to
+this process's helper thread, which has its own connection, and returns at once a `Pending`
+whose `result()` waits for it; meanwhile the request reads its page on its own connection.
+
+`fn` runs here and now instead, the `Pending` already finished, wherever a second connection
+could see other data than this one or is not worth it: inside a transaction (an atomic block's
+uncommitted writes, a test's rolled-back data), off PostgreSQL, without persistent connections
+(CONN_MAX_AGE 0: the helper would connect anew for each read), or with settings.MESH_READS_BESIDE
+off. A failure of the helper's connection (the database restarted,
+a connection dropped) is not the request's: `result()` runs `fn` again on the request's own.
+
+Each web worker process then holds up to two connections (the helper's is kept as
+CONN_MAX_AGE says, like the request's). `observe(wrapper)` lets a request see the helper's
+statements it caused (the bench's Server-Timing counts them as its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from time import thread_time
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+_helper: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+# The request's observers: an execute wrapper for the helper's connection and a list that gets
+# the helper's CPU seconds per job (BenchHeadersMiddleware).
+_observers: contextvars.ContextVar[tuple[Callable, list[float]] | None] = contextvars.ContextVar(
+    "beside_observers", default=None
+)
+
+
+class Pending:
+    """A read's answer, ready or on its way: `result()` waits for it."""
+
+    def __init__(self, fn: Callable[[], Any], future: Future | None = None, value: Any = None):
+        self._fn, self._future, self._value = fn, future, value
+
+    @property
+    def beside(self) -> bool:
+        """Whether it runs (or ran) on the helper's connection."""
+        return self._future is not None
+
+    def result(self) -> Any:
+        if self._future is not None:
+            try:
+                self._value = self._future.result()
+            except DatabaseError:  # the helper's connection, not the read: once more, here
+                self._value = self._fn()
+            self._fn, self._future = (lambda: self._value), None
+        return self._value
+
+
+def enabled(using: str = "default") -> bool:
+    """Whether a read handed to beside() now would run on the helper's connection."""
+    connection = connections[using]
+    return (
+        getattr(settings, "MESH_READS_BESIDE", False)
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        # persistent connections only: else the helper would connect anew for every read
+        and connection.settings_dict.get("CONN_MAX_AGE", 0) != 0
+    )
+
+
+def beside(fn: Callable[[], Any], *, using: str = "default") -> Pending:
+    """`fn()` on the helper's connection while the caller goes on, where that is safe (see the
+    module's docstring); else `fn()` now."""
+    if not enabled(using):
+        return Pending(fn, value=fn())
+    context = contextvars.copy_context()
+    return Pending(fn, future=_executor().submit(context.run, _run, fn, using))
+
+
+@contextlib.contextmanager
+def observe(wrapper: Callable, cpu: list[float]) -> Iterator[None]:
+    """Inside the block, the helper's statements for this request pass through `wrapper` (an
+    execute wrapper, as `connection.execute_wrapper` takes) and its CPU seconds are appended
+    to `cpu`."""
+    token = _observers.set((wrapper, cpu))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+def close() -> None:
+    """Close the helper's connections (a test run, before its database is dropped)."""
+    if _helper is not None:
+        _helper.submit(connections.close_all).result()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _helper
+    with _lock:  # made on first use: in each forked web worker, after the fork
+        if _helper is None:
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesh-beside")
+        return _helper
+
+
+def _run(fn: Callable[[], Any], using: str) -> Any:
+    connection = connections[using]
+    # No request starts or ends in this thread to close an old or broken connection: here.
+    connection.close_if_unusable_or_obsolete()
+    observers = _observers.get()
+    cpu_start = thread_time()
+    try:
+        if observers is None:
+            return fn()
+        with connection.execute_wrapper(observers[0]):
+            return fn()
+    except DatabaseError:
+        connection.close()  # opened afresh for the next read
+        raise
+    finally:
+        if observers is not None:
+            observers[1].append(thread_time() - cpu_start)

@@ -1,0 +1,144 @@
+"""A search's facet pass runs beside the request, on a second connection (meshportal.beside):
+the page is the one it is when the pass runs in turn, shows nothing the reader may not see, and
+the bench's Server-Timing counts the pass. Where a second connection could see other data (a
+transaction's), the pass runs in turn; a broken helper connection costs the request nothing."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from meshportal import beside
+from tests import factories
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="a second connection: PostgreSQL's"),
+]
+
+
+def _where() -> tuple[str, int]:
+    """The thread a read ran on and its connection's backend process."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return threading.current_thread().name, cursor.fetchone()[0]
+
+
+@pytest.fixture
+def committed(transactional_db, settings):
+    """The test mesh committed for real (a second connection sees it), reads beside on."""
+    settings.MESH_READS_BESIDE = True
+    return factories.build_mesh()
+
+
+def test_a_read_beside_runs_on_the_helpers_own_connection(transactional_db, settings):
+    settings.MESH_READS_BESIDE = True
+    here = _where()
+    pending = beside.beside(_where)
+    assert pending.beside
+    thread, pid = pending.result()
+    assert thread.startswith("mesh-beside") and thread != here[0]
+    assert pid != here[1]
+
+
+def test_inside_a_transaction_the_read_runs_in_turn(transactional_db, settings):
+    """Its writes are not committed: a second connection would not see them."""
+    settings.MESH_READS_BESIDE = True
+    with transaction.atomic():
+        pending = beside.beside(_where)
+        assert not pending.beside
+        assert pending.result() == _where()
+
+
+def test_switched_off_the_read_runs_in_turn(transactional_db, settings):
+    settings.MESH_READS_BESIDE = False
+    assert not beside.beside(_where).beside
+
+
+def test_without_persistent_connections_the_read_runs_in_turn(
+    transactional_db, settings, monkeypatch
+):
+    """CONN_MAX_AGE 0: the helper would open a connection for every read."""
+    settings.MESH_READS_BESIDE = True
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    assert not beside.beside(_where).beside
+
+
+def test_a_failure_of_the_helpers_connection_is_read_again_here(transactional_db, settings):
+    """The helper's connection dropped (a database restart): the request's own answers."""
+    settings.MESH_READS_BESIDE = True
+
+    def read():
+        if threading.current_thread().name.startswith("mesh-beside"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return _where()
+
+    pending = beside.beside(read)
+    assert pending.result() == _where()
+
+
+def _page(client: Client, url: str) -> dict:
+    response = client.get(url)
+    assert response.status_code == 200
+    ctx = response.context
+    return {
+        "facets": ctx["facets"],
+        "count": ctx["page"].paginator.count,
+        "rows": [row.slug for row in ctx["page"].object_list],
+        "number": ctx["page"].number,
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/products/?q=product",
+        "/products/?q=product&status=published",
+        "/products/?q=orders&domain=orders",
+        "/products/?q=product&page=2",  # past the end: the last page, as in turn
+        "/products/?q=product&page=x",  # not a number: the first page
+        "/products/?q=nothingmatches",
+    ],
+)
+def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
+    client = Client()
+    client.force_login(committed.owner)
+    settings.MESH_READS_BESIDE = False
+    in_turn = _page(client, url)
+    settings.MESH_READS_BESIDE = True
+    with CaptureQueriesContext(connection) as own:
+        assert _page(client, url) == in_turn
+    # the facet pass ran on the helper's connection, not the request's
+    assert not [q for q in own.captured_queries if "_over_matches" in q["sql"]]
+
+
+def test_beside_a_reader_counts_no_other_teams_draft(committed):
+    """The pass beside applies the reader's visibility as the page does: the users team's
+    draft is counted for its owner only."""
+    owner, consumer = Client(), Client()
+    owner.force_login(committed.other_owner)
+    consumer.force_login(committed.consumer)
+
+    def statuses(client):
+        page = _page(client, "/products/?q=product")
+        status = next(f for f in page["facets"] if f["key"] == "status")
+        return {v["value"]: v["count"] for v in status["values"]}, page["count"]
+
+    assert statuses(owner) == ({"published": 2, "deprecated": 2, "draft": 1}, 5)
+    assert statuses(consumer) == ({"published": 2, "deprecated": 2}, 4)
+
+
+def test_the_bench_headers_count_the_pass_beside(committed, settings):
+    """Server-Timing's statements and CPU include the helper's work for the request."""
+    settings.MIDDLEWARE = ["meshportal.middleware.BenchHeadersMiddleware", *settings.MIDDLEWARE]
+    client = Client()
+    client.force_login(committed.owner)
+    counts = {}
+    for on in (False, True):
+        settings.MESH_READS_BESIDE = on
+        client.get("/products/?q=product")  # the same caches warm for both
+        counts[on] = int(client.get("/products/?q=product")["X-SQL-Queries"])
+    assert counts[True] == counts[False]
