@@ -443,8 +443,11 @@ class _Match:
         headline: SearchHeadline | None = None,
         head: Q | None = None,
         head_implies_match: bool = False,
+        headline_query: str | None = None,
     ) -> None:
         self.where, self.rank, self.headline, self.head = where, rank, headline, head
+        # The headline's query as to_tsquery reads it (`word:* & …`), when there is one.
+        self.headline_query = headline_query
         # Whether a product the head finds matches the whole query (one word: its head is
         # part of its vector): the head's tier then needs no test of the whole vector.
         self.head_implies_match = head_implies_match
@@ -453,6 +456,8 @@ class _Match:
         hits = hits.annotate(search_rank=self.rank)
         if self.headline is not None:
             hits = hits.annotate(search_headline=self.headline)
+            # The query's text: a page's rows are read by id (selectors.list_page_rows).
+            hits.query.headline_query = self.headline_query  # type: ignore[attr-defined]
         hits = hits.order_by(*_RANKED)
         if self.head is not None:
             # Kept on the query, which every clone copies (a facet filtered after the search
@@ -525,6 +530,12 @@ def _page_ids(
     return first[bottom:] + list(rest[max(0, bottom - len(first)) : top - len(first)])
 
 
+def headline(query: str) -> SearchHeadline:
+    """The snippet of a product's summary and description with the words of `query` (a raw
+    tsquery, `word:* & …`) marked, as a search's rows show it."""
+    return _headline(SearchQuery(query, search_type="raw", config=CONFIG))
+
+
 def _headline(query: SearchQuery) -> SearchHeadline:
     return SearchHeadline(
         Concat("summary", Value(" — "), "description", output_field=TextField()),
@@ -567,7 +578,8 @@ def _any_match(hits: QuerySet, probe: dict) -> bool:
 
 
 def _match_postgres(queryset: QuerySet, words: list[str], probe: dict) -> _Match:
-    query = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
+    raw = " & ".join(f"{w}:*" for w in words)
+    query = SearchQuery(raw, search_type="raw", config=CONFIG)
     if _any_match(queryset.filter(search_vector=query), probe):
         # Closeness of the whole query to the name breaks ties between documents whose name
         # holds one of the words (weight A in the vector: a cheap test). Trigram similarity
@@ -595,9 +607,10 @@ def _match_postgres(queryset: QuerySet, words: list[str], probe: dict) -> _Match
         return _Match(
             Q(_FullMatch(F("search_vector"), query)),
             rank,
-            _headline(query),
+            headline(raw),
             head=head,
             head_implies_match=len(words) == 1,
+            headline_query=raw,
         )
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
     # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram

@@ -1,9 +1,11 @@
 """Search, list, home and browse pages: content, facets, htmx partials, permissions, queries."""
 
 import pytest
+from django.conf import settings
 
 from meshportal.audit import audit_context
 from products import selectors, services
+from products.discovery import search
 
 
 def _published(domain, name: str, n: int) -> None:
@@ -123,7 +125,8 @@ def test_a_list_sorted_by_what_no_index_orders_reads_its_page_ids_first(client, 
     wide = [q["sql"] for q in queries.captured_queries if '"summary"' in q["sql"]]
     assert len(wide) == 1
     own = wide[0].replace(selectors._TAG_PAIRS.sql, "")  # the tags' subquery has its own order
-    assert (" IN (" in own and "ORDER BY" not in own) == (sort != "name")
+    by_ids = " IN (" in own or "= ANY(" in own  # PostgreSQL: the ids as one array parameter
+    assert (by_ids and "ORDER BY" not in own) == (sort != "name")
 
 
 @pytest.mark.postgres
@@ -310,3 +313,29 @@ def test_product_page_overview_for_consumer_and_member(client, mesh):
     client.force_login(mesh.member)
     r = client.get("/products/orders/published-product/")
     assert "Clone" in r.text and ">Edit<" in r.text
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="PostgreSQL reads a page's rows by id")
+def test_a_pages_rows_are_one_statement_for_every_search(client, mesh):
+    """A page's rows are read by their ids in one SQL text whatever the words, filters or
+    number of rows (compiled once per process), with the words marked in each row's snippet."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _published(mesh.users, "Sorted", 30)
+    client.force_login(mesh.owner)
+    texts, pages = set(), {}
+    for data in ({"q": "sorted"}, {"q": "sorted 01", "status": "published"}, {"q": "product"}):
+        with CaptureQueriesContext(connection) as queries:
+            pages[data["q"]] = client.get("/products/", data).context["page"]
+        wide = [q["sql"] for q in queries.captured_queries if '"summary"' in q["sql"]]
+        assert len(wide) == 1
+        texts.add(re.sub(r"'[^']*'", "?", wide[0]))  # the values bound into the text
+    assert len(texts) == 1
+    assert len(pages["sorted"].object_list) == 25
+    assert [row.name for row in pages["sorted 01"].object_list] == ["Sorted 01"]
+    marked = [search.snippet(row, "product") for row in pages["product"].object_list]
+    assert marked and all("<mark>product</mark>" in str(snippet) for snippet in marked)
