@@ -40,16 +40,23 @@ _observers: contextvars.ContextVar[tuple[Callable, list[float]] | None] = contex
 )
 
 
+_UNSET = object()
+
+
 class Pending:
-    """A read's answer, ready or on its way: `result()` waits for it."""
+    """A read's answer, ready or on its way (`future`), or computed when first asked (neither a
+    future nor a value): `result()` gives it, waiting if need be."""
 
-    def __init__(self, fn: Callable[[], Any], future: Future | None = None, value: Any = None):
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        future: Future | None = None,
+        value: Any = _UNSET,
+        beside: bool | None = None,
+    ):
         self._fn, self._future, self._value = fn, future, value
-
-    @property
-    def beside(self) -> bool:
-        """Whether it runs (or ran) on the helper's connection."""
-        return self._future is not None
+        # Whether it runs (or ran) on the helper's connection.
+        self.beside = future is not None if beside is None else beside
 
     def result(self) -> Any:
         if self._future is not None:
@@ -57,8 +64,14 @@ class Pending:
                 self._value = self._future.result()
             except DatabaseError:  # the helper's connection, not the read: once more, here
                 self._value = self._fn()
-            self._fn, self._future = (lambda: self._value), None
+            self._future = None
+        elif self._value is _UNSET:
+            self._value = self._fn()
         return self._value
+
+    def then(self, fn: Callable[[Any], Any]) -> Pending:
+        """`fn` of this answer, computed here when first asked."""
+        return Pending(lambda: fn(self.result()), beside=self.beside)
 
 
 def enabled(using: str = "default") -> bool:
