@@ -89,3 +89,34 @@ def test_the_semantic_table_gives_each_mesh_and_the_gain_against_the_target():
     assert "| generated mesh, 400 products (24 queries) | 0% | 43% | +43 points |" in table
     # All 60 queries, each weighing the same: (36 * 0.78 + 24 * 0.43) / 60.
     assert "| **all 60 queries** | 2% | 66% | +64 points |" in table
+
+
+def test_a_pages_ceiling_is_measured_in_turn_with_it():
+    """The page's share of the ceiling comes from slices of each, one after the other, so that
+    both see the same machine (a real HTTP server here: the requests' order is its log's)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        page, ceiling = bench_main.paired_throughput({}, base, "/page/", "/ceiling/", 2, 0.6)
+    finally:
+        server.shutdown()
+    assert page > 0 and ceiling > 0
+    runs = [path for i, path in enumerate(seen) if i == 0 or seen[i - 1] != path]
+    assert runs == ["/ceiling/", "/page/"] * bench_main.PAIRED_ROUNDS
