@@ -124,7 +124,10 @@ def _executor() -> ThreadPoolExecutor:
 def _run(fn: Callable[[], Any], using: str) -> Any:
     connection = connections[using]
     # No request starts or ends in this thread to close an old or broken connection: here.
+    # Without its health check (a round trip before every read): a broken connection fails
+    # the read, which is closed below and read again on the request's connection.
     connection.close_if_unusable_or_obsolete()
+    connection.health_check_done = True  # type: ignore[attr-defined]
     observers = _observers.get()
     cpu_start = thread_time()
     try:

@@ -183,8 +183,8 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if q:
-        counted = _search_counts(base, searched, fs, cleaned, probed)
+    if q or any(_chosen(v) for name, v in cleaned.items() if name != "q"):
+        counted = _search_counts(base, searched if q else None, fs, cleaned, probed)
     else:  # an unfiltered list's counts come mostly from the shared cache: nothing beside
         counts = _counts(base=base, searched=None, fs=fs, cleaned=cleaned, user=user)
         counted = Pending(lambda: counts, value=counts)
@@ -264,20 +264,20 @@ def _finished(
 
 
 def _search_counts(
-    base: QuerySet, searched: QuerySet, fs, cleaned: dict, probed: int | None
+    base: QuerySet, searched: QuerySet | None, fs, cleaned: dict, probed: int | None
 ) -> Pending:
-    """A search's facets, total and whether they are estimates (as `_counts`), the facet
-    statement run beside the request where it can (meshportal.beside). It is built here: in
-    the helper thread, its Python would wait for this thread's to let go of the interpreter
-    (the facet pass of "orders" began 5 ms after it was handed over). Without the probe's
-    count, sizing the sample is a statement of its own: both then run beside."""
+    """A search's or a filtered list's facets, total and whether they are estimates (as
+    `_counts`), the facet statement run beside the request where it can (meshportal.beside).
+    It is built here: in the helper thread, its Python would wait for this thread's to let go
+    of the interpreter (the facet pass of "orders" began 5 ms after it was handed over).
+    Without the probe's count (a filtered list, a typo's matches), sizing the sample is a small
+    statement of its own, here."""
     if connection.vendor != "postgresql":
         counts = _counts(base=base, searched=searched, fs=fs, cleaned=cleaned)
         return Pending(lambda: counts, value=counts)
     active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
-    if probed is None:
-        return beside(lambda: _finished(*_counted(searched, fs, cleaned, active), cleaned))
-    sql, params = _counted_sql(searched, fs, cleaned, active, probed)
+    pool = searched if searched is not None else base
+    sql, params = _counted_sql(pool, fs, cleaned, active, probed)
     rows = beside(partial(_facet_rows, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
 

@@ -101,6 +101,7 @@ def _page(client: Client, url: str) -> dict:
         "/products/?q=product&page=2",  # past the end: the last page, as in turn
         "/products/?q=product&page=x",  # not a number: the first page
         "/products/?q=nothingmatches",
+        "/products/?status=published&domain=orders",  # a filtered list: by name, counted beside
     ],
 )
 def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
