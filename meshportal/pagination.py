@@ -92,6 +92,9 @@ class IdsFirstPaginator(Paginator):
         if bottom is None:
             return None
         rows = self._page_rows(qs, bottom, bottom + self.per_page, None, total=self._estimate)
+        if bottom == 0 and self.allow_empty_first_page:
+            # The first page always exists: the total waits until something shows it.
+            return self._get_page(rows, 1, self)
         number = self.validate_number(number)  # past the end: EmptyPage, as without early rows
         return self._get_page(rows[: max(0, self.count - bottom)], number, self)
 

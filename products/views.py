@@ -83,12 +83,9 @@ def _search_page(request, *, title: str):
         "title": title,
         "filter": result.filterset,
         "page": page,
-        "facets": result.facets,
         "q": result.q,
         "sort": result.sort,
         "sorts": discovery.sort_choices(),
-        "active_filters": any(f["active"] for f in result.facets),
-        "approximate": result.approximate,  # counts from a sample: "about N"
         "show_basket": True,
         # the person's own teams' products need no request: no basket button on their rows
         "own_team_ids": set(team_roles(request.user)),
@@ -100,6 +97,10 @@ def _search_page(request, *, title: str):
         ctx["popular"] = discovery.popular(user=request.user)
     if result.q and page.number == 1:
         extensions.searched(request, result.q, bool(page.object_list))
+    # Last: the facets may still be being counted beside the request, meanwhile the above.
+    ctx["facets"] = result.facets
+    ctx["active_filters"] = any(f["active"] for f in result.facets)
+    ctx["approximate"] = result.approximate  # counts from a sample: "about N"
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(
         request, "products/_search_results.html" if partial else "products/search.html", ctx
