@@ -9,9 +9,9 @@ whose `result()` waits for it; meanwhile the request reads its page on its own c
 `fn` runs here and now instead, the `Pending` already finished, wherever a second connection
 could see other data than this one or is not worth it: inside a transaction (an atomic block's
 uncommitted writes, a test's rolled-back data), off PostgreSQL, without persistent connections
-(CONN_MAX_AGE 0: the helper would connect anew for each read), or with settings.MESH_READS_BESIDE
-off. A failure of the helper's connection (the database restarted,
-a connection dropped) is not the request's: `result()` runs `fn` again on the request's own.
+(CONN_MAX_AGE 0: the helper would connect anew for each read), or with
+settings.MESH_READS_BESIDE off. A failure of the helper's connection (the database restarted, a
+connection dropped) is not the request's: `result()` runs `fn` again on the request's own.
 
 Each web worker process then holds up to two connections (the helper's is kept as
 CONN_MAX_AGE says, like the request's). `observe(wrapper)` lets a request see the helper's
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -111,6 +112,15 @@ def close() -> None:
     """Close the helper's connections (a test run, before its database is dropped)."""
     if _helper is not None:
         _helper.submit(connections.close_all).result()
+
+
+def _forget_in_child() -> None:
+    """A forked child has no helper thread (only its parent's): it makes its own if need be."""
+    global _helper
+    _helper = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _executor() -> ThreadPoolExecutor:

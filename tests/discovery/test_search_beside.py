@@ -143,3 +143,22 @@ def test_the_bench_headers_count_the_pass_beside(committed, settings):
         client.get("/products/?q=product")  # the same caches warm for both
         counts[on] = int(client.get("/products/?q=product")["X-SQL-Queries"])
     assert counts[True] == counts[False]
+
+
+def test_a_forked_child_makes_its_own_helper(transactional_db, settings):
+    """A process forked after the helper started (a pool of workers) has no thread behind the
+    parent's: its reads beside get a helper of their own, not a queue nobody serves."""
+    import os
+
+    settings.MESH_READS_BESIDE = True
+    assert beside.beside(_where).result()[0].startswith("mesh-beside")  # the parent's helper
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: leaves without touching the parent's connections
+        try:
+            os.write(write, b"ok" if beside._helper is None else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"ok"
