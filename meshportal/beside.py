@@ -33,7 +33,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 _helper: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
+_busy = 0  # reads handed to the helper and not yet done
+_lock = threading.RLock()
 # The request's observers: an execute wrapper for the helper's connection and a list that gets
 # the helper's CPU seconds per job (BenchHeadersMiddleware).
 _observers: contextvars.ContextVar[tuple[Callable, list[float]] | None] = contextvars.ContextVar(
@@ -89,11 +90,31 @@ def enabled(using: str = "default") -> bool:
 
 def beside(fn: Callable[[], Any], *, using: str = "default") -> Pending:
     """`fn()` on the helper's connection while the caller goes on, where that is safe (see the
-    module's docstring); else `fn()` now."""
+    module's docstring) and the helper is free; else `fn()` now. A busy helper (another request
+    thread's read: gunicorn threads, the MCP server's tool calls) would make this read wait in
+    its queue, where on the request's own connection it runs at once."""
+    global _busy
     if not enabled(using):
         return Pending(fn, value=fn())
+    with _lock:
+        free = _busy == 0
+        if free:
+            _busy += 1
+    if not free:
+        return Pending(fn, value=fn())
     context = contextvars.copy_context()
-    return Pending(fn, future=_executor().submit(context.run, _run, fn, using))
+    try:
+        future = _executor().submit(context.run, _run, fn, using)
+    except BaseException:
+        _done()
+        raise
+    return Pending(fn, future=future)
+
+
+def _done() -> None:
+    global _busy
+    with _lock:
+        _busy -= 1
 
 
 @contextlib.contextmanager
@@ -116,8 +137,8 @@ def close() -> None:
 
 def _forget_in_child() -> None:
     """A forked child has no helper thread (only its parent's): it makes its own if need be."""
-    global _helper
-    _helper = None
+    global _helper, _busy, _lock
+    _helper, _busy, _lock = None, 0, threading.RLock()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -133,14 +154,14 @@ def _executor() -> ThreadPoolExecutor:
 
 def _run(fn: Callable[[], Any], using: str) -> Any:
     connection = connections[using]
-    # No request starts or ends in this thread to close an old or broken connection: here.
-    # Without its health check (a round trip before every read): a broken connection fails
-    # the read, which is closed below and read again on the request's connection.
-    connection.close_if_unusable_or_obsolete()
-    connection.health_check_done = True  # type: ignore[attr-defined]
     observers = _observers.get()
     cpu_start = thread_time()
     try:
+        # No request starts or ends in this thread to close an old or broken connection: here.
+        # Without its health check (a round trip before every read): a broken connection fails
+        # the read, which is closed below and read again on the request's connection.
+        connection.close_if_unusable_or_obsolete()
+        connection.health_check_done = True  # type: ignore[attr-defined]
         if observers is None:
             return fn()
         with connection.execute_wrapper(observers[0]):
@@ -151,3 +172,4 @@ def _run(fn: Callable[[], Any], using: str) -> Any:
     finally:
         if observers is not None:
             observers[1].append(thread_time() - cpu_start)
+        _done()  # before the answer is handed back: free for the caller's next read

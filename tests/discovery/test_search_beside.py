@@ -67,6 +67,24 @@ def test_without_persistent_connections_the_read_runs_in_turn(
     assert not beside.beside(_where).beside
 
 
+def test_while_the_helper_is_busy_a_read_runs_in_turn(transactional_db, settings):
+    """Another request thread's read is on the helper (gunicorn threads, the MCP server's
+    tool calls): this one would wait in its queue, so it runs at once on its own connection."""
+    settings.MESH_READS_BESIDE = True
+
+    def slow():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.3)")
+        return _where()
+
+    first = beside.beside(slow)
+    second = beside.beside(_where)
+    assert first.beside and not second.beside
+    assert second.result() == _where()
+    assert first.result()[0].startswith("mesh-beside")
+    assert beside.beside(_where).beside  # free again
+
+
 def test_a_failure_of_the_helpers_connection_is_read_again_here(transactional_db, settings):
     """The helper's connection dropped (a database restart): the request's own answers."""
     settings.MESH_READS_BESIDE = True
