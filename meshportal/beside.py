@@ -71,6 +71,11 @@ class Pending:
             self._value = self._fn()
         return self._value
 
+    @classmethod
+    def ready(cls, value: Any) -> Pending:
+        """An answer already there."""
+        return cls(lambda: value, value=value)
+
     def then(self, fn: Callable[[Any], Any]) -> Pending:
         """`fn` of this answer, computed here when first asked."""
         return Pending(lambda: fn(self.result()), beside=self.beside)
@@ -95,13 +100,13 @@ def beside(fn: Callable[[], Any], *, using: str = "default") -> Pending:
     its queue, where on the request's own connection it runs at once."""
     global _busy
     if not enabled(using):
-        return Pending(fn, value=fn())
+        return Pending.ready(fn())
     with _lock:
         free = _busy == 0
         if free:
             _busy += 1
     if not free:
-        return Pending(fn, value=fn())
+        return Pending.ready(fn())
     context = contextvars.copy_context()
     try:
         future = _executor().submit(context.run, _run, fn, using)

@@ -183,11 +183,12 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if q or any(_chosen(v) for name, v in cleaned.items() if name != "q"):
+    if q or _active(cleaned):
         counted = _search_counts(base, searched if q else None, fs, cleaned, probed)
     else:  # an unfiltered list's counts come mostly from the shared cache: nothing beside
-        counts = _counts(base=base, searched=None, fs=fs, cleaned=cleaned, user=user)
-        counted = Pending(lambda: counts, value=counts)
+        counted = Pending.ready(
+            _counts(base=base, searched=None, fs=fs, cleaned=cleaned, user=user)
+        )
     estimate = None if probed is None else probed * BUCKETS // PROBE
     return SearchResult(fs, qs, counted, q, sort, spelling, estimate)
 
@@ -233,7 +234,7 @@ def _counts(
     if connection.vendor != "postgresql":
         pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
         return _shape(_per_facet(pool, fs, cleaned), cleaned), None, False
-    active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
+    active = _active(cleaned)
     # Without a shared cache the parts would be counted on every load: one pass, as a search.
     shared = shared_cache.shared() and user is not None and signed_in(user)
     if searched is None and not active and shared:
@@ -273,9 +274,8 @@ def _search_counts(
     Without the probe's count (a filtered list, a typo's matches), sizing the sample is a small
     statement of its own, here."""
     if connection.vendor != "postgresql":
-        counts = _counts(base=base, searched=searched, fs=fs, cleaned=cleaned)
-        return Pending(lambda: counts, value=counts)
-    active = [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
+        return Pending.ready(_counts(base=base, searched=searched, fs=fs, cleaned=cleaned))
+    active = _active(cleaned)
     pool = searched if searched is not None else base
     sql, params = _counted_sql(pool, fs, cleaned, active, probed)
     rows = beside(partial(_facet_rows, sql, params))
@@ -359,6 +359,11 @@ def _buckets_to_read(pool: QuerySet, limit: int, probed: int | None = None) -> i
     if probed * BUCKETS / PROBE <= limit:
         return BUCKETS
     return max(1, math.ceil(limit * PROBE / probed))
+
+
+def _active(cleaned: dict) -> list[str]:
+    """The filters that narrow anything (the search words aside)."""
+    return [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
 
 
 def _chosen(value) -> bool:

@@ -433,21 +433,21 @@ class _ByPk(Func):
 
 class _Match:
     """A keyword search: which products match (`where`), how well (`rank`), on PostgreSQL the
-    headline expression, and for a full-text search `head`: the matches ranked first (the
-    others have rank 0 and follow by name length and name)."""
+    query the headline marks (`headline_query`, as to_tsquery reads it: `word:* & …`) and its
+    expression, and for a full-text search `head`: the matches ranked first (the others have
+    rank 0 and follow by name length and name)."""
 
     def __init__(
         self,
         where: Q,
         rank,
-        headline: SearchHeadline | None = None,
+        headline_query: str | None = None,
         head: Q | None = None,
         head_implies_match: bool = False,
-        headline_query: str | None = None,
     ) -> None:
-        self.where, self.rank, self.headline, self.head = where, rank, headline, head
-        # The headline's query as to_tsquery reads it (`word:* & …`), when there is one.
+        self.where, self.rank, self.head = where, rank, head
         self.headline_query = headline_query
+        self.headline = None if headline_query is None else headline(headline_query)
         # Whether a product the head finds matches the whole query (one word: its head is
         # part of its vector): the head's tier then needs no test of the whole vector.
         self.head_implies_match = head_implies_match
@@ -533,13 +533,9 @@ def _page_ids(
 def headline(query: str) -> SearchHeadline:
     """The snippet of a product's summary and description with the words of `query` (a raw
     tsquery, `word:* & …`) marked, as a search's rows show it."""
-    return _headline(SearchQuery(query, search_type="raw", config=CONFIG))
-
-
-def _headline(query: SearchQuery) -> SearchHeadline:
     return SearchHeadline(
         Concat("summary", Value(" — "), "description", output_field=TextField()),
-        query,
+        SearchQuery(query, search_type="raw", config=CONFIG),
         config=CONFIG,
         start_sel=_START,
         stop_sel=_STOP,
@@ -607,10 +603,9 @@ def _match_postgres(queryset: QuerySet, words: list[str], probe: dict) -> _Match
         return _Match(
             Q(_FullMatch(F("search_vector"), query)),
             rank,
-            headline(raw),
+            raw,
             head=head,
             head_implies_match=len(words) == 1,
-            headline_query=raw,
         )
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
     # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram
