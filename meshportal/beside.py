@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 _helper: ThreadPoolExecutor | None = None
+SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval once a process has a helper
 _busy = 0  # reads handed to the helper and not yet done
 _lock = threading.RLock()
 # The request's observers: an execute wrapper for the helper's connection and a list that gets
@@ -55,10 +57,12 @@ class Pending:
         future: Future | None = None,
         value: Any = _UNSET,
         beside: bool | None = None,
+        using: str = "default",
     ):
         self._fn, self._future, self._value = fn, future, value
         # Whether it runs (or ran) on the helper's connection.
         self.beside = future is not None if beside is None else beside
+        self._using = using
 
     def result(self) -> Any:
         if self._future is not None:
@@ -79,6 +83,31 @@ class Pending:
     def then(self, fn: Callable[[Any], Any]) -> Pending:
         """`fn` of this answer, computed here when first asked."""
         return Pending(lambda: fn(self.result()), beside=self.beside)
+
+    def then_beside(self, fn: Callable[[Any], Any]) -> Pending:
+        """`fn(this answer)`, a read too, on the helper's connection as soon as this answer is
+        there, when this read runs there: the helper takes its reads in order, so the second
+        follows the first without the caller waiting for either (a search's probe, then the
+        facet pass sized by it). Else `fn` runs here when first asked, or not at all: a caller
+        may find it has no use for it. A failure of the helper's connection is read again
+        here, the first read too if need be."""
+        global _busy
+        here = Pending(lambda: fn(self.result()), beside=False)
+        if self._future is None:
+            if not self.beside:  # in turn: so is what follows
+                return here
+            value = self.result()  # ran beside and is back: the next read goes there alone
+            return beside(lambda: fn(value), using=self._using)
+        first = self._future
+        with _lock:
+            _busy += 1  # held from now: no other thread's read queues between the two
+        context = contextvars.copy_context()
+        try:
+            future = _executor().submit(context.run, _run, lambda: fn(first.result()), self._using)
+        except BaseException:
+            _done()
+            raise
+        return Pending(here._fn, future=future, using=self._using)
 
 
 def enabled(using: str = "default") -> bool:
@@ -113,7 +142,7 @@ def beside(fn: Callable[[], Any], *, using: str = "default") -> Pending:
     except BaseException:
         _done()
         raise
-    return Pending(fn, future=future)
+    return Pending(fn, future=future, using=using)
 
 
 def _done() -> None:
@@ -154,6 +183,11 @@ def _executor() -> ThreadPoolExecutor:
     with _lock:  # made on first use: in each forked web worker, after the fork
         if _helper is None:
             _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesh-beside")
+            # The helper runs little Python between waits on its database; with the default
+            # 5 ms switch interval, it waited that long for the interpreter whenever the
+            # request's thread was busy building the page, so a read handed over before that
+            # work began only started after it.
+            sys.setswitchinterval(SWITCH_INTERVAL)
         return _helper
 
 

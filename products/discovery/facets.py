@@ -33,6 +33,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.db.models.query import EmptyQuerySet
 
+from meshportal import beside as reads_beside
 from meshportal import cache as shared_cache
 from meshportal.beside import Pending, beside
 from meshportal.permissions import (
@@ -46,6 +47,8 @@ from meshportal.permissions import (
 )
 from meshportal.statements import Statement
 from products import extensions, selectors
+from products.discovery import search as searching
+from products.discovery import semantic
 from products.discovery.search import BUCKETS, PROBE, in_buckets, search_products
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort
@@ -169,13 +172,20 @@ def search(*, user, data) -> SearchResult:
     A search's facet pass runs beside the request where it can (meshportal.beside): the page's
     ids and rows are read meanwhile, and `facets`, `total` and `approximate` wait for it."""
     base = visible(user, DataProduct.objects.all())
+    q = (data.get("q") or "").strip()
+    probe = _probe_beside(base, q)  # while the filters are read and the facet pass is built
     fs = DataProductFilter(data, queryset=base)
     fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
     cleaned = fs.form.cleaned_data
-    q = (data.get("q") or "").strip()
+    early = None
+    if probe is not None:
+        # The facet pass over the words' match, sized by the probe and run right after it.
+        # Kept only if the search turns out to be that match (any found, no fusion).
+        sql, params = _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
+        early = probe.then_beside(partial(_rows_if_found, sql, params))
     spelling: dict = {}
     sizes: dict = {}  # the matches' count in the probe buckets, when the search had it
-    searched = search_products(base, q, spelling=spelling, sizes=sizes) if q else base
+    searched = search_products(base, q, spelling=spelling, sizes=sizes, probed=probe) if q else base
     sort = data.get("sort") or "relevance"  # without q, relevance means name
     qs = searched
     for name, value in cleaned.items():
@@ -183,7 +193,11 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if q or _active(cleaned):
+    if early is not None and probed is not None:  # the words' match: counted after the probe
+        counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
+    elif q or _active(cleaned):
+        if early is not None and early.beside:  # not the words' match: done with the helper
+            early.result()
         counted = _search_counts(base, searched if q else None, fs, cleaned, probed)
     else:  # an unfiltered list's counts come mostly from the shared cache: nothing beside
         counted = Pending.ready(
@@ -272,21 +286,76 @@ def _search_counts(
     It is built here: in the helper thread, its Python would wait for this thread's to let go
     of the interpreter (the facet pass of "orders" began 5 ms after it was handed over).
     Without the probe's count (a filtered list, a typo's matches), sizing the sample is a small
-    statement of its own, here."""
+    statement of its own, beside too, the facet pass right after it."""
     if connection.vendor != "postgresql":
         return Pending.ready(_counts(base=base, searched=searched, fs=fs, cleaned=cleaned))
-    active = _active(cleaned)
     pool = searched if searched is not None else base
-    sql, params = _counted_sql(pool, fs, cleaned, active, probed)
-    rows = beside(partial(_facet_rows, sql, params))
+    if probed is not None:
+        sql, params = _counted_sql(pool, fs, cleaned, _active(cleaned), probed)
+        rows = beside(partial(_facet_rows, sql, params))
+    else:
+        size_sql, size_params = (
+            in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
+        )
+        size_sql = f"SELECT count(*) FROM ({size_sql}) s"  # noqa: S608  # nosec B608
+        sized = beside(partial(_count, size_sql, list(size_params)))
+        sql, params = _sized_sql(pool, fs, cleaned)
+        rows = sized.then_beside(partial(_rows_sized, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
+
+
+def _probe_beside(base: QuerySet, q: str) -> Pending | None:
+    """The search's probe (products.discovery.search) of q's words, on the helper's connection
+    (meshportal.beside), when the facet pass can start from its answer: the search is then the
+    words' match alone (no semantic fusion). None where that does not apply: no words, reads
+    beside off, off PostgreSQL."""
+    if not q or not reads_beside.enabled() or semantic.may_fuse():
+        return None
+    statement = searching.probe_statement(base, q)
+    if statement is None:
+        return None
+    return beside(partial(searching.run_probe, statement))
+
+
+# A marker for the number of sample buckets a facet pass reads, in its parameters: the statement
+# is built before that number is known (the probe runs meanwhile), which then takes its place.
+# In the 32-bit range: Django turns an integer lookup outside its field's range into no SQL.
+_READ_MARK = -2_000_000_063
+
+
+def _sized_sql(pool: QuerySet, fs, cleaned: dict) -> tuple[str, list]:
+    """The pool's facet pass with the total (as _counted_sql), its sample's size left to fill in
+    (`_rows_sized`)."""
+    return _over_matches_sql(pool, fs, cleaned, _active(cleaned), True, read=_READ_MARK)
+
+
+def _rows_sized(sql: str, params: list, probed: int) -> list[dict]:
+    """The facet rows of `_sized_sql`'s statement, sized by the pool's count in the PROBE
+    buckets."""
+    read = _buckets_for(probed, settings.MESH_EXACT_COUNTS)
+    return _facet_rows(sql, [read if p == _READ_MARK else p for p in params])
+
+
+def _rows_if_found(sql: str, params: list, answer: tuple[int, bool]) -> list[dict] | None:
+    """`_rows_sized` after a search's probe (its count, whether anything matched); None when
+    nothing did: the search then looks for typos, another match to count."""
+    probed, found = answer
+    return _rows_sized(sql, params, probed) if found else None
+
+
+def _count(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def _counted_sql(
     pool: QuerySet, fs, cleaned: dict, active: Sequence[str] = (), probed: int | None = None
 ) -> tuple[str, list]:
-    limit = settings.MESH_EXACT_COUNTS
-    return _over_matches_sql(pool, fs, cleaned, list(active), True, limit=limit, probed=probed)
+    read = _buckets_to_read(pool, settings.MESH_EXACT_COUNTS, probed)
+    return _over_matches_sql(
+        pool, fs, cleaned, list(active), True, read=None if read == BUCKETS else read
+    )
 
 
 def _counted(
@@ -356,6 +425,11 @@ def _buckets_to_read(pool: QuerySet, limit: int, probed: int | None = None) -> i
     already, else one small statement through the bucket index."""
     if probed is None:
         probed = in_buckets(pool, PROBE).order_by().count()
+    return _buckets_for(probed, limit)
+
+
+def _buckets_for(probed: int, limit: int) -> int:
+    """The buckets to read for a pool that holds `probed` products in the PROBE buckets."""
     if probed * BUCKETS / PROBE <= limit:
         return BUCKETS
     return max(1, math.ceil(limit * PROBE / probed))
@@ -516,8 +590,7 @@ def _over_matches_sql(
     active: list[str],
     total: bool = False,
     *,
-    limit: int | None = None,
-    probed: int | None = None,
+    read: int | None = None,
 ) -> tuple[str, list]:
     """PostgreSQL: the matching set (full-text match and visibility test) computed once, in a
     MATERIALIZED CTE `_over_matches` holding each product's id, the value and label of every
@@ -529,10 +602,9 @@ def _over_matches_sql(
     per facet (56-63 % of a broad search at 10,000 products). With `total`, one more row (facet key _TOTAL) counts the
     products passing every active filter: the page's count, without matching again.
 
-    With `limit`: a first statement (or `probed`, the search's) estimates from PROBE sample
-    buckets how many products the pool holds; past `limit`, the CTE keeps only the first
-    buckets (a sample of about `limit` products, read through the bucket index) and a row
-    (facet key _BUCKETS_READ) says how many: the caller scales the counts up."""
+    With `read`: the CTE keeps only the first `read` sample buckets (a sample of the pool, read
+    through the bucket index; the caller chose how many from the pool's size, `_buckets_to_read`)
+    and a row (facet key _BUCKETS_READ) says how many: the caller scales the counts up."""
     facets = all_facets()
     flags = {}
     for name in active:
@@ -566,8 +638,7 @@ def _over_matches_sql(
                 partial(_row_values, facet),
                 fixed,
             )
-    read = BUCKETS if limit is None else _buckets_to_read(pool, limit, probed)
-    if read < BUCKETS:  # the bucket as a literal: the planner knows how few rows come
+    if read is not None:  # a literal in the SQL: the planner knows how few rows come
         pool = in_buckets(pool, read)
     matches = pool.order_by().annotate(**flags, **values).values("pk", *flags, *values)
     cte_sql, cte_params = matches.query.sql_with_params()
@@ -609,9 +680,9 @@ def _over_matches_sql(
         every = " AND ".join(f"m.ok_{name}" for name in active) or "TRUE"
         parts.append(f"SELECT %s, NULL, NULL, COUNT(*) FROM _over_matches m WHERE {every}")  # noqa: S608  # nosec B608
         params.append(_TOTAL)
-    if read < BUCKETS:
-        parts.append(f"SELECT %s, NULL, NULL, {read:d}")
-        params.append(_BUCKETS_READ)
+    if read is not None:
+        parts.append("SELECT %s, NULL, NULL, %s")
+        params.extend([_BUCKETS_READ, read])
     union = " UNION ALL ".join(parts)
     return f"WITH _over_matches ({columns}) AS MATERIALIZED ({cte_sql}) {union}", params  # noqa: S608  # nosec B608
 

@@ -52,6 +52,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from meshportal import cache as shared_cache
+from meshportal.beside import Pending
 from meshportal.statements import Statement
 from products import extensions
 from products.discovery import semantic
@@ -302,7 +303,12 @@ def reindex(products: QuerySet, *, batch_size: int = 500) -> int:
 
 
 def search_products(
-    queryset: QuerySet, q: str, *, spelling: dict | None = None, sizes: dict | None = None
+    queryset: QuerySet,
+    q: str,
+    *,
+    spelling: dict | None = None,
+    sizes: dict | None = None,
+    probed: Pending | None = None,
 ) -> QuerySet:
     """The products of `queryset` matching `q`, annotated with `search_rank` (higher is better)
     and, on PostgreSQL, `search_headline`; ordered best first. `spelling`: a dict that keeps a
@@ -310,6 +316,8 @@ def search_products(
     `sizes`: a dict that gets, under "probe", how many of the returned products fall in the
     first PROBE sample buckets, when that was counted on the way (a full-text search on
     PostgreSQL, without the semantic fusion): the facet counts' size estimate (facets.py).
+    `probed`: the answer of `probe_statement(queryset, q)` run by the caller (beside the
+    request: meshportal.beside), instead of running it here.
 
     With semantic search on (products.discovery.semantic), the keyword ranking and the products
     closest in meaning are fused by reciprocal rank fusion; `queryset` still decides what may
@@ -319,7 +327,7 @@ def search_products(
         return queryset
     probe: dict = {}
     if _is_postgres():
-        match = _match_postgres(queryset, words, probe)
+        match = _match_postgres(queryset, words, probe, probed)
     else:
         match = _match_sqlite(queryset, words, {} if spelling is None else spelling)
     keyword = match.ranked(queryset.filter(match.where))
@@ -545,38 +553,75 @@ def headline(query: str) -> SearchHeadline:
     )
 
 
-def _any_match(hits: QuerySet, probe: dict) -> bool:
-    """Whether `hits` holds any product, read through the indexes whatever the number of
-    matches, in one statement: their count in the PROBE sample buckets (a BitmapAnd of the
-    full-text and bucket indexes; kept in `probe` for the facet counts' size estimate) and,
-    only when the sample holds none, the count of all of them (then few or none: a bitmap of
-    the full-text index; the planner runs a subquery in an untaken CASE branch never). Not
-    exists(): its LIMIT 1 made the planner scan the table expecting an early hit, which a word
-    found nowhere never gives (10 ms at 10,000 products, 96 at 50,000)."""
+def _full_text(words: list[str]) -> tuple[str, SearchQuery]:
+    """The words as a prefix query (`word:* & …`, as to_tsquery reads it) and as a SearchQuery."""
+    raw = " & ".join(f"{w}:*" for w in words)
+    return raw, SearchQuery(raw, search_type="raw", config=CONFIG)
+
+
+def keyword_matches(queryset: QuerySet, q: str) -> QuerySet:
+    """The products of `queryset` whose vector matches all of q's words (PostgreSQL): the set
+    search_products ranks when the probe finds any, for a caller that starts counting it
+    before knowing (facets.search, beside the request)."""
+    return queryset.filter(Q(_FullMatch(F("search_vector"), _full_text(terms(q))[1])))
+
+
+def probe_statement(queryset: QuerySet, q: str) -> tuple[str, list] | None:
+    """The probe of q's words over `queryset` (see _any_match) as SQL and parameters, for a
+    caller that runs it itself (`run_probe`, beside the request) and hands the answer to
+    search_products; None without words, off PostgreSQL, or for a queryset that can hold
+    nothing (none(): not signed in)."""
+    words = terms(q)
+    if not words or not _is_postgres():
+        return None
+    return _probe_sql(queryset.filter(search_vector=_full_text(words)[1]))
+
+
+def _probe_sql(hits: QuerySet) -> tuple[str, list] | None:
     try:
         sample_sql, sample_params = (
             in_buckets(hits, PROBE).order_by().values("pk").query.sql_with_params()
         )
         all_sql, all_params = hits.order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # a queryset that can hold nothing (none(): not signed in)
-        probe["probe"] = 0
-        return False
+        return None
+    # Both parts compiled by the ORM above, their parameters bound: no user text in the SQL.
+    return (
+        "SELECT p.n, CASE WHEN p.n > 0 THEN true"  # noqa: S608  # nosec B608
+        f" ELSE (SELECT count(*) > 0 FROM ({all_sql}) a) END"
+        f" FROM (SELECT count(*) AS n FROM ({sample_sql}) s) p",
+        [*all_params, *sample_params],
+    )
+
+
+def run_probe(statement: tuple[str, list] | None) -> tuple[int, bool]:
+    """A probe's answer: the matches' count in the PROBE buckets, and whether there are any."""
+    if statement is None:
+        return 0, False
     with connection.cursor() as cursor:
-        # Both parts compiled by the ORM above, their parameters bound: no user text in the SQL.
-        cursor.execute(
-            "SELECT p.n, CASE WHEN p.n > 0 THEN true"  # noqa: S608  # nosec B608
-            f" ELSE (SELECT count(*) > 0 FROM ({all_sql}) a) END"
-            f" FROM (SELECT count(*) AS n FROM ({sample_sql}) s) p",
-            [*all_params, *sample_params],
-        )
-        probe["probe"], found = cursor.fetchone()
+        cursor.execute(*statement)
+        n, found = cursor.fetchone()
+    return n, found
+
+
+def _any_match(hits: QuerySet, probe: dict, probed: Pending | None = None) -> bool:
+    """Whether `hits` holds any product, read through the indexes whatever the number of
+    matches, in one statement: their count in the PROBE sample buckets (a BitmapAnd of the
+    full-text and bucket indexes; kept in `probe` for the facet counts' size estimate) and,
+    only when the sample holds none, the count of all of them (then few or none: a bitmap of
+    the full-text index; the planner runs a subquery in an untaken CASE branch never). Not
+    exists(): its LIMIT 1 made the planner scan the table expecting an early hit, which a word
+    found nowhere never gives (10 ms at 10,000 products, 96 at 50,000). `probed`: the same
+    statement's answer, run by the caller."""
+    probe["probe"], found = probed.result() if probed is not None else run_probe(_probe_sql(hits))
     return found
 
 
-def _match_postgres(queryset: QuerySet, words: list[str], probe: dict) -> _Match:
-    raw = " & ".join(f"{w}:*" for w in words)
-    query = SearchQuery(raw, search_type="raw", config=CONFIG)
-    if _any_match(queryset.filter(search_vector=query), probe):
+def _match_postgres(
+    queryset: QuerySet, words: list[str], probe: dict, probed: Pending | None = None
+) -> _Match:
+    raw, query = _full_text(words)
+    if _any_match(queryset.filter(search_vector=query), probe, probed):
         # Closeness of the whole query to the name breaks ties between documents whose name
         # holds one of the words (weight A in the vector: a cheap test). Trigram similarity
         # for every match cost more than the rest of the ranking: 30 of 47 ms for "orders"

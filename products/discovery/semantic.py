@@ -249,6 +249,15 @@ def refresh(stamp: Any) -> bool:
     return _vectors.refresh(stamp)
 
 
+def may_fuse() -> bool:
+    """Whether a search may be fused with the products closest in meaning: semantic search on,
+    with vectors to search (pgvector's, or any loaded in this process). Without, a search is
+    its words' match alone, which a caller may start counting before it is ranked."""
+    if not enabled():
+        return False
+    return not in_memory() or bool(len(_vectors.loaded()[0]))
+
+
 def nearest(q: str, *, limit: int = NEAREST) -> list[tuple[int, float]]:
     """(product id, cosine similarity) of the products closest in meaning to `q`, best first,
     among every stored vector: the caller keeps those the user may see, then `closest()`.

@@ -85,17 +85,56 @@ def test_while_the_helper_is_busy_a_read_runs_in_turn(transactional_db, settings
     assert beside.beside(_where).beside  # free again
 
 
+def _fails_on_the_helper() -> tuple[str, int]:
+    """_where(), but on the helper its connection has dropped (a database restart)."""
+    if threading.current_thread().name.startswith("mesh-beside"):
+        raise OperationalError("server closed the connection unexpectedly")
+    return _where()
+
+
 def test_a_failure_of_the_helpers_connection_is_read_again_here(transactional_db, settings):
     """The helper's connection dropped (a database restart): the request's own answers."""
     settings.MESH_READS_BESIDE = True
+    pending = beside.beside(_fails_on_the_helper)
+    assert pending.result() == _where()
 
-    def read():
-        if threading.current_thread().name.startswith("mesh-beside"):
-            raise OperationalError("server closed the connection unexpectedly")
+
+def test_a_read_after_another_follows_it_on_the_helper_with_its_answer(transactional_db, settings):
+    """then_beside: the second read runs on the helper's connection as soon as the first is
+    back, given its answer, while the caller goes on; the helper stays taken for both."""
+    settings.MESH_READS_BESIDE = True
+    gate = threading.Event()
+
+    def first():
+        assert gate.wait(5)
         return _where()
 
-    pending = beside.beside(read)
-    assert pending.result() == _where()
+    earlier = beside.beside(first)
+    later = earlier.then_beside(lambda answer: (answer, _where()))
+    assert later.beside
+    # between the two, another thread's read would queue behind them: it runs in turn
+    assert not beside.beside(_where).beside
+    gate.set()
+    answer, where = later.result()
+    assert answer == where == earlier.result()
+    assert where[0].startswith("mesh-beside") and where != _where()
+    assert beside.beside(_where).beside  # free again once both are done
+
+
+def test_in_turn_a_read_after_another_runs_only_when_asked(transactional_db, settings):
+    """Not beside (switched off, a transaction, ...): the second read waits to be asked, so a
+    caller that finds no use for it (a search that found nothing) never pays for it."""
+    settings.MESH_READS_BESIDE = False
+    ran = []
+    later = beside.beside(lambda: 1).then_beside(lambda answer: ran.append(answer) or answer + 1)
+    assert not later.beside and ran == []
+    assert later.result() == 2 and ran == [1]
+
+
+def test_a_failure_of_the_helpers_connection_reads_both_again_here(transactional_db, settings):
+    settings.MESH_READS_BESIDE = True
+    later = beside.beside(_fails_on_the_helper).then_beside(lambda answer: (answer, _where()))
+    assert later.result() == (_where(), _where())
 
 
 def _page(client: Client, url: str) -> dict:
@@ -119,6 +158,7 @@ def _page(client: Client, url: str) -> dict:
         "/products/?q=product&page=2",  # past the end: the last page, as in turn
         "/products/?q=product&page=x",  # not a number: the first page
         "/products/?q=nothingmatches",
+        "/products/?q=prodct",  # a typo: found by the names' trigrams, counted beside too
         "/products/?status=published&domain=orders",  # a filtered list: by name, counted beside
     ],
 )
@@ -130,8 +170,28 @@ def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
     settings.MESH_READS_BESIDE = True
     with CaptureQueriesContext(connection) as own:
         assert _page(client, url) == in_turn
-    # the facet pass ran on the helper's connection, not the request's
-    assert not [q for q in own.captured_queries if "_over_matches" in q["sql"]]
+    # the facet pass, the search's probe and the sample's sizing ran on the helper's connection
+    sql = [q["sql"] for q in own.captured_queries]
+    assert not [q for q in sql if "_over_matches" in q]
+    assert not [q for q in sql if q.startswith("SELECT p.n, CASE WHEN p.n > 0")]
+    assert not [q for q in sql if q.startswith("SELECT count(*) FROM")]
+
+
+def test_a_search_that_may_be_fused_by_meaning_probes_in_turn(committed, settings, monkeypatch):
+    """With vectors to fuse (semantic search), the facet pass counts the fused set, which the
+    probe's answer does not give: the probe runs on the request's connection, as before, and
+    the page is the same."""
+    from products.discovery import semantic
+
+    client = Client()
+    client.force_login(committed.owner)
+    settings.MESH_READS_BESIDE = True
+    url = "/products/?q=product"
+    alone = _page(client, url)
+    monkeypatch.setattr(semantic, "may_fuse", lambda: True)
+    with CaptureQueriesContext(connection) as own:
+        assert _page(client, url) == alone
+    assert [q for q in own.captured_queries if q["sql"].startswith("SELECT p.n, CASE")]
 
 
 def test_beside_a_reader_counts_no_other_teams_draft(committed):
