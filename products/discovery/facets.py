@@ -173,16 +173,21 @@ def search(*, user, data) -> SearchResult:
     ids and rows are read meanwhile, and `facets`, `total` and `approximate` wait for it."""
     base = visible(user, DataProduct.objects.all())
     q = (data.get("q") or "").strip()
-    probe = _probe_beside(base, q)  # while the filters are read and the facet pass is built
+    # While the filters are read and the facet pass is built: a search's probe, or a filtered
+    # list's count in the probe buckets (its sample's size), beside the request.
+    probe = _probe_beside(base, q)
+    sized = None if q else _sized_beside(base, data)
     fs = DataProductFilter(data, queryset=base)
     fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
     cleaned = fs.form.cleaned_data
-    early = None
+    early = None  # the facet pass, sized by the above and run right after it
     if probe is not None:
-        # The facet pass over the words' match, sized by the probe and run right after it.
-        # Kept only if the search turns out to be that match (any found, no fusion).
+        # Over the words' match: kept only if the search turns out to be that match (any
+        # found, no fusion).
         sql, params = _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
         early = probe.then_beside(partial(_rows_if_found, sql, params))
+    elif sized is not None and _active(cleaned):
+        early = sized.then_beside(partial(_rows_sized, *_sized_sql(base, fs, cleaned)))
     spelling: dict = {}
     sizes: dict = {}  # the matches' count in the probe buckets, when the search had it
     searched = search_products(base, q, spelling=spelling, sizes=sizes, probed=probe) if q else base
@@ -193,7 +198,7 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if early is not None and probed is not None:  # the words' match: counted after the probe
+    if early is not None and (probed is not None or not q):  # counted as it should be
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
     elif q or _active(cleaned):
         if early is not None and early.beside:  # not the words' match: done with the helper
@@ -294,11 +299,7 @@ def _search_counts(
         sql, params = _counted_sql(pool, fs, cleaned, _active(cleaned), probed)
         rows = beside(partial(_facet_rows, sql, params))
     else:
-        size_sql, size_params = (
-            in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
-        )
-        size_sql = f"SELECT count(*) FROM ({size_sql}) s"  # noqa: S608  # nosec B608
-        sized = beside(partial(_count, size_sql, list(size_params)))
+        sized = beside(partial(_count, *_size_sql(pool)))
         sql, params = _sized_sql(pool, fs, cleaned)
         rows = sized.then_beside(partial(_rows_sized, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
@@ -315,6 +316,22 @@ def _probe_beside(base: QuerySet, q: str) -> Pending | None:
     if statement is None:
         return None
     return beside(partial(searching.run_probe, statement))
+
+
+def _sized_beside(base: QuerySet, data) -> Pending | None:
+    """A filtered list's count in the probe buckets (its facet pass's sample size), on the
+    helper's connection; None for an unfiltered list (its counts come from the shared cache) or
+    where reads beside do not apply."""
+    filtering = any(data.get(name) for name in DataProductFilter.base_filters if name != "q")
+    if not filtering or not reads_beside.enabled() or base.query.is_empty():
+        return None
+    return beside(partial(_count, *_size_sql(base)))
+
+
+def _size_sql(pool: QuerySet) -> tuple[str, list]:
+    """The statement counting the pool's products in the PROBE buckets."""
+    sql, params = in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
+    return f"SELECT count(*) FROM ({sql}) s", list(params)  # noqa: S608  # nosec B608
 
 
 # A marker for the number of sample buckets a facet pass reads, in its parameters: the statement
