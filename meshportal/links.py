@@ -15,8 +15,17 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 
 
 @lru_cache(maxsize=65_536)
-def _reverse(urlconf: str, prefix: str, viewname: str, kwargs: tuple) -> str:
-    return reverse(viewname, urlconf=urlconf, kwargs=dict(kwargs))
+def _reverse(
+    urlconf: str,
+    prefix: str,
+    viewname: str,
+    kwargs: tuple,
+    args: tuple = (),
+    current_app: str | None = None,
+) -> str:
+    return reverse(
+        viewname, urlconf=urlconf, args=args, kwargs=dict(kwargs), current_app=current_app
+    )
 
 
 class _Bound(threading.local):
@@ -44,3 +53,14 @@ def cached_reverse(viewname: str, **kwargs) -> str:
     """`reverse(viewname, kwargs=kwargs)`, each distinct answer computed once per process."""
     urlconf, prefix = _bound.key or (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
     return _reverse(urlconf, prefix, viewname, tuple(sorted(kwargs.items())))
+
+
+def reverse_once(
+    viewname: str, args: tuple = (), kwargs: dict | None = None, current_app: str | None = None
+) -> str:
+    """`reverse()` with `args` too (strings and numbers), each distinct answer computed once per
+    process: the `{% url %}` of every template (meshportal.templatetags.links)."""
+    urlconf, prefix = _bound.key or (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return _reverse(
+        urlconf, prefix, viewname, tuple(sorted((kwargs or {}).items())), args, current_app
+    )

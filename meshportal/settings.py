@@ -127,6 +127,8 @@ TEMPLATES = [
                 "meshportal.context_processors.service_banner",
                 "django.template.context_processors.csp",
             ],
+            # {% url %} with each distinct link reversed once per process
+            "builtins": ["meshportal.templatetags.links"],
         },
     },
 ]
