@@ -126,13 +126,24 @@ _TAG, _LINK, _PRODUCT = (
     DataProduct.tags.through._meta.db_table,
     DataProduct._meta.db_table,
 )
-# Fixed text, the table names from the models: no value of a request reaches it.
-_TAG_PAIRS = RawSQL(  # noqa: S611  # nosec B611
-    f"ARRAY(SELECT ARRAY[t.slug, t.name] FROM {_TAG} t JOIN {_LINK} l ON l.tag_id = t.id"  # noqa: S608  # nosec B608
-    f" WHERE l.dataproduct_id = {_PRODUCT}.id ORDER BY t.slug)",
-    (),
-    output_field=Field(),
-)
+
+
+def _tags_array(*columns: str) -> RawSQL:
+    """Each product's tags as an array of arrays of `columns` (text) of `t`, the tag, in Tag's
+    order (by slug). Fixed text, the table names from the models: no value of a request
+    reaches it."""
+    return RawSQL(  # noqa: S611  # nosec B611
+        f"ARRAY(SELECT ARRAY[{', '.join(columns)}] FROM {_TAG} t JOIN {_LINK} l"  # noqa: S608  # nosec B608
+        f" ON l.tag_id = t.id WHERE l.dataproduct_id = {_PRODUCT}.id ORDER BY t.slug)",
+        (),
+        output_field=Field(),
+    )
+
+
+_TAG_PAIRS = _tags_array("t.slug", "t.name")  # a list row's
+# The product page's, in its product's own statement (PostgreSQL; elsewhere a statement of
+# their own): the ids too, as text.
+_TAG_TRIPLES = _tags_array("t.id::text", "t.slug", "t.name")
 
 
 def _row_tags(values: list[dict], arrays: dict) -> dict[int, list[tuple[str, str]]]:
@@ -314,11 +325,14 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
     return out
 
 
-# The product page's three statements, compiled once per process (meshportal.statements): the
-# product with its domain, team and badges' rows; its ports with their data sources; its tags.
+# The product page's statements, compiled once per process (meshportal.statements): the
+# product with its domain, team and badges' rows (and on PostgreSQL its tags); its ports with
+# their data sources; elsewhere its tags.
 _product_by_slugs = Statement(
     lambda domain, product: for_lists(
-        DataProduct.objects.filter(domain__slug=domain, slug=product)
+        DataProduct.objects.filter(domain__slug=domain, slug=product).annotate(
+            **({"_tag_triples": _TAG_TRIPLES} if _tag_arrays() else {})
+        )
     ).order_by()[:1]
 )
 _ports_of = Statement(
@@ -343,14 +357,27 @@ def product_get(*, user, domain: str, product: str, fields: bool = True) -> Data
         port_qs = OutputPort.objects.select_related("data_source").prefetch_related(
             Prefetch("fields", queryset=fields_qs)
         )
-        prefetch_related_objects([obj], Prefetch("ports", queryset=port_qs), "tags")
+        prefetch_related_objects([obj], Prefetch("ports", queryset=port_qs))
+        _as_prefetched(obj, "tags", _tags_read(obj))
         return obj
     ports = _ports_of(product=obj.pk)
     for port in ports:
         OutputPort.product.field.set_cached_value(port, obj)
     _as_prefetched(obj, "ports", ports)
-    _as_prefetched(obj, "tags", _tags_of_one(product=obj.pk))
+    _as_prefetched(obj, "tags", _tags_read(obj))
     return obj
+
+
+def _tags_read(obj: DataProduct) -> list[Tag]:
+    """The product's tags: from its own statement's column where it has one (_TAG_TRIPLES),
+    else a statement of their own."""
+    triples = obj.__dict__.pop("_tag_triples", None)
+    if triples is None:
+        return _tags_of_one(product=obj.pk)
+    columns = ["id", "slug", "name"]
+    return [
+        Tag.from_db(obj._state.db, columns, (int(pk), slug, name)) for pk, slug, name in triples
+    ]
 
 
 def _as_prefetched(obj: Model, name: str, rows: list) -> None:

@@ -72,3 +72,28 @@ def test_a_consumer_sees_no_draft_on_any_tab(client, mesh):
     for t in tabs():
         r = client.get("/products/orders/draft-product/", {"tab": t.key})
         assert r.status_code == 404
+
+
+@pytest.mark.parametrize("tab", ["overview", "schema"])
+def test_the_page_shows_the_products_tags_in_order_without_a_query_of_their_own(
+    client, mesh, settings, tab
+):
+    """Its tags, by slug, linked to their pages; on PostgreSQL read in the product's own
+    statement (no statement reads products_tag on its own)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    product = mesh.products[("orders", "published")]
+    with audit_context(door="command"):
+        services.product_update(product=product, tags=["Zeta", "alpha", "Mid tag"])
+    client.force_login(mesh.consumer)
+    with CaptureQueriesContext(connection) as captured:
+        r = client.get(URL, {"tab": tab})
+    assert r.status_code == 200
+    if tab == "overview":  # where the tags are shown
+        shown = [r.text.index(f'href="/tags/{slug}/"') for slug in ("alpha", "mid-tag", "zeta")]
+        assert shown == sorted(shown)
+        assert "Mid tag" in r.text
+    assert [t.slug for t in r.context["product"].tags.all()] == ["alpha", "mid-tag", "zeta"]
+    alone = [q for q in captured.captured_queries if 'FROM "products_tag"' in q["sql"]]
+    assert not alone if settings.IS_POSTGRES else len(alone) == 1
