@@ -21,10 +21,12 @@ anyway, so the page's count costs no second scan (the API list: 3 queries for th
 """
 
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TypeGuard
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Paginator
+from django.db import connections
 from django.db.models import Count, QuerySet, Window
 from django.db.models.query import ModelIterable
 
@@ -48,6 +50,22 @@ class IdsFirstPaginator(Paginator):
         beside the request: meshportal.beside): a page's rows are read first, while it counts,
         choosing how by `estimate` (about the total, or None: wait for it)."""
         self._later, self._estimate = count, estimate
+
+    def count_beside(self) -> None:
+        """The total counted on a second connection while the page's ids and rows are read on
+        the request's own (meshportal.beside: where that applies; else counted as usual)."""
+        from meshportal.beside import beside, enabled
+
+        qs = self.object_list
+        if not _narrow(qs) or not enabled(qs.db):
+            return
+        try:
+            sql, params = qs.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # a queryset that can hold nothing: counted as usual (0)
+            return
+        # The ORM compiled the inner statement, its parameters bound: no user text in the SQL.
+        counting = f"SELECT count(*) FROM ({sql}) s"  # noqa: S608  # nosec B608
+        self.count_later(beside(partial(_count, counting, params, qs.db), using=qs.db).result)
 
     @cached_property
     def count(self) -> int:
@@ -157,3 +175,10 @@ class IdsFirstPaginator(Paginator):
             return page_rows(qs, ids)
         rows = {obj.pk: obj for obj in qs.order_by().filter(pk__in=ids)}
         return [rows[pk] for pk in ids if pk in rows]
+
+
+def _count(sql: str, params: tuple, using: str) -> int:
+    """A count statement's answer (count_beside's, on the helper's connection)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]

@@ -177,6 +177,38 @@ def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
     assert not [q for q in sql if q.startswith("SELECT count(*) FROM")]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/domains/orders/",
+        "/teams/orders-team/",
+        "/domains/orders/?page=9",  # past the end: the last page, as in turn
+        "/teams/orders-team/?page=x",  # not a number: the first page
+    ],
+)
+def test_a_domains_or_teams_page_counted_beside_is_the_page_in_turn(committed, settings, url):
+    """Their products by name: the total counted on the helper's connection while the page's
+    ids and rows are read; the same page, and the reader's visibility, as in turn."""
+
+    def page(client):
+        response = client.get(url)
+        assert response.status_code == 200
+        p = response.context["page"]
+        return p.paginator.count, p.number, [row.slug for row in p.object_list]
+
+    for reader in (committed.owner, committed.consumer):  # the consumer sees no draft
+        client = Client()
+        client.force_login(reader)
+        settings.MESH_READS_BESIDE = False
+        in_turn = page(client)
+        settings.MESH_READS_BESIDE = True
+        with CaptureQueriesContext(connection) as own:
+            assert page(client) == in_turn
+        counts = [q["sql"] for q in own.captured_queries if "COUNT(*)" in q["sql"].upper()]
+        assert not [q for q in counts if '"products_dataproduct"' in q]
+    assert in_turn[0] == 2 and "draft-product" not in in_turn[2]
+
+
 def test_a_search_that_may_be_fused_by_meaning_probes_in_turn(committed, settings, monkeypatch):
     """With vectors to fuse (semantic search), the facet pass counts the fused set, which the
     probe's answer does not give: the probe runs on the request's connection, as before, and
