@@ -80,6 +80,11 @@ class Pending:
         """An answer already there."""
         return cls(lambda: value, value=value)
 
+    @classmethod
+    def now(cls, fn: Callable[[], Any]) -> Pending:
+        """`fn()`, run here and now: what beside() does where it does not apply."""
+        return cls.ready(fn())
+
     def then(self, fn: Callable[[Any], Any]) -> Pending:
         """`fn` of this answer, computed here when first asked."""
         return Pending(lambda: fn(self.result()), beside=self.beside)

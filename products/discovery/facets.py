@@ -204,7 +204,10 @@ def search(*, user, data) -> SearchResult:
         if early is not None and early.beside:  # not the words' match: done with the helper
             early.result()
         counted = _search_counts(base, searched if q else None, fs, cleaned, probed)
-    else:  # an unfiltered list's counts come mostly from the shared cache: nothing beside
+    elif connection.vendor == "postgresql" and shared_cache.shared() and signed_in(user):
+        # An unfiltered list: its counts mostly from the shared cache, the user's drafts beside
+        counted = _unfiltered(fs, cleaned, user, run=beside)
+    else:
         counted = Pending.ready(
             _counts(base=base, searched=None, fs=fs, cleaned=cleaned, user=user)
         )
@@ -257,19 +260,31 @@ def _counts(
     # Without a shared cache the parts would be counted on every load: one pass, as a search.
     shared = shared_cache.shared() and user is not None and signed_in(user)
     if searched is None and not active and shared:
-        public, public_approximate = _public_counts(fs, cleaned)
-        if is_platform(user):  # every draft, sampled as any large pool is
-            drafts = visible_drafts(user, DataProduct.objects.all())
-            own, own_approximate = _counted(drafts, fs, cleaned)
-        else:  # a team's own drafts are few: counted exactly, the statement compiled once
-            own = _scaled(_facet_rows(*_team_drafts_pass.sql(user=user.pk)))[0]
-            own_approximate = False
-        rows, approximate = _added(public, own), public_approximate or own_approximate
-    else:
-        # `searched` is already the visible products that match: no second visibility test.
-        pool = searched if searched is not None else base
-        rows, approximate = _counted(pool, fs, cleaned, active, probed)
+        return _unfiltered(fs, cleaned, user).result()
+    # `searched` is already the visible products that match: no second visibility test.
+    pool = searched if searched is not None else base
+    rows, approximate = _counted(pool, fs, cleaned, active, probed)
     return _finished(rows, approximate, cleaned)
+
+
+def _unfiltered(
+    fs, cleaned: dict, user, run: Callable[[Callable], Pending] = Pending.now
+) -> Pending:
+    """An unfiltered list's counts for a signed-in user (PostgreSQL, a shared cache): those of
+    the products everyone sees from the cache, the user's drafts' counted on top by `run`
+    (here and now, or `beside`: meanwhile the page's rows are read)."""
+    public, public_approximate = _public_counts(fs, cleaned)
+    if is_platform(user):  # every draft, sampled as any large pool is
+        drafts = visible_drafts(user, DataProduct.objects.all())
+        own = Pending.ready(_counted(drafts, fs, cleaned))
+    else:  # a team's own drafts are few: counted exactly, the statement compiled once
+        sql, params = _team_drafts_pass.sql(user=user.pk)
+        own = run(partial(_facet_rows, sql, params)).then(lambda rows: (_scaled(rows)[0], False))
+    return own.then(
+        lambda counted: _finished(
+            _added(public, counted[0]), public_approximate or counted[1], cleaned
+        )
+    )
 
 
 def _finished(

@@ -177,6 +177,28 @@ def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
     assert not [q for q in sql if q.startswith("SELECT count(*) FROM")]
 
 
+@pytest.mark.parametrize("url", ["/products/", "/products/?page=2"])
+def test_the_unfiltered_list_counts_the_readers_drafts_beside(
+    committed, settings, shared_cache, url
+):
+    """The list of everything: its counts over what everyone sees from the shared cache, the
+    reader's own drafts counted on the helper's connection while the page is read; the same
+    page as in turn, the team's draft counted for its owner only."""
+    owner, consumer = Client(), Client()
+    owner.force_login(committed.owner)
+    consumer.force_login(committed.consumer)
+    pages = {}
+    for name, client in (("owner", owner), ("consumer", consumer)):
+        settings.MESH_READS_BESIDE = False
+        in_turn = _page(client, url)  # also fills the cached part
+        settings.MESH_READS_BESIDE = True
+        with CaptureQueriesContext(connection) as own:
+            pages[name] = _page(client, url)
+        assert pages[name] == in_turn
+        assert not [q for q in own.captured_queries if "_over_matches" in q["sql"]]
+    assert (pages["owner"]["count"], pages["consumer"]["count"]) == (5, 4)
+
+
 @pytest.mark.parametrize(
     "url",
     [
