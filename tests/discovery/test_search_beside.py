@@ -137,6 +137,19 @@ def test_a_failure_of_the_helpers_connection_reads_both_again_here(transactional
     assert later.result() == (_where(), _where())
 
 
+def _in_turn_and_beside(settings, reader, read) -> tuple:
+    """`read(client)` signed in as `reader`, first with reads in turn, then beside; the answers
+    must be the same. The answer, and the SQL the request ran on its own connection beside."""
+    client = Client()
+    client.force_login(reader)
+    settings.MESH_READS_BESIDE = False
+    in_turn = read(client)
+    settings.MESH_READS_BESIDE = True
+    with CaptureQueriesContext(connection) as own:
+        assert read(client) == in_turn
+    return in_turn, [q["sql"] for q in own.captured_queries]
+
+
 def _page(client: Client, url: str) -> dict:
     response = client.get(url)
     assert response.status_code == 200
@@ -177,6 +190,41 @@ def test_the_page_beside_is_the_page_in_turn(committed, settings, url):
     assert not [q for q in sql if q.startswith("SELECT count(*) FROM")]
 
 
+def test_the_home_page_reads_its_drafts_tiles_and_requests_beside(
+    committed, settings, shared_cache
+):
+    """The drafts per domain, the tiles' lines and the reader's pending requests are read on
+    the helper's connection while the page reads the reader's products: the same page as in
+    turn, the team's draft counted on its domain's tile for its owner only."""
+    from products import services
+
+    services.access_request_create(
+        product=committed.products[("users", "published")],
+        requester=committed.owner,
+        purpose="reporting",
+    )
+
+    def home(client):
+        response = client.get("/")
+        assert response.status_code == 200
+        ctx = response.context
+        return (
+            [(d.slug, d.product_count, d.stats) for d in ctx["domains"]],
+            [r.pk for r in ctx["pending"]],
+            [p.pk for p in ctx["mine"]],
+        )
+
+    seen = {}
+    for reader in (committed.owner, committed.consumer):
+        in_turn, sql = _in_turn_and_beside(settings, reader, home)
+        assert not [q for q in sql if q.startswith('SELECT "products_accessrequest"')]
+        assert not [q for q in sql if 'SELECT "products_dataproduct"."domain_id"' in q]
+        seen[reader.username] = in_turn
+    tiles = {name: dict((slug, n) for slug, n, _ in page[0]) for name, page in seen.items()}
+    assert tiles["owner"]["orders"] == tiles["consumer"]["orders"] + 1  # the team's draft
+    assert len(seen["owner"][1]) == 1 and seen["consumer"][1] == []
+
+
 @pytest.mark.parametrize("url", ["/products/", "/products/?page=2"])
 def test_the_unfiltered_list_counts_the_readers_drafts_beside(
     committed, settings, shared_cache, url
@@ -184,19 +232,13 @@ def test_the_unfiltered_list_counts_the_readers_drafts_beside(
     """The list of everything: its counts over what everyone sees from the shared cache, the
     reader's own drafts counted on the helper's connection while the page is read; the same
     page as in turn, the team's draft counted for its owner only."""
-    owner, consumer = Client(), Client()
-    owner.force_login(committed.owner)
-    consumer.force_login(committed.consumer)
-    pages = {}
-    for name, client in (("owner", owner), ("consumer", consumer)):
-        settings.MESH_READS_BESIDE = False
-        in_turn = _page(client, url)  # also fills the cached part
-        settings.MESH_READS_BESIDE = True
-        with CaptureQueriesContext(connection) as own:
-            pages[name] = _page(client, url)
-        assert pages[name] == in_turn
-        assert not [q for q in own.captured_queries if "_over_matches" in q["sql"]]
-    assert (pages["owner"]["count"], pages["consumer"]["count"]) == (5, 4)
+    counts = []
+    for reader in (committed.owner, committed.consumer):
+        # in turn first, which also fills the cached part
+        page, sql = _in_turn_and_beside(settings, reader, lambda client: _page(client, url))
+        assert not [q for q in sql if "_over_matches" in q]
+        counts.append(page["count"])
+    assert counts == [5, 4]
 
 
 @pytest.mark.parametrize(
@@ -219,15 +261,8 @@ def test_a_domains_or_teams_page_counted_beside_is_the_page_in_turn(committed, s
         return p.paginator.count, p.number, [row.slug for row in p.object_list]
 
     for reader in (committed.owner, committed.consumer):  # the consumer sees no draft
-        client = Client()
-        client.force_login(reader)
-        settings.MESH_READS_BESIDE = False
-        in_turn = page(client)
-        settings.MESH_READS_BESIDE = True
-        with CaptureQueriesContext(connection) as own:
-            assert page(client) == in_turn
-        counts = [q["sql"] for q in own.captured_queries if "COUNT(*)" in q["sql"].upper()]
-        assert not [q for q in counts if '"products_dataproduct"' in q]
+        in_turn, sql = _in_turn_and_beside(settings, reader, page)
+        assert not [q for q in sql if "COUNT(*)" in q.upper() and '"products_dataproduct"' in q]
     assert in_turn[0] == 2 and "draft-product" not in in_turn[2]
 
 
