@@ -55,7 +55,7 @@ def main() -> None:
 
     for data in QUERIES:
         result = facets.search(user=user, data=data)
-        fs, cleaned = result.filterset, result.filterset.form.cleaned_data
+        fs, cleaned = result.filterset, result.cleaned
         base = visible(user, DataProduct.objects.all())
         searched = search_products(base, data["q"]) if data.get("q") else None
         pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base

@@ -145,6 +145,9 @@ class SearchResult:
     # About how many products a full-text search matched, from its probe (before any filter):
     # enough for the page's ids to choose how they are read while the facet pass counts.
     estimate: int | None = None
+    # The filters' valid values the search applied ({} when the request asked for none: its
+    # filterset is then not validated unless asked, e.g. for its errors)
+    cleaned: dict = field(default_factory=dict)
 
     @property
     def facets(self) -> list[dict]:
@@ -175,11 +178,14 @@ def search(*, user, data) -> SearchResult:
     q = (data.get("q") or "").strip()
     # While the filters are read and the facet pass is built: a search's probe, or a filtered
     # list's count in the probe buckets (its sample's size), beside the request.
+    filtering = _filtering(data)
     probe = _probe_beside(base, q)
-    sized = None if q else _sized_beside(base, data)
+    sized = _sized_beside(base) if filtering and not q else None
     fs = DataProductFilter(data, queryset=base)
-    fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
-    cleaned = fs.form.cleaned_data
+    cleaned: dict = {}  # no filter asked for: no form to validate (each request built one)
+    if filtering:
+        fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
+        cleaned = fs.form.cleaned_data
     early = None  # the facet pass, sized by the above and run right after it
     if probe is not None:
         # Over the words' match: kept only if the search turns out to be that match (any
@@ -212,7 +218,7 @@ def search(*, user, data) -> SearchResult:
             _counts(base=base, searched=None, fs=fs, cleaned=cleaned, user=user)
         )
     estimate = None if probed is None else probed * BUCKETS // PROBE
-    return SearchResult(fs, qs, counted, q, sort, spelling, estimate)
+    return SearchResult(fs, qs, counted, q, sort, spelling, estimate, cleaned)
 
 
 def facet_counts(*, base: QuerySet, searched: QuerySet | None, fs, cleaned: dict) -> list[dict]:
@@ -333,12 +339,15 @@ def _probe_beside(base: QuerySet, q: str) -> Pending | None:
     return beside(partial(searching.run_probe, statement))
 
 
-def _sized_beside(base: QuerySet, data) -> Pending | None:
+def _filtering(data) -> bool:
+    """Whether the request asks for any filter (the search words aside)."""
+    return any(data.get(name) for name in DataProductFilter.base_filters if name != "q")
+
+
+def _sized_beside(base: QuerySet) -> Pending | None:
     """A filtered list's count in the probe buckets (its facet pass's sample size), on the
-    helper's connection; None for an unfiltered list (its counts come from the shared cache) or
-    where reads beside do not apply."""
-    filtering = any(data.get(name) for name in DataProductFilter.base_filters if name != "q")
-    if not filtering or not reads_beside.enabled() or base.query.is_empty():
+    helper's connection; None where reads beside do not apply."""
+    if not reads_beside.enabled() or base.query.is_empty():
         return None
     return beside(partial(_count, *_size_sql(base)))
 

@@ -114,7 +114,7 @@ def test_a_private_draft_is_counted_for_its_team_only(faceted):
 def test_postgres_cte_counts_equal_the_per_facet_counts(faceted, data, expected):
     """The one-pass CTE and the old UNION of per-facet counts agree value by value."""
     result = facets.search(user=faceted.consumer, data=data)
-    fs, cleaned = result.filterset, result.filterset.form.cleaned_data
+    fs, cleaned = result.filterset, result.cleaned
     from meshportal.permissions import visible
     from products.discovery.search import search_products
     from products.models import DataProduct
@@ -146,7 +146,7 @@ def test_facet_counts_take_a_fixed_number_of_queries_whatever_the_filters(
             base=facets.visible(faceted.consumer, facets.DataProduct.objects.all()),
             searched=None,
             fs=result.filterset,
-            cleaned={k: v for k, v in result.filterset.form.cleaned_data.items() if k != "q"},
+            cleaned={k: v for k, v in result.cleaned.items() if k != "q"},
         )
 
 
