@@ -26,9 +26,11 @@ from typing import TypeGuard
 
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Paginator
-from django.db import connections
 from django.db.models import Count, QuerySet, Window
 from django.db.models.query import ModelIterable
+
+from meshportal.beside import beside, enabled
+from meshportal.statements import scalar
 
 
 def _narrow(qs) -> TypeGuard[QuerySet]:
@@ -54,8 +56,6 @@ class IdsFirstPaginator(Paginator):
     def count_beside(self) -> None:
         """The total counted on a second connection while the page's ids and rows are read on
         the request's own (meshportal.beside: where that applies; else counted as usual)."""
-        from meshportal.beside import beside, enabled
-
         qs = self.object_list
         if not _narrow(qs) or not enabled(qs.db):
             return
@@ -65,7 +65,7 @@ class IdsFirstPaginator(Paginator):
             return
         # The ORM compiled the inner statement, its parameters bound: no user text in the SQL.
         counting = f"SELECT count(*) FROM ({sql}) s"  # noqa: S608  # nosec B608
-        self.count_later(beside(partial(_count, counting, params, qs.db), using=qs.db).result)
+        self.count_later(beside(partial(scalar, counting, params, qs.db), using=qs.db).result)
 
     @cached_property
     def count(self) -> int:
@@ -175,10 +175,3 @@ class IdsFirstPaginator(Paginator):
             return page_rows(qs, ids)
         rows = {obj.pk: obj for obj in qs.order_by().filter(pk__in=ids)}
         return [rows[pk] for pk in ids if pk in rows]
-
-
-def _count(sql: str, params: tuple, using: str) -> int:
-    """A count statement's answer (count_beside's, on the helper's connection)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]

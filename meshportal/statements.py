@@ -115,6 +115,14 @@ class Statement:
         return compiled
 
 
+def scalar(sql: str, params, using: str = "default"):
+    """The one value a statement answers (a count): for reads handed to another thread
+    (meshportal.beside), which take SQL text built beforehand on the request's."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
 def _fill(slots: list, values: dict) -> list:
     """The parameters: each argument's value where its marker was, the constants as compiled."""
     return [values[slot] if isinstance(slot, str) else slot[0] for slot in slots]

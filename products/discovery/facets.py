@@ -45,7 +45,7 @@ from meshportal.permissions import (
     visible,
     visible_drafts,
 )
-from meshportal.statements import Statement
+from meshportal.statements import Statement, scalar
 from products import extensions, selectors
 from products.discovery import search as searching
 from products.discovery import semantic
@@ -320,7 +320,7 @@ def _search_counts(
         sql, params = _counted_sql(pool, fs, cleaned, _active(cleaned), probed)
         rows = beside(partial(_facet_rows, sql, params))
     else:
-        sized = beside(partial(_count, *_size_sql(pool)))
+        sized = beside(partial(scalar, *_size_sql(pool)))
         sql, params = _sized_sql(pool, fs, cleaned)
         rows = sized.then_beside(partial(_rows_sized, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
@@ -349,7 +349,7 @@ def _sized_beside(base: QuerySet) -> Pending | None:
     helper's connection; None where reads beside do not apply."""
     if not reads_beside.enabled() or base.query.is_empty():
         return None
-    return beside(partial(_count, *_size_sql(base)))
+    return beside(partial(scalar, *_size_sql(base)))
 
 
 def _size_sql(pool: QuerySet) -> tuple[str, list]:
@@ -382,12 +382,6 @@ def _rows_if_found(sql: str, params: list, answer: tuple[int, bool]) -> list[dic
     nothing did: the search then looks for typos, another match to count."""
     probed, found = answer
     return _rows_sized(sql, params, probed) if found else None
-
-
-def _count(sql: str, params: list) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
 
 
 def _counted_sql(
