@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -180,20 +181,21 @@ def search(*, user, data) -> SearchResult:
     # list's count in the probe buckets (its sample's size), beside the request.
     filtering = _filtering(data)
     probe = _probe_beside(base, q)
-    sized = _sized_beside(base) if filtering and not q else None
+    sized = _size_beside(base) if filtering and not q and reads_beside.enabled() else None
     fs = DataProductFilter(data, queryset=base)
     cleaned: dict = {}  # no filter asked for: no form to validate (each request built one)
     if filtering:
         fs.is_valid()  # invalid values are left out of cleaned_data, i.e. ignored
         cleaned = fs.form.cleaned_data
-    early = None  # the facet pass, sized by the above and run right after it
+    early = None  # a search's facet pass, sized by its probe and run right after it
     if probe is not None:
         # Over the words' match: kept only if the search turns out to be that match (any
         # found, no fusion).
         sql, params = _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
         early = probe.then_beside(partial(_rows_if_found, sql, params))
-    elif sized is not None and _active(cleaned):
-        early = sized.then_beside(partial(_rows_sized, *_sized_sql(base, fs, cleaned)))
+    listed = None  # a filtered list's counts, queued behind its sizing as soon as validated
+    if sized is not None and _active(cleaned):
+        listed = _search_counts(base, None, fs, cleaned, None, sized)
     spelling: dict = {}
     sizes: dict = {}  # the matches' count in the probe buckets, when the search had it
     searched = search_products(base, q, spelling=spelling, sizes=sizes, probed=probe) if q else base
@@ -204,8 +206,10 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if early is not None and (probed is not None or not q):  # counted as it should be
+    if early is not None and probed is not None:  # the words' match: counted after the probe
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
+    elif listed is not None:
+        counted = listed
     elif q or _active(cleaned):
         if early is not None and early.beside:  # not the words' match: done with the helper
             early.result()
@@ -305,14 +309,20 @@ def _finished(
 
 
 def _search_counts(
-    base: QuerySet, searched: QuerySet | None, fs, cleaned: dict, probed: int | None
+    base: QuerySet,
+    searched: QuerySet | None,
+    fs,
+    cleaned: dict,
+    probed: int | None,
+    sized: Pending | None = None,
 ) -> Pending:
     """A search's or a filtered list's facets, total and whether they are estimates (as
     `_counts`), the facet statement run beside the request where it can (meshportal.beside).
     It is built here: in the helper thread, its Python would wait for this thread's to let go
     of the interpreter (the facet pass of "orders" began 5 ms after it was handed over).
     Without the probe's count (a filtered list, a typo's matches), sizing the sample is a small
-    statement of its own, beside too, the facet pass right after it."""
+    statement of its own, beside too (`sized`, when already sent), the facet pass right after
+    it."""
     if connection.vendor != "postgresql":
         return Pending.ready(_counts(base=base, searched=searched, fs=fs, cleaned=cleaned))
     pool = searched if searched is not None else base
@@ -320,7 +330,7 @@ def _search_counts(
         sql, params = _counted_sql(pool, fs, cleaned, _active(cleaned), probed)
         rows = beside(partial(_facet_rows, sql, params))
     else:
-        sized = beside(partial(scalar, *_size_sql(pool)))
+        sized = sized or _size_beside(pool)
         sql, params = _sized_sql(pool, fs, cleaned)
         rows = sized.then_beside(partial(_rows_sized, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
@@ -344,18 +354,15 @@ def _filtering(data) -> bool:
     return any(data.get(name) for name in DataProductFilter.base_filters if name != "q")
 
 
-def _sized_beside(base: QuerySet) -> Pending | None:
-    """A filtered list's count in the probe buckets (its facet pass's sample size), on the
-    helper's connection; None where reads beside do not apply."""
-    if not reads_beside.enabled() or base.query.is_empty():
-        return None
-    return beside(partial(scalar, *_size_sql(base)))
-
-
-def _size_sql(pool: QuerySet) -> tuple[str, list]:
-    """The statement counting the pool's products in the PROBE buckets."""
-    sql, params = in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
-    return f"SELECT count(*) FROM ({sql}) s", list(params)  # noqa: S608  # nosec B608
+def _size_beside(pool: QuerySet) -> Pending:
+    """The pool's count in the PROBE buckets (its facet pass's sample size), on the helper's
+    connection where reads beside apply (else here); 0 for a pool that can hold nothing."""
+    try:
+        sql, params = in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return Pending.ready(0)
+    counting = f"SELECT count(*) FROM ({sql}) s"  # noqa: S608  # nosec B608
+    return beside(partial(scalar, counting, params))
 
 
 # A marker for the number of sample buckets a facet pass reads, in its parameters: the statement
