@@ -160,6 +160,11 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", "-c jit=off -c pg_trgm.word_similarity_threshold=0.3"
     )
+    # The statements compiled once per process (meshportal.statements) run prepared: planned
+    # once per connection. Django's own statements never are (its cursors bind on the client),
+    # so the threshold only has to be a number; off for a pooler that drops them.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # SQLite builds covering indexes (Index(include=...), PostgreSQL's index-only scans) without
 # their extra columns, which is all it needs; the warning would only say so.

@@ -13,12 +13,20 @@ marker that the compiled parameters do not carry verbatim (a `LIKE` pattern buil
 a value folded into the text) is refused when the statement is first compiled, loudly.
 `build` may also return SQL text and its parameters that it assembled around querysets (the
 facet pass): `Statement.sql()` then gives them, with the same markers filled in.
+
+On PostgreSQL a compiled statement also runs prepared: its parameters bound on the server and
+its plan kept by the connection, since its text never changes. Planning was most of what the
+database spent on a page (a product page: 1.1 ms planning its statements against 0.25 ms
+running them); prepared, the product page's database time per request went 4.3 → 2.2 ms of
+CPU. `DB_PREPARED_STATEMENTS=false` turns it off (a transaction-mode pooler that cannot keep
+prepared statements: docs/deployment.md).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from functools import cache
 
 from django.db import connections
 from django.db.models import QuerySet
@@ -60,7 +68,7 @@ class Statement:
             raise TypeError("a statement built as SQL text has no rows of its own: .sql()")
         params = _fill(slots, values)
         run = queryset._chain()
-        ready = _Compiled(compiler, connections[using], sql, params)
+        ready = _Compiled(compiler, _preparing(connections[using]), sql, params)
         run.query.get_compiler = ready.get_compiler  # this run only: `run` is not handed out
         return list(run)
 
@@ -121,6 +129,48 @@ def scalar(sql: str, params, using: str = "default"):
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def _preparing(connection):
+    """The connection a compiled statement runs on: on PostgreSQL with prepared statements on
+    (settings.DB_PREPARED_STATEMENTS, psycopg's prepare_threshold), one whose cursors prepare
+    it; else the connection itself."""
+    if connection.vendor != "postgresql":
+        return connection
+    if connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is None:
+        return connection
+    return _Preparing(connection)
+
+
+class _Preparing:
+    """The connection, its cursor() binding parameters on the server and preparing the
+    statement (psycopg keeps it per connection, by text and parameter types: the least used
+    dropped past its prepared_max). Django's own cursors bind on the client and never
+    prepare: only the texts compiled once here are kept."""
+
+    def __init__(self, connection):
+        self._connection = connection
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def cursor(self):
+        conn = self._connection
+        conn.close_if_health_check_failed()
+        conn.ensure_connection()
+        with conn.wrap_database_errors:
+            return conn._prepare_cursor(_prepared_cursor_class()(conn.connection))
+
+
+@cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
 
 
 def _fill(slots: list, values: dict) -> list:

@@ -119,3 +119,65 @@ def test_renumbered_permissions_compile_every_statement_again(mesh):
     assert any(s._compiled for s in statements._every)
     forget_permission_ids()
     assert not any(s._compiled for s in statements._every)
+
+
+def _prepared_here() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_statement_runs_prepared_once_for_every_value(mesh):
+    """Its text never changes, so the connection keeps its plan: one prepared statement,
+    whatever the values, answering the rows the queryset gives."""
+    statement = Statement(_by_slugs)
+    sql, _ = statement.sql(domain="orders", product="published-product")
+    for domain, slug in [("orders", "published-product"), ("users", "draft-product")] * 2:
+        assert statement(domain=domain, product=slug) == list(_by_slugs(domain, slug))
+    mine = [s for s in _prepared_here() if "products_dataproduct" in s and "domains_team" in s]
+    assert len(mine) == 1
+    assert mine[0] == sql.replace("%s", "$1", 1).replace("%s", "$2", 1)
+
+
+@pytest.mark.postgres
+def test_a_page_reads_the_product_and_the_readers_grants_through_prepared_statements(mesh, client):
+    product = mesh.products[("orders", "draft")]
+    client.force_login(mesh.member)
+    for _ in range(2):
+        page = client.get(f"/products/orders/{product.slug}/")
+        assert page.status_code == 200 and product.name in page.text
+    kept = " ".join(_prepared_here())
+    for table in ("django_session", "products_outputport", "domains_membership"):
+        assert f'FROM "{table}"' in kept
+    assert "products_dataproductgroupobjectpermission" in kept
+
+
+@pytest.mark.postgres
+def test_with_prepared_statements_off_nothing_is_prepared(mesh, monkeypatch):
+    """DB_PREPARED_STATEMENTS=false (a pooler that drops them): the statement runs as Django's
+    own do, bound on the client."""
+    options = {**connection.settings_dict.get("OPTIONS", {}), "prepare_threshold": None}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    statement = Statement(_by_slugs)
+    before = _prepared_here()
+    assert [p.slug for p in statement(domain="users", product="published-product")] == [
+        "published-product"
+    ]
+    assert _prepared_here() == before
+
+
+def test_prepared_statements_are_a_setting():
+    from tests.prod_env import manage, production_env
+
+    show = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+    )
+    url = "postgres://postgres@127.0.0.1:5432/unused"
+    on = manage("shell", "-c", show, env=production_env(DATABASE_URL=url))
+    off = manage(
+        "shell", "-c", show, env=production_env(DATABASE_URL=url, DB_PREPARED_STATEMENTS="false")
+    )
+    assert on.stdout.split()[-1].isdigit(), on.stderr
+    assert off.stdout.split()[-1] == "None", off.stderr
