@@ -43,7 +43,13 @@ def team_members(*, team: Team) -> list[Membership]:
     return _members_of(team=team.pk)
 
 
-_owners = Statement(lambda team: _members(team).filter(role="owner"))
+def owners_of(team) -> QuerySet:
+    """A team's owners with their users, by user name: `team` an id, or an outer reference
+    (a product's page reads its team's owners in the product's own statement)."""
+    return _members(team).filter(role="owner")
+
+
+_owners = Statement(owners_of)
 
 
 def team_owners(*, team: Team) -> list[Membership]:

@@ -12,6 +12,7 @@ from django.db.models import (
     Count,
     Field,
     Model,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -331,10 +332,52 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
 _product_by_slugs = Statement(
     lambda domain, product: for_lists(
         DataProduct.objects.filter(domain__slug=domain, slug=product).annotate(
-            **({"_tag_triples": _TAG_TRIPLES} if _tag_arrays() else {})
+            **(
+                {"_tag_triples": _TAG_TRIPLES, "_owner_rows": _owners_array()}
+                if _tag_arrays()
+                else {}
+            )
         )
     ).order_by()[:1]
 )
+
+
+def _owners_array():
+    """The product's team's owners (name and address, the overview names them) as a column
+    of its own statement: domains' one definition of a team's owners, read for the product's
+    team. PostgreSQL (an array of JSON objects); elsewhere `product_owners` reads them."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models.functions import JSONObject
+
+    from domains.selectors import owners_of
+
+    person = JSONObject(
+        username="user__username",
+        first_name="user__first_name",
+        last_name="user__last_name",
+        email="user__email",
+    )
+    return ArraySubquery(owners_of(OuterRef("owner_team_id")).values(person=person))
+
+
+def product_owners(product: DataProduct) -> list:
+    """The owners of the product's team, by user name, as memberships with their users (their
+    names and addresses): from the product's own statement where it read them, else a
+    statement of their own."""
+    from django.contrib.auth import get_user_model
+
+    from domains.models import Membership
+    from domains.selectors import team_owners
+
+    rows = product.__dict__.get("_owner_rows")
+    if rows is None:
+        return team_owners(team=product.owner_team)
+    user = get_user_model()
+    return [
+        Membership(team_id=product.owner_team_id, role="owner", user=user(**row)) for row in rows
+    ]
+
+
 _ports_of = Statement(
     lambda product: OutputPort.objects.select_related("data_source").filter(product_id=product)
 )

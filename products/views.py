@@ -159,11 +159,9 @@ def _publish_gate_context(product) -> dict:
 
 
 def _overview_context(request, product):
-    from domains.selectors import team_owners
-
     return {
         "my_request": selectors.latest_request(user=request.user, product=product),
-        "owners": team_owners(team=product.owner_team),
+        "owners": selectors.product_owners(product),
     }
 
 

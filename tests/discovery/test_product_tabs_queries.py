@@ -97,3 +97,32 @@ def test_the_page_shows_the_products_tags_in_order_without_a_query_of_their_own(
     assert [t.slug for t in r.context["product"].tags.all()] == ["alpha", "mid-tag", "zeta"]
     alone = [q for q in captured.captured_queries if 'FROM "products_tag"' in q["sql"]]
     assert not alone if settings.IS_POSTGRES else len(alone) == 1
+
+
+def test_the_overview_names_the_teams_owners_without_a_query_of_their_own(client, mesh, settings):
+    """Every owner of the product's team (members are not), by user name, with their full
+    name where they have one and a link to write to them; on PostgreSQL read in the product's
+    own statement, so that the team's memberships are never read on their own."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from domains import services as domain_services
+
+    users = get_user_model().objects
+    named = users.create_user("aaron", first_name="Aaron", last_name="Ames", email="a@x.example")
+    plain = users.create_user("zed")  # no name, no address
+    for user in (named, plain):
+        domain_services.membership_set(team=mesh.orders_team, user=user, role="owner")
+    client.force_login(mesh.consumer)
+    with CaptureQueriesContext(connection) as captured:
+        r = client.get(URL)
+    start = r.text.index(">", r.text.index('id="owners"')) + 1
+    owners = r.text[start : r.text.index("</dd>", start)]
+    shown = [owners.index(name) for name in ("Aaron Ames", mesh.owner.username, "zed")]
+    assert shown == sorted(shown)
+    assert 'href="mailto:a@x.example"' in owners
+    assert mesh.member.username not in owners
+    alone = [q for q in captured.captured_queries if 'FROM "domains_membership"' in q["sql"]]
+    members = [q for q in alone if '"domains_membership"."role" =' in q["sql"]]
+    assert not members if settings.IS_POSTGRES else len(members) == 1
