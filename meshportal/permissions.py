@@ -555,6 +555,13 @@ def _visible_products(user, qs: QuerySet) -> QuerySet:
     return qs.filter(PUBLIC_PRODUCTS | Q(pk__in=_readable_drafts(user)))
 
 
+def visible_to_member(user_id: int, queryset: QuerySet) -> QuerySet:
+    """visible() of products for a signed-in user who is not platform staff, from their id
+    alone: the same rule, for a statement compiled once for every such user (its text must not
+    depend on the user; the caller asks is_platform() first)."""
+    return queryset.filter(PUBLIC_PRODUCTS | Q(pk__in=_drafts_raw(*_readable_drafts_sql(user_id))))
+
+
 def _visible_through_product(path: str):
     def visibility(user, qs: QuerySet) -> QuerySet:
         if is_platform(user):

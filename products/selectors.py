@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
 from django.core.paginator import Page
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import (
     BooleanField,
     Count,
@@ -22,7 +22,15 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Left
 
 from meshportal.links import cached_reverse
-from meshportal.permissions import VIEW, can, is_platform, team_roles, visible
+from meshportal.permissions import (
+    PUBLIC_PRODUCTS,
+    VIEW,
+    can,
+    is_platform,
+    team_roles,
+    visible,
+    visible_to_member,
+)
 from meshportal.statements import Statement
 from products import extensions, urns
 from products.discovery import search
@@ -217,9 +225,17 @@ def as_list_rows(page: Page) -> Page:
 def _by_ids(ids: str) -> QuerySet:
     """The products whose ids are in `ids`, an array's text (`{1,2,3}`): one SQL text for
     every page, whatever its number of rows."""
-    return DataProduct.objects.order_by().filter(
-        RawSQL(f"{_PRODUCT}.id = ANY(%s::bigint[])", (ids,), output_field=BooleanField())  # noqa: S611  # nosec B611
-    )
+    return DataProduct.objects.order_by().filter(_in_array("id", ids))
+
+
+def _in_array(column: str, ids: str) -> RawSQL:
+    """The product's `column` is one of `ids`, an array's text (`{1,2,3}`, `array_text`)."""
+    return RawSQL(f"{_PRODUCT}.{column} = ANY(%s::bigint[])", (ids,), output_field=BooleanField())  # noqa: S611  # nosec B611
+
+
+def array_text(ids: Iterable[int]) -> str:
+    """Integer ids as a PostgreSQL array's text, one parameter whatever their number."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 # A page of a list by its ids as ListRow values, with or without a search's headline (PostgreSQL):
@@ -242,7 +258,7 @@ def list_page_rows(qs: QuerySet, ids: list[int]) -> list[ListRow]:
     marked = "search_headline" in qs.query.annotations
     query = getattr(qs.query, "headline_query", None)
     if connections[qs.db].vendor == "postgresql" and (query is not None or not marked):
-        array = "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+        array = array_text(ids)
         values = (
             _page_values_marked(ids=array, query=query, using=qs.db)
             if marked
@@ -252,6 +268,54 @@ def list_page_rows(qs: QuerySet, ids: list[int]) -> list[ListRow]:
     else:
         found = {r.pk: r for r in list_rows(qs.order_by().filter(pk__in=ids))}
     return [found[pk] for pk in ids if pk in found]
+
+
+# The home page's statements, compiled once per process (PostgreSQL, a reader who is not
+# platform staff): the newest products of the reader's teams, and the rows of the cached public
+# ids (each read again through the rule, in case it has left since) and of the reader's own.
+_teams_newest = Statement(
+    lambda user, teams: (
+        visible_to_member(user, DataProduct.objects.filter(_in_array("owner_team_id", teams)))
+        .order_by("-updated_at")
+        .values_list("pk", flat=True)[:HOME_NEWEST]
+    )
+)
+_home_values = Statement(
+    lambda public, mine: _list_values(
+        DataProduct.objects.order_by().filter(
+            Q(PUBLIC_PRODUCTS, _in_array("id", public)) | Q(_in_array("id", mine))
+        ),
+        [],
+        _tag_arrays(),
+    )
+)
+HOME_NEWEST = 8
+
+
+def teams_newest(*, user, teams: list[int]) -> list[int]:
+    """The ids of the newest products of `teams` the user may see (the home page's "yours")."""
+    if not teams:
+        return []
+    if connection.vendor == "postgresql" and not is_platform(user):
+        return _teams_newest(user=user.pk, teams=array_text(teams))
+    return list(
+        visible(user, DataProduct.objects.filter(owner_team_id__in=teams))
+        .order_by("-updated_at")
+        .values_list("pk", flat=True)[:HOME_NEWEST]
+    )
+
+
+def home_rows(*, public: list[int], mine: list[int]) -> dict[int, ListRow]:
+    """The home page's rows by id: of `public` (cached ids) those every signed-in user still
+    sees, and `mine` (read through the reader's visibility a moment ago)."""
+    if connection.vendor == "postgresql":
+        values = _home_values(public=array_text(public), mine=array_text(mine))
+        rows = _as_rows(values, {"_tag_pairs": _TAG_PAIRS})
+    else:
+        rows = list_rows(
+            DataProduct.objects.filter(Q(PUBLIC_PRODUCTS, pk__in=public) | Q(pk__in=mine))
+        )
+    return {r.pk: r for r in rows}
 
 
 # The API list's default order; the id last, so that equal names keep one order on every page.

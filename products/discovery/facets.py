@@ -972,24 +972,10 @@ def home(*, user) -> dict:
     teams = list(team_roles(user))
     # The user's teams' newest: their ids first, so that the sort reads the products alone
     # (joined first, it read all 10,000 quality states to keep 8).
-    mine_ids = (
-        list(
-            visible(user, DataProduct.objects.filter(owner_team_id__in=teams))
-            .order_by("-updated_at")
-            .values_list("pk", flat=True)[:8]
-        )
-        if teams
-        else []
-    )
+    mine_ids = selectors.teams_newest(user=user, teams=teams)
     # Published products: every signed-in user sees them (the rule's PUBLIC_PRODUCTS); the
     # cached ids are read again through it, in case one has left since.
-    public_ids = public["recent"] + public["trusted"]
-    rows = {
-        r.pk: r
-        for r in selectors.list_rows(
-            DataProduct.objects.filter(Q(PUBLIC_PRODUCTS, pk__in=public_ids) | Q(pk__in=mine_ids))
-        )
-    }
+    rows = selectors.home_rows(public=public["recent"] + public["trusted"], mine=mine_ids)
     recent = [rows[pk] for pk in public["recent"] if pk in rows]
     trusted = [rows[pk] for pk in public["trusted"] if pk in rows]
     mine = [rows[pk] for pk in mine_ids if pk in rows]

@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet, Subquery
 
+from meshportal.statements import Statement
 from products import extensions
 from products.discovery import embedding, pgvector
 
@@ -233,10 +234,14 @@ def stamp_column() -> Subquery:
     return Subquery(_latest())
 
 
+# Read by every search that finds no near product (no vectors yet): compiled once per process.
+_stamp = Statement(_latest)
+
+
 def current_stamp() -> Any:
     """The stamp in a query of its own (when no near product is visible)."""
-    row = _latest().first()
-    return row["updated_at"] if row else None
+    rows = _stamp()
+    return rows[0]["updated_at"] if rows else None
 
 
 def in_memory() -> bool:
