@@ -48,6 +48,7 @@ def _products_page(request, products):
     products = products.order_by("name")
     products.query.page_rows = product_selectors.list_page_rows
     paginator = IdsFirstPaginator(products, product_selectors.PAGE_SIZE)
+    paginator.prepared()
     paginator.count_beside()
     return product_selectors.as_list_rows(paginator.get_page(request.GET.get("page")))
 

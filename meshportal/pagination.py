@@ -30,7 +30,7 @@ from django.db.models import Count, QuerySet, Window
 from django.db.models.query import ModelIterable
 
 from meshportal.beside import beside, enabled
-from meshportal.statements import scalar
+from meshportal.statements import fetch, scalar
 
 
 def _narrow(qs) -> TypeGuard[QuerySet]:
@@ -46,6 +46,13 @@ def _narrow(qs) -> TypeGuard[QuerySet]:
 class IdsFirstPaginator(Paginator):
     _later: Callable[[], int] | None = None
     _estimate: int | None = None
+    _prepared = False
+
+    def prepared(self) -> None:
+        """The page's ids and total read as prepared statements (meshportal.statements.fetch):
+        for a list whose plan does not depend on its values (a domain's or team's products by
+        name; not a search's words). Their text is the same on every visit to the same page."""
+        self._prepared = True
 
     def count_later(self, count: Callable[[], int], estimate: int | None = None) -> None:
         """The total comes from `count()`, which may wait for it (a search's facet pass running
@@ -65,7 +72,8 @@ class IdsFirstPaginator(Paginator):
             return
         # The ORM compiled the inner statement, its parameters bound: no user text in the SQL.
         counting = f"SELECT count(*) FROM ({sql}) s"  # noqa: S608  # nosec B608
-        self.count_later(beside(partial(scalar, counting, params, qs.db), using=qs.db).result)
+        count = partial(scalar, counting, params, qs.db, prepared=self._prepared)
+        self.count_later(beside(count, using=qs.db).result)
 
     @cached_property
     def count(self) -> int:
@@ -135,7 +143,7 @@ class IdsFirstPaginator(Paginator):
         if found is not None:
             self.__dict__["count"] = found[1]
             return found[0]
-        rows = list(
+        rows = self._read(
             qs.annotate(_total=Window(Count("pk"))).values_list("pk", "_total")[
                 bottom : bottom + self.per_page + self.orphans
             ]
@@ -147,6 +155,16 @@ class IdsFirstPaginator(Paginator):
         else:
             return None
         return [pk for pk, _ in rows]
+
+    def _read(self, values: QuerySet) -> list[tuple]:
+        """The rows of a values_list() queryset: prepared where asked (prepared())."""
+        if not self._prepared:
+            return list(values)
+        try:
+            sql, params = values.query.sql_with_params()
+        except EmptyResultSet:  # a queryset that can hold nothing
+            return []
+        return fetch(sql, params, values.db, prepared=True)
 
     def _rows(self, bottom: int, top: int, ids: list | None = None):
         qs = self.object_list
@@ -165,7 +183,7 @@ class IdsFirstPaginator(Paginator):
             if page_ids:
                 ids = page_ids(qs, bottom, top, self.count if total is None else total)
         if ids is None:
-            ids = list(qs.values_list("pk", flat=True)[bottom:top])
+            ids = [pk for (pk,) in self._read(qs.values_list("pk")[bottom:top])]
         else:
             ids = ids[: top - bottom]
         if not ids:

@@ -123,12 +123,22 @@ class Statement:
         return compiled
 
 
-def scalar(sql: str, params, using: str = "default"):
+def scalar(sql: str, params, using: str = "default", *, prepared: bool = False):
     """The one value a statement answers (a count): for reads handed to another thread
-    (meshportal.beside), which take SQL text built beforehand on the request's."""
-    with connections[using].cursor() as cursor:
+    (meshportal.beside), which take SQL text built beforehand on the request's. `prepared`:
+    see fetch()."""
+    return fetch(sql, params, using, prepared=prepared)[0][0]
+
+
+def fetch(sql: str, params, using: str = "default", *, prepared: bool = False) -> list[tuple]:
+    """The rows of SQL text a caller assembled. `prepared`: the text is the same on every run,
+    every value a parameter, and its plan does not depend on them (no words of a search, whose
+    plan depends on how many products they match): on PostgreSQL it runs prepared, as a
+    compiled statement does."""
+    connection = connections[using]
+    with (_preparing(connection) if prepared else connection).cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+        return cursor.fetchall()
 
 
 def _preparing(connection):

@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
@@ -31,7 +32,7 @@ from meshportal.permissions import (
     visible,
     visible_to_member,
 )
-from meshportal.statements import Statement
+from meshportal.statements import Statement, fetch
 from products import extensions, urns
 from products.discovery import search
 from products.filters import DataProductFilter
@@ -351,15 +352,15 @@ def ids_by_domain(qs: QuerySet, bottom: int, limit: int) -> tuple[list[int], int
     except EmptyResultSet:  # a filter that can match nothing: the ORM answers without a query
         return None
     domains = connection.ops.quote_name(Domain._meta.db_table)
-    with connection.cursor() as cursor:
-        # Both parts compiled by the ORM above, their parameters bound; the rest is ours.
-        cursor.execute(
-            f"SELECT l.id, (SELECT count(*) FROM ({all_sql}) a)"  # noqa: S608  # nosec B608
-            f" FROM {domains} _d CROSS JOIN LATERAL ({each_sql}) l (id, name)"
-            " ORDER BY _d.name, l.name, l.id LIMIT %s OFFSET %s",
-            [*all_params, *each_params, limit, bottom],
-        )
-        rows = cursor.fetchall()
+    # Both parts compiled by the ORM above, their parameters bound; the rest is ours. The same
+    # text for every visit to the same page (the reader's id a parameter): run prepared.
+    rows = fetch(
+        f"SELECT l.id, (SELECT count(*) FROM ({all_sql}) a)"  # noqa: S608  # nosec B608
+        f" FROM {domains} _d CROSS JOIN LATERAL ({each_sql}) l (id, name)"
+        " ORDER BY _d.name, l.name, l.id LIMIT %s OFFSET %s",
+        [*all_params, *each_params, limit, bottom],
+        prepared=True,
+    )
     if not rows:
         return None if bottom else ([], 0)
     return [pk for pk, _ in rows], rows[0][1]
@@ -370,9 +371,11 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
     `columns` with the domain's and team's slugs, the URN, the replacement's URN and the tag
     names. A page of the API's list without model instances (50 products built ~315 of them,
     with the quality state no field of the list shows: about half of the request's CPU)."""
-    joined = ("domain__slug", "owner_team__slug", "replacement__domain__slug", "replacement__slug")
     arrays = _tag_arrays()
-    values = list(DataProduct.objects.filter(pk__in=ids).values("pk", *columns, *joined, **arrays))
+    if arrays:  # PostgreSQL: a statement compiled once per set of columns, the ids one array
+        values = _api_values(tuple(columns))(ids=array_text(ids))
+    else:
+        values = list(_api_rows(DataProduct.objects.filter(pk__in=ids), columns, arrays))
     tags = _row_tags(values, arrays)
     rows = {r["pk"]: r for r in values}
     out = []
@@ -388,6 +391,16 @@ def product_rows(ids: list[int], *, columns: Iterable[str]) -> list[dict]:
         row["tags"] = [name for _, name in tags.get(pk, ())]
         out.append(row)
     return out
+
+
+def _api_rows(qs: QuerySet, columns: Iterable[str], arrays: dict) -> QuerySet:
+    joined = ("domain__slug", "owner_team__slug", "replacement__domain__slug", "replacement__slug")
+    return qs.values("pk", *columns, *joined, **arrays)
+
+
+@cache
+def _api_values(columns: tuple[str, ...]) -> Statement:
+    return Statement(lambda ids: _api_rows(_by_ids(ids), columns, _tag_arrays()))
 
 
 # The product page's statements, compiled once per process (meshportal.statements): the

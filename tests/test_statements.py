@@ -181,3 +181,42 @@ def test_prepared_statements_are_a_setting():
     )
     assert on.stdout.split()[-1].isdigit(), on.stderr
     assert off.stdout.split()[-1] == "None", off.stderr
+
+
+@pytest.mark.postgres
+def test_assembled_sql_runs_prepared_only_when_asked(mesh):
+    from meshportal.statements import fetch, scalar
+
+    sql = "SELECT count(*) FROM products_dataproduct WHERE domain_id = %s"
+    unasked = sql + " AND id > %s"
+    for domain in (mesh.orders.pk, mesh.users.pk):
+        want = DataProduct.objects.filter(domain_id=domain).count()
+        assert scalar(sql, [domain], prepared=True) == want
+        assert fetch(unasked, [domain, 0]) == [(want,)]
+    kept = _prepared_here()
+    assert kept.count(sql.replace("%s", "$1")) == 1
+    assert not any("id > $2" in s for s in kept)
+
+
+@pytest.mark.postgres
+def test_a_teams_and_a_domains_pages_read_their_ids_and_rows_prepared(mesh, client):
+    client.force_login(mesh.member)
+    for url in ("/teams/orders-team/", "/domains/orders/"):
+        page = client.get(url)
+        assert page.status_code == 200
+        assert mesh.products[("orders", "draft")].name in page.text  # the member's team's draft
+    ids = [s for s in _prepared_here() if s.startswith('SELECT "products_dataproduct"."id" AS')]
+    assert any('"owner_team_id" = $' in s and "ORDER BY" in s for s in ids)
+    assert any('"domain_id" = $' in s and "ORDER BY" in s for s in ids)
+
+
+@pytest.mark.postgres
+def test_the_api_list_reads_its_rows_through_one_prepared_statement(mesh, client):
+    client.force_login(mesh.consumer)
+    for _ in range(2):
+        listed = client.get("/api/v1/products/").json()["results"]
+        slugs = {p["slug"] for p in listed}
+        assert "published-product" in slugs and "draft-product" not in slugs
+    kept = _prepared_here()
+    assert sum("products_dataproduct.id = ANY($1::bigint[])" in s for s in kept) == 1
+    assert any(s.startswith("SELECT l.id, (SELECT count(*)") for s in kept)
