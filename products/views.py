@@ -52,6 +52,8 @@ def _paginate(request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False,
     # headline and the joined columns are then computed for the page only. A list by name
     # reads its page straight from the name index, where a second query would only add time.
     paginator = IdsFirstPaginator(qs, size) if ids_first else Paginator(qs, size)
+    if isinstance(paginator, IdsFirstPaginator) and not (result is not None and result.q):
+        paginator.prepared()  # no words of a search: a plan that does not depend on the values
     # Counted by the search's facet pass (no COUNT(*) query): while it runs beside the request,
     # the page's rows are read first.
     if result is not None and isinstance(paginator, IdsFirstPaginator) and result.counted.beside:

@@ -220,3 +220,17 @@ def test_the_api_list_reads_its_rows_through_one_prepared_statement(mesh, client
     kept = _prepared_here()
     assert sum("products_dataproduct.id = ANY($1::bigint[])" in s for s in kept) == 1
     assert any(s.startswith("SELECT l.id, (SELECT count(*)") for s in kept)
+
+
+@pytest.mark.postgres
+def test_a_list_without_words_reads_its_ids_prepared_a_search_does_not(mesh, client):
+    """A list's plan does not depend on its values; a search's does (how many products its
+    words match), so its statements are planned for each search."""
+    client.force_login(mesh.member)
+    before = set(_prepared_here())  # the connection outlives a test: what others prepared
+    for url in ("/products/?sort=newest", "/search/?q=published&sort=newest"):
+        assert client.get(url).status_code == 200
+    new = set(_prepared_here()) - before
+    ids = [s for s in new if s.startswith('SELECT "products_dataproduct"."id" AS')]
+    assert any('ORDER BY "products_dataproduct"."published_at" DESC' in s for s in ids)
+    assert not any("@@" in s for s in new)
