@@ -199,3 +199,34 @@ def test_the_grants_statement_is_compiled_once_and_each_user_reads_their_own(mes
         assert drafts_seen(mesh.consumer) == set()
         assert draft.pk in drafts_seen(mesh.member)  # the first user again, after the others
     assert built.call_count == 0
+
+
+def test_one_products_grants_bring_the_readers_team_roles_in_the_same_statement(mesh):
+    """A product's page asks for the reader's grants on it and then their team roles (is the
+    reader an owner of its team?): one statement answers both, each the same as read alone,
+    for team owners and members, a consumer with an approved grant, and a stranger."""
+    from meshportal.permissions import (
+        _product_codenames,
+        _product_perm_rows,
+        _roles,
+        clear_caches,
+        product_perms,
+        team_roles,
+    )
+
+    names = _product_codenames()
+    for product in (mesh.products[("orders", "draft")], mesh.products[("orders", "published")]):
+        for reader in (mesh.owner, mesh.member, mesh.approved, mesh.other_owner, mesh.consumer):
+            clear_caches(reader)
+            with CaptureQueriesContext(connection) as seen:
+                perms, roles = product_perms(reader, product), team_roles(reader)
+            assert len(seen.captured_queries) == 1, reader.username
+            alone = _product_perm_rows(reader.pk, [product.pk])
+            assert perms == {names[p] for _, p in alone}, reader.username
+            assert roles == dict(_roles(reader.pk)), reader.username
+    assert "change_dataproduct" in product_perms(mesh.member, mesh.products[("orders", "draft")])
+    assert team_roles(mesh.owner)[mesh.orders_team.pk] == "owner"
+    # The roles read already: the next product's grants alone.
+    with CaptureQueriesContext(connection) as seen:
+        product_perms(mesh.owner, mesh.products[("users", "published")])
+    assert "domains_membership" not in seen.captured_queries[0]["sql"]
