@@ -149,6 +149,10 @@ def _preparing(connection):
         return connection
     if connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is None:
         return connection
+    if connection.settings_dict.get("CONN_MAX_AGE") == 0:
+        # closed after every request: a statement prepared would be planned as often, and
+        # preparing costs a round trip of its own
+        return connection
     return _Preparing(connection)
 
 

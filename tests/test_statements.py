@@ -167,6 +167,16 @@ def test_with_prepared_statements_off_nothing_is_prepared(mesh, monkeypatch):
     assert _prepared_here() == before
 
 
+@pytest.mark.postgres
+def test_connections_closed_after_every_request_prepare_nothing(mesh, monkeypatch):
+    """DB_CONN_MAX_AGE=0: the connection, and what it prepared, ends with the request."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    statement = Statement(_by_slugs)
+    before = _prepared_here()
+    assert statement(domain="users", product="draft-product")[0].slug == "draft-product"
+    assert _prepared_here() == before
+
+
 def test_prepared_statements_are_a_setting():
     from tests.prod_env import manage, production_env
 
