@@ -121,6 +121,13 @@ def test_renumbered_permissions_compile_every_statement_again(mesh):
     assert not any(s._compiled for s in statements._every)
 
 
+@pytest.fixture
+def preparing():
+    """The tests below ask that statements be prepared: not with DB_PREPARED_STATEMENTS=false."""
+    if connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is None:
+        pytest.skip("DB_PREPARED_STATEMENTS=false: nothing is prepared")
+
+
 def _prepared_here() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -128,7 +135,7 @@ def _prepared_here() -> list[str]:
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_statement_runs_prepared_once_for_every_value(mesh):
+def test_on_postgresql_a_statement_runs_prepared_once_for_every_value(mesh, preparing):
     """Its text never changes, so the connection keeps its plan: one prepared statement,
     whatever the values, answering the rows the queryset gives."""
     statement = Statement(_by_slugs)
@@ -141,7 +148,9 @@ def test_on_postgresql_a_statement_runs_prepared_once_for_every_value(mesh):
 
 
 @pytest.mark.postgres
-def test_a_page_reads_the_product_and_the_readers_grants_through_prepared_statements(mesh, client):
+def test_a_page_reads_the_product_and_the_readers_grants_through_prepared_statements(
+    mesh, client, preparing
+):
     product = mesh.products[("orders", "draft")]
     client.force_login(mesh.member)
     for _ in range(2):
@@ -185,7 +194,9 @@ def test_prepared_statements_are_a_setting():
         "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
     )
     url = "postgres://postgres@127.0.0.1:5432/unused"
-    on = manage("shell", "-c", show, env=production_env(DATABASE_URL=url))
+    default = production_env(DATABASE_URL=url)
+    default.pop("DB_PREPARED_STATEMENTS", None)  # the default, whatever this shell says
+    on = manage("shell", "-c", show, env=default)
     off = manage(
         "shell", "-c", show, env=production_env(DATABASE_URL=url, DB_PREPARED_STATEMENTS="false")
     )
@@ -194,7 +205,7 @@ def test_prepared_statements_are_a_setting():
 
 
 @pytest.mark.postgres
-def test_assembled_sql_runs_prepared_only_when_asked(mesh):
+def test_assembled_sql_runs_prepared_only_when_asked(mesh, preparing):
     from meshportal.statements import fetch, scalar
 
     sql = "SELECT count(*) FROM products_dataproduct WHERE domain_id = %s"
@@ -209,7 +220,7 @@ def test_assembled_sql_runs_prepared_only_when_asked(mesh):
 
 
 @pytest.mark.postgres
-def test_a_teams_and_a_domains_pages_read_their_ids_and_rows_prepared(mesh, client):
+def test_a_teams_and_a_domains_pages_read_their_ids_and_rows_prepared(mesh, client, preparing):
     client.force_login(mesh.member)
     for url in ("/teams/orders-team/", "/domains/orders/"):
         page = client.get(url)
@@ -221,7 +232,7 @@ def test_a_teams_and_a_domains_pages_read_their_ids_and_rows_prepared(mesh, clie
 
 
 @pytest.mark.postgres
-def test_the_api_list_reads_its_rows_through_one_prepared_statement(mesh, client):
+def test_the_api_list_reads_its_rows_through_one_prepared_statement(mesh, client, preparing):
     client.force_login(mesh.consumer)
     for _ in range(2):
         listed = client.get("/api/v1/products/").json()["results"]
@@ -233,7 +244,7 @@ def test_the_api_list_reads_its_rows_through_one_prepared_statement(mesh, client
 
 
 @pytest.mark.postgres
-def test_a_list_without_words_reads_its_ids_prepared_a_search_does_not(mesh, client):
+def test_a_list_without_words_reads_its_ids_prepared_a_search_does_not(mesh, client, preparing):
     """A list's plan does not depend on its values; a search's does (how many products its
     words match), so its statements are planned for each search."""
     client.force_login(mesh.member)
