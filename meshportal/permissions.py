@@ -592,14 +592,19 @@ def visible_drafts(user, queryset: QuerySet) -> QuerySet:
 def _visible_products(user, qs: QuerySet) -> QuerySet:
     if is_platform(user):
         return qs
-    return qs.filter(PUBLIC_PRODUCTS | Q(pk__in=_readable_drafts(user)))
+    return _public_or(_readable_drafts(user), qs)
 
 
 def visible_to_member(user_id: int, queryset: QuerySet) -> QuerySet:
     """visible() of products for a signed-in user who is not platform staff, from their id
     alone: the same rule, for a statement compiled once for every such user (its text must not
     depend on the user; the caller asks is_platform() first)."""
-    return queryset.filter(PUBLIC_PRODUCTS | Q(pk__in=_drafts_raw(*_readable_drafts_sql(user_id))))
+    return _public_or(_drafts_raw(*_readable_drafts_sql(user_id)), queryset)
+
+
+def _public_or(readable_drafts: RawSQL, qs: QuerySet) -> QuerySet:
+    """A member's products: what every signed-in user sees, and the drafts they may read."""
+    return qs.filter(PUBLIC_PRODUCTS | Q(pk__in=readable_drafts))
 
 
 def _visible_through_product(path: str):
