@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import (
     CharField,
     Exists,
@@ -27,7 +28,7 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from meshportal import statements
-from meshportal.statements import Statement
+from meshportal.statements import Statement, array_text
 
 PLATFORM_GROUP = "platform"
 GOVERNANCE_GROUP = "governance"
@@ -600,6 +601,52 @@ def visible_to_member(user_id: int, queryset: QuerySet) -> QuerySet:
     alone: the same rule, for a statement compiled once for every such user (its text must not
     depend on the user; the caller asks is_platform() first)."""
     return _public_or(_drafts_raw(*_readable_drafts_sql(user_id)), queryset)
+
+
+def _roles_and_drafts(user: int) -> QuerySet:
+    """The user's team roles and the ids of the drafts they may read, in one statement (a
+    search asks for both): (team id, role, None) rows, then (None, None, draft id)."""
+    none = Value(None, output_field=IntegerField())
+    roles = _roles(user).order_by().values_list("team_id", "role", none)
+    drafts = drafts_readable_by(user, _all_products()).order_by()
+    return roles.union(
+        drafts.values_list(none, Value(None, output_field=CharField()), "pk"), all=True
+    ).order_by()
+
+
+# The same text for every member: compiled once.
+_member_roles_and_drafts = Statement(_roles_and_drafts)
+
+
+def _draft_ids(user) -> list[int]:
+    """The ids of the drafts a member may read, read now; their team roles come along when
+    this request has not read them yet (the search page asks for them next)."""
+    c = _cache(user)
+    roles: dict[int, str] = {}
+    ids = []
+    for team, role, draft in _member_roles_and_drafts(user=user.pk):
+        if draft is None:
+            roles[team] = role
+        else:
+            ids.append(draft)
+    c.setdefault("roles", roles)
+    return ids
+
+
+def visible_read_first(user, queryset: QuerySet) -> QuerySet:
+    """visible() of products, the drafts the user may read beyond the public ones read first
+    (one prepared statement) and given to the queryset as one array of ids (PostgreSQL; else
+    visible() itself). For a read of several statements that are planned anew for every request
+    (a search's probe, facet pass and page ids: their words decide their plans): each planned
+    visible()'s subqueries of grants and draft readers again, 0.8-1.8 ms of planning and
+    0.5-1.6 ms of running a statement on the bench machine, against 0.3 ms for the array. The
+    ids are read once per call, never kept: a draft made or shared since the last call is
+    there."""
+    if connection.vendor != "postgresql" or not signed_in(user) or is_platform(user):
+        return visible(user, queryset)
+    ids = array_text(_draft_ids(user))
+    # Uncorrelated (no outer column), so a statement that nests the queryset keeps it right.
+    return _public_or(_drafts_raw("SELECT unnest(%s::bigint[])", [ids]), queryset)
 
 
 def _public_or(readable_drafts: RawSQL, qs: QuerySet) -> QuerySet:

@@ -25,7 +25,7 @@ prepared statements: docs/deployment.md).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 from django.db import connections
@@ -121,6 +121,12 @@ class Statement:
         kinds = {name: type(value) for name, value in values.items()}
         self._compiled[using] = compiled = (queryset, compiler, sql, slots, kinds)
         return compiled
+
+
+def array_text(ids: Iterable[int]) -> str:
+    """Integer ids as a PostgreSQL array's text (`{1,2,3}`): one parameter whatever their
+    number, so a statement's text does not depend on it (`= ANY(%s::bigint[])`)."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 def scalar(sql: str, params, using: str = "default", *, prepared: bool = False):

@@ -32,7 +32,7 @@ from meshportal.permissions import (
     visible,
     visible_to_member,
 )
-from meshportal.statements import Statement, fetch
+from meshportal.statements import Statement, array_text, fetch
 from products import extensions, urns
 from products.discovery import search
 from products.filters import DataProductFilter
@@ -232,11 +232,6 @@ def _by_ids(ids: str) -> QuerySet:
 def _in_array(column: str, ids: str) -> RawSQL:
     """The product's `column` is one of `ids`, an array's text (`{1,2,3}`, `array_text`)."""
     return RawSQL(f"{_PRODUCT}.{column} = ANY(%s::bigint[])", (ids,), output_field=BooleanField())  # noqa: S611  # nosec B611
-
-
-def array_text(ids: Iterable[int]) -> str:
-    """Integer ids as a PostgreSQL array's text, one parameter whatever their number."""
-    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 # A page of a list by its ids as ListRow values, with or without a search's headline (PostgreSQL):

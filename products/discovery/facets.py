@@ -45,6 +45,7 @@ from meshportal.permissions import (
     signed_in,
     visible,
     visible_drafts,
+    visible_read_first,
 )
 from meshportal.statements import Statement, scalar
 from products import extensions, selectors
@@ -175,11 +176,14 @@ def search(*, user, data) -> SearchResult:
     """Everything the search page shows, in a fixed number of queries whatever the data size.
     A search's facet pass runs beside the request where it can (meshportal.beside): the page's
     ids and rows are read meanwhile, and `facets`, `total` and `approximate` wait for it."""
-    base = visible(user, DataProduct.objects.all())
     q = (data.get("q") or "").strip()
+    filtering = _filtering(data)
+    # A search's or a filtered list's statements are planned on every request (their values
+    # decide their plans): the drafts the user may read go into them as ids, read first. An
+    # unfiltered list's page is a prepared statement, planned once, with visible() inside.
+    base = (visible_read_first if q or filtering else visible)(user, DataProduct.objects.all())
     # While the filters are read and the facet pass is built: a search's probe, or a filtered
     # list's count in the probe buckets (its sample's size), beside the request.
-    filtering = _filtering(data)
     probe = _probe_beside(base, q)
     sized = _size_beside(base) if filtering and not q and reads_beside.enabled() else None
     fs = DataProductFilter(data, queryset=base)

@@ -129,14 +129,9 @@ def test_grants_through_the_team_and_ones_own_are_read_without_joining_groups_or
     assert "auth_permission" not in sql
 
 
-def test_visible_drafts_is_the_drafts_visible_returns_for_every_role(mesh):
-    """visible_drafts() (the home page's and the lineage map's per-user part) answers exactly
-    what visible() does for the drafts, whoever asks: platform, team, consumer, a council
-    delegate asked to decide a waiver on another team's draft, and no one signed in."""
-    from django.contrib.auth.models import AnonymousUser
-
+def _waiver_for_the_council(mesh) -> None:
+    """A pending waiver on the users team's draft: the council may now read that draft."""
     from governance.policies import services as ps
-    from meshportal.permissions import PUBLIC_PRODUCTS, visible_drafts
 
     policy = ps.policy_propose(by=mesh.owner, key="names", title="Names", rule_type="naming")
     policy.status = policy.Status.ACTIVE
@@ -147,6 +142,17 @@ def test_visible_drafts_is_the_drafts_visible_returns_for_every_role(mesh):
         by=mesh.other_owner,
         justification="legacy names",
     )
+
+
+def test_visible_drafts_is_the_drafts_visible_returns_for_every_role(mesh):
+    """visible_drafts() (the home page's and the lineage map's per-user part) answers exactly
+    what visible() does for the drafts, whoever asks: platform, team, consumer, a council
+    delegate asked to decide a waiver on another team's draft, and no one signed in."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from meshportal.permissions import PUBLIC_PRODUCTS, visible_drafts
+
+    _waiver_for_the_council(mesh)
     everyone = DataProduct.objects.all()
     for user in (
         mesh.staff,
@@ -230,3 +236,39 @@ def test_one_products_grants_bring_the_readers_team_roles_in_the_same_statement(
     with CaptureQueriesContext(connection) as seen:
         product_perms(mesh.owner, mesh.products[("users", "published")])
     assert "domains_membership" not in seen.captured_queries[0]["sql"]
+
+
+def test_visible_read_first_answers_what_visible_does_for_every_role(mesh):
+    """visible_read_first() (a search's products, the readable drafts read first as ids) holds
+    exactly what visible() does, whoever asks: platform, owners, members, a consumer, a council
+    delegate asked to decide a waiver on another team's draft, and no one signed in; nested in
+    another statement too (the facet pass reads the matches as a subquery)."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from meshportal.permissions import visible_read_first
+
+    _waiver_for_the_council(mesh)
+    everyone = DataProduct.objects.all()
+    users = (mesh.staff, mesh.owner, mesh.member, mesh.other_owner, mesh.consumer)
+    for user in (*users, mesh.approved, mesh.council, AnonymousUser()):
+        expected = set(visible(user, everyone).values_list("pk", flat=True))
+        assert set(visible_read_first(user, everyone).values_list("pk", flat=True)) == expected
+        nested = everyone.filter(pk__in=visible_read_first(user, everyone).values("pk"))
+        assert set(nested.values_list("pk", flat=True)) == expected
+    assert mesh.products[("users", "draft")] in visible_read_first(mesh.council, everyone)
+    assert mesh.products[("orders", "draft")] not in visible_read_first(mesh.consumer, everyone)
+
+
+@pytest.mark.postgres
+def test_a_search_reads_the_drafts_one_may_read_once_not_in_each_statement(client, mesh):
+    """A search's statements are planned on every request: the grants and draft readers are
+    read once, as ids, and not planned again inside the probe, the facet pass and the page's
+    ids. What the search finds is unchanged: the member's own draft, no other team's."""
+    client.force_login(mesh.member)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get("/search/?q=draft")
+    assert page.status_code == 200
+    grants = [q["sql"] for q in ctx.captured_queries if "groupobjectpermission" in q["sql"]]
+    assert len(grants) == 1, grants
+    assert mesh.products[("orders", "draft")].name in page.content.decode()
+    assert mesh.products[("users", "draft")].name not in page.content.decode()
