@@ -40,12 +40,13 @@ from meshportal.beside import Pending, beside
 from meshportal.permissions import (
     PUBLIC_PRODUCTS,
     DraftsStatement,
+    ReadFirst,
     drafts_readable_by,
     is_platform,
+    read_first,
     signed_in,
     visible,
     visible_drafts,
-    visible_read_first,
 )
 from meshportal.statements import Statement, scalar
 from products import extensions, selectors
@@ -181,10 +182,12 @@ def search(*, user, data) -> SearchResult:
     # A search's or a filtered list's statements are planned on every request (their values
     # decide their plans): the drafts the user may read go into them as ids, read first. An
     # unfiltered list's page is a prepared statement, planned once, with visible() inside.
-    base = (visible_read_first if q or filtering else visible)(user, DataProduct.objects.all())
+    scope = read_first(user) if q or filtering else None
+    everything = DataProduct.objects.all()
+    base = visible(user, everything) if scope is None else scope.products(everything)
     # While the filters are read and the facet pass is built: a search's probe, or a filtered
     # list's count in the probe buckets (its sample's size), beside the request.
-    probe = _probe_beside(base, q)
+    probe = _probe_beside(base, q, scope)
     sized = _size_beside(base) if filtering and not q and reads_beside.enabled() else None
     fs = DataProductFilter(data, queryset=base)
     cleaned: dict = {}  # no filter asked for: no form to validate (each request built one)
@@ -195,7 +198,8 @@ def search(*, user, data) -> SearchResult:
     if probe is not None:
         # Over the words' match: kept only if the search turns out to be that match (any
         # found, no fusion).
-        sql, params = _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
+        compiled = None if _active(cleaned) else _compiled(_pass_of, scope, q)
+        sql, params = compiled or _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
         early = probe.then_beside(partial(_rows_if_found, sql, params))
     listed = None  # a filtered list's counts, queued behind its sizing as soon as validated
     if sized is not None and _active(cleaned):
@@ -340,14 +344,56 @@ def _search_counts(
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
 
 
-def _probe_beside(base: QuerySet, q: str) -> Pending | None:
+def _in_scope(drafts: str | None) -> QuerySet:
+    return ReadFirst(drafts).products(DataProduct.objects.all())
+
+
+# A search over a member's products (their readable drafts' ids a parameter) or every product
+# (platform staff), its words a parameter too: its probe and, without filters, its facet pass
+# compiled once. Built per request they were 1.8 and 2.0 ms of a search's CPU on the bench
+# machine.
+def _scoped_probe(drafts: str | None, raw: str) -> tuple[str, list]:
+    statement = searching.probe_sql(_in_scope(drafts), raw)
+    if statement is None:  # only none() has no probe, and a scope's products never are
+        raise EmptyResultSet
+    return statement
+
+
+_probe_of = {
+    "member": Statement(_scoped_probe),
+    "every": Statement(lambda raw: _scoped_probe(None, raw)),
+}
+_pass_of = {
+    "member": Statement(
+        lambda drafts, raw: _sized_sql(searching.matching(_in_scope(drafts), raw), None, {})
+    ),
+    "every": Statement(lambda raw: _sized_sql(searching.matching(_in_scope(None), raw), None, {})),
+}
+
+
+def _compiled(statements: dict, scope: ReadFirst | None, q: str) -> tuple[str, list] | None:
+    """The SQL and parameters of one of these statements for the scope and q's words; None
+    without a scope (visible() itself: the ORM builds it)."""
+    if scope is None:
+        return None
+    raw = searching.prefix_query(q)
+    if scope.drafts is None:
+        return statements["every"].sql(raw=raw)
+    return statements["member"].sql(drafts=scope.drafts, raw=raw)
+
+
+def _probe_beside(base: QuerySet, q: str, scope: ReadFirst | None = None) -> Pending | None:
     """The search's probe (products.discovery.search) of q's words, on the helper's connection
     (meshportal.beside), when the facet pass can start from its answer: the search is then the
     words' match alone (no semantic fusion). None where that does not apply: no words, reads
     beside off, off PostgreSQL."""
     if not q or not reads_beside.enabled() or semantic.may_fuse():
         return None
-    statement = searching.probe_statement(base, q)
+    statement = (
+        _compiled(_probe_of, scope, q)
+        if scope is not None and searching.terms(q)
+        else searching.probe_statement(base, q)
+    )
     if statement is None:
         return None
     return beside(partial(searching.run_probe, statement))

@@ -556,14 +556,29 @@ def headline(query: str) -> SearchHeadline:
 def _full_text(words: list[str]) -> tuple[str, SearchQuery]:
     """The words as a prefix query (`word:* & …`, as to_tsquery reads it) and as a SearchQuery."""
     raw = " & ".join(f"{w}:*" for w in words)
-    return raw, SearchQuery(raw, search_type="raw", config=CONFIG)
+    return raw, _raw_query(raw)
+
+
+def _raw_query(raw: str) -> SearchQuery:
+    return SearchQuery(raw, search_type="raw", config=CONFIG)
+
+
+def prefix_query(q: str) -> str:
+    """q's words as the prefix query a full-text search matches (`word:* & …`): the one value a
+    statement of keyword_matches() or probe_sql() takes for them."""
+    return _full_text(terms(q))[0]
 
 
 def keyword_matches(queryset: QuerySet, q: str) -> QuerySet:
     """The products of `queryset` whose vector matches all of q's words (PostgreSQL): the set
     search_products ranks when the probe finds any, for a caller that starts counting it
     before knowing (facets.search, beside the request)."""
-    return queryset.filter(Q(_FullMatch(F("search_vector"), _full_text(terms(q))[1])))
+    return matching(queryset, prefix_query(q))
+
+
+def matching(queryset: QuerySet, raw: str) -> QuerySet:
+    """keyword_matches() of a prefix query (prefix_query)."""
+    return queryset.filter(Q(_FullMatch(F("search_vector"), _raw_query(raw))))
 
 
 def probe_statement(queryset: QuerySet, q: str) -> tuple[str, list] | None:
@@ -571,10 +586,14 @@ def probe_statement(queryset: QuerySet, q: str) -> tuple[str, list] | None:
     caller that runs it itself (`run_probe`, beside the request) and hands the answer to
     search_products; None without words, off PostgreSQL, or for a queryset that can hold
     nothing (none(): not signed in)."""
-    words = terms(q)
-    if not words or not _is_postgres():
+    if not terms(q) or not _is_postgres():
         return None
-    return _probe_sql(queryset.filter(search_vector=_full_text(words)[1]))
+    return probe_sql(queryset, prefix_query(q))
+
+
+def probe_sql(queryset: QuerySet, raw: str) -> tuple[str, list] | None:
+    """probe_statement() of a prefix query (prefix_query)."""
+    return _probe_sql(queryset.filter(search_vector=_raw_query(raw)))
 
 
 def _probe_sql(hits: QuerySet) -> tuple[str, list] | None:

@@ -283,6 +283,46 @@ def test_a_search_that_may_be_fused_by_meaning_probes_in_turn(committed, setting
     assert [q for q in own.captured_queries if q["sql"].startswith("SELECT p.n, CASE")]
 
 
+def test_a_searchs_probe_and_facet_pass_are_built_once_for_every_reader_and_words(
+    committed, settings, monkeypatch
+):
+    """A search's probe and facet pass are compiled once per process, the words and the
+    reader's readable drafts their parameters: a search by another reader with other words
+    builds neither again, and each reader's page is the page the ORM's own statements give (in
+    turn): a team's draft for its owner, not for the other team's; every draft for staff."""
+    from products.discovery import facets
+    from products.discovery import search as searching
+
+    _in_turn_and_beside(settings, committed.owner, lambda c: _page(c, "/products/?q=product"))
+    built = []
+    for module, name in ((searching, "probe_sql"), (facets, "_sized_sql")):
+        monkeypatch.setattr(module, name, _counted(getattr(module, name), built))
+    drafts = {"Orders draft", "Users draft"}
+    for reader, seen in (
+        (committed.other_owner, {"Users draft"}),
+        (committed.member, {"Orders draft"}),
+        (committed.staff, drafts),
+    ):
+        _in_turn_and_beside(settings, reader, lambda c: _page(c, "/products/?q=draft"))
+        built.clear()
+        assert _names(reader, "/products/?q=draft") & drafts == seen
+        assert built == []
+
+
+def _counted(fn, calls: list):
+    def counting(*args, **kwargs):
+        calls.append(fn.__name__)
+        return fn(*args, **kwargs)
+
+    return counting
+
+
+def _names(reader, url: str) -> set[str]:
+    client = Client()
+    client.force_login(reader)
+    return {row.name for row in client.get(url).context["page"].object_list}
+
+
 def test_beside_a_reader_counts_no_other_teams_draft(committed):
     """The pass beside applies the reader's visibility as the page does: the users team's
     draft is counted for its owner only."""
