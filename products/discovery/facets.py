@@ -214,6 +214,10 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
+    if scope is not None and probed is not None and not _active(cleaned):
+        # The words' full-text match over the reader's products, nothing more: its page's ids
+        # from statements compiled once (compiled_page_ids gives way to a sort).
+        qs.query.page_ids = partial(searching.compiled_page_ids, scope, q)  # type: ignore[attr-defined]
     if early is not None and probed is not None:  # the words' match: counted after the probe
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
     elif listed is not None:

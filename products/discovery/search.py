@@ -14,8 +14,9 @@ import contextlib
 import difflib
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from typing import cast
 
 from django.contrib.postgres.search import (
     SearchHeadline,
@@ -53,7 +54,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from meshportal import cache as shared_cache
 from meshportal.beside import Pending
-from meshportal.statements import Statement
+from meshportal.permissions import ReadFirst
+from meshportal.statements import Statement, fetch
 from products import extensions
 from products.discovery import semantic
 
@@ -489,10 +491,48 @@ class _HeadVector(Func):
     output_field = SearchVectorField()
 
 
-def _head_match(words: list[str]) -> SearchVectorExact:
-    """Whether any of the words (as prefixes) is in the product's head: `ts_filter(...) @@`."""
-    query = SearchQuery(" | ".join(f"{w}:*" for w in words), search_type="raw", config=CONFIG)
-    return SearchVectorExact(_HeadVector(F("search_vector")), query)
+def _texts(words: list[str]) -> dict:
+    """The words as the values a full-text search's statements take (`_full_match`): each a
+    parameter, so that the statements' text is the same for any words of the same shape."""
+    return {
+        "raw": _full_text(words)[0],  # all the words, as prefixes
+        "head": " | ".join(f"{w}:*" for w in words),  # any of them
+        "named": " | ".join(f"{w}:*A" for w in words),  # any of them in the name
+        "phrase": " ".join(words),
+    }
+
+
+def _full_match(raw: str, head: str, named: str, phrase: str, *, implied: bool) -> _Match:
+    """A full-text search's match and ranking, from its values (`_texts`). `implied`: one word,
+    whose presence in the head implies the whole match."""
+    query = _raw_query(raw)
+    # Closeness of the whole query to the name breaks ties between documents whose name holds
+    # one of the words (weight A in the vector: a cheap test). Trigram similarity for every
+    # match cost more than the rest of the ranking: 30 of 47 ms for "orders" at 10,000
+    # products (5,443 matches, 296 with the word in their name).
+    closeness = Case(
+        When(Q(search_vector=_raw_query(named)), then=0.3 * TrigramSimilarity("name", phrase)),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    # Two tiers: the matches with a word in their head (name, summary, tags) ranked, then the
+    # others (description, ports, fields) by name length and name. The head has an index of
+    # its own and the tail's order is an index, so a page reads a page's worth of each
+    # (page_ids) instead of every match: "orders" matches 5,443 of 10,000 products, 296 of
+    # them in the head. Whether any of the words is in the head: `ts_filter(...) @@`.
+    in_head = Q(SearchVectorExact(_HeadVector(F("search_vector")), _raw_query(head)))
+    rank = Case(
+        When(in_head, then=SearchRank(F("search_vector"), query) + closeness),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    return _Match(
+        Q(_FullMatch(F("search_vector"), query)),
+        rank,
+        raw,
+        head=in_head,
+        head_implies_match=implied,
+    )
 
 
 class _FullMatch(SearchVectorExact):
@@ -529,13 +569,95 @@ def _page_ids(
     or fewer (`total`, exact or estimated), which one statement ranks faster than two."""
     if total <= TIERS_PAST or tuple(hits.query.order_by) != _RANKED:
         return None
+    in_head, rest = _tiers(hits, head, implied)
+    return _tiered(lambda n: list(in_head[:n]), lambda lo, hi: list(rest[lo:hi]), bottom, top)
+
+
+def _tiers(hits: QuerySet, head: Q, implied: bool) -> tuple[QuerySet, QuerySet]:
+    """The ids of the head's matches ranked, and of the others in their order."""
     ids = hits.order_by()  # the tiers give their own order
     in_head = (_without_full_match(ids) if implied else ids).filter(head)
-    first = list(in_head.order_by(*_RANKED).values_list("pk", flat=True)[:top])
+    return (
+        in_head.order_by(*_RANKED).values_list("pk", flat=True),
+        ids.filter(~head).order_by(*_RANKED[1:]).values_list("pk", flat=True),
+    )
+
+
+def _tiered(read_head: Callable, read_rest: Callable, bottom: int, top: int) -> list[int]:
+    """Rows bottom..top of the head's tier then the rest: `read_head(n)` gives the head's
+    first n, `read_rest(lo, hi)` the rest's rows lo..hi."""
+    first = read_head(top)
     if len(first) >= top:
         return first[bottom:top]
-    rest = ids.filter(~head).order_by(*_RANKED[1:]).values_list("pk", flat=True)
-    return first[bottom:] + list(rest[max(0, bottom - len(first)) : top - len(first)])
+    return first[bottom:] + read_rest(max(0, bottom - len(first)), top - len(first))
+
+
+def compiled_page_ids(
+    scope: ReadFirst, q: str, hits: QuerySet, bottom: int, top: int, total: int
+) -> list[int] | None:
+    """_page_ids (and the ids the paginator would read at TIERS_PAST matches or fewer) of a
+    full-text search of q over a ReadFirst scope's products, neither filtered nor sorted
+    since: from statements compiled once per scope kind, page and one word or more, the words
+    and the readable drafts their parameters. Built per request, they were 2.8-3.5 ms of a
+    search's CPU on the bench machine. None when `hits` was sorted otherwise."""
+    if tuple(hits.query.order_by) != _RANKED:
+        return None
+    words = terms(q)
+    values = _texts(words)
+    shape = ("every" if scope.drafts is None else "member", len(words) == 1)
+    if scope.drafts is not None:
+        values["drafts"] = scope.drafts
+    if total <= TIERS_PAST:
+        return _ids(_ranked_ids(shape, bottom, top), values)
+    return _tiered(
+        lambda n: _ids(_tier_ids(shape, "head", 0, n), values),
+        # the rest's order is not the ranking: only the words' match and the head's are in it
+        lambda lo, hi: _ids(
+            _tier_ids(shape, "rest", lo, hi),
+            {k: v for k, v in values.items() if k not in ("named", "phrase")},
+        ),
+        bottom,
+        top,
+    )
+
+
+def _ids(statement: Statement, values: dict) -> list[int]:
+    # Run as text, never prepared: how many products the words match decides the plan.
+    return [pk for (pk,) in fetch(*statement.sql(**values))]
+
+
+def _scoped_hits(
+    drafts: str | None, implied: bool, raw: str, head: str, named: str = "", phrase: str = ""
+) -> tuple[QuerySet, "_Match"]:
+    """A full-text search's matches over a scope's products, ranked (as search_products)."""
+    from products.models import DataProduct
+
+    match = _full_match(raw, head, named, phrase, implied=implied)
+    base = ReadFirst(drafts).products(DataProduct.objects.all())
+    return match.ranked(base.filter(match.where)), match
+
+
+def _scoped(shape: tuple[str, bool], build: Callable[[QuerySet, "_Match"], QuerySet]):
+    """A statement of `build(hits, match)` for searches of this shape: (scope kind, one word)."""
+    kind, implied = shape
+    if kind == "every":
+        return Statement(lambda **texts: build(*_scoped_hits(None, implied, **texts)))
+    return Statement(lambda drafts, **texts: build(*_scoped_hits(drafts, implied, **texts)))
+
+
+@functools.lru_cache(maxsize=64)  # a statement per page bounds (their LIMIT is in the text)
+def _ranked_ids(shape: tuple[str, bool], bottom: int, top: int) -> Statement:
+    return _scoped(shape, lambda hits, _: hits.values_list("pk", flat=True)[bottom:top])
+
+
+@functools.lru_cache(maxsize=128)
+def _tier_ids(shape: tuple[str, bool], tier: str, bottom: int, top: int) -> Statement:
+    index = 0 if tier == "head" else 1
+    return _scoped(
+        # a full-text match always has its head (_full_match)
+        shape,
+        lambda hits, m: _tiers(hits, cast(Q, m.head), m.head_implies_match)[index][bottom:top],
+    )
 
 
 def headline(query: str) -> SearchHeadline:
@@ -641,36 +763,7 @@ def _match_postgres(
 ) -> _Match:
     raw, query = _full_text(words)
     if _any_match(queryset.filter(search_vector=query), probe, probed):
-        # Closeness of the whole query to the name breaks ties between documents whose name
-        # holds one of the words (weight A in the vector: a cheap test). Trigram similarity
-        # for every match cost more than the rest of the ranking: 30 of 47 ms for "orders"
-        # at 10,000 products (5,443 matches, 296 with the word in their name).
-        in_name = SearchQuery(
-            " | ".join(f"{w}:*A" for w in words), search_type="raw", config=CONFIG
-        )
-        closeness = Case(
-            When(Q(search_vector=in_name), then=0.3 * TrigramSimilarity("name", " ".join(words))),
-            default=Value(0.0),
-            output_field=FloatField(),
-        )
-        # Two tiers: the matches with a word in their head (name, summary, tags) ranked, then
-        # the others (description, ports, fields) by name length and name. The head has an
-        # index of its own and the tail's order is an index, so a page reads a page's worth
-        # of each (page_ids) instead of every match: "orders" matches 5,443 of 10,000
-        # products, 296 of them in the head.
-        head = Q(_head_match(words))
-        rank = Case(
-            When(head, then=SearchRank(F("search_vector"), query) + closeness),
-            default=Value(0.0),
-            output_field=FloatField(),
-        )
-        return _Match(
-            Q(_FullMatch(F("search_vector"), query)),
-            rank,
-            raw,
-            head=head,
-            head_implies_match=len(words) == 1,
-        )
+        return _full_match(**_texts(words), implied=len(words) == 1)
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
     # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram
     # index find them.

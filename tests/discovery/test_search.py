@@ -296,6 +296,36 @@ def test_a_large_search_pages_tier_by_tier_in_the_order_of_its_ranking(tiered):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("tiers", [True, False])
+def test_a_searchs_page_ids_compiled_once_are_the_pages_of_its_ranking(tiered, monkeypatch, tiers):
+    """compiled_page_ids (the search page's, over a reader's products, from statements compiled
+    once): every page of every search holds the products the ranking puts there, tier by tier
+    past TIERS_PAST matches or ranked whole below it, for platform staff and for a member whose
+    readable drafts are given as ids (one draft in the corpus, which only they find)."""
+    from meshportal.permissions import ReadFirst
+    from meshportal.statements import array_text
+
+    monkeypatch.setattr(search, "TIERS_PAST", 0 if tiers else 10_000)
+    draft = DataProduct.objects.get(slug="parcels-2")
+    DataProduct.objects.filter(pk=draft.pk).update(status=DataProduct.Status.DRAFT)
+    everything = DataProduct.objects.all()
+    for scope in (ReadFirst(None), ReadFirst(array_text([draft.pk])), ReadFirst("{}")):
+        base = scope.products(everything)
+        for q in ["customer", "order", "orders web", "sku", "ship", "cust id"]:
+            qs = search.search_products(base, q)
+            ranked = [p.pk for p in qs]
+            if q == "customer":  # the draft's field is customer_ref
+                assert (draft.pk in ranked) == (scope.drafts != "{}")
+            for size in (1, 2, 3, 25):
+                for bottom in range(0, len(ranked) + size, size):
+                    top = bottom + size
+                    ids = search.compiled_page_ids(scope, q, qs, bottom, top, len(ranked))
+                    assert ids == ranked[bottom:top], (scope.drafts, q, size, bottom)
+    by_name = search.search_products(everything, "customer").order_by("name")
+    assert search.compiled_page_ids(ReadFirst(None), "customer", by_name, 0, 2, 6) is None
+
+
+@pytest.mark.postgres
 def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
     """The word "customer" is in the name of Customers and the summary of Refunds; Orders and
     the three Parcels hold it only in a field's name: they follow, shortest name first, then
