@@ -438,10 +438,10 @@ def _rows_sized(sql: str, params: list, probed: int) -> list[dict]:
     return _facet_rows(sql, [read if p == _READ_MARK else p for p in params])
 
 
-def _rows_if_found(sql: str, params: list, answer: tuple[int, bool]) -> list[dict] | None:
-    """`_rows_sized` after a search's probe (its count, whether anything matched); None when
+def _rows_if_found(sql: str, params: list, answer: tuple[int, bool, object]) -> list[dict] | None:
+    """`_rows_sized` after a search's probe (its count, whether anything matched, the vectors' stamp); None when
     nothing did: the search then looks for typos, another match to count."""
-    probed, found = answer
+    probed, found, _ = answer
     return _rows_sized(sql, params, probed) if found else None
 
 

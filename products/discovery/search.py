@@ -75,6 +75,8 @@ WORD_THRESHOLD = 0.45  # "Did you mean": word similarity of a misspelt word to k
 # Private-use characters mark highlights inside ts_headline's output; the text is escaped
 # first and only then are they turned into <mark>, so product text can never inject HTML.
 _START, _STOP = "\ue000", "\ue001"
+# A probe that read no vectors' stamp (run_probe): whoever needs it reads it.
+UNREAD = object()
 
 
 class SampleBucket(Func):
@@ -334,7 +336,9 @@ def search_products(
         match = _match_sqlite(queryset, words, {} if spelling is None else spelling)
     keyword = match.ranked(queryset.filter(match.where))
     meaning, by_meaning_only = (
-        _meaning(queryset, match, " ".join(words)) if semantic.enabled() else ([], set())
+        _meaning(queryset, match, " ".join(words), probe.pop("stamp", UNREAD))
+        if semantic.enabled()
+        else ([], set())
     )
     if not meaning:
         if sizes is not None:  # the probe counted exactly these products
@@ -343,19 +347,26 @@ def search_products(
     return _fused(queryset, match, meaning, by_meaning_only)
 
 
-def _meaning(queryset: QuerySet, match: "_Match", phrase: str) -> tuple[list[int], set[int]]:
+def _meaning(
+    queryset: QuerySet, match: "_Match", phrase: str, stamp: object = UNREAD
+) -> tuple[list[int], set[int]]:
     """The products of `queryset` closest in meaning to `phrase`, best first, within
     semantic.RELATIVE of the best of them, and which of them the words do not find. One small
     query (which of the nearest ids the queryset holds, by primary key, and whether each
     matches the words) that also brings the vectors' stamp; when they changed since this
-    process loaded them, again. With nothing near, the stamp in a query of its own. With
-    pgvector the nearest ids come from the database, current, so no stamp."""
+    process loaded them, again. With nothing near, the stamp the search's probe read
+    (`stamp`), or in a query of its own. With pgvector the nearest ids come from the
+    database, current, so no stamp."""
     near = semantic.nearest(phrase)
     if not semantic.in_memory():  # pgvector: the database's answer is current
         rows = _visible_rows(queryset, match, near, stamp=False)
     else:
         rows = _visible_rows(queryset, match, near)
-        if semantic.refresh(rows[0][1] if rows else semantic.current_stamp()):
+        if rows:
+            stamp = rows[0][1]
+        elif stamp is UNREAD:
+            stamp = semantic.current_stamp()
+        if semantic.refresh(stamp):
             near = semantic.nearest(phrase)
             rows = _visible_rows(queryset, match, near)
     seen = {row[0] for row in rows}
@@ -726,26 +737,32 @@ def _probe_sql(hits: QuerySet) -> tuple[str, list] | None:
         all_sql, all_params = hits.order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # a queryset that can hold nothing (none(): not signed in)
         return None
-    # Both parts compiled by the ORM above, their parameters bound: no user text in the SQL.
+    # The vectors' stamp comes along: a search with no vectors to fuse asks for it next
+    # (_meaning), a round trip of its own.
+    stamp_sql, stamp_params = semantic.stamp_statement()
+    # Each part compiled by the ORM, its parameters bound: no user text in the SQL.
     return (
         "SELECT p.n, CASE WHEN p.n > 0 THEN true"  # noqa: S608  # nosec B608
-        f" ELSE (SELECT count(*) > 0 FROM ({all_sql}) a) END"
+        f" ELSE (SELECT count(*) > 0 FROM ({all_sql}) a) END, ({stamp_sql})"
         f" FROM (SELECT count(*) AS n FROM ({sample_sql}) s) p",
-        [*all_params, *sample_params],
+        [*all_params, *stamp_params, *sample_params],
     )
 
 
-def run_probe(statement: tuple[str, list] | None) -> tuple[int, bool]:
-    """A probe's answer: the matches' count in the PROBE buckets, and whether there are any."""
+def run_probe(statement: tuple[str, list] | None) -> tuple[int, bool, object]:
+    """A probe's answer: the matches' count in the PROBE buckets, whether there are any, and
+    the semantic vectors' stamp (UNREAD without a statement)."""
     if statement is None:
-        return 0, False
+        return 0, False, UNREAD
     with connection.cursor() as cursor:
         cursor.execute(*statement)
-        n, found = cursor.fetchone()
-    return n, found
+        n, found, stamp = cursor.fetchone()
+    return n, found, stamp
 
 
-def _any_match(hits: QuerySet, probe: dict, probed: Pending | None = None) -> bool:
+def _any_match(
+    queryset: QuerySet, query: SearchQuery, probe: dict, probed: Pending | None = None
+) -> bool:
     """Whether `hits` holds any product, read through the indexes whatever the number of
     matches, in one statement: their count in the PROBE sample buckets (a BitmapAnd of the
     full-text and bucket indexes; kept in `probe` for the facet counts' size estimate) and,
@@ -753,8 +770,14 @@ def _any_match(hits: QuerySet, probe: dict, probed: Pending | None = None) -> bo
     the full-text index; the planner runs a subquery in an untaken CASE branch never). Not
     exists(): its LIMIT 1 made the planner scan the table expecting an early hit, which a word
     found nowhere never gives (10 ms at 10,000 products, 96 at 50,000). `probed`: the same
-    statement's answer, run by the caller."""
-    probe["probe"], found = probed.result() if probed is not None else run_probe(_probe_sql(hits))
+    statement's answer, run by the caller: the matches (`hits`) are then not even built. The
+    vectors' stamp, which the probe brings, goes to probe["stamp"]."""
+    answer = (
+        probed.result()
+        if probed is not None
+        else run_probe(_probe_sql(queryset.filter(search_vector=query)))
+    )
+    probe["probe"], found, probe["stamp"] = answer
     return found
 
 
@@ -762,12 +785,12 @@ def _match_postgres(
     queryset: QuerySet, words: list[str], probe: dict, probed: Pending | None = None
 ) -> _Match:
     raw, query = _full_text(words)
-    if _any_match(queryset.filter(search_vector=query), probe, probed):
+    if _any_match(queryset, query, probe, probed):
         return _full_match(**_texts(words), implied=len(words) == 1)
     # Nothing matched as typed: tolerate typos by trigram similarity to the product's name. The
     # operator (its threshold, TYPO_THRESHOLD, set per connection in settings) lets the trigram
     # index find them.
-    probe.clear()  # counted the full-text matches, not these
+    del probe["probe"]  # counted the full-text matches, not these
     phrase = " ".join(words)
     # `slug > ''` holds for every product (a slug is never empty) and is there for the planner:
     # the slug is not in the covering list index (dataproduct_list_cover), so the trigram test

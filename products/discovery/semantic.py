@@ -238,6 +238,11 @@ def stamp_column() -> Subquery:
 _stamp = Statement(_latest)
 
 
+def stamp_statement() -> tuple[str, list]:
+    """The stamp's statement as SQL and parameters, to read it in another (a search's probe)."""
+    return _stamp.sql()
+
+
 def current_stamp() -> Any:
     """The stamp in a query of its own (when no near product is visible)."""
     rows = _stamp()

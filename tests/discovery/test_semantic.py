@@ -395,3 +395,26 @@ def test_when_every_vector_is_gone_the_next_search_no_longer_uses_them(mesh):
     ProductEmbedding.objects.all().delete()
 
     assert list(search.search_products(everyone, QUERY)) == []
+
+
+@pytest.mark.postgres
+def test_a_search_without_vectors_reads_their_stamp_in_its_probe(client, mesh):
+    """With no vectors in this process, a search asks whether some appeared since (the vectors'
+    stamp) in its probe, not in a statement of its own; vectors written after one search are
+    fused by the next."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if not semantic.in_memory():
+        pytest.skip("with pgvector the nearest products come from the database: no stamp")
+    published, _ = add_churn_products(mesh)
+    ProductEmbedding.objects.all().delete()
+    client.force_login(mesh.consumer)
+    client.get("/search/", {"q": "warm"})  # this process drops the vectors it held
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/search/", {"q": QUERY}).status_code == 200
+    stamps = [q["sql"] for q in ctx.captured_queries if "products_productembedding" in q["sql"]]
+    assert len(stamps) == 1 and stamps[0].startswith("SELECT p.n, CASE"), stamps
+    semantic.embed(DataProduct.objects.filter(pk=published.pk))
+    names = [p.name for p in client.get("/search/", {"q": QUERY}).context["page"].object_list]
+    assert published.name in names
