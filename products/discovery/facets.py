@@ -439,8 +439,8 @@ def _rows_sized(sql: str, params: list, probed: int) -> list[dict]:
 
 
 def _rows_if_found(sql: str, params: list, answer: tuple[int, bool, object]) -> list[dict] | None:
-    """`_rows_sized` after a search's probe (its count, whether anything matched, the vectors' stamp); None when
-    nothing did: the search then looks for typos, another match to count."""
+    """`_rows_sized` after a search's probe (its count, whether anything matched, the vectors'
+    stamp); None when nothing did: the search then looks for typos, another match to count."""
     probed, found, _ = answer
     return _rows_sized(sql, params, probed) if found else None
 
