@@ -171,16 +171,33 @@ def _product_perm_rows(user_id: int, ids: list[int]) -> QuerySet:
     return by_group.values_list(*columns).union(by_user.values_list(*columns), all=True)
 
 
-def _roles_and_grants(user: int, product: int) -> QuerySet:
-    """The user's team roles and their grants on one product, in one statement (a product's
-    page asks for both): (team id, role, None) rows, then (None, None, permission id)."""
+def _roles_and(user: int, parts: list[tuple[QuerySet, str]]) -> QuerySet:
+    """The user's team roles and another read in one statement: (team id, role, None) rows,
+    then (None, None, value) of each (queryset, column) part."""
     none = Value(None, output_field=IntegerField())
     roles = _roles(user).order_by().values_list("team_id", "role", none)
-    grants = [
-        part.order_by().values_list(none, Value(None, output_field=CharField()), "permission_id")
-        for part in _grant_rows(user, [product])
+    rest = [
+        part.order_by().values_list(none, Value(None, output_field=CharField()), column)
+        for part, column in parts
     ]
-    return roles.union(*grants, all=True).order_by()
+    return roles.union(*rest, all=True).order_by()
+
+
+def _split_roles(rows) -> tuple[dict[int, str], list]:
+    """`_roles_and`'s rows as the roles and the other values."""
+    roles: dict[int, str] = {}
+    values = []
+    for team, role, value in rows:
+        if value is None:
+            roles[team] = role
+        else:
+            values.append(value)
+    return roles, values
+
+
+def _roles_and_grants(user: int, product: int) -> QuerySet:
+    """The user's team roles and their grants on one product (a product's page asks for both)."""
+    return _roles_and(user, [(part, "permission_id") for part in _grant_rows(user, [product])])
 
 
 # One product's page asks for one product's rows (with the roles, where not read yet): the same
@@ -203,14 +220,10 @@ def prefetch_product_perms(user, products: Iterable[Model]) -> None:
     rows: Iterable[tuple[int, int]]
     if len(missing) == 1 and "roles" not in _cache(user):
         # the roles come along: the product's page asks is_team_owner() next
-        roles, rows = {}, []
-        for team, role, permission in _one_product_roles_and_grants(
-            user=user.pk, product=missing[0]
-        ):
-            if permission is None:
-                roles[team] = role
-            else:
-                rows.append((missing[0], permission))
+        roles, permissions = _split_roles(
+            _one_product_roles_and_grants(user=user.pk, product=missing[0])
+        )
+        rows = [(missing[0], permission) for permission in permissions]
         _cache(user)["roles"] = roles
     elif len(missing) == 1:
         rows = _one_product_perm_rows(user=user.pk, product=missing[0])
@@ -604,14 +617,8 @@ def visible_to_member(user_id: int, queryset: QuerySet) -> QuerySet:
 
 
 def _roles_and_drafts(user: int) -> QuerySet:
-    """The user's team roles and the ids of the drafts they may read, in one statement (a
-    search asks for both): (team id, role, None) rows, then (None, None, draft id)."""
-    none = Value(None, output_field=IntegerField())
-    roles = _roles(user).order_by().values_list("team_id", "role", none)
-    drafts = drafts_readable_by(user, _all_products()).order_by()
-    return roles.union(
-        drafts.values_list(none, Value(None, output_field=CharField()), "pk"), all=True
-    ).order_by()
+    """The user's team roles and the ids of the drafts they may read (a search asks for both)."""
+    return _roles_and(user, [(drafts_readable_by(user, _all_products()), "pk")])
 
 
 # The same text for every member: compiled once.
@@ -621,15 +628,8 @@ _member_roles_and_drafts = Statement(_roles_and_drafts)
 def _draft_ids(user) -> list[int]:
     """The ids of the drafts a member may read, read now; their team roles come along when
     this request has not read them yet (the search page asks for them next)."""
-    c = _cache(user)
-    roles: dict[int, str] = {}
-    ids = []
-    for team, role, draft in _member_roles_and_drafts(user=user.pk):
-        if draft is None:
-            roles[team] = role
-        else:
-            ids.append(draft)
-    c.setdefault("roles", roles)
+    roles, ids = _split_roles(_member_roles_and_drafts(user=user.pk))
+    _cache(user).setdefault("roles", roles)
     return ids
 
 
@@ -659,12 +659,6 @@ def read_first(user) -> ReadFirst | None:
     if connection.vendor != "postgresql" or not signed_in(user):
         return None
     return ReadFirst(None if is_platform(user) else array_text(_draft_ids(user)))
-
-
-def visible_read_first(user, queryset: QuerySet) -> QuerySet:
-    """visible() of products, through read_first() where it applies."""
-    scope = read_first(user)
-    return visible(user, queryset) if scope is None else scope.products(queryset)
 
 
 def _public_or(readable_drafts: RawSQL, qs: QuerySet) -> QuerySet:

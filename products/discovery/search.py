@@ -641,11 +641,16 @@ def _scoped_hits(
     drafts: str | None, implied: bool, raw: str, head: str, named: str = "", phrase: str = ""
 ) -> tuple[QuerySet, "_Match"]:
     """A full-text search's matches over a scope's products, ranked (as search_products)."""
+    match = _full_match(raw, head, named, phrase, implied=implied)
+    return match.ranked(in_scope(drafts).filter(match.where)), match
+
+
+def in_scope(drafts: str | None) -> QuerySet:
+    """The products of a ReadFirst scope (its drafts' ids, None for every product), for a
+    statement compiled once over them."""
     from products.models import DataProduct
 
-    match = _full_match(raw, head, named, phrase, implied=implied)
-    base = ReadFirst(drafts).products(DataProduct.objects.all())
-    return match.ranked(base.filter(match.where)), match
+    return ReadFirst(drafts).products(DataProduct.objects.all())
 
 
 def _scoped(shape: tuple[str, bool], build: Callable[[QuerySet, "_Match"], QuerySet]):

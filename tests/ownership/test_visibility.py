@@ -238,25 +238,31 @@ def test_one_products_grants_bring_the_readers_team_roles_in_the_same_statement(
     assert "domains_membership" not in seen.captured_queries[0]["sql"]
 
 
+def _read_first(user, queryset):
+    """A search's products: read_first()'s where it applies, else visible() (facets.search)."""
+    from meshportal.permissions import read_first
+
+    scope = read_first(user)
+    return visible(user, queryset) if scope is None else scope.products(queryset)
+
+
 def test_visible_read_first_answers_what_visible_does_for_every_role(mesh):
-    """visible_read_first() (a search's products, the readable drafts read first as ids) holds
+    """read_first()'s products (a search's, the readable drafts read first as ids) hold
     exactly what visible() does, whoever asks: platform, owners, members, a consumer, a council
     delegate asked to decide a waiver on another team's draft, and no one signed in; nested in
     another statement too (the facet pass reads the matches as a subquery)."""
     from django.contrib.auth.models import AnonymousUser
-
-    from meshportal.permissions import visible_read_first
 
     _waiver_for_the_council(mesh)
     everyone = DataProduct.objects.all()
     users = (mesh.staff, mesh.owner, mesh.member, mesh.other_owner, mesh.consumer)
     for user in (*users, mesh.approved, mesh.council, AnonymousUser()):
         expected = set(visible(user, everyone).values_list("pk", flat=True))
-        assert set(visible_read_first(user, everyone).values_list("pk", flat=True)) == expected
-        nested = everyone.filter(pk__in=visible_read_first(user, everyone).values("pk"))
+        assert set(_read_first(user, everyone).values_list("pk", flat=True)) == expected
+        nested = everyone.filter(pk__in=_read_first(user, everyone).values("pk"))
         assert set(nested.values_list("pk", flat=True)) == expected
-    assert mesh.products[("users", "draft")] in visible_read_first(mesh.council, everyone)
-    assert mesh.products[("orders", "draft")] not in visible_read_first(mesh.consumer, everyone)
+    assert mesh.products[("users", "draft")] in _read_first(mesh.council, everyone)
+    assert mesh.products[("orders", "draft")] not in _read_first(mesh.consumer, everyone)
 
 
 @pytest.mark.postgres
