@@ -21,3 +21,16 @@ def test_pages_work_without_any_extension(client, settings, django_user_model):
     client.force_login(django_user_model.objects.create_user("solo", password="x"))
     for url in ("/", "/search/?q=orders&sort=trust", "/products/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_statements_compiled_without_an_extension_are_compiled_again_with_it(
+    client, settings, mesh
+):
+    """A page's statements are compiled once per process with the extensions' columns (a list
+    row's quality state): when the setting changes they are compiled again, not kept."""
+    extensions = settings.PRODUCT_EXTENSIONS
+    client.force_login(mesh.consumer)
+    settings.PRODUCT_EXTENSIONS = []
+    assert client.get("/").status_code == 200
+    settings.PRODUCT_EXTENSIONS = extensions
+    assert client.get("/").status_code == 200
