@@ -656,6 +656,12 @@ def compile_metrics(
                 for end in ("MIN", "MAX"):
                     expr = f"{end}({failing})"
                     s[f"sample_{end.lower()}"] = agg.add(f"CAST({expr} AS TEXT)" if typed else expr)
+            elif spec.kind == "missing" and not params:
+                # Nulls alone: the rows less the values, aggregates PostgreSQL computes once
+                # for every check that reads them (COUNT(*) is the total's, COUNT(col) a
+                # duplicates check's). A CASE per row was 0.14 s of a 1,000,000-row table's
+                # 1.18 s (bench.quality, a fresh connection).
+                s["bad"] = agg.add(f"COUNT(*) - COUNT({conn.quote(spec.columns[0])})")
             else:
                 s["bad"] = agg.add(_count_when(cond), params)
         elif spec.kind == "duplicates":
