@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -258,8 +259,9 @@ def _as_recorded(model: type[models.Model], entry: AuditEntry) -> models.Model |
     if not values:
         return None
     try:
-        return model(pk=entry.object_id, **values)
-    except (TypeError, ValueError):
+        # the entry keeps the id as text: as the model's own type, as a row read would have it
+        return model(pk=model._meta.pk.to_python(entry.object_id), **values)
+    except (TypeError, ValueError, ValidationError):
         return None
 
 

@@ -28,6 +28,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from functools import cache
 
+from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -48,6 +50,16 @@ def forget_all() -> None:
         statement.forget()
 
 
+def _settings_changed(**kwargs) -> None:
+    # A statement holds what its settings made of it when it was compiled (the extensions'
+    # columns and facets, the search's weights): a changed setting (tests, override_settings)
+    # compiles every statement again rather than keep one built under the other value.
+    forget_all()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="statements-forget-on-settings")
+
+
 class Statement:
     def __init__(self, build: Callable[..., QuerySet | tuple[str, list]]):
         self.build = build
@@ -58,7 +70,7 @@ class Statement:
     def __call__(self, *, using: str = "default", **values) -> list:
         """The rows of build(**values), as the queryset would give them (a list)."""
         compiled = self._ready(using, values)
-        if compiled is None:  # a value of another type than the markers'
+        if compiled is None:  # a value of another type than the markers, or none can mark it
             built = self.build(**values)
             if not isinstance(built, QuerySet):
                 raise TypeError("a statement built as SQL text has no rows of its own: .sql()")
@@ -98,11 +110,22 @@ class Statement:
             return self._compile(using, values)
         return compiled if compiled[4] == kinds else None
 
+    def _build_marked(self, marks: dict):
+        """build(**marks), or None when a field refuses a marker of that type (an id passed as
+        text, which the ORM would convert: the plain queryset runs instead, and the statement
+        is compiled by the next call whose values' types fit)."""
+        try:
+            return self.build(**marks)
+        except (TypeError, ValueError, ValidationError):
+            return None
+
     def _compile(self, using: str, values: dict):
         marks: dict[str, str | int] = {}
         for i, (name, value) in enumerate(sorted(values.items())):
             marks[name] = _STR_MARK.format(i) if type(value) is str else _INT_MARK - i
-        built = self.build(**marks)
+        built = self._build_marked(marks)
+        if built is None:
+            return None
         if isinstance(built, tuple):  # SQL and parameters built by hand: for .sql() alone
             queryset = compiler = None
             sql, params = built

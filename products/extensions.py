@@ -24,8 +24,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from meshportal import statements
-
 
 class ProductExtension:
     """Override what the app adds; the defaults add nothing."""
@@ -114,10 +112,7 @@ def installed() -> tuple[ProductExtension, ...]:
 
 def _forget(*, setting, **kwargs):
     if setting == "PRODUCT_EXTENSIONS":
-        installed.cache_clear()
-        # Statements compiled once per process hold the extensions' columns and facets (a
-        # list row's quality state): compiled under other extensions, they miss or add some.
-        statements.forget_all()
+        installed.cache_clear()  # the statements built on them: meshportal.statements
 
 
 setting_changed.connect(_forget, dispatch_uid="product-extensions")

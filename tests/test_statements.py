@@ -255,3 +255,37 @@ def test_a_list_without_words_reads_its_ids_prepared_a_search_does_not(mesh, cli
     ids = [s for s in new if s.startswith('SELECT "products_dataproduct"."id" AS')]
     assert any('ORDER BY "products_dataproduct"."published_at" DESC' in s for s in ids)
     assert not any("@@" in s for s in new)
+
+
+def test_a_changed_setting_compiles_the_statement_again(mesh, settings):
+    """A statement built from a setting (here its LIMIT) follows the setting when it changes
+    (override_settings, a test's settings): it is not kept as compiled under the old value."""
+    settings.MESH_STATEMENT_TEST_LIMIT = 1
+    statement = Statement(
+        lambda domain: (
+            DataProduct.objects.filter(domain__slug=domain)
+            .order_by("slug")
+            .values_list("slug", flat=True)[: settings.MESH_STATEMENT_TEST_LIMIT]
+        )
+    )
+    assert len(statement(domain="orders")) == 1
+    settings.MESH_STATEMENT_TEST_LIMIT = 2
+    assert statement(domain="orders") == list(
+        DataProduct.objects.filter(domain__slug="orders")
+        .order_by("slug")
+        .values_list("slug", flat=True)[:2]
+    )
+    assert len(statement(domain="orders")) == 2
+
+
+def test_an_id_passed_as_text_first_gives_the_rows_and_the_statement_compiles_later(mesh):
+    """The first call decides the markers' types: an id as text (an audit entry keeps ids as
+    text), which the ORM converts but an integer column refuses as a text marker, runs the
+    plain queryset instead of failing; the next call with an integer compiles it."""
+    product = DataProduct.objects.get(domain__slug="orders", slug="published-product")
+    statement = Statement(lambda pk: DataProduct.objects.filter(pk=pk).values_list("slug"))
+    assert statement(pk=str(product.pk)) == [("published-product",)]
+    with _compiles() as compiled:
+        assert statement(pk=product.pk) == [("published-product",)]
+        assert statement(pk=product.pk) == [("published-product",)]
+    assert compiled.call_count == 1  # compiled once, by the first call with an integer
