@@ -93,10 +93,8 @@ def _search_page(request, *, title: str):
         "own_team_ids": set(team_roles(request.user)),
     }
     if not page.object_list and page.number == 1:
-        ctx["suggestion"] = search.suggest(
-            visible(request.user, DataProduct.objects.all()), result.q, spelling=result.spelling
-        )
-        ctx["popular"] = discovery.popular(user=request.user)
+        ctx["suggestion"] = search.suggest(result.readable, result.q, spelling=result.spelling)
+        ctx["popular"] = discovery.popular(user=request.user, readable=result.readable)
     if result.q and page.number == 1:
         extensions.searched(request, result.q, bool(page.object_list))
     # Last: the facets may still be being counted beside the request, meanwhile the above.

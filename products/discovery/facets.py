@@ -168,6 +168,14 @@ class SearchResult:
         return self.counted.result()[2]
 
     @property
+    def readable(self) -> QuerySet:
+        """Every product the reader may see, as the search read them (visible(), or the same
+        rule with the reader's drafts read first: permissions.ReadFirst), before any words or
+        filter: what "Did you mean" looks for spellings in, without planning visible()'s
+        subqueries in its statement again."""
+        return self.filterset.queryset
+
+    @property
     def by_name(self) -> bool:
         """Whether the list is sorted by name (an index the page's rows can be read from)."""
         return sort_key(self.sort, searching=bool(self.q)) == "name"
@@ -939,15 +947,18 @@ def _popular_rows(rows: QuerySet) -> list:
     return list(rows.filter(pk__in=top).annotate(consumers=_CONSUMERS).order_by(*_BY_CONSUMERS))
 
 
-def popular(*, user, limit: int = 5) -> list:
+def popular(*, user, readable: QuerySet | None = None, limit: int = 5) -> list:
     """Published products with the most approved consumers: shown when a search finds nothing.
     Published products are public, so the ranking is the same for every signed-in user and is
     cached for everyone (meshportal.cache.POPULAR, forgotten when a product or an access request
-    changes); the rows are read through the visibility rule. Two queries, hit or miss."""
+    changes); the rows are read through the visibility rule: `readable`, the products the
+    search read (SearchResult.readable), or visible(). Two queries, hit or miss."""
     if not signed_in(user):
         return []
+    if readable is None:
+        readable = visible(user, DataProduct.objects.all())
     rows = (
-        visible(user, DataProduct.objects.filter(status=DataProduct.Status.PUBLISHED))
+        readable.filter(status=DataProduct.Status.PUBLISHED)
         .select_related("domain", "owner_team", *extensions.list_related())
         .prefetch_related("tags")
     )

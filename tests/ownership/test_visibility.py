@@ -278,3 +278,15 @@ def test_a_search_reads_the_drafts_one_may_read_once_not_in_each_statement(clien
     assert len(grants) == 1, grants
     assert mesh.products[("orders", "draft")].name in page.content.decode()
     assert mesh.products[("users", "draft")].name not in page.content.decode()
+
+
+@pytest.mark.postgres
+def test_a_search_that_finds_nothing_reads_the_drafts_once_for_did_you_mean_too(client, mesh):
+    """ "Did you mean" looks for spellings among the products the search read, not through
+    visible() again: the grants are read once on a page that finds nothing as well."""
+    client.force_login(mesh.member)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get("/search/?q=zzqqxx+ordrs")
+    assert page.status_code == 200 and 'id="no-results"' in page.content.decode()
+    grants = [q["sql"] for q in ctx.captured_queries if "groupobjectpermission" in q["sql"]]
+    assert len(grants) == 1, grants
