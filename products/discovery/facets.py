@@ -6,6 +6,7 @@ its `path` a value path on DataProduct to group by; without a "trust" sort, "Mos
 back to name.
 """
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import django_filters
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -206,12 +208,13 @@ def search(*, user, data) -> SearchResult:
     if probe is not None:
         # Over the words' match: kept only if the search turns out to be that match (any
         # found, no fusion).
-        compiled = None if _active(cleaned) else _compiled(_pass_of, scope, q)
+        compiled = _compiled_pass(scope, q, fs, cleaned)
         sql, params = compiled or _sized_sql(searching.keyword_matches(base, q), fs, cleaned)
         early = probe.then_beside(partial(_rows_if_found, sql, params))
     listed = None  # a filtered list's counts, queued behind its sizing as soon as validated
     if sized is not None and _active(cleaned):
-        listed = _search_counts(base, None, fs, cleaned, None, sized)
+        compiled = _compiled_pass(scope, "", fs, cleaned)
+        listed = _search_counts(base, None, fs, cleaned, None, sized, compiled)
     spelling: dict = {}
     sizes: dict = {}  # the matches' count in the probe buckets, when the search had it
     searched = search_products(base, q, spelling=spelling, sizes=sizes, probed=probe) if q else base
@@ -335,6 +338,7 @@ def _search_counts(
     cleaned: dict,
     probed: int | None,
     sized: Pending | None = None,
+    compiled: tuple[str, list] | None = None,
 ) -> Pending:
     """A search's or a filtered list's facets, total and whether they are estimates (as
     `_counts`), the facet statement run beside the request where it can (meshportal.beside).
@@ -342,7 +346,7 @@ def _search_counts(
     of the interpreter (the facet pass of "orders" began 5 ms after it was handed over).
     Without the probe's count (a filtered list, a typo's matches), sizing the sample is a small
     statement of its own, beside too (`sized`, when already sent), the facet pass right after
-    it."""
+    it (`compiled`: that pass from its compiled statement, `_compiled_pass`)."""
     if connection.vendor != "postgresql":
         return Pending.ready(_counts(base=base, searched=searched, fs=fs, cleaned=cleaned))
     pool = searched if searched is not None else base
@@ -351,7 +355,7 @@ def _search_counts(
         rows = beside(partial(_facet_rows, sql, params))
     else:
         sized = sized or _size_beside(pool)
-        sql, params = _sized_sql(pool, fs, cleaned)
+        sql, params = compiled or _sized_sql(pool, fs, cleaned)
         rows = sized.then_beside(partial(_rows_sized, sql, params))
     return rows.then(lambda found: _finished(*_scaled(found), cleaned))
 
@@ -371,16 +375,6 @@ _probe_of = {
     "member": Statement(_scoped_probe),
     "every": Statement(lambda raw: _scoped_probe(None, raw)),
 }
-_pass_of = {
-    "member": Statement(
-        lambda drafts, raw: _sized_sql(
-            searching.matching(searching.in_scope(drafts), raw), None, {}
-        )
-    ),
-    "every": Statement(
-        lambda raw: _sized_sql(searching.matching(searching.in_scope(None), raw), None, {})
-    ),
-}
 
 
 def _compiled(statements: dict, scope: ReadFirst | None, q: str) -> tuple[str, list] | None:
@@ -392,6 +386,86 @@ def _compiled(statements: dict, scope: ReadFirst | None, q: str) -> tuple[str, l
     if scope.drafts is None:
         return statements["every"].sql(raw=raw)
     return statements["member"].sql(drafts=scope.drafts, raw=raw)
+
+
+# A search's or a filtered list's facet pass (`_sized_sql`) over a scope's products, compiled
+# once per shape: the scope's kind, whether words are searched, and each chosen filter with
+# its number of values. The words, the readable drafts and the chosen values are parameters.
+# Built per request, a filtered one was 1.0-1.7 ms of the request's CPU on the bench machine
+# (facets only, q + status, q + tag).
+
+
+def _shape_of(fs, cleaned: dict) -> tuple[tuple[tuple[str, int], ...], dict] | None:
+    """The chosen filters' shape ((name, number of values), ...) and their values as a
+    statement's parameters ({"<name>_<i>": text}); None when a filter's values cannot be
+    parameters of a compiled statement (a kind of filter not below)."""
+    shape, values = [], {}
+    for name in _active(cleaned):
+        texts = _filter_texts(fs.filters[name], cleaned[name])
+        if texts is None:
+            return None
+        shape.append((name, len(texts)))
+        values.update({f"{name}_{i}": text for i, text in enumerate(texts)})
+    return tuple(shape), values
+
+
+def _filter_texts(f, value) -> list[str] | None:
+    """A filter's cleaned value as the texts its query compares (a model choice by the field
+    it is chosen by: a domain's slug)."""
+    if isinstance(f, django_filters.ModelMultipleChoiceFilter):
+        to_field = f.extra.get("to_field_name")
+        return [getattr(obj, to_field) for obj in value] if to_field else None
+    if isinstance(f, django_filters.MultipleChoiceFilter):
+        return [str(v) for v in value]
+    if type(f) is django_filters.CharFilter:
+        return [value]
+    return None
+
+
+def _marked_value(f, texts: list[str]):
+    """The inverse of _filter_texts: the cleaned value a filter takes for these texts."""
+    if isinstance(f, django_filters.ModelMultipleChoiceFilter):
+        # Unsaved rows with a key each: the filter puts them in a set (they hash by their key)
+        # and compares the field they are chosen by.
+        model, to_field = f.queryset.model, f.extra["to_field_name"]
+        return [model(pk=-1 - i, **{to_field: text}) for i, text in enumerate(texts)]
+    if isinstance(f, django_filters.MultipleChoiceFilter):
+        return texts
+    return texts[0]
+
+
+@functools.lru_cache(maxsize=256)  # a statement per shape in use: a few dozen at most
+def _shaped_pass(kind: str, words: bool, shape: tuple[tuple[str, int], ...]) -> Statement:
+    def build(drafts: str | None = None, raw: str = "", **chosen) -> tuple[str, list]:
+        pool = searching.in_scope(drafts)
+        if words:
+            pool = searching.matching(pool, raw)
+        fs = DataProductFilter(queryset=pool)
+        cleaned = {
+            name: _marked_value(fs.filters[name], [chosen[f"{name}_{i}"] for i in range(n)])
+            for name, n in shape
+        }
+        return _sized_sql(pool, fs, cleaned)
+
+    return Statement(build)
+
+
+def _compiled_pass(scope: ReadFirst | None, q: str, fs, cleaned: dict) -> tuple[str, list] | None:
+    """`_sized_sql` of the scope's products matching q's words (if any) and filtered as
+    `cleaned` says, from its compiled statement; None without a scope (visible() itself: the
+    ORM builds it) or for filters that cannot be compiled."""
+    if scope is None:
+        return None
+    shaped = _shape_of(fs, cleaned)
+    if shaped is None:
+        return None
+    shape, values = shaped
+    words = bool(searching.terms(q))
+    if words:
+        values["raw"] = searching.prefix_query(q)
+    if scope.drafts is not None:
+        values["drafts"] = scope.drafts
+    return _shaped_pass("every" if scope.drafts is None else "member", words, shape).sql(**values)
 
 
 def _probe_beside(base: QuerySet, q: str, scope: ReadFirst | None = None) -> Pending | None:

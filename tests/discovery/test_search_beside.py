@@ -4,6 +4,7 @@ the bench's Server-Timing counts the pass. Where a second connection could see o
 transaction's), the pass runs in turn; a broken helper connection costs the request nothing."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.conf import settings
@@ -307,6 +308,56 @@ def test_a_searchs_probe_and_facet_pass_are_built_once_for_every_reader_and_word
         built.clear()
         assert _names(reader, "/products/?q=draft") & drafts == seen
         assert built == []
+
+
+def test_a_filtered_searchs_facet_pass_is_built_once_per_shape(committed, settings, monkeypatch):
+    """A filtered search's or list's facet pass is compiled once per shape (which filters, how
+    many values each, words or none), the values, words and the reader's drafts parameters:
+    other values, words and readers build it no more, and each page (counts included) is the
+    page of the ORM's own pass, in turn."""
+    from products.discovery import facets
+    from products.models import Tag
+
+    tag = Tag.objects.create(slug="gdpr", name="GDPR")
+    committed.products[("orders", "published")].tags.add(tag)
+    shapes = [
+        (
+            "/products/?q={w}&status={s}",
+            {"w": "product", "s": "published"},
+            {"w": "draft", "s": "draft"},
+        ),
+        ("/products/?domain={d}&tag={t}", {"d": "orders", "t": "gdpr"}, {"d": "users", "t": "pii"}),
+        (
+            "/products/?q={w}&owner_team={team}&status=published&status={s}",
+            {"w": "product", "team": "orders-team", "s": "deprecated"},
+            {"w": "orders", "team": "users-team", "s": "draft"},
+        ),
+        (
+            "/products/?classification={c}&port_kind={k}&quality={qs}",
+            {"c": "internal", "k": "table", "qs": "unchecked"},
+            {"c": "confidential", "k": "stream", "qs": "failing"},
+        ),
+    ]
+    built = []
+    monkeypatch.setattr(facets, "_sized_sql", _counted(facets._sized_sql, built))
+    for shape, first, other in shapes:
+        _page(_client(committed.owner), shape.format(**first))  # compiles the shape
+        url = shape.format(**other)
+        for reader in (committed.owner, committed.other_owner, committed.staff):
+            _in_turn_and_beside(settings, reader, partial(_page, url=url))
+            built.clear()  # (a changed setting compiles every statement again)
+            _page(_client(reader), url)
+            assert built == [], (url, reader.username)
+    page, _ = _in_turn_and_beside(
+        settings, committed.owner, lambda c: _page(c, "/products/?q=draft&status=draft")
+    )
+    assert page["rows"] == ["draft-product"] and page["count"] == 1  # the owner's own draft
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def _counted(fn, calls: list):
