@@ -39,7 +39,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from meshportal.permissions import visible
-    from products.discovery import facets
+    from products.discovery import facets, shapes
     from products.discovery.search import search_products
     from products.models import DataProduct
 
@@ -59,7 +59,7 @@ def main() -> None:
         base = visible(user, DataProduct.objects.all())
         searched = search_products(base, data["q"]) if data.get("q") else None
         pool = base.filter(pk__in=searched.values("pk")) if searched is not None else base
-        active = [n for n, v in cleaned.items() if n != "q" and facets._chosen(v)]
+        active = [n for n, v in cleaned.items() if n != "q" and shapes.chosen(v)]
         paths = {
             "per facet": lambda: facets._per_facet(pool, fs, cleaned),  # noqa: B023
             "over matches": lambda: facets._over_matches(

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import django_filters
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -34,7 +33,6 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
-from django.db.models.query import EmptyQuerySet
 
 from meshportal import beside as reads_beside
 from meshportal import cache as shared_cache
@@ -53,7 +51,7 @@ from meshportal.permissions import (
 from meshportal.statements import Statement, scalar
 from products import extensions, selectors
 from products.discovery import search as searching
-from products.discovery import semantic
+from products.discovery import semantic, shapes
 from products.discovery.search import BUCKETS, PROBE, in_buckets, search_products
 from products.filters import DataProductFilter
 from products.models import AccessRequest, DataProduct, OutputPort
@@ -225,10 +223,12 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    if scope is not None and probed is not None and not _active(cleaned):
-        # The words' full-text match over the reader's products, nothing more: its page's ids
-        # from statements compiled once (compiled_page_ids gives way to a sort).
-        qs.query.page_ids = partial(searching.compiled_page_ids, scope, q)  # type: ignore[attr-defined]
+    shaped = shapes.shape_of(fs, cleaned) if scope is not None and probed is not None else None
+    if scope is not None and shaped is not None:
+        # The words' full-text match over the reader's products, filtered or not: its page's
+        # ids from statements compiled once per filter shape (compiled_page_ids gives way to a
+        # sort).
+        qs.query.page_ids = partial(searching.compiled_page_ids, scope, q, filters=shaped)  # type: ignore[attr-defined]
     if early is not None and probed is not None:  # the words' match: counted after the probe
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
     elif listed is not None:
@@ -395,45 +395,6 @@ def _compiled(statements: dict, scope: ReadFirst | None, q: str) -> tuple[str, l
 # (facets only, q + status, q + tag).
 
 
-def _shape_of(fs, cleaned: dict) -> tuple[tuple[tuple[str, int], ...], dict] | None:
-    """The chosen filters' shape ((name, number of values), ...) and their values as a
-    statement's parameters ({"<name>_<i>": text}); None when a filter's values cannot be
-    parameters of a compiled statement (a kind of filter not below)."""
-    shape, values = [], {}
-    for name in _active(cleaned):
-        texts = _filter_texts(fs.filters[name], cleaned[name])
-        if texts is None:
-            return None
-        shape.append((name, len(texts)))
-        values.update({f"{name}_{i}": text for i, text in enumerate(texts)})
-    return tuple(shape), values
-
-
-def _filter_texts(f, value) -> list[str] | None:
-    """A filter's cleaned value as the texts its query compares (a model choice by the field
-    it is chosen by: a domain's slug)."""
-    if isinstance(f, django_filters.ModelMultipleChoiceFilter):
-        to_field = f.extra.get("to_field_name")
-        return [getattr(obj, to_field) for obj in value] if to_field else None
-    if isinstance(f, django_filters.MultipleChoiceFilter):
-        return [str(v) for v in value]
-    if type(f) is django_filters.CharFilter:
-        return [value]
-    return None
-
-
-def _marked_value(f, texts: list[str]):
-    """The inverse of _filter_texts: the cleaned value a filter takes for these texts."""
-    if isinstance(f, django_filters.ModelMultipleChoiceFilter):
-        # Unsaved rows with a key each: the filter puts them in a set (they hash by their key)
-        # and compares the field they are chosen by.
-        model, to_field = f.queryset.model, f.extra["to_field_name"]
-        return [model(pk=-1 - i, **{to_field: text}) for i, text in enumerate(texts)]
-    if isinstance(f, django_filters.MultipleChoiceFilter):
-        return texts
-    return texts[0]
-
-
 @functools.lru_cache(maxsize=256)  # a statement per shape in use: a few dozen at most
 def _shaped_pass(kind: str, words: bool, shape: tuple[tuple[str, int], ...]) -> Statement:
     def build(drafts: str | None = None, raw: str = "", **chosen) -> tuple[str, list]:
@@ -441,11 +402,7 @@ def _shaped_pass(kind: str, words: bool, shape: tuple[tuple[str, int], ...]) -> 
         if words:
             pool = searching.matching(pool, raw)
         fs = DataProductFilter(queryset=pool)
-        cleaned = {
-            name: _marked_value(fs.filters[name], [chosen[f"{name}_{i}"] for i in range(n)])
-            for name, n in shape
-        }
-        return _sized_sql(pool, fs, cleaned)
+        return _sized_sql(pool, fs, shapes.cleaned(fs, shape, chosen))
 
     return Statement(build)
 
@@ -456,7 +413,7 @@ def _compiled_pass(scope: ReadFirst | None, q: str, fs, cleaned: dict) -> tuple[
     ORM builds it) or for filters that cannot be compiled."""
     if scope is None:
         return None
-    shaped = _shape_of(fs, cleaned)
+    shaped = shapes.shape_of(fs, cleaned)
     if shaped is None:
         return None
     shape, values = shaped
@@ -615,14 +572,7 @@ def _buckets_for(probed: int, limit: int) -> int:
 
 def _active(cleaned: dict) -> list[str]:
     """The filters that narrow anything (the search words aside)."""
-    return [name for name, value in cleaned.items() if name != "q" and _chosen(value)]
-
-
-def _chosen(value) -> bool:
-    """Whether a cleaned filter value narrows anything (an empty multiple choice is a none())."""
-    if isinstance(value, EmptyQuerySet):
-        return False
-    return value not in (None, "", [], ())
+    return [name for name, value in cleaned.items() if name != "q" and shapes.chosen(value)]
 
 
 def _facet_part(qs: QuerySet, facet: Facet) -> QuerySet:

@@ -57,7 +57,7 @@ from meshportal.beside import Pending
 from meshportal.permissions import ReadFirst
 from meshportal.statements import Statement, fetch
 from products import extensions
-from products.discovery import semantic
+from products.discovery import semantic, shapes
 
 CONFIG = "english"
 # Sample buckets (PostgreSQL): every product falls in one of BUCKETS by a hash of its id, the
@@ -604,18 +604,29 @@ def _tiered(read_head: Callable, read_rest: Callable, bottom: int, top: int) -> 
 
 
 def compiled_page_ids(
-    scope: ReadFirst, q: str, hits: QuerySet, bottom: int, top: int, total: int
+    scope: ReadFirst,
+    q: str,
+    hits: QuerySet,
+    bottom: int,
+    top: int,
+    total: int,
+    *,
+    filters: tuple[tuple[tuple[str, int], ...], dict] = ((), {}),
 ) -> list[int] | None:
     """_page_ids (and the ids the paginator would read at TIERS_PAST matches or fewer) of a
-    full-text search of q over a ReadFirst scope's products, neither filtered nor sorted
-    since: from statements compiled once per scope kind, page and one word or more, the words
-    and the readable drafts their parameters. Built per request, they were 2.8-3.5 ms of a
-    search's CPU on the bench machine. None when `hits` was sorted otherwise."""
+    full-text search of q over a ReadFirst scope's products, narrowed by `filters` (a shape and
+    its values: shapes.shape_of) and not sorted since: from statements compiled once per scope
+    kind, page, one word or more and filter shape, the words, the readable drafts and the
+    chosen values their parameters. Built per request, they were 2.8-3.5 ms of a search's CPU
+    on the bench machine. None when `hits` was sorted otherwise."""
     if tuple(hits.query.order_by) != _RANKED:
         return None
+    if top <= bottom:  # no rows (a total of none: the filters leave nothing)
+        return []
     words = terms(q)
-    values = _texts(words)
-    shape = ("every" if scope.drafts is None else "member", len(words) == 1)
+    chosen, picked = filters
+    values = {**_texts(words), **picked}
+    shape = ("every" if scope.drafts is None else "member", len(words) == 1, chosen)
     if scope.drafts is not None:
         values["drafts"] = scope.drafts
     if total <= TIERS_PAST:
@@ -638,11 +649,24 @@ def _ids(statement: Statement, values: dict) -> list[int]:
 
 
 def _scoped_hits(
-    drafts: str | None, implied: bool, raw: str, head: str, named: str = "", phrase: str = ""
+    drafts: str | None,
+    implied: bool,
+    filters: tuple[tuple[str, int], ...],
+    raw: str,
+    head: str,
+    named: str = "",
+    phrase: str = "",
+    **chosen: str,
 ) -> tuple[QuerySet, "_Match"]:
-    """A full-text search's matches over a scope's products, ranked (as search_products)."""
+    """A full-text search's matches over a scope's products, ranked (as search_products), then
+    narrowed by the filters of that shape, their values `chosen` (as facets.search does)."""
+    from products.filters import DataProductFilter
+
     match = _full_match(raw, head, named, phrase, implied=implied)
-    return match.ranked(in_scope(drafts).filter(match.where)), match
+    hits = match.ranked(in_scope(drafts).filter(match.where))
+    if filters:
+        hits = shapes.filtered(hits, DataProductFilter(queryset=hits), filters, chosen)
+    return hits, match
 
 
 def in_scope(drafts: str | None) -> QuerySet:
@@ -653,21 +677,26 @@ def in_scope(drafts: str | None) -> QuerySet:
     return ReadFirst(drafts).products(DataProduct.objects.all())
 
 
-def _scoped(shape: tuple[str, bool], build: Callable[[QuerySet, "_Match"], QuerySet]):
-    """A statement of `build(hits, match)` for searches of this shape: (scope kind, one word)."""
-    kind, implied = shape
+_Shape = tuple[str, bool, tuple[tuple[str, int], ...]]  # scope kind, one word, filters
+
+
+def _scoped(shape: _Shape, build: Callable[[QuerySet, "_Match"], QuerySet]):
+    """A statement of `build(hits, match)` for searches of this shape."""
+    kind, implied, filters = shape
     if kind == "every":
-        return Statement(lambda **texts: build(*_scoped_hits(None, implied, **texts)))
-    return Statement(lambda drafts, **texts: build(*_scoped_hits(drafts, implied, **texts)))
+        return Statement(lambda **texts: build(*_scoped_hits(None, implied, filters, **texts)))
+    return Statement(
+        lambda drafts, **texts: build(*_scoped_hits(drafts, implied, filters, **texts))
+    )
 
 
-@functools.lru_cache(maxsize=64)  # a statement per page bounds (their LIMIT is in the text)
-def _ranked_ids(shape: tuple[str, bool], bottom: int, top: int) -> Statement:
+@functools.lru_cache(maxsize=256)  # a statement per page bounds (their LIMIT is in the text)
+def _ranked_ids(shape: _Shape, bottom: int, top: int) -> Statement:
     return _scoped(shape, lambda hits, _: hits.values_list("pk", flat=True)[bottom:top])
 
 
-@functools.lru_cache(maxsize=128)
-def _tier_ids(shape: tuple[str, bool], tier: str, bottom: int, top: int) -> Statement:
+@functools.lru_cache(maxsize=512)
+def _tier_ids(shape: _Shape, tier: str, bottom: int, top: int) -> Statement:
     index = 0 if tier == "head" else 1
     return _scoped(
         # a full-text match always has its head (_full_match)

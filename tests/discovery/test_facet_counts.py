@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from meshportal.audit import audit_context
 from products import services
-from products.discovery import facets, search
+from products.discovery import facets, search, shapes
 
 
 def _port(slug: str, kind: str = "table") -> dict:
@@ -127,7 +127,7 @@ def test_postgres_cte_counts_equal_the_per_facet_counts(faceted, data, expected)
         return (r["facet_key"], r["value"], r["label"], r["n"])
 
     old = sorted(map(key, facets._per_facet(pool, fs, cleaned)))
-    active = [n for n, v in cleaned.items() if n != "q" and facets._chosen(v)]
+    active = [n for n, v in cleaned.items() if n != "q" and shapes.chosen(v)]
     sql, params = facets._over_matches_sql(
         pool if searched is not None else base, fs, cleaned, active
     )

@@ -326,6 +326,52 @@ def test_a_searchs_page_ids_compiled_once_are_the_pages_of_its_ranking(tiered, m
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("tiers", [True, False])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"status": ["published"]},
+        {"status": ["published", "draft"], "domain": ["corpus"], "owner_team": ["corpus"]},
+        {"classification": ["internal"], "port_kind": ["table"], "quality": ["unchecked"]},
+        {"tag": "sales"},
+        {"tag": "none-such"},
+    ],
+)
+def test_a_filtered_searchs_page_ids_compiled_once_are_the_pages_of_its_ranking(
+    tiered, monkeypatch, tiers, data
+):
+    """The same with filters chosen (compiled once per filter shape, the chosen values
+    parameters): every page holds the filtered matches the ranking puts there; a filter that
+    leaves nothing gives no rows."""
+    from meshportal.permissions import ReadFirst
+    from products.discovery import shapes
+    from products.filters import DataProductFilter
+
+    monkeypatch.setattr(search, "TIERS_PAST", 0 if tiers else 10_000)
+    draft = DataProduct.objects.get(slug="parcels-2")
+    DataProduct.objects.filter(pk=draft.pk).update(status=DataProduct.Status.DRAFT)
+    for scope in (ReadFirst(None), ReadFirst("{}")):
+        base = scope.products(DataProduct.objects.all())
+        fs = DataProductFilter(data, queryset=base)
+        assert fs.is_valid()
+        shaped = shapes.shape_of(fs, fs.form.cleaned_data)
+        assert shaped is not None and shaped[0]
+        for q in ["customer", "order", "orders web", "ship"]:
+            qs = search.search_products(base, q)
+            for name, value in fs.form.cleaned_data.items():
+                if name != "q" and shapes.chosen(value):
+                    qs = fs.filters[name].filter(qs, value)
+            ranked = [p.pk for p in qs]
+            for size in (1, 3, 25):
+                for bottom in range(0, len(ranked) + size, size):
+                    top = min(bottom + size, len(ranked))
+                    ids = search.compiled_page_ids(
+                        scope, q, qs, bottom, top, len(ranked), filters=shaped
+                    )
+                    assert ids == ranked[bottom:top], (scope.drafts, q, data, size, bottom)
+
+
+@pytest.mark.postgres
 def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
     """The word "customer" is in the name of Customers and the summary of Refunds; Orders and
     the three Parcels hold it only in a field's name: they follow, shortest name first, then
