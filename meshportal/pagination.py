@@ -75,6 +75,14 @@ class IdsFirstPaginator(Paginator):
         count = partial(scalar, counting, params, qs.db, prepared=self._prepared)
         self.count_later(beside(count, using=qs.db).result)
 
+    def _known(self) -> int | None:
+        """The total when it is known or counted here; None while it is counted elsewhere
+        (count_later without an estimate): a page_ids hook then does without it, rather than
+        wait for it (a filtered list's facet pass counts it beside)."""
+        if "count" not in self.__dict__ and self._later is not None:
+            return None
+        return self.count
+
     @cached_property
     def count(self) -> int:
         if self._later is not None:
@@ -181,7 +189,7 @@ class IdsFirstPaginator(Paginator):
             # given the total or an estimate of it.
             page_ids = getattr(qs.query, "page_ids", None)
             if page_ids:
-                ids = page_ids(qs, bottom, top, self.count if total is None else total)
+                ids = page_ids(qs, bottom, top, self._known() if total is None else total)
         if ids is None:
             ids = [pk for (pk,) in self._read(qs.values_list("pk")[bottom:top])]
         else:

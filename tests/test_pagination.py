@@ -99,3 +99,23 @@ def test_the_apis_order_reads_its_pages_domain_by_domain(mesh, django_assert_num
         == [("analytics", "Alpha"), ("analytics", "Orders published")] + [("analytics", "Zeta")] * 2
     )
     assert ("analytics", "Beta") not in names and len(names) == body["count"]
+
+
+def test_a_page_is_read_before_a_total_counted_elsewhere_is_awaited(mesh):
+    """A total counted elsewhere (count_later: a list's facet pass, beside the request) is not
+    awaited for the first page's ids and rows: a page_ids hook is told it is not known yet."""
+    qs = visible(mesh.owner, DataProduct.objects.all()).order_by("name")
+    ordered = list(qs.values_list("pk", flat=True))
+    asked, told = [], []
+
+    def page_ids(_qs, bottom, top, total):
+        told.append(total)
+        return ordered[bottom:top]
+
+    qs.query.page_ids = page_ids
+    paginator = IdsFirstPaginator(qs, 2)
+    paginator.count_later(lambda: asked.append("count") or len(ordered))
+    page = paginator.get_page(1)
+    assert [p.pk for p in page.object_list] == ordered[:2]
+    assert told == [None] and asked == []  # the rows came first
+    assert page.paginator.count == len(ordered) and asked == ["count"]

@@ -196,7 +196,7 @@ def search(*, user, data) -> SearchResult:
     # While the filters are read and the facet pass is built: a search's probe, or a filtered
     # list's count in the probe buckets (its sample's size), beside the request.
     probe = _probe_beside(base, q, scope)
-    sized = _size_beside(base) if filtering and not q and reads_beside.enabled() else None
+    sized = _size_beside(base, scope) if filtering and not q and reads_beside.enabled() else None
     fs = DataProductFilter(data, queryset=base)
     cleaned: dict = {}  # no filter asked for: no form to validate (each request built one)
     if filtering:
@@ -223,12 +223,14 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    shaped = shapes.shape_of(fs, cleaned) if scope is not None and probed is not None else None
-    if scope is not None and shaped is not None:
+    shaped = shapes.shape_of(fs, cleaned) if scope is not None and (probed or not q) else None
+    if scope is not None and shaped is not None and q:
         # The words' full-text match over the reader's products, filtered or not: its page's
         # ids from statements compiled once per filter shape (compiled_page_ids gives way to a
         # sort).
         qs.query.page_ids = partial(searching.compiled_page_ids, scope, q, filters=shaped)  # type: ignore[attr-defined]
+    elif scope is not None and shaped is not None and shaped[0]:  # a filtered list
+        qs.query.page_ids = partial(_listed_ids, scope, shaped, sort_key(sort, searching=False))  # type: ignore[attr-defined]
     if early is not None and probed is not None:  # the words' match: counted after the probe
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
     elif listed is not None:
@@ -447,15 +449,72 @@ def _filtering(data) -> bool:
     return any(data.get(name) for name in DataProductFilter.base_filters if name != "q")
 
 
-def _size_beside(pool: QuerySet) -> Pending:
+def _size_beside(pool: QuerySet, scope: ReadFirst | None = None) -> Pending:
     """The pool's count in the PROBE buckets (its facet pass's sample size), on the helper's
-    connection where reads beside apply (else here); 0 for a pool that can hold nothing."""
+    connection where reads beside apply (else here); 0 for a pool that can hold nothing.
+    `scope`: the pool is that scope's products, whose sizing is compiled once."""
     try:
-        sql, params = in_buckets(pool, PROBE).order_by().values("pk").query.sql_with_params()
+        if scope is not None:
+            statement = _sizing["every" if scope.drafts is None else "member"]
+            sql, params = statement.sql(
+                **({} if scope.drafts is None else {"drafts": scope.drafts})
+            )
+        else:
+            sql, found = _in_probe_buckets(pool).query.sql_with_params()
+            params = list(found)
     except EmptyResultSet:
         return Pending.ready(0)
     counting = f"SELECT count(*) FROM ({sql}) s"  # noqa: S608  # nosec B608
     return beside(partial(scalar, counting, params))
+
+
+def _in_probe_buckets(pool: QuerySet) -> QuerySet:
+    return in_buckets(pool, PROBE).order_by().values("pk")
+
+
+# A filtered list's sizing, over a scope's products (the filters come after), compiled once.
+_sizing = {
+    "member": Statement(lambda drafts: _in_probe_buckets(searching.in_scope(drafts))),
+    "every": Statement(lambda: _in_probe_buckets(searching.in_scope(None))),
+}
+
+
+def _listed_ids(
+    scope: ReadFirst,
+    shaped: tuple,
+    sort: str,
+    qs: QuerySet,
+    bottom: int,
+    top: int,
+    total: int | None = None,
+) -> list[int] | None:
+    """IdsFirstPaginator's page_ids for a filtered list (no words) over a scope's products:
+    rows bottom..top in the sort's order, from a statement compiled once per scope kind, filter
+    shape, sort and page bounds, prepared (as the list's own statement is); None when `qs` was
+    sorted otherwise since."""
+    if tuple(qs.query.order_by) != _sort_order(sort):
+        return None
+    if top <= bottom:
+        return []
+    shape, values = shaped
+    kind = "every" if scope.drafts is None else "member"
+    if scope.drafts is not None:
+        values = {**values, "drafts": scope.drafts}
+    return _list_ids(kind, shape, sort, bottom, top)(**values)
+
+
+def _sort_order(sort: str) -> tuple:
+    return tuple(sort_products(DataProduct.objects.all(), sort, searching=False).query.order_by)
+
+
+@functools.lru_cache(maxsize=256)  # a statement per shape, sort and page bounds in use
+def _list_ids(kind: str, shape: tuple, sort: str, bottom: int, top: int) -> Statement:
+    def build(drafts: str | None = None, **chosen: str) -> QuerySet:
+        pool = searching.in_scope(drafts)
+        listed = shapes.filtered(pool, DataProductFilter(queryset=pool), shape, chosen)
+        return sort_products(listed, sort, searching=False).values_list("pk", flat=True)[bottom:top]
+
+    return Statement(build)
 
 
 # A marker for the number of sample buckets a facet pass reads, in its parameters: the statement

@@ -569,7 +569,7 @@ def _without_full_match(qs: QuerySet) -> QuerySet:
 
 
 def _page_ids(
-    head: Q, hits: QuerySet, bottom: int, top: int, total: int, *, implied: bool = False
+    head: Q, hits: QuerySet, bottom: int, top: int, total: int | None, *, implied: bool = False
 ) -> list[int] | None:
     """The ids of rows bottom..top of `hits` (a full-text search ranked by _Match.ranked, then
     maybe filtered further) in the order its ORDER BY gives, reading a page's worth of rows
@@ -577,8 +577,9 @@ def _page_ids(
     past them, the others by (length(name), name, id) through the index of that order
     (dataproduct_name_length). None when the order was changed since (a sort by name): the
     paginator then reads the ids from the query's own order; None too for TIERS_PAST matches
-    or fewer (`total`, exact or estimated), which one statement ranks faster than two."""
-    if total <= TIERS_PAST or tuple(hits.query.order_by) != _RANKED:
+    or fewer (`total`, exact or estimated; None: not known yet), which one statement ranks
+    faster than two."""
+    if (total is not None and total <= TIERS_PAST) or tuple(hits.query.order_by) != _RANKED:
         return None
     in_head, rest = _tiers(hits, head, implied)
     return _tiered(lambda n: list(in_head[:n]), lambda lo, hi: list(rest[lo:hi]), bottom, top)
@@ -609,7 +610,7 @@ def compiled_page_ids(
     hits: QuerySet,
     bottom: int,
     top: int,
-    total: int,
+    total: int | None,
     *,
     filters: tuple[tuple[tuple[str, int], ...], dict] = ((), {}),
 ) -> list[int] | None:
@@ -629,7 +630,7 @@ def compiled_page_ids(
     shape = ("every" if scope.drafts is None else "member", len(words) == 1, chosen)
     if scope.drafts is not None:
         values["drafts"] = scope.drafts
-    if total <= TIERS_PAST:
+    if total is not None and total <= TIERS_PAST:
         return _ids(_ranked_ids(shape, bottom, top), values)
     return _tiered(
         lambda n: _ids(_tier_ids(shape, "head", 0, n), values),

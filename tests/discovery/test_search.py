@@ -372,6 +372,51 @@ def test_a_filtered_searchs_page_ids_compiled_once_are_the_pages_of_its_ranking(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("sort", ["name", "newest", "trust"])
+def test_a_filtered_lists_page_ids_compiled_once_are_its_pages(tiered, sort):
+    """A filtered list (no words) reads its pages' ids from statements compiled once per filter
+    shape, sort and page: every page holds what the list's own order puts there, a member's
+    readable draft included, another team's not."""
+    from meshportal.permissions import ReadFirst
+    from meshportal.statements import array_text
+    from products.discovery import facets, shapes
+    from products.filters import DataProductFilter
+
+    draft = DataProduct.objects.get(slug="parcels-2")
+    DataProduct.objects.filter(pk=draft.pk).update(status=DataProduct.Status.DRAFT)
+    for i, parcels in enumerate(DataProduct.objects.filter(slug__startswith="parcels-")):
+        parcels.name = f"Parcels {i}"  # no ties: a page holds what the order puts there
+        parcels.save(update_fields=["name"])
+    for scope in (ReadFirst(None), ReadFirst(array_text([draft.pk])), ReadFirst("{}")):
+        base = scope.products(DataProduct.objects.all())
+        for data in (
+            {"status": ["published", "draft"]},
+            {"domain": ["corpus"], "port_kind": ["table"]},
+            {"tag": "sales", "classification": ["internal"]},
+        ):
+            fs = DataProductFilter(data, queryset=base)
+            assert fs.is_valid()
+            listed = base
+            for name, value in fs.form.cleaned_data.items():
+                if name != "q" and shapes.chosen(value):
+                    listed = fs.filters[name].filter(listed, value)
+            listed = facets.sort_products(listed, sort, searching=False)
+            ordered = list(listed.values_list("pk", flat=True))
+            if "status" in data:
+                assert (draft.pk in ordered) == (scope.drafts != "{}")
+            shaped = shapes.shape_of(fs, fs.form.cleaned_data)
+            key = facets.sort_key(sort, searching=False)
+            for size in (1, 2, 25):
+                for bottom in range(0, len(ordered) + size, size):
+                    top = min(bottom + size, len(ordered))
+                    ids = facets._listed_ids(scope, shaped, key, listed, bottom, top, len(ordered))
+                    assert ids == ordered[bottom:top], (scope.drafts, data, size, bottom)
+    by_other = facets.sort_products(DataProduct.objects.all(), "newest", searching=False)
+    shaped = ((("status", 1),), {"status_0": "published"})
+    assert facets._listed_ids(ReadFirst(None), shaped, "name", by_other, 0, 2, 6) is None
+
+
+@pytest.mark.postgres
 def test_words_in_the_head_rank_before_words_only_in_fields(tiered):
     """The word "customer" is in the name of Customers and the summary of Refunds; Orders and
     the three Parcels hold it only in a field's name: they follow, shortest name first, then
