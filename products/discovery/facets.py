@@ -223,7 +223,11 @@ def search(*, user, data) -> SearchResult:
             qs = fs.filters[name].filter(qs, value)
     qs = sort_products(selectors.for_lists(qs).prefetch_related("tags"), sort, searching=bool(q))
     probed = sizes.get("probe")
-    shaped = shapes.shape_of(fs, cleaned) if scope is not None and (probed or not q) else None
+    shaped = (
+        shapes.shape_of(fs, cleaned)
+        if scope is not None and (probed is not None or not q)
+        else None
+    )
     if scope is not None and shaped is not None and q:
         # The words' full-text match over the reader's products, filtered or not: its page's
         # ids from statements compiled once per filter shape (compiled_page_ids gives way to a
