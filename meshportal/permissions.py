@@ -646,6 +646,16 @@ class ReadFirst:
     def __init__(self, drafts: str | None):
         self.drafts = drafts
 
+    @property
+    def kind(self) -> str:
+        """Which form of a statement compiled over a scope applies: every product's (platform
+        staff) or a member's, whose readable drafts are a parameter (`parameters`)."""
+        return "every" if self.drafts is None else "member"
+
+    def parameters(self) -> dict:
+        """The scope's values in such a statement: a member's readable drafts."""
+        return {} if self.drafts is None else {"drafts": self.drafts}
+
     def products(self, queryset: QuerySet) -> QuerySet:
         if self.drafts is None:
             return queryset

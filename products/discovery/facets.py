@@ -388,10 +388,7 @@ def _compiled(statements: dict, scope: ReadFirst | None, q: str) -> tuple[str, l
     without a scope (visible() itself: the ORM builds it)."""
     if scope is None:
         return None
-    raw = searching.prefix_query(q)
-    if scope.drafts is None:
-        return statements["every"].sql(raw=raw)
-    return statements["member"].sql(drafts=scope.drafts, raw=raw)
+    return statements[scope.kind].sql(raw=searching.prefix_query(q), **scope.parameters())
 
 
 # A search's or a filtered list's facet pass (`_sized_sql`) over a scope's products, compiled
@@ -426,9 +423,7 @@ def _compiled_pass(scope: ReadFirst | None, q: str, fs, cleaned: dict) -> tuple[
     words = bool(searching.terms(q))
     if words:
         values["raw"] = searching.prefix_query(q)
-    if scope.drafts is not None:
-        values["drafts"] = scope.drafts
-    return _shaped_pass("every" if scope.drafts is None else "member", words, shape).sql(**values)
+    return _shaped_pass(scope.kind, words, shape).sql(**values, **scope.parameters())
 
 
 def _probe_beside(base: QuerySet, q: str, scope: ReadFirst | None = None) -> Pending | None:
@@ -459,10 +454,7 @@ def _size_beside(pool: QuerySet, scope: ReadFirst | None = None) -> Pending:
     `scope`: the pool is that scope's products, whose sizing is compiled once."""
     try:
         if scope is not None:
-            statement = _sizing["every" if scope.drafts is None else "member"]
-            sql, params = statement.sql(
-                **({} if scope.drafts is None else {"drafts": scope.drafts})
-            )
+            sql, params = _sizing[scope.kind].sql(**scope.parameters())
         else:
             sql, found = _in_probe_buckets(pool).query.sql_with_params()
             params = list(found)
@@ -501,10 +493,7 @@ def _listed_ids(
     if top <= bottom:
         return []
     shape, values = shaped
-    kind = "every" if scope.drafts is None else "member"
-    if scope.drafts is not None:
-        values = {**values, "drafts": scope.drafts}
-    return _list_ids(kind, shape, sort, bottom, top)(**values)
+    return _list_ids(scope.kind, shape, sort, bottom, top)(**values, **scope.parameters())
 
 
 def _sort_order(sort: str) -> tuple:

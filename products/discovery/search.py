@@ -626,10 +626,8 @@ def compiled_page_ids(
         return []
     words = terms(q)
     chosen, picked = filters
-    values = {**_texts(words), **picked}
-    shape = ("every" if scope.drafts is None else "member", len(words) == 1, chosen)
-    if scope.drafts is not None:
-        values["drafts"] = scope.drafts
+    values = {**_texts(words), **picked, **scope.parameters()}
+    shape = (scope.kind, len(words) == 1, chosen)
     if total is not None and total <= TIERS_PAST:
         return _ids(_ranked_ids(shape, bottom, top), values)
     return _tiered(
