@@ -58,7 +58,7 @@ class GovernanceExtension(ProductExtension):
     def sorts(self) -> dict:
         from governance.quality.services import with_trust
 
-        return {"trust": lambda qs: with_trust(qs).order_by("-trust", "name")}
+        return {"trust": lambda qs: with_trust(qs).order_by("-trust", "name", "pk")}
 
     def domain_tile_stats(self, user, domains) -> dict[int, str]:
         """The share of checked products that pass all their checks."""

@@ -595,3 +595,32 @@ def test_every_request_body_in_the_schema_is_json(mesh):
         if v != ["application/json"] and not k.endswith(("/contract", "/odps"))
     }
     assert odd == {}
+
+
+@pytest.mark.parametrize("ordering", ["status", "-name", "created_at"])
+def test_an_ordered_lists_pages_hold_each_product_once_when_the_ordering_ties(mesh, ordering):
+    """`?ordering=` by a field many products share: page after page, every product the caller
+    sees comes exactly once (the API ends every ordering with the id)."""
+    from django.utils import timezone
+
+    from meshportal.audit import audit_context
+    from products import services
+
+    with audit_context(door="command"):
+        services.products_create_many(
+            [
+                services.product_build(
+                    domain=mesh.users, slug=f"twin-{i:02}", name="Twin", status="published"
+                )
+                for i in range(40)
+            ]
+        )
+    DataProduct.objects.filter(slug__startswith="twin-").update(created_at=timezone.now())
+    c = client_for(mesh.consumer)
+    seen, url = [], P + f"?ordering={ordering}&page_size=7"
+    while url:
+        body = c.get(url).json()
+        seen += [p["urn"] for p in body["results"]]
+        url = body["next"]
+    assert len(seen) == len(set(seen)) == body["count"]
+    assert sum(u.startswith("urn:mesh:users:twin-") for u in seen) == 40

@@ -92,14 +92,17 @@ CORE_FACETS: list[Facet] = [
 
 def _newest(qs: QuerySet) -> QuerySet:
     """Published first, newest first: the order of the index dataproduct_newest (migration
-    products.0022, PostgreSQL), from which a page's ids are read; change both together."""
-    return qs.order_by(F("published_at").desc(nulls_last=True), "-created_at", "name")
+    products.0024, PostgreSQL), from which a page's ids are read; change both together."""
+    return qs.order_by(F("published_at").desc(nulls_last=True), "-created_at", "name", "pk")
 
 
+# Every sort ends with the id: rows alike in every other key would otherwise come in any order,
+# and a page read by one statement and the next by another could show one of them twice and
+# another never.
 CORE_SORTS: dict[str, Callable[[QuerySet], QuerySet]] = {
     "relevance": lambda qs: qs,  # search_products already ranks; without q: by name
     "newest": _newest,
-    "name": lambda qs: qs.order_by("name", "domain__name"),
+    "name": lambda qs: qs.order_by("name", "domain__name", "pk"),
 }
 SORT_LABELS = {
     "relevance": "Relevance",

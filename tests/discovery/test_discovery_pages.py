@@ -150,7 +150,7 @@ def test_the_newest_order_is_an_indexs_order(mesh):
     assert (
         columns
         == order.replace(" ASC", "")
-        == ("published_at DESC NULLS LAST, created_at DESC, name")
+        == ("published_at DESC NULLS LAST, created_at DESC, name, id")
     )
 
 
@@ -339,3 +339,34 @@ def test_a_pages_rows_are_one_statement_for_every_search(client, mesh):
     assert [row.name for row in pages["sorted 01"].object_list] == ["Sorted 01"]
     marked = [search.snippet(row, "product") for row in pages["product"].object_list]
     assert marked and all("<mark>product</mark>" in str(snippet) for snippet in marked)
+
+
+def _twins(mesh, n: int) -> set[int]:
+    """n published products of users' team alike in every key a sort orders by: one name, one
+    publication and creation time, no quality yet (one trust)."""
+    from django.utils import timezone
+
+    from products.models import DataProduct
+
+    _published(mesh.users, "Twin", n)
+    twins = DataProduct.objects.filter(slug__startswith="twin-")
+    now = timezone.now()
+    twins.update(name="Twin", published_at=now, created_at=now)
+    return set(twins.values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+@pytest.mark.parametrize("sort", ["name", "newest", "trust"])
+def test_a_lists_pages_hold_each_product_once_when_its_sort_keys_tie(client, mesh, sort, filtered):
+    """Sixty products alike in every key of the sort: read page after page, the list shows each
+    product exactly once (the order ends with the id, so a tie cannot move a product from one
+    page to the next between two statements)."""
+    twins = _twins(mesh, 60)
+    client.force_login(mesh.consumer)
+    data = {"sort": sort, **({"status": "published"} if filtered else {})}
+    first = client.get("/products/", data).context["page"]
+    seen = [p.pk for p in first]
+    for n in range(2, first.paginator.num_pages + 1):
+        seen += [p.pk for p in client.get("/products/", {**data, "page": n}).context["page"]]
+    assert len(seen) == len(set(seen)) == first.paginator.count
+    assert twins <= set(seen)
