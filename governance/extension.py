@@ -56,9 +56,9 @@ class GovernanceExtension(ProductExtension):
         return [Facet("quality", "Quality", "quality_state__state", labels=labels)]
 
     def sorts(self) -> dict:
-        from governance.quality.services import with_trust
+        from governance.quality.selectors import by_trust
 
-        return {"trust": lambda qs: with_trust(qs).order_by("-trust", "name", "pk")}
+        return {"trust": by_trust}
 
     def domain_tile_stats(self, user, domains) -> dict[int, str]:
         """The share of checked products that pass all their checks."""

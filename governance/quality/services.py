@@ -1293,15 +1293,6 @@ def freshness_recheck(*, product_id: int) -> None:
         product_quality_refresh(product=state.product)
 
 
-def with_trust(queryset):
-    """Annotate products with `trust` (0–100, 0 when never checked) so lists and search can
-    sort by it: `with_trust(qs).order_by("-trust")`."""
-    from django.db.models import F, Value
-    from django.db.models.functions import Coalesce
-
-    return queryset.annotate(trust=Coalesce(F("quality_state__trust_score"), Value(0)))
-
-
 def failing_checks():
     """Checks whose latest result is failed or error, for the mesh-wide page."""
     return QualityCheck.objects.filter(enabled=True).filter(

@@ -231,13 +231,19 @@ def search(*, user, data) -> SearchResult:
         if scope is not None and (probed is not None or not q)
         else None
     )
-    if scope is not None and shaped is not None and q:
+    key = sort_key(sort, searching=bool(q))
+    if scope is not None and shaped is not None and q and key == "relevance":
         # The words' full-text match over the reader's products, filtered or not: its page's
-        # ids from statements compiled once per filter shape (compiled_page_ids gives way to a
-        # sort).
+        # ids from statements compiled once per filter shape.
         qs.query.page_ids = partial(searching.compiled_page_ids, scope, q, filters=shaped)  # type: ignore[attr-defined]
-    elif scope is not None and shaped is not None and shaped[0]:  # a filtered list
-        qs.query.page_ids = partial(_listed_ids, scope, shaped, sort_key(sort, searching=False))  # type: ignore[attr-defined]
+    elif q and key != "relevance":
+        # A search sorted otherwise: its ORDER BY over its matches. A sort's own way to a page
+        # (by trust: above a floor of scores, governance.quality.selectors.trust_page_ids) pays
+        # off over every product the reader sees, but over a few matches it reads more than
+        # sorting them (measured: 5.5 against 3.6 ms for two rare words).
+        qs.query.page_ids = None  # type: ignore[attr-defined]
+    elif scope is not None and shaped is not None and shaped[0]:  # a filtered list: the same
+        qs.query.page_ids = partial(_listed_ids, scope, shaped, key)  # type: ignore[attr-defined]
     if early is not None and probed is not None:  # the words' match: counted after the probe
         counted = early.then(lambda found: _finished(*_scaled(found), cleaned))
     elif listed is not None:

@@ -370,3 +370,46 @@ def test_a_lists_pages_hold_each_product_once_when_its_sort_keys_tie(client, mes
         seen += [p.pk for p in client.get("/products/", {**data, "page": n}).context["page"]]
     assert len(seen) == len(set(seen)) == first.paginator.count
     assert twins <= set(seen)
+
+
+@pytest.mark.parametrize("reader", ["consumer", "member"])
+def test_a_list_by_trust_reads_its_pages_above_a_floor_of_scores(client, mesh, reader):
+    """Sorted by trust, the products list reads a page's ids among the products scoring at
+    least a floor (through the score's index), not by sorting every product joined to its
+    score; each page is still the order's own: ties by name then id, the never-checked (score
+    0) after every checked one, a member's drafts in their place. A filtered list too."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.models import ProductQuality
+    from products.discovery import facets
+    from products.models import DataProduct
+
+    _published(mesh.orders, "Scored", 60)
+    scored = DataProduct.objects.filter(slug__startswith="scored-").order_by("slug")
+    ProductQuality.objects.bulk_create(
+        ProductQuality(product=p, trust_score=[90, 75, 75, 40, 20][i % 5])
+        for i, p in enumerate(scored)
+        if i % 7  # some never checked
+    )
+    DataProduct.objects.filter(slug__in=["scored-01", "scored-06"]).update(name="Scored tie")
+    DataProduct.objects.filter(slug="scored-02").update(status=DataProduct.Status.DRAFT)
+    user = getattr(mesh, reader)
+    client.force_login(user)
+    for data in ({"sort": "trust"}, {"sort": "trust", "status": ["published", "draft"]}):
+        listed = facets.search(user=user, data=data).queryset
+        order = [pk for (pk,) in listed.values_list("pk")]  # the ORDER BY itself
+        assert (scored.get(slug="scored-02").pk in order) == (reader == "member")
+        seen: list[int] = []
+        n = 1
+        while True:
+            with CaptureQueriesContext(connection) as queries:
+                page = client.get("/products/", {**data, "page": n}).context["page"]
+            seen += [p.pk for p in page]
+            if n == 1 and "status" not in data:
+                assert any('"trust_score" >=' in q["sql"] for q in queries.captured_queries)
+            if not page.has_next():
+                break
+            n += 1
+        assert seen == order
+        assert len(order) > 50

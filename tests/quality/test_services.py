@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from governance.models import QualityCheck, QualityRun, Webhook, WebhookDelivery
-from governance.quality import services
+from governance.quality import selectors, services
 from meshportal.models import Notification
 from products.models import DataProduct
 
@@ -254,7 +254,7 @@ def test_trust_score_and_freshness_slo(checked_port):
     state.refresh_from_db()
     assert not state.freshness_breached
     assert state.trust_score == round(100 * (50 + 20 + 30 * doc) / 100)
-    ranked = list(services.with_trust(DataProduct.objects.all()).order_by("-trust", "pk"))
+    ranked = list(selectors.with_trust(DataProduct.objects.all()).order_by("-trust", "pk"))
     assert ranked[0] == product and ranked[0].trust == state.trust_score
 
 
