@@ -413,3 +413,22 @@ def test_a_list_by_trust_reads_its_pages_above_a_floor_of_scores(client, mesh, r
             n += 1
         assert seen == order
         assert len(order) > 50
+
+
+@pytest.mark.parametrize("url", ["/domains/users/", "/teams/users-team/", "/tags/twin/"])
+def test_a_domain_team_or_tag_page_holds_each_product_once_when_names_tie(client, mesh, url):
+    """Sixty products of one name on a domain's, a team's or a tag's pages, read one after
+    another: each shows exactly once (the pages end their order by name with the id)."""
+    from products.models import DataProduct, Tag
+
+    twins = _twins(mesh, 60)
+    tag = Tag.objects.create(slug="twin", name="twin")
+    for product in DataProduct.objects.filter(pk__in=twins):
+        product.tags.add(tag)
+    client.force_login(mesh.consumer)
+    first = client.get(url).context["page"]
+    seen = [p.pk for p in first]
+    for n in range(2, first.paginator.num_pages + 1):
+        seen += [p.pk for p in client.get(url, {"page": n}).context["page"]]
+    assert len(seen) == len(set(seen)) == first.paginator.count
+    assert twins <= set(seen)
