@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import QueryDict
 
@@ -22,6 +21,7 @@ from governance.models import Policy, ProductQuality
 from governance.policies import selectors as policy_selectors
 from governance.policies import services as policy_services
 from governance.quality import selectors as quality_selectors
+from meshportal.pagination import StablePaginator
 from meshportal.permissions import REQUEST_ACCESS, can, visible
 from products import connection, selectors, services, urns
 from products.discovery import facets
@@ -47,7 +47,7 @@ def _clip(text: str, limit: int = MAX_TEXT) -> str:
 def _page(items, *, page: int, page_size: int) -> tuple[list, dict]:
     """One page of a queryset or list, and what a caller needs to ask for the next one."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    paginator = Paginator(items, page_size)
+    paginator = StablePaginator(items, page_size)
     number = max(1, page)
     rows = list(paginator.page(number).object_list) if number <= paginator.num_pages else []
     return rows, {

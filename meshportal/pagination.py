@@ -43,7 +43,40 @@ def _narrow(qs) -> TypeGuard[QuerySet]:
     )
 
 
-class IdsFirstPaginator(Paginator):
+def in_full_order(object_list):
+    """`object_list` with its primary key as the last key of its order (the order asked for,
+    else the model's Meta.ordering), when the order does not hold it yet: rows alike in every
+    key come back in any order, and a page read by one statement and the next by another
+    could show a row twice and another never. Left as it is: a list, an unordered or sliced
+    queryset, plain values, DISTINCT (the key would have to be selected) and a UNION."""
+    if not isinstance(object_list, QuerySet):
+        return object_list
+    query = object_list.query
+    if query.is_sliced or query.distinct or query.combinator:
+        return object_list
+    if object_list._iterable_class is not ModelIterable:
+        return object_list
+    order = tuple(query.order_by) or (
+        tuple(query.get_meta().ordering) if query.default_ordering else ()
+    )
+    if not order:
+        return object_list
+    pk = query.get_meta().pk.attname
+    keys = {o.lstrip("-") for o in order if isinstance(o, str)}
+    if keys & {"pk", pk}:
+        return object_list
+    return object_list.order_by(*order, "pk")
+
+
+class StablePaginator(Paginator):
+    """Django's Paginator over `in_full_order(object_list)`: every list the portal pages (the
+    pages, the API, the MCP tools) has one order from page to page."""
+
+    def __init__(self, object_list, *args, **kwargs):
+        super().__init__(in_full_order(object_list), *args, **kwargs)
+
+
+class IdsFirstPaginator(StablePaginator):
     _later: Callable[[], int] | None = None
     _estimate: int | None = None
     _prepared = False

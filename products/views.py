@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from domains.models import Domain
 from meshportal import audit
 from meshportal.forms import apply_errors
-from meshportal.pagination import IdsFirstPaginator
+from meshportal.pagination import IdsFirstPaginator, StablePaginator
 from meshportal.permissions import (
     APPROVE_ACCESS,
     CREATE_PRODUCT,
@@ -51,7 +50,7 @@ def _paginate(request, qs, size=selectors.PAGE_SIZE, *, ids_first: bool = False,
     # Ids first when no index gives the order (a search's ranking, trust, newest): the
     # headline and the joined columns are then computed for the page only. A list by name
     # reads its page straight from the name index, where a second query would only add time.
-    paginator = IdsFirstPaginator(qs, size) if ids_first else Paginator(qs, size)
+    paginator = IdsFirstPaginator(qs, size) if ids_first else StablePaginator(qs, size)
     if isinstance(paginator, IdsFirstPaginator) and not (result is not None and result.q):
         paginator.prepared()  # no words of a search: a plan that does not depend on the values
     # Counted by the search's facet pass (no COUNT(*) query): while it runs beside the request,

@@ -119,3 +119,64 @@ def test_a_page_is_read_before_a_total_counted_elsewhere_is_awaited(mesh):
     assert [p.pk for p in page.object_list] == ordered[:2]
     assert told == [None] and asked == []  # the rows came first
     assert page.paginator.count == len(ordered) and asked == ["count"]
+
+
+def test_every_paged_order_ends_with_the_primary_key(mesh):
+    """What the portal pages gets the primary key as its last key where its order lacks it
+    (the order asked for, else the model's); what cannot take it is left alone."""
+    from meshportal.pagination import StablePaginator, in_full_order
+    from products.models import AccessRequest
+
+    def order(qs):
+        return tuple(str(o) for o in in_full_order(qs).query.order_by)
+
+    assert order(DataProduct.objects.order_by("name")) == ("name", "pk")
+    assert order(AccessRequest.objects.all()) == ("-created_at", "pk")  # Meta.ordering
+    assert order(DataProduct.objects.order_by("name", "-id")) == ("name", "-id")
+    assert order(DataProduct.objects.order_by()) == ()  # unordered: Django warns, as before
+    values = DataProduct.objects.order_by("name").values("name")
+    assert in_full_order(values) is values
+    distinct = DataProduct.objects.order_by("name").distinct()
+    assert in_full_order(distinct) is distinct
+    sliced = DataProduct.objects.order_by("name")[:5]
+    assert in_full_order(sliced) is sliced
+    assert in_full_order([3, 1]) == [3, 1]
+    assert tuple(
+        StablePaginator(DataProduct.objects.order_by("slug"), 2).object_list.query.order_by
+    ) == ("slug", "pk")
+
+
+def test_an_inbox_of_requests_made_at_one_moment_pages_each_once(client, mesh):
+    """A hundred and twenty requests with one creation time (a bulk import, a clock's resolution): the
+    owner's inbox, read page after page, shows each exactly once."""
+    from django.utils import timezone
+
+    from meshportal.audit import audit_context
+    from products import services
+    from products.models import AccessRequest
+
+    with audit_context(door="command"):
+        products = services.products_create_many(
+            [
+                services.product_build(
+                    domain=mesh.orders,
+                    slug=f"asked-{i:02}",
+                    name=f"Asked {i:02}",
+                    status="published",
+                )
+                for i in range(120)
+            ]
+        )
+    AccessRequest.objects.bulk_create(
+        AccessRequest(product=p, requester=mesh.consumer, purpose="reports") for p in products
+    )
+    AccessRequest.objects.update(created_at=timezone.now())
+    client.force_login(mesh.owner)
+    first = client.get("/access/inbox/").context["page"]
+    seen = [r.pk for r in first]
+    for n in range(2, first.paginator.num_pages + 1):
+        seen += [r.pk for r in client.get("/access/inbox/", {"page": n}).context["page"]]
+    pending = AccessRequest.objects.filter(
+        status="pending", product__owner_team=mesh.orders.owner_team
+    )
+    assert len(seen) == len(set(seen)) == first.paginator.count == pending.count() >= 120

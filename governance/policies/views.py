@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,6 +17,7 @@ from governance.policies.forms import (
 from governance.policies.permissions import CREATE_TERM, EVALUATE, PROPOSE, REQUEST_WAIVER, VOTE
 from governance.quality import selectors as quality_selectors
 from meshportal.forms import apply_errors
+from meshportal.pagination import StablePaginator
 from meshportal.permissions import DECIDE, EDIT, RETIRE, VIEW, can, require
 from meshportal.text import past_tense
 from products import selectors as product_selectors
@@ -27,7 +27,7 @@ PAGE_SIZE = 25
 
 
 def _page(request, qs):
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return StablePaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _errors(request, e: ValidationError) -> None:

@@ -3,7 +3,6 @@ acknowledge / resolve forms. Thin: rules live in quality.incidents and the permi
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,6 +10,7 @@ from governance.filters import IncidentFilter
 from governance.models import Incident
 from governance.quality import incidents, selectors
 from governance.quality.permissions import ACKNOWLEDGE, RESOLVE
+from meshportal.pagination import StablePaginator
 from meshportal.permissions import VIEW, can, require
 
 PAGE_SIZE = 25
@@ -32,7 +32,7 @@ def incident_list(request):
     if domain:
         data["domain"] = domain
     filtered = IncidentFilter(data, queryset=qs, request=request)
-    page = Paginator(filtered.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = StablePaginator(filtered.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "governance/quality/incidents.html",
