@@ -45,7 +45,7 @@ def _products_page(request, products):
     """A page of a domain's or team's products by name, read as list rows: on PostgreSQL the
     page's ids by name, then their rows in a statement compiled once, while the total is
     counted beside them (meshportal.beside)."""
-    products = products.order_by("name", "pk")  # the id: names may tie, pages must not overlap
+    products = products.order_by("name")
     products.query.page_rows = product_selectors.list_page_rows
     paginator = IdsFirstPaginator(products, product_selectors.PAGE_SIZE)
     paginator.prepared()

@@ -412,7 +412,7 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "meshportal.api.common.FilterBackend",
-        "meshportal.api.common.OrderingFilter",
+        "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "meshportal.api.common.Pagination",
     "PAGE_SIZE": 50,

@@ -118,7 +118,7 @@ def product_list(request):
 
 def tag_detail(request, tag):
     tag = get_object_or_404(visible(request.user, Tag.objects.all()), slug=tag)
-    qs = selectors.product_list(user=request.user).filter(tags=tag).order_by("name", "pk")
+    qs = selectors.product_list(user=request.user).filter(tags=tag).order_by("name")
     return render(
         request, "products/tag_detail.html", {"tag": tag, "page": _product_page(request, qs)}
     )

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions, filters, pagination, parsers, permissions, serializers
+from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
 from meshportal.pagination import IdsFirstPaginator
 from meshportal.permissions import DELETE, EDIT, VIEW, can, refusal
@@ -56,20 +56,6 @@ class FilterBackend(DjangoFilterBackend):
         if self.NOT_FILTERS.issuperset(request.query_params):
             return queryset
         return super().filter_queryset(request, queryset, view)
-
-
-class OrderingFilter(filters.OrderingFilter):
-    """DRF's `?ordering=`, ended with the id when the fields asked for (or the view's default)
-    do not hold it: rows alike in those fields come in any order otherwise, and a client paging
-    through them could get one row twice and another never."""
-
-    UNIQUE = frozenset({"pk", "-pk", "id", "-id"})
-
-    def get_ordering(self, request, queryset, view):
-        ordering = super().get_ordering(request, queryset, view)
-        if ordering and not self.UNIQUE.intersection(ordering):
-            return [*ordering, "pk"]
-        return ordering
 
 
 class Pagination(pagination.PageNumberPagination):
